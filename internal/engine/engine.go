@@ -1,0 +1,185 @@
+// Package engine defines what Sluice needs from an infrastructure-as-code
+// engine (Terraform, OpenTofu, Pulumi) and the normalised plan every engine
+// produces, so that the renderer, the gate and the store never see an
+// engine's own formats.
+package engine
+
+import (
+	"context"
+	"errors"
+)
+
+// Engine plans and applies one project. Implementations are safe for
+// concurrent use on different projects.
+type Engine interface {
+	// Name is the engine as written in sluice.yaml: terraform, opentofu, pulumi.
+	Name() string
+	// Plan previews the project's changes and saves a plan artifact that
+	// Apply can later apply exactly.
+	Plan(ctx context.Context, req PlanRequest) (*Plan, error)
+	// Apply applies a saved plan artifact and nothing else.
+	Apply(ctx context.Context, req ApplyRequest) (*ApplyResult, error)
+}
+
+// LineFunc receives the engine's output line by line as it is produced.
+// Stream is "stdout" or "stderr". It is called from one goroutine at a time.
+type LineFunc func(stream, line string)
+
+// PlanRequest describes one project to plan.
+type PlanRequest struct {
+	Project   string   // project name, for messages
+	Dir       string   // absolute directory of the project's code
+	Workspace string   // Terraform workspace, "" means default
+	StateDir  string   // directory the engine may keep its working data in (persists between runs)
+	PlanFile  string   // where to save the plan artifact
+	Env       []string // extra environment, KEY=VALUE
+	Log       LineFunc // optional live output
+}
+
+// ApplyRequest describes one saved plan to apply.
+type ApplyRequest struct {
+	Project   string
+	Dir       string
+	Workspace string
+	StateDir  string
+	PlanFile  string
+	// PlanSHA256 is the artifact hash recorded at plan time; Apply refuses
+	// an artifact whose hash differs.
+	PlanSHA256 string
+	Env        []string
+	Log        LineFunc
+}
+
+// Action is what a plan does to one resource.
+type Action string
+
+// The normalised actions. A replacement is reported once, as Replace, not
+// as a create plus a delete.
+const (
+	ActionCreate  Action = "create"
+	ActionUpdate  Action = "update"
+	ActionDelete  Action = "delete"
+	ActionReplace Action = "replace"
+	ActionRead    Action = "read"
+	ActionNoOp    Action = "no-op"
+)
+
+// Masked placeholders put in place of values a plan must not show.
+const (
+	SensitiveValue = "(sensitive value)"
+	UnknownValue   = "(known after apply)"
+)
+
+// ResourceChange is one resource's planned change. Before and After are
+// JSON-like values (nil, bool, float64/json.Number, string, []any,
+// map[string]any) in which sensitive parts are already replaced by
+// SensitiveValue and values not known until apply by UnknownValue.
+type ResourceChange struct {
+	Address      string   `json:"address"`
+	Module       string   `json:"module,omitempty"`
+	Type         string   `json:"type"`
+	Name         string   `json:"name"`
+	Provider     string   `json:"provider,omitempty"`
+	Action       Action   `json:"action"`
+	Reason       string   `json:"reason,omitempty"`
+	ReplacePaths []string `json:"replace_paths,omitempty"`
+	Before       any      `json:"before,omitempty"`
+	After        any      `json:"after,omitempty"`
+}
+
+// OutputChange is one root output's planned change.
+type OutputChange struct {
+	Name      string `json:"name"`
+	Action    Action `json:"action"`
+	Sensitive bool   `json:"sensitive,omitempty"`
+	Before    any    `json:"before,omitempty"`
+	After     any    `json:"after,omitempty"`
+}
+
+// Summary counts resource changes by action. Replacements are counted
+// only in Replace.
+type Summary struct {
+	Add     int `json:"add"`
+	Change  int `json:"change"`
+	Destroy int `json:"destroy"`
+	Replace int `json:"replace"`
+	Read    int `json:"read,omitempty"`
+}
+
+// HasChanges reports whether applying would change any resource.
+func (s Summary) HasChanges() bool {
+	return s.Add+s.Change+s.Destroy+s.Replace > 0
+}
+
+// Artifact is the saved plan file an Apply consumes.
+type Artifact struct {
+	Path   string `json:"path"`
+	SHA256 string `json:"sha256"`
+	Size   int64  `json:"size"`
+}
+
+// Plan is the normalised result of planning one project.
+type Plan struct {
+	Engine        string           `json:"engine"`
+	EngineVersion string           `json:"engine_version,omitempty"`
+	Resources     []ResourceChange `json:"resources"`
+	Outputs       []OutputChange   `json:"outputs,omitempty"`
+	Summary       Summary          `json:"summary"`
+	// OutputChanges reports whether any root output changes; an apply of a
+	// plan with only output changes still updates the state.
+	OutputChanges bool `json:"output_changes,omitempty"`
+	// Text is the engine's own human-readable plan output.
+	Text     string   `json:"text"`
+	Warnings []string `json:"warnings,omitempty"`
+	Artifact Artifact `json:"artifact"`
+	// InitSkipped is true when the engine reused an earlier init.
+	InitSkipped bool `json:"init_skipped"`
+	// Secrets are literal values the plan marked sensitive. They are used
+	// to scrub text before it leaves Sluice and are never serialised.
+	Secrets []string `json:"-"`
+}
+
+// Changes reports whether applying the plan would change anything at all,
+// resources or outputs.
+func (p *Plan) Changes() bool {
+	return p.Summary.HasChanges() || p.OutputChanges
+}
+
+// ApplyResult is the outcome of applying one saved plan.
+type ApplyResult struct {
+	Text    string  `json:"text"`
+	Summary Summary `json:"summary"`
+}
+
+// Errors an engine returns, to be tested with errors.Is.
+var (
+	// ErrStalePlan means the saved plan can no longer be applied because
+	// the state changed after it was made.
+	ErrStalePlan = errors.New("saved plan is stale")
+	// ErrBinaryNotFound means the engine's executable is not installed.
+	ErrBinaryNotFound = errors.New("engine binary not found")
+	// ErrArtifactChanged means the plan artifact is not the one reviewed.
+	ErrArtifactChanged = errors.New("plan artifact changed since it was reviewed")
+	// ErrNotSupported means the engine is known but not implemented yet.
+	ErrNotSupported = errors.New("engine not supported yet")
+)
+
+// RunError is a failed engine command. Lines holds the engine's own error
+// output (diagnostics), already stripped of colour, for showing to people.
+type RunError struct {
+	Project string
+	Command string // e.g. "terraform plan"
+	Dir     string
+	Lines   []string
+	Err     error
+}
+
+func (e *RunError) Error() string {
+	msg := "running " + e.Command + " for project " + e.Project
+	if e.Err != nil {
+		msg += ": " + e.Err.Error()
+	}
+	return msg
+}
+
+func (e *RunError) Unwrap() error { return e.Err }
