@@ -62,6 +62,8 @@ const (
 	ActionReplace Action = "replace"
 	ActionRead    Action = "read"
 	ActionNoOp    Action = "no-op"
+	// ActionForget removes a resource from the state without destroying it.
+	ActionForget Action = "forget"
 )
 
 // Masked placeholders put in place of values a plan must not show.

@@ -1,0 +1,301 @@
+package terraform
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	tfjson "github.com/hashicorp/terraform-json"
+
+	"github.com/sluicehq/sluice/internal/engine"
+)
+
+// normalize turns `terraform show -json` output into the engine-neutral
+// plan. Sensitive values are masked here, from before_sensitive and
+// after_sensitive, before anything else sees them; their literal values
+// are collected into Secrets so text can be scrubbed too.
+func normalize(engineName string, raw []byte) (*engine.Plan, error) {
+	var tp tfjson.Plan
+	tp.UseJSONNumber(true)
+	if err := json.Unmarshal(raw, &tp); err != nil {
+		return nil, fmt.Errorf("reading the JSON plan: %w", err)
+	}
+	p := &engine.Plan{Engine: engineName, EngineVersion: tp.TerraformVersion, Resources: []engine.ResourceChange{}}
+	secrets := map[string]bool{}
+
+	for _, rc := range tp.ResourceChanges {
+		if rc == nil || rc.Change == nil {
+			continue
+		}
+		act := action(rc.Change.Actions)
+		switch act {
+		case engine.ActionNoOp:
+			continue
+		case engine.ActionCreate:
+			p.Summary.Add++
+		case engine.ActionUpdate:
+			p.Summary.Change++
+		case engine.ActionDelete, engine.ActionForget:
+			p.Summary.Destroy++
+		case engine.ActionReplace:
+			p.Summary.Replace++
+		case engine.ActionRead:
+			p.Summary.Read++
+		}
+		c := rc.Change
+		collectSecrets(c.Before, c.BeforeSensitive, secrets)
+		collectSecrets(c.After, c.AfterSensitive, secrets)
+		after := mask(c.After, c.AfterSensitive)
+		after = markUnknown(after, c.AfterUnknown)
+		p.Resources = append(p.Resources, engine.ResourceChange{
+			Address:      rc.Address,
+			Module:       rc.ModuleAddress,
+			Type:         rc.Type,
+			Name:         rc.Name,
+			Provider:     rc.ProviderName,
+			Action:       act,
+			Reason:       string(rc.ActionReason),
+			ReplacePaths: replacePaths(c.ReplacePaths),
+			Before:       mask(c.Before, c.BeforeSensitive),
+			After:        after,
+		})
+	}
+
+	names := make([]string, 0, len(tp.OutputChanges))
+	for n := range tp.OutputChanges {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		c := tp.OutputChanges[n]
+		if c == nil {
+			continue
+		}
+		act := action(c.Actions)
+		sensitive := isTrue(c.BeforeSensitive) || isTrue(c.AfterSensitive)
+		collectSecrets(c.Before, c.BeforeSensitive, secrets)
+		collectSecrets(c.After, c.AfterSensitive, secrets)
+		if act == engine.ActionNoOp {
+			continue
+		}
+		p.OutputChanges = true
+		p.Outputs = append(p.Outputs, engine.OutputChange{
+			Name:      n,
+			Action:    act,
+			Sensitive: sensitive,
+			Before:    mask(c.Before, c.BeforeSensitive),
+			After:     markUnknown(mask(c.After, c.AfterSensitive), c.AfterUnknown),
+		})
+	}
+
+	// Values of variables declared sensitive never appear in a plan's
+	// masked values, but may still be echoed in an error or a warning.
+	if tp.Config != nil && tp.Config.RootModule != nil {
+		for name, v := range tp.Config.RootModule.Variables {
+			if v != nil && v.Sensitive && tp.Variables[name] != nil {
+				collectSecrets(tp.Variables[name].Value, true, secrets)
+			}
+		}
+	}
+	if tp.PlannedValues != nil && tp.PlannedValues.Outputs != nil {
+		for _, o := range tp.PlannedValues.Outputs {
+			if o != nil && o.Sensitive {
+				collectSecrets(o.Value, true, secrets)
+			}
+		}
+	}
+	for s := range secrets {
+		p.Secrets = append(p.Secrets, s)
+	}
+	sort.Strings(p.Secrets)
+	return p, nil
+}
+
+func action(a tfjson.Actions) engine.Action {
+	switch {
+	case a.NoOp():
+		return engine.ActionNoOp
+	case a.Create():
+		return engine.ActionCreate
+	case a.Update():
+		return engine.ActionUpdate
+	case a.Delete():
+		return engine.ActionDelete
+	case a.Replace():
+		return engine.ActionReplace
+	case a.Read():
+		return engine.ActionRead
+	case a.Forget():
+		return engine.ActionForget
+	}
+	parts := make([]string, len(a))
+	for i, x := range a {
+		parts[i] = string(x)
+	}
+	return engine.Action(strings.Join(parts, ","))
+}
+
+func isTrue(v any) bool {
+	b, ok := v.(bool)
+	return ok && b
+}
+
+// mask returns v with every part marked true in the sensitivity tree
+// replaced by engine.SensitiveValue. The tree has the shape of v: a bool
+// at a leaf (or for a whole sub-value), nested maps and lists otherwise.
+func mask(v, sens any) any {
+	if v == nil {
+		if isTrue(sens) {
+			return engine.SensitiveValue
+		}
+		return nil
+	}
+	switch s := sens.(type) {
+	case bool:
+		if s {
+			return engine.SensitiveValue
+		}
+		return v
+	case map[string]any:
+		m, ok := v.(map[string]any)
+		if !ok {
+			return v
+		}
+		out := make(map[string]any, len(m))
+		for k, x := range m {
+			out[k] = mask(x, s[k])
+		}
+		return out
+	case []any:
+		l, ok := v.([]any)
+		if !ok {
+			return v
+		}
+		out := make([]any, len(l))
+		for i, x := range l {
+			var si any
+			if i < len(s) {
+				si = s[i]
+			}
+			out[i] = mask(x, si)
+		}
+		return out
+	}
+	return v
+}
+
+// markUnknown fills the parts of v that after_unknown marks true with
+// engine.UnknownValue.
+func markUnknown(v, unknown any) any {
+	switch u := unknown.(type) {
+	case bool:
+		if u {
+			return engine.UnknownValue
+		}
+		return v
+	case map[string]any:
+		m, ok := v.(map[string]any)
+		if !ok {
+			if v != nil {
+				return v
+			}
+			m = map[string]any{}
+		}
+		out := make(map[string]any, len(m)+len(u))
+		for k, x := range m {
+			out[k] = x
+		}
+		for k, x := range u {
+			out[k] = markUnknown(out[k], x)
+		}
+		return out
+	case []any:
+		l, ok := v.([]any)
+		if !ok {
+			return v
+		}
+		out := make([]any, len(l))
+		copy(out, l)
+		for i, x := range u {
+			if i < len(out) {
+				out[i] = markUnknown(out[i], x)
+			}
+		}
+		return out
+	}
+	return v
+}
+
+// collectSecrets adds the scalar values of v that the sensitivity tree
+// marks, as strings, to dst.
+func collectSecrets(v, sens any, dst map[string]bool) {
+	switch s := sens.(type) {
+	case bool:
+		if s {
+			collectAll(v, dst)
+		}
+	case map[string]any:
+		if m, ok := v.(map[string]any); ok {
+			for k, x := range s {
+				collectSecrets(m[k], x, dst)
+			}
+		}
+	case []any:
+		if l, ok := v.([]any); ok {
+			for i, x := range s {
+				if i < len(l) {
+					collectSecrets(l[i], x, dst)
+				}
+			}
+		}
+	}
+}
+
+func collectAll(v any, dst map[string]bool) {
+	switch x := v.(type) {
+	case string:
+		if x != "" {
+			dst[x] = true
+		}
+	case json.Number:
+		dst[x.String()] = true
+	case map[string]any:
+		for _, y := range x {
+			collectAll(y, dst)
+		}
+	case []any:
+		for _, y := range x {
+			collectAll(y, dst)
+		}
+	}
+}
+
+// replacePaths renders Terraform's replace_paths ([["input","size"],[0]])
+// as dotted paths: input.size, [0].
+func replacePaths(paths []any) []string {
+	var out []string
+	for _, p := range paths {
+		steps, ok := p.([]any)
+		if !ok {
+			continue
+		}
+		var b strings.Builder
+		for _, st := range steps {
+			switch x := st.(type) {
+			case string:
+				if b.Len() > 0 {
+					b.WriteByte('.')
+				}
+				b.WriteString(x)
+			case json.Number:
+				b.WriteString("[" + x.String() + "]")
+			case float64:
+				b.WriteString("[" + strconv.FormatFloat(x, 'f', -1, 64) + "]")
+			}
+		}
+		out = append(out, b.String())
+	}
+	return out
+}

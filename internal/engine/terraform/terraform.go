@@ -1,0 +1,381 @@
+// Package terraform drives the terraform and tofu command-line tools: one
+// driver, two binaries. It plans into a saved plan file, reads it back
+// with `show -json`, and applies that saved file and nothing else.
+package terraform
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/engine"
+)
+
+// Driver plans and applies Terraform or OpenTofu projects.
+type Driver struct {
+	engineName string
+	binary     string
+	// PluginCacheDir is shared by all projects so providers are
+	// downloaded once (TF_PLUGIN_CACHE_DIR). Empty disables it.
+	PluginCacheDir string
+	// Grace is how long the engine gets after SIGINT before it is killed.
+	Grace time.Duration
+	// LockTimeout is passed as -lock-timeout to plan and apply.
+	LockTimeout time.Duration
+}
+
+var _ engine.Engine = (*Driver)(nil)
+
+// New returns a driver for engineName ("terraform" or "opentofu") that runs
+// binary, a path or a name looked up on PATH.
+func New(engineName, binary string) *Driver {
+	return &Driver{engineName: engineName, binary: binary, Grace: engine.DefaultGrace}
+}
+
+// Name is the engine as written in sluice.yaml.
+func (d *Driver) Name() string { return d.engineName }
+
+func (d *Driver) tool() string { return filepath.Base(d.binary) }
+
+func (d *Driver) lookPath() (string, error) {
+	p, err := exec.LookPath(d.binary)
+	if err != nil {
+		hint := "install Terraform or set --terraform-bin / SLUICE_TERRAFORM_BIN"
+		if d.engineName == "opentofu" {
+			hint = "install OpenTofu or set --tofu-bin / SLUICE_TOFU_BIN"
+		}
+		return "", fmt.Errorf("the %s binary %q was not found (%s): %w", d.engineName, d.binary, hint, engine.ErrBinaryNotFound)
+	}
+	return filepath.Abs(p)
+}
+
+type session struct {
+	d       *Driver
+	bin     string
+	project string
+	dir     string
+	ws      string
+	state   string
+	env     []string
+	log     engine.LineFunc
+}
+
+func (d *Driver) session(project, dir, ws, stateDir string, extra []string, log engine.LineFunc) (*session, error) {
+	st, err := os.Stat(dir)
+	if err != nil || !st.IsDir() {
+		return nil, fmt.Errorf("project %s: directory %s does not exist (was it moved or deleted? fix dir in sluice.yaml)", project, dir)
+	}
+	bin, err := d.lookPath()
+	if err != nil {
+		return nil, fmt.Errorf("project %s: %w", project, err)
+	}
+	if ws == "" {
+		ws = "default"
+	}
+	if err := os.MkdirAll(stateDir, 0o700); err != nil {
+		return nil, fmt.Errorf("project %s: creating %s: %w", project, stateDir, err)
+	}
+	s := &session{d: d, bin: bin, project: project, dir: dir, ws: ws, state: stateDir, log: log}
+	s.env = s.environ(extra)
+	return s, nil
+}
+
+// environ is the process environment with Sluice's settings on top.
+// TF_CLI_ARGS* are dropped so that nothing outside the saved plan can
+// change what plan and apply do.
+func (s *session) environ(extra []string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(k, "TF_CLI_ARGS") || k == "TF_DATA_DIR" || k == "TF_WORKSPACE" {
+			continue
+		}
+		env = append(env, kv)
+	}
+	env = append(env,
+		"TF_IN_AUTOMATION=1",
+		"TF_INPUT=0",
+		"CHECKPOINT_DISABLE=1",
+		"TF_DATA_DIR="+filepath.Join(s.state, "data"),
+	)
+	if s.d.PluginCacheDir != "" {
+		env = append(env, "TF_PLUGIN_CACHE_DIR="+s.d.PluginCacheDir)
+	}
+	return append(env, extra...)
+}
+
+func (s *session) run(ctx context.Context, stream bool, args ...string) (engine.Output, error) {
+	env := s.env
+	if s.ws != "default" && args[0] != "init" && args[0] != "workspace" {
+		env = append(env[:len(env):len(env)], "TF_WORKSPACE="+s.ws)
+	}
+	c := engine.Command{Path: s.bin, Args: args, Dir: s.dir, Env: env, Grace: s.d.Grace}
+	if stream {
+		c.Log = s.log
+	}
+	out, err := c.Run(ctx)
+	if err != nil {
+		return out, &engine.RunError{
+			Project: s.project,
+			Command: s.d.tool() + " " + args[0],
+			Dir:     s.dir,
+			Lines:   errorLines(out),
+			Err:     err,
+		}
+	}
+	return out, nil
+}
+
+func (s *session) stampPath() string { return filepath.Join(s.state, "init-key") }
+
+// init runs `init` unless an earlier init with the same key is recorded.
+// It reports whether init was skipped.
+func (s *session) init(ctx context.Context, force bool) (bool, error) {
+	if s.d.PluginCacheDir != "" {
+		if err := os.MkdirAll(s.d.PluginCacheDir, 0o755); err != nil {
+			return false, fmt.Errorf("creating the plugin cache %s: %w", s.d.PluginCacheDir, err)
+		}
+	}
+	key, err := initKey(s.bin, s.ws, s.dir)
+	if err != nil {
+		return false, fmt.Errorf("project %s: %w", s.project, err)
+	}
+	if !force {
+		if old, err := os.ReadFile(s.stampPath()); err == nil && string(old) == key {
+			return true, nil
+		}
+	}
+	_ = os.Remove(s.stampPath())
+	if _, err := s.run(ctx, true, "init", "-input=false", "-no-color"); err != nil {
+		return false, err
+	}
+	if s.ws != "default" {
+		if _, err := s.run(ctx, true, "workspace", "select", "-or-create=true", "-no-color", s.ws); err != nil {
+			return false, err
+		}
+	}
+	if err := os.WriteFile(s.stampPath(), []byte(key), 0o600); err != nil {
+		return false, fmt.Errorf("recording init of project %s: %w", s.project, err)
+	}
+	return false, nil
+}
+
+func (d *Driver) lockArg() string {
+	return "-lock-timeout=" + strconv.FormatInt(int64(d.LockTimeout/time.Second), 10) + "s"
+}
+
+// Plan runs init when needed, `plan -out`, and `show -json` of the saved
+// plan.
+func (d *Driver) Plan(ctx context.Context, req engine.PlanRequest) (*engine.Plan, error) {
+	s, err := d.session(req.Project, req.Dir, req.Workspace, req.StateDir, req.Env, req.Log)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Dir(req.PlanFile), 0o700); err != nil {
+		return nil, fmt.Errorf("project %s: %w", req.Project, err)
+	}
+	if err := os.Remove(req.PlanFile); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("project %s: removing the old plan: %w", req.Project, err)
+	}
+	skipped, err := s.init(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	planArgs := []string{"plan", "-input=false", "-no-color", d.lockArg(), "-out=" + req.PlanFile}
+	out, err := s.run(ctx, true, planArgs...)
+	if err != nil && skipped && ctx.Err() == nil && needsInit(out) {
+		// The init key missed something init depends on; init and retry once.
+		if _, err := s.init(ctx, true); err != nil {
+			return nil, err
+		}
+		skipped = false
+		out, err = s.run(ctx, true, planArgs...)
+	}
+	if err != nil {
+		_ = os.Remove(req.PlanFile)
+		return nil, err
+	}
+	show, err := s.run(ctx, false, "show", "-json", "-no-color", req.PlanFile)
+	if err != nil {
+		return nil, err
+	}
+	p, err := normalize(d.engineName, []byte(show.Stdout))
+	if err != nil {
+		return nil, fmt.Errorf("project %s: %w", req.Project, err)
+	}
+	p.Text = planText(out.Stdout)
+	p.Warnings = warnings(out)
+	p.InitSkipped = skipped
+	p.Artifact, err = hashFile(req.PlanFile)
+	if err != nil {
+		return nil, fmt.Errorf("project %s: %w", req.Project, err)
+	}
+	return p, nil
+}
+
+// Apply applies the saved plan file after checking it is the one reviewed.
+func (d *Driver) Apply(ctx context.Context, req engine.ApplyRequest) (*engine.ApplyResult, error) {
+	a, err := hashFile(req.PlanFile)
+	if err != nil {
+		return nil, fmt.Errorf("project %s: no saved plan to apply: %w", req.Project, err)
+	}
+	if req.PlanSHA256 == "" || a.SHA256 != req.PlanSHA256 {
+		return nil, fmt.Errorf("project %s: %s has hash %s, the reviewed plan had %s: %w",
+			req.Project, req.PlanFile, a.SHA256, req.PlanSHA256, engine.ErrArtifactChanged)
+	}
+	s, err := d.session(req.Project, req.Dir, req.Workspace, req.StateDir, req.Env, req.Log)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.init(ctx, false); err != nil {
+		return nil, err
+	}
+	out, err := s.run(ctx, true, "apply", "-input=false", "-no-color", d.lockArg(), req.PlanFile)
+	if err != nil {
+		var re *engine.RunError
+		if errors.As(err, &re) && strings.Contains(out.Stdout+out.Stderr, "Saved plan is stale") {
+			re.Err = fmt.Errorf("%w: the state changed after the plan was made", engine.ErrStalePlan)
+		}
+		return nil, err
+	}
+	return &engine.ApplyResult{Text: out.Stdout, Summary: applySummary(out.Stdout)}, nil
+}
+
+func hashFile(path string) (engine.Artifact, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return engine.Artifact{}, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return engine.Artifact{}, fmt.Errorf("hashing %s: %w", path, err)
+	}
+	return engine.Artifact{Path: path, SHA256: hex.EncodeToString(h.Sum(nil)), Size: n}, nil
+}
+
+// needsInit recognises the errors terraform and tofu give when the working
+// directory needs `init` again.
+func needsInit(out engine.Output) bool {
+	s := out.Stderr + out.Stdout
+	for _, m := range []string{
+		"terraform init", "tofu init", "Module not installed", "Inconsistent dependency lock file",
+		"Backend initialization required", "Required plugins are not installed", "Missing required provider",
+	} {
+		if strings.Contains(s, m) {
+			return true
+		}
+	}
+	return false
+}
+
+// errorLines extracts what the engine said about an error: stderr without
+// the diagnostic box drawing, or the end of stdout when stderr is empty.
+func errorLines(out engine.Output) []string {
+	src := out.Stderr
+	if strings.TrimSpace(src) == "" {
+		src = out.Stdout
+	}
+	var lines []string
+	for _, l := range strings.Split(src, "\n") {
+		l = strings.TrimRight(l, " \r")
+		switch {
+		case l == "╷" || l == "╵":
+			continue
+		case strings.HasPrefix(l, "│ "):
+			l = l[len("│ "):]
+		case l == "│":
+			l = ""
+		}
+		lines = append(lines, l)
+	}
+	lines = trimBlank(lines)
+	const max = 60
+	if len(lines) > max {
+		lines = append([]string{fmt.Sprintf("... (%d earlier lines in the run log)", len(lines)-max)}, lines[len(lines)-max:]...)
+	}
+	return lines
+}
+
+// The CLI configuration warning is about the machine, not the plan.
+var cliConfigWarning = "There are some problems with the CLI configuration"
+
+// warnings collects the titles and first detail line of warning
+// diagnostics.
+func warnings(out engine.Output) []string {
+	var ws []string
+	for _, src := range []string{out.Stdout, out.Stderr} {
+		lines := strings.Split(src, "\n")
+		for i, l := range lines {
+			t, ok := strings.CutPrefix(l, "│ Warning: ")
+			if !ok {
+				continue
+			}
+			if i > 0 && strings.Contains(strings.Join(lines[max(0, i-3):i], "\n"), cliConfigWarning) {
+				continue
+			}
+			w := strings.TrimSpace(t)
+			for _, d := range lines[i+1:] {
+				d = strings.TrimSpace(strings.TrimPrefix(d, "│"))
+				if d == "╵" {
+					break
+				}
+				if d != "" {
+					w += ": " + d
+					break
+				}
+			}
+			ws = append(ws, w)
+		}
+	}
+	return ws
+}
+
+var noiseLine = regexp.MustCompile(`: (Refreshing state\.\.\.|Reading\.\.\.|Read complete after)|^(Acquiring|Releasing) state lock|^Saved the plan to:|^To perform exactly these actions|^\s+(terraform|tofu) apply |^─+$`)
+
+// planText is the plan's human output without progress noise and without
+// the engine's advice to run apply by hand.
+func planText(stdout string) string {
+	var keep []string
+	for _, l := range strings.Split(stdout, "\n") {
+		if noiseLine.MatchString(l) {
+			continue
+		}
+		keep = append(keep, strings.TrimRight(l, " \r"))
+	}
+	return strings.Join(trimBlank(keep), "\n") + "\n"
+}
+
+func trimBlank(lines []string) []string {
+	for len(lines) > 0 && strings.TrimSpace(lines[0]) == "" {
+		lines = lines[1:]
+	}
+	for len(lines) > 0 && strings.TrimSpace(lines[len(lines)-1]) == "" {
+		lines = lines[:len(lines)-1]
+	}
+	return lines
+}
+
+var applyComplete = regexp.MustCompile(`Resources: (\d+) added, (\d+) changed, (\d+) destroyed`)
+
+func applySummary(stdout string) engine.Summary {
+	m := applyComplete.FindStringSubmatch(stdout)
+	if m == nil {
+		return engine.Summary{}
+	}
+	a, _ := strconv.Atoi(m[1])
+	c, _ := strconv.Atoi(m[2])
+	d, _ := strconv.Atoi(m[3])
+	return engine.Summary{Add: a, Change: c, Destroy: d}
+}
