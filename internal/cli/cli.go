@@ -1,0 +1,194 @@
+// Package cli is the sluice command line: cobra commands over the local
+// plan/apply loop, configuration checks and version.
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"sync"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sluicehq/sluice/internal/engine"
+	"github.com/sluicehq/sluice/internal/engine/terraform"
+	"github.com/sluicehq/sluice/internal/local"
+	"github.com/sluicehq/sluice/internal/repoconfig"
+)
+
+// Version is set at build time with -ldflags "-X github.com/sluicehq/sluice/internal/cli.Version=v1.2.3".
+var Version = ""
+
+// Run executes the command line args and returns the error that ends it;
+// the caller prints it and exits non-zero.
+func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	root := newRoot(getenv, stdout, stderr)
+	root.SetArgs(args)
+	return root.ExecuteContext(ctx)
+}
+
+type usageError struct{ error }
+
+// globals are the flags every command shares.
+type globals struct {
+	getenv       func(string) string
+	stdout       io.Writer
+	stderr       io.Writer
+	chdir        string
+	terraformBin string
+	tofuBin      string
+	pluginCache  string
+}
+
+func envOr(getenv func(string) string, key, def string) string {
+	if v := getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+func defaultPluginCache(getenv func(string) string) string {
+	if d := getenv("XDG_CACHE_HOME"); d != "" {
+		return filepath.Join(d, "sluice", "plugins")
+	}
+	if h := getenv("HOME"); h != "" {
+		return filepath.Join(h, ".cache", "sluice", "plugins")
+	}
+	return ""
+}
+
+func newRoot(getenv func(string) string, stdout, stderr io.Writer) *cobra.Command {
+	g := &globals{getenv: getenv, stdout: stdout, stderr: stderr}
+	root := &cobra.Command{
+		Use:   "sluice",
+		Short: "Operations by merge request for Terraform, OpenTofu and Pulumi",
+		Long: `Sluice previews every change to your infrastructure code, posts the plan for
+review, holds the change until the review allows it, and applies exactly
+the plan that was reviewed.
+
+In a local checkout:
+  sluice projects --base main    which projects your branch touches, and why
+  sluice plan --base main        plan them and print the review comment
+  sluice apply                   apply exactly the saved plans
+  sluice config validate         check sluice.yaml`,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return usageError{fmt.Errorf("%w (see '%s --help')", err, c.CommandPath())}
+	})
+	pf := root.PersistentFlags()
+	pf.StringVarP(&g.chdir, "chdir", "C", ".", "run as if sluice was started in this directory")
+	pf.StringVar(&g.terraformBin, "terraform-bin", envOr(getenv, "SLUICE_TERRAFORM_BIN", "terraform"),
+		"terraform binary for engine: terraform projects (env SLUICE_TERRAFORM_BIN)")
+	pf.StringVar(&g.tofuBin, "tofu-bin", envOr(getenv, "SLUICE_TOFU_BIN", "tofu"),
+		"tofu binary for engine: opentofu projects (env SLUICE_TOFU_BIN)")
+	pf.StringVar(&g.pluginCache, "plugin-cache-dir", envOr(getenv, "SLUICE_PLUGIN_CACHE_DIR", defaultPluginCache(getenv)),
+		"provider plugin cache shared by all projects (env SLUICE_PLUGIN_CACHE_DIR)")
+
+	root.AddCommand(
+		newVersionCmd(g),
+		newProjectsCmd(g),
+		newPlanCmd(g),
+		newApplyCmd(g),
+		newConfigCmd(g),
+	)
+	return root
+}
+
+// engines builds the engine drivers from the global flags.
+func (g *globals) engines() local.EngineFor {
+	var (
+		mu    sync.Mutex
+		cache = map[string]engine.Engine{}
+	)
+	return func(name string) (engine.Engine, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if e, ok := cache[name]; ok {
+			return e, nil
+		}
+		var d *terraform.Driver
+		switch name {
+		case repoconfig.EngineTerraform:
+			d = terraform.New(name, g.terraformBin)
+		case repoconfig.EngineOpenTofu:
+			d = terraform.New(name, g.tofuBin)
+		case repoconfig.EnginePulumi:
+			return nil, fmt.Errorf("pulumi projects are not supported yet by this version of sluice: %w", engine.ErrNotSupported)
+		default:
+			return nil, fmt.Errorf("unknown engine %q (use terraform, opentofu or pulumi)", name)
+		}
+		d.PluginCacheDir = g.pluginCache
+		cache[name] = d
+		return d, nil
+	}
+}
+
+func (g *globals) options(verbose bool) local.Options {
+	o := local.Options{Dir: g.chdir, Engines: g.engines(), Progress: g.stderr}
+	if verbose {
+		var mu sync.Mutex
+		o.Log = func(_, line string) {
+			mu.Lock()
+			fmt.Fprintf(g.stderr, "  | %s\n", line)
+			mu.Unlock()
+		}
+	}
+	return o
+}
+
+func newVersionCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version of sluice",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			fmt.Fprintf(g.stdout, "sluice %s\n", version())
+			return nil
+		},
+	}
+}
+
+func version() string {
+	if Version != "" {
+		return Version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		v := bi.Main.Version
+		rev, dirty := "", false
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.modified":
+				dirty = s.Value == "true"
+			}
+		}
+		if v == "" || v == "(devel)" {
+			v = "devel"
+			if rev != "" {
+				v += " " + rev[:min(12, len(rev))]
+				if dirty {
+					v += "-dirty"
+				}
+			}
+		}
+		return v
+	}
+	return "devel"
+}
+
+func checkFormat(format string, allowed ...string) error {
+	for _, a := range allowed {
+		if format == a {
+			return nil
+		}
+	}
+	return usageError{fmt.Errorf("unknown --format %q (use %s)", format, strings.Join(allowed, " or "))}
+}

@@ -1,0 +1,215 @@
+package local
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/affected"
+	"github.com/sluicehq/sluice/internal/engine"
+	"github.com/sluicehq/sluice/internal/gitx"
+	"github.com/sluicehq/sluice/internal/render"
+)
+
+// ApplyOptions select what `sluice apply` applies.
+type ApplyOptions struct {
+	Options
+	// BaseRef, when set, must be the base the plan was made against.
+	BaseRef  string
+	Projects []string
+}
+
+// ErrRefused means apply changed nothing because the saved plan may not be
+// applied as it is; the message says why and what to do.
+var ErrRefused = errors.New("apply refused")
+
+// ErrApplyFailed means an engine apply failed; projects after it were not
+// applied.
+var ErrApplyFailed = errors.New("apply failed")
+
+// Apply applies the saved plans of the last `sluice plan`, in dependency
+// order, after checking that each is still exactly what was reviewed: the
+// code it was planned from is unchanged (a merge that brings no other
+// change to the project is fine) and its artifact is the saved one. It
+// refuses, before applying anything, when any selected plan failed or is
+// stale. It stops at the first failed apply.
+func Apply(ctx context.Context, opts ApplyOptions) (*Record, *Checkout, error) {
+	co, err := Open(ctx, opts.Dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	release, err := lockCheckout(co.dirs.lock())
+	if err != nil {
+		return nil, co, err
+	}
+	defer release()
+
+	rec, err := readRecord(co.dirs.record())
+	if err != nil {
+		return nil, co, err
+	}
+	if opts.BaseRef != "" && opts.BaseRef != rec.BaseRef {
+		return rec, co, fmt.Errorf("%w: the saved plan was made against base %s, not %s; run `sluice plan --base %s` first",
+			ErrRefused, rec.BaseRef, opts.BaseRef, opts.BaseRef)
+	}
+	sel, err := selectRecorded(rec, opts.Projects)
+	if err != nil {
+		return rec, co, err
+	}
+	if err := co.checkFresh(ctx, rec, sel); err != nil {
+		return rec, co, err
+	}
+
+	todo := 0
+	for _, i := range sel {
+		p := &rec.Projects[i]
+		switch p.Status {
+		case render.StatusFailed, render.StatusSkipped:
+			return rec, co, fmt.Errorf("%w: the last plan of project %s did not succeed (%s); fix it and run `sluice plan` again",
+				ErrRefused, p.Name, p.Message)
+		case render.StatusPlanned:
+			todo++
+		}
+	}
+	if todo == 0 {
+		progress(opts.Progress, "nothing to apply: no selected project has changes left")
+		return rec, co, nil
+	}
+
+	var failure error
+	for _, i := range sel {
+		p := &rec.Projects[i]
+		if p.Status != render.StatusPlanned {
+			continue
+		}
+		if failure != nil {
+			p.Message = "not applied: an earlier apply failed"
+			continue
+		}
+		failure = co.applyProject(ctx, opts.Options, p)
+		// Record every outcome as it happens: a project applied is never
+		// applied again by a later `sluice apply`.
+		if err := writeRecord(co.dirs.record(), rec); err != nil {
+			return rec, co, err
+		}
+	}
+	return rec, co, failure
+}
+
+func (co *Checkout) applyProject(ctx context.Context, opts Options, p *ProjectRecord) error {
+	start := time.Now()
+	progress(opts.Progress, "%s: applying the saved plan (%s)", p.Name, summaryLine(p.Plan))
+	eng, err := opts.Engines(p.Engine)
+	if err != nil {
+		return err
+	}
+	r := co.redactor(nil)
+	res, err := eng.Apply(ctx, engine.ApplyRequest{
+		Project:    p.Name,
+		Dir:        co.projectDir(p.Dir),
+		Workspace:  p.Workspace,
+		StateDir:   co.dirs.state(p.Name),
+		PlanFile:   co.dirs.artifact(p.Name),
+		PlanSHA256: p.Plan.Artifact.SHA256,
+		Log:        prefixed(opts.Log, p.Name),
+	})
+	p.DurationMS = time.Since(start).Milliseconds()
+	if err != nil {
+		p.Status = render.StatusApplyFailed
+		p.Message, p.ErrorLines = describe(err, r)
+		progress(opts.Progress, "%s: %s (%s)", p.Name, p.Message, since(start))
+		return fmt.Errorf("%w for project %s: %s", ErrApplyFailed, p.Name, p.Message)
+	}
+	now := time.Now().UTC()
+	p.Status = render.StatusApplied
+	p.AppliedAt = &now
+	p.ApplyText = r.String(res.Text)
+	progress(opts.Progress, "%s: applied (%s)", p.Name, since(start))
+	return nil
+}
+
+func (co *Checkout) projectDir(dir string) string {
+	return filepath.Join(co.Repo.Root, filepath.FromSlash(dir))
+}
+
+// selectRecorded returns the indexes of the recorded projects to apply.
+func selectRecorded(rec *Record, names []string) ([]int, error) {
+	if len(names) == 0 {
+		idx := make([]int, len(rec.Projects))
+		for i := range idx {
+			idx[i] = i
+		}
+		return idx, nil
+	}
+	var idx []int
+	for _, n := range names {
+		found := false
+		for i, p := range rec.Projects {
+			if p.Name == n {
+				idx = append(idx, i)
+				found = true
+			}
+		}
+		if !found {
+			var planned []string
+			for _, p := range rec.Projects {
+				planned = append(planned, p.Name)
+			}
+			return nil, fmt.Errorf("%w: project %s was not in the last plan (it planned: %s); run `sluice plan -p %s` first",
+				ErrRefused, n, strings.Join(planned, ", "), n)
+		}
+	}
+	return idx, nil
+}
+
+// checkFresh refuses when a selected project's code changed since the plan.
+// The working tree is compared with the tree the plan was made from; only
+// changes to files that affect the project (its when_modified globs, and
+// sluice.yaml) make its plan stale, so merging the reviewed branch is fine.
+func (co *Checkout) checkFresh(ctx context.Context, rec *Record, sel []int) error {
+	tree, err := co.Repo.WorktreeTree(ctx)
+	if err != nil {
+		return err
+	}
+	if tree == rec.Tree {
+		return nil
+	}
+	if !co.Repo.HasObject(ctx, rec.Tree) {
+		return fmt.Errorf("%w: the code the plan was made from is no longer in the repository; run `sluice plan` again", ErrRefused)
+	}
+	files, err := co.Repo.Diff(ctx, rec.Tree, tree)
+	if err != nil {
+		return err
+	}
+	paths := gitx.Paths(files)
+	var stale []string
+	for _, i := range sel {
+		p := rec.Projects[i]
+		if p.Status != render.StatusPlanned {
+			continue
+		}
+		m, err := affected.NewMatcher([]affected.Project{{Name: p.Name, Patterns: append(p.Patterns, "sluice.yaml")}})
+		if err != nil {
+			return err
+		}
+		if hit := m.Match(paths); len(hit) > 0 {
+			stale = append(stale, fmt.Sprintf("%s (%s)", p.Name, strings.Join(firstN(hit[0].Paths, 5), ", ")))
+		}
+	}
+	if len(stale) > 0 {
+		head, _ := co.Repo.ResolveCommit(ctx, "HEAD")
+		return fmt.Errorf("%w: the code changed since it was planned at %s (now at %s): %s; run `sluice plan` again and have the new plan reviewed",
+			ErrRefused, short(rec.Head), short(head), strings.Join(stale, "; "))
+	}
+	return nil
+}
+
+func firstN(s []string, n int) []string {
+	if len(s) <= n {
+		return s
+	}
+	return append(s[:n:n], fmt.Sprintf("and %d more", len(s)-n))
+}

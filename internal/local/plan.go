@@ -1,0 +1,284 @@
+package local
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/affected"
+	"github.com/sluicehq/sluice/internal/engine"
+	"github.com/sluicehq/sluice/internal/redact"
+	"github.com/sluicehq/sluice/internal/render"
+)
+
+// PlanOptions select what `sluice plan` plans.
+type PlanOptions struct {
+	Options
+	BaseRef  string
+	Projects []string // only these; default: every affected project
+}
+
+// ErrPlanFailed is returned (wrapped) when at least one project failed to
+// plan; the record and the comment are still produced.
+var ErrPlanFailed = errors.New("plan failed")
+
+// Plan plans every affected project in dependency order, saves the plans
+// for Apply, and returns the record. A project whose dependency failed is
+// skipped. The returned error wraps ErrPlanFailed when any project failed.
+func Plan(ctx context.Context, opts PlanOptions) (*Record, *Checkout, error) {
+	co, err := Open(ctx, opts.Dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	release, err := lockCheckout(co.dirs.lock())
+	if err != nil {
+		return nil, co, err
+	}
+	defer release()
+
+	ch, err := co.Changes(ctx, opts.BaseRef)
+	if err != nil {
+		return nil, co, err
+	}
+	sel, err := co.Select(ch.Matches, opts.Projects)
+	if err != nil {
+		return nil, co, err
+	}
+	// The old record goes first: an interrupted plan must leave nothing
+	// that apply could mistake for a reviewed plan.
+	if err := os.Remove(co.dirs.record()); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, co, fmt.Errorf("removing the previous plan: %w", err)
+	}
+	rec := &Record{
+		Version:   recordVersion,
+		CreatedAt: time.Now().UTC(),
+		BaseRef:   ch.BaseRef,
+		Base:      ch.Base,
+		MergeBase: ch.MergeBase,
+		Head:      ch.Head,
+		Tree:      ch.Tree,
+	}
+	progress(opts.Progress, "base %s (%s), head %s: %s changed, %s to plan",
+		ch.BaseRef, short(ch.Base), short(ch.Head), plural(len(ch.Paths), "file"), plural(len(sel), "project"))
+
+	failed := map[string]bool{}
+	for _, m := range sel {
+		pr := co.planProject(ctx, opts.Options, m, failed)
+		if pr.Status == render.StatusFailed || pr.Status == render.StatusSkipped {
+			failed[pr.Name] = true
+		}
+		rec.Projects = append(rec.Projects, pr)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	if err := writeRecord(co.dirs.record(), rec); err != nil {
+		return nil, co, err
+	}
+	if ctx.Err() != nil {
+		return rec, co, fmt.Errorf("plan interrupted: %w", ctx.Err())
+	}
+	var names []string
+	for _, p := range rec.Projects {
+		if p.Status == render.StatusFailed {
+			names = append(names, p.Name)
+		}
+	}
+	if len(names) > 0 {
+		return rec, co, fmt.Errorf("%w for %s", ErrPlanFailed, joinNames(names))
+	}
+	return rec, co, nil
+}
+
+func (co *Checkout) planProject(ctx context.Context, opts Options, m affected.Match, failed map[string]bool) ProjectRecord {
+	p, _ := co.Config.Project(m.Project)
+	pr := ProjectRecord{
+		Name:      p.Name,
+		Dir:       p.Dir,
+		Engine:    p.Engine,
+		Workspace: p.Workspace,
+		Patterns:  p.Patterns(),
+		Reasons:   m.Paths,
+	}
+	for _, dep := range p.DependsOn {
+		if failed[dep] {
+			pr.Status = render.StatusSkipped
+			pr.Message = fmt.Sprintf("not planned: it depends on %s, which did not plan", dep)
+			progress(opts.Progress, "%s: skipped, it depends on %s", p.Name, dep)
+			return pr
+		}
+	}
+	start := time.Now()
+	progress(opts.Progress, "%s: planning %s with %s", p.Name, p.Dir, p.Engine)
+	eng, err := opts.Engines(p.Engine)
+	if err != nil {
+		pr.Status = render.StatusFailed
+		pr.Message = err.Error()
+		progress(opts.Progress, "%s: %v", p.Name, err)
+		return pr
+	}
+	plan, err := eng.Plan(ctx, engine.PlanRequest{
+		Project:   p.Name,
+		Dir:       co.projectDir(p.Dir),
+		Workspace: p.Workspace,
+		StateDir:  co.dirs.state(p.Name),
+		PlanFile:  co.dirs.artifact(p.Name),
+		Log:       prefixed(opts.Log, p.Name),
+	})
+	pr.DurationMS = time.Since(start).Milliseconds()
+	if err != nil {
+		pr.Status = render.StatusFailed
+		pr.Message, pr.ErrorLines = describe(err, co.redactor(nil))
+		progress(opts.Progress, "%s: %s (%s)", p.Name, pr.Message, since(start))
+		return pr
+	}
+	r := co.redactor(plan.Secrets)
+	redactPlan(plan, r)
+	pr.Plan = plan
+	pr.Status = render.StatusPlanned
+	if !plan.Changes() {
+		pr.Status = render.StatusNoChanges
+	}
+	init := "init ran"
+	if plan.InitSkipped {
+		init = "init reused"
+	}
+	progress(opts.Progress, "%s: %s (%s, %s)", p.Name, summaryLine(plan), since(start), init)
+	return pr
+}
+
+// describe turns an engine error into a short message and the engine's
+// own error lines, redacted.
+func describe(err error, r *redact.Redactor) (string, []string) {
+	var re *engine.RunError
+	if errors.As(err, &re) {
+		lines := make([]string, len(re.Lines))
+		for i, l := range re.Lines {
+			lines[i] = r.String(l)
+		}
+		msg := re.Command + " failed"
+		if errors.Is(err, engine.ErrStalePlan) {
+			msg = "the saved plan is stale: the state changed after it was planned (someone applied in between); run `sluice plan` again and have it reviewed"
+		} else if errors.Is(err, context.Canceled) {
+			msg = re.Command + " was interrupted"
+		}
+		return msg, lines
+	}
+	return r.String(err.Error()), nil
+}
+
+// redactPlan applies the configured masks to every text and value of a
+// plan; sensitive values are already masked by the engine.
+func redactPlan(p *engine.Plan, r *redact.Redactor) {
+	p.Text = r.String(p.Text)
+	for i := range p.Warnings {
+		p.Warnings[i] = r.String(p.Warnings[i])
+	}
+	for i := range p.Resources {
+		p.Resources[i].Before = redactValue(p.Resources[i].Before, r)
+		p.Resources[i].After = redactValue(p.Resources[i].After, r)
+	}
+	for i := range p.Outputs {
+		p.Outputs[i].Before = redactValue(p.Outputs[i].Before, r)
+		p.Outputs[i].After = redactValue(p.Outputs[i].After, r)
+	}
+}
+
+func redactValue(v any, r *redact.Redactor) any {
+	switch x := v.(type) {
+	case string:
+		return r.String(x)
+	case map[string]any:
+		for k, y := range x {
+			x[k] = redactValue(y, r)
+		}
+	case []any:
+		for i, y := range x {
+			x[i] = redactValue(y, r)
+		}
+	}
+	return v
+}
+
+func summaryLine(p *engine.Plan) string {
+	if !p.Changes() {
+		return "no changes"
+	}
+	s := fmt.Sprintf("%d to add, %d to change, %d to destroy", p.Summary.Add, p.Summary.Change, p.Summary.Destroy)
+	if p.Summary.Replace > 0 {
+		s += fmt.Sprintf(", %d to replace", p.Summary.Replace)
+	}
+	return s
+}
+
+func prefixed(log engine.LineFunc, project string) engine.LineFunc {
+	if log == nil {
+		return nil
+	}
+	return func(stream, line string) { log(stream, project+": "+line) }
+}
+
+func progress(w io.Writer, format string, args ...any) {
+	if w == nil {
+		return
+	}
+	fmt.Fprintf(w, "sluice: "+format+"\n", args...)
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+func short(id string) string {
+	if len(id) > 7 {
+		return id[:7]
+	}
+	return id
+}
+
+func joinNames(names []string) string {
+	s := ""
+	for i, n := range names {
+		if i > 0 {
+			s += ", "
+		}
+		s += n
+	}
+	return s
+}
+
+// Comment renders a record as the merge request comment.
+func (co *Checkout) Comment(rec *Record) render.Comment {
+	c := render.Comment{Head: rec.Head, Base: rec.Base}
+	for _, p := range rec.Projects {
+		c.Projects = append(c.Projects, render.ProjectResult{
+			Name:       p.Name,
+			Dir:        p.Dir,
+			Engine:     p.Engine,
+			Workspace:  p.Workspace,
+			Status:     p.Status,
+			Plan:       p.Plan,
+			ErrorLines: p.ErrorLines,
+			Message:    p.Message,
+			ApplyText:  p.ApplyText,
+		})
+	}
+	return c
+}
+
+// Redactor hides the secrets of every plan in the record and the masks.
+func (co *Checkout) Redactor(rec *Record) *redact.Redactor {
+	var secrets []string
+	for _, p := range rec.Projects {
+		if p.Plan != nil {
+			secrets = append(secrets, p.Plan.Secrets...)
+		}
+	}
+	return co.redactor(secrets)
+}
