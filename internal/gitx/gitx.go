@@ -76,13 +76,26 @@ func (r *Repo) WorktreeTree(ctx context.Context) (string, error) {
 	name := tmp.Name()
 	defer os.Remove(name)
 	// Starting from a copy of the real index lets git reuse its stat cache.
-	if src, err := os.ReadFile(filepath.Join(r.GitDir, "index")); err == nil {
-		if _, err := tmp.Write(src); err != nil {
-			tmp.Close()
-			return "", fmt.Errorf("copying the index: %w", err)
+	// The copy keeps the index's modification time: git trusts cached stat
+	// data only for files older than the index, and a newer copy would make
+	// a file edited in the same second as the index look unchanged.
+	real := filepath.Join(r.GitDir, "index")
+	src, err := os.ReadFile(real)
+	if err == nil {
+		_, err = tmp.Write(src)
+	} else if errors.Is(err, os.ErrNotExist) {
+		err = nil
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && src != nil {
+		var st os.FileInfo
+		if st, err = os.Stat(real); err == nil {
+			err = os.Chtimes(name, st.ModTime(), st.ModTime())
 		}
 	}
-	if err := tmp.Close(); err != nil {
+	if err != nil {
 		return "", fmt.Errorf("copying the index: %w", err)
 	}
 	env := []string{"GIT_INDEX_FILE=" + name}

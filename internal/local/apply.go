@@ -114,7 +114,7 @@ func (co *Checkout) applyProject(ctx context.Context, opts Options, p *ProjectRe
 		StateDir:   co.dirs.state(p.Name),
 		PlanFile:   co.dirs.artifact(p.Name),
 		PlanSHA256: p.Plan.Artifact.SHA256,
-		Log:        prefixed(opts.Log, p.Name),
+		Log:        prefixed(opts.Log, p.Name, r),
 	})
 	p.DurationMS = time.Since(start).Milliseconds()
 	if err != nil {

@@ -126,7 +126,7 @@ func (co *Checkout) planProject(ctx context.Context, opts Options, m affected.Ma
 		Workspace: p.Workspace,
 		StateDir:  co.dirs.state(p.Name),
 		PlanFile:  co.dirs.artifact(p.Name),
-		Log:       prefixed(opts.Log, p.Name),
+		Log:       prefixed(opts.Log, p.Name, co.redactor(nil)),
 	})
 	pr.DurationMS = time.Since(start).Milliseconds()
 	if err != nil {
@@ -214,11 +214,13 @@ func summaryLine(p *engine.Plan) string {
 	return s
 }
 
-func prefixed(log engine.LineFunc, project string) engine.LineFunc {
+// prefixed labels live engine output with the project and hides the
+// configured masks in it; the engine itself hides sensitive values.
+func prefixed(log engine.LineFunc, project string, r *redact.Redactor) engine.LineFunc {
 	if log == nil {
 		return nil
 	}
-	return func(stream, line string) { log(stream, project+": "+line) }
+	return func(stream, line string) { log(stream, project+": "+r.String(line)) }
 }
 
 func progress(w io.Writer, format string, args ...any) {

@@ -1,0 +1,15 @@
+terraform {
+  backend "local" {
+    path = "STATE_DIR/app.tfstate"
+  }
+}
+
+resource "terraform_data" "node_group" {
+  input = {
+    desired_size = 3
+  }
+}
+
+output "desired_size" {
+  value = terraform_data.node_group.output.desired_size
+}
