@@ -22,8 +22,9 @@ const (
 type Config struct {
 	// Version of the file format. Only 1 exists.
 	Version int `yaml:"version" jsonschema:"required,enum=1,description=Version of the sluice.yaml format; always 1."`
-	// Projects in the repository. Without it, projects are discovered.
-	Projects []Project `yaml:"projects,omitempty" jsonschema:"description=The infrastructure projects in this repository. When absent, Sluice discovers directories with *.tf files or a Pulumi.yaml."`
+	// Projects in the repository; a sluice.yaml lists at least one. Without
+	// a sluice.yaml, projects are discovered (see Discover).
+	Projects []Project `yaml:"projects,omitempty" jsonschema:"required,minItems=1,description=The infrastructure projects in this repository; at least one. (Without a sluice.yaml file Sluice discovers directories with *.tf files or a Pulumi.yaml.)"`
 	// Masks are extra regular expressions whose matches are hidden in every
 	// comment and log line, on top of the values the engine marks sensitive.
 	Masks []string `yaml:"masks,omitempty" jsonschema:"description=Extra regular expressions (RE2 syntax) whose matches are replaced by *** in comments and logs; the values the engine marks sensitive are always hidden."`
@@ -37,10 +38,10 @@ type Config struct {
 
 // Project is one independently planned and applied unit of infrastructure.
 type Project struct {
-	Name string `yaml:"name" jsonschema:"required,pattern=^[A-Za-z0-9][A-Za-z0-9._-]*$,description=Unique name of the project, used in comments, commands (sluice plan -p NAME) and statuses."`
-	Dir  string `yaml:"dir" jsonschema:"required,description=Directory of the project's code, relative to the repository root."`
+	Name string `yaml:"name" jsonschema:"required,pattern=^[A-Za-z0-9][A-Za-z0-9._-]*$,description=Unique name of the project\\, used in comments\\, commands (sluice plan -p NAME) and statuses."`
+	Dir  string `yaml:"dir" jsonschema:"required,description=Directory of the project's code\\, relative to the repository root."`
 	// Engine: terraform, opentofu or pulumi.
-	Engine string `yaml:"engine,omitempty" jsonschema:"enum=terraform,enum=opentofu,enum=pulumi,description=Which tool plans and applies the project. Default: pulumi when the dir has a Pulumi.yaml, else terraform."`
+	Engine string `yaml:"engine,omitempty" jsonschema:"enum=terraform,enum=opentofu,enum=pulumi,description=Which tool plans and applies the project. Default: pulumi when the dir has a Pulumi.yaml\\, else terraform."`
 	// Workspace is the Terraform/OpenTofu workspace (default "default").
 	Workspace string `yaml:"workspace,omitempty" jsonschema:"description=Terraform or OpenTofu workspace. Default: default. Not allowed for pulumi."`
 	// Stack is the Pulumi stack.
@@ -57,14 +58,14 @@ type Project struct {
 
 // Apply settings of a project.
 type Apply struct {
-	Mode string `yaml:"mode,omitempty" jsonschema:"enum=after_merge,enum=before_merge,description=after_merge (default): apply when the merge request is merged. before_merge: apply on a 'sluice apply' comment, then merge."`
+	Mode string `yaml:"mode,omitempty" jsonschema:"enum=after_merge,enum=before_merge,description=after_merge (default): apply when the merge request is merged. before_merge: apply on a 'sluice apply' comment\\, then merge."`
 }
 
 // Approval settings of a project.
 type Approval struct {
-	Min *int `yaml:"min,omitempty" jsonschema:"minimum=0,description=Minimum number of approvals, never counting the author's own. Default: 1."`
+	Min *int `yaml:"min,omitempty" jsonschema:"minimum=0,description=Minimum number of approvals\\, never counting the author's own. Default: 1."`
 	// From lists users and groups (as "group:NAME") whose approvals count.
 	From []string `yaml:"from,omitempty" jsonschema:"description=Users (login names) and groups (written group:NAME) whose approvals count. Empty: anyone with write access."`
 	// Codeowners makes owners from CODEOWNERS eligible approvers.
-	Codeowners *bool `yaml:"codeowners,omitempty" jsonschema:"description=When true, approvals must come from the owners of the changed files in CODEOWNERS."`
+	Codeowners *bool `yaml:"codeowners,omitempty" jsonschema:"description=When true\\, approvals must come from the owners of the changed files in CODEOWNERS."`
 }

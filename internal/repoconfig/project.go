@@ -1,0 +1,130 @@
+package repoconfig
+
+import (
+	"path"
+	"slices"
+)
+
+// Project returns the project with the given name.
+func (c *Config) Project(name string) (*Project, bool) {
+	for i := range c.Projects {
+		if c.Projects[i].Name == name {
+			return &c.Projects[i], true
+		}
+	}
+	return nil, false
+}
+
+// Names returns the project names in configuration order.
+func (c *Config) Names() []string {
+	names := make([]string, len(c.Projects))
+	for i, p := range c.Projects {
+		names[i] = p.Name
+	}
+	return names
+}
+
+// Order returns the given project names sorted so that every project comes
+// after the projects it depends on. Only dependencies among the given names
+// count; ties keep configuration order. Duplicates are dropped, and names
+// that are not in the configuration come last, in the given order.
+func (c *Config) Order(names []string) []string {
+	index := map[string]int{}
+	for i, p := range c.Projects {
+		if _, dup := index[p.Name]; !dup {
+			index[p.Name] = i
+		}
+	}
+	var known, unknown []string
+	given := map[string]bool{}
+	for _, n := range names {
+		if given[n] {
+			continue
+		}
+		given[n] = true
+		if _, ok := index[n]; ok {
+			known = append(known, n)
+		} else {
+			unknown = append(unknown, n)
+		}
+	}
+	slices.SortFunc(known, func(a, b string) int { return index[a] - index[b] })
+
+	placed := map[string]bool{}
+	ready := func(n string) bool {
+		for _, d := range c.Projects[index[n]].DependsOn {
+			if given[d] && !placed[d] && d != n {
+				return false
+			}
+		}
+		return true
+	}
+	out := make([]string, 0, len(known)+len(unknown))
+	for len(out) < len(known) {
+		next := ""
+		for _, n := range known {
+			if !placed[n] && ready(n) {
+				next = n
+				break
+			}
+		}
+		if next == "" { // a cycle, which validation rejects: keep config order
+			for _, n := range known {
+				if !placed[n] {
+					next = n
+					break
+				}
+			}
+		}
+		placed[next] = true
+		out = append(out, next)
+	}
+	return append(out, unknown...)
+}
+
+// Patterns returns the project's when_modified globs (or the engine's
+// defaults) as repository-relative, slash-separated, cleaned globs.
+func (p *Project) Patterns() []string {
+	globs := p.WhenModified
+	if len(globs) == 0 {
+		globs = defaultWhenModified(p.Engine)
+	}
+	out := make([]string, len(globs))
+	for i, g := range globs {
+		out[i] = path.Join(p.Dir, g)
+	}
+	return out
+}
+
+// defaultWhenModified returns the default when_modified globs of an engine.
+func defaultWhenModified(engine string) []string {
+	if engine == EnginePulumi {
+		return []string{"**/*"}
+	}
+	return []string{
+		"**/*.tf", "**/*.tf.json", "**/*.tofu", "**/*.tofu.json",
+		"**/*.tfvars", "**/*.tfvars.json", ".terraform.lock.hcl",
+	}
+}
+
+// setDefaults fills what a valid project left out. The engine is set already.
+func setDefaults(p *Project) {
+	if p.Engine == "" {
+		p.Engine = EngineTerraform
+	}
+	if p.Workspace == "" && p.Engine != EnginePulumi {
+		p.Workspace = "default"
+	}
+	if len(p.WhenModified) == 0 {
+		p.WhenModified = defaultWhenModified(p.Engine)
+	}
+	if p.Apply.Mode == "" {
+		p.Apply.Mode = ApplyAfterMerge
+	}
+	if p.Approval.Min == nil {
+		p.Approval.Min = new(1)
+	}
+	if p.Approval.Codeowners == nil {
+		p.Approval.Codeowners = new(false)
+	}
+}
