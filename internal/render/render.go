@@ -1,0 +1,283 @@
+// Package render writes the one markdown comment Sluice keeps on a merge
+// request: a summary table, then per project the plan as a diff, the
+// failure, the skip reason or the apply result. Split cuts that comment into
+// parts that fit a forge's size limit without breaking its code blocks.
+package render
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/sluicehq/sluice/internal/engine"
+	"github.com/sluicehq/sluice/internal/redact"
+)
+
+// Status is where one project of the comment stands.
+type Status string
+
+// The statuses a project can have.
+const (
+	StatusPlanned     Status = "planned"
+	StatusNoChanges   Status = "no_changes"
+	StatusFailed      Status = "failed"
+	StatusSkipped     Status = "skipped"
+	StatusApplied     Status = "applied"
+	StatusApplyFailed Status = "apply_failed"
+)
+
+// Marker is the first line of every comment Markdown writes (and of the
+// first part Split returns); it is how Sluice finds its sticky comment
+// again. Later parts start with PartMarker(n).
+const Marker = "<!-- sluice:plan -->"
+
+// PartMarker is the first line of part n (counting from 1) of a split
+// comment. PartMarker(1) is Marker.
+func PartMarker(n int) string {
+	if n <= 1 {
+		return Marker
+	}
+	return "<!-- sluice:plan part " + strconv.Itoa(n) + " -->"
+}
+
+// Comment size limits of the forges, for Split. GitHub counts characters;
+// Split counts bytes, which is never fewer.
+const (
+	LimitGitHub = 65536
+	LimitGitLab = 1000000
+)
+
+// ProjectResult is one project's outcome, as the comment shows it.
+type ProjectResult struct {
+	Name, Dir, Engine, Workspace string
+
+	Status Status
+	// Plan is set for planned, no_changes, applied and apply_failed.
+	Plan *engine.Plan
+	// ErrorLines are the engine's own error lines (colour-free), for failed
+	// and apply_failed.
+	ErrorLines []string
+	// Message is a short human reason: "terraform plan failed",
+	// "depends on prod, which failed".
+	Message string
+	// ApplyText is the tail of the engine's apply output, for applied and
+	// apply_failed.
+	ApplyText string
+}
+
+// Comment is everything one merge request comment shows.
+type Comment struct {
+	Head, Base string // commit SHAs; shown in their 7-character short form
+	Projects   []ProjectResult
+	Footer     string // optional markdown, e.g. a link to the run; written last
+}
+
+// Markdown renders the comment. Every piece of text that comes from outside
+// Sluice (names, values, engine output, messages, the footer) passes through
+// r, and through the literals of every project's Plan.Secrets, before it is
+// placed and escaped: so secrets are hidden in the whole comment before it
+// is split, and a secret that happens to equal a word of the comment's own
+// markup (a fence's "diff", the marker's "plan") cannot break that markup.
+// r may be nil.
+func Markdown(c Comment, r *redact.Redactor) string {
+	var secrets []string
+	for _, p := range c.Projects {
+		if p.Plan != nil {
+			secrets = append(secrets, p.Plan.Secrets...)
+		}
+	}
+	own := redact.New(secrets, nil)
+	red := func(s string) string { return own.String(r.String(s)) }
+
+	title := "Sluice plan"
+	for _, p := range c.Projects {
+		if p.Status == StatusApplied || p.Status == StatusApplyFailed {
+			title = "Sluice apply"
+			break
+		}
+	}
+	blocks := []string{Marker + "\n## " + title}
+	if c.Head != "" {
+		s := "Commit " + codeSpan(red(short(c.Head)))
+		if c.Base != "" {
+			s += " against base " + codeSpan(red(short(c.Base)))
+		}
+		blocks = append(blocks, s+".")
+	}
+	if len(c.Projects) == 0 {
+		blocks = append(blocks, "No projects are affected by this change.")
+	} else {
+		blocks = append(blocks, table(c.Projects, red))
+		for _, p := range c.Projects {
+			blocks = append(blocks, project(p, red)...)
+		}
+	}
+	if f := strings.TrimSpace(red(c.Footer)); f != "" {
+		blocks = append(blocks, "---", f)
+	}
+	return strings.Join(blocks, "\n\n") + "\n"
+}
+
+// short is a commit SHA's short form.
+func short(sha string) string {
+	if len(sha) > 7 {
+		return sha[:7]
+	}
+	return sha
+}
+
+func table(projects []ProjectResult, red func(string) string) string {
+	var b strings.Builder
+	b.WriteString("| Project | Dir | Add | Change | Destroy | Replace | Status |\n")
+	b.WriteString("| --- | --- | ---: | ---: | ---: | ---: | --- |")
+	for _, p := range projects {
+		add, change, destroy, replace := "-", "-", "-", "-"
+		if p.Plan != nil && p.Status != StatusFailed && p.Status != StatusSkipped {
+			s := p.Plan.Summary
+			add, change, destroy, replace = strconv.Itoa(s.Add), strconv.Itoa(s.Change), strconv.Itoa(s.Destroy), strconv.Itoa(s.Replace)
+		} else if p.Status == StatusNoChanges {
+			add, change, destroy, replace = "0", "0", "0", "0"
+		}
+		fmt.Fprintf(&b, "\n| %s | %s | %s | %s | %s | %s | %s |",
+			cell(red(p.Name)), cell(red(p.Dir)), add, change, destroy, replace, statusWord(p))
+	}
+	return b.String()
+}
+
+// statusWord is the status as the summary table shows it.
+func statusWord(p ProjectResult) string {
+	switch p.Status {
+	case StatusPlanned:
+		if p.Plan != nil && !p.Plan.Changes() {
+			return "no changes"
+		}
+		return "planned"
+	case StatusNoChanges:
+		return "no changes"
+	case StatusFailed:
+		return "**failed**"
+	case StatusSkipped:
+		return "skipped"
+	case StatusApplied:
+		return "applied"
+	case StatusApplyFailed:
+		return "**apply failed**"
+	}
+	return escapeText(string(p.Status))
+}
+
+// project renders one project's section as markdown blocks.
+func project(p ProjectResult, red func(string) string) []string {
+	heading := "### " + codeSpan(red(p.Name))
+	if p.Dir != "" && p.Dir != p.Name {
+		heading += " (" + codeSpan(red(p.Dir)) + ")"
+	}
+	blocks := []string{heading}
+
+	var info []string
+	if p.Engine != "" {
+		e := escapeText(red(p.Engine))
+		if p.Plan != nil && p.Plan.EngineVersion != "" {
+			e += " " + escapeText(red(p.Plan.EngineVersion))
+		}
+		info = append(info, e)
+	}
+	if p.Workspace != "" && p.Workspace != "default" {
+		info = append(info, "workspace "+codeSpan(red(p.Workspace)))
+	}
+	if len(info) > 0 {
+		blocks = append(blocks, strings.Join(info, " · "))
+	}
+
+	showErrors := func() {
+		if len(p.ErrorLines) > 0 {
+			blocks = append(blocks, codeBlock("text", red(strings.Join(p.ErrorLines, "\n"))))
+		}
+	}
+	switch p.Status {
+	case StatusFailed:
+		blocks = append(blocks, "**Plan failed:** "+orDefault(escapeText(red(p.Message)), "the engine reported an error."))
+		showErrors()
+	case StatusSkipped:
+		blocks = append(blocks, "**Skipped:** "+orDefault(escapeText(red(p.Message)), "not planned."))
+	case StatusApplied:
+		s := "**Applied.**"
+		if p.Plan != nil {
+			s = "**Apply complete:** " + applySummary(p.Plan.Summary) + "."
+		}
+		blocks = append(blocks, s)
+		if m := escapeText(red(p.Message)); m != "" {
+			blocks = append(blocks, m)
+		}
+		if t := strings.TrimRight(red(p.ApplyText), "\n"); t != "" {
+			blocks = append(blocks, details("Apply output", codeBlock("text", t)))
+		}
+	case StatusApplyFailed:
+		blocks = append(blocks, "**Apply failed:** "+orDefault(escapeText(red(p.Message)), "the engine reported an error."))
+		showErrors()
+		if t := strings.TrimRight(red(p.ApplyText), "\n"); t != "" {
+			blocks = append(blocks, "Apply output:", codeBlock("text", t))
+		}
+	default: // planned, no_changes and anything unknown
+		blocks = append(blocks, planBlocks(p.Plan, red)...)
+	}
+	if p.Plan != nil && len(p.Plan.Warnings) > 0 {
+		var b strings.Builder
+		b.WriteString("**Warnings:**\n")
+		for i, w := range p.Plan.Warnings {
+			if i > 0 {
+				b.WriteByte('\n')
+			}
+			b.WriteString("- " + orDefault(escapeText(red(w)), "(empty warning)"))
+		}
+		blocks = append(blocks, b.String())
+	}
+	return blocks
+}
+
+func planBlocks(plan *engine.Plan, red func(string) string) []string {
+	if plan == nil || !plan.Changes() {
+		return []string{"No changes."}
+	}
+	s := "**Plan:** " + planSummary(plan.Summary) + "."
+	if plan.OutputChanges {
+		s += " Outputs change."
+	}
+	blocks := []string{s}
+	if lines := planDiff(plan, red); len(lines) > 0 {
+		blocks = append(blocks, details("Show plan", codeBlock("diff", strings.Join(lines, "\n"))))
+	}
+	return blocks
+}
+
+// planSummary is the plan's counts, phrased as Terraform does, plus the
+// replacements when there are any: "0 to add, 1 to change, 0 to destroy".
+func planSummary(s engine.Summary) string {
+	out := fmt.Sprintf("%d to add, %d to change, %d to destroy", s.Add, s.Change, s.Destroy)
+	if s.Replace > 0 {
+		out += fmt.Sprintf(", %d to replace", s.Replace)
+	}
+	return out
+}
+
+func applySummary(s engine.Summary) string {
+	out := fmt.Sprintf("%d added, %d changed, %d destroyed", s.Add, s.Change, s.Destroy)
+	if s.Replace > 0 {
+		out += fmt.Sprintf(", %d replaced", s.Replace)
+	}
+	return out
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// details wraps a markdown body in a collapsed <details> block. The
+// <details><summary> line stays on one line, which Split relies on to
+// reopen the block in the next part.
+func details(summary, body string) string {
+	return "<details><summary>" + summary + "</summary>\n\n" + body + "\n\n</details>"
+}

@@ -1,0 +1,375 @@
+package render
+
+import (
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/sluicehq/sluice/internal/engine"
+	"github.com/sluicehq/sluice/internal/redact"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+const (
+	head = "0123456789abcdef0123456789abcdef01234567"
+	base = "89abcdef0123456789abcdef0123456789abcdef"
+	// canary is a secret that must never reach a comment.
+	canary = "canary-8f3e1d-s3cr3t"
+)
+
+// decode reads a JSON-like value the way engines produce it, numbers as
+// json.Number.
+func decode(t *testing.T, s string) any {
+	t.Helper()
+	d := json.NewDecoder(strings.NewReader(s))
+	d.UseNumber()
+	var v any
+	if err := d.Decode(&v); err != nil {
+		t.Fatalf("decoding %s: %v", s, err)
+	}
+	return v
+}
+
+func planned(name string, plan *engine.Plan) ProjectResult {
+	return ProjectResult{
+		Name: name, Dir: "envs/" + name, Engine: "terraform",
+		Status: StatusPlanned, Plan: plan,
+	}
+}
+
+func TestMarkdownGolden(t *testing.T) {
+	tests := []struct {
+		name     string
+		comment  func(t *testing.T) Comment
+		redactor *redact.Redactor
+		absent   []string // strings that must not appear
+	}{
+		{
+			name: "create",
+			comment: func(t *testing.T) Comment {
+				return Comment{Head: head, Base: base, Projects: []ProjectResult{planned("dev", &engine.Plan{
+					Engine: "terraform", EngineVersion: "1.11.0",
+					Summary: engine.Summary{Add: 1},
+					Resources: []engine.ResourceChange{{
+						Address: "terraform_data.bucket", Type: "terraform_data", Name: "bucket",
+						Action: engine.ActionCreate,
+						After: decode(t, `{"id": "(known after apply)", "input": {"name": "logs",
+							"size": 10, "ratio": 0.25, "big": 1e22, "enabled": true, "tags": {"env": "dev", "a b": "x"},
+							"zones": ["a", "b"], "none": null, "empty": []}, "output": "(known after apply)",
+							"triggers_replace": null}`),
+					}},
+				})}}
+			},
+		},
+		{
+			name: "update",
+			comment: func(t *testing.T) Comment {
+				return Comment{Head: head, Base: base, Projects: []ProjectResult{planned("prod", &engine.Plan{
+					Engine: "terraform", EngineVersion: "1.11.0",
+					Summary: engine.Summary{Change: 1},
+					Resources: []engine.ResourceChange{{
+						Address: "terraform_data.node_group", Type: "terraform_data", Name: "node_group",
+						Action: engine.ActionUpdate,
+						Before: decode(t, `{"id": "9c1f", "input": {"desired_size": 3, "name": "workers"}}`),
+						After:  decode(t, `{"id": "9c1f", "input": {"desired_size": 2, "name": "workers"}}`),
+					}},
+				})}}
+			},
+		},
+		{
+			name: "replace",
+			comment: func(t *testing.T) Comment {
+				return Comment{Head: head, Base: base, Projects: []ProjectResult{planned("prod", &engine.Plan{
+					Engine:  "opentofu",
+					Summary: engine.Summary{Replace: 1, Change: 1},
+					Resources: []engine.ResourceChange{
+						{
+							Address: "terraform_data.db", Action: engine.ActionReplace,
+							ReplacePaths: []string{"triggers_replace"},
+							Before:       decode(t, `{"id": "a1", "input": "x", "triggers_replace": "v1", "list": [1, 2, 3]}`),
+							After:        decode(t, `{"id": "(known after apply)", "input": "x", "triggers_replace": "v2", "list": [1, 2]}`),
+						},
+						{
+							Address: "module.net.terraform_data.tagged", Action: engine.ActionUpdate,
+							Before: decode(t, `{"input": {"tags": {"old": "y", "keep": "k"}}}`),
+							After:  decode(t, `{"input": {"tags": {"new": "x", "keep": "k"}}}`),
+						},
+					},
+				})}}
+			},
+		},
+		{
+			name: "delete",
+			comment: func(t *testing.T) Comment {
+				return Comment{Head: head, Base: base, Projects: []ProjectResult{planned("prod", &engine.Plan{
+					Summary: engine.Summary{Destroy: 1},
+					Resources: []engine.ResourceChange{{
+						Address: "terraform_data.old", Action: engine.ActionDelete,
+						Reason: "delete_because_no_resource_config",
+						Before: decode(t, `{"id": "1", "input": "gone"}`),
+					}},
+				})}}
+			},
+		},
+		{
+			name: "sensitive",
+			comment: func(t *testing.T) Comment {
+				return Comment{Head: head, Base: base, Projects: []ProjectResult{
+					planned("app", &engine.Plan{
+						Summary: engine.Summary{Add: 1, Change: 2},
+						Resources: []engine.ResourceChange{{
+							Address: "terraform_data.user", Action: engine.ActionCreate,
+							After: decode(t, `{"input": {"name": "app", "password": "(sensitive value)"}}`),
+						}, {
+							Address: "terraform_data.db", Action: engine.ActionUpdate,
+							Before: decode(t, `{"input": {"password": "(sensitive value)", "user": "admin"}}`),
+							After:  decode(t, `{"input": {"password": "(sensitive value)", "user": "root"}}`),
+						}, {
+							Address: "terraform_data.token", Action: engine.ActionUpdate,
+							Before: decode(t, `{"input": "(sensitive value)"}`),
+							After:  decode(t, `{"input": "(sensitive value)"}`),
+						}},
+						Warnings: []string{"Warning: value " + canary + " is deprecated"},
+						Secrets:  []string{canary},
+					}),
+					{
+						Name: "db", Dir: "envs/db", Engine: "terraform", Status: StatusFailed,
+						Message: "terraform plan failed",
+						ErrorLines: []string{
+							"Error: invalid password",
+							`  password = "` + canary + `"`,
+						},
+					},
+				}}
+			},
+			redactor: redact.New([]string{canary}, nil),
+			absent:   []string{canary, "s3cr3t"},
+		},
+		{
+			name: "outputs",
+			comment: func(t *testing.T) Comment {
+				return Comment{Head: head, Base: base, Projects: []ProjectResult{planned("prod", &engine.Plan{
+					Summary:       engine.Summary{},
+					OutputChanges: true,
+					Outputs: []engine.OutputChange{
+						{Name: "endpoint", Action: engine.ActionUpdate, Before: "https://a.example", After: "https://b.example"},
+						{Name: "id", Action: engine.ActionCreate, After: engine.UnknownValue},
+						{Name: "ports", Action: engine.ActionCreate, After: decode(t, `[80, 443]`)},
+						{Name: "password", Action: engine.ActionUpdate, Sensitive: true, Before: engine.SensitiveValue, After: engine.SensitiveValue},
+						{Name: "legacy", Action: engine.ActionDelete, Before: "x"},
+						{Name: "same", Action: engine.ActionNoOp, Before: "x", After: "x"},
+					},
+				})}}
+			},
+		},
+		{
+			name: "failed",
+			comment: func(t *testing.T) Comment {
+				return Comment{Head: head, Base: base, Projects: []ProjectResult{{
+					Name: "prod", Dir: "envs/prod", Engine: "terraform", Status: StatusFailed,
+					Message: "terraform plan failed",
+					ErrorLines: []string{
+						"Error: Unsupported argument",
+						"",
+						"  on main.tf line 3, in resource \"terraform_data\" \"x\":",
+						"   3:   bogus = ```not a fence```",
+						"",
+						"An argument named \"bogus\" is not expected here.",
+					},
+				}}}
+			},
+		},
+		{
+			name: "skipped",
+			comment: func(t *testing.T) Comment {
+				return Comment{Head: head, Base: base, Projects: []ProjectResult{
+					{Name: "prod", Dir: "envs/prod", Engine: "terraform", Status: StatusFailed, Message: "terraform plan failed"},
+					{Name: "app", Dir: "envs/app", Engine: "terraform", Status: StatusSkipped, Message: "depends on prod, which failed"},
+				}}
+			},
+		},
+		{
+			name: "no_changes",
+			comment: func(t *testing.T) Comment {
+				p := planned("prod", &engine.Plan{Engine: "terraform"})
+				p.Status = StatusNoChanges
+				p.Workspace = "staging"
+				return Comment{Head: head, Base: base, Projects: []ProjectResult{p}}
+			},
+		},
+		{
+			name: "two_projects",
+			comment: func(t *testing.T) Comment {
+				return Comment{
+					Head: head, Base: base,
+					Projects: []ProjectResult{
+						planned("network", &engine.Plan{
+							Summary: engine.Summary{Add: 1},
+							Resources: []engine.ResourceChange{{
+								Address: "terraform_data.vpc", Action: engine.ActionCreate,
+								After: decode(t, `{"input": {"cidr": "10.0.0.0/16"}}`),
+							}},
+						}),
+						{
+							Name: "dns|edge", Dir: "envs/`dns`", Engine: "terraform", Status: StatusNoChanges,
+							Plan: &engine.Plan{},
+						},
+					},
+					Footer: "[Run 42](https://sluice.example/runs/42)",
+				}
+			},
+		},
+		{
+			name: "applied",
+			comment: func(t *testing.T) Comment {
+				return Comment{Head: head, Base: base, Projects: []ProjectResult{
+					{
+						Name: "prod", Dir: "envs/prod", Engine: "terraform", Status: StatusApplied,
+						Plan: &engine.Plan{Summary: engine.Summary{Change: 1}},
+						ApplyText: "terraform_data.node_group: Modifying... [id=9c1f]\n" +
+							"terraform_data.node_group: Modifications complete after 0s [id=9c1f]\n\n" +
+							"Apply complete! Resources: 0 added, 1 changed, 0 destroyed.\n",
+					},
+					{
+						Name: "app", Dir: "envs/app", Engine: "terraform", Status: StatusApplyFailed,
+						Plan:       &engine.Plan{Summary: engine.Summary{Add: 1}},
+						Message:    "terraform apply failed",
+						ErrorLines: []string{"Error: creating thing: quota exceeded"},
+						ApplyText:  "terraform_data.x: Creating...\n",
+					},
+				}}
+			},
+		},
+		{
+			name:    "no_projects",
+			comment: func(t *testing.T) Comment { return Comment{Head: head} },
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := Markdown(tt.comment(t), tt.redactor)
+			if !strings.HasPrefix(got, Marker+"\n") {
+				t.Errorf("markdown does not start with the marker line:\n%s", got)
+			}
+			for _, s := range tt.absent {
+				if strings.Contains(got, s) {
+					t.Errorf("markdown contains %q:\n%s", s, got)
+				}
+			}
+			checkBalanced(t, got)
+			golden(t, filepath.Join("testdata", tt.name+".golden"), got)
+		})
+	}
+}
+
+func golden(t *testing.T, path, got string) {
+	t.Helper()
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("reading golden file (run go test -update to create it): %v", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs (run go test -update to accept)\n--- got ---\n%s\n--- want ---\n%s", path, got, want)
+	}
+}
+
+func TestMarkdownRedactsPlanSecretsWithoutRedactor(t *testing.T) {
+	c := Comment{Projects: []ProjectResult{
+		planned("a", &engine.Plan{Secrets: []string{canary}, Summary: engine.Summary{Add: 1},
+			Resources: []engine.ResourceChange{{Address: "x.y", Action: engine.ActionCreate,
+				After: map[string]any{"v": canary + "\n" + canary}}}}),
+		{Name: "b", Status: StatusFailed, ErrorLines: []string{"Error: " + canary}},
+	}}
+	got := Markdown(c, nil)
+	if strings.Contains(got, canary) || strings.Contains(got, "s3cr3t") {
+		t.Errorf("secret leaked:\n%s", got)
+	}
+	if !strings.Contains(got, `v: "***\n***"`) {
+		t.Errorf("value not redacted before quoting:\n%s", got)
+	}
+}
+
+func TestMarkdownSecretEqualToMarkupWord(t *testing.T) {
+	// Secrets like "plan" or "diff" must hide the values, not the comment's
+	// own markup.
+	r := redact.New([]string{"plan", "diff", "details", "summary", "sluice"}, nil)
+	c := Comment{Projects: []ProjectResult{planned("a", &engine.Plan{Summary: engine.Summary{Change: 1},
+		Resources: []engine.ResourceChange{{Address: "x.plan", Action: engine.ActionUpdate,
+			Before: map[string]any{"v": "diff"}, After: map[string]any{"v": "details"}}}})}}
+	got := Markdown(c, r)
+	for _, want := range []string{Marker, "```diff", "<details><summary>Show plan</summary>", `!     v: "***" -> "***"`, "x.***"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, got)
+		}
+	}
+}
+
+func TestCodeSpanAndFence(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"prod", "`prod`"},
+		{"a`b", "``a`b``"},
+		{"`x`", "`` `x` ``"},
+		{"a``b`", "``` a``b` ```"},
+		{"two\nlines", "`two lines`"},
+		{"", ""},
+	}
+	for _, tt := range tests {
+		if got := codeSpan(tt.in); got != tt.want {
+			t.Errorf("codeSpan(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+	if got := cell("a|b"); got != "`a\\|b`" {
+		t.Errorf("cell = %q", got)
+	}
+	if got := codeBlock("text", "x ```` y"); !strings.HasPrefix(got, "`````text\n") || !strings.HasSuffix(got, "\n`````") {
+		t.Errorf("codeBlock = %q", got)
+	}
+}
+
+func TestValues(t *testing.T) {
+	tests := []struct {
+		v    any
+		want string
+	}{
+		{json.Number("3"), "3"},
+		{json.Number("1e3"), "1e3"},
+		{float64(3), "3"},
+		{float64(1e20), "100000000000000000000"},
+		{float64(0.25), "0.25"},
+		{float64(1e22), "1e+22"},
+		{true, "true"},
+	}
+	for _, tt := range tests {
+		if got := scalar(tt.v); got != tt.want {
+			t.Errorf("scalar(%v) = %q, want %q", tt.v, got, tt.want)
+		}
+	}
+	paths := []struct {
+		in   string
+		want []string
+	}{
+		{"input", []string{"input"}},
+		{"input.tags.env", []string{"input", "tags", "env"}},
+		{`tags["a.b"]`, []string{"tags", "a.b"}},
+		{"list[0].name", []string{"list", "0", "name"}},
+		{"list.0", []string{"list", "0"}},
+	}
+	for _, tt := range paths {
+		if got := parsePath(tt.in); strings.Join(got, "|") != strings.Join(tt.want, "|") {
+			t.Errorf("parsePath(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
