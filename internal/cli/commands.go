@@ -40,17 +40,17 @@ files or a Pulumi.yaml) when there is none.`,
 			if err := checkFormat(format, "text", "json"); err != nil {
 				return err
 			}
-			co, err := local.Open(cmd.Context(), g.chdir)
-			if err != nil {
-				return err
-			}
 			if all {
+				co, err := local.Open(cmd.Context(), g.chdir)
+				if err != nil {
+					return err
+				}
 				return printAllProjects(g.stdout, co.Config, format)
 			}
 			if base == "" {
 				return usageError{errors.New("--base is required (the branch your change will merge into, e.g. --base main), or use --all")}
 			}
-			ch, err := co.Changes(cmd.Context(), base)
+			co, ch, err := local.OpenChanges(cmd.Context(), g.chdir, base)
 			if err != nil {
 				return err
 			}

@@ -34,6 +34,10 @@ type PlanRequest struct {
 	PlanFile  string   // where to save the plan artifact
 	Env       []string // extra environment, KEY=VALUE
 	Log       LineFunc // optional live output
+	// Saved, when set, is called once the plan artifact is saved and
+	// before it is read back, so the caller can start work that needs the
+	// engine's files in place (a snapshot of the working tree) concurrently.
+	Saved func()
 }
 
 // ApplyRequest describes one saved plan to apply.

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 )
 
 // Repo is a git working tree.
@@ -42,6 +43,11 @@ func Open(ctx context.Context, dir string) (*Repo, error) {
 	return &Repo{Root: lines[0], GitDir: lines[1]}, nil
 }
 
+// At returns a Repo that runs git in dir, which may be any directory
+// inside a working tree, before Open has found its top. Commands whose
+// output does not depend on the current directory can start at once.
+func At(dir string) *Repo { return &Repo{Root: dir} }
+
 // Git runs a git command in the working tree and returns its standard output.
 func (r *Repo) Git(ctx context.Context, args ...string) (string, error) {
 	return run(ctx, r.Root, nil, args...)
@@ -54,6 +60,30 @@ func (r *Repo) ResolveCommit(ctx context.Context, rev string) (string, error) {
 		return "", fmt.Errorf("%q is not a commit, branch or tag in %s (check the name; for a remote branch try origin/%s)", rev, r.Root, rev)
 	}
 	return strings.TrimSpace(out), nil
+}
+
+// ResolveCommits resolves several revisions with one git call; on any
+// failure it resolves them one by one to say which one is wrong.
+func (r *Repo) ResolveCommits(ctx context.Context, revs ...string) ([]string, error) {
+	args := []string{"rev-parse"}
+	for _, rev := range revs {
+		if strings.HasPrefix(rev, "-") {
+			return nil, fmt.Errorf("%q is not a commit, branch or tag (a name cannot start with -)", rev)
+		}
+		args = append(args, rev+"^{commit}")
+	}
+	out, err := r.Git(ctx, args...)
+	ids := strings.Fields(out)
+	if err == nil && len(ids) == len(revs) {
+		return ids, nil
+	}
+	ids = make([]string, len(revs))
+	for i, rev := range revs {
+		if ids[i], err = r.ResolveCommit(ctx, rev); err != nil {
+			return nil, err
+		}
+	}
+	return ids, nil
 }
 
 // MergeBase returns the best common ancestor of two commits.
@@ -165,6 +195,44 @@ func Paths(changes []Change) []string {
 		paths = append(paths, c.Path)
 	}
 	return paths
+}
+
+// ChangedSince lists the files that differ between the merge base of base
+// and HEAD, and the working tree as it is now: committed, staged and
+// unstaged changes to tracked files, and untracked files git does not
+// ignore (as additions). Both listings run at once.
+func (r *Repo) ChangedSince(ctx context.Context, base string) ([]Change, error) {
+	var (
+		wg                  sync.WaitGroup
+		tracked, untracked  string
+		errTracked, errUntr error
+	)
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		tracked, errTracked = r.Git(ctx, "diff", "--no-ext-diff", "--no-textconv", "--name-status", "-z", "-M", "--merge-base", "--end-of-options", base, "--")
+	}()
+	go func() {
+		defer wg.Done()
+		untracked, errUntr = r.Git(ctx, "ls-files", "-z", "--others", "--exclude-standard", "--full-name")
+	}()
+	wg.Wait()
+	if errTracked != nil {
+		return nil, fmt.Errorf("listing changes since %s: %w", base, errTracked)
+	}
+	if errUntr != nil {
+		return nil, fmt.Errorf("listing untracked files: %w", errUntr)
+	}
+	changes, err := parseNameStatus(tracked)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range strings.Split(untracked, "\x00") {
+		if p != "" {
+			changes = append(changes, Change{Status: 'A', Path: p})
+		}
+	}
+	return changes, nil
 }
 
 // HasObject reports whether the repository still has an object.

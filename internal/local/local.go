@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/affected"
@@ -61,43 +62,53 @@ type Change struct {
 	Base      string           `json:"base"`
 	MergeBase string           `json:"merge_base"`
 	Head      string           `json:"head"`
-	Tree      string           `json:"tree"`
-	Files     []gitx.Change    `json:"-"`
 	Paths     []string         `json:"changed_paths"`
 	Matches   []affected.Match `json:"projects"`
 }
 
-// Changes computes the files changed between the merge base of baseRef and
-// HEAD and the working tree as it is now (committed, uncommitted and
-// untracked changes), and the projects they touch, in dependency order.
-func (c *Checkout) Changes(ctx context.Context, baseRef string) (*Change, error) {
+// OpenChanges opens the checkout containing dir and computes the files
+// changed between the merge base of baseRef and HEAD and the working tree
+// as it is now (committed, uncommitted and untracked changes), and the
+// projects they touch, in dependency order. This is on the path of every
+// plan, so its git calls all run at once.
+func OpenChanges(ctx context.Context, dir, baseRef string) (*Checkout, *Change, error) {
 	if baseRef == "" {
-		return nil, fmt.Errorf("no base branch given: pass --base (for example --base main)")
+		return nil, nil, fmt.Errorf("no base branch given: pass --base (for example --base main)")
 	}
-	base, err := c.Repo.ResolveCommit(ctx, baseRef)
-	if err != nil {
-		return nil, err
+	var (
+		wg                   sync.WaitGroup
+		co                   *Checkout
+		ids                  []string
+		mb                   string
+		files                []gitx.Change
+		errCo, errIDs, errMB error
+		errFiles             error
+	)
+	at := gitx.At(dir)
+	wg.Add(4)
+	go func() { defer wg.Done(); co, errCo = Open(ctx, dir) }()
+	go func() { defer wg.Done(); ids, errIDs = at.ResolveCommits(ctx, baseRef, "HEAD") }()
+	go func() { defer wg.Done(); mb, errMB = at.MergeBase(ctx, baseRef, "HEAD") }()
+	go func() { defer wg.Done(); files, errFiles = at.ChangedSince(ctx, baseRef) }()
+	wg.Wait()
+	switch {
+	case errCo != nil:
+		return nil, nil, errCo
+	case errIDs != nil:
+		if strings.Contains(errIDs.Error(), `"HEAD"`) {
+			return co, nil, fmt.Errorf("this checkout has no commits yet: commit your work first")
+		}
+		return co, nil, errIDs
+	case errMB != nil:
+		return co, nil, errMB
+	case errFiles != nil:
+		return co, nil, errFiles
 	}
-	head, err := c.Repo.ResolveCommit(ctx, "HEAD")
-	if err != nil {
-		return nil, fmt.Errorf("this checkout has no commits yet: commit your work first")
-	}
-	mb, err := c.Repo.MergeBase(ctx, base, head)
-	if err != nil {
-		return nil, err
-	}
-	tree, err := c.Repo.WorktreeTree(ctx)
-	if err != nil {
-		return nil, err
-	}
-	files, err := c.Repo.Diff(ctx, mb, tree)
-	if err != nil {
-		return nil, err
-	}
-	ch := &Change{BaseRef: baseRef, Base: base, MergeBase: mb, Head: head, Tree: tree, Files: files, Paths: gitx.Paths(files)}
+	c := co
+	ch := &Change{BaseRef: baseRef, Base: ids[0], MergeBase: mb, Head: ids[1], Paths: gitx.Paths(files)}
 	m, err := c.matcher()
 	if err != nil {
-		return nil, err
+		return co, nil, err
 	}
 	matches := m.Match(ch.Paths)
 	// sluice.yaml itself affects every project it configures.
@@ -105,7 +116,7 @@ func (c *Checkout) Changes(ctx context.Context, baseRef string) (*Change, error)
 		matches = c.allProjects(matches, c.Config.File)
 	}
 	ch.Matches = c.ordered(matches)
-	return ch, nil
+	return co, ch, nil
 }
 
 func (c *Checkout) matcher() (*affected.Matcher, error) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/affected"
@@ -29,20 +30,15 @@ var ErrPlanFailed = errors.New("plan failed")
 // for Apply, and returns the record. A project whose dependency failed is
 // skipped. The returned error wraps ErrPlanFailed when any project failed.
 func Plan(ctx context.Context, opts PlanOptions) (*Record, *Checkout, error) {
-	co, err := Open(ctx, opts.Dir)
+	co, ch, err := OpenChanges(ctx, opts.Dir, opts.BaseRef)
 	if err != nil {
-		return nil, nil, err
+		return nil, co, err
 	}
 	release, err := lockCheckout(co.dirs.lock())
 	if err != nil {
 		return nil, co, err
 	}
 	defer release()
-
-	ch, err := co.Changes(ctx, opts.BaseRef)
-	if err != nil {
-		return nil, co, err
-	}
 	sel, err := co.Select(ch.Matches, opts.Projects)
 	if err != nil {
 		return nil, co, err
@@ -59,14 +55,34 @@ func Plan(ctx context.Context, opts PlanOptions) (*Record, *Checkout, error) {
 		Base:      ch.Base,
 		MergeBase: ch.MergeBase,
 		Head:      ch.Head,
-		Tree:      ch.Tree,
 	}
 	progress(opts.Progress, "base %s (%s), head %s: %s changed, %s to plan",
 		ch.BaseRef, short(ch.Base), short(ch.Head), plural(len(ch.Paths), "file"), plural(len(sel), "project"))
 
+	// The plans are bound to the working tree as it is once planned: init
+	// may have written files the project tracks (a new .terraform.lock.hcl),
+	// and those belong to what was planned. The snapshot starts as soon as
+	// the last plan is saved, while the engine reads it back.
+	var (
+		treeOnce sync.Once
+		treeDone = make(chan struct{})
+		treeErr  error
+	)
+	snapshot := func() {
+		treeOnce.Do(func() {
+			go func() {
+				defer close(treeDone)
+				rec.Tree, treeErr = co.Repo.WorktreeTree(ctx)
+			}()
+		})
+	}
 	failed := map[string]bool{}
-	for _, m := range sel {
-		pr := co.planProject(ctx, opts.Options, m, failed)
+	for i, m := range sel {
+		var saved func()
+		if i == len(sel)-1 {
+			saved = snapshot
+		}
+		pr := co.planProject(ctx, opts.Options, m, failed, saved)
 		if pr.Status == render.StatusFailed || pr.Status == render.StatusSkipped {
 			failed[pr.Name] = true
 		}
@@ -74,6 +90,11 @@ func Plan(ctx context.Context, opts PlanOptions) (*Record, *Checkout, error) {
 		if ctx.Err() != nil {
 			break
 		}
+	}
+	snapshot()
+	<-treeDone
+	if treeErr != nil && ctx.Err() == nil {
+		return nil, co, treeErr
 	}
 	if err := writeRecord(co.dirs.record(), rec); err != nil {
 		return nil, co, err
@@ -93,7 +114,7 @@ func Plan(ctx context.Context, opts PlanOptions) (*Record, *Checkout, error) {
 	return rec, co, nil
 }
 
-func (co *Checkout) planProject(ctx context.Context, opts Options, m affected.Match, failed map[string]bool) ProjectRecord {
+func (co *Checkout) planProject(ctx context.Context, opts Options, m affected.Match, failed map[string]bool, saved func()) ProjectRecord {
 	p, _ := co.Config.Project(m.Project)
 	pr := ProjectRecord{
 		Name:      p.Name,
@@ -127,6 +148,7 @@ func (co *Checkout) planProject(ctx context.Context, opts Options, m affected.Ma
 		StateDir:  co.dirs.state(p.Name),
 		PlanFile:  co.dirs.artifact(p.Name),
 		Log:       prefixed(opts.Log, p.Name, co.redactor(nil)),
+		Saved:     saved,
 	})
 	pr.DurationMS = time.Since(start).Milliseconds()
 	if err != nil {

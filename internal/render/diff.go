@@ -145,6 +145,7 @@ func diffLines(before, after []leaf, forces []string, red func(string) string) [
 		return hit
 	}
 
+	before = collapseUnder(before, after)
 	old := make(map[string]leaf, len(before))
 	for _, l := range before {
 		old[l.key()] = l
@@ -188,6 +189,49 @@ func diffLines(before, after []leaf, forces []string, red func(string) string) [
 		}
 	}
 	return lines
+}
+
+// collapseUnder replaces the before-leaves below a path that after holds
+// as a whole placeholder (unknown, sensitive or null) by one leaf counting
+// them, so `output: (6 values) -> (known after apply)` is one line rather
+// than six removals and an addition.
+func collapseUnder(before, after []leaf) []leaf {
+	var whole [][]seg
+	for _, a := range after {
+		if a.kind == kindUnknown || a.kind == kindSensitive || a.kind == kindNull {
+			whole = append(whole, a.path)
+		}
+	}
+	if len(whole) == 0 {
+		return before
+	}
+	out := make([]leaf, 0, len(before))
+	counts := map[int]int{}
+	for _, b := range before {
+		under := -1
+		for i, w := range whole {
+			if len(b.path) > len(w) && comparePaths(b.path[:len(w)], w) == 0 {
+				under = i
+				break
+			}
+		}
+		if under < 0 {
+			out = append(out, b)
+			continue
+		}
+		if counts[under] == 0 {
+			out = append(out, leaf{path: whole[under], kind: kindValue})
+		}
+		counts[under]++
+	}
+	for i := range out {
+		for w, n := range counts {
+			if out[i].text == "" && out[i].kind == kindValue && comparePaths(out[i].path, whole[w]) == 0 {
+				out[i].text = fmt.Sprintf("(%d values)", n)
+			}
+		}
+	}
+	return out
 }
 
 // kind is what a flattened leaf holds.

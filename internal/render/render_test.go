@@ -81,6 +81,23 @@ func TestMarkdownGolden(t *testing.T) {
 			},
 		},
 		{
+			// What terraform_data really plans: the computed output becomes
+			// unknown as a whole.
+			name: "update-unknown-output",
+			comment: func(t *testing.T) Comment {
+				return Comment{Head: head, Base: base, Projects: []ProjectResult{planned("prod", &engine.Plan{
+					Engine: "terraform", EngineVersion: "1.11.0",
+					Summary: engine.Summary{Change: 1},
+					Resources: []engine.ResourceChange{{
+						Address: "terraform_data.node_group", Type: "terraform_data", Name: "node_group",
+						Action: engine.ActionUpdate,
+						Before: decode(t, `{"id": "9c1f", "input": {"desired_size": 3, "name": "workers"}, "output": {"desired_size": 3, "name": "workers"}}`),
+						After:  decode(t, `{"id": "9c1f", "input": {"desired_size": 2, "name": "workers"}, "output": "(known after apply)"}`),
+					}},
+				})}}
+			},
+		},
+		{
 			name: "replace",
 			comment: func(t *testing.T) Comment {
 				return Comment{Head: head, Base: base, Projects: []ProjectResult{planned("prod", &engine.Plan{

@@ -205,6 +205,9 @@ func (d *Driver) Plan(ctx context.Context, req engine.PlanRequest) (*engine.Plan
 		_ = os.Remove(req.PlanFile)
 		return nil, err
 	}
+	if req.Saved != nil {
+		req.Saved()
+	}
 	show, err := s.run(ctx, false, "show", "-json", "-no-color", req.PlanFile)
 	if err != nil {
 		return nil, err

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Sluice's benchmarks, each against a baseline measured in the same run:
+#   - matching a 500-project repository against a 2,000-file diff
+#   - `sluice plan` of the quickstart against the bare engine commands
+#     (terraform and tofu), warm and cold
+set -euo pipefail
+cd "$(dirname "$0")/.."
+eval "$(scripts/tools.sh --env tofu)"
+go test -run '^$' -bench 'Match500' -benchtime 50x ./internal/affected/
+go test -run '^$' -bench 'QuickstartPlan' -benchtime "${BENCH_RUNS:-30}x" ./internal/cli/
