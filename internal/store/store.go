@@ -82,10 +82,14 @@ type Run struct {
 // RunFilter selects runs to list; zero fields match everything. Runs come
 // newest first.
 type RunFilter struct {
-	Repo    string
-	MR      int64
-	Project string
-	State   RunState
+	Repo      string
+	MR        int64
+	Project   string
+	Workspace string
+	Kind      RunKind
+	HeadSHA   string
+	PlanID    int64
+	State     RunState
 	Limit   int // default 100
 	// BeforeID pages: only runs with a smaller ID.
 	BeforeID int64
@@ -245,6 +249,7 @@ type Store interface {
 	// semantic key exists; inserted is false for a duplicate (then the
 	// existing event is returned).
 	InsertEvent(ctx context.Context, e Event) (stored Event, inserted bool, err error)
+	GetEvent(ctx context.Context, id int64) (Event, error)
 	MarkEventProcessed(ctx context.Context, id int64) error
 	// PendingEvents returns unprocessed events received before cutoff,
 	// oldest first: work accepted but not yet queued (after a crash).

@@ -382,3 +382,31 @@ func applySummary(stdout string) engine.Summary {
 	d, _ := strconv.Atoi(m[3])
 	return engine.Summary{Add: a, Change: c, Destroy: d}
 }
+
+var lockIDLine = regexp.MustCompile(`(?m)^\s*(?:│\s*)?ID:\s+(\S+)`)
+
+// ProbeLock reports the id of a state lock someone holds on the project's
+// state, or "" when the state is not locked. It takes the lock itself for
+// a moment (a plan without refresh, failing at once on a held lock) and
+// changes nothing.
+func (d *Driver) ProbeLock(ctx context.Context, dir, workspace, stateDir string) (string, error) {
+	s, err := d.session("probe", dir, workspace, stateDir, nil, nil)
+	if err != nil {
+		return "", err
+	}
+	if _, err := s.init(ctx, false); err != nil {
+		return "", err
+	}
+	out, err := s.run(ctx, false, "plan", "-input=false", "-no-color", "-refresh=false", "-lock-timeout=0s")
+	if err == nil {
+		return "", nil
+	}
+	text := out.Stdout + out.Stderr
+	if !strings.Contains(text, "Error acquiring the state lock") {
+		return "", err
+	}
+	if m := lockIDLine.FindStringSubmatch(text); m != nil {
+		return m[1], nil
+	}
+	return "unknown", nil
+}

@@ -1,0 +1,217 @@
+// Package flow is the merge request lifecycle as the server runs it:
+// accepted events become plan runs (behind a project lock, in arrival
+// order), plans are stored sealed and bound to their code, applies apply
+// exactly a stored plan at most once, and every step is audited. It knows
+// the store, engine, queue and forge only through interfaces.
+package flow
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/engine"
+	"github.com/sluicehq/sluice/internal/store"
+	"github.com/sluicehq/sluice/internal/workspace"
+)
+
+// Jobs enqueues durable work; a job already enqueued is not enqueued again.
+type Jobs interface {
+	EnqueueEvent(ctx context.Context, eventID int64) error
+	EnqueuePlan(ctx context.Context, runID int64) error
+	EnqueueApply(ctx context.Context, runID int64) error
+}
+
+// Sealer encrypts plan artifacts at rest, bound to associated data.
+type Sealer interface {
+	Seal(plaintext, associatedData []byte) []byte
+	Open(sealed, associatedData []byte) ([]byte, error)
+}
+
+// Auditor appends to the audit log.
+type Auditor interface {
+	Record(ctx context.Context, actor, action, subject string, details any) (store.AuditEntry, error)
+}
+
+// Workspaces checks out repositories.
+type Workspaces interface {
+	Checkout(ctx context.Context, src workspace.Source, commit, name string) (*workspace.Tree, error)
+	Remove(ctx context.Context, t *workspace.Tree) error
+	ChangedFiles(ctx context.Context, src workspace.Source, base, head string) ([]string, error)
+}
+
+// Engines returns the driver for an engine name from sluice.yaml.
+type Engines func(name string) (engine.Engine, error)
+
+// Sources resolves a repository name to where it is cloned from.
+type Sources func(repo string) (workspace.Source, error)
+
+// Flow carries out events and runs.
+type Flow struct {
+	Store      store.Store
+	Jobs       Jobs
+	Sealer     Sealer
+	Audit      Auditor
+	Workspaces Workspaces
+	Engines    Engines
+	Sources    Sources
+	Log        *slog.Logger
+	// Instance names this server process; it owns the runs it starts.
+	Instance string
+	// StateDir keeps each project's engine working data between runs.
+	StateDir string
+	// Masks are extra regular expressions hidden in logs.
+	Masks []*regexp.Regexp
+	// Now is the clock; tests may replace it.
+	Now func() time.Time
+}
+
+// Request is what an event asks for. Forges translate their webhooks into
+// it; the API accepts it as it is.
+type Request struct {
+	// Action: plan (a push to a merge request), apply (an apply command),
+	// close (merged or closed without merge), unlock.
+	Action   string   `json:"action"`
+	Repo     string   `json:"repo"`
+	MR       int64    `json:"mr"`
+	HeadSHA  string   `json:"head_sha,omitempty"`
+	BaseSHA  string   `json:"base_sha,omitempty"`
+	BaseRef  string   `json:"base_ref,omitempty"`
+	Actor    string   `json:"actor"`
+	Merged   bool     `json:"merged,omitempty"`
+	Projects []string `json:"projects,omitempty"`
+	Reason   string   `json:"reason,omitempty"`
+}
+
+// Actions a Request may carry.
+const (
+	ActionPlan   = "plan"
+	ActionApply  = "apply"
+	ActionClose  = "close"
+	ActionUnlock = "unlock"
+)
+
+var shaRE = regexp.MustCompile(`^[0-9a-f]{40}([0-9a-f]{24})?$`)
+
+// Validate checks a request before it is accepted.
+func (r Request) Validate() error {
+	var problems []string
+	switch r.Action {
+	case ActionPlan, ActionApply, ActionClose, ActionUnlock:
+	default:
+		problems = append(problems, fmt.Sprintf("action %q is not one of plan, apply, close, unlock", r.Action))
+	}
+	if r.Repo == "" {
+		problems = append(problems, "repo is empty")
+	}
+	if r.MR <= 0 {
+		problems = append(problems, "mr must be a merge request number ≥ 1")
+	}
+	if r.Actor == "" {
+		problems = append(problems, "actor is empty")
+	}
+	if r.Action == ActionPlan {
+		if !shaRE.MatchString(r.HeadSHA) {
+			problems = append(problems, "head_sha must be a full commit id")
+		}
+		if !shaRE.MatchString(r.BaseSHA) {
+			problems = append(problems, "base_sha must be a full commit id")
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("%w: %s", ErrInvalid, strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// SemanticKey identifies what a request asks, so a redelivery is a
+// duplicate even under a new delivery id. Apply, close and unlock requests
+// are keyed by delivery only: a person may ask twice on purpose.
+func (r Request) SemanticKey(forge string) string {
+	if r.Action != ActionPlan {
+		return ""
+	}
+	return strings.Join([]string{forge, r.Repo, fmt.Sprint(r.MR), r.HeadSHA, r.BaseSHA, r.Action}, "|")
+}
+
+// ErrInvalid marks a request that can never be carried out.
+var ErrInvalid = errors.New("invalid request")
+
+// Accept stores a request durably (deduplicated by delivery id and by its
+// semantic key) and enqueues its processing. It returns the event and
+// whether it was new. Once Accept returns without error, the request will
+// be carried out even if the process dies right after: unprocessed events
+// are enqueued again at start (see Recover).
+func (f *Flow) Accept(ctx context.Context, forge, deliveryID string, req Request) (store.Event, bool, error) {
+	if err := req.Validate(); err != nil {
+		return store.Event{}, false, err
+	}
+	payload, err := json.Marshal(req)
+	if err != nil {
+		return store.Event{}, false, err
+	}
+	ev, inserted, err := f.Store.InsertEvent(ctx, store.Event{
+		Forge:       forge,
+		DeliveryID:  deliveryID,
+		SemanticKey: req.SemanticKey(forge),
+		Kind:        req.Action,
+		Payload:     payload,
+		ReceivedAt:  f.now(),
+	})
+	if err != nil {
+		return store.Event{}, false, fmt.Errorf("storing the event: %w", err)
+	}
+	if !inserted {
+		return ev, false, nil
+	}
+	if err := f.Jobs.EnqueueEvent(ctx, ev.ID); err != nil {
+		// Stored but not queued: Recover will queue it. Not an error for
+		// the sender, whose event is safe.
+		f.Log.Warn("event stored but not queued; it will be queued on recovery", "event", ev.ID, "err", err)
+	}
+	return ev, true, nil
+}
+
+func (f *Flow) now() time.Time {
+	if f.Now != nil {
+		return f.Now()
+	}
+	return time.Now()
+}
+
+// HandleEvent carries out an accepted event. It is idempotent: processing
+// the same event twice creates each run once.
+func (f *Flow) HandleEvent(ctx context.Context, eventID int64) error {
+	ev, err := f.Store.GetEvent(ctx, eventID)
+	if err != nil {
+		return err
+	}
+	if ev.ProcessedAt != nil {
+		return nil
+	}
+	var req Request
+	if err := json.Unmarshal(ev.Payload, &req); err != nil {
+		return permanent(fmt.Errorf("event %d has an unreadable payload: %w", eventID, err))
+	}
+	switch req.Action {
+	case ActionPlan:
+		err = f.planMR(ctx, ev, req)
+	case ActionApply:
+		err = f.applyMR(ctx, ev, req)
+	case ActionClose:
+		err = f.closeMR(ctx, ev, req)
+	case ActionUnlock:
+		err = f.unlockMR(ctx, ev, req)
+	default:
+		err = permanent(fmt.Errorf("event %d: unknown action %q", eventID, req.Action))
+	}
+	if err != nil {
+		return err
+	}
+	return f.Store.MarkEventProcessed(ctx, eventID)
+}

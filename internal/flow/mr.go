@@ -1,0 +1,336 @@
+package flow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/sluicehq/sluice/internal/affected"
+	"github.com/sluicehq/sluice/internal/repoconfig"
+	"github.com/sluicehq/sluice/internal/store"
+	"github.com/sluicehq/sluice/internal/workspace"
+)
+
+type permanentError struct{ error }
+
+func (p permanentError) Unwrap() error { return p.error }
+
+func permanent(err error) error { return permanentError{err} }
+
+// IsPermanent reports whether retrying err cannot help.
+func IsPermanent(err error) bool {
+	var p permanentError
+	return errors.As(err, &p) || errors.Is(err, ErrInvalid)
+}
+
+func subject(repo string, mr int64, project string) string {
+	s := fmt.Sprintf("%s!%d", repo, mr)
+	if project != "" {
+		s += "/" + project
+	}
+	return s
+}
+
+// loadConfig reads sluice.yaml (or discovers projects) at a commit.
+func (f *Flow) loadConfig(ctx context.Context, src workspace.Source, req Request) (*repoconfig.Config, error) {
+	tree, err := f.Workspaces.Checkout(ctx, src, req.HeadSHA, fmt.Sprintf("config-mr-%d", req.MR))
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = f.Workspaces.Remove(context.WithoutCancel(ctx), tree) }()
+	cfg, err := repoconfig.Load(os.DirFS(tree.Dir))
+	if err != nil {
+		return nil, permanent(fmt.Errorf("%s at %s: %w", req.Repo, short(req.HeadSHA), err))
+	}
+	return cfg, nil
+}
+
+// planMR finds the projects a merge request's head touches and creates a
+// plan run for each; runs whose project lock another MR holds wait queued
+// (without a job) until the lock passes to this MR.
+func (f *Flow) planMR(ctx context.Context, ev store.Event, req Request) error {
+	src, err := f.Sources(req.Repo)
+	if err != nil {
+		return permanent(err)
+	}
+	cfg, err := f.loadConfig(ctx, src, req)
+	if err != nil {
+		return err
+	}
+	var names []string
+	if len(req.Projects) > 0 {
+		for _, n := range req.Projects {
+			if _, ok := cfg.Project(n); !ok {
+				return permanent(fmt.Errorf("%w: no project %q in %s (projects: %s)", ErrInvalid, n, req.Repo, strings.Join(cfg.Names(), ", ")))
+			}
+		}
+		names = cfg.Order(req.Projects)
+	} else {
+		paths, err := f.Workspaces.ChangedFiles(ctx, src, req.BaseSHA, req.HeadSHA)
+		if err != nil {
+			return err
+		}
+		ps := make([]affected.Project, len(cfg.Projects))
+		for i := range cfg.Projects {
+			ps[i] = affected.Project{Name: cfg.Projects[i].Name, Patterns: append(cfg.Projects[i].Patterns(), repoconfig.FileName)}
+		}
+		m, err := affected.NewMatcher(ps)
+		if err != nil {
+			return permanent(err)
+		}
+		for _, hit := range m.Match(paths) {
+			names = append(names, hit.Project)
+		}
+		names = cfg.Order(names)
+	}
+	for _, name := range names {
+		p, _ := cfg.Project(name)
+		if err := f.queuePlan(ctx, req, p); err != nil {
+			return err
+		}
+	}
+	f.Log.Info("merge request planned", "repo", req.Repo, "mr", req.MR, "head", short(req.HeadSHA), "projects", names, "event", ev.ID)
+	return nil
+}
+
+// queuePlan creates the plan run of one project (once per head and base)
+// and enqueues it if the MR holds the project's lock.
+func (f *Flow) queuePlan(ctx context.Context, req Request, p *repoconfig.Project) error {
+	ws := workspaceOf(p)
+	existing, err := f.Store.ListRuns(ctx, store.RunFilter{Repo: req.Repo, MR: req.MR, Project: p.Name, Workspace: ws, Kind: store.KindPlan, HeadSHA: req.HeadSHA, Limit: 20})
+	if err != nil {
+		return err
+	}
+	var run store.Run
+	for _, r := range existing {
+		if r.BaseSHA == req.BaseSHA && r.State != store.StateCancelled && r.State != store.StateInterrupted {
+			run = r
+			break
+		}
+	}
+	if run.ID == 0 {
+		// A newer push supersedes the MR's runs still waiting.
+		if err := f.cancelWaiting(ctx, req.Repo, req.MR, p.Name, ws, "superseded by a newer push"); err != nil {
+			return err
+		}
+		run, err = f.Store.CreateRun(ctx, store.Run{
+			Kind: store.KindPlan, Repo: req.Repo, MR: req.MR, Project: p.Name, Workspace: ws,
+			HeadSHA: req.HeadSHA, BaseSHA: req.BaseSHA, Actor: req.Actor,
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if run.State != store.StateQueued {
+		return nil
+	}
+	lock, err := f.Store.AcquireLock(ctx, store.LockKey{Repo: req.Repo, Project: p.Name, Workspace: ws}, req.MR)
+	if err != nil {
+		return err
+	}
+	if !lock.Held {
+		f.Log.Info("plan waits for the project lock", "run", run.ID, "repo", req.Repo, "mr", req.MR, "project", p.Name, "holder", lock.Holder, "position", lock.Position)
+		return nil
+	}
+	return f.Jobs.EnqueuePlan(ctx, run.ID)
+}
+
+func workspaceOf(p *repoconfig.Project) string {
+	if p.Stack != "" {
+		return p.Stack
+	}
+	if p.Workspace == "" {
+		return "default"
+	}
+	return p.Workspace
+}
+
+// cancelWaiting cancels an MR's queued plan runs of a project.
+func (f *Flow) cancelWaiting(ctx context.Context, repo string, mr int64, project, ws, why string) error {
+	runs, err := f.Store.ListRuns(ctx, store.RunFilter{Repo: repo, MR: mr, Project: project, Workspace: ws, Kind: store.KindPlan, State: store.StateQueued, Limit: 100})
+	if err != nil {
+		return err
+	}
+	for _, r := range runs {
+		if _, err := f.Store.FinishRun(ctx, r.ID, store.StateCancelled, why, nil); err != nil && !errors.Is(err, store.ErrConflict) {
+			return err
+		}
+	}
+	return nil
+}
+
+// applyMR creates an apply run for each project of the MR whose latest
+// plan has changes, and enqueues them in order.
+func (f *Flow) applyMR(ctx context.Context, ev store.Event, req Request) error {
+	runs, err := f.Store.ListRuns(ctx, store.RunFilter{Repo: req.Repo, MR: req.MR, Kind: store.KindPlan, Limit: 500})
+	if err != nil {
+		return err
+	}
+	seen := map[store.LockKey]bool{}
+	var created []int64
+	for _, r := range runs { // newest first
+		k := store.LockKey{Repo: r.Repo, Project: r.Project, Workspace: r.Workspace}
+		if seen[k] || (len(req.Projects) > 0 && !contains(req.Projects, r.Project)) {
+			continue
+		}
+		seen[k] = true
+		plan, err := f.Store.LatestPlan(ctx, r.Repo, r.MR, r.Project, r.Workspace)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if !plan.HasChanges || plan.AppliedRunID != 0 {
+			continue
+		}
+		prior, err := f.Store.ListRuns(ctx, store.RunFilter{Kind: store.KindApply, PlanID: plan.ID, Limit: 10})
+		if err != nil {
+			return err
+		}
+		if len(prior) > 0 {
+			continue // this plan's apply exists already
+		}
+		run, err := f.Store.CreateRun(ctx, store.Run{
+			Kind: store.KindApply, Repo: r.Repo, MR: r.MR, Project: r.Project, Workspace: r.Workspace,
+			HeadSHA: plan.HeadSHA, BaseSHA: plan.BaseSHA, Actor: req.Actor, PlanID: plan.ID,
+		})
+		if err != nil {
+			return err
+		}
+		created = append(created, run.ID)
+	}
+	// Oldest project first is not dependency order; plans were created in
+	// dependency order, so their ids are.
+	for i := len(created) - 1; i >= 0; i-- {
+		if err := f.Jobs.EnqueueApply(ctx, created[i]); err != nil {
+			return err
+		}
+	}
+	f.Log.Info("apply requested", "repo", req.Repo, "mr", req.MR, "actor", req.Actor, "runs", created, "event", ev.ID)
+	return nil
+}
+
+// closeMR discards the MR's plans, cancels its waiting runs and releases
+// its locks, handing each to the next MR in its queue.
+func (f *Flow) closeMR(ctx context.Context, ev store.Event, req Request) error {
+	if err := f.Store.DiscardPlans(ctx, req.Repo, req.MR); err != nil {
+		return err
+	}
+	waiting, err := f.Store.ListRuns(ctx, store.RunFilter{Repo: req.Repo, MR: req.MR, State: store.StateQueued, Limit: 500})
+	if err != nil {
+		return err
+	}
+	for _, r := range waiting {
+		if r.Kind == store.KindPlan {
+			if _, err := f.Store.FinishRun(ctx, r.ID, store.StateCancelled, "the merge request was closed", nil); err != nil && !errors.Is(err, store.ErrConflict) {
+				return err
+			}
+		}
+	}
+	passed, err := f.Store.ReleaseMR(ctx, req.Repo, req.MR)
+	if err != nil {
+		return err
+	}
+	action := "mr.closed"
+	if req.Merged {
+		action = "mr.merged"
+	}
+	if _, err := f.Audit.Record(ctx, req.Actor, action, subject(req.Repo, req.MR, ""), map[string]any{"event": ev.ID}); err != nil {
+		return err
+	}
+	return f.startWaiters(ctx, passed)
+}
+
+// unlockMR releases an MR's locks at a person's request.
+func (f *Flow) unlockMR(ctx context.Context, ev store.Event, req Request) error {
+	passed := map[store.LockKey]store.Waiter{}
+	if len(req.Projects) == 0 {
+		var err error
+		if passed, err = f.Store.ReleaseMR(ctx, req.Repo, req.MR); err != nil {
+			return err
+		}
+	} else {
+		locks, err := f.Store.ListLocks(ctx, req.Repo)
+		if err != nil {
+			return err
+		}
+		for _, l := range locks {
+			if l.MR != req.MR || !contains(req.Projects, l.Project) {
+				continue
+			}
+			next, err := f.Store.ReleaseLock(ctx, l.LockKey, req.MR)
+			if err != nil {
+				return err
+			}
+			if next != nil {
+				passed[l.LockKey] = *next
+			}
+		}
+	}
+	if _, err := f.Audit.Record(ctx, req.Actor, "lock.released", subject(req.Repo, req.MR, strings.Join(req.Projects, ",")),
+		map[string]any{"reason": req.Reason, "event": ev.ID}); err != nil {
+		return err
+	}
+	return f.startWaiters(ctx, passed)
+}
+
+// ReleaseLock releases one lock at a person's request (the API's and the
+// CLI's `locks release`), audited with the reason, and starts the next MR.
+func (f *Flow) ReleaseLock(ctx context.Context, actor string, k store.LockKey, reason string) (store.Lock, error) {
+	l, err := f.Store.GetLock(ctx, k)
+	if err != nil {
+		return store.Lock{}, err
+	}
+	next, err := f.Store.ReleaseLock(ctx, k, l.MR)
+	if err != nil {
+		return store.Lock{}, err
+	}
+	if _, err := f.Audit.Record(ctx, actor, "lock.released", subject(k.Repo, l.MR, k.Project),
+		map[string]any{"workspace": k.Workspace, "reason": reason}); err != nil {
+		return l, err
+	}
+	passed := map[store.LockKey]store.Waiter{}
+	if next != nil {
+		passed[k] = *next
+	}
+	return l, f.startWaiters(ctx, passed)
+}
+
+// startWaiters enqueues the waiting plan run of each MR a lock passed to.
+func (f *Flow) startWaiters(ctx context.Context, passed map[store.LockKey]store.Waiter) error {
+	for k, w := range passed {
+		runs, err := f.Store.ListRuns(ctx, store.RunFilter{Repo: k.Repo, MR: w.MR, Project: k.Project, Workspace: k.Workspace, Kind: store.KindPlan, State: store.StateQueued, Limit: 1})
+		if err != nil {
+			return err
+		}
+		if len(runs) == 0 {
+			// Nothing waiting (the MR was planned, then queued again?):
+			// the lock is the MR's until it closes.
+			continue
+		}
+		f.Log.Info("lock passed on", "repo", k.Repo, "project", k.Project, "workspace", k.Workspace, "mr", w.MR, "run", runs[0].ID)
+		if err := f.Jobs.EnqueuePlan(ctx, runs[0].ID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func short(id string) string {
+	if len(id) > 7 {
+		return id[:7]
+	}
+	return id
+}

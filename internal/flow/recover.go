@@ -1,0 +1,96 @@
+package flow
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/store"
+)
+
+// LockProber finds the state lock an interrupted engine left behind.
+type LockProber interface {
+	ProbeLock(ctx context.Context, dir, workspace, stateDir string) (string, error)
+}
+
+// Recover deals with what a dead server process left: runs it was running
+// are marked interrupted — a plan is queued again as a new run, an apply
+// is never re-run by itself but left for a person, with the engine's
+// state lock id when one is held — and accepted events that never got
+// their job are queued. alive lists the instances known to be running.
+func (f *Flow) Recover(ctx context.Context, alive []string, pendingBefore time.Time) error {
+	runs, err := f.Store.InterruptRuns(ctx, alive)
+	if err != nil {
+		return fmt.Errorf("marking interrupted runs: %w", err)
+	}
+	for _, r := range runs {
+		details := map[string]any{"run": r.ID, "kind": r.Kind, "instance": r.Owner}
+		switch r.Kind {
+		case store.KindPlan:
+			nr, err := f.Store.CreateRun(ctx, store.Run{
+				Kind: store.KindPlan, Repo: r.Repo, MR: r.MR, Project: r.Project, Workspace: r.Workspace,
+				HeadSHA: r.HeadSHA, BaseSHA: r.BaseSHA, Actor: r.Actor,
+			})
+			if err != nil {
+				return err
+			}
+			if err := f.Jobs.EnqueuePlan(ctx, nr.ID); err != nil {
+				return err
+			}
+			details["replanned_as"] = nr.ID
+			f.Log.Warn("interrupted plan queued again", "run", r.ID, "new_run", nr.ID, "repo", r.Repo, "mr", r.MR, "project", r.Project)
+		case store.KindApply:
+			if id := f.probeLock(ctx, r); id != "" {
+				if err := f.Store.SetStateLockID(ctx, r.ID, id); err != nil {
+					return err
+				}
+				details["state_lock_id"] = id
+			}
+			f.Log.Error("apply interrupted: not re-run; a person must check the state and decide",
+				"run", r.ID, "repo", r.Repo, "mr", r.MR, "project", r.Project, "state_lock_id", details["state_lock_id"])
+		}
+		if _, err := f.Audit.Record(ctx, "sluice", string(r.Kind)+".interrupted", subject(r.Repo, r.MR, r.Project), details); err != nil {
+			return err
+		}
+	}
+	events, err := f.Store.PendingEvents(ctx, pendingBefore, 1000)
+	if err != nil {
+		return fmt.Errorf("listing pending events: %w", err)
+	}
+	for _, e := range events {
+		if err := f.Jobs.EnqueueEvent(ctx, e.ID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// probeLock asks the engine, in the interrupted apply's workspace, whether
+// a state lock is held and by which id. Best effort: "" when unknown.
+func (f *Flow) probeLock(ctx context.Context, r store.Run) string {
+	tree, _, err := f.checkout(ctx, r)
+	if err != nil {
+		return ""
+	}
+	defer func() { _ = f.Workspaces.Remove(context.WithoutCancel(ctx), tree) }()
+	p, _, err := f.project(tree, r)
+	if err != nil {
+		return ""
+	}
+	eng, err := f.Engines(p.Engine)
+	if err != nil {
+		return ""
+	}
+	prober, ok := eng.(LockProber)
+	if !ok {
+		return ""
+	}
+	pctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	id, err := prober.ProbeLock(pctx, tree.Dir+"/"+p.Dir, r.Workspace, f.stateDir(r))
+	if err != nil {
+		f.Log.Warn("could not check for a held state lock", "run", r.ID, "err", err)
+		return ""
+	}
+	return id
+}

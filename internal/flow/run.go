@@ -1,0 +1,323 @@
+package flow
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/sluicehq/sluice/internal/engine"
+	"github.com/sluicehq/sluice/internal/redact"
+	"github.com/sluicehq/sluice/internal/repoconfig"
+	"github.com/sluicehq/sluice/internal/store"
+	"github.com/sluicehq/sluice/internal/workspace"
+)
+
+// artifactAD binds a sealed artifact to the plan it belongs to: opened
+// under any other plan's data, it fails.
+func artifactAD(p store.Plan) []byte {
+	return []byte(strings.Join([]string{"sluice-plan-v1", p.Repo, fmt.Sprint(p.MR), p.Project, p.Workspace, p.HeadSHA, p.BaseSHA, p.ArtifactSHA256}, "\x00"))
+}
+
+func (f *Flow) stateDir(r store.Run) string {
+	return filepath.Join(f.StateDir, workspaceKey(r.Repo), r.Project, r.Workspace)
+}
+
+func workspaceKey(repo string) string {
+	h := sha256.Sum256([]byte(repo))
+	return hex.EncodeToString(h[:8])
+}
+
+// checkout prepares the run's code. The worktree name is stable per MR
+// and project so the engine's init is reused between pushes.
+func (f *Flow) checkout(ctx context.Context, r store.Run) (*workspace.Tree, workspace.Source, error) {
+	src, err := f.Sources(r.Repo)
+	if err != nil {
+		return nil, src, permanent(err)
+	}
+	t, err := f.Workspaces.Checkout(ctx, src, r.HeadSHA, fmt.Sprintf("mr-%d-%s-%s", r.MR, r.Project, r.Workspace))
+	return t, src, err
+}
+
+func (f *Flow) project(tree *workspace.Tree, r store.Run) (*repoconfig.Project, []string, error) {
+	cfg, err := repoconfig.Load(os.DirFS(tree.Dir))
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s at %s: %w", r.Repo, short(r.HeadSHA), err)
+	}
+	p, ok := cfg.Project(r.Project)
+	if !ok {
+		return nil, nil, fmt.Errorf("project %s is no longer in %s at %s", r.Project, r.Repo, short(r.HeadSHA))
+	}
+	return p, cfg.Masks, nil
+}
+
+// HandlePlan carries out a plan run. A run that is not queued any more
+// (already started, cancelled) is left alone, so a repeated job is
+// harmless.
+func (f *Flow) HandlePlan(ctx context.Context, runID int64) error {
+	r, err := f.Store.GetRun(ctx, runID)
+	if err != nil {
+		return err
+	}
+	if r.State != store.StateQueued {
+		return nil
+	}
+	lock, err := f.Store.AcquireLock(ctx, store.LockKey{Repo: r.Repo, Project: r.Project, Workspace: r.Workspace}, r.MR)
+	if err != nil {
+		return err
+	}
+	if !lock.Held {
+		return nil // it waits; the lock's release enqueues it again
+	}
+	tree, _, err := f.checkout(ctx, r)
+	if err != nil {
+		if IsPermanent(err) {
+			return f.fail(ctx, r, err)
+		}
+		return err // transient: retried, the run stays queued
+	}
+	defer func() { _ = f.Workspaces.Remove(context.WithoutCancel(ctx), tree) }()
+
+	r, err = f.Store.StartRun(ctx, r.ID, f.Instance)
+	if errors.Is(err, store.ErrConflict) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	logs := f.newLogWriter(ctx, r.ID)
+	defer logs.Close()
+
+	p, masks, err := f.project(tree, r)
+	if err != nil {
+		return f.finishFailed(ctx, r, logs, err)
+	}
+	eng, err := f.Engines(p.Engine)
+	if err != nil {
+		return f.finishFailed(ctx, r, logs, err)
+	}
+	logs.setRedactor(f.redactor(masks, nil))
+	artifact := filepath.Join(f.stateDir(r), fmt.Sprintf("run-%d.plan", r.ID))
+	defer os.Remove(artifact)
+	plan, err := eng.Plan(ctx, engine.PlanRequest{
+		Project:   r.Project,
+		Dir:       filepath.Join(tree.Dir, filepath.FromSlash(p.Dir)),
+		Workspace: r.Workspace,
+		StateDir:  f.stateDir(r),
+		PlanFile:  artifact,
+		Log:       logs.Line,
+	})
+	if err != nil {
+		return f.finishFailed(ctx, r, logs, err)
+	}
+	red := f.redactor(masks, plan.Secrets)
+	clear, err := os.ReadFile(artifact)
+	if err != nil {
+		return f.finishFailed(ctx, r, logs, fmt.Errorf("reading the plan artifact: %w", err))
+	}
+	normalized, err := json.Marshal(redactPlan(plan, red))
+	if err != nil {
+		return f.finishFailed(ctx, r, logs, err)
+	}
+	sp := store.Plan{
+		RunID: r.ID, Repo: r.Repo, MR: r.MR, Project: r.Project, Workspace: r.Workspace,
+		HeadSHA: r.HeadSHA, BaseSHA: r.BaseSHA, ArtifactSHA256: plan.Artifact.SHA256,
+		Normalized: normalized, HasChanges: plan.Changes(),
+	}
+	sp.Sealed = f.Sealer.Seal(clear, artifactAD(sp))
+	// A newer push may have been planned meanwhile; this plan must not
+	// replace that one.
+	newer, err := f.Store.ListRuns(ctx, store.RunFilter{Repo: r.Repo, MR: r.MR, Project: r.Project, Workspace: r.Workspace, Kind: store.KindPlan, Limit: 1})
+	if err != nil {
+		return err
+	}
+	if len(newer) > 0 && newer[0].ID > r.ID {
+		sp.Discarded = true
+	}
+	saved, err := f.Store.SavePlan(ctx, sp)
+	if err != nil {
+		return err
+	}
+	summary, _ := json.Marshal(map[string]any{"plan_id": saved.ID, "summary": plan.Summary, "changes": plan.Changes()})
+	if _, err := f.Store.FinishRun(ctx, r.ID, store.StateSucceeded, "", summary); err != nil {
+		return err
+	}
+	_, err = f.Audit.Record(ctx, r.Actor, "plan", subject(r.Repo, r.MR, r.Project), map[string]any{
+		"run": r.ID, "plan": saved.ID, "workspace": r.Workspace, "head": r.HeadSHA, "base": r.BaseSHA,
+		"artifact_sha256": plan.Artifact.SHA256, "summary": plan.Summary,
+	})
+	return err
+}
+
+// HandleApply applies exactly the run's stored plan, at most once.
+func (f *Flow) HandleApply(ctx context.Context, runID int64) error {
+	r, err := f.Store.GetRun(ctx, runID)
+	if err != nil {
+		return err
+	}
+	if r.State != store.StateQueued {
+		return nil
+	}
+	plan, err := f.Store.GetPlan(ctx, r.PlanID)
+	if err != nil {
+		return f.fail(ctx, r, fmt.Errorf("the plan to apply is gone: %w", err))
+	}
+	if plan.Discarded || plan.HeadSHA != r.HeadSHA || plan.BaseSHA != r.BaseSHA {
+		return f.fail(ctx, r, errors.New("the plan is no longer current (a newer push or a closed merge request replaced it); plan again"))
+	}
+	tree, _, err := f.checkout(ctx, r)
+	if err != nil {
+		if IsPermanent(err) {
+			return f.fail(ctx, r, err)
+		}
+		return err
+	}
+	defer func() { _ = f.Workspaces.Remove(context.WithoutCancel(ctx), tree) }()
+
+	r, err = f.Store.StartRun(ctx, r.ID, f.Instance)
+	if errors.Is(err, store.ErrConflict) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	logs := f.newLogWriter(ctx, r.ID)
+	defer logs.Close()
+	// The claim makes the plan applied at most once, whatever else runs.
+	if err := f.Store.ClaimPlan(ctx, plan.ID, r.ID); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			err = errors.New("the plan was already applied or discarded")
+		}
+		return f.finishFailed(ctx, r, logs, err)
+	}
+	p, masks, err := f.project(tree, r)
+	if err != nil {
+		return f.finishFailed(ctx, r, logs, err)
+	}
+	logs.setRedactor(f.redactor(masks, nil))
+	eng, err := f.Engines(p.Engine)
+	if err != nil {
+		return f.finishFailed(ctx, r, logs, err)
+	}
+	clear, err := f.Sealer.Open(plan.Sealed, artifactAD(plan))
+	if err != nil {
+		return f.finishFailed(ctx, r, logs, fmt.Errorf("the stored plan does not open with this server's plan key (or was tampered with): %w", err))
+	}
+	artifact := filepath.Join(f.stateDir(r), fmt.Sprintf("run-%d.plan", r.ID))
+	if err := os.MkdirAll(filepath.Dir(artifact), 0o700); err != nil {
+		return f.finishFailed(ctx, r, logs, err)
+	}
+	if err := os.WriteFile(artifact, clear, 0o600); err != nil {
+		return f.finishFailed(ctx, r, logs, err)
+	}
+	defer os.Remove(artifact)
+	res, err := eng.Apply(ctx, engine.ApplyRequest{
+		Project:    r.Project,
+		Dir:        filepath.Join(tree.Dir, filepath.FromSlash(p.Dir)),
+		Workspace:  r.Workspace,
+		StateDir:   f.stateDir(r),
+		PlanFile:   artifact,
+		PlanSHA256: plan.ArtifactSHA256,
+		Log:        logs.Line,
+	})
+	if err != nil {
+		return f.finishFailed(ctx, r, logs, err)
+	}
+	summary, _ := json.Marshal(map[string]any{"plan_id": plan.ID, "summary": res.Summary})
+	if _, err := f.Store.FinishRun(ctx, r.ID, store.StateSucceeded, "", summary); err != nil {
+		return err
+	}
+	_, err = f.Audit.Record(ctx, r.Actor, "apply", subject(r.Repo, r.MR, r.Project), map[string]any{
+		"run": r.ID, "plan": plan.ID, "workspace": r.Workspace, "head": r.HeadSHA, "base": r.BaseSHA,
+		"artifact_sha256": plan.ArtifactSHA256, "summary": res.Summary,
+	})
+	return err
+}
+
+// fail ends a run that never started.
+func (f *Flow) fail(ctx context.Context, r store.Run, cause error) error {
+	if _, err := f.Store.FinishRun(ctx, r.ID, store.StateCancelled, cause.Error(), nil); err != nil && !errors.Is(err, store.ErrConflict) {
+		return err
+	}
+	f.Log.Warn("run cancelled", "run", r.ID, "kind", r.Kind, "err", cause)
+	return nil
+}
+
+// finishFailed ends a started run as failed (or cancelled, when the server
+// is stopping), writing the engine's own error lines to its log.
+func (f *Flow) finishFailed(ctx context.Context, r store.Run, logs *logWriter, cause error) error {
+	var re *engine.RunError
+	msg := cause.Error()
+	if errors.As(cause, &re) {
+		for _, l := range re.Lines {
+			logs.Line("sluice", l)
+		}
+		msg = re.Error()
+		if errors.Is(cause, engine.ErrStalePlan) {
+			msg = "the saved plan is stale: the state changed after it was planned; plan again and have it reviewed"
+		}
+	}
+	msg = logs.redact(msg)
+	logs.Line("sluice", "error: "+msg)
+	logs.Close()
+	state := store.StateFailed
+	if ctx.Err() != nil {
+		state = store.StateCancelled
+		msg = "stopped with the server: " + msg
+	}
+	if _, err := f.Store.FinishRun(context.WithoutCancel(ctx), r.ID, state, msg, nil); err != nil && !errors.Is(err, store.ErrConflict) {
+		return err
+	}
+	action := string(r.Kind) + ".failed"
+	_, err := f.Audit.Record(context.WithoutCancel(ctx), r.Actor, action, subject(r.Repo, r.MR, r.Project), map[string]any{"run": r.ID, "error": msg})
+	return err
+}
+
+func (f *Flow) redactor(masks []string, secrets []string) *redact.Redactor {
+	res := append([]*regexp.Regexp(nil), f.Masks...)
+	for _, m := range masks {
+		if re, err := regexp.Compile(m); err == nil {
+			res = append(res, re)
+		}
+	}
+	return redact.New(secrets, res)
+}
+
+// redactPlan hides masks in a plan's text and values before it is stored.
+func redactPlan(p *engine.Plan, r *redact.Redactor) *engine.Plan {
+	p.Text = r.String(p.Text)
+	for i := range p.Warnings {
+		p.Warnings[i] = r.String(p.Warnings[i])
+	}
+	for i := range p.Resources {
+		p.Resources[i].Before = redactValue(p.Resources[i].Before, r)
+		p.Resources[i].After = redactValue(p.Resources[i].After, r)
+	}
+	for i := range p.Outputs {
+		p.Outputs[i].Before = redactValue(p.Outputs[i].Before, r)
+		p.Outputs[i].After = redactValue(p.Outputs[i].After, r)
+	}
+	return p
+}
+
+func redactValue(v any, r *redact.Redactor) any {
+	switch x := v.(type) {
+	case string:
+		return r.String(x)
+	case map[string]any:
+		for k, y := range x {
+			x[k] = redactValue(y, r)
+		}
+	case []any:
+		for i, y := range x {
+			x[i] = redactValue(y, r)
+		}
+	}
+	return v
+}

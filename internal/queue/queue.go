@@ -1,0 +1,225 @@
+// Package queue runs Sluice's durable jobs on River, in the same database
+// as the store: SQLite through riversqlite, PostgreSQL through riverpgxv5.
+// A job carries only ids; the store holds the state, so a job that runs
+// again finds its run already started and does nothing.
+package queue
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+	"github.com/riverqueue/river/rivermigrate"
+	"github.com/riverqueue/river/rivertype"
+)
+
+// Handler does the work of each job kind. An error wrapped by Permanent is
+// not retried; any other error is retried with backoff.
+type Handler interface {
+	HandleEvent(ctx context.Context, eventID int64) error
+	HandlePlan(ctx context.Context, runID int64) error
+	HandleApply(ctx context.Context, runID int64) error
+}
+
+// EventArgs asks for an accepted event to be processed.
+type EventArgs struct {
+	EventID int64 `json:"event_id"`
+}
+
+func (EventArgs) Kind() string { return "sluice_event" }
+
+// InsertOpts makes the job unique by its arguments: enqueuing the same
+// event twice processes it once.
+func (EventArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{MaxAttempts: 10, UniqueOpts: river.UniqueOpts{ByArgs: true}}
+}
+
+// PlanArgs asks for a plan run to be carried out.
+type PlanArgs struct {
+	RunID int64 `json:"run_id"`
+}
+
+func (PlanArgs) Kind() string { return "sluice_plan" }
+func (PlanArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{MaxAttempts: 5, UniqueOpts: river.UniqueOpts{ByArgs: true}}
+}
+
+// ApplyArgs asks for an apply run to be carried out.
+type ApplyArgs struct {
+	RunID int64 `json:"run_id"`
+}
+
+func (ApplyArgs) Kind() string { return "sluice_apply" }
+func (ApplyArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{MaxAttempts: 5, UniqueOpts: river.UniqueOpts{ByArgs: true}}
+}
+
+type permanent struct{ error }
+
+func (p permanent) Unwrap() error { return p.error }
+
+// Permanent marks an error that retrying cannot fix.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return permanent{err}
+}
+
+func wrap(err error) error {
+	var p permanent
+	if errors.As(err, &p) {
+		return river.JobCancel(p.error)
+	}
+	return err
+}
+
+type eventWorker struct {
+	river.WorkerDefaults[EventArgs]
+	h Handler
+}
+
+func (w *eventWorker) Work(ctx context.Context, j *river.Job[EventArgs]) error {
+	return wrap(w.h.HandleEvent(ctx, j.Args.EventID))
+}
+
+type planWorker struct {
+	river.WorkerDefaults[PlanArgs]
+	h Handler
+}
+
+func (w *planWorker) Work(ctx context.Context, j *river.Job[PlanArgs]) error {
+	return wrap(w.h.HandlePlan(ctx, j.Args.RunID))
+}
+
+// Timeout: a plan may take long; River's default job timeout (1 minute)
+// would cancel real-world plans.
+func (w *planWorker) Timeout(*river.Job[PlanArgs]) time.Duration { return 2 * time.Hour }
+
+type applyWorker struct {
+	river.WorkerDefaults[ApplyArgs]
+	h Handler
+}
+
+func (w *applyWorker) Work(ctx context.Context, j *river.Job[ApplyArgs]) error {
+	return wrap(w.h.HandleApply(ctx, j.Args.RunID))
+}
+
+func (w *applyWorker) Timeout(*river.Job[ApplyArgs]) time.Duration { return 6 * time.Hour }
+
+// Options configure a Queue.
+type Options struct {
+	// MaxConcurrent bounds how many jobs this process works at once.
+	MaxConcurrent int
+	Logger        *slog.Logger
+	// PollInterval is how often idle workers look for jobs (SQLite has no
+	// LISTEN/NOTIFY). Default 200ms.
+	PollInterval time.Duration
+}
+
+// Queue is a started or startable River client.
+type Queue struct {
+	insert func(ctx context.Context, args river.JobArgs) (bool, error)
+	start  func(ctx context.Context) error
+	stop   func(ctx context.Context) error
+	cancel func(ctx context.Context) error
+}
+
+// NewSQLite builds a queue on an SQLite database; db should be a pool of
+// its own with one connection, as River's SQLite driver recommends.
+func NewSQLite(ctx context.Context, db *sql.DB, h Handler, opts Options) (*Queue, error) {
+	return build[*sql.Tx](ctx, riversqlite.New(db), h, opts)
+}
+
+// NewPostgres builds a queue on a PostgreSQL pool.
+func NewPostgres(ctx context.Context, pool *pgxpool.Pool, h Handler, opts Options) (*Queue, error) {
+	return build(ctx, riverpgxv5.New(pool), h, opts)
+}
+
+func build[TTx any](ctx context.Context, driver riverdriver.Driver[TTx], h Handler, opts Options) (*Queue, error) {
+	mig, err := rivermigrate.New(driver, &rivermigrate.Config{Logger: discard(opts.Logger)})
+	if err != nil {
+		return nil, fmt.Errorf("preparing the job queue's migrations: %w", err)
+	}
+	if _, err := mig.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
+		return nil, fmt.Errorf("migrating the job queue's tables: %w", err)
+	}
+	if opts.MaxConcurrent <= 0 {
+		opts.MaxConcurrent = 1
+	}
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = 200 * time.Millisecond
+	}
+	workers := river.NewWorkers()
+	river.AddWorker(workers, &eventWorker{h: h})
+	river.AddWorker(workers, &planWorker{h: h})
+	river.AddWorker(workers, &applyWorker{h: h})
+	client, err := river.NewClient(driver, &river.Config{
+		Logger:               discard(opts.Logger),
+		Queues:               map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: opts.MaxConcurrent}},
+		Workers:              workers,
+		FetchPollInterval:    opts.PollInterval,
+		FetchCooldown:        min(opts.PollInterval, 100*time.Millisecond),
+		RescueStuckJobsAfter: 7 * time.Hour,
+		JobTimeout:           -1,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("creating the job queue: %w", err)
+	}
+	return &Queue{
+		insert: func(ctx context.Context, args river.JobArgs) (bool, error) {
+			res, err := client.Insert(ctx, args, nil)
+			if err != nil {
+				return false, err
+			}
+			return !res.UniqueSkippedAsDuplicate, nil
+		},
+		start:  client.Start,
+		stop:   client.Stop,
+		cancel: client.StopAndCancel,
+	}, nil
+}
+
+// discard keeps River's own logs at warning level and above.
+func discard(l *slog.Logger) *slog.Logger {
+	if l == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return l.With("component", "river")
+}
+
+// Enqueue inserts a job; inserted is false when an identical job already
+// exists (it will run, or ran, once).
+func (q *Queue) Enqueue(ctx context.Context, args river.JobArgs) (inserted bool, err error) {
+	inserted, err = q.insert(ctx, args)
+	if err != nil {
+		return false, fmt.Errorf("enqueuing %s job: %w", args.Kind(), err)
+	}
+	return inserted, nil
+}
+
+// Start begins working jobs until Stop.
+func (q *Queue) Start(ctx context.Context) error { return q.start(ctx) }
+
+// Stop stops fetching new jobs and waits for running ones to finish, until
+// ctx ends; then running jobs are cancelled (their engines get SIGINT) and
+// waited for.
+func (q *Queue) Stop(ctx context.Context) error {
+	err := q.stop(ctx)
+	if err == nil || !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	cctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	return q.cancel(cctx)
+}
+
+var _ rivertype.JobArgs = PlanArgs{}
