@@ -97,6 +97,10 @@ In a local checkout:
 		newPlanCmd(g),
 		newApplyCmd(g),
 		newConfigCmd(g),
+		newServeCmd(g),
+		newRunsCmd(g),
+		newLocksCmd(g),
+		newAuditCmd(g),
 	)
 	return root
 }

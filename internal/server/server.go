@@ -1,0 +1,376 @@
+// Package server is Sluice's HTTP surface: health and readiness, metrics,
+// and the JSON API the CLI's client commands use. Every route is in
+// routes(); errors map to status codes in one place, writeError.
+package server
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/sluicehq/sluice/internal/audit"
+	"github.com/sluicehq/sluice/internal/flow"
+	"github.com/sluicehq/sluice/internal/store"
+)
+
+// Flow is what the server asks of the lifecycle.
+type Flow interface {
+	Accept(ctx context.Context, forge, deliveryID string, req flow.Request) (store.Event, bool, error)
+	ReleaseLock(ctx context.Context, actor string, k store.LockKey, reason string) (store.Lock, error)
+}
+
+// Server serves HTTP.
+type Server struct {
+	Store    store.Store
+	Flow     Flow
+	Log      *slog.Logger
+	APIToken string
+	// Ready reports whether the server can take work (store reachable,
+	// queue started).
+	Ready    func(ctx context.Context) error
+	Registry *prometheus.Registry
+
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+// maxAPIBody bounds an API request body.
+const maxAPIBody = 1 << 20
+
+// Handler returns the server's routes with metrics around them.
+func (s *Server) Handler() http.Handler {
+	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sluice_http_requests_total", Help: "HTTP requests by route and status code.",
+	}, []string{"route", "code"})
+	s.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "sluice_http_request_duration_seconds", Help: "HTTP request latency by route.",
+		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+	}, []string{"route"})
+	s.Registry.MustRegister(s.requests, s.duration)
+	mux := http.NewServeMux()
+	s.routes(mux)
+	return mux
+}
+
+func (s *Server) routes(mux *http.ServeMux) {
+	s.handle(mux, "GET /healthz", s.healthz)
+	s.handle(mux, "GET /readyz", s.readyz)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{}))
+
+	s.handle(mux, "POST /api/v1/events", s.auth(s.postEvent))
+	s.handle(mux, "GET /api/v1/runs", s.auth(s.listRuns))
+	s.handle(mux, "GET /api/v1/runs/{id}", s.auth(s.getRun))
+	s.handle(mux, "GET /api/v1/runs/{id}/logs", s.auth(s.getLogs))
+	s.handle(mux, "GET /api/v1/locks", s.auth(s.listLocks))
+	s.handle(mux, "POST /api/v1/locks/release", s.auth(s.releaseLock))
+	s.handle(mux, "GET /api/v1/audit", s.auth(s.listAudit))
+	s.handle(mux, "GET /api/v1/audit/verify", s.auth(s.verifyAudit))
+}
+
+// apiHandler returns a value to encode as JSON, or an error.
+type apiHandler func(w http.ResponseWriter, r *http.Request) (any, error)
+
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.code = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (s *Server) handle(mux *http.ServeMux, pattern string, h apiHandler) {
+	route := pattern
+	mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
+		v, err := h(sw, r)
+		switch {
+		case err != nil:
+			s.writeError(sw, r, err)
+		case v != nil:
+			sw.Header().Set("Content-Type", "application/json")
+			if sw.code == http.StatusOK {
+				sw.WriteHeader(http.StatusOK)
+			}
+			enc := json.NewEncoder(sw)
+			enc.SetIndent("", "  ")
+			_ = enc.Encode(v)
+		}
+		s.requests.WithLabelValues(route, strconv.Itoa(sw.code)).Inc()
+		s.duration.WithLabelValues(route).Observe(time.Since(start).Seconds())
+	})
+}
+
+// httpError is an error with the status it answers.
+type httpError struct {
+	code int
+	msg  string
+}
+
+func (e httpError) Error() string { return e.msg }
+
+func errorf(code int, format string, args ...any) error {
+	return httpError{code: code, msg: fmt.Sprintf(format, args...)}
+}
+
+// writeError maps error kinds to status codes, here and nowhere else.
+func (s *Server) writeError(w *statusWriter, r *http.Request, err error) {
+	code := http.StatusInternalServerError
+	var he httpError
+	switch {
+	case errors.As(err, &he):
+		code = he.code
+	case errors.Is(err, store.ErrNotFound):
+		code = http.StatusNotFound
+	case errors.Is(err, store.ErrConflict):
+		code = http.StatusConflict
+	case errors.Is(err, flow.ErrInvalid):
+		code = http.StatusBadRequest
+	case errors.Is(err, context.Canceled):
+		code = 499
+	}
+	msg := err.Error()
+	if code == http.StatusInternalServerError {
+		s.Log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		msg = "internal error; see the server log"
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
+}
+
+// auth requires the API token as a bearer token, compared in constant time.
+func (s *Server) auth(h apiHandler) apiHandler {
+	return func(w http.ResponseWriter, r *http.Request) (any, error) {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if s.APIToken == "" || !ok || subtle.ConstantTimeCompare([]byte(got), []byte(s.APIToken)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="sluice"`)
+			return nil, errorf(http.StatusUnauthorized, "missing or wrong API token: pass it as 'Authorization: Bearer TOKEN' (sluice commands read --token, SLUICE_API_TOKEN, or the server's data dir)")
+		}
+		return h(w, r)
+	}
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) (any, error) {
+	return map[string]string{"status": "ok"}, nil
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) (any, error) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.Ready(ctx); err != nil {
+		return nil, errorf(http.StatusServiceUnavailable, "not ready: %v", err)
+	}
+	return map[string]string{"status": "ready"}, nil
+}
+
+func decode(r *http.Request, v any) error {
+	body := http.MaxBytesReader(nil, r.Body, maxAPIBody)
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return errorf(http.StatusRequestEntityTooLarge, "request body over %d bytes", maxAPIBody)
+		}
+		return errorf(http.StatusBadRequest, "reading the JSON body: %v", err)
+	}
+	if _, err := io.Copy(io.Discard, body); err != nil {
+		return errorf(http.StatusBadRequest, "reading the JSON body: %v", err)
+	}
+	return nil
+}
+
+// postEvent accepts a request as an event: stored durably, then 202.
+// The delivery id comes from the Idempotency-Key header; a retry with the
+// same key is answered with the first event and changes nothing.
+func (s *Server) postEvent(w http.ResponseWriter, r *http.Request) (any, error) {
+	var req flow.Request
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	key := r.Header.Get("Idempotency-Key")
+	if key == "" {
+		return nil, errorf(http.StatusBadRequest, "missing Idempotency-Key header: give each distinct request its own key, and a retry the same one")
+	}
+	ev, inserted, err := s.Flow.Accept(r.Context(), "api", key, req)
+	if err != nil {
+		return nil, err
+	}
+	w.WriteHeader(http.StatusAccepted)
+	return map[string]any{"event": ev.ID, "duplicate": !inserted}, nil
+}
+
+func queryInt(r *http.Request, name string) (int64, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		return 0, errorf(http.StatusBadRequest, "query parameter %s=%q is not a whole number ≥ 0", name, v)
+	}
+	return n, nil
+}
+
+func (s *Server) listRuns(w http.ResponseWriter, r *http.Request) (any, error) {
+	q := r.URL.Query()
+	f := store.RunFilter{Repo: q.Get("repo"), Project: q.Get("project"), State: store.RunState(q.Get("state")), Kind: store.RunKind(q.Get("kind"))}
+	var err error
+	if f.MR, err = queryInt(r, "mr"); err != nil {
+		return nil, err
+	}
+	limit, err := queryInt(r, "limit")
+	if err != nil {
+		return nil, err
+	}
+	f.Limit = int(min(limit, 1000))
+	if f.BeforeID, err = queryInt(r, "before"); err != nil {
+		return nil, err
+	}
+	runs, err := s.Store.ListRuns(r.Context(), f)
+	if err != nil {
+		return nil, err
+	}
+	if runs == nil {
+		runs = []store.Run{}
+	}
+	return map[string]any{"runs": runs}, nil
+}
+
+func pathID(r *http.Request) (int64, error) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, errorf(http.StatusBadRequest, "run id %q is not a number", r.PathValue("id"))
+	}
+	return id, nil
+}
+
+func (s *Server) getRun(w http.ResponseWriter, r *http.Request) (any, error) {
+	id, err := pathID(r)
+	if err != nil {
+		return nil, err
+	}
+	run, err := s.Store.GetRun(r.Context(), id)
+	if err != nil {
+		return nil, fmt.Errorf("run %d: %w", id, err)
+	}
+	return run, nil
+}
+
+func (s *Server) getLogs(w http.ResponseWriter, r *http.Request) (any, error) {
+	id, err := pathID(r)
+	if err != nil {
+		return nil, err
+	}
+	after, err := queryInt(r, "after")
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.Store.GetRun(r.Context(), id); err != nil {
+		return nil, fmt.Errorf("run %d: %w", id, err)
+	}
+	lines, err := s.Store.Logs(r.Context(), id, after, 10000)
+	if err != nil {
+		return nil, err
+	}
+	if lines == nil {
+		lines = []store.LogLine{}
+	}
+	return map[string]any{"lines": lines}, nil
+}
+
+func (s *Server) listLocks(w http.ResponseWriter, r *http.Request) (any, error) {
+	locks, err := s.Store.ListLocks(r.Context(), r.URL.Query().Get("repo"))
+	if err != nil {
+		return nil, err
+	}
+	if locks == nil {
+		locks = []store.Lock{}
+	}
+	return map[string]any{"locks": locks}, nil
+}
+
+// ReleaseRequest asks to release a lock by hand.
+type ReleaseRequest struct {
+	store.LockKey
+	Actor  string `json:"actor"`
+	Reason string `json:"reason"`
+}
+
+func (s *Server) releaseLock(w http.ResponseWriter, r *http.Request) (any, error) {
+	var req ReleaseRequest
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	if req.Repo == "" || req.Project == "" || strings.TrimSpace(req.Reason) == "" || req.Actor == "" {
+		return nil, errorf(http.StatusBadRequest, "repo, project, actor and reason are required: a released lock is audited with who and why")
+	}
+	if req.Workspace == "" {
+		req.Workspace = "default"
+	}
+	l, err := s.Flow.ReleaseLock(r.Context(), req.Actor, req.LockKey, req.Reason)
+	if err != nil {
+		return nil, fmt.Errorf("lock of %s/%s (%s): %w", req.Repo, req.Project, req.Workspace, err)
+	}
+	return map[string]any{"released": l}, nil
+}
+
+func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) (any, error) {
+	var since time.Time
+	if v := r.URL.Query().Get("since"); v != "" {
+		t, err := parseTime(v)
+		if err != nil {
+			return nil, errorf(http.StatusBadRequest, "since=%q: %v", v, err)
+		}
+		since = t
+	}
+	after, err := queryInt(r, "after")
+	if err != nil {
+		return nil, err
+	}
+	limit, err := queryInt(r, "limit")
+	if err != nil {
+		return nil, err
+	}
+	if limit == 0 || limit > 5000 {
+		limit = 5000
+	}
+	entries, err := s.Store.AuditEntries(r.Context(), after, since, int(limit))
+	if err != nil {
+		return nil, err
+	}
+	if entries == nil {
+		entries = []store.AuditEntry{}
+	}
+	return map[string]any{"entries": entries}, nil
+}
+
+// parseTime accepts a date (2026-01-02) or an RFC 3339 time.
+func parseTime(v string) (time.Time, error) {
+	if t, err := time.Parse("2006-01-02", v); err == nil {
+		return t, nil
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return time.Time{}, errors.New("not a date (2006-01-02) or an RFC 3339 time")
+	}
+	return t, nil
+}
+
+func (s *Server) verifyAudit(w http.ResponseWriter, r *http.Request) (any, error) {
+	return audit.Verify(r.Context(), s.Store, 1000)
+}
