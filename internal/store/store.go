@@ -63,7 +63,7 @@ type Run struct {
 	State     RunState `json:"state"`
 	// Actor is who caused the run (a forge user, or "sluice").
 	Actor string `json:"actor"`
-	// Owner is the server instance running it; empty unless running.
+	// Owner is the server instance that started it; empty while queued.
 	Owner string `json:"owner,omitempty"`
 	// PlanID is the plan an apply applies (0 for plans).
 	PlanID int64 `json:"plan_id,omitempty"`
@@ -90,7 +90,7 @@ type RunFilter struct {
 	HeadSHA   string
 	PlanID    int64
 	State     RunState
-	Limit   int // default 100
+	Limit     int // default 100
 	// BeforeID pages: only runs with a smaller ID.
 	BeforeID int64
 }

@@ -1,0 +1,71 @@
+// Package sqlite opens Sluice's store in an SQLite file (modernc.org/sqlite,
+// pure Go): the embedded default for a single server.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+
+	"github.com/sluicehq/sluice/internal/store/sqlstore"
+)
+
+// DriverName is the database/sql driver DSN is for.
+const DriverName = "sqlite"
+
+// maxConns bounds the pool. Readers run concurrently under WAL; writers
+// queue on SQLite's write lock (BEGIN IMMEDIATE, busy_timeout) whatever the
+// pool size.
+const maxConns = 8
+
+// DSN returns the data source name Sluice opens path with: WAL, a 10 s busy
+// timeout, foreign keys, and transactions that take the write lock when
+// they begin (BEGIN IMMEDIATE), so that a read-then-write transaction never
+// fails to upgrade. River's riversqlite driver should open its pool with the
+// same DSN.
+func DSN(path string) string {
+	return path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)" +
+		"&_pragma=synchronous(NORMAL)&_txlock=immediate"
+}
+
+// OpenDB opens a pool on the SQLite file at path, creating the file and its
+// directory (0700) when missing. It applies no migrations.
+func OpenDB(ctx context.Context, path string) (*sql.DB, error) {
+	if path == "" || strings.ContainsAny(path, "?#") || strings.HasPrefix(path, "file:") {
+		return nil, fmt.Errorf("opening SQLite database %q: give a plain file path (without ?, # or file:)", path)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("creating the directory of SQLite database %s: %w", path, err)
+	}
+	db, err := sql.Open(DriverName, DSN(path))
+	if err != nil {
+		return nil, fmt.Errorf("opening SQLite database %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(maxConns)
+	db.SetMaxIdleConns(maxConns)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("opening SQLite database %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// Open opens the store in the SQLite file at path and brings its schema up
+// to date. The store's DB method returns the pool.
+func Open(ctx context.Context, path string) (*sqlstore.Store, error) {
+	db, err := OpenDB(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	s, err := sqlstore.Open(ctx, db, sqlstore.SQLite)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("opening store in %s: %w", path, err)
+	}
+	return s, nil
+}
