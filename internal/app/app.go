@@ -141,7 +141,9 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 	}
 
 	var started atomic.Bool
-	if err := q.Start(ctx); err != nil {
+	// Jobs run under a context of their own: SIGTERM must let them finish
+	// (Stop below drains them), not cancel them at once.
+	if err := q.Start(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("starting the job queue: %w", err)
 	}
 	started.Store(true)
