@@ -3,14 +3,20 @@
 # the repository keyed by version. Prints nothing but progress on stderr and,
 # with --env, the environment lines the tests read (SLUICE_TEST_TOFU=...).
 #
-#   scripts/tools.sh tofu        # build OpenTofu if not cached
-#   scripts/tools.sh --env tofu  # ... and print export lines for it
+#   scripts/tools.sh tofu              # build OpenTofu if not cached
+#   scripts/tools.sh --env tofu gitea  # ... and print export lines for them
+#
+# Tools: tofu (OpenTofu), gitea (a Gitea server), pulumi (the pulumi CLI and
+# its YAML language host).
 #
 # Cache: $SLUICE_TOOLS_CACHE (default ~/.cache/sluice-tools).
 set -euo pipefail
 
 CACHE="${SLUICE_TOOLS_CACHE:-$HOME/.cache/sluice-tools}"
 TOFU_VERSION="${TOFU_VERSION:-v1.10.10}"
+GITEA_VERSION="${GITEA_VERSION:-v1.26.0}"
+PULUMI_VERSION="${PULUMI_VERSION:-v3.274.1}"
+PULUMI_YAML_VERSION="${PULUMI_YAML_VERSION:-v1.25.0}"
 
 log() { printf 'tools: %s\n' "$*" >&2; }
 
@@ -41,6 +47,55 @@ build_tofu() {
 	printf '%s\n' "$out"
 }
 
+build_gitea() {
+	local out="$CACHE/gitea-$GITEA_VERSION/gitea"
+	if [ -x "$out" ]; then
+		printf '%s\n' "$out"
+		return
+	fi
+	log "building Gitea $GITEA_VERSION (about 6 minutes, once)"
+	local src
+	src="$(modsrc code.gitea.io/gitea "$GITEA_VERSION")"
+	mkdir -p "$(dirname "$out")"
+	(cd "$src" && GOFLAGS=-mod=mod go build -trimpath -tags 'sqlite sqlite_unlock_notify' \
+		-ldflags "-X 'main.Version=${GITEA_VERSION#v}'" -o "$out.tmp" .)
+	mv "$out.tmp" "$out"
+	# Gitea reads its locale files from STATIC_ROOT_PATH: keep a pointer.
+	printf '%s\n' "$src" >"$(dirname "$out")/source-dir"
+	log "built $out"
+	printf '%s\n' "$out"
+}
+
+# build_pulumi builds the pulumi CLI and the YAML language host into one
+# directory, to be put on PATH.
+build_pulumi() {
+	local dir="$CACHE/pulumi-$PULUMI_VERSION"
+	if [ -x "$dir/pulumi" ] && [ -x "$dir/pulumi-language-yaml" ]; then
+		printf '%s\n' "$dir"
+		return
+	fi
+	log "building the pulumi CLI $PULUMI_VERSION (about 5 minutes, once)"
+	local pkg sdk work
+	pkg="$(modsrc github.com/pulumi/pulumi/pkg/v3 "$PULUMI_VERSION")"
+	sdk="$(modsrc github.com/pulumi/pulumi/sdk/v3 "$PULUMI_VERSION")"
+	# pkg's go.mod replaces sdk/v3 with ../sdk: lay the two out side by side.
+	work="$CACHE/pulumi-src-$PULUMI_VERSION"
+	rm -rf "$work"
+	mkdir -p "$work"
+	cp -r "$pkg" "$work/pkg"
+	cp -r "$sdk" "$work/sdk"
+	chmod -R u+w "$work"
+	mkdir -p "$dir"
+	(cd "$work/pkg" && GOFLAGS=-mod=mod go build -trimpath \
+		-ldflags "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=${PULUMI_VERSION}" \
+		-o "$dir/pulumi.tmp" ./cmd/pulumi)
+	mv "$dir/pulumi.tmp" "$dir/pulumi"
+	GOBIN="$dir" GOFLAGS=-mod=mod go install "github.com/pulumi/pulumi-yaml/cmd/pulumi-language-yaml@$PULUMI_YAML_VERSION"
+	rm -rf "$work"
+	log "built $dir"
+	printf '%s\n' "$dir"
+}
+
 main() {
 	local env=0
 	if [ "${1:-}" = "--env" ]; then env=1; shift; fi
@@ -53,8 +108,16 @@ main() {
 			p="$(build_tofu)"
 			[ $env = 1 ] && printf 'export SLUICE_TEST_TOFU=%q\n' "$p"
 			;;
+		gitea)
+			p="$(build_gitea)"
+			[ $env = 1 ] && printf 'export SLUICE_TEST_GITEA=%q\n' "$p"
+			;;
+		pulumi)
+			p="$(build_pulumi)"
+			[ $env = 1 ] && printf 'export SLUICE_TEST_PULUMI_DIR=%q\n' "$p"
+			;;
 		*)
-			log "unknown tool $t (known: tofu)"
+			log "unknown tool $t (known: tofu, gitea, pulumi)"
 			exit 2
 			;;
 		esac
