@@ -1,0 +1,237 @@
+// Package forge is the forge-neutral model of merge requests — GitLab's
+// merge requests, GitHub's and Gitea's pull requests — and the small
+// interfaces Sluice needs from a forge. Adapters live in forge/gitlab,
+// forge/github and forge/gitea; forge/forgetest is the contract suite
+// every adapter passes.
+package forge
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+)
+
+// Errors adapters return, to be tested with errors.Is.
+var (
+	// ErrNotFound: the repository, merge request, branch or user is gone.
+	ErrNotFound = errors.New("not found on the forge")
+	// ErrBadSignature: a webhook's signature or token is missing or wrong.
+	ErrBadSignature = errors.New("webhook signature missing or wrong")
+	// ErrIgnored: a valid webhook Sluice has nothing to do with.
+	ErrIgnored = errors.New("event ignored")
+)
+
+// User is a forge account.
+type User struct {
+	ID    int64  `json:"id"`
+	Login string `json:"login"`
+}
+
+// MRState is whether a merge request is open, merged or closed unmerged.
+type MRState string
+
+const (
+	MROpen   MRState = "open"
+	MRMerged MRState = "merged"
+	MRClosed MRState = "closed"
+)
+
+// MergeRequest is a merge request (pull request) as Sluice needs it.
+type MergeRequest struct {
+	// Repo is the repository's full path on the forge: "org/infra".
+	Repo   string  `json:"repo"`
+	Number int64   `json:"number"`
+	Title  string  `json:"title"`
+	Body   string  `json:"body"`
+	Author User    `json:"author"`
+	State  MRState `json:"state"`
+	Draft  bool    `json:"draft"`
+	// HeadSHA is the merge request's latest commit; BaseSHA the current tip
+	// of the branch it merges into.
+	HeadSHA string `json:"head_sha"`
+	BaseSHA string `json:"base_sha"`
+	HeadRef string `json:"head_ref"`
+	BaseRef string `json:"base_ref"`
+	// FromFork is true when the head lives in another repository.
+	FromFork bool `json:"from_fork"`
+	// MergeSHA is the commit the merge created, once merged.
+	MergeSHA string `json:"merge_sha,omitempty"`
+	MergedBy *User  `json:"merged_by,omitempty"`
+	WebURL   string `json:"web_url"`
+}
+
+// ReviewState is what a review says.
+type ReviewState string
+
+const (
+	ReviewApproved         ReviewState = "approved"
+	ReviewChangesRequested ReviewState = "changes_requested"
+	ReviewCommented        ReviewState = "commented"
+)
+
+// Review is a reviewer's latest word on a merge request. Adapters return
+// one per reviewer: the latest that counts (approval or changes
+// requested), with the commit it was given at.
+type Review struct {
+	User  User        `json:"user"`
+	State ReviewState `json:"state"`
+	// CommitSHA is the head the review was given on ("" when unknown).
+	CommitSHA string    `json:"commit_sha,omitempty"`
+	At        time.Time `json:"at"`
+}
+
+// CheckState is the outcome of a pipeline, check or commit status.
+type CheckState string
+
+const (
+	CheckPending CheckState = "pending"
+	CheckSuccess CheckState = "success"
+	CheckFailure CheckState = "failure"
+)
+
+// Check is one pipeline, check run or commit status on a commit.
+type Check struct {
+	Name        string     `json:"name"`
+	State       CheckState `json:"state"`
+	Description string     `json:"description,omitempty"`
+	URL         string     `json:"url,omitempty"`
+}
+
+// Permission is a user's access to a repository.
+type Permission int
+
+const (
+	PermNone Permission = iota
+	PermRead
+	PermWrite // may push, approve and ask for an apply
+	PermAdmin // maintainer / admin / owner
+)
+
+func (p Permission) String() string {
+	return [...]string{"none", "read", "write", "admin"}[p]
+}
+
+// Comment is a comment on a merge request or an issue.
+type Comment struct {
+	ID     int64  `json:"id"`
+	Author User   `json:"author"`
+	Body   string `json:"body"`
+}
+
+// Issue is an issue on the forge (drift reports, the issue an MR closes).
+type Issue struct {
+	Number int64  `json:"number"`
+	Title  string `json:"title"`
+	Body   string `json:"body"`
+	Open   bool   `json:"open"`
+	WebURL string `json:"web_url"`
+}
+
+// EventKind is what a webhook reports.
+type EventKind string
+
+const (
+	// EventMR: a merge request was opened, pushed to, marked ready or
+	// draft, reopened, closed or merged (Action says which).
+	EventMR EventKind = "merge_request"
+	// EventComment: someone commented on a merge request (commands).
+	EventComment EventKind = "comment"
+	// EventReview: a review or approval was given or withdrawn.
+	EventReview EventKind = "review"
+)
+
+// MR actions of an EventMR.
+const (
+	ActionOpened      = "opened"
+	ActionSynchronize = "synchronize" // new commits pushed
+	ActionReady       = "ready"       // draft → ready for review
+	ActionDraft       = "draft"       // ready → draft
+	ActionReopened    = "reopened"
+	ActionClosed      = "closed" // closed without merge
+	ActionMerged      = "merged"
+	ActionEdited      = "edited" // title, body or base changed
+)
+
+// Event is a verified webhook in forge-neutral form.
+type Event struct {
+	Kind EventKind `json:"kind"`
+	// Action is the EventMR action, or "created" for comments, "submitted"
+	// / "dismissed" for reviews.
+	Action     string `json:"action"`
+	DeliveryID string `json:"delivery_id"`
+	Repo       string `json:"repo"`
+	MR         int64  `json:"mr"`
+	// Actor is who did it: pusher, commenter, merger.
+	Actor   User   `json:"actor"`
+	HeadSHA string `json:"head_sha,omitempty"`
+	BaseSHA string `json:"base_sha,omitempty"`
+	// Comment is set for EventComment.
+	Comment *Comment `json:"comment,omitempty"`
+	// FromFork is true when the merge request comes from a fork.
+	FromFork bool `json:"from_fork,omitempty"`
+}
+
+// Webhooks verifies and parses a forge's webhook deliveries.
+type Webhooks interface {
+	// Parse verifies the delivery's signature or token against secret
+	// (ErrBadSignature when wrong or missing), then returns the event, or
+	// ErrIgnored for a valid delivery Sluice has no use for.
+	Parse(h http.Header, body []byte, secret []byte) (*Event, error)
+}
+
+// MergeRequests reads merge request state.
+type MergeRequests interface {
+	GetMR(ctx context.Context, repo string, number int64) (*MergeRequest, error)
+	// Reviews returns each reviewer's latest approval or request for
+	// changes.
+	Reviews(ctx context.Context, repo string, number int64) ([]Review, error)
+	// UnresolvedThreads counts the merge request's unresolved discussion
+	// threads (0 where the forge has no such notion).
+	UnresolvedThreads(ctx context.Context, repo string, number int64) (int, error)
+	// Checks lists the pipelines, checks and statuses on a commit.
+	Checks(ctx context.Context, repo, sha string) ([]Check, error)
+	// Permission is the user's access to the repository.
+	Permission(ctx context.Context, repo, login string) (Permission, error)
+}
+
+// Commenter writes on merge requests and commits.
+type Commenter interface {
+	// UpsertComment keeps one comment per marker on a merge request: the
+	// first body updates (or creates) the comment that contains marker;
+	// further bodies are the continuation parts, kept in order after it.
+	// Parts no longer needed are deleted.
+	UpsertComment(ctx context.Context, repo string, number int64, marker string, bodies []string) error
+	// Comments lists a merge request's comments, oldest first.
+	Comments(ctx context.Context, repo string, number int64) ([]Comment, error)
+	// Reply posts a new comment.
+	Reply(ctx context.Context, repo string, number int64, body string) error
+	// SetStatus sets a commit status named name on sha.
+	SetStatus(ctx context.Context, repo, sha string, c Check) error
+}
+
+// Issues opens, updates and closes issues (drift reports).
+type Issues interface {
+	// FindIssue returns the open issue whose body contains marker, or
+	// ErrNotFound.
+	FindIssue(ctx context.Context, repo, marker string) (*Issue, error)
+	CreateIssue(ctx context.Context, repo, title, body string) (*Issue, error)
+	UpdateIssue(ctx context.Context, repo string, number int64, title, body string) error
+	CloseIssue(ctx context.Context, repo string, number int64, comment string) error
+	CommentIssue(ctx context.Context, repo string, number int64, body string) error
+}
+
+// Forge is everything Sluice asks of one forge.
+type Forge interface {
+	Name() string // gitlab, github, gitea
+	// CommentLimit is the largest comment body the forge accepts, in bytes.
+	CommentLimit() int
+	// CloneURL is where git fetches the repository from; the token for it
+	// goes in CloneAuth, never in the URL.
+	CloneURL(repo string) string
+	CloneAuth() (username, token string)
+	Webhooks
+	MergeRequests
+	Commenter
+	Issues
+}

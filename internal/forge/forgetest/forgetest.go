@@ -1,0 +1,261 @@
+// Package forgetest is the contract every forge adapter meets: run against
+// the real Gitea server, and against recorded GitLab and GitHub APIs.
+package forgetest
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/sluicehq/sluice/internal/forge"
+)
+
+// Fixture describes the state the forge under test holds, so the suite
+// knows what to expect.
+type Fixture struct {
+	Repo string
+	// MR is an open merge request by Author at HeadSHA into BaseRef.
+	MR      int64
+	Author  string
+	HeadSHA string
+	BaseRef string
+	Draft   bool
+	// Approvers and ChangesRequestedBy are the reviewers' latest words.
+	Approvers          []string
+	ChangesRequestedBy []string
+	// UnresolvedThreads is checked when ≥ 0.
+	UnresolvedThreads int
+	// Checks are expected on HeadSHA (by name and state); others may exist.
+	Checks []forge.Check
+	// WriteUser may push; ReadUser may only read ("" skips).
+	WriteUser string
+	ReadUser  string
+	// MissingMR is a number no merge request has.
+	MissingMR int64
+	// Webhooks are deliveries with the expected outcome.
+	Webhooks []Webhook
+	// SkipWrites skips the tests that change the forge.
+	SkipWrites bool
+}
+
+// Webhook is one delivery and what Parse must make of it.
+type Webhook struct {
+	Name    string
+	Header  http.Header
+	Body    []byte
+	Secret  []byte
+	Want    *forge.Event // compared field by field where set
+	WantErr error        // errors.Is
+}
+
+// Run runs the contract against f.
+func Run(t *testing.T, f forge.Forge, fx Fixture) {
+	ctx := context.Background()
+	t.Run("GetMR", func(t *testing.T) {
+		mr, err := f.GetMR(ctx, fx.Repo, fx.MR)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if mr.Number != fx.MR || mr.Author.Login != fx.Author || mr.HeadSHA != fx.HeadSHA || mr.BaseRef != fx.BaseRef ||
+			mr.State != forge.MROpen || mr.Draft != fx.Draft || mr.Repo != fx.Repo {
+			t.Errorf("GetMR = %+v, want number %d by %s at %s into %s, open, draft=%v, repo %s",
+				mr, fx.MR, fx.Author, fx.HeadSHA, fx.BaseRef, fx.Draft, fx.Repo)
+		}
+		if len(mr.BaseSHA) < 40 {
+			t.Errorf("BaseSHA %q is not a commit id", mr.BaseSHA)
+		}
+	})
+	t.Run("GetMR missing", func(t *testing.T) {
+		if _, err := f.GetMR(ctx, fx.Repo, fx.MissingMR); !errors.Is(err, forge.ErrNotFound) {
+			t.Errorf("GetMR(%d) err = %v, want ErrNotFound", fx.MissingMR, err)
+		}
+	})
+	t.Run("Reviews", func(t *testing.T) {
+		rs, err := f.Reviews(ctx, fx.Repo, fx.MR)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var approved, changes []string
+		for _, r := range rs {
+			switch r.State {
+			case forge.ReviewApproved:
+				approved = append(approved, r.User.Login)
+			case forge.ReviewChangesRequested:
+				changes = append(changes, r.User.Login)
+			}
+		}
+		if !sameSet(approved, fx.Approvers) || !sameSet(changes, fx.ChangesRequestedBy) {
+			t.Errorf("reviews: approved %v, changes requested %v; want %v and %v", approved, changes, fx.Approvers, fx.ChangesRequestedBy)
+		}
+	})
+	if fx.UnresolvedThreads >= 0 {
+		t.Run("UnresolvedThreads", func(t *testing.T) {
+			n, err := f.UnresolvedThreads(ctx, fx.Repo, fx.MR)
+			if err != nil || n != fx.UnresolvedThreads {
+				t.Errorf("UnresolvedThreads = %d, %v; want %d", n, err, fx.UnresolvedThreads)
+			}
+		})
+	}
+	t.Run("Checks", func(t *testing.T) {
+		cs, err := f.Checks(ctx, fx.Repo, fx.HeadSHA)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range fx.Checks {
+			if !slices.ContainsFunc(cs, func(c forge.Check) bool { return c.Name == want.Name && c.State == want.State }) {
+				t.Errorf("check %s=%s not in %+v", want.Name, want.State, cs)
+			}
+		}
+	})
+	t.Run("Permission", func(t *testing.T) {
+		p, err := f.Permission(ctx, fx.Repo, fx.WriteUser)
+		if err != nil || p < forge.PermWrite {
+			t.Errorf("Permission(%s) = %v, %v; want write or more", fx.WriteUser, p, err)
+		}
+		if fx.ReadUser != "" {
+			p, err := f.Permission(ctx, fx.Repo, fx.ReadUser)
+			if err != nil || p >= forge.PermWrite {
+				t.Errorf("Permission(%s) = %v, %v; want less than write", fx.ReadUser, p, err)
+			}
+		}
+	})
+	t.Run("Webhooks", func(t *testing.T) {
+		for _, w := range fx.Webhooks {
+			t.Run(w.Name, func(t *testing.T) {
+				ev, err := f.Parse(w.Header, w.Body, w.Secret)
+				if w.WantErr != nil {
+					if !errors.Is(err, w.WantErr) {
+						t.Fatalf("err = %v, want %v", err, w.WantErr)
+					}
+					return
+				}
+				if err != nil {
+					t.Fatalf("Parse: %v", err)
+				}
+				checkEvent(t, ev, w.Want)
+			})
+		}
+	})
+	if fx.SkipWrites {
+		return
+	}
+	t.Run("UpsertComment", func(t *testing.T) {
+		const marker = "<!-- forgetest:sticky -->"
+		count := func() []forge.Comment {
+			cs, err := f.Comments(ctx, fx.Repo, fx.MR)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var mine []forge.Comment
+			for _, c := range cs {
+				if strings.Contains(c.Body, "forgetest:sticky") {
+					mine = append(mine, c)
+				}
+			}
+			return mine
+		}
+		if err := f.UpsertComment(ctx, fx.Repo, fx.MR, marker, []string{marker + "\none"}); err != nil {
+			t.Fatal(err)
+		}
+		first := count()
+		if len(first) != 1 || !strings.Contains(first[0].Body, "one") {
+			t.Fatalf("after the first upsert: %+v", first)
+		}
+		if err := f.UpsertComment(ctx, fx.Repo, fx.MR, marker, []string{marker + "\ntwo", "<!-- forgetest:sticky part 2 -->\nmore"}); err != nil {
+			t.Fatal(err)
+		}
+		second := count()
+		if len(second) != 2 || second[0].ID != first[0].ID || !strings.Contains(second[0].Body, "two") || !strings.Contains(second[1].Body, "more") {
+			t.Fatalf("after updating with two parts: %+v (first was %d)", second, first[0].ID)
+		}
+		if err := f.UpsertComment(ctx, fx.Repo, fx.MR, marker, []string{marker + "\nthree"}); err != nil {
+			t.Fatal(err)
+		}
+		third := count()
+		if len(third) != 1 || third[0].ID != first[0].ID || !strings.Contains(third[0].Body, "three") {
+			t.Fatalf("after shrinking to one part: %+v", third)
+		}
+	})
+	t.Run("Reply", func(t *testing.T) {
+		if err := f.Reply(ctx, fx.Repo, fx.MR, "forgetest reply"); err != nil {
+			t.Fatal(err)
+		}
+		cs, err := f.Comments(ctx, fx.Repo, fx.MR)
+		if err != nil || !slices.ContainsFunc(cs, func(c forge.Comment) bool { return c.Body == "forgetest reply" }) {
+			t.Errorf("reply not found in %+v (%v)", cs, err)
+		}
+	})
+	t.Run("SetStatus", func(t *testing.T) {
+		for _, st := range []forge.CheckState{forge.CheckPending, forge.CheckSuccess} {
+			c := forge.Check{Name: "sluice/plan: forgetest", State: st, Description: "forgetest"}
+			if err := f.SetStatus(ctx, fx.Repo, fx.HeadSHA, c); err != nil {
+				t.Fatal(err)
+			}
+			cs, err := f.Checks(ctx, fx.Repo, fx.HeadSHA)
+			if err != nil || !slices.ContainsFunc(cs, func(x forge.Check) bool { return x.Name == c.Name && x.State == st }) {
+				t.Errorf("status %s not in %+v (%v)", st, cs, err)
+			}
+		}
+	})
+	t.Run("Issues", func(t *testing.T) {
+		const marker = "<!-- forgetest:issue -->"
+		if _, err := f.FindIssue(ctx, fx.Repo, marker); !errors.Is(err, forge.ErrNotFound) {
+			t.Fatalf("FindIssue before creating: %v", err)
+		}
+		is, err := f.CreateIssue(ctx, fx.Repo, "Drift in prod", marker+"\ndrift")
+		if err != nil {
+			t.Fatal(err)
+		}
+		found, err := f.FindIssue(ctx, fx.Repo, marker)
+		if err != nil || found.Number != is.Number || !found.Open {
+			t.Fatalf("FindIssue = %+v, %v; want #%d", found, err, is.Number)
+		}
+		if err := f.UpdateIssue(ctx, fx.Repo, is.Number, "Drift in prod (2)", marker+"\nmore drift"); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.CommentIssue(ctx, fx.Repo, is.Number, "still drifting"); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.CloseIssue(ctx, fx.Repo, is.Number, "no drift any more"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.FindIssue(ctx, fx.Repo, marker); !errors.Is(err, forge.ErrNotFound) {
+			t.Errorf("FindIssue after closing: %v, want ErrNotFound", err)
+		}
+	})
+}
+
+func checkEvent(t *testing.T, got, want *forge.Event) {
+	t.Helper()
+	if want == nil {
+		return
+	}
+	if got.Kind != want.Kind || got.Action != want.Action || got.Repo != want.Repo || got.MR != want.MR {
+		t.Errorf("event = %s/%s %s!%d, want %s/%s %s!%d", got.Kind, got.Action, got.Repo, got.MR, want.Kind, want.Action, want.Repo, want.MR)
+	}
+	if want.Actor.Login != "" && got.Actor.Login != want.Actor.Login {
+		t.Errorf("actor = %q, want %q", got.Actor.Login, want.Actor.Login)
+	}
+	if want.HeadSHA != "" && got.HeadSHA != want.HeadSHA {
+		t.Errorf("head = %q, want %q", got.HeadSHA, want.HeadSHA)
+	}
+	if want.DeliveryID != "" && got.DeliveryID != want.DeliveryID {
+		t.Errorf("delivery = %q, want %q", got.DeliveryID, want.DeliveryID)
+	}
+	if want.Comment != nil && (got.Comment == nil || got.Comment.Body != want.Comment.Body) {
+		t.Errorf("comment = %+v, want body %q", got.Comment, want.Comment.Body)
+	}
+	if got.FromFork != want.FromFork {
+		t.Errorf("from fork = %v, want %v", got.FromFork, want.FromFork)
+	}
+}
+
+func sameSet(a, b []string) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(slices.Compact(a), slices.Compact(b))
+}
