@@ -1,10 +1,18 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/testkit"
 )
 
 func TestRunPrintsTheErrorOnce(t *testing.T) {
@@ -25,5 +33,122 @@ func TestRunVersion(t *testing.T) {
 	}
 	if !strings.HasPrefix(stdout.String(), "sluice ") || stderr.Len() != 0 {
 		t.Errorf("stdout %q stderr %q", stdout.String(), stderr.String())
+	}
+}
+
+// TestMain lets the test binary run as sluice itself, signals and exit
+// status included.
+func TestMain(m *testing.M) {
+	if os.Getenv("SLUICE_TEST_AS_MAIN") == "1" {
+		main()
+	}
+	os.Exit(m.Run())
+}
+
+// sluiceProcess returns the test binary set up to run as sluice.
+func sluiceProcess(t *testing.T, env []string, args ...string) *exec.Cmd {
+	t.Helper()
+	c := exec.Command(os.Args[0], args...)
+	c.Env = append(append(os.Environ(), "SLUICE_TEST_AS_MAIN=1"), env...)
+	return c
+}
+
+func TestExitStatus(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want int
+	}{
+		{"success", []string{"version"}, 0},
+		{"unknown flag", []string{"plan", "--bogus"}, 2},
+		{"unknown command", []string{"plna"}, 2},
+		{"unexpected argument", []string{"plan", "main"}, 2},
+		{"bad flag value", []string{"plan", "--format", "yaml"}, 2},
+		{"missing required flag", []string{"plan"}, 2},
+		{"a failure", []string{"-C", t.TempDir(), "plan", "--base", "main"}, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := sluiceProcess(t, nil, tt.args...)
+			out, err := c.CombinedOutput()
+			if got := c.ProcessState.ExitCode(); got != tt.want {
+				t.Errorf("sluice %s: exit status %d (%v), want %d\n%s", strings.Join(tt.args, " "), got, err, tt.want, out)
+			}
+		})
+	}
+}
+
+// TestHangupStopsTheEngineGracefully closes sluice's terminal (SIGHUP)
+// while the engine applies: the engine must be interrupted as on Ctrl-C,
+// release its state lock, and sluice must report it and exit.
+func TestHangupStopsTheEngineGracefully(t *testing.T) {
+	for _, bin := range testkit.Engines(t) {
+		t.Run(bin.Engine, func(t *testing.T) {
+			testkit.QuietTerraform(t)
+			state := t.TempDir()
+			repo := testkit.NewRepo(t, "")
+			testkit.WriteFile(t, filepath.Join(repo, "sluice.yaml"), "version: 1\nprojects:\n  - name: slow\n    dir: slow\n    engine: "+bin.Engine+"\n")
+			testkit.WriteFile(t, filepath.Join(repo, "slow", "main.tf"), `terraform {
+  backend "local" {
+    path = "`+state+`/slow.tfstate"
+  }
+}
+
+resource "terraform_data" "slow" {
+  provisioner "local-exec" {
+    command = "echo provisioning; sleep 60"
+  }
+}
+`)
+			env := []string{"SLUICE_TERRAFORM_BIN=" + bin.Path, "SLUICE_TOFU_BIN=" + bin.Path,
+				"SLUICE_PLUGIN_CACHE_DIR=" + filepath.Join(os.TempDir(), "sluice-test-plugins")}
+			if out, err := sluiceProcess(t, env, "-C", repo, "plan", "--base", "main").CombinedOutput(); err != nil {
+				t.Fatalf("plan: %v\n%s", err, out)
+			}
+
+			apply := sluiceProcess(t, env, "-C", repo, "apply")
+			stderr, err := apply.StderrPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := apply.Start(); err != nil {
+				t.Fatal(err)
+			}
+			var seen strings.Builder
+			lines := bufio.NewScanner(stderr)
+			for lines.Scan() {
+				seen.WriteString(lines.Text() + "\n")
+				if strings.Contains(lines.Text(), "provisioning") {
+					break
+				}
+			}
+			if err := apply.Process.Signal(syscall.SIGHUP); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan struct{})
+			go func() {
+				for lines.Scan() {
+					seen.WriteString(lines.Text() + "\n")
+				}
+				close(done)
+			}()
+			select {
+			case <-done:
+			case <-time.After(50 * time.Second):
+				_ = apply.Process.Kill()
+				t.Fatalf("sluice did not stop after SIGHUP:\n%s", seen.String())
+			}
+			_ = apply.Wait()
+			st := apply.ProcessState
+			if !st.Exited() || st.ExitCode() != 1 {
+				t.Errorf("sluice ended with %v, want exit status 1 after stopping the engine\n%s", st, seen.String())
+			}
+			if !strings.Contains(seen.String(), "interrupted") {
+				t.Errorf("sluice did not report the interruption:\n%s", seen.String())
+			}
+			if _, err := os.Stat(filepath.Join(state, "slow.tfstate.lock.info")); err == nil {
+				t.Errorf("the state lock was left held:\n%s", seen.String())
+			}
+		})
 	}
 }

@@ -343,6 +343,11 @@ func (j *jobAdapter) EnqueueEvent(ctx context.Context, id int64) error {
 	return err
 }
 
+func (j *jobAdapter) RequeueEvent(ctx context.Context, id int64) error {
+	_, err := j.q.Enqueue(ctx, queue.EventArgs{EventID: id, Recovery: time.Now().UnixNano()})
+	return err
+}
+
 func (j *jobAdapter) EnqueuePlan(ctx context.Context, id int64) error {
 	_, err := j.q.Enqueue(ctx, queue.PlanArgs{RunID: id})
 	return err

@@ -4,6 +4,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -26,11 +27,48 @@ var Version = ""
 // the caller prints it and exits non-zero.
 func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	root := newRoot(getenv, stdout, stderr)
+	argsAreUsage(root)
 	root.SetArgs(args)
-	return root.ExecuteContext(ctx)
+	err := root.ExecuteContext(ctx)
+	if err != nil && !IsUsage(err) {
+		// cobra's own complaints about the command line have no type.
+		for _, prefix := range []string{"unknown command ", "required flag(s) ", "if any flags in the group "} {
+			if strings.HasPrefix(err.Error(), prefix) {
+				return usageError{fmt.Errorf("%w (see 'sluice --help')", err)}
+			}
+		}
+	}
+	return err
 }
 
+// usageError is a mistake in the command line rather than a failure of
+// what it asked for.
 type usageError struct{ error }
+
+func (e usageError) Unwrap() error { return e.error }
+
+// IsUsage reports whether err is a mistake in the command line (an unknown
+// command or flag, a missing or wrong argument), for which the process
+// exits with status 2.
+func IsUsage(err error) bool {
+	var u usageError
+	return errors.As(err, &u)
+}
+
+// argsAreUsage makes every command's argument check report a usage error.
+func argsAreUsage(c *cobra.Command) {
+	if check := c.Args; check != nil {
+		c.Args = func(cmd *cobra.Command, args []string) error {
+			if err := check(cmd, args); err != nil {
+				return usageError{fmt.Errorf("%w (see '%s --help')", err, cmd.CommandPath())}
+			}
+			return nil
+		}
+	}
+	for _, sub := range c.Commands() {
+		argsAreUsage(sub)
+	}
+}
 
 // globals are the flags every command shares.
 type globals struct {

@@ -306,6 +306,9 @@ func TestSecretsNeverShown(t *testing.T) {
 				t.Fatal(err)
 			}
 			all.Write(rec)
+			if !strings.Contains(all.String(), "connecting with ***") {
+				t.Error("the provisioner's output, with the password hidden, does not appear: the test proves nothing")
+			}
 			for _, secret := range []string{canary, "AKIAABCDEFGHIJKLMNOP"} {
 				if strings.Contains(all.String(), secret) {
 					t.Errorf("secret %q appears in the output or the record", secret)
@@ -343,7 +346,7 @@ func TestBadInput(t *testing.T) {
 				}
 			},
 			args: []string{"plan", "--base", "main"},
-			want: []string{"sluice.yaml:", "network", "does not exist"},
+			want: []string{"sluice.yaml:", "network", "does not exist", "removing its code does not destroy its resources"},
 		},
 		{
 			name: "unreadable sluice.yaml",
@@ -428,5 +431,49 @@ func TestHelpHasExamples(t *testing.T) {
 	out, _, err := sluice(t, bin, ".", "version")
 	if err != nil || !strings.HasPrefix(out, "sluice ") {
 		t.Errorf("version: %q %v", out, err)
+	}
+}
+
+// TestLocalModuleChangesArePlanned: a change to a local module plans the
+// projects that call it, and without sluice.yaml the module is not a
+// project of its own.
+func TestLocalModuleChangesArePlanned(t *testing.T) {
+	for _, bin := range testkit.Engines(t) {
+		t.Run(bin.Engine, func(t *testing.T) {
+			testkit.QuietTerraform(t)
+			repo := fixture(t, "modules", bin, t.TempDir())
+			out := mustSluice(t, bin, repo, "projects", "--all")
+			if !strings.Contains(out, "envs-prod") || strings.Contains(out, "modules-box") {
+				t.Errorf("discovered projects:\n%s", out)
+			}
+			testkit.Git(t, repo, "switch", "-q", "-c", "color")
+			testkit.Replace(t, filepath.Join(repo, "modules", "box", "main.tf"), `"blue"`, `"green"`)
+			testkit.Git(t, repo, "commit", "-qam", "green")
+			out = mustSluice(t, bin, repo, "projects", "--base", "main")
+			if !strings.Contains(out, "envs-prod") || !strings.Contains(out, "modules/box/main.tf") {
+				t.Errorf("projects:\n%s", out)
+			}
+			comment := mustSluice(t, bin, repo, "plan", "--base", "main")
+			if !strings.Contains(comment, "module.box.terraform_data.box") {
+				t.Errorf("comment:\n%s", comment)
+			}
+		})
+	}
+}
+
+// TestFromASubdirectory: -C into a project's directory still sees the
+// changes of the whole checkout, whatever diff.relative says.
+func TestFromASubdirectory(t *testing.T) {
+	bin := testkit.Engines(t)[0]
+	testkit.QuietTerraform(t)
+	repo := fixture(t, "twoprojects", bin, t.TempDir())
+	testkit.Git(t, repo, "config", "diff.relative", "true")
+	testkit.Git(t, repo, "switch", "-q", "-c", "net")
+	testkit.Replace(t, filepath.Join(repo, "network", "main.tf"), "10.0.0.0/16", "10.1.0.0/16")
+	testkit.Git(t, repo, "commit", "-qam", "net")
+	testkit.WriteFile(t, filepath.Join(repo, "app", "extra.tf"), "resource \"terraform_data\" \"extra\" {}\n")
+	out := mustSluice(t, bin, filepath.Join(repo, "app"), "projects", "--base", "main")
+	if !strings.Contains(out, "network/main.tf") || !strings.Contains(out, "app/extra.tf") {
+		t.Errorf("projects from app/:\n%s", out)
 	}
 }

@@ -54,6 +54,12 @@ files or a Pulumi.yaml) when there is none.`,
 			if err != nil {
 				return err
 			}
+			for _, w := range ch.Warnings {
+				fmt.Fprintf(g.stderr, "sluice: warning: %s\n", w)
+			}
+			for _, r := range ch.Removed {
+				fmt.Fprintf(g.stderr, "sluice: warning: %s\n", r.Notice())
+			}
 			if format == "json" {
 				return writeJSON(g.stdout, ch)
 			}

@@ -1,14 +1,14 @@
 package engine
 
 import (
-	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
+	"os"
 	"os/exec"
+	"runtime"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 )
@@ -17,9 +17,25 @@ import (
 // its state lock and exit before it is killed.
 const DefaultGrace = 30 * time.Second
 
+// pollInterval is how often the output of a running command is read for
+// its live log.
+const pollInterval = 20 * time.Millisecond
+
 // Command is one engine subprocess. On cancellation of its context the
 // whole process group gets SIGINT, as a terminal's Ctrl-C would send, and
 // is killed only if it is still running after Grace.
+//
+// The engine's standard output and error are not pipes but anonymous
+// in-memory files (memfd on Linux) that Run reads as they grow. So:
+//
+//   - if Sluice itself dies (kill -9, a crash), the engine never gets
+//     SIGPIPE for writing to a pipe nobody reads — with a pipe, Terraform
+//     dies on its next line of output and leaves its state lock held. On
+//     Linux the engine is also sent SIGINT when Sluice dies
+//     (PR_SET_PDEATHSIG), so it stops as on Ctrl-C and releases the lock;
+//   - once the engine has exited, Run returns after reading what it wrote,
+//     even when a process it started (a provisioner's daemon) still holds
+//     the output open.
 type Command struct {
 	Path  string
 	Args  []string
@@ -36,23 +52,37 @@ type Output struct {
 }
 
 // Run starts the command and waits for it. A non-zero exit is returned as
-// an *exec.ExitError; a cancelled context as an error wrapping ctx.Err().
+// an *exec.ExitError; a command that failed after its context was
+// cancelled as an error wrapping ctx.Err(). An engine that still exits 0
+// after the interrupt finished its work, and that is not an error.
 func (c Command) Run(ctx context.Context) (Output, error) {
-	cmd := exec.Command(c.Path, c.Args...)
-	cmd.Dir = c.Dir
-	cmd.Env = c.Env
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return Output{}, err
-	}
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		return Output{}, err
-	}
 	if err := ctx.Err(); err != nil {
 		return Output{}, err
 	}
+	stdout, err := newOutputFile("sluice-engine-stdout")
+	if err != nil {
+		return Output{}, fmt.Errorf("capturing the output of %s: %w", c.Path, err)
+	}
+	defer stdout.Close()
+	stderr, err := newOutputFile("sluice-engine-stderr")
+	if err != nil {
+		return Output{}, fmt.Errorf("capturing the output of %s: %w", c.Path, err)
+	}
+	defer stderr.Close()
+
+	cmd := exec.Command(c.Path, c.Args...)
+	cmd.Dir = c.Dir
+	cmd.Env = c.Env
+	cmd.Stdout = stdout
+	cmd.Stderr = stderr
+	cmd.SysProcAttr = sysProcAttr()
+
+	// The parent-death signal fires when the thread that started the child
+	// exits, not the process. Go only ends a thread when a goroutine exits
+	// while locked to it; this goroutine stays locked, and so its thread
+	// alive, from the start of the child until it is reaped.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	if err := cmd.Start(); err != nil {
 		if errors.Is(err, exec.ErrNotFound) {
 			return Output{}, fmt.Errorf("%s: %w", c.Path, ErrBinaryNotFound)
@@ -60,23 +90,34 @@ func (c Command) Run(ctx context.Context) (Output, error) {
 		return Output{}, err
 	}
 
-	var (
-		mu               sync.Mutex // serialises Log calls
-		outBuf           strings.Builder
-		errBuf           strings.Builder
-		wg               sync.WaitGroup
-		pipeOut, pipeErr = stdout, stderr
-	)
-	wg.Add(2)
-	go func() { defer wg.Done(); c.collect(pipeOut, "stdout", &outBuf, &mu) }()
-	go func() { defer wg.Done(); c.collect(pipeErr, "stderr", &errBuf, &mu) }()
+	out := &capture{f: stdout, stream: "stdout"}
+	errOut := &capture{f: stderr, stream: "stderr"}
+	exited := make(chan struct{})
+	read := make(chan struct{})
+	go func() {
+		defer close(read)
+		t := time.NewTicker(pollInterval)
+		defer t.Stop()
+		for {
+			out.drain(c.Log)
+			errOut.drain(c.Log)
+			select {
+			case <-exited:
+				out.drain(c.Log)
+				errOut.drain(c.Log)
+				out.flush(c.Log)
+				errOut.flush(c.Log)
+				return
+			case <-t.C:
+			}
+		}
+	}()
 
-	done := make(chan struct{})
 	stopped := make(chan struct{})
 	go func() {
 		defer close(stopped)
 		select {
-		case <-done:
+		case <-exited:
 			return
 		case <-ctx.Done():
 		}
@@ -89,37 +130,78 @@ func (c Command) Run(ctx context.Context) (Output, error) {
 		t := time.NewTimer(grace)
 		defer t.Stop()
 		select {
-		case <-done:
+		case <-exited:
 		case <-t.C:
 			_ = syscall.Kill(-pgid, syscall.SIGKILL)
 		}
 	}()
 
-	wg.Wait() // all output read; the pipes close when the process exits
 	err = cmd.Wait()
-	close(done)
+	close(exited)
 	<-stopped
-	out := Output{Stdout: outBuf.String(), Stderr: errBuf.String()}
-	if ctx.Err() != nil {
-		return out, fmt.Errorf("%s interrupted: %w", c.Path, ctx.Err())
+	<-read
+	res := Output{Stdout: out.buf.String(), Stderr: errOut.buf.String()}
+	if err != nil && ctx.Err() != nil {
+		return res, fmt.Errorf("%s interrupted: %w", c.Path, ctx.Err())
 	}
-	return out, err
+	return res, err
 }
 
-func (c Command) collect(r io.Reader, stream string, buf *strings.Builder, mu *sync.Mutex) {
-	br := bufio.NewReaderSize(r, 64*1024)
+// capture reads one output file of a running command from its own offset
+// (the child writes at the shared file offset; ReadAt leaves it alone).
+type capture struct {
+	f       *os.File
+	stream  string
+	off     int64
+	dropped int64 // bytes before this offset were handed back to the kernel
+	buf     strings.Builder
+	line    []byte // an incomplete last line
+	chunk   []byte
+}
+
+func (c *capture) drain(log LineFunc) {
+	if c.chunk == nil {
+		c.chunk = make([]byte, 64*1024)
+	}
 	for {
-		line, err := br.ReadString('\n')
-		if line != "" {
-			buf.WriteString(line)
-			if c.Log != nil {
-				mu.Lock()
-				c.Log(stream, strings.TrimRight(line, "\r\n"))
-				mu.Unlock()
+		n, err := c.f.ReadAt(c.chunk, c.off)
+		if n > 0 {
+			c.off += int64(n)
+			c.buf.Write(c.chunk[:n])
+			if log != nil {
+				c.lines(c.chunk[:n], log)
 			}
 		}
-		if err != nil {
+		if err != nil || n == 0 {
+			break
+		}
+	}
+	if c.off-c.dropped >= 1<<20 {
+		// What was read is copied; free the file's memory up to here.
+		if releaseOutput(c.f, c.off) {
+			c.dropped = c.off
+		}
+	}
+}
+
+func (c *capture) lines(b []byte, log LineFunc) {
+	for {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			c.line = append(c.line, b...)
 			return
 		}
+		c.line = append(c.line, b[:i]...)
+		log(c.stream, strings.TrimRight(string(c.line), "\r"))
+		c.line = c.line[:0]
+		b = b[i+1:]
+	}
+}
+
+// flush hands on the last line when the output does not end in a newline.
+func (c *capture) flush(log LineFunc) {
+	if log != nil && len(c.line) > 0 {
+		log(c.stream, strings.TrimRight(string(c.line), "\r"))
+		c.line = c.line[:0]
 	}
 }

@@ -1,11 +1,18 @@
 package engine
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -101,4 +108,134 @@ func TestCommandKillsAfterGrace(t *testing.T) {
 	if took > 20*time.Second {
 		t.Errorf("the process was not killed after the grace period (took %v)", took)
 	}
+}
+
+func TestCommandExitZeroAfterInterruptIsNotAnError(t *testing.T) {
+	// An engine that finishes its work after SIGINT and exits 0 succeeded.
+	out, err, _ := startAndCancel(t, `trap 'echo finished; exit 0' INT; echo ready; while :; do sleep 0.05; done`, 10*time.Second)
+	if err != nil {
+		t.Errorf("err = %v, want nil", err)
+	}
+	if !strings.Contains(out.Stdout, "finished") {
+		t.Errorf("stdout = %q", out.Stdout)
+	}
+}
+
+func TestCommandDoesNotWaitForOrphans(t *testing.T) {
+	// A process the engine starts in its own session keeps the engine's
+	// output open long after the engine exited.
+	mark := filepath.Join(t.TempDir(), "orphan.pid")
+	script := `setsid sh -c 'echo $$ > ` + mark + `; sleep 30' & echo done`
+	t.Cleanup(func() {
+		if b, err := os.ReadFile(mark); err == nil {
+			if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	})
+	start := time.Now()
+	res := make(chan error, 1)
+	var out Output
+	go func() {
+		var err error
+		out, err = Command{Path: "/bin/sh", Args: []string{"-c", script}, Env: []string{"PATH=/usr/bin:/bin"}}.Run(context.Background())
+		res <- err
+	}()
+	select {
+	case err := <-res:
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out.Stdout != "done\n" {
+			t.Errorf("stdout = %q", out.Stdout)
+		}
+		if took := time.Since(start); took > 10*time.Second {
+			t.Errorf("Run took %v", took)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("Run still waits for a process the engine left behind")
+	}
+}
+
+func TestCommandLargeOutput(t *testing.T) {
+	// Several MiB, more than one release of the output file's memory.
+	var n int
+	c := Command{
+		Path: "/bin/sh",
+		Args: []string{"-c", `i=0; while [ $i -lt 3000 ]; do printf '%01000d\n' $i; i=$((i+1)); done; printf 'last'`},
+		Env:  []string{"PATH=/usr/bin:/bin"},
+		Log:  func(string, string) { n++ },
+	}
+	out, err := c.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Stdout) != 3000*1001+4 || n != 3001 || !strings.HasSuffix(out.Stdout, "\nlast") {
+		t.Errorf("got %d bytes, %d lines", len(out.Stdout), n)
+	}
+	if !strings.HasPrefix(out.Stdout, strings.Repeat("0", 1000)+"\n") {
+		t.Errorf("output starts with %q", out.Stdout[:20])
+	}
+}
+
+// TestMain lets the test binary act as a process that runs an engine
+// command and is then killed (see TestEngineStopsWhenSluiceDies).
+func TestMain(m *testing.M) {
+	if script := os.Getenv("SLUICE_TEST_RUN_COMMAND"); script != "" {
+		c := Command{
+			Path: "/bin/sh",
+			Args: []string{"-c", script},
+			Env:  []string{"PATH=/usr/bin:/bin"},
+			Log:  func(_, line string) { fmt.Println(line) },
+		}
+		_, err := c.Run(context.Background())
+		fmt.Println("run returned:", err)
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func TestEngineStopsWhenSluiceDies(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("only Linux signals a child when its parent dies")
+	}
+	// The engine stands in for terraform: on SIGINT it writes output (as
+	// terraform prints "Interrupt received") and then releases its lock.
+	// Sluice is killed outright: the engine must still get SIGINT, and its
+	// output must not kill it.
+	dir := t.TempDir()
+	released, pidFile := filepath.Join(dir, "released"), filepath.Join(dir, "engine.pid")
+	script := `echo $$ > ` + pidFile + `; trap 'echo interrupt received; echo still writing >&2; echo yes > ` + released + `; exit 1' INT; echo ready; while :; do sleep 0.05; done`
+	t.Cleanup(func() {
+		if b, err := os.ReadFile(pidFile); err == nil {
+			if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	})
+	helper := exec.Command(os.Args[0], "-test.run=^$")
+	helper.Env = append(os.Environ(), "SLUICE_TEST_RUN_COMMAND="+script)
+	stdout, err := helper.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := helper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || line != "ready\n" {
+		t.Fatalf("helper said %q, %v", line, err)
+	}
+	if err := helper.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = helper.Wait()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if b, err := os.ReadFile(released); err == nil && string(b) == "yes\n" {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("the engine was not interrupted (or died writing its output) when the process running it was killed")
 }

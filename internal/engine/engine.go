@@ -52,6 +52,11 @@ type ApplyRequest struct {
 	PlanSHA256 string
 	Env        []string
 	Log        LineFunc
+	// Secrets, when set, is called once before the plan is applied with
+	// the literal values the saved plan marks sensitive (as in
+	// Plan.Secrets, which are never stored), so the caller can hide them in
+	// the live output, the error lines and the result.
+	Secrets func(secrets []string)
 }
 
 // Action is what a plan does to one resource.
@@ -140,6 +145,9 @@ type Plan struct {
 	Artifact Artifact `json:"artifact"`
 	// InitSkipped is true when the engine reused an earlier init.
 	InitSkipped bool `json:"init_skipped"`
+	// CreatedWorkspace names the workspace the engine created for this
+	// plan because it did not exist; "" when it existed.
+	CreatedWorkspace string `json:"created_workspace,omitempty"`
 	// Secrets are literal values the plan marked sensitive. They are used
 	// to scrub text before it leaves Sluice and are never serialised.
 	Secrets []string `json:"-"`

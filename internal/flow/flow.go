@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/engine"
@@ -23,6 +24,9 @@ import (
 // Jobs enqueues durable work; a job already enqueued is not enqueued again.
 type Jobs interface {
 	EnqueueEvent(ctx context.Context, eventID int64) error
+	// RequeueEvent enqueues an event again even if a job for it exists:
+	// that job may belong to a server that died.
+	RequeueEvent(ctx context.Context, eventID int64) error
 	EnqueuePlan(ctx context.Context, runID int64) error
 	EnqueueApply(ctx context.Context, runID int64) error
 }
@@ -69,6 +73,39 @@ type Flow struct {
 	Masks []*regexp.Regexp
 	// Now is the clock; tests may replace it.
 	Now func() time.Time
+
+	eventMu    sync.Mutex
+	eventLocks map[int64]*eventLock
+}
+
+type eventLock struct {
+	sync.Mutex
+	users int
+}
+
+// lockEvent serialises the processing of one event in this process: a
+// recovered event may be queued twice.
+func (f *Flow) lockEvent(id int64) func() {
+	f.eventMu.Lock()
+	if f.eventLocks == nil {
+		f.eventLocks = map[int64]*eventLock{}
+	}
+	l, ok := f.eventLocks[id]
+	if !ok {
+		l = &eventLock{}
+		f.eventLocks[id] = l
+	}
+	l.users++
+	f.eventMu.Unlock()
+	l.Lock()
+	return func() {
+		l.Unlock()
+		f.eventMu.Lock()
+		if l.users--; l.users == 0 {
+			delete(f.eventLocks, id)
+		}
+		f.eventMu.Unlock()
+	}
 }
 
 // Request is what an event asks for. Forges translate their webhooks into
@@ -187,6 +224,7 @@ func (f *Flow) now() time.Time {
 // HandleEvent carries out an accepted event. It is idempotent: processing
 // the same event twice creates each run once.
 func (f *Flow) HandleEvent(ctx context.Context, eventID int64) error {
+	defer f.lockEvent(eventID)()
 	ev, err := f.Store.GetEvent(ctx, eventID)
 	if err != nil {
 		return err

@@ -197,6 +197,9 @@ func (f *Flow) applyMR(ctx context.Context, ev store.Event, req Request) error {
 			Kind: store.KindApply, Repo: r.Repo, MR: r.MR, Project: r.Project, Workspace: r.Workspace,
 			HeadSHA: plan.HeadSHA, BaseSHA: plan.BaseSHA, Actor: req.Actor, PlanID: plan.ID,
 		})
+		if errors.Is(err, store.ErrConflict) {
+			continue // another processing of a request created it
+		}
 		if err != nil {
 			return err
 		}

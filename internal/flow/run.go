@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
+	"time"
 
 	"github.com/sluicehq/sluice/internal/engine"
 	"github.com/sluicehq/sluice/internal/redact"
@@ -34,15 +36,42 @@ func workspaceKey(repo string) string {
 	return hex.EncodeToString(h[:8])
 }
 
-// checkout prepares the run's code. The worktree name is stable per MR
-// and project so the engine's init is reused between pushes.
+// checkout prepares the run's code in a worktree of its own, so runs of
+// the same merge request never share files. The engine's working data
+// lives in stateDir, shared by the project's runs, so init is reused.
 func (f *Flow) checkout(ctx context.Context, r store.Run) (*workspace.Tree, workspace.Source, error) {
 	src, err := f.Sources(r.Repo)
 	if err != nil {
 		return nil, src, permanent(err)
 	}
-	t, err := f.Workspaces.Checkout(ctx, src, r.HeadSHA, fmt.Sprintf("mr-%d-%s-%s", r.MR, r.Project, r.Workspace))
+	t, err := f.Workspaces.Checkout(ctx, src, r.HeadSHA, fmt.Sprintf("run-%d", r.ID))
 	return t, src, err
+}
+
+// lockProject serialises this instance's engine runs of one project: they
+// share the engine's working data. The lock is a file lock, released by
+// the kernel if the process dies.
+func (f *Flow) lockProject(ctx context.Context, r store.Run) (func(), error) {
+	dir := f.stateDir(r)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	fh, err := os.OpenFile(filepath.Join(dir, ".run.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		err := syscall.Flock(int(fh.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return func() { _ = syscall.Flock(int(fh.Fd()), syscall.LOCK_UN); fh.Close() }, nil
+		}
+		select {
+		case <-ctx.Done():
+			fh.Close()
+			return nil, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 func (f *Flow) project(tree *workspace.Tree, r store.Run) (*repoconfig.Project, []string, error) {
@@ -93,6 +122,11 @@ func (f *Flow) HandlePlan(ctx context.Context, runID int64) error {
 	}
 	logs := f.newLogWriter(ctx, r.ID)
 	defer logs.Close()
+	unlock, err := f.lockProject(ctx, r)
+	if err != nil {
+		return f.finishFailed(ctx, r, logs, err)
+	}
+	defer unlock()
 
 	p, masks, err := f.project(tree, r)
 	if err != nil {
@@ -189,6 +223,11 @@ func (f *Flow) HandleApply(ctx context.Context, runID int64) error {
 	}
 	logs := f.newLogWriter(ctx, r.ID)
 	defer logs.Close()
+	unlock, err := f.lockProject(ctx, r)
+	if err != nil {
+		return f.finishFailed(ctx, r, logs, err)
+	}
+	defer unlock()
 	// The claim makes the plan applied at most once, whatever else runs.
 	if err := f.Store.ClaimPlan(ctx, plan.ID, r.ID); err != nil {
 		if errors.Is(err, store.ErrConflict) {

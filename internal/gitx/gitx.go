@@ -43,6 +43,90 @@ func Open(ctx context.Context, dir string) (*Repo, error) {
 	return &Repo{Root: lines[0], GitDir: lines[1]}, nil
 }
 
+// Base is a branch's base as OpenBase resolves it.
+type Base struct {
+	Base      string // the base commit
+	Head      string // HEAD's commit
+	MergeBase string // their best common ancestor
+}
+
+// OpenBase finds the working tree that contains dir and resolves base,
+// HEAD and their merge base, in one git call: it is on the path of every
+// plan. When anything fails it asks again one question at a time, to say
+// exactly what is wrong; the Repo is returned whenever dir is in one.
+func OpenBase(ctx context.Context, dir, base string) (*Repo, Base, error) {
+	if !strings.HasPrefix(base, "-") {
+		// A...B adds B, A and ^M for every merge base M of A and B.
+		out, err := run(ctx, dir, nil, "rev-parse", "--show-toplevel", "--absolute-git-dir",
+			base+"^{commit}", "HEAD^{commit}", base+"^{commit}...HEAD^{commit}")
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		if err == nil && len(lines) >= 7 && strings.HasPrefix(lines[6], "^") {
+			r := &Repo{Root: lines[0], GitDir: lines[1]}
+			return r, Base{Base: lines[2], Head: lines[3], MergeBase: lines[6][1:]}, nil
+		}
+	}
+	r, err := Open(ctx, dir)
+	if err != nil {
+		return nil, Base{}, err
+	}
+	ids, err := r.ResolveCommits(ctx, base, "HEAD")
+	if err != nil {
+		return r, Base{}, err
+	}
+	mb, err := r.MergeBase(ctx, base, "HEAD")
+	if err != nil {
+		return r, Base{}, err
+	}
+	return r, Base{Base: ids[0], Head: ids[1], MergeBase: mb}, nil
+}
+
+// Guess finds the working tree that contains dir the way git does in the
+// common case — the nearest directory up with a .git directory, or a .git
+// file naming the git directory (linked worktrees) — without running git,
+// so that work needing the git directory can start at once. It gives up
+// (false) when git's environment variables could change the answer; a
+// guess must still be checked against Open's answer.
+func Guess(dir string) (*Repo, bool) {
+	for _, k := range []string{"GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR", "GIT_CEILING_DIRECTORIES", "GIT_DISCOVERY_ACROSS_FILESYSTEM"} {
+		if os.Getenv(k) != "" {
+			return nil, false
+		}
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, false
+	}
+	if abs, err = filepath.EvalSymlinks(abs); err != nil {
+		return nil, false
+	}
+	for d := abs; ; d = filepath.Dir(d) {
+		dotgit := filepath.Join(d, ".git")
+		st, err := os.Stat(dotgit)
+		switch {
+		case err == nil && st.IsDir():
+			return &Repo{Root: d, GitDir: dotgit}, true
+		case err == nil && st.Mode().IsRegular():
+			b, err := os.ReadFile(dotgit)
+			target, ok := strings.CutPrefix(strings.TrimSpace(string(b)), "gitdir: ")
+			if err != nil || !ok {
+				return nil, false
+			}
+			if !filepath.IsAbs(target) {
+				target = filepath.Join(d, target)
+			}
+			if target, err = filepath.EvalSymlinks(target); err != nil {
+				return nil, false
+			}
+			return &Repo{Root: d, GitDir: target}, true
+		case err != nil && !errors.Is(err, os.ErrNotExist):
+			return nil, false
+		}
+		if filepath.Dir(d) == d {
+			return nil, false
+		}
+	}
+}
+
 // At returns a Repo that runs git in dir, which may be any directory
 // inside a working tree, before Open has found its top. Commands whose
 // output does not depend on the current directory can start at once.
@@ -86,11 +170,20 @@ func (r *Repo) ResolveCommits(ctx context.Context, revs ...string) ([]string, er
 	return ids, nil
 }
 
+// ErrNoMergeBase means two commits share no history.
+var ErrNoMergeBase = errors.New("no merge base")
+
 // MergeBase returns the best common ancestor of two commits.
 func (r *Repo) MergeBase(ctx context.Context, a, b string) (string, error) {
-	out, err := r.Git(ctx, "merge-base", a, b)
+	out, err := r.Git(ctx, "merge-base", "--end-of-options", a, b)
+	var ge *Error
+	if errors.As(err, &ge) && ge.ExitCode == 1 && ge.Stderr == "" {
+		// merge-base says nothing and exits 1 when there is no common ancestor.
+		return "", fmt.Errorf("%s and %s share no history, so there is no merge base to compare with (is %s the branch this one was made from?): %w",
+			short(a), short(b), short(a), ErrNoMergeBase)
+	}
 	if err != nil {
-		return "", fmt.Errorf("finding the merge base of %s and %s (do they share history?): %w", short(a), short(b), err)
+		return "", fmt.Errorf("finding the merge base of %s and %s: %w", short(a), short(b), err)
 	}
 	return strings.TrimSpace(out), nil
 }
@@ -98,13 +191,33 @@ func (r *Repo) MergeBase(ctx context.Context, a, b string) (string, error) {
 // WorktreeTree writes the working tree as it is now — tracked files with
 // their uncommitted changes, and untracked files git does not ignore — as
 // a tree object, and returns its id. The real index is left untouched.
+// Untracked files are copied into the object store as blobs.
 func (r *Repo) WorktreeTree(ctx context.Context) (string, error) {
+	s, err := r.Snapshot(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer s.Close()
+	return s.Tree(ctx)
+}
+
+// Snapshot is the working tree as it was at one moment, held in a
+// temporary index: tracked files with their uncommitted changes, and
+// untracked files git does not ignore. Close removes it.
+type Snapshot struct {
+	r     *Repo
+	index string
+}
+
+// Snapshot adds the working tree to a temporary index (a copy of the real
+// one, which is left untouched), writing the blobs of changed and
+// untracked files into the object store.
+func (r *Repo) Snapshot(ctx context.Context) (*Snapshot, error) {
 	tmp, err := os.CreateTemp(r.GitDir, "sluice-index-*")
 	if err != nil {
-		return "", fmt.Errorf("creating a temporary index: %w", err)
+		return nil, fmt.Errorf("creating a temporary index: %w", err)
 	}
-	name := tmp.Name()
-	defer os.Remove(name)
+	s := &Snapshot{r: r, index: tmp.Name()}
 	// Starting from a copy of the real index lets git reuse its stat cache.
 	// The copy keeps the index's modification time: git trusts cached stat
 	// data only for files older than the index, and a newer copy would make
@@ -122,22 +235,43 @@ func (r *Repo) WorktreeTree(ctx context.Context) (string, error) {
 	if err == nil && src != nil {
 		var st os.FileInfo
 		if st, err = os.Stat(real); err == nil {
-			err = os.Chtimes(name, st.ModTime(), st.ModTime())
+			err = os.Chtimes(s.index, st.ModTime(), st.ModTime())
 		}
 	}
 	if err != nil {
-		return "", fmt.Errorf("copying the index: %w", err)
+		s.Close()
+		return nil, fmt.Errorf("copying the index: %w", err)
 	}
-	env := []string{"GIT_INDEX_FILE=" + name}
-	if _, err := run(ctx, r.Root, env, "add", "--all", "--", "."); err != nil {
-		return "", fmt.Errorf("reading the working tree: %w", err)
+	if _, err := run(ctx, r.Root, s.env(), "add", "--all", "--", "."); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("reading the working tree: %w", err)
 	}
-	out, err := run(ctx, r.Root, env, "write-tree")
+	return s, nil
+}
+
+func (s *Snapshot) env() []string { return []string{"GIT_INDEX_FILE=" + s.index} }
+
+// Tree writes the snapshot as a tree object and returns its id.
+func (s *Snapshot) Tree(ctx context.Context) (string, error) {
+	out, err := run(ctx, s.r.Root, s.env(), "write-tree")
 	if err != nil {
 		return "", fmt.Errorf("reading the working tree: %w", err)
 	}
 	return strings.TrimSpace(out), nil
 }
+
+// Diff lists the files that differ between a tree-ish and the snapshot,
+// as Repo.Diff does.
+func (s *Snapshot) Diff(ctx context.Context, from string) ([]Change, error) {
+	out, err := run(ctx, s.r.Root, s.env(), "diff", "--cached", "--no-ext-diff", "--no-textconv", "--no-relative", "--name-status", "-z", "-M", "--end-of-options", from, "--")
+	if err != nil {
+		return nil, fmt.Errorf("listing changed files since %s: %w", short(from), err)
+	}
+	return parseNameStatus(out)
+}
+
+// Close removes the temporary index.
+func (s *Snapshot) Close() { _ = os.Remove(s.index) }
 
 // Change is one changed path between two trees. For a rename, OldPath is
 // the path before and Path the path after.
@@ -145,12 +279,14 @@ type Change struct {
 	Status  byte // A, M, D, R, C, T
 	Path    string
 	OldPath string
+	// Untracked is set for a file git does not track (nor ignore).
+	Untracked bool
 }
 
 // Diff lists the files that differ between two tree-ish ids, with rename
 // detection; renames and copies report both paths.
 func (r *Repo) Diff(ctx context.Context, from, to string) ([]Change, error) {
-	out, err := r.Git(ctx, "diff", "--no-ext-diff", "--no-textconv", "--name-status", "-z", "-M", from, to, "--")
+	out, err := r.Git(ctx, "diff", "--no-ext-diff", "--no-textconv", "--no-relative", "--name-status", "-z", "-M", from, to, "--")
 	if err != nil {
 		return nil, fmt.Errorf("listing changed files between %s and %s: %w", short(from), short(to), err)
 	}
@@ -200,7 +336,9 @@ func Paths(changes []Change) []string {
 // ChangedSince lists the files that differ between the merge base of base
 // and HEAD, and the working tree as it is now: committed, staged and
 // unstaged changes to tracked files, and untracked files git does not
-// ignore (as additions). Both listings run at once.
+// ignore (as additions). Both listings run at once. Paths are relative to
+// the top of the working tree, whichever directory inside it r runs in and
+// whatever diff.relative says.
 func (r *Repo) ChangedSince(ctx context.Context, base string) ([]Change, error) {
 	var (
 		wg                  sync.WaitGroup
@@ -210,11 +348,13 @@ func (r *Repo) ChangedSince(ctx context.Context, base string) ([]Change, error) 
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		tracked, errTracked = r.Git(ctx, "diff", "--no-ext-diff", "--no-textconv", "--name-status", "-z", "-M", "--merge-base", "--end-of-options", base, "--")
+		tracked, errTracked = r.Git(ctx, "diff", "--no-ext-diff", "--no-textconv", "--no-relative", "--name-status", "-z", "-M", "--merge-base", "--end-of-options", base, "--")
 	}()
 	go func() {
 		defer wg.Done()
-		untracked, errUntr = r.Git(ctx, "ls-files", "-z", "--others", "--exclude-standard", "--full-name")
+		// ":/" is the whole working tree: without it, ls-files lists only
+		// the current directory's subtree.
+		untracked, errUntr = r.Git(ctx, "ls-files", "-z", "--others", "--exclude-standard", "--full-name", "--", ":/")
 	}()
 	wg.Wait()
 	if errTracked != nil {
@@ -229,7 +369,7 @@ func (r *Repo) ChangedSince(ctx context.Context, base string) ([]Change, error) 
 	}
 	for _, p := range strings.Split(untracked, "\x00") {
 		if p != "" {
-			changes = append(changes, Change{Status: 'A', Path: p})
+			changes = append(changes, Change{Status: 'A', Path: p, Untracked: true})
 		}
 	}
 	return changes, nil
@@ -241,11 +381,36 @@ func (r *Repo) HasObject(ctx context.Context, id string) bool {
 	return err == nil
 }
 
+// Error is a git command that failed.
+type Error struct {
+	Command  string // the git subcommand, e.g. "diff"
+	Stderr   string // what git said, trimmed
+	ExitCode int    // -1 when git did not exit by itself
+	Err      error
+}
+
+func (e *Error) Error() string {
+	msg := e.Stderr
+	if msg == "" {
+		msg = e.Err.Error()
+	}
+	return "git " + e.Command + ": " + msg
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
 func run(ctx context.Context, dir string, env []string, args ...string) (string, error) {
+	return runInput(ctx, dir, env, nil, args...)
+}
+
+func runInput(ctx context.Context, dir string, env []string, stdin []byte, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, "git", args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0", "LC_ALL=C")
 	cmd.Env = append(cmd.Env, env...)
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout = &stdout
 	cmd.Stderr = &stderr
@@ -253,11 +418,7 @@ func run(ctx context.Context, dir string, env []string, args ...string) (string,
 		if errors.Is(err, exec.ErrNotFound) {
 			return "", fmt.Errorf("git is not installed or not on PATH: %w", err)
 		}
-		msg := strings.TrimSpace(stderr.String())
-		if msg == "" {
-			msg = err.Error()
-		}
-		return "", fmt.Errorf("git %s: %s", args[0], msg)
+		return "", &Error{Command: args[0], Stderr: strings.TrimSpace(stderr.String()), ExitCode: cmd.ProcessState.ExitCode(), Err: err}
 	}
 	return stdout.String(), nil
 }

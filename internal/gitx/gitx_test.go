@@ -3,10 +3,13 @@ package gitx
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/testkit"
@@ -114,5 +117,154 @@ func TestOpenAndResolveErrors(t *testing.T) {
 	}
 	if _, err := r.ResolveCommit(ctx, "--all"); err == nil {
 		t.Error("an option-like revision must not be taken as an option")
+	}
+}
+
+func TestChangedSinceFromASubdirectory(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name   string
+		config []string // git config key value pairs
+	}{
+		{"defaults", nil},
+		{"diff.relative", []string{"diff.relative", "true"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := testkit.NewRepo(t, "")
+			testkit.WriteFile(t, filepath.Join(dir, "sub", "a.tf"), "a\n")
+			testkit.WriteFile(t, filepath.Join(dir, "other", "b.tf"), "b\n")
+			testkit.Git(t, dir, "add", "-A")
+			testkit.Git(t, dir, "commit", "-qm", "files")
+			testkit.Git(t, dir, "switch", "-qc", "topic")
+			for i := 0; i+1 < len(tt.config); i += 2 {
+				testkit.Git(t, dir, "config", tt.config[i], tt.config[i+1])
+			}
+			testkit.WriteFile(t, filepath.Join(dir, "other", "b.tf"), "changed\n")
+			testkit.WriteFile(t, filepath.Join(dir, "sub", "a.tf"), "changed\n")
+			testkit.Git(t, dir, "commit", "-qam", "edit")
+			testkit.WriteFile(t, filepath.Join(dir, "top.tf"), "untracked\n")
+			testkit.WriteFile(t, filepath.Join(dir, "other", "new.tf"), "untracked\n")
+			testkit.WriteFile(t, filepath.Join(dir, "sub", "new.tf"), "untracked\n")
+
+			changes, err := At(filepath.Join(dir, "sub")).ChangedSince(ctx, "main")
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := []Change{
+				{Status: 'M', Path: "other/b.tf"},
+				{Status: 'M', Path: "sub/a.tf"},
+				{Status: 'A', Path: "other/new.tf", Untracked: true},
+				{Status: 'A', Path: "sub/new.tf", Untracked: true},
+				{Status: 'A', Path: "top.tf", Untracked: true},
+			}
+			if !reflect.DeepEqual(changes, want) {
+				t.Errorf("changes = %+v, want %+v", changes, want)
+			}
+			// The tree-to-tree diff ignores diff.relative too.
+			r, err := Open(ctx, filepath.Join(dir, "sub"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			diff, err := r.Diff(ctx, "main", "topic")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := []Change{{Status: 'M', Path: "other/b.tf"}, {Status: 'M', Path: "sub/a.tf"}}; !reflect.DeepEqual(diff, want) {
+				t.Errorf("diff = %+v, want %+v", diff, want)
+			}
+		})
+	}
+}
+
+func TestMergeBaseOfUnrelatedHistories(t *testing.T) {
+	ctx := context.Background()
+	dir := testkit.NewRepo(t, "")
+	testkit.Git(t, dir, "switch", "-q", "--orphan", "other")
+	testkit.Git(t, dir, "commit", "-q", "--allow-empty", "-m", "unrelated")
+	r, _ := Open(ctx, dir)
+	_, err := r.MergeBase(ctx, "main", "HEAD")
+	if !errors.Is(err, ErrNoMergeBase) || !strings.Contains(err.Error(), "main and HEAD share no history") {
+		t.Errorf("err = %v", err)
+	}
+	if _, err := r.MergeBase(ctx, "--all", "HEAD"); err == nil || errors.Is(err, ErrNoMergeBase) {
+		t.Errorf("an option-like revision: err = %v", err)
+	}
+}
+
+func TestTreeFS(t *testing.T) {
+	ctx := context.Background()
+	dir := testkit.NewRepo(t, "")
+	testkit.WriteFile(t, filepath.Join(dir, "sluice.yaml"), "version: 1\n")
+	testkit.WriteFile(t, filepath.Join(dir, "envs", "prod", "main.tf"), "module \"x\" {}\n")
+	testkit.WriteFile(t, filepath.Join(dir, "envs", "prod", "big.bin"), strings.Repeat("\x00\n", 5000))
+	testkit.WriteFile(t, filepath.Join(dir, "envs", "dev", "main.tofu"), "")
+	if err := os.Symlink("envs/prod/main.tf", filepath.Join(dir, "link.tf")); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Git(t, dir, "add", "-A")
+	testkit.Git(t, dir, "commit", "-qm", "files")
+	testkit.WriteFile(t, filepath.Join(dir, "envs", "prod", "main.tf"), "changed in the working tree\n")
+	r, _ := Open(ctx, dir)
+
+	all, err := r.TreeFS(ctx, "HEAD", func(string) bool { return true })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fstest.TestFS(all, "sluice.yaml", "envs/prod/main.tf", "envs/prod/big.bin", "envs/dev/main.tofu"); err != nil {
+		t.Error(err)
+	}
+	if b, err := fs.ReadFile(all, "envs/prod/main.tf"); err != nil || string(b) != "module \"x\" {}\n" {
+		t.Errorf("main.tf = %q, %v; want the committed content", b, err)
+	}
+	if st, err := fs.Lstat(all, "link.tf"); err != nil || st.Mode()&fs.ModeSymlink == 0 {
+		t.Errorf("link.tf: %v, %v; want a symbolic link", st, err)
+	}
+
+	some, err := r.TreeFS(ctx, "HEAD", func(name string) bool { return strings.HasSuffix(name, ".tf") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fs.ReadFile(some, "sluice.yaml"); err == nil {
+		t.Error("a file not asked for was read")
+	}
+	if entries, err := fs.ReadDir(some, "envs"); err != nil || len(entries) != 2 || entries[0].Name() != "dev" {
+		t.Errorf("ReadDir(envs) = %v, %v", entries, err)
+	}
+	if _, err := r.TreeFS(ctx, "no-such-rev", func(string) bool { return true }); err == nil {
+		t.Error("TreeFS of a missing revision must fail")
+	}
+}
+
+func TestGuessAgreesWithGit(t *testing.T) {
+	ctx := context.Background()
+	dir := testkit.NewRepo(t, "")
+	testkit.WriteFile(t, filepath.Join(dir, "a", "b", "main.tf"), "")
+	wt := filepath.Join(t.TempDir(), "wt")
+	testkit.Git(t, dir, "worktree", "add", "-q", wt)
+	link := filepath.Join(t.TempDir(), "link")
+	if err := os.Symlink(filepath.Join(dir, "a"), link); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{dir, filepath.Join(dir, "a", "b"), wt, link} {
+		guess, ok := Guess(d)
+		if !ok {
+			t.Errorf("no guess for %s", d)
+			continue
+		}
+		r, err := Open(ctx, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if *guess != *r {
+			t.Errorf("Guess(%s) = %+v, git says %+v", d, guess, r)
+		}
+	}
+	if _, ok := Guess(t.TempDir()); ok {
+		t.Error("a guess outside any repository")
+	}
+	t.Setenv("GIT_DIR", filepath.Join(dir, ".git"))
+	if _, ok := Guess(dir); ok {
+		t.Error("a guess while GIT_DIR is set")
 	}
 }

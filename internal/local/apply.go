@@ -5,13 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/affected"
 	"github.com/sluicehq/sluice/internal/engine"
 	"github.com/sluicehq/sluice/internal/gitx"
+	"github.com/sluicehq/sluice/internal/redact"
 	"github.com/sluicehq/sluice/internal/render"
+	"github.com/sluicehq/sluice/internal/repoconfig"
 )
 
 // ApplyOptions select what `sluice apply` applies.
@@ -51,6 +55,9 @@ func Apply(ctx context.Context, opts ApplyOptions) (*Record, *Checkout, error) {
 	if err != nil {
 		return nil, co, err
 	}
+	if rec.Interrupted {
+		return rec, co, fmt.Errorf("%w: the last plan was interrupted; run `sluice plan` again", ErrRefused)
+	}
 	if opts.BaseRef != "" && opts.BaseRef != rec.BaseRef {
 		return rec, co, fmt.Errorf("%w: the saved plan was made against base %s, not %s; run `sluice plan --base %s` first",
 			ErrRefused, rec.BaseRef, opts.BaseRef, opts.BaseRef)
@@ -59,24 +66,16 @@ func Apply(ctx context.Context, opts ApplyOptions) (*Record, *Checkout, error) {
 	if err != nil {
 		return rec, co, err
 	}
-	if err := co.checkFresh(ctx, rec, sel); err != nil {
+	todo, err := checkStatus(rec, sel)
+	if err != nil {
 		return rec, co, err
-	}
-
-	todo := 0
-	for _, i := range sel {
-		p := &rec.Projects[i]
-		switch p.Status {
-		case render.StatusFailed, render.StatusSkipped:
-			return rec, co, fmt.Errorf("%w: the last plan of project %s did not succeed (%s); fix it and run `sluice plan` again",
-				ErrRefused, p.Name, p.Message)
-		case render.StatusPlanned:
-			todo++
-		}
 	}
 	if todo == 0 {
 		progress(opts.Progress, "nothing to apply: no selected project has changes left")
 		return rec, co, nil
+	}
+	if err := co.checkFresh(ctx, rec, sel); err != nil {
+		return rec, co, err
 	}
 
 	var failure error
@@ -89,6 +88,13 @@ func Apply(ctx context.Context, opts ApplyOptions) (*Record, *Checkout, error) {
 			p.Message = "not applied: an earlier apply failed"
 			continue
 		}
+		if ctx.Err() != nil {
+			// The last engine finished its apply after the interrupt; the
+			// rest are not started.
+			p.Message = "not applied: sluice apply was interrupted"
+			failure = fmt.Errorf("%w: interrupted (%v) before project %s; run `sluice apply` again to apply the rest", ErrApplyFailed, ctx.Err(), p.Name)
+			continue
+		}
 		failure = co.applyProject(ctx, opts.Options, p)
 		// Record every outcome as it happens: a project applied is never
 		// applied again by a later `sluice apply`.
@@ -99,6 +105,66 @@ func Apply(ctx context.Context, opts ApplyOptions) (*Record, *Checkout, error) {
 	return rec, co, failure
 }
 
+// checkStatus refuses an apply when a selected project, or a recorded
+// project a selected one depends on, is not in a state to go on from, and
+// returns how many selected projects have changes to apply.
+func checkStatus(rec *Record, sel []int) (int, error) {
+	selected := map[string]bool{}
+	for _, i := range sel {
+		selected[rec.Projects[i].Name] = true
+	}
+	todo := 0
+	for _, i := range sel {
+		p := &rec.Projects[i]
+		switch p.Status {
+		case render.StatusFailed, render.StatusSkipped:
+			return 0, fmt.Errorf("%w: the last plan of project %s did not succeed (%s); fix it and run `sluice plan` again",
+				ErrRefused, p.Name, p.Message)
+		case render.StatusApplyFailed:
+			return 0, fmt.Errorf("%w: the last apply of %s failed; fix it, run `sluice plan` again and have the new plan reviewed",
+				ErrRefused, p.Name)
+		case render.StatusPlanned:
+			todo++
+		}
+	}
+	for _, i := range sel {
+		p := &rec.Projects[i]
+		if p.Status != render.StatusPlanned {
+			continue
+		}
+		for _, name := range p.DependsOn {
+			d := rec.project(name)
+			if d == nil {
+				continue // not affected by the change: its state is what p was planned against
+			}
+			switch d.Status {
+			case render.StatusApplied, render.StatusNoChanges:
+			case render.StatusPlanned:
+				if !selected[name] {
+					return 0, fmt.Errorf("%w: project %s depends on %s, whose saved plan has changes that are not applied yet: apply %s first, or add -p %s",
+						ErrRefused, p.Name, name, name, name)
+				}
+			case render.StatusApplyFailed:
+				return 0, fmt.Errorf("%w: project %s depends on %s, and the last apply of %s failed; fix it, run `sluice plan` again and have the new plan reviewed",
+					ErrRefused, p.Name, name, name)
+			default:
+				return 0, fmt.Errorf("%w: project %s depends on %s, whose last plan did not succeed (%s); fix it and run `sluice plan` again",
+					ErrRefused, p.Name, name, d.Message)
+			}
+		}
+	}
+	return todo, nil
+}
+
+func (r *Record) project(name string) *ProjectRecord {
+	for i := range r.Projects {
+		if r.Projects[i].Name == name {
+			return &r.Projects[i]
+		}
+	}
+	return nil
+}
+
 func (co *Checkout) applyProject(ctx context.Context, opts Options, p *ProjectRecord) error {
 	start := time.Now()
 	progress(opts.Progress, "%s: applying the saved plan (%s)", p.Name, summaryLine(p.Plan))
@@ -106,7 +172,14 @@ func (co *Checkout) applyProject(ctx context.Context, opts Options, p *ProjectRe
 	if err != nil {
 		return err
 	}
-	r := co.redactor(nil)
+	// Until the engine reports the plan's literal secrets (before it
+	// applies anything), only the masks are known.
+	var red atomic.Pointer[redact.Redactor]
+	red.Store(co.redactor(nil))
+	var log engine.LineFunc
+	if opts.Log != nil {
+		log = func(stream, line string) { opts.Log(stream, p.Name+": "+red.Load().String(line)) }
+	}
 	res, err := eng.Apply(ctx, engine.ApplyRequest{
 		Project:    p.Name,
 		Dir:        co.projectDir(p.Dir),
@@ -114,14 +187,27 @@ func (co *Checkout) applyProject(ctx context.Context, opts Options, p *ProjectRe
 		StateDir:   co.dirs.state(p.Name),
 		PlanFile:   co.dirs.artifact(p.Name),
 		PlanSHA256: p.Plan.Artifact.SHA256,
-		Log:        prefixed(opts.Log, p.Name, r),
+		Log:        log,
+		Secrets: func(secrets []string) {
+			red.Store(co.redactor(secrets))
+			p.Plan.Secrets = secrets // in memory only: for the comment
+		},
 	})
+	r := red.Load()
 	p.DurationMS = time.Since(start).Milliseconds()
 	if err != nil {
 		p.Status = render.StatusApplyFailed
 		p.Message, p.ErrorLines = describe(err, r)
 		progress(opts.Progress, "%s: %s (%s)", p.Name, p.Message, since(start))
-		return fmt.Errorf("%w for project %s: %s", ErrApplyFailed, p.Name, p.Message)
+		switch {
+		case errors.Is(err, engine.ErrStalePlan) || errors.Is(err, engine.ErrArtifactChanged):
+			return fmt.Errorf("%w for project %s: %s", ErrApplyFailed, p.Name, p.Message)
+		case ctx.Err() != nil:
+			return fmt.Errorf("%w for project %s: %s; the state may be partly changed: run `sluice plan` again to see where it stands",
+				ErrApplyFailed, p.Name, p.Message)
+		}
+		return fmt.Errorf("%w for project %s: %s; the state may be partly changed: read the engine's error lines, fix the cause, then run `sluice plan` again",
+			ErrApplyFailed, p.Name, p.Message)
 	}
 	now := time.Now().UTC()
 	p.Status = render.StatusApplied
@@ -135,7 +221,8 @@ func (co *Checkout) projectDir(dir string) string {
 	return filepath.Join(co.Repo.Root, filepath.FromSlash(dir))
 }
 
-// selectRecorded returns the indexes of the recorded projects to apply.
+// selectRecorded returns the indexes of the recorded projects to apply,
+// in the record's (dependency) order whatever the order of names.
 func selectRecorded(rec *Record, names []string) ([]int, error) {
 	if len(names) == 0 {
 		idx := make([]int, len(rec.Projects))
@@ -162,7 +249,8 @@ func selectRecorded(rec *Record, names []string) ([]int, error) {
 				ErrRefused, n, strings.Join(planned, ", "), n)
 		}
 	}
-	return idx, nil
+	slices.Sort(idx)
+	return slices.Compact(idx), nil
 }
 
 // checkFresh refuses when a selected project's code changed since the plan.
@@ -191,7 +279,7 @@ func (co *Checkout) checkFresh(ctx context.Context, rec *Record, sel []int) erro
 		if p.Status != render.StatusPlanned {
 			continue
 		}
-		m, err := affected.NewMatcher([]affected.Project{{Name: p.Name, Patterns: append(p.Patterns, "sluice.yaml")}})
+		m, err := affected.NewMatcher([]affected.Project{{Name: p.Name, Patterns: append(p.Patterns[:len(p.Patterns):len(p.Patterns)], repoconfig.FileName)}})
 		if err != nil {
 			return err
 		}

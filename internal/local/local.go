@@ -6,7 +6,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/affected"
 	"github.com/sluicehq/sluice/internal/engine"
+	"github.com/sluicehq/sluice/internal/engine/terraform/tfmodules"
 	"github.com/sluicehq/sluice/internal/gitx"
 	"github.com/sluicehq/sluice/internal/redact"
 	"github.com/sluicehq/sluice/internal/repoconfig"
@@ -40,6 +43,9 @@ type Checkout struct {
 	Repo   *gitx.Repo
 	Config *repoconfig.Config
 	dirs   dirs
+
+	patternsOnce sync.Once
+	patterns     map[string][]string // by project name
 }
 
 // Open finds the checkout containing dir and loads its sluice.yaml, or
@@ -49,11 +55,50 @@ func Open(ctx context.Context, dir string) (*Checkout, error) {
 	if err != nil {
 		return nil, err
 	}
+	return openRepo(repo)
+}
+
+func openRepo(repo *gitx.Repo) (*Checkout, error) {
 	cfg, err := repoconfig.Load(os.DirFS(repo.Root))
 	if err != nil {
 		return nil, err
 	}
 	return &Checkout{Repo: repo, Config: cfg, dirs: dirs{root: filepath.Join(repo.GitDir, "sluice")}}, nil
+}
+
+// Patterns returns the globs whose changes affect a project: its
+// when_modified globs (or the engine's defaults) and, for Terraform and
+// OpenTofu, every local module directory its code calls, directly or
+// through other local modules, as DIR/**.
+func (c *Checkout) Patterns(name string) []string {
+	c.readPatterns()
+	return c.patterns[name]
+}
+
+// readPatterns reads every project's local module calls, once.
+func (c *Checkout) readPatterns() {
+	c.patternsOnce.Do(func() {
+		c.patterns = make(map[string][]string, len(c.Config.Projects))
+		fsys := os.DirFS(c.Repo.Root)
+		for i := range c.Config.Projects {
+			p := &c.Config.Projects[i]
+			c.patterns[p.Name] = effectivePatterns(fsys, p)
+		}
+	})
+}
+
+func effectivePatterns(fsys fs.FS, p *repoconfig.Project) []string {
+	pats := p.Patterns()
+	if p.Engine == repoconfig.EnginePulumi {
+		return pats
+	}
+	// A directory that cannot be read calls no module here; the engine
+	// reports the problem when it plans.
+	mods, _ := tfmodules.Dirs(fsys, p.Dir)
+	for _, m := range mods {
+		pats = append(pats, repoconfig.EscapeGlob(m)+"/**")
+	}
+	return pats
 }
 
 // Change is what a branch changes relative to its base.
@@ -64,48 +109,143 @@ type Change struct {
 	Head      string           `json:"head"`
 	Paths     []string         `json:"changed_paths"`
 	Matches   []affected.Match `json:"projects"`
+	// Removed are the projects of the merge base's configuration that
+	// are no longer configured.
+	Removed []RemovedProject `json:"removed_projects,omitempty"`
+	// Warnings are for the person running sluice.
+	Warnings []string `json:"warnings,omitempty"`
+
+	// snap is the working tree before planning, when it was asked for;
+	// the caller closes it.
+	snap *gitx.Snapshot
+}
+
+// RemovedProject is a project configured at the merge base (in sluice.yaml
+// or discovered) with no project for its directory and workspace or stack
+// at HEAD. Its resources are not destroyed by removing its code.
+type RemovedProject struct {
+	Name      string `json:"name"`
+	Dir       string `json:"dir"`
+	Workspace string `json:"workspace,omitempty"`
+	Stack     string `json:"stack,omitempty"`
+}
+
+// Notice says what removing the project means and what to do.
+func (r RemovedProject) Notice() string {
+	where := r.Dir
+	switch {
+	case r.Stack != "":
+		where += ", stack " + r.Stack
+	case r.Workspace != "" && r.Workspace != "default":
+		where += ", workspace " + r.Workspace
+	}
+	return fmt.Sprintf("project %s (%s) was removed: it is configured at the merge base but not any more. "+
+		"Removing a project's code or configuration does not destroy its resources, and Sluice no longer plans them. "+
+		"If they still exist, destroy them first (apply a plan that destroys them before removing the project), "+
+		"or remove them from the state deliberately.", r.Name, where)
 }
 
 // OpenChanges opens the checkout containing dir and computes the files
 // changed between the merge base of baseRef and HEAD and the working tree
 // as it is now (committed, uncommitted and untracked changes), and the
-// projects they touch, in dependency order. This is on the path of every
-// plan, so its git calls all run at once.
+// projects they touch, in dependency order. Its git calls all run at
+// once.
 func OpenChanges(ctx context.Context, dir, baseRef string) (*Checkout, *Change, error) {
+	return openChanges(ctx, dir, baseRef, false)
+}
+
+// openChanges is OpenChanges. With snapshot, it also adds the working
+// tree to a temporary index (Change.snap) and takes the changed files
+// from it, so they are exactly what is bound. This is the path of every
+// plan, so the snapshot starts at once from a guess of the git directory,
+// beside the call that finds it out; the snapshot's tree is written later,
+// while the engine plans.
+func openChanges(ctx context.Context, dir, baseRef string, snapshot bool) (co *Checkout, ch *Change, err error) {
 	if baseRef == "" {
 		return nil, nil, fmt.Errorf("no base branch given: pass --base (for example --base main)")
 	}
 	var (
-		wg                   sync.WaitGroup
-		co                   *Checkout
-		ids                  []string
-		mb                   string
-		files                []gitx.Change
-		errCo, errIDs, errMB error
-		errFiles             error
+		wg                    sync.WaitGroup
+		repo                  *gitx.Repo
+		base                  gitx.Base
+		snap                  *gitx.Snapshot
+		files                 []gitx.Change
+		errBase, errCo        error
+		errFiles, errSnapshot error
+		resolved              = make(chan struct{})
 	)
-	at := gitx.At(dir)
-	wg.Add(4)
-	go func() { defer wg.Done(); co, errCo = Open(ctx, dir) }()
-	go func() { defer wg.Done(); ids, errIDs = at.ResolveCommits(ctx, baseRef, "HEAD") }()
-	go func() { defer wg.Done(); mb, errMB = at.MergeBase(ctx, baseRef, "HEAD") }()
-	go func() { defer wg.Done(); files, errFiles = at.ChangedSince(ctx, baseRef) }()
+	defer func() {
+		if snap != nil && (err != nil || ch == nil) {
+			snap.Close()
+		}
+	}()
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		repo, base, errBase = gitx.OpenBase(ctx, dir, baseRef)
+		close(resolved)
+		if repo == nil {
+			return
+		}
+		co, errCo = openRepo(repo)
+		if errCo == nil {
+			co.readPatterns() // while git works
+		}
+	}()
+	// changes lists the changed files: from the snapshot when there is
+	// one (every changed path, untracked ones included, is in the diff of
+	// the merge base and the snapshot), else from the working tree.
+	changes := func(r *gitx.Repo) {
+		if !snapshot {
+			files, errFiles = gitx.At(dir).ChangedSince(ctx, baseRef)
+			return
+		}
+		if snap, errSnapshot = r.Snapshot(ctx); errSnapshot != nil {
+			return
+		}
+		<-resolved
+		if errBase == nil {
+			files, errFiles = snap.Diff(ctx, base.MergeBase)
+		}
+	}
+	guess, guessed := gitx.Guess(dir)
+	go func() {
+		defer wg.Done()
+		r := guess
+		if snapshot && !guessed {
+			<-resolved
+			if r = repo; r == nil {
+				return
+			}
+		}
+		changes(r)
+	}()
 	wg.Wait()
+	if snapshot && repo != nil && guessed && (guess.Root != repo.Root || guess.GitDir != repo.GitDir) {
+		// git found another checkout than the guess: do it again.
+		if snap != nil {
+			snap.Close()
+		}
+		snap, files, errFiles, errSnapshot = nil, nil, nil, nil
+		changes(repo)
+	}
 	switch {
+	case repo == nil:
+		return nil, nil, errBase
 	case errCo != nil:
 		return nil, nil, errCo
-	case errIDs != nil:
-		if strings.Contains(errIDs.Error(), `"HEAD"`) {
-			return co, nil, fmt.Errorf("this checkout has no commits yet: commit your work first")
+	case errBase != nil:
+		if _, err := repo.ResolveCommit(ctx, "HEAD"); err != nil {
+			return co, nil, fmt.Errorf("this checkout has no commits yet: commit your work first, then compare it with --base %s", baseRef)
 		}
-		return co, nil, errIDs
-	case errMB != nil:
-		return co, nil, errMB
+		return co, nil, errBase
+	case errSnapshot != nil:
+		return co, nil, errSnapshot
 	case errFiles != nil:
 		return co, nil, errFiles
 	}
 	c := co
-	ch := &Change{BaseRef: baseRef, Base: ids[0], MergeBase: mb, Head: ids[1], Paths: gitx.Paths(files)}
+	ch = &Change{BaseRef: baseRef, Base: base.Base, MergeBase: base.MergeBase, Head: base.Head, Paths: gitx.Paths(files), snap: snap}
 	m, err := c.matcher()
 	if err != nil {
 		return co, nil, err
@@ -116,14 +256,87 @@ func OpenChanges(ctx context.Context, dir, baseRef string) (*Checkout, *Change, 
 		matches = c.allProjects(matches, c.Config.File)
 	}
 	ch.Matches = c.ordered(matches)
+	ch.Warnings = untrackedStateWarnings(files)
+	if mayRemoveProjects(files) {
+		ch.Removed = c.removedSince(ctx, base.MergeBase)
+	}
 	return co, ch, nil
+}
+
+// untrackedStateWarnings warns about new state files git does not ignore:
+// the snapshot of the working tree copies untracked ones into the
+// repository's object store, and state holds secrets.
+func untrackedStateWarnings(files []gitx.Change) []string {
+	var state []string
+	for _, f := range files {
+		if ok, _ := path.Match("*.tfstate*", path.Base(f.Path)); ok && (f.Untracked || f.Status == 'A') {
+			state = append(state, f.Path)
+		}
+	}
+	if len(state) == 0 {
+		return nil
+	}
+	return []string{fmt.Sprintf("state files that git does not ignore: %s; sluice's snapshot of the working tree copies untracked files into .git/objects, "+
+		"and state can hold secrets: add *.tfstate* to .gitignore", strings.Join(firstN(state, 5), ", "))}
+}
+
+// mayRemoveProjects reports whether a change can remove a project: it
+// touches sluice.yaml, or deletes (or renames away) a file that makes a
+// directory a discovered project.
+func mayRemoveProjects(files []gitx.Change) bool {
+	for _, f := range files {
+		if f.Path == repoconfig.FileName || f.OldPath == repoconfig.FileName {
+			return true
+		}
+		if f.Status == 'D' || f.Status == 'R' {
+			name := path.Base(f.Path)
+			if f.OldPath != "" {
+				name = path.Base(f.OldPath)
+			}
+			if tfmodules.IsConfigFile(name) || name == "Pulumi.yaml" || name == "Pulumi.yml" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// removedSince returns the projects of the configuration at commit mb
+// (sluice.yaml or discovered, read from git) that have no project with
+// the same directory and workspace or stack now. A configuration at mb
+// that does not load is not compared.
+func (c *Checkout) removedSince(ctx context.Context, mb string) []RemovedProject {
+	fsys, err := c.Repo.TreeFS(ctx, mb, func(name string) bool {
+		base := path.Base(name)
+		return name == repoconfig.FileName || tfmodules.IsConfigFile(base)
+	})
+	if err != nil {
+		return nil
+	}
+	old, err := repoconfig.Load(fsys)
+	if err != nil {
+		return nil
+	}
+	key := func(p *repoconfig.Project) string { return p.Dir + "\x00" + p.Workspace + "\x00" + p.Stack }
+	now := map[string]bool{}
+	for i := range c.Config.Projects {
+		now[key(&c.Config.Projects[i])] = true
+	}
+	var out []RemovedProject
+	for i := range old.Projects {
+		p := &old.Projects[i]
+		if !now[key(p)] {
+			out = append(out, RemovedProject{Name: p.Name, Dir: p.Dir, Workspace: p.Workspace, Stack: p.Stack})
+		}
+	}
+	return out
 }
 
 func (c *Checkout) matcher() (*affected.Matcher, error) {
 	ps := make([]affected.Project, len(c.Config.Projects))
 	for i := range c.Config.Projects {
 		p := &c.Config.Projects[i]
-		ps[i] = affected.Project{Name: p.Name, Patterns: p.Patterns()}
+		ps[i] = affected.Project{Name: p.Name, Patterns: c.Patterns(p.Name)}
 	}
 	return affected.NewMatcher(ps)
 }

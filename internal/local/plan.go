@@ -6,13 +6,17 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/affected"
 	"github.com/sluicehq/sluice/internal/engine"
+	"github.com/sluicehq/sluice/internal/gitx"
 	"github.com/sluicehq/sluice/internal/redact"
 	"github.com/sluicehq/sluice/internal/render"
+	"github.com/sluicehq/sluice/internal/repoconfig"
 )
 
 // PlanOptions select what `sluice plan` plans.
@@ -30,10 +34,26 @@ var ErrPlanFailed = errors.New("plan failed")
 // for Apply, and returns the record. A project whose dependency failed is
 // skipped. The returned error wraps ErrPlanFailed when any project failed.
 func Plan(ctx context.Context, opts PlanOptions) (*Record, *Checkout, error) {
-	co, ch, err := OpenChanges(ctx, opts.Dir, opts.BaseRef)
+	// The working tree is snapshotted before any engine runs, beside the
+	// other git calls, and again once planning is done: an edit made while
+	// the engines read the code must not pass for planned code.
+	co, ch, err := openChanges(ctx, opts.Dir, opts.BaseRef, true)
 	if err != nil {
 		return nil, co, err
 	}
+	// The tree of the snapshot taken before planning is written while the
+	// engines plan, off the critical path.
+	var (
+		before    string
+		errBefore error
+		beforeOK  = make(chan struct{})
+	)
+	go func() {
+		defer close(beforeOK)
+		defer ch.snap.Close()
+		before, errBefore = ch.snap.Tree(ctx)
+	}()
+	defer func() { <-beforeOK }()
 	release, err := lockCheckout(co.dirs.lock())
 	if err != nil {
 		return nil, co, err
@@ -55,6 +75,13 @@ func Plan(ctx context.Context, opts PlanOptions) (*Record, *Checkout, error) {
 		Base:      ch.Base,
 		MergeBase: ch.MergeBase,
 		Head:      ch.Head,
+		Removed:   ch.Removed,
+	}
+	for _, w := range ch.Warnings {
+		progress(opts.Progress, "warning: %s", w)
+	}
+	for _, r := range ch.Removed {
+		progress(opts.Progress, "warning: %s", r.Notice())
 	}
 	progress(opts.Progress, "base %s (%s), head %s: %s changed, %s to plan",
 		ch.BaseRef, short(ch.Base), short(ch.Head), plural(len(ch.Paths), "file"), plural(len(sel), "project"))
@@ -93,14 +120,27 @@ func Plan(ctx context.Context, opts PlanOptions) (*Record, *Checkout, error) {
 	}
 	snapshot()
 	<-treeDone
-	if treeErr != nil && ctx.Err() == nil {
-		return nil, co, treeErr
+	if ctx.Err() != nil {
+		// What was planned is incomplete and bound to nothing: the record
+		// says so, and apply refuses it.
+		rec.Interrupted = true
+		rec.Tree = ""
+	} else {
+		if treeErr != nil {
+			return nil, co, treeErr
+		}
+		if <-beforeOK; errBefore != nil {
+			return nil, co, errBefore
+		}
+		if err := co.failChangedWhilePlanning(ctx, opts.Options, rec, before); err != nil {
+			return nil, co, err
+		}
 	}
 	if err := writeRecord(co.dirs.record(), rec); err != nil {
 		return nil, co, err
 	}
 	if ctx.Err() != nil {
-		return rec, co, fmt.Errorf("plan interrupted: %w", ctx.Err())
+		return rec, co, fmt.Errorf("plan interrupted: %w; run `sluice plan` again", ctx.Err())
 	}
 	var names []string
 	for _, p := range rec.Projects {
@@ -114,6 +154,52 @@ func Plan(ctx context.Context, opts PlanOptions) (*Record, *Checkout, error) {
 	return rec, co, nil
 }
 
+// failChangedWhilePlanning compares the working tree before planning
+// (before) with the one recorded after it, and fails the plan of every
+// project whose files changed in between: the engine may have read either
+// version. The lock file init writes in a project's directory is the
+// engine's own change and belongs to what was planned.
+func (co *Checkout) failChangedWhilePlanning(ctx context.Context, opts Options, rec *Record, before string) error {
+	if before == "" || before == rec.Tree {
+		return nil
+	}
+	files, err := co.Repo.Diff(ctx, before, rec.Tree)
+	if err != nil {
+		return err
+	}
+	engineWrote := map[string]bool{}
+	for _, p := range rec.Projects {
+		engineWrote[path.Join(p.Dir, ".terraform.lock.hcl")] = true
+	}
+	var paths []string
+	for _, p := range gitx.Paths(files) {
+		if !engineWrote[p] {
+			paths = append(paths, p)
+		}
+	}
+	for i := range rec.Projects {
+		p := &rec.Projects[i]
+		if p.Status != render.StatusPlanned && p.Status != render.StatusNoChanges {
+			continue
+		}
+		m, err := affected.NewMatcher([]affected.Project{{Name: p.Name, Patterns: append(p.Patterns[:len(p.Patterns):len(p.Patterns)], repoconfig.FileName)}})
+		if err != nil {
+			return err
+		}
+		hit := m.Match(paths)
+		if len(hit) == 0 {
+			continue
+		}
+		p.Status = render.StatusFailed
+		p.Message = "the code changed while it was being planned; run `sluice plan` again"
+		p.ErrorLines = append([]string{"changed while planning:"}, firstN(hit[0].Paths, 5)...)
+		p.Plan = nil
+		_ = os.Remove(co.dirs.artifact(p.Name))
+		progress(opts.Progress, "%s: %s (%s)", p.Name, p.Message, strings.Join(firstN(hit[0].Paths, 5), ", "))
+	}
+	return nil
+}
+
 func (co *Checkout) planProject(ctx context.Context, opts Options, m affected.Match, failed map[string]bool, saved func()) ProjectRecord {
 	p, _ := co.Config.Project(m.Project)
 	pr := ProjectRecord{
@@ -121,7 +207,8 @@ func (co *Checkout) planProject(ctx context.Context, opts Options, m affected.Ma
 		Dir:       p.Dir,
 		Engine:    p.Engine,
 		Workspace: p.Workspace,
-		Patterns:  p.Patterns(),
+		DependsOn: p.DependsOn,
+		Patterns:  co.Patterns(p.Name),
 		Reasons:   m.Paths,
 	}
 	for _, dep := range p.DependsOn {
@@ -168,6 +255,9 @@ func (co *Checkout) planProject(ctx context.Context, opts Options, m affected.Ma
 	if plan.InitSkipped {
 		init = "init reused"
 	}
+	if plan.CreatedWorkspace != "" {
+		progress(opts.Progress, "%s: created workspace %q (it did not exist)", p.Name, plan.CreatedWorkspace)
+	}
 	progress(opts.Progress, "%s: %s (%s, %s)", p.Name, summaryLine(plan), since(start), init)
 	return pr
 }
@@ -188,6 +278,10 @@ func describe(err error, r *redact.Redactor) (string, []string) {
 			msg = re.Command + " was interrupted"
 		}
 		return msg, lines
+	}
+	if errors.Is(err, engine.ErrArtifactChanged) {
+		return "the saved plan file was modified after it was reviewed, so nothing was applied; run `sluice plan` again and have the new plan reviewed",
+			[]string{r.String(err.Error())}
 	}
 	return r.String(err.Error()), nil
 }
@@ -280,6 +374,14 @@ func joinNames(names []string) string {
 // Comment renders a record as the merge request comment.
 func (co *Checkout) Comment(rec *Record) render.Comment {
 	c := render.Comment{Head: rec.Head, Base: rec.Base}
+	var notes []string
+	if rec.Interrupted {
+		notes = append(notes, "**The plan was interrupted.** Nothing here can be applied; run `sluice plan` again.")
+	}
+	for _, r := range rec.Removed {
+		notes = append(notes, "**Warning:** "+r.Notice())
+	}
+	c.Footer = strings.Join(notes, "\n\n")
 	for _, p := range rec.Projects {
 		c.Projects = append(c.Projects, render.ProjectResult{
 			Name:       p.Name,

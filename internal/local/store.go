@@ -30,7 +30,7 @@ func (d dirs) state(project string) string    { return filepath.Join(d.root, "pr
 
 // recordVersion changes when the record's meaning changes; older records
 // are refused rather than misread.
-const recordVersion = 1
+const recordVersion = 2
 
 // Record is the last `sluice plan` of a checkout: what was planned, at
 // which commits and working tree, and each project's result. `sluice
@@ -42,22 +42,33 @@ type Record struct {
 	Base      string    `json:"base"`
 	MergeBase string    `json:"merge_base"`
 	Head      string    `json:"head"`
-	// Tree is the git tree of the working tree when it was planned,
+	// Tree is the git tree of the working tree once planning finished,
 	// uncommitted changes included.
-	Tree     string          `json:"tree"`
-	Projects []ProjectRecord `json:"projects"`
+	Tree string `json:"tree"`
+	// Interrupted is set when the plan was interrupted: nothing in the
+	// record may be applied.
+	Interrupted bool            `json:"interrupted,omitempty"`
+	Projects    []ProjectRecord `json:"projects"`
+	// Removed are projects configured at the merge base but not at HEAD;
+	// their resources are not destroyed by removing their code.
+	Removed []RemovedProject `json:"removed_projects,omitempty"`
 }
 
 // ProjectRecord is one project's plan in a Record.
 type ProjectRecord struct {
-	Name      string        `json:"name"`
-	Dir       string        `json:"dir"`
-	Engine    string        `json:"engine"`
-	Workspace string        `json:"workspace,omitempty"`
-	Patterns  []string      `json:"patterns"`
-	Reasons   []string      `json:"reasons,omitempty"`
-	Status    render.Status `json:"status"`
-	Message   string        `json:"message,omitempty"`
+	Name      string `json:"name"`
+	Dir       string `json:"dir"`
+	Engine    string `json:"engine"`
+	Workspace string `json:"workspace,omitempty"`
+	// DependsOn are the projects it depends on, from the configuration
+	// it was planned with.
+	DependsOn []string `json:"depends_on,omitempty"`
+	// Patterns are the globs whose changes make its plan stale: its
+	// when_modified globs and its local modules.
+	Patterns []string      `json:"patterns"`
+	Reasons  []string      `json:"reasons,omitempty"`
+	Status   render.Status `json:"status"`
+	Message  string        `json:"message,omitempty"`
 	// ErrorLines are the engine's own error lines, already redacted.
 	ErrorLines []string     `json:"error_lines,omitempty"`
 	Plan       *engine.Plan `json:"plan,omitempty"`

@@ -29,9 +29,13 @@ type Handler interface {
 	HandleApply(ctx context.Context, runID int64) error
 }
 
-// EventArgs asks for an accepted event to be processed.
+// EventArgs asks for an accepted event to be processed. Recovery is set
+// when a recovery pass enqueues the event again: a job of a server that
+// died stays "running" in the queue and would block an identical one.
+// Processing an event twice is harmless.
 type EventArgs struct {
-	EventID int64 `json:"event_id"`
+	EventID  int64 `json:"event_id"`
+	Recovery int64 `json:"recovery,omitempty"`
 }
 
 func (EventArgs) Kind() string { return "sluice_event" }

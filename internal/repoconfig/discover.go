@@ -3,7 +3,10 @@ package repoconfig
 import (
 	"fmt"
 	"io/fs"
+	"slices"
 	"strings"
+
+	"github.com/sluicehq/sluice/internal/engine/terraform/tfmodules"
 )
 
 // Discover finds the projects of a repository without sluice.yaml: every
@@ -12,7 +15,9 @@ import (
 // *.tofu.json files a terraform project (opentofu when it has *.tofu files).
 // Hidden directories, node_modules and vendor are skipped. Projects are in
 // directory tree order and named after their directory ("envs/prod" is
-// "envs-prod", the root is "root"), made unique with a suffix.
+// "envs-prod", the root is "root"), made unique with a suffix. A directory
+// that another discovered project calls as a local module (module "x" {
+// source = "../modules/x" }) is that project's code, not a project.
 func Discover(fsys fs.FS) (*Config, error) {
 	c := &Config{Version: 1, Discovered: true}
 	err := fs.WalkDir(fsys, ".", func(dir string, d fs.DirEntry, err error) error {
@@ -36,6 +41,22 @@ func Discover(fsys fs.FS) (*Config, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("discovering projects: %w", err)
+	}
+	modules := map[string]bool{}
+	for _, p := range c.Projects {
+		if p.Engine == EnginePulumi {
+			continue
+		}
+		dirs, err := tfmodules.Dirs(fsys, p.Dir)
+		if err != nil {
+			return nil, fmt.Errorf("discovering projects: %w", err)
+		}
+		for _, d := range dirs {
+			modules[d] = true
+		}
+	}
+	if len(modules) > 0 {
+		c.Projects = slices.DeleteFunc(c.Projects, func(p Project) bool { return modules[p.Dir] })
 	}
 	uniqueNames(c.Projects)
 	return c, nil

@@ -60,6 +60,21 @@ func TestDiscover(t *testing.T) {
 			{Name: "a-b-2", Dir: "a-b-2", Engine: EngineTerraform},
 			{Name: "root-2", Dir: "root", Engine: EngineTerraform},
 		}},
+		{"local modules are not projects", fstest.MapFS{
+			"envs/prod/main.tf":        {Data: []byte(`module "vpc" { source = "../../modules/vpc" }`)},
+			"envs/dev/main.tofu":       {Data: []byte(`module "vpc" { source = "../../modules/vpc" }`)},
+			"modules/vpc/main.tf":      {Data: []byte(`module "subnet" { source = "./subnet" }`)},
+			"modules/vpc/subnet/a.tf":  file,
+			"modules/unused/main.tf":   file,
+			"network/main.tf":          file,
+			"network/modules/x/one.tf": file,
+		}, []Project{
+			{Name: "envs-dev", Dir: "envs/dev", Engine: EngineOpenTofu},
+			{Name: "envs-prod", Dir: "envs/prod", Engine: EngineTerraform},
+			{Name: "modules-unused", Dir: "modules/unused", Engine: EngineTerraform},
+			{Name: "network", Dir: "network", Engine: EngineTerraform},
+			{Name: "network-modules-x", Dir: "network/modules/x", Engine: EngineTerraform},
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

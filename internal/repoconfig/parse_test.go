@@ -128,6 +128,8 @@ func TestParseProblems(t *testing.T) {
 			[]string{`4:10: directory "envs/prd" does not exist in the repository (dir of project "prod"); did you mean "envs/prod"?`}},
 		{"dir missing far", "version: 1\nprojects:\n  - name: prod\n    dir: infra/prod\n",
 			[]string{`4:10: directory "infra/prod" does not exist in the repository (dir of project "prod"); create it or correct the path`}},
+		{"dir deleted", "version: 1\nprojects:\n  - name: prod\n    dir: infra/prod\n",
+			[]string{`4:10: directory "infra/prod" does not exist in the repository (dir of project "prod"); create it or correct the path; if the project was deleted on purpose: removing its code does not destroy its resources, so destroy them first (or remove them from the state deliberately), then remove the project from sluice.yaml`}},
 		{"dir is a file", "version: 1\nprojects:\n  - name: prod\n    dir: envs/prod/main.tf\n",
 			[]string{`4:10: directory "envs/prod/main.tf" is a file (dir of project "prod"); write the directory that holds the code, e.g. "envs/prod"`}},
 

@@ -3,6 +3,7 @@ package repoconfig
 import (
 	"path"
 	"slices"
+	"strings"
 )
 
 // Project returns the project with the given name.
@@ -83,17 +84,36 @@ func (c *Config) Order(names []string) []string {
 }
 
 // Patterns returns the project's when_modified globs (or the engine's
-// defaults) as repository-relative, slash-separated, cleaned globs.
+// defaults) as repository-relative, slash-separated, cleaned globs. The
+// glob characters of dir are escaped, so a directory named "app [v2]"
+// matches itself.
 func (p *Project) Patterns() []string {
 	globs := p.WhenModified
 	if len(globs) == 0 {
 		globs = defaultWhenModified(p.Engine)
 	}
+	dir := EscapeGlob(p.Dir)
 	out := make([]string, len(globs))
 	for i, g := range globs {
-		out[i] = path.Join(p.Dir, g)
+		out[i] = path.Join(dir, g)
 	}
 	return out
+}
+
+// EscapeGlob escapes the characters that have a meaning in a doublestar
+// glob (* ? [ ] { } \), so that s matches only itself.
+func EscapeGlob(s string) string {
+	if !strings.ContainsAny(s, `*?[]{}\`) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[]{}\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // defaultWhenModified returns the default when_modified globs of an engine.

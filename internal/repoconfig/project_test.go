@@ -3,6 +3,8 @@ package repoconfig
 import (
 	"reflect"
 	"testing"
+
+	"github.com/bmatcuk/doublestar/v4"
 )
 
 func TestOrder(t *testing.T) {
@@ -74,11 +76,45 @@ func TestPatterns(t *testing.T) {
 			[]string{"n/**/*.tf", "n/**/*.tf.json", "n/**/*.tofu", "n/**/*.tofu.json",
 				"n/**/*.tfvars", "n/**/*.tfvars.json", "n/.terraform.lock.hcl"}},
 		{"pulumi defaults", Project{Dir: "app", Engine: EnginePulumi}, []string{"app/**/*"}},
+		{"glob characters in dir are escaped, not in the globs", Project{Dir: "envs/app [v2]", WhenModified: []string{"*.tf", "../{b,c}/*.tf"}},
+			[]string{`envs/app \[v2\]/*.tf`, `envs/{b,c}/*.tf`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := tt.project.Patterns(); !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("Patterns() = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestPatternsMatchDirsWithGlobCharacters(t *testing.T) {
+	tests := []struct {
+		dir, file, other string
+	}{
+		{"envs/app [v2]", "envs/app [v2]/main.tf", "envs/app v/main.tf"},
+		{"envs/{b}", "envs/{b}/main.tf", "envs/b/main.tf"},
+		{"x/a*b?", "x/a*b?/main.tf", "x/aXXbY/main.tf"},
+		{`w/back\slash`, `w/back\slash/main.tf`, "w/backslash/main.tf"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.dir, func(t *testing.T) {
+			p := Project{Dir: tt.dir, Engine: EngineTerraform}
+			match := func(name string) bool {
+				for _, g := range p.Patterns() {
+					if ok, err := doublestar.Match(g, name); err != nil {
+						t.Fatalf("pattern %q: %v", g, err)
+					} else if ok {
+						return true
+					}
+				}
+				return false
+			}
+			if !match(tt.file) {
+				t.Errorf("%s does not match %q", tt.file, p.Patterns())
+			}
+			if match(tt.other) {
+				t.Errorf("%s matches %q", tt.other, p.Patterns())
 			}
 		})
 	}

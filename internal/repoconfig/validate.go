@@ -295,7 +295,12 @@ func (p *parser) checkPath(n *yaml.Node, noun, label, value string, wantDir bool
 	info, err := fs.Stat(p.fsys, clean)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		p.errorf(n, "%s %q does not exist in the repository (%s); %s", noun, clean, label, p.closest(clean, wantDir))
+		hint := ""
+		if noun == "directory" {
+			hint = "; if the project was deleted on purpose: removing its code does not destroy its resources, " +
+				"so destroy them first (or remove them from the state deliberately), then remove the project from " + FileName
+		}
+		p.errorf(n, "%s %q does not exist in the repository (%s); %s%s", noun, clean, label, p.closest(clean, wantDir), hint)
 		return clean, false
 	case err != nil:
 		p.errorf(n, "cannot read %s %q (%s): %v; check the repository checkout", noun, clean, label, err)

@@ -12,6 +12,8 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
+
+	"github.com/sluicehq/sluice/internal/engine/terraform/tfmodules"
 )
 
 // initKey fingerprints everything `init` depends on: the engine binary,
@@ -31,22 +33,20 @@ func initKey(binary, workspace, dir string) (string, error) {
 		fmt.Fprintf(h, "lock %x\n", sha256.Sum256(b))
 	}
 	seen := map[string]bool{}
-	if err := hashModule(h, dir, seen); err != nil {
+	root, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	if err := hashModule(h, root, dir, seen); err != nil {
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-func isConfigFile(name string) bool {
-	for _, ext := range []string{".tf", ".tf.json", ".tofu", ".tofu.json"} {
-		if strings.HasSuffix(name, ext) {
-			return true
-		}
-	}
-	return false
-}
-
-func hashModule(h io.Writer, dir string, seen map[string]bool) error {
+// hashModule hashes a module's init-relevant parts. Paths are hashed
+// relative to the project's root, so the same code checked out elsewhere
+// (a new worktree per run) has the same key.
+func hashModule(h io.Writer, root, dir string, seen map[string]bool) error {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return err
@@ -61,12 +61,16 @@ func hashModule(h io.Writer, dir string, seen map[string]bool) error {
 	}
 	names := make([]string, 0, len(entries))
 	for _, e := range entries {
-		if e.Type().IsRegular() && isConfigFile(e.Name()) {
+		if e.Type().IsRegular() && tfmodules.IsConfigFile(e.Name()) {
 			names = append(names, e.Name())
 		}
 	}
 	sort.Strings(names)
-	fmt.Fprintf(h, "module %s\n", abs)
+	rel, err := filepath.Rel(root, abs)
+	if err != nil {
+		rel = abs
+	}
+	fmt.Fprintf(h, "module %s\n", filepath.ToSlash(rel))
 	var local []string
 	for _, name := range names {
 		src, err := os.ReadFile(filepath.Join(abs, name))
@@ -77,6 +81,9 @@ func hashModule(h io.Writer, dir string, seen map[string]bool) error {
 		if strings.HasSuffix(name, ".json") {
 			// JSON syntax is rare; any change to it re-inits.
 			fmt.Fprintf(h, "json %x\n", sha256.Sum256(src))
+			for _, s := range tfmodules.Sources(name, src) {
+				local = append(local, filepath.Join(abs, s))
+			}
 			continue
 		}
 		f, diags := hclsyntax.ParseConfig(src, name, hcl.InitialPos)
@@ -109,19 +116,14 @@ func hashModule(h io.Writer, dir string, seen map[string]bool) error {
 						fmt.Fprintf(h, "  %s %q\n", attr, a.Expr.Range().SliceBytes(src))
 					}
 				}
-				if a, ok := b.Body.Attributes["source"]; ok {
-					if v, diags := a.Expr.Value(nil); !diags.HasErrors() && v.Type().FriendlyName() == "string" {
-						s := v.AsString()
-						if strings.HasPrefix(s, "./") || strings.HasPrefix(s, "../") {
-							local = append(local, filepath.Join(abs, s))
-						}
-					}
+				if s, ok := tfmodules.LocalSource(b); ok {
+					local = append(local, filepath.Join(abs, s))
 				}
 			}
 		}
 	}
 	for _, l := range local {
-		if err := hashModule(h, l, seen); err != nil {
+		if err := hashModule(h, root, l, seen); err != nil {
 			// A missing local module is init's error to report.
 			fmt.Fprintf(h, "missing-module %s\n", l)
 		}

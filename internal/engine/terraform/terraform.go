@@ -16,6 +16,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/engine"
@@ -68,12 +69,16 @@ type session struct {
 	state   string
 	env     []string
 	log     engine.LineFunc
+	// created is set when init created the workspace.
+	created bool
 }
 
 func (d *Driver) session(project, dir, ws, stateDir string, extra []string, log engine.LineFunc) (*session, error) {
 	st, err := os.Stat(dir)
 	if err != nil || !st.IsDir() {
-		return nil, fmt.Errorf("project %s: directory %s does not exist (was it moved or deleted? fix dir in sluice.yaml)", project, dir)
+		return nil, fmt.Errorf("project %s: directory %s does not exist (was it moved or deleted? fix dir in sluice.yaml; "+
+			"if the project was deleted on purpose, removing its code does not destroy its resources: destroy them first, "+
+			"or remove them from the state deliberately, then remove the project from sluice.yaml)", project, dir)
 	}
 	bin, err := d.lookPath()
 	if err != nil {
@@ -114,13 +119,26 @@ func (s *session) environ(extra []string) []string {
 	return append(env, extra...)
 }
 
-func (s *session) run(ctx context.Context, stream bool, args ...string) (engine.Output, error) {
+// How run treats a command's output.
+type runMode int
+
+const (
+	// quiet: the output is not streamed to the live log, and a failure's
+	// error lines come from stderr only. For `show -json`, whose stdout is
+	// the raw plan with its sensitive values.
+	quiet runMode = iota
+	// streamed: the output goes to the live log as it comes, and a failure
+	// with nothing on stderr takes its error lines from stdout.
+	streamed
+)
+
+func (s *session) run(ctx context.Context, mode runMode, args ...string) (engine.Output, error) {
 	env := s.env
 	if s.ws != "default" && args[0] != "init" && args[0] != "workspace" {
 		env = append(env[:len(env):len(env)], "TF_WORKSPACE="+s.ws)
 	}
 	c := engine.Command{Path: s.bin, Args: args, Dir: s.dir, Env: env, Grace: s.d.Grace}
-	if stream {
+	if mode == streamed {
 		c.Log = s.log
 	}
 	out, err := c.Run(ctx)
@@ -129,7 +147,7 @@ func (s *session) run(ctx context.Context, stream bool, args ...string) (engine.
 			Project: s.project,
 			Command: s.d.tool() + " " + args[0],
 			Dir:     s.dir,
-			Lines:   errorLines(out),
+			Lines:   errorLines(out, mode == streamed),
 			Err:     err,
 		}
 	}
@@ -156,18 +174,76 @@ func (s *session) init(ctx context.Context, force bool) (bool, error) {
 		}
 	}
 	_ = os.Remove(s.stampPath())
-	if _, err := s.run(ctx, true, "init", "-input=false", "-no-color"); err != nil {
+	unlock, err := s.d.lockPluginCache(ctx, s.log)
+	if err != nil {
+		return false, fmt.Errorf("project %s: %w", s.project, err)
+	}
+	_, err = s.run(ctx, streamed, "init", "-input=false", "-no-color")
+	unlock()
+	if err != nil {
 		return false, err
 	}
 	if s.ws != "default" {
-		if _, err := s.run(ctx, true, "workspace", "select", "-or-create=true", "-no-color", s.ws); err != nil {
+		// A workspace that does not exist yet is created, as automation
+		// needs; a misspelled name shows as a new, empty workspace.
+		out, err := s.run(ctx, streamed, "workspace", "select", "-or-create=true", "-no-color", s.ws)
+		if err != nil {
 			return false, err
+		}
+		if strings.Contains(out.Stdout, "Created and switched to workspace") {
+			s.created = true
+			if s.log != nil {
+				s.log("stdout", fmt.Sprintf("sluice: created workspace %q", s.ws))
+			}
 		}
 	}
 	if err := os.WriteFile(s.stampPath(), []byte(key), 0o600); err != nil {
 		return false, fmt.Errorf("recording init of project %s: %w", s.project, err)
 	}
 	return false, nil
+}
+
+// pluginCacheLock is the file in the plugin cache that inits lock.
+const pluginCacheLock = ".sluice-init.lock"
+
+// lockPluginCache takes an exclusive lock on the shared plugin cache for
+// the length of an init: Terraform documents that concurrent inits must
+// not share a plugin cache. It waits until the lock is free or ctx is
+// done, and says once that it is waiting.
+func (d *Driver) lockPluginCache(ctx context.Context, log engine.LineFunc) (unlock func(), err error) {
+	if d.PluginCacheDir == "" {
+		return func() {}, nil
+	}
+	path := filepath.Join(d.PluginCacheDir, pluginCacheLock)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("opening the plugin cache lock: %w", err)
+	}
+	fd := int(f.Fd())
+	told := false
+	for {
+		err := syscall.Flock(fd, syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return func() {
+				_ = syscall.Flock(fd, syscall.LOCK_UN)
+				f.Close()
+			}, nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			f.Close()
+			return nil, fmt.Errorf("locking the plugin cache (%s): %w", path, err)
+		}
+		if !told && log != nil {
+			log("stderr", "sluice: waiting for another init that uses the plugin cache "+d.PluginCacheDir)
+			told = true
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, fmt.Errorf("waiting for the plugin cache lock: %w", ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 func (d *Driver) lockArg() string {
@@ -192,14 +268,14 @@ func (d *Driver) Plan(ctx context.Context, req engine.PlanRequest) (*engine.Plan
 		return nil, err
 	}
 	planArgs := []string{"plan", "-input=false", "-no-color", d.lockArg(), "-out=" + req.PlanFile}
-	out, err := s.run(ctx, true, planArgs...)
+	out, err := s.run(ctx, streamed, planArgs...)
 	if err != nil && skipped && ctx.Err() == nil && needsInit(out) {
 		// The init key missed something init depends on; init and retry once.
 		if _, err := s.init(ctx, true); err != nil {
 			return nil, err
 		}
 		skipped = false
-		out, err = s.run(ctx, true, planArgs...)
+		out, err = s.run(ctx, streamed, planArgs...)
 	}
 	if err != nil {
 		_ = os.Remove(req.PlanFile)
@@ -208,17 +284,17 @@ func (d *Driver) Plan(ctx context.Context, req engine.PlanRequest) (*engine.Plan
 	if req.Saved != nil {
 		req.Saved()
 	}
-	show, err := s.run(ctx, false, "show", "-json", "-no-color", req.PlanFile)
+	p, err := s.show(ctx, req.PlanFile)
 	if err != nil {
 		return nil, err
-	}
-	p, err := normalize(d.engineName, []byte(show.Stdout))
-	if err != nil {
-		return nil, fmt.Errorf("project %s: %w", req.Project, err)
 	}
 	p.Text = planText(out.Stdout)
 	p.Warnings = warnings(out)
 	p.InitSkipped = skipped
+	if s.created {
+		p.CreatedWorkspace = s.ws
+		p.Warnings = append(p.Warnings, fmt.Sprintf("Workspace %q did not exist and was created for this plan: check the name if you expected an existing workspace", s.ws))
+	}
 	p.Artifact, err = hashFile(req.PlanFile)
 	if err != nil {
 		return nil, fmt.Errorf("project %s: %w", req.Project, err)
@@ -243,7 +319,17 @@ func (d *Driver) Apply(ctx context.Context, req engine.ApplyRequest) (*engine.Ap
 	if _, err := s.init(ctx, false); err != nil {
 		return nil, err
 	}
-	out, err := s.run(ctx, true, "apply", "-input=false", "-no-color", d.lockArg(), req.PlanFile)
+	if req.Secrets != nil {
+		// The literal secrets of the plan are not kept anywhere; read them
+		// from the saved plan again so the caller can hide them in the
+		// apply's output.
+		p, err := s.show(ctx, req.PlanFile)
+		if err != nil {
+			return nil, err
+		}
+		req.Secrets(p.Secrets)
+	}
+	out, err := s.run(ctx, streamed, "apply", "-input=false", "-no-color", d.lockArg(), req.PlanFile)
 	if err != nil {
 		var re *engine.RunError
 		if errors.As(err, &re) && strings.Contains(out.Stdout+out.Stderr, "Saved plan is stale") {
@@ -252,6 +338,20 @@ func (d *Driver) Apply(ctx context.Context, req engine.ApplyRequest) (*engine.Ap
 		return nil, err
 	}
 	return &engine.ApplyResult{Text: out.Stdout, Summary: applySummary(out.Stdout)}, nil
+}
+
+// show reads a saved plan back with `show -json` and normalises it. Its
+// output is the raw plan, sensitive values included: it is never logged.
+func (s *session) show(ctx context.Context, planFile string) (*engine.Plan, error) {
+	show, err := s.run(ctx, quiet, "show", "-json", "-no-color", planFile)
+	if err != nil {
+		return nil, err
+	}
+	p, err := normalize(s.d.engineName, []byte(show.Stdout))
+	if err != nil {
+		return nil, fmt.Errorf("project %s: %w", s.project, err)
+	}
+	return p, nil
 }
 
 func hashFile(path string) (engine.Artifact, error) {
@@ -284,15 +384,40 @@ func needsInit(out engine.Output) bool {
 }
 
 // errorLines extracts what the engine said about an error: stderr without
-// the diagnostic box drawing, or the end of stdout when stderr is empty.
-func errorLines(out engine.Output) []string {
-	src := out.Stderr
-	if strings.TrimSpace(src) == "" {
-		src = out.Stdout
+// the diagnostic box drawing and without the warnings about the machine's
+// CLI configuration, or, when that leaves nothing and fromStdout is set,
+// the end of stdout.
+func errorLines(out engine.Output, fromStdout bool) []string {
+	lines := diagnostics(out.Stderr)
+	if len(lines) == 0 && fromStdout {
+		lines = diagnostics(out.Stdout)
 	}
+	const max = 60
+	if len(lines) > max {
+		lines = append([]string{fmt.Sprintf("... (%d earlier lines in the run log)", len(lines)-max)}, lines[len(lines)-max:]...)
+	}
+	return lines
+}
+
+// diagnostics is engine output without box drawing, blank edges and the
+// CLI configuration block.
+func diagnostics(src string) []string {
 	var lines []string
-	for _, l := range strings.Split(src, "\n") {
-		l = strings.TrimRight(l, " \r")
+	raw := strings.Split(src, "\n")
+	for i := 0; i < len(raw); i++ {
+		l := strings.TrimRight(raw[i], " \r")
+		if strings.HasPrefix(l, cliConfigWarning) {
+			// The block ends at the first line that is not blank or part
+			// of a diagnostic box.
+			for i+1 < len(raw) {
+				n := strings.TrimRight(raw[i+1], " \r")
+				if n != "" && n != "╷" && n != "╵" && n != "│" && !strings.HasPrefix(n, "│ ") && !strings.HasPrefix(n, "As a result of the above problems") {
+					break
+				}
+				i++
+			}
+			continue
+		}
 		switch {
 		case l == "╷" || l == "╵":
 			continue
@@ -303,12 +428,7 @@ func errorLines(out engine.Output) []string {
 		}
 		lines = append(lines, l)
 	}
-	lines = trimBlank(lines)
-	const max = 60
-	if len(lines) > max {
-		lines = append([]string{fmt.Sprintf("... (%d earlier lines in the run log)", len(lines)-max)}, lines[len(lines)-max:]...)
-	}
-	return lines
+	return trimBlank(lines)
 }
 
 // The CLI configuration warning is about the machine, not the plan.
@@ -397,7 +517,7 @@ func (d *Driver) ProbeLock(ctx context.Context, dir, workspace, stateDir string)
 	if _, err := s.init(ctx, false); err != nil {
 		return "", err
 	}
-	out, err := s.run(ctx, false, "plan", "-input=false", "-no-color", "-refresh=false", "-lock-timeout=0s")
+	out, err := s.run(ctx, streamed, "plan", "-input=false", "-no-color", "-refresh=false", "-lock-timeout=0s")
 	if err == nil {
 		return "", nil
 	}

@@ -4,11 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/sluicehq/sluice/internal/engine"
 	"github.com/sluicehq/sluice/internal/testkit"
@@ -347,6 +350,12 @@ func TestInitKey(t *testing.T) {
 	if k, _ := initKey("/bin/terraform", "prod", dir); k == key() {
 		t.Error("the workspace must be part of the init key")
 	}
+	// The same code elsewhere (another worktree) keeps the key.
+	elsewhere := t.TempDir()
+	testkit.CopyDir(t, dir, elsewhere)
+	if k, _ := initKey("/bin/terraform", "default", elsewhere); k != key() {
+		t.Error("the init key must not depend on where the project is checked out")
+	}
 }
 
 func contains(list []string, s string) bool {
@@ -356,4 +365,229 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+func TestApplyReportsSecretsBeforeApplying(t *testing.T) {
+	for _, bin := range testkit.Engines(t) {
+		t.Run(bin.Engine, func(t *testing.T) {
+			for _, fail := range []bool{false, true} {
+				t.Run(fmt.Sprintf("fail=%v", fail), func(t *testing.T) {
+					p := newProject(t, bin, "echo-secret")
+					env := []string{fmt.Sprintf("TF_VAR_fail=%v", fail)}
+					pl, _, err := p.plan("a", env...)
+					if err != nil {
+						t.Fatal(err)
+					}
+					var (
+						secrets []string
+						early   bool // secrets known before the first line of apply output
+						lines   []string
+					)
+					_, err = p.d.Apply(context.Background(), engine.ApplyRequest{
+						Project:    "ng",
+						Dir:        p.dir,
+						StateDir:   p.state,
+						PlanFile:   filepath.Join(p.state, "a.tfplan"),
+						PlanSHA256: pl.Artifact.SHA256,
+						Env:        env,
+						Secrets: func(s []string) {
+							secrets = s
+							early = len(lines) == 0
+						},
+						Log: func(_, line string) { lines = append(lines, line) },
+					})
+					if fail != (err != nil) {
+						t.Fatalf("apply: err = %v", err)
+					}
+					if !contains(secrets, canary) || !early {
+						t.Errorf("secrets = %q (before any output: %v), want the sensitive variable's value before applying", secrets, early)
+					}
+					if !strings.Contains(strings.Join(lines, "\n"), "token="+canary) {
+						t.Errorf("the provisioner did not print the secret, so the test proves nothing:\n%s", strings.Join(lines, "\n"))
+					}
+				})
+			}
+		})
+	}
+}
+
+func TestErrorLinesLeaveOutTheCLIConfiguration(t *testing.T) {
+	for _, bin := range testkit.Engines(t) {
+		t.Run(bin.Engine, func(t *testing.T) {
+			p := newProject(t, bin, "broken")
+			t.Setenv("TF_CLI_CONFIG_FILE", filepath.Join(t.TempDir(), "missing-terraformrc"))
+			_, _, err := p.plan("x")
+			var re *engine.RunError
+			if !errors.As(err, &re) {
+				t.Fatalf("err = %v, want a RunError", err)
+			}
+			text := strings.Join(re.Lines, "\n")
+			if strings.Contains(text, "CLI configuration") || !strings.Contains(text, "Error:") || strings.HasPrefix(text, "\n") {
+				t.Errorf("error lines:\n%s", text)
+			}
+		})
+	}
+}
+
+func TestWorkspaceCreatedIsReported(t *testing.T) {
+	for _, bin := range testkit.Engines(t) {
+		t.Run(bin.Engine, func(t *testing.T) {
+			p := newProject(t, bin, "nodegroup")
+			plan := func() (*engine.Plan, []string) {
+				var lines []string
+				pl, err := p.d.Plan(context.Background(), engine.PlanRequest{
+					Project: "ng", Dir: p.dir, Workspace: "stagign", StateDir: p.state,
+					PlanFile: filepath.Join(p.state, "ws.tfplan"),
+					Log:      func(_, l string) { lines = append(lines, l) },
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return pl, lines
+			}
+			pl, lines := plan()
+			if pl.CreatedWorkspace != "stagign" || !contains(lines, `sluice: created workspace "stagign"`) ||
+				len(pl.Warnings) == 0 || !strings.Contains(pl.Warnings[len(pl.Warnings)-1], `"stagign" did not exist`) {
+				t.Errorf("created workspace %q, warnings %q, lines:\n%s", pl.CreatedWorkspace, pl.Warnings, strings.Join(lines, "\n"))
+			}
+			// Forget the init so the workspace is selected again: it exists now.
+			if err := os.Remove(filepath.Join(p.state, "init-key")); err != nil {
+				t.Fatal(err)
+			}
+			pl, _ = plan()
+			if pl.CreatedWorkspace != "" {
+				t.Errorf("an existing workspace reported as created")
+			}
+		})
+	}
+}
+
+// fakeEngine writes a shell script that stands in for terraform: init
+// appends to a log, plan writes the plan file, show prints what SHOW says
+// (and exits with SHOW_EXIT).
+func fakeEngine(t *testing.T) (bin, initLog string) {
+	t.Helper()
+	dir := t.TempDir()
+	initLog = filepath.Join(dir, "init.log")
+	bin = filepath.Join(dir, "terraform")
+	script := `#!/bin/sh
+case "$1" in
+init) echo "init $$" >> ` + initLog + `; sleep "${INIT_SLEEP:-0}" ;;
+plan) for a in "$@"; do case "$a" in -out=*) echo plan > "${a#-out=}";; esac; done; echo "No changes." ;;
+show) printf '%s' "${SHOW:-{\"format_version\":\"1.2\"}}"; exit "${SHOW_EXIT:-0}" ;;
+esac
+`
+	if err := os.WriteFile(bin, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return bin, initLog
+}
+
+func TestShowErrorLinesNeverComeFromStdout(t *testing.T) {
+	bin, _ := fakeEngine(t)
+	d := New("terraform", bin)
+	secret := `{"variables":{"password":{"value":"` + canary + `"}}}`
+	_, err := d.Plan(context.Background(), engine.PlanRequest{
+		Project: "p", Dir: t.TempDir(), StateDir: t.TempDir(), PlanFile: filepath.Join(t.TempDir(), "p.plan"),
+		Env: []string{"SHOW=" + secret, "SHOW_EXIT=1"},
+	})
+	var re *engine.RunError
+	if !errors.As(err, &re) || re.Command != "terraform show" {
+		t.Fatalf("err = %v, want a failed show", err)
+	}
+	noCanary(t, "the error lines of show -json", strings.Join(re.Lines, "\n"))
+}
+
+func TestInitsDoNotShareThePluginCacheAtOnce(t *testing.T) {
+	bin, initLog := fakeEngine(t)
+	cache := t.TempDir()
+	// Someone else is initialising with this cache.
+	f, err := os.OpenFile(filepath.Join(cache, pluginCacheLock), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	d := New("terraform", bin)
+	d.PluginCacheDir = cache
+	var (
+		mu    sync.Mutex
+		lines []string
+	)
+	done := make(chan error, 1)
+	go func() {
+		_, err := d.Plan(context.Background(), engine.PlanRequest{
+			Project: "p", Dir: t.TempDir(), StateDir: t.TempDir(), PlanFile: filepath.Join(t.TempDir(), "p.plan"),
+			Log: func(_, l string) { mu.Lock(); lines = append(lines, l); mu.Unlock() },
+		})
+		done <- err
+	}()
+	time.Sleep(500 * time.Millisecond)
+	if b, _ := os.ReadFile(initLog); len(b) > 0 {
+		t.Fatalf("init ran while another init held the plugin cache: %s", b)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_UN); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("init did not run once the plugin cache was free")
+	}
+	if b, _ := os.ReadFile(initLog); len(b) == 0 {
+		t.Error("init did not run")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !strings.Contains(strings.Join(lines, "\n"), "waiting for another init") {
+		t.Errorf("no word about waiting: %q", lines)
+	}
+
+	// Two drivers sharing a cache never run init at the same time.
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i := 0; i < 2; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := d.Plan(context.Background(), engine.PlanRequest{
+				Project: "p", Dir: t.TempDir(), StateDir: t.TempDir(), PlanFile: filepath.Join(t.TempDir(), "p.plan"),
+				Env: []string{"INIT_SLEEP=0.4"},
+			})
+			if err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if took := time.Since(start); took < 800*time.Millisecond {
+		t.Errorf("two inits of 0.4s each took %v together: they overlapped", took)
+	}
+}
+
+func TestErrorLines(t *testing.T) {
+	const cliWarning = "There are some problems with the CLI configuration:\n╷\n│ Warning: Unable to open CLI configuration file\n│\n│ The CLI configuration file at \"/x\" does not exist.\n╵\n\n"
+	tests := []struct {
+		name       string
+		out        engine.Output
+		fromStdout bool
+		want       string
+	}{
+		{"stderr without boxes", engine.Output{Stderr: "╷\n│ Error: boom\n│\n│ detail\n╵\n"}, true, "Error: boom\n\ndetail"},
+		{"the CLI configuration block is left out", engine.Output{Stderr: cliWarning + "Error: boom\n"}, true, "Error: boom"},
+		{"stdout when stderr says nothing else", engine.Output{Stdout: "Error: on stdout\n", Stderr: cliWarning}, true, "Error: on stdout"},
+		{"never stdout when not asked", engine.Output{Stdout: `{"secret":"` + canary + `"}`, Stderr: cliWarning}, false, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := strings.Join(errorLines(tt.out, tt.fromStdout), "\n"); got != tt.want {
+				t.Errorf("errorLines = %q, want %q", got, tt.want)
+			}
+		})
+	}
 }

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"slices"
@@ -100,4 +101,17 @@ func lockKey(repo, project, workspace string) string {
 
 func planKey(repo string, mr int64, project, workspace string) string {
 	return "plan\x00" + repo + "\x00" + strconv.FormatInt(mr, 10) + "\x00" + project + "\x00" + workspace
+}
+
+// isUniqueViolation reports whether err is a unique constraint violation:
+// SQLite's "UNIQUE constraint failed", PostgreSQL's SQLSTATE 23505.
+func isUniqueViolation(err error) bool {
+	if err == nil {
+		return false
+	}
+	var pg interface{ SQLState() string }
+	if errors.As(err, &pg) {
+		return pg.SQLState() == "23505"
+	}
+	return strings.Contains(err.Error(), "UNIQUE constraint failed")
 }

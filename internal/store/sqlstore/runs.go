@@ -45,6 +45,9 @@ func (s *Store) CreateRun(ctx context.Context, r store.Run) (store.Run, error) {
 		r.Kind, r.Repo, r.MR, r.Project, r.Workspace, r.HeadSHA, r.BaseSHA, store.StateQueued,
 		r.Actor, r.PlanID, micros(stamp(r.CreatedAt)))
 	run, err := scanRun(row)
+	if isUniqueViolation(err) {
+		err = fmt.Errorf("%w: plan %d already has an apply run", store.ErrConflict, r.PlanID)
+	}
 	if err != nil {
 		return store.Run{}, fmt.Errorf("creating %s run of %s!%d %s: %w", r.Kind, r.Repo, r.MR, r.Project, err)
 	}

@@ -21,3 +21,11 @@ output "connection" {
   value     = "postgres://app:${var.db_password}@db"
   sensitive = true
 }
+
+# A provisioner that prints the password: nonsensitive() keeps the engine
+# from suppressing the output, so only Sluice can hide it.
+resource "terraform_data" "connect" {
+  provisioner "local-exec" {
+    command = "echo connecting with ${nonsensitive(var.db_password)}"
+  }
+}

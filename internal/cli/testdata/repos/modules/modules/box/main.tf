@@ -1,0 +1,10 @@
+variable "size" {
+  type = number
+}
+
+resource "terraform_data" "box" {
+  input = {
+    size  = var.size
+    color = "blue"
+  }
+}

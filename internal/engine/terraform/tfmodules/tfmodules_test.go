@@ -1,0 +1,56 @@
+package tfmodules
+
+import (
+	"reflect"
+	"testing"
+	"testing/fstest"
+)
+
+func TestDirs(t *testing.T) {
+	f := func(s string) *fstest.MapFile { return &fstest.MapFile{Data: []byte(s)} }
+	fsys := fstest.MapFS{
+		"envs/prod/main.tf": f(`
+module "vpc" { source = "../../modules/vpc" }
+module "registry" {
+  source  = "terraform-aws-modules/vpc/aws"
+  version = "5.0.0"
+}
+module "git" { source = "git::https://example.com/m.git" }
+module "computed" { source = "../${var.x}" }
+`),
+		"envs/prod/extra.tf.json":   f(`{"module": {"dns": {"source": "./dns"}, "list": [{"source": "../../modules/json-list"}]}}`),
+		"envs/prod/dns/main.tf":     f(`resource "x" "y" {}`),
+		"modules/vpc/main.tf":       f(`module "subnets" { source = "./subnets" }` + "\n" + `module "loop" { source = "../vpc" }`),
+		"modules/vpc/subnets/a.tf":  f(`module "up" { source = "../../../envs/shared" }`),
+		"modules/json-list/main.tf": f(``),
+		"envs/shared/main.tf":       f(``),
+		"envs/broken/main.tf":       f(`module "x" { source = `),
+		"envs/outside/main.tf":      f(`module "x" { source = "../../../elsewhere" }` + "\n" + `module "gone" { source = "./missing" }`),
+		"envs/tofu/main.tofu":       f(`module "x" { source = "./sub" }`),
+	}
+	tests := []struct {
+		dir  string
+		want []string
+	}{
+		{"envs/prod", []string{"envs/prod/dns", "envs/shared", "modules/json-list", "modules/vpc", "modules/vpc/subnets"}},
+		{"modules/vpc", []string{"envs/shared", "modules/vpc/subnets"}},
+		{"envs/broken", nil},
+		{"envs/outside", []string{"envs/outside/missing"}},
+		{"envs/tofu", []string{"envs/tofu/sub"}},
+		{"envs/shared", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.dir, func(t *testing.T) {
+			got, err := Dirs(fsys, tt.dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("Dirs(%s) = %q, want %q", tt.dir, got, tt.want)
+			}
+		})
+	}
+	if _, err := Dirs(fsys, "nope"); err == nil {
+		t.Error("Dirs of a missing directory must fail")
+	}
+}

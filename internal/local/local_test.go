@@ -1,0 +1,600 @@
+package local
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/sluicehq/sluice/internal/engine"
+	"github.com/sluicehq/sluice/internal/render"
+	"github.com/sluicehq/sluice/internal/testkit"
+)
+
+// fakeEngine plans every project as one resource to add and applies by
+// remembering the project. Hooks change what one project's plan or apply
+// does.
+type fakeEngine struct {
+	mu      sync.Mutex
+	applied []string
+	// onPlan runs while a project is planned, before its plan is saved.
+	onPlan map[string]func(ctx context.Context, req engine.PlanRequest) error
+	// onApply replaces a project's apply.
+	onApply map[string]func(ctx context.Context, req engine.ApplyRequest) (*engine.ApplyResult, error)
+}
+
+var _ engine.Engine = (*fakeEngine)(nil)
+
+func (f *fakeEngine) Name() string { return "terraform" }
+
+func (f *fakeEngine) Plan(ctx context.Context, req engine.PlanRequest) (*engine.Plan, error) {
+	if h := f.onPlan[req.Project]; h != nil {
+		if err := h(ctx, req); err != nil {
+			return nil, err
+		}
+	}
+	if err := os.MkdirAll(filepath.Dir(req.PlanFile), 0o700); err != nil {
+		return nil, err
+	}
+	body := []byte("plan of " + req.Project)
+	if err := os.WriteFile(req.PlanFile, body, 0o600); err != nil {
+		return nil, err
+	}
+	if req.Saved != nil {
+		req.Saved()
+	}
+	sum := sha256.Sum256(body)
+	return &engine.Plan{
+		Engine:    "terraform",
+		Resources: []engine.ResourceChange{{Address: "terraform_data.x", Type: "terraform_data", Name: "x", Action: engine.ActionCreate}},
+		Summary:   engine.Summary{Add: 1},
+		Text:      "Plan: 1 to add, 0 to change, 0 to destroy.\n",
+		Artifact:  engine.Artifact{Path: req.PlanFile, SHA256: hex.EncodeToString(sum[:]), Size: int64(len(body))},
+	}, nil
+}
+
+func (f *fakeEngine) Apply(ctx context.Context, req engine.ApplyRequest) (*engine.ApplyResult, error) {
+	if h := f.onApply[req.Project]; h != nil {
+		return h(ctx, req)
+	}
+	f.mu.Lock()
+	f.applied = append(f.applied, req.Project)
+	f.mu.Unlock()
+	return &engine.ApplyResult{Text: "Apply complete! Resources: 1 added, 0 changed, 0 destroyed.\n"}, nil
+}
+
+func (f *fakeEngine) appliedProjects() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.applied...)
+}
+
+// twoProjects is a repository where app depends on net, with a branch
+// "change" that touches both.
+const twoProjects = `version: 1
+projects:
+  - name: app
+    dir: app
+    depends_on: [net]
+  - name: net
+    dir: net
+  - name: other
+    dir: other
+`
+
+func newRepo(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, body := range files {
+		testkit.WriteFile(t, filepath.Join(dir, filepath.FromSlash(name)), body)
+	}
+	testkit.Git(t, dir, "init", "-q", "-b", "main")
+	testkit.Git(t, dir, "add", "-A")
+	testkit.Git(t, dir, "commit", "-q", "--allow-empty", "-m", "initial")
+	return dir
+}
+
+func commitAll(t *testing.T, dir, msg string) {
+	t.Helper()
+	testkit.Git(t, dir, "add", "-A")
+	testkit.Git(t, dir, "commit", "-q", "-m", msg)
+}
+
+func twoProjectRepo(t *testing.T) string {
+	t.Helper()
+	dir := newRepo(t, map[string]string{
+		"sluice.yaml":   twoProjects,
+		"app/main.tf":   "# app\n",
+		"net/main.tf":   "# net\n",
+		"other/main.tf": "# other\n",
+	})
+	testkit.Git(t, dir, "switch", "-q", "-c", "change")
+	testkit.WriteFile(t, filepath.Join(dir, "app", "main.tf"), "# app changed\n")
+	testkit.WriteFile(t, filepath.Join(dir, "net", "main.tf"), "# net changed\n")
+	testkit.WriteFile(t, filepath.Join(dir, "other", "main.tf"), "# other changed\n")
+	commitAll(t, dir, "change")
+	return dir
+}
+
+func options(dir string, eng engine.Engine, progress *bytes.Buffer) Options {
+	return Options{
+		Dir:      dir,
+		Engines:  func(string) (engine.Engine, error) { return eng, nil },
+		Progress: progress,
+	}
+}
+
+func names(rec *Record) []string {
+	var out []string
+	for _, p := range rec.Projects {
+		out = append(out, p.Name+":"+string(p.Status))
+	}
+	return out
+}
+
+// TestApplyRefusals covers the refusals that protect depends_on across
+// runs of sluice apply.
+func TestApplyRefusals(t *testing.T) {
+	failNet := map[string]func(context.Context, engine.ApplyRequest) (*engine.ApplyResult, error){
+		"net": func(context.Context, engine.ApplyRequest) (*engine.ApplyResult, error) {
+			return nil, &engine.RunError{Project: "net", Command: "terraform apply", Lines: []string{"Error: boom"}, Err: errors.New("exit status 1")}
+		},
+	}
+	tests := []struct {
+		name    string
+		onApply map[string]func(context.Context, engine.ApplyRequest) (*engine.ApplyResult, error)
+		first   []string // -p of a first apply, nil: no first apply
+		second  []string // -p of the apply under test
+		want    string   // in the refusal; "" means it applies
+		applied []string // by the engine, in order, over both applies
+	}{
+		{name: "a second apply after a failed dependency", onApply: failNet, first: []string{}, second: nil,
+			want: "the last apply of net failed; fix it, run `sluice plan` again"},
+		{name: "the failed project alone", onApply: failNet, first: []string{}, second: []string{"net"},
+			want: "the last apply of net failed; fix it, run `sluice plan` again"},
+		{name: "a dependent alone after a failed dependency", onApply: failNet, first: []string{}, second: []string{"app"},
+			want: "project app depends on net, and the last apply of net failed"},
+		{name: "a dependent without its dependency", second: []string{"app"},
+			want: "project app depends on net, whose saved plan has changes that are not applied yet: apply net first, or add -p net"},
+		{name: "a dependent with its dependency, named in any order", second: []string{"app", "net"},
+			applied: []string{"net", "app"}},
+		{name: "a dependent after its dependency was applied", first: []string{"net"}, second: []string{"app"},
+			applied: []string{"net", "app"}},
+		{name: "an independent project", onApply: failNet, first: []string{}, second: []string{"other"},
+			applied: []string{"other"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			dir := twoProjectRepo(t)
+			eng := &fakeEngine{onApply: tt.onApply}
+			var progress bytes.Buffer
+			if _, _, err := Plan(ctx, PlanOptions{Options: options(dir, eng, &progress), BaseRef: "main"}); err != nil {
+				t.Fatalf("plan: %v\n%s", err, progress.String())
+			}
+			if tt.first != nil {
+				_, _, _ = Apply(ctx, ApplyOptions{Options: options(dir, eng, &progress), Projects: tt.first})
+			}
+			rec, _, err := Apply(ctx, ApplyOptions{Options: options(dir, eng, &progress), Projects: tt.second})
+			if tt.want != "" {
+				if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), tt.want) {
+					t.Fatalf("err = %v, want a refusal with %q", err, tt.want)
+				}
+			} else if err != nil {
+				t.Fatalf("err = %v (record %q)", err, names(rec))
+			}
+			if got := eng.appliedProjects(); strings.Join(got, ",") != strings.Join(tt.applied, ",") {
+				t.Errorf("applied %q, want %q", got, tt.applied)
+			}
+		})
+	}
+}
+
+func TestApplyFailureSaysWhatToDo(t *testing.T) {
+	ctx := context.Background()
+	dir := twoProjectRepo(t)
+	eng := &fakeEngine{onApply: map[string]func(context.Context, engine.ApplyRequest) (*engine.ApplyResult, error){
+		"net": func(context.Context, engine.ApplyRequest) (*engine.ApplyResult, error) {
+			return nil, &engine.RunError{Project: "net", Command: "terraform apply", Err: errors.New("exit status 1")}
+		},
+		"other": func(_ context.Context, req engine.ApplyRequest) (*engine.ApplyResult, error) {
+			return nil, fmt.Errorf("project other: %s has hash x, the reviewed plan had y: %w", req.PlanFile, engine.ErrArtifactChanged)
+		},
+	}}
+	var progress bytes.Buffer
+	if _, _, err := Plan(ctx, PlanOptions{Options: options(dir, eng, &progress), BaseRef: "main"}); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		project string
+		want    []string
+	}{
+		{"net", []string{"terraform apply failed", "the state may be partly changed", "read the engine's error lines", "run `sluice plan` again"}},
+		{"other", []string{"the saved plan file was modified after it was reviewed", "nothing was applied", "run `sluice plan` again"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.project, func(t *testing.T) {
+			_, _, err := Apply(ctx, ApplyOptions{Options: options(dir, eng, &progress), Projects: []string{tt.project}})
+			if !errors.Is(err, ErrApplyFailed) {
+				t.Fatalf("err = %v", err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error lacks %q: %v", w, err)
+				}
+			}
+		})
+	}
+}
+
+func TestPlanFailsWhatChangedWhilePlanning(t *testing.T) {
+	// The projects are planned in the order net, app, other.
+	tests := []struct {
+		name   string
+		during string                         // the project being planned
+		edit   func(t *testing.T, dir string) // meanwhile
+		failed []string
+	}{
+		{"an edit to the project being planned", "net", func(t *testing.T, dir string) {
+			testkit.WriteFile(t, filepath.Join(dir, "net", "main.tf"), "# edited during the plan\n")
+		}, []string{"net"}},
+		{"an edit to a project planned earlier", "app", func(t *testing.T, dir string) {
+			testkit.WriteFile(t, filepath.Join(dir, "net", "main.tf"), "# edited after its plan\n")
+		}, []string{"net"}},
+		{"an edit to a project planned later", "net", func(t *testing.T, dir string) {
+			testkit.WriteFile(t, filepath.Join(dir, "other", "main.tf"), "# edited before its plan\n")
+		}, []string{"other"}},
+		{"a new file in a dependent", "net", func(t *testing.T, dir string) {
+			testkit.WriteFile(t, filepath.Join(dir, "app", "extra.tf"), "# new\n")
+		}, []string{"app"}},
+		{"the lock file init writes", "net", func(t *testing.T, dir string) {
+			testkit.WriteFile(t, filepath.Join(dir, "net", ".terraform.lock.hcl"), "# providers\n")
+		}, nil},
+		{"an unrelated file", "net", func(t *testing.T, dir string) {
+			testkit.WriteFile(t, filepath.Join(dir, "README.md"), "# docs\n")
+		}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			dir := twoProjectRepo(t)
+			eng := &fakeEngine{onPlan: map[string]func(context.Context, engine.PlanRequest) error{
+				tt.during: func(context.Context, engine.PlanRequest) error { tt.edit(t, dir); return nil },
+			}}
+			var progress bytes.Buffer
+			rec, _, err := Plan(ctx, PlanOptions{Options: options(dir, eng, &progress), BaseRef: "main"})
+			var failed []string
+			for _, p := range rec.Projects {
+				if p.Status == render.StatusFailed {
+					failed = append(failed, p.Name)
+					if !strings.Contains(p.Message, "the code changed while it was being planned; run `sluice plan` again") {
+						t.Errorf("%s: message %q", p.Name, p.Message)
+					}
+					if _, err := os.Stat(filepath.Join(dir, ".git", "sluice", "plans", p.Name+".plan")); err == nil {
+						t.Errorf("%s: the plan file of a failed plan is still there", p.Name)
+					}
+				}
+			}
+			if strings.Join(failed, ",") != strings.Join(tt.failed, ",") {
+				t.Fatalf("failed %q, want %q (record %q)\n%s", failed, tt.failed, names(rec), progress.String())
+			}
+			if (err != nil) != (len(tt.failed) > 0) || (err != nil && !errors.Is(err, ErrPlanFailed)) {
+				t.Errorf("err = %v", err)
+			}
+			// The record holds the tree after planning: with the failed
+			// projects left out, the rest applies.
+			if len(tt.failed) == 0 {
+				if _, _, err := Apply(ctx, ApplyOptions{Options: options(dir, eng, &progress)}); err != nil {
+					t.Errorf("apply: %v", err)
+				}
+			}
+		})
+	}
+}
+
+func TestInterruptedPlanIsNotApplied(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	dir := twoProjectRepo(t)
+	eng := &fakeEngine{onPlan: map[string]func(context.Context, engine.PlanRequest) error{
+		// The engine finishes its plan although it was interrupted.
+		"net": func(context.Context, engine.PlanRequest) error { cancel(); return nil },
+	}}
+	var progress bytes.Buffer
+	rec, _, err := Plan(ctx, PlanOptions{Options: options(dir, eng, &progress), BaseRef: "main"})
+	if !errors.Is(err, context.Canceled) || rec == nil || !rec.Interrupted {
+		t.Fatalf("err = %v, record %+v", err, rec)
+	}
+	_, _, err = Apply(context.Background(), ApplyOptions{Options: options(dir, eng, &progress)})
+	if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "the last plan was interrupted; run `sluice plan` again") {
+		t.Fatalf("apply: err = %v", err)
+	}
+	if got := eng.appliedProjects(); len(got) != 0 {
+		t.Errorf("applied %q", got)
+	}
+}
+
+func TestApplyHidesTheSecretsOfThePlan(t *testing.T) {
+	const secret = "s3cret-from-the-plan"
+	ctx := context.Background()
+	dir := newRepo(t, map[string]string{"vault/main.tf": "# v\n"})
+	testkit.WriteFile(t, filepath.Join(dir, "vault", "main.tf"), "# changed\n")
+	tests := []struct {
+		name string
+		fail bool
+	}{{"applied", false}, {"failed", true}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			eng := &fakeEngine{onApply: map[string]func(context.Context, engine.ApplyRequest) (*engine.ApplyResult, error){
+				"vault": func(_ context.Context, req engine.ApplyRequest) (*engine.ApplyResult, error) {
+					req.Secrets([]string{secret})
+					req.Log("stdout", "terraform_data.x (local-exec): token="+secret)
+					if tt.fail {
+						return nil, &engine.RunError{Project: "vault", Command: "terraform apply", Lines: []string{"Error: echoed " + secret}, Err: errors.New("exit status 1")}
+					}
+					return &engine.ApplyResult{Text: "token=" + secret + "\nApply complete!\n"}, nil
+				},
+			}}
+			var progress, live bytes.Buffer
+			opts := options(dir, eng, &progress)
+			if _, _, err := Plan(ctx, PlanOptions{Options: opts, BaseRef: "main"}); err != nil {
+				t.Fatal(err)
+			}
+			opts.Log = func(_, line string) { live.WriteString(line + "\n") }
+			rec, co, err := Apply(ctx, ApplyOptions{Options: opts})
+			if tt.fail != (err != nil) {
+				t.Fatalf("err = %v", err)
+			}
+			comment := render.Markdown(co.Comment(rec), co.Redactor(rec))
+			saved, _ := os.ReadFile(filepath.Join(dir, ".git", "sluice", "plans", "last.json"))
+			all := strings.Join([]string{live.String(), progress.String(), fmt.Sprint(err), comment, string(saved)}, "\n")
+			if strings.Contains(all, secret) {
+				t.Errorf("the secret leaked:\n%s", all)
+			}
+			if !strings.Contains(live.String(), "token=***") {
+				t.Errorf("live output:\n%s", live.String())
+			}
+		})
+	}
+}
+
+func TestAffectedProjects(t *testing.T) {
+	tests := []struct {
+		name   string
+		files  map[string]string // committed on main
+		config string            // git config key=value
+		change func(t *testing.T, dir string)
+		subdir string // where sluice runs
+		want   string // affected projects
+	}{
+		{
+			name:   "from a subdirectory, changes anywhere count",
+			files:  map[string]string{"sluice.yaml": twoProjects, "app/main.tf": "", "net/main.tf": "", "other/main.tf": ""},
+			subdir: "app",
+			change: func(t *testing.T, dir string) {
+				testkit.WriteFile(t, filepath.Join(dir, "net", "main.tf"), "# committed\n")
+				commitAll(t, dir, "net")
+				testkit.WriteFile(t, filepath.Join(dir, "other", "new.tf"), "# untracked\n")
+			},
+			want: "net,other",
+		},
+		{
+			name:   "with diff.relative",
+			files:  map[string]string{"sluice.yaml": twoProjects, "app/main.tf": "", "net/main.tf": "", "other/main.tf": ""},
+			config: "diff.relative=true",
+			subdir: "app",
+			change: func(t *testing.T, dir string) {
+				testkit.WriteFile(t, filepath.Join(dir, "net", "main.tf"), "# committed\n")
+				commitAll(t, dir, "net")
+			},
+			want: "net",
+		},
+		{
+			name: "a local module, and its own modules",
+			files: map[string]string{
+				"envs/prod/main.tf":    `module "vpc" { source = "../../modules/vpc" }`,
+				"envs/dev/main.tf":     `module "vpc" { source = "../../modules/other" }`,
+				"modules/vpc/main.tf":  `module "subnet" { source = "../subnet" }`,
+				"modules/subnet/a.tf":  "",
+				"modules/other/one.tf": "",
+			},
+			change: func(t *testing.T, dir string) {
+				testkit.WriteFile(t, filepath.Join(dir, "modules", "subnet", "a.tf"), "# changed\n")
+			},
+			want: "envs-prod",
+		},
+		{
+			name: "a project dir with glob characters",
+			files: map[string]string{
+				"sluice.yaml":           "version: 1\nprojects:\n  - name: v2\n    dir: 'envs/app [v2]'\n  - name: b\n    dir: 'envs/{b}'\n  - name: plain\n    dir: envs/b\n",
+				"envs/app [v2]/main.tf": "",
+				"envs/{b}/main.tf":      "",
+				"envs/b/main.tf":        "",
+			},
+			change: func(t *testing.T, dir string) {
+				testkit.WriteFile(t, filepath.Join(dir, "envs", "app [v2]", "main.tf"), "# changed\n")
+				testkit.WriteFile(t, filepath.Join(dir, "envs", "{b}", "main.tf"), "# changed\n")
+			},
+			want: "v2,b",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := newRepo(t, tt.files)
+			if k, v, ok := strings.Cut(tt.config, "="); ok {
+				testkit.Git(t, dir, "config", k, v)
+			}
+			testkit.Git(t, dir, "switch", "-q", "-c", "change")
+			tt.change(t, dir)
+			_, ch, err := OpenChanges(context.Background(), filepath.Join(dir, tt.subdir), "main")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, m := range ch.Matches {
+				got = append(got, m.Project)
+			}
+			if strings.Join(got, ",") != tt.want {
+				t.Errorf("affected %q, want %s (changed %q)", got, tt.want, ch.Paths)
+			}
+		})
+	}
+}
+
+func TestModuleChangeMakesThePlanStale(t *testing.T) {
+	ctx := context.Background()
+	dir := newRepo(t, map[string]string{
+		"envs/prod/main.tf":   `module "vpc" { source = "../../modules/vpc" }`,
+		"modules/vpc/main.tf": "# v1\n",
+	})
+	testkit.WriteFile(t, filepath.Join(dir, "modules", "vpc", "main.tf"), "# v2\n")
+	eng := &fakeEngine{}
+	var progress bytes.Buffer
+	rec, _, err := Plan(ctx, PlanOptions{Options: options(dir, eng, &progress), BaseRef: "main"})
+	if err != nil || len(rec.Projects) != 1 {
+		t.Fatalf("plan: %v, %q", err, names(rec))
+	}
+	testkit.WriteFile(t, filepath.Join(dir, "modules", "vpc", "main.tf"), "# v3, not reviewed\n")
+	_, _, err = Apply(ctx, ApplyOptions{Options: options(dir, eng, &progress)})
+	if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "modules/vpc/main.tf") {
+		t.Fatalf("apply after a module changed: err = %v", err)
+	}
+}
+
+func TestRemovedProjectsAreNamed(t *testing.T) {
+	tests := []struct {
+		name   string
+		files  map[string]string
+		change func(t *testing.T, dir string)
+		want   string // the removed project
+	}{
+		{
+			name:  "removed from sluice.yaml",
+			files: map[string]string{"sluice.yaml": twoProjects, "app/main.tf": "", "net/main.tf": "", "other/main.tf": ""},
+			change: func(t *testing.T, dir string) {
+				testkit.Replace(t, filepath.Join(dir, "sluice.yaml"), "  - name: other\n    dir: other\n", "")
+			},
+			want: "project other (other) was removed",
+		},
+		{
+			name:  "a discovered project's directory deleted",
+			files: map[string]string{"envs/prod/main.tf": "", "envs/old/main.tf": ""},
+			change: func(t *testing.T, dir string) {
+				testkit.Git(t, dir, "rm", "-rq", "envs/old")
+			},
+			want: "project envs-old (envs/old) was removed",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			dir := newRepo(t, tt.files)
+			testkit.Git(t, dir, "switch", "-q", "-c", "change")
+			tt.change(t, dir)
+			commitAll(t, dir, "remove")
+			var progress bytes.Buffer
+			rec, co, err := Plan(ctx, PlanOptions{Options: options(dir, &fakeEngine{}, &progress), BaseRef: "main"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			comment := render.Markdown(co.Comment(rec), co.Redactor(rec))
+			for what, text := range map[string]string{"stderr": progress.String(), "comment": comment} {
+				if !strings.Contains(text, tt.want) || !strings.Contains(text, "does not destroy its resources") {
+					t.Errorf("%s does not warn about the removed project:\n%s", what, text)
+				}
+			}
+			if len(rec.Removed) != 1 {
+				t.Errorf("record: removed %+v", rec.Removed)
+			}
+		})
+	}
+}
+
+func TestOpenChangesErrors(t *testing.T) {
+	tests := []struct {
+		name  string
+		setup func(t *testing.T) string
+		want  string
+	}{
+		{"no commits yet", func(t *testing.T) string {
+			dir := t.TempDir()
+			testkit.Git(t, dir, "init", "-q", "-b", "main")
+			return dir
+		}, "this checkout has no commits yet"},
+		{"unrelated histories", func(t *testing.T) string {
+			dir := newRepo(t, map[string]string{"a/main.tf": ""})
+			testkit.Git(t, dir, "switch", "-q", "--orphan", "other")
+			testkit.Git(t, dir, "commit", "-q", "--allow-empty", "-m", "unrelated")
+			return dir
+		}, "main and HEAD share no history"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := tt.setup(t)
+			for _, snapshot := range []bool{false, true} {
+				_, _, err := openChanges(context.Background(), dir, "main", snapshot)
+				if err == nil || !strings.Contains(err.Error(), tt.want) {
+					t.Errorf("snapshot %v: err = %v, want %q", snapshot, err, tt.want)
+				}
+			}
+		})
+	}
+}
+
+func TestUntrackedStateIsWarnedAbout(t *testing.T) {
+	dir := newRepo(t, map[string]string{"app/main.tf": ""})
+	testkit.WriteFile(t, filepath.Join(dir, "app", "terraform.tfstate"), "{}\n")
+	testkit.WriteFile(t, filepath.Join(dir, "app", "terraform.tfstate.backup"), "{}\n")
+	var progress bytes.Buffer
+	if _, _, err := Plan(context.Background(), PlanOptions{Options: options(dir, &fakeEngine{}, &progress), BaseRef: "main"}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(progress.String(), "warning: state files that git does not ignore: app/terraform.tfstate, app/terraform.tfstate.backup") {
+		t.Errorf("no warning:\n%s", progress.String())
+	}
+}
+
+func TestInterruptedApplyStartsNothingMore(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	dir := twoProjectRepo(t)
+	eng := &fakeEngine{}
+	eng.onApply = map[string]func(context.Context, engine.ApplyRequest) (*engine.ApplyResult, error){
+		// The engine finishes its apply although it was interrupted.
+		"net": func(context.Context, engine.ApplyRequest) (*engine.ApplyResult, error) {
+			cancel()
+			eng.mu.Lock()
+			eng.applied = append(eng.applied, "net")
+			eng.mu.Unlock()
+			return &engine.ApplyResult{Text: "Apply complete!"}, nil
+		},
+	}
+	var progress bytes.Buffer
+	if _, _, err := Plan(context.Background(), PlanOptions{Options: options(dir, eng, &progress), BaseRef: "main"}); err != nil {
+		t.Fatal(err)
+	}
+	rec, _, err := Apply(ctx, ApplyOptions{Options: options(dir, eng, &progress)})
+	if !errors.Is(err, ErrApplyFailed) || !strings.Contains(err.Error(), "interrupted") {
+		t.Errorf("err = %v", err)
+	}
+	if got := eng.appliedProjects(); strings.Join(got, ",") != "net" {
+		t.Errorf("applied %q", got)
+	}
+	if got := strings.Join(names(rec), ","); got != "net:applied,app:planned,other:planned" {
+		t.Errorf("record %s", got)
+	}
+	// What was not started is applied by the next apply.
+	if _, _, err := Apply(context.Background(), ApplyOptions{Options: options(dir, eng, &progress)}); err != nil {
+		t.Fatal(err)
+	}
+	if got := eng.appliedProjects(); strings.Join(got, ",") != "net,app,other" {
+		t.Errorf("applied %q", got)
+	}
+}
