@@ -1,0 +1,299 @@
+// Package gate decides whether a plan may be applied: the checklist shown
+// on every merge request comment and evaluated before every apply.
+package gate
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/forge"
+)
+
+// Rules are a project's review requirements, from sluice.yaml, after the
+// server's policy was applied.
+type Rules struct {
+	// MinApprovals is how many approvals from eligible reviewers, never
+	// counting the author's own, are needed.
+	MinApprovals int
+	// From lists the logins (and group:NAME entries, matched by Groups) whose
+	// approvals count; empty means anyone with write access.
+	From []string
+	// Owners, when set, are the only eligible approvers (from CODEOWNERS).
+	Owners []string
+}
+
+// Policy is the server's say over what a repository may relax.
+type Policy struct {
+	// MinApprovalsFloor is the least MinApprovals a repository may ask for.
+	MinApprovalsFloor int
+	// MayRelax lists checks a repository's sluice.yaml may turn off:
+	// threads, checks, draft.
+	MayRelax []string
+}
+
+// Input is what the gate looks at.
+type Input struct {
+	MR      forge.MergeRequest
+	Reviews []forge.Review
+	// Threads is the number of unresolved discussion threads.
+	Threads int
+	// Checks are the commit's other pipelines and statuses; Sluice's own
+	// (named sluice/...) are ignored.
+	Checks []forge.Check
+	// Actor is who asks for the apply (the commenter, or the merger) and
+	// Permission their access.
+	Actor      string
+	Permission forge.Permission
+	// PlanHead and PlanBase are the commits the plan was made at; PlanAt
+	// when it was made. Approvals given before the plan do not count: a
+	// reviewer approves what they saw.
+	PlanHead string
+	PlanBase string
+	PlanAt   time.Time
+	// Merged: the merge request is merged; BaseSHA is then the base tip
+	// the merge went onto (the merge commit's first parent).
+	Merged bool
+	// Groups maps group names to member logins, for From entries group:NAME.
+	Groups map[string][]string
+	// Relaxed lists checks this repository turned off (already limited to
+	// those the server allows).
+	Relaxed []string
+}
+
+// Item is one line of the checklist.
+type Item struct {
+	Name   string `json:"name"`
+	OK     bool   `json:"ok"`
+	Detail string `json:"detail"`
+}
+
+// Result is the whole checklist.
+type Result struct {
+	Items []Item `json:"items"`
+}
+
+// OK reports whether every item passes.
+func (r Result) OK() bool {
+	for _, i := range r.Items {
+		if !i.OK {
+			return false
+		}
+	}
+	return true
+}
+
+// Failing lists the items that do not pass.
+func (r Result) Failing() []Item {
+	var out []Item
+	for _, i := range r.Items {
+		if !i.OK {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// Names of the checklist items.
+const (
+	ItemFresh      = "plan is current"
+	ItemApprovals  = "approvals"
+	ItemChanges    = "no changes requested"
+	ItemThreads    = "threads resolved"
+	ItemChecks     = "other checks green"
+	ItemDraft      = "not a draft"
+	ItemDiverged   = "base unchanged since the plan"
+	ItemPermission = "may apply"
+)
+
+// Effective returns the project's rules with the server's policy applied:
+// a repository cannot ask for fewer approvals than the floor, and may only
+// relax what the policy lets it. It also returns a note for each setting
+// the policy overrode.
+func Effective(r Rules, relax []string, p Policy) (Rules, []string, []string) {
+	var notes []string
+	if r.MinApprovals < p.MinApprovalsFloor {
+		notes = append(notes, fmt.Sprintf("sluice.yaml asks for %d approvals; the server requires at least %d", r.MinApprovals, p.MinApprovalsFloor))
+		r.MinApprovals = p.MinApprovalsFloor
+	}
+	var allowed []string
+	for _, x := range relax {
+		if slices.Contains(p.MayRelax, x) {
+			allowed = append(allowed, x)
+		} else {
+			notes = append(notes, fmt.Sprintf("sluice.yaml may not turn off %q on this server", x))
+		}
+	}
+	return r, allowed, notes
+}
+
+// Evaluate runs every check and returns the checklist.
+func Evaluate(r Rules, in Input) Result {
+	var res Result
+	add := func(name string, ok bool, detail string, args ...any) {
+		res.Items = append(res.Items, Item{Name: name, OK: ok, Detail: fmt.Sprintf(detail, args...)})
+	}
+	relaxed := func(name string) bool { return slices.Contains(in.Relaxed, name) }
+
+	// The plan must describe the code being merged.
+	if in.PlanHead == "" {
+		add(ItemFresh, false, "no successful plan yet")
+	} else if in.MR.HeadSHA != in.PlanHead {
+		add(ItemFresh, false, "the plan is of %s, the merge request is now at %s: a new plan is needed", short(in.PlanHead), short(in.MR.HeadSHA))
+	} else {
+		add(ItemFresh, true, "planned at %s", short(in.PlanHead))
+	}
+
+	eligible, ineligible, tooEarly := approvals(r, in)
+	switch {
+	case len(eligible) >= r.MinApprovals:
+		add(ItemApprovals, true, "%d of %d needed%s", len(eligible), r.MinApprovals, who(eligible))
+	default:
+		var why []string
+		if len(ineligible) > 0 {
+			why = append(why, "not counted: "+strings.Join(ineligible, ", "))
+		}
+		if len(tooEarly) > 0 {
+			why = append(why, "given before the current plan: "+strings.Join(tooEarly, ", "))
+		}
+		detail := fmt.Sprintf("%d of %d needed%s", len(eligible), r.MinApprovals, who(eligible))
+		if len(why) > 0 {
+			detail += " (" + strings.Join(why, "; ") + ")"
+		}
+		add(ItemApprovals, false, "%s", detail)
+	}
+
+	var changes []string
+	for _, rv := range in.Reviews {
+		if rv.State == forge.ReviewChangesRequested {
+			changes = append(changes, rv.User.Login)
+		}
+	}
+	add(ItemChanges, len(changes) == 0, "%s", orNone("changes requested by ", changes))
+
+	if relaxed("threads") {
+		add(ItemThreads, true, "not required by this repository")
+	} else {
+		add(ItemThreads, in.Threads == 0, "%d unresolved", in.Threads)
+	}
+
+	if relaxed("checks") {
+		add(ItemChecks, true, "not required by this repository")
+	} else {
+		var bad, pending []string
+		for _, c := range in.Checks {
+			if strings.HasPrefix(c.Name, "sluice/") {
+				continue
+			}
+			switch c.State {
+			case forge.CheckFailure:
+				bad = append(bad, c.Name)
+			case forge.CheckPending:
+				pending = append(pending, c.Name)
+			}
+		}
+		switch {
+		case len(bad) > 0:
+			add(ItemChecks, false, "failed: %s", strings.Join(bad, ", "))
+		case len(pending) > 0:
+			add(ItemChecks, false, "still running: %s", strings.Join(pending, ", "))
+		default:
+			add(ItemChecks, true, "%d green", countOthers(in.Checks))
+		}
+	}
+
+	if relaxed("draft") {
+		add(ItemDraft, true, "not required by this repository")
+	} else {
+		add(ItemDraft, !in.MR.Draft, "%s", map[bool]string{true: "the merge request is a draft", false: "ready for review"}[in.MR.Draft])
+	}
+
+	if in.PlanBase != "" && in.MR.BaseSHA != "" && in.PlanBase != in.MR.BaseSHA {
+		add(ItemDiverged, false, "%s moved from %s to %s since the plan: a new plan is needed", in.MR.BaseRef, short(in.PlanBase), short(in.MR.BaseSHA))
+	} else {
+		add(ItemDiverged, true, "%s at %s", in.MR.BaseRef, short(in.MR.BaseSHA))
+	}
+
+	if in.Actor != "" {
+		add(ItemPermission, in.Permission >= forge.PermWrite, "%s has %s access (write needed)", in.Actor, in.Permission)
+	}
+	return res
+}
+
+// approvals sorts approvers into those that count, those that do not (the
+// author, not eligible) and those given before the plan.
+func approvals(r Rules, in Input) (eligible, ineligible, tooEarly []string) {
+	allowed := eligibleSet(r, in.Groups)
+	for _, rv := range in.Reviews {
+		if rv.State != forge.ReviewApproved {
+			continue
+		}
+		login := rv.User.Login
+		switch {
+		case strings.EqualFold(login, in.MR.Author.Login):
+			ineligible = append(ineligible, login+" (the author)")
+		case allowed != nil && !allowed[strings.ToLower(login)]:
+			ineligible = append(ineligible, login+" (not an eligible approver)")
+		case rv.CommitSHA != "" && in.PlanHead != "" && rv.CommitSHA != in.PlanHead:
+			tooEarly = append(tooEarly, login)
+		case !rv.At.IsZero() && !in.PlanAt.IsZero() && rv.At.Before(in.PlanAt):
+			tooEarly = append(tooEarly, login)
+		default:
+			eligible = append(eligible, login)
+		}
+	}
+	return eligible, ineligible, tooEarly
+}
+
+func eligibleSet(r Rules, groups map[string][]string) map[string]bool {
+	src := r.From
+	if len(r.Owners) > 0 {
+		src = r.Owners
+	}
+	if len(src) == 0 {
+		return nil
+	}
+	set := map[string]bool{}
+	for _, e := range src {
+		if g, ok := strings.CutPrefix(e, "group:"); ok {
+			for _, m := range groups[g] {
+				set[strings.ToLower(m)] = true
+			}
+			continue
+		}
+		set[strings.ToLower(strings.TrimPrefix(e, "@"))] = true
+	}
+	return set
+}
+
+func countOthers(cs []forge.Check) int {
+	n := 0
+	for _, c := range cs {
+		if !strings.HasPrefix(c.Name, "sluice/") {
+			n++
+		}
+	}
+	return n
+}
+
+func who(logins []string) string {
+	if len(logins) == 0 {
+		return ""
+	}
+	return ": " + strings.Join(logins, ", ")
+}
+
+func orNone(prefix string, list []string) string {
+	if len(list) == 0 {
+		return "none"
+	}
+	return prefix + strings.Join(list, ", ")
+}
+
+func short(s string) string {
+	if len(s) > 7 {
+		return s[:7]
+	}
+	return s
+}

@@ -1,0 +1,105 @@
+package gate
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/forge"
+)
+
+const (
+	head  = "1111111111111111111111111111111111111111"
+	base  = "2222222222222222222222222222222222222222"
+	moved = "3333333333333333333333333333333333333333"
+)
+
+var planAt = time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+
+func approve(login string, at time.Time) forge.Review {
+	return forge.Review{User: forge.User{Login: login}, State: forge.ReviewApproved, CommitSHA: head, At: at}
+}
+
+func ready() Input {
+	return Input{
+		MR:         forge.MergeRequest{Number: 1, Author: forge.User{Login: "alice"}, HeadSHA: head, BaseSHA: base, BaseRef: "main"},
+		Reviews:    []forge.Review{approve("bob", planAt.Add(time.Minute))},
+		Checks:     []forge.Check{{Name: "ci/build", State: forge.CheckSuccess}, {Name: "sluice/plan: prod", State: forge.CheckFailure}},
+		Actor:      "carol",
+		Permission: forge.PermWrite,
+		PlanHead:   head, PlanBase: base, PlanAt: planAt,
+	}
+}
+
+func TestEvaluate(t *testing.T) {
+	tests := []struct {
+		name    string
+		rules   Rules
+		edit    func(*Input)
+		failing []string // item names expected to fail; none → OK
+		detail  string   // in the failing items' details
+	}{
+		{"all green", Rules{MinApprovals: 1}, func(*Input) {}, nil, ""},
+		{"author's own approval does not count", Rules{MinApprovals: 1}, func(in *Input) {
+			in.Reviews = []forge.Review{approve("alice", planAt.Add(time.Minute))}
+		}, []string{ItemApprovals}, "alice (the author)"},
+		{"two needed", Rules{MinApprovals: 2}, func(*Input) {}, []string{ItemApprovals}, "1 of 2"},
+		{"approval before the plan", Rules{MinApprovals: 1}, func(in *Input) {
+			in.Reviews = []forge.Review{approve("bob", planAt.Add(-time.Minute))}
+		}, []string{ItemApprovals}, "given before the current plan: bob"},
+		{"approval of another commit", Rules{MinApprovals: 1}, func(in *Input) {
+			in.Reviews[0].CommitSHA = moved
+		}, []string{ItemApprovals}, "given before the current plan"},
+		{"not an eligible approver", Rules{MinApprovals: 1, From: []string{"dave", "group:sre"}}, func(*Input) {}, []string{ItemApprovals}, "bob (not an eligible approver)"},
+		{"eligible through a group", Rules{MinApprovals: 1, From: []string{"group:sre"}}, func(in *Input) {
+			in.Groups = map[string][]string{"sre": {"Bob"}}
+		}, nil, ""},
+		{"code owners only", Rules{MinApprovals: 1, From: []string{"bob"}, Owners: []string{"erin"}}, func(*Input) {}, []string{ItemApprovals}, "not an eligible approver"},
+		{"changes requested", Rules{MinApprovals: 1}, func(in *Input) {
+			in.Reviews = append(in.Reviews, forge.Review{User: forge.User{Login: "dave"}, State: forge.ReviewChangesRequested})
+		}, []string{ItemChanges}, "dave"},
+		{"unresolved threads", Rules{MinApprovals: 1}, func(in *Input) { in.Threads = 2 }, []string{ItemThreads}, "2 unresolved"},
+		{"threads relaxed", Rules{MinApprovals: 1}, func(in *Input) { in.Threads = 2; in.Relaxed = []string{"threads"} }, nil, ""},
+		{"failed pipeline", Rules{MinApprovals: 1}, func(in *Input) {
+			in.Checks = append(in.Checks, forge.Check{Name: "lint", State: forge.CheckFailure})
+		}, []string{ItemChecks}, "lint"},
+		{"pipeline running", Rules{MinApprovals: 1}, func(in *Input) {
+			in.Checks = append(in.Checks, forge.Check{Name: "lint", State: forge.CheckPending})
+		}, []string{ItemChecks}, "still running"},
+		{"draft", Rules{MinApprovals: 1}, func(in *Input) { in.MR.Draft = true }, []string{ItemDraft}, "draft"},
+		{"base moved", Rules{MinApprovals: 1}, func(in *Input) { in.MR.BaseSHA = moved }, []string{ItemDiverged}, "moved from 2222222 to 3333333"},
+		{"new push", Rules{MinApprovals: 1}, func(in *Input) { in.MR.HeadSHA = moved }, []string{ItemFresh}, "a new plan is needed"},
+		{"no plan", Rules{MinApprovals: 1}, func(in *Input) { in.PlanHead = "" }, []string{ItemFresh}, "no successful plan"},
+		{"reader may not apply", Rules{MinApprovals: 1}, func(in *Input) { in.Permission = forge.PermRead }, []string{ItemPermission}, "carol has read access"},
+		{"zero approvals allowed", Rules{MinApprovals: 0}, func(in *Input) { in.Reviews = nil }, nil, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := ready()
+			tt.edit(&in)
+			res := Evaluate(tt.rules, in)
+			var failing []string
+			var details []string
+			for _, i := range res.Failing() {
+				failing = append(failing, i.Name)
+				details = append(details, i.Detail)
+			}
+			if strings.Join(failing, ",") != strings.Join(tt.failing, ",") {
+				t.Fatalf("failing = %q, want %q\n%+v", failing, tt.failing, res.Items)
+			}
+			if res.OK() != (len(tt.failing) == 0) {
+				t.Errorf("OK() = %v", res.OK())
+			}
+			if tt.detail != "" && !strings.Contains(strings.Join(details, "\n"), tt.detail) {
+				t.Errorf("details %q lack %q", details, tt.detail)
+			}
+		})
+	}
+}
+
+func TestEffective(t *testing.T) {
+	r, relaxed, notes := Effective(Rules{MinApprovals: 0}, []string{"threads", "checks"}, Policy{MinApprovalsFloor: 1, MayRelax: []string{"threads"}})
+	if r.MinApprovals != 1 || len(relaxed) != 1 || relaxed[0] != "threads" || len(notes) != 2 {
+		t.Errorf("Effective = %+v %v %q", r, relaxed, notes)
+	}
+}
