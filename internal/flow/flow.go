@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/engine"
+	"github.com/sluicehq/sluice/internal/gate"
 	"github.com/sluicehq/sluice/internal/store"
 	"github.com/sluicehq/sluice/internal/workspace"
 )
@@ -47,6 +48,7 @@ type Workspaces interface {
 	Checkout(ctx context.Context, src workspace.Source, commit, name string) (*workspace.Tree, error)
 	Remove(ctx context.Context, t *workspace.Tree) error
 	ChangedFiles(ctx context.Context, src workspace.Source, base, head string) ([]string, error)
+	DiffFiles(ctx context.Context, src workspace.Source, from, to string) ([]string, error)
 }
 
 // Engines returns the driver for an engine name from sluice.yaml.
@@ -71,6 +73,10 @@ type Flow struct {
 	StateDir string
 	// Masks are extra regular expressions hidden in logs.
 	Masks []*regexp.Regexp
+	// Forges resolves forge repositories; nil when none is configured.
+	Forges Forges
+	// Policy is the server's say over what a repository may relax.
+	Policy gate.Policy
 	// Now is the clock; tests may replace it.
 	Now func() time.Time
 
@@ -123,6 +129,11 @@ type Request struct {
 	Merged   bool     `json:"merged,omitempty"`
 	Projects []string `json:"projects,omitempty"`
 	Reason   string   `json:"reason,omitempty"`
+	// ByComment is true for requests made with a `sluice ...` comment.
+	ByComment bool  `json:"by_comment,omitempty"`
+	CommentID int64 `json:"comment_id,omitempty"`
+	// FromFork is true when the merge request comes from a fork.
+	FromFork bool `json:"from_fork,omitempty"`
 }
 
 // Actions a Request may carry.
@@ -139,9 +150,9 @@ var shaRE = regexp.MustCompile(`^[0-9a-f]{40}([0-9a-f]{24})?$`)
 func (r Request) Validate() error {
 	var problems []string
 	switch r.Action {
-	case ActionPlan, ActionApply, ActionClose, ActionUnlock:
+	case ActionPlan, ActionApply, ActionClose, ActionUnlock, ActionRefresh, ActionHelp:
 	default:
-		problems = append(problems, fmt.Sprintf("action %q is not one of plan, apply, close, unlock", r.Action))
+		problems = append(problems, fmt.Sprintf("action %q is not one of plan, apply, close, unlock, refresh, help", r.Action))
 	}
 	if r.Repo == "" {
 		problems = append(problems, "repo is empty")
@@ -152,13 +163,18 @@ func (r Request) Validate() error {
 	if r.Actor == "" {
 		problems = append(problems, "actor is empty")
 	}
-	if r.Action == ActionPlan {
+	// A forge's merge request is read from the forge when it is planned;
+	// a plain git repository needs both commits in the request.
+	if r.Action == ActionPlan && !strings.Contains(r.Repo, ":") && !r.ByComment {
 		if !shaRE.MatchString(r.HeadSHA) {
 			problems = append(problems, "head_sha must be a full commit id")
 		}
 		if !shaRE.MatchString(r.BaseSHA) {
 			problems = append(problems, "base_sha must be a full commit id")
 		}
+	}
+	if r.HeadSHA != "" && !shaRE.MatchString(r.HeadSHA) {
+		problems = append(problems, "head_sha must be a full commit id")
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("%w: %s", ErrInvalid, strings.Join(problems, "; "))
@@ -245,6 +261,10 @@ func (f *Flow) HandleEvent(ctx context.Context, eventID int64) error {
 		err = f.closeMR(ctx, ev, req)
 	case ActionUnlock:
 		err = f.unlockMR(ctx, ev, req)
+	case ActionRefresh:
+		err = f.RefreshMR(ctx, req.Repo, req.MR)
+	case ActionHelp:
+		err = f.help(ctx, req)
 	default:
 		err = permanent(fmt.Errorf("event %d: unknown action %q", eventID, req.Action))
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/sluicehq/sluice/internal/affected"
+	"github.com/sluicehq/sluice/internal/forge"
 	"github.com/sluicehq/sluice/internal/repoconfig"
 	"github.com/sluicehq/sluice/internal/store"
 	"github.com/sluicehq/sluice/internal/workspace"
@@ -55,6 +56,30 @@ func (f *Flow) planMR(ctx context.Context, ev store.Event, req Request) error {
 	if err != nil {
 		return permanent(err)
 	}
+	fg, path, mr, err := f.forgeMR(ctx, req.Repo, req.MR)
+	if err != nil {
+		return err
+	}
+	if fg != nil {
+		if mr.State != forge.MROpen {
+			f.Log.Info("not planning a merge request that is not open", "repo", req.Repo, "mr", req.MR, "state", mr.State)
+			return nil
+		}
+		if req.ByComment {
+			perm, err := fg.Permission(ctx, path, req.Actor)
+			if err != nil {
+				return err
+			}
+			if perm < forge.PermWrite {
+				return f.refuse(ctx, fg, path, req, "plan", fmt.Sprintf("@%s, only people with write access to the repository can ask Sluice to plan.", req.Actor))
+			}
+		} else if mr.FromFork {
+			return f.notice(ctx, fg, path, req, "fork", "This merge request comes from a fork, so Sluice does not plan it by itself: "+
+				"planning runs the code of the change. A maintainer who has read the change can comment `sluice plan`.")
+		}
+		// Plan what the merge request is now, whatever push the event was for.
+		req.HeadSHA, req.BaseSHA = mr.HeadSHA, mr.BaseSHA
+	}
 	cfg, err := f.loadConfig(ctx, src, req)
 	if err != nil {
 		return err
@@ -92,7 +117,25 @@ func (f *Flow) planMR(ctx context.Context, ev store.Event, req Request) error {
 		}
 	}
 	f.Log.Info("merge request planned", "repo", req.Repo, "mr", req.MR, "head", short(req.HeadSHA), "projects", names, "event", ev.ID)
+	if fg != nil {
+		return f.RefreshMR(ctx, req.Repo, req.MR)
+	}
 	return nil
+}
+
+// refuse answers a command that may not be carried out, and audits it.
+func (f *Flow) refuse(ctx context.Context, fg forge.Forge, path string, req Request, what, msg string) error {
+	if _, err := f.Audit.Record(ctx, req.Actor, what+".refused", subject(req.Repo, req.MR, strings.Join(req.Projects, ",")),
+		map[string]any{"reason": msg, "comment": req.CommentID}); err != nil {
+		return err
+	}
+	return fg.Reply(ctx, path, req.MR, msg)
+}
+
+// notice posts an explanation once per merge request and kind.
+func (f *Flow) notice(ctx context.Context, fg forge.Forge, path string, req Request, kind, msg string) error {
+	marker := "<!-- sluice:notice " + kind + " -->"
+	return fg.UpsertComment(ctx, path, req.MR, marker, []string{marker + "\n" + msg})
 }
 
 // queuePlan creates the plan run of one project (once per head and base)
@@ -164,6 +207,13 @@ func (f *Flow) cancelWaiting(ctx context.Context, repo string, mr int64, project
 // applyMR creates an apply run for each project of the MR whose latest
 // plan has changes, and enqueues them in order.
 func (f *Flow) applyMR(ctx context.Context, ev store.Event, req Request) error {
+	fg, path, mr, err := f.forgeMR(ctx, req.Repo, req.MR)
+	if err != nil {
+		return err
+	}
+	if fg != nil {
+		return f.applyForgeMR(ctx, ev, req, fg, path, mr)
+	}
 	runs, err := f.Store.ListRuns(ctx, store.RunFilter{Repo: req.Repo, MR: req.MR, Kind: store.KindPlan, Limit: 500})
 	if err != nil {
 		return err
@@ -216,9 +266,19 @@ func (f *Flow) applyMR(ctx context.Context, ev store.Event, req Request) error {
 	return nil
 }
 
-// closeMR discards the MR's plans, cancels its waiting runs and releases
-// its locks, handing each to the next MR in its queue.
+// closeMR handles a merge request that closed. Merged, its reviewed plans
+// of projects that apply after merge are applied if the gate allows (else
+// the comment says why, and the locks stay until a person applies or
+// unlocks); the rest of its locks go to the next merge requests. Closed
+// without merge, its plans are discarded and its locks released.
 func (f *Flow) closeMR(ctx context.Context, ev store.Event, req Request) error {
+	fg, path, mr, err := f.forgeMR(ctx, req.Repo, req.MR)
+	if err != nil {
+		return err
+	}
+	if fg != nil && req.Merged {
+		return f.mergedForgeMR(ctx, ev, req, fg, path, mr)
+	}
 	if err := f.Store.DiscardPlans(ctx, req.Repo, req.MR); err != nil {
 		return err
 	}
@@ -244,7 +304,13 @@ func (f *Flow) closeMR(ctx context.Context, ev store.Event, req Request) error {
 	if _, err := f.Audit.Record(ctx, req.Actor, action, subject(req.Repo, req.MR, ""), map[string]any{"event": ev.ID}); err != nil {
 		return err
 	}
-	return f.startWaiters(ctx, passed)
+	if err := f.startWaiters(ctx, passed); err != nil {
+		return err
+	}
+	if fg != nil {
+		return f.RefreshMR(ctx, req.Repo, req.MR)
+	}
+	return nil
 }
 
 // unlockMR releases an MR's locks at a person's request.

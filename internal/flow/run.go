@@ -10,10 +10,13 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/affected"
+	"github.com/sluicehq/sluice/internal/codeowners"
 	"github.com/sluicehq/sluice/internal/engine"
 	"github.com/sluicehq/sluice/internal/redact"
 	"github.com/sluicehq/sluice/internal/repoconfig"
@@ -178,7 +181,11 @@ func (f *Flow) HandlePlan(ctx context.Context, runID int64) error {
 	if err != nil {
 		return err
 	}
-	summary, _ := json.Marshal(map[string]any{"plan_id": saved.ID, "summary": plan.Summary, "changes": plan.Changes()})
+	rules, err := f.rulesOf(ctx, tree, r, p)
+	if err != nil {
+		return f.finishFailed(ctx, r, logs, err)
+	}
+	summary, _ := json.Marshal(runSummary{PlanID: saved.ID, Summary: plan.Summary, Changes: plan.Changes(), Rules: rules})
 	if _, err := f.Store.FinishRun(ctx, r.ID, store.StateSucceeded, "", summary); err != nil {
 		return err
 	}
@@ -186,7 +193,63 @@ func (f *Flow) HandlePlan(ctx context.Context, runID int64) error {
 		"run": r.ID, "plan": saved.ID, "workspace": r.Workspace, "head": r.HeadSHA, "base": r.BaseSHA,
 		"artifact_sha256": plan.Artifact.SHA256, "summary": plan.Summary,
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	f.refresh(ctx, r)
+	return nil
+}
+
+// rulesOf records the project's review rules as sluice.yaml has them at
+// the planned commit; with code owners, the owners of its changed files.
+func (f *Flow) rulesOf(ctx context.Context, tree *workspace.Tree, r store.Run, p *repoconfig.Project) (*projectRules, error) {
+	pr := &projectRules{MinApprovals: 1, From: p.Approval.From, Mode: p.Apply.Mode, Patterns: p.Patterns(), Dir: p.Dir, Engine: p.Engine}
+	if p.Approval.Min != nil {
+		pr.MinApprovals = *p.Approval.Min
+	}
+	if pr.Mode == "" {
+		pr.Mode = repoconfig.ApplyAfterMerge
+	}
+	if p.Approval.Codeowners == nil || !*p.Approval.Codeowners || r.BaseSHA == "" {
+		return pr, nil
+	}
+	co, err := codeowners.Load(os.DirFS(tree.Dir))
+	if err != nil || co == nil {
+		return nil, fmt.Errorf("project %s asks for code owners' approval, but no CODEOWNERS file was found (%v)", p.Name, err)
+	}
+	src, err := f.Sources(r.Repo)
+	if err != nil {
+		return nil, err
+	}
+	paths, err := f.Workspaces.ChangedFiles(ctx, src, r.BaseSHA, r.HeadSHA)
+	if err != nil {
+		return nil, err
+	}
+	m, err := affected.NewMatcher([]affected.Project{{Name: p.Name, Patterns: pr.Patterns}})
+	if err != nil {
+		return nil, err
+	}
+	for _, hit := range m.Match(paths) {
+		for _, path := range hit.Paths {
+			for _, o := range co.Owners(path) {
+				if strings.Contains(o, "/") {
+					o = "group:" + o
+				}
+				if !slices.Contains(pr.Owners, o) {
+					pr.Owners = append(pr.Owners, o)
+				}
+			}
+		}
+	}
+	return pr, nil
+}
+
+// refresh updates the merge request's comment after a run changed state;
+// a failure to reach the forge is logged, not fatal: the run is done.
+func (f *Flow) refresh(ctx context.Context, r store.Run) {
+	if err := f.RefreshMR(context.WithoutCancel(ctx), r.Repo, r.MR); err != nil {
+		f.Log.Warn("updating the merge request comment failed", "repo", r.Repo, "mr", r.MR, "err", err)
+	}
 }
 
 // HandleApply applies exactly the run's stored plan, at most once.
@@ -276,7 +339,10 @@ func (f *Flow) HandleApply(ctx context.Context, runID int64) error {
 		"run": r.ID, "plan": plan.ID, "workspace": r.Workspace, "head": r.HeadSHA, "base": r.BaseSHA,
 		"artifact_sha256": plan.ArtifactSHA256, "summary": res.Summary,
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	return f.afterApply(ctx, r)
 }
 
 // fail ends a run that never started.
@@ -315,6 +381,7 @@ func (f *Flow) finishFailed(ctx context.Context, r store.Run, logs *logWriter, c
 	}
 	action := string(r.Kind) + ".failed"
 	_, err := f.Audit.Record(context.WithoutCancel(ctx), r.Actor, action, subject(r.Repo, r.MR, r.Project), map[string]any{"run": r.ID, "error": msg})
+	f.refresh(ctx, r)
 	return err
 }
 

@@ -24,6 +24,9 @@ const (
 	StatusSkipped     Status = "skipped"
 	StatusApplied     Status = "applied"
 	StatusApplyFailed Status = "apply_failed"
+	// StatusPending: the plan is queued, waiting for a lock, or running;
+	// Message says which.
+	StatusPending Status = "pending"
 )
 
 // Marker is the first line of every comment Markdown writes (and of the
@@ -162,6 +165,8 @@ func statusWord(p ProjectResult) string {
 		return "applied"
 	case StatusApplyFailed:
 		return "**apply failed**"
+	case StatusPending:
+		return "pending"
 	}
 	return escapeText(string(p.Status))
 }
@@ -200,6 +205,8 @@ func project(p ProjectResult, red func(string) string) []string {
 		showErrors()
 	case StatusSkipped:
 		blocks = append(blocks, "**Skipped:** "+orDefault(escapeText(red(p.Message)), "not planned."))
+	case StatusPending:
+		blocks = append(blocks, "**Pending:** "+orDefault(escapeText(red(p.Message)), "queued."))
 	case StatusApplied:
 		s := "**Applied.**"
 		if p.Plan != nil {

@@ -171,6 +171,12 @@ func (m *Manager) ChangedFiles(ctx context.Context, src Source, base, head strin
 	if err != nil {
 		return nil, fmt.Errorf("listing the changes of %s: %w", src.Repo, err)
 	}
+	return nameStatusPaths(out), nil
+}
+
+// nameStatusPaths reads `git diff --name-status -z` output: every path,
+// both sides of renames and copies.
+func nameStatusPaths(out string) []string {
 	var paths []string
 	fields := strings.Split(out, "\x00")
 	for i := 0; i < len(fields); i++ {
@@ -187,7 +193,21 @@ func (m *Manager) ChangedFiles(ctx context.Context, src Source, base, head strin
 		}
 		i += n
 	}
-	return paths, nil
+	return paths
+}
+
+// DiffFiles lists the paths that differ between two commits (renames give
+// both paths).
+func (m *Manager) DiffFiles(ctx context.Context, src Source, from, to string) ([]string, error) {
+	mirror, err := m.Mirror(ctx, src, from, to)
+	if err != nil {
+		return nil, err
+	}
+	out, err := git(ctx, mirror, Source{}, "diff", "--no-ext-diff", "--no-textconv", "--name-status", "-z", "-M", from, to, "--")
+	if err != nil {
+		return nil, fmt.Errorf("comparing %s and %s of %s: %w", short(from), short(to), src.Repo, err)
+	}
+	return nameStatusPaths(out), nil
 }
 
 // git runs git in dir. Credentials go through GIT_ASKPASS-free config in

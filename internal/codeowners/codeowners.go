@@ -1,0 +1,93 @@
+// Package codeowners reads CODEOWNERS files (GitHub, GitLab and Gitea
+// share the basic syntax): each line a pattern and its owners, the last
+// matching line winning.
+package codeowners
+
+import (
+	"bufio"
+	"io/fs"
+	"path"
+	"strings"
+
+	"github.com/bmatcuk/doublestar/v4"
+)
+
+// Locations where forges look for the file, in order.
+var Locations = []string{"CODEOWNERS", ".github/CODEOWNERS", ".gitlab/CODEOWNERS", "docs/CODEOWNERS", ".gitea/CODEOWNERS"}
+
+type rule struct {
+	pattern string
+	owners  []string
+}
+
+// File is a parsed CODEOWNERS file.
+type File struct{ rules []rule }
+
+// Load reads the first CODEOWNERS file found in fsys; nil when none.
+func Load(fsys fs.FS) (*File, error) {
+	for _, loc := range Locations {
+		b, err := fs.ReadFile(fsys, loc)
+		if err == nil {
+			return Parse(string(b)), nil
+		}
+	}
+	return nil, nil
+}
+
+// Parse reads CODEOWNERS text. GitLab sections ([Section]) are read as
+// plain rules; comments and blank lines are skipped.
+func Parse(text string) *File {
+	f := &File{}
+	sc := bufio.NewScanner(strings.NewReader(text))
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if i := strings.Index(line, " #"); i >= 0 {
+			line = strings.TrimSpace(line[:i])
+		}
+		if line == "" || strings.HasPrefix(line, "#") || strings.HasPrefix(line, "[") || strings.HasPrefix(line, "^[") {
+			continue
+		}
+		fields := strings.Fields(line)
+		f.rules = append(f.rules, rule{pattern: fields[0], owners: fields[1:]})
+	}
+	return f
+}
+
+// Owners returns the owners of a repository-relative path: those of the
+// last rule that matches it. Owners are returned as written (@user,
+// @org/team, email), without the leading @.
+func (f *File) Owners(p string) []string {
+	if f == nil {
+		return nil
+	}
+	var owners []string
+	for _, r := range f.rules {
+		if match(r.pattern, p) {
+			owners = r.owners
+		}
+	}
+	out := make([]string, 0, len(owners))
+	for _, o := range owners {
+		out = append(out, strings.TrimPrefix(o, "@"))
+	}
+	return out
+}
+
+// match follows gitignore-style rules: a pattern with a slash (other than
+// a trailing one) is anchored at the root; one without matches at any
+// depth; a trailing slash or a directory name matches everything below.
+func match(pattern, p string) bool {
+	anchored := strings.Contains(strings.TrimSuffix(pattern, "/"), "/")
+	pat := strings.TrimPrefix(pattern, "/")
+	dir := strings.HasSuffix(pat, "/")
+	pat = strings.TrimSuffix(pat, "/")
+	if !anchored {
+		pat = "**/" + pat
+	}
+	if ok, _ := doublestar.Match(pat, p); ok && !dir {
+		return true
+	}
+	// A directory pattern owns everything below it.
+	ok, _ := doublestar.Match(path.Join(pat, "**"), p)
+	return ok
+}

@@ -1,0 +1,627 @@
+package flow
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/sluicehq/sluice/internal/affected"
+	"github.com/sluicehq/sluice/internal/engine"
+	"github.com/sluicehq/sluice/internal/forge"
+	"github.com/sluicehq/sluice/internal/gate"
+	"github.com/sluicehq/sluice/internal/render"
+	"github.com/sluicehq/sluice/internal/store"
+)
+
+// Forges resolves a repository name ("gitea:org/infra") to the forge that
+// hosts it and the repository's path there; ok is false for a plain git
+// repository.
+type Forges func(repo string) (fg forge.Forge, path string, ok bool)
+
+// runSummary is what a finished plan run records beside its counts: the
+// project's review rules as sluice.yaml had them at the planned commit, so
+// the gate never needs to check the code out again.
+type runSummary struct {
+	PlanID  int64          `json:"plan_id"`
+	Summary engine.Summary `json:"summary"`
+	Changes bool           `json:"changes"`
+	Rules   *projectRules  `json:"rules,omitempty"`
+}
+
+type projectRules struct {
+	MinApprovals int      `json:"min_approvals"`
+	From         []string `json:"from,omitempty"`
+	// Owners are the CODEOWNERS owners of the project's changed files when
+	// sluice.yaml asks for code owners' approval.
+	Owners   []string `json:"owners,omitempty"`
+	Mode     string   `json:"mode"`
+	Patterns []string `json:"patterns"`
+	Dir      string   `json:"dir"`
+	Engine   string   `json:"engine"`
+}
+
+func readSummary(r store.Run) runSummary {
+	var s runSummary
+	_ = json.Unmarshal(r.Summary, &s)
+	return s
+}
+
+// forgeMR reads a merge request from its forge.
+func (f *Flow) forgeMR(ctx context.Context, repo string, number int64) (forge.Forge, string, *forge.MergeRequest, error) {
+	if f.Forges == nil {
+		return nil, "", nil, nil
+	}
+	fg, path, ok := f.Forges(repo)
+	if !ok {
+		return nil, "", nil, nil
+	}
+	mr, err := fg.GetMR(ctx, path, number)
+	if err != nil {
+		if errors.Is(err, forge.ErrNotFound) {
+			return fg, path, nil, permanent(fmt.Errorf("merge request %s!%d: %w", repo, number, err))
+		}
+		return fg, path, nil, err
+	}
+	return fg, path, mr, nil
+}
+
+// projectState is where one project of a merge request stands: its
+// latest plan run, the plan it made, and the apply of that plan.
+type projectState struct {
+	Project, Workspace string
+	PlanRun            store.Run
+	Plan               *store.Plan
+	Apply              *store.Run
+	Summary            runSummary
+}
+
+// projectStates lists the MR's projects in the order they were planned.
+func (f *Flow) projectStates(ctx context.Context, repo string, mr int64) ([]projectState, error) {
+	runs, err := f.Store.ListRuns(ctx, store.RunFilter{Repo: repo, MR: mr, Limit: 1000})
+	if err != nil {
+		return nil, err
+	}
+	var states []projectState
+	seen := map[string]int{}
+	applies := map[int64]store.Run{}
+	for _, r := range runs { // newest first
+		if r.Kind == store.KindApply {
+			if _, ok := applies[r.PlanID]; !ok {
+				applies[r.PlanID] = r
+			}
+			continue
+		}
+		k := r.Project + "\x00" + r.Workspace
+		if _, ok := seen[k]; ok {
+			continue
+		}
+		if r.State == store.StateCancelled && r.Error == "superseded by a newer push" {
+			continue
+		}
+		seen[k] = len(states)
+		st := projectState{Project: r.Project, Workspace: r.Workspace, PlanRun: r, Summary: readSummary(r)}
+		if st.Summary.PlanID != 0 {
+			if p, err := f.Store.GetPlan(ctx, st.Summary.PlanID); err == nil {
+				st.Plan = &p
+				if a, ok := applies[p.ID]; ok {
+					st.Apply = &a
+				}
+			}
+		}
+		states = append(states, st)
+	}
+	// Planned order: oldest run first, which is dependency order.
+	slices.Reverse(states)
+	return states, nil
+}
+
+// evaluate runs the gate for one project of a merge request.
+func (f *Flow) evaluate(ctx context.Context, fg forge.Forge, path string, mr *forge.MergeRequest, st projectState, actor string) (gate.Result, error) {
+	reviews, err := fg.Reviews(ctx, path, mr.Number)
+	if err != nil {
+		return gate.Result{}, err
+	}
+	threads, err := fg.UnresolvedThreads(ctx, path, mr.Number)
+	if err != nil {
+		return gate.Result{}, err
+	}
+	checks, err := fg.Checks(ctx, path, mr.HeadSHA)
+	if err != nil {
+		return gate.Result{}, err
+	}
+	in := gate.Input{MR: *mr, Reviews: reviews, Threads: threads, Checks: checks, Merged: mr.State == forge.MRMerged}
+	if actor != "" {
+		in.Actor = actor
+		if in.Permission, err = fg.Permission(ctx, path, actor); err != nil {
+			return gate.Result{}, err
+		}
+	}
+	rules := gate.Rules{MinApprovals: 1}
+	if r := st.Summary.Rules; r != nil {
+		rules = gate.Rules{MinApprovals: r.MinApprovals, From: r.From, Owners: r.Owners}
+	}
+	rules, _, _ = gate.Effective(rules, nil, f.Policy)
+	if st.Plan != nil {
+		in.PlanHead, in.PlanBase, in.PlanAt = st.Plan.HeadSHA, st.Plan.BaseSHA, st.Plan.CreatedAt
+		if in.Diverged, err = f.diverged(ctx, mr, st); err != nil {
+			return gate.Result{}, err
+		}
+	}
+	return gate.Evaluate(rules, in), nil
+}
+
+// diverged lists the project's files that differ between what was planned
+// and what would be applied now.
+func (f *Flow) diverged(ctx context.Context, mr *forge.MergeRequest, st projectState) ([]string, error) {
+	src, err := f.Sources(st.PlanRun.Repo)
+	if err != nil {
+		return nil, err
+	}
+	var paths []string
+	switch {
+	case mr.State == forge.MRMerged && mr.MergeSHA != "":
+		// What was merged must be what was planned, in this project's files.
+		paths, err = f.Workspaces.DiffFiles(ctx, src, st.Plan.HeadSHA, mr.MergeSHA)
+	case mr.BaseSHA != "" && mr.BaseSHA != st.Plan.BaseSHA:
+		paths, err = f.Workspaces.DiffFiles(ctx, src, st.Plan.BaseSHA, mr.BaseSHA)
+	default:
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var patterns []string
+	if st.Summary.Rules != nil {
+		patterns = st.Summary.Rules.Patterns
+	}
+	m, err := affected.NewMatcher([]affected.Project{{Name: st.Project, Patterns: append(patterns, "sluice.yaml")}})
+	if err != nil {
+		return nil, err
+	}
+	if hit := m.Match(paths); len(hit) > 0 {
+		return hit[0].Paths, nil
+	}
+	return nil, nil
+}
+
+var refreshMu sync.Map // repo!mr → *sync.Mutex
+
+// RefreshMR rewrites the merge request's one comment and its commit
+// statuses from the stored runs. Refreshes of one MR never interleave in
+// this process, so the last one written saw the latest state.
+func (f *Flow) RefreshMR(ctx context.Context, repo string, number int64) error {
+	key := subject(repo, number, "")
+	mu, _ := refreshMu.LoadOrStore(key, &sync.Mutex{})
+	mu.(*sync.Mutex).Lock()
+	defer mu.(*sync.Mutex).Unlock()
+
+	fg, path, mr, err := f.forgeMR(ctx, repo, number)
+	if err != nil || fg == nil {
+		return err
+	}
+	states, err := f.projectStates(ctx, repo, number)
+	if err != nil {
+		return err
+	}
+	comment := render.Comment{Head: mr.HeadSHA, Base: mr.BaseSHA}
+	gates := map[string]gate.Result{}
+	var order []string
+	for _, st := range states {
+		pr, err := f.projectResult(ctx, st)
+		if err != nil {
+			return err
+		}
+		comment.Projects = append(comment.Projects, pr)
+		if st.Plan != nil && st.Plan.HasChanges && (st.Apply == nil || st.Apply.State != store.StateSucceeded) {
+			res, err := f.evaluate(ctx, fg, path, mr, st, "")
+			if err != nil {
+				return err
+			}
+			gates[st.Project] = res
+			order = append(order, st.Project)
+		}
+		if err := f.setStatuses(ctx, fg, path, st); err != nil {
+			f.Log.Warn("setting commit status failed", "repo", repo, "mr", number, "project", st.Project, "err", err)
+		}
+	}
+	comment.Footer = checklist(gates, order, mr)
+	md := render.Markdown(comment, f.redactor(nil, nil))
+	return fg.UpsertComment(ctx, path, number, render.Marker, render.Split(md, fg.CommentLimit()))
+}
+
+// projectResult turns a project's state into what the comment shows.
+func (f *Flow) projectResult(ctx context.Context, st projectState) (render.ProjectResult, error) {
+	pr := render.ProjectResult{Name: st.Project, Workspace: st.Workspace}
+	if r := st.Summary.Rules; r != nil {
+		pr.Dir, pr.Engine = r.Dir, r.Engine
+	}
+	run := st.PlanRun
+	switch run.State {
+	case store.StateQueued:
+		pr.Status, pr.Message = render.StatusPending, "queued"
+		if l, err := f.Store.GetLock(ctx, store.LockKey{Repo: run.Repo, Project: run.Project, Workspace: run.Workspace}); err == nil && l.MR != run.MR {
+			pr.Message = fmt.Sprintf("waiting for the project lock, held by !%d", l.MR)
+		}
+		return pr, nil
+	case store.StateRunning:
+		pr.Status, pr.Message = render.StatusPending, fmt.Sprintf("planning (run %d)", run.ID)
+		return pr, nil
+	case store.StateFailed:
+		pr.Status, pr.Message = render.StatusFailed, run.Error
+		lines, err := f.errorLines(ctx, run.ID)
+		if err != nil {
+			return pr, err
+		}
+		pr.ErrorLines = lines
+		return pr, nil
+	case store.StateCancelled, store.StateInterrupted:
+		pr.Status, pr.Message = render.StatusSkipped, string(run.State)+": "+run.Error
+		return pr, nil
+	}
+	var plan engine.Plan
+	if st.Plan != nil {
+		if err := json.Unmarshal(st.Plan.Normalized, &plan); err != nil {
+			return pr, fmt.Errorf("reading stored plan %d: %w", st.Plan.ID, err)
+		}
+		pr.Plan = &plan
+		if pr.Engine == "" {
+			pr.Engine = plan.Engine
+		}
+	}
+	pr.Status = render.StatusPlanned
+	if pr.Plan == nil || !pr.Plan.Changes() {
+		pr.Status = render.StatusNoChanges
+	}
+	if a := st.Apply; a != nil {
+		switch a.State {
+		case store.StateSucceeded:
+			pr.Status = render.StatusApplied
+			pr.Message = fmt.Sprintf("Applied by run %d, asked by %s.", a.ID, a.Actor)
+		case store.StateFailed:
+			pr.Status, pr.Message = render.StatusApplyFailed, a.Error
+			lines, err := f.errorLines(ctx, a.ID)
+			if err != nil {
+				return pr, err
+			}
+			pr.ErrorLines = lines
+		case store.StateInterrupted:
+			pr.Status = render.StatusApplyFailed
+			pr.Message = "the apply was interrupted when its server stopped; Sluice will not run it again. Check the state"
+			if a.StateLockID != "" {
+				pr.Message += fmt.Sprintf(" (the state is locked: lock id %s)", a.StateLockID)
+			}
+			pr.Message += ", then plan again."
+		case store.StateQueued, store.StateRunning:
+			pr.Status, pr.Message = render.StatusPending, fmt.Sprintf("applying (run %d)", a.ID)
+		}
+	}
+	return pr, nil
+}
+
+// errorLines returns the engine's error lines a failed run logged.
+func (f *Flow) errorLines(ctx context.Context, runID int64) ([]string, error) {
+	lines, err := f.Store.Logs(ctx, runID, 0, 0)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, l := range lines {
+		if l.Stream == "sluice" && !strings.HasPrefix(l.Text, "error: ") {
+			out = append(out, l.Text)
+		}
+	}
+	if len(out) > 40 {
+		out = out[len(out)-40:]
+	}
+	return out, nil
+}
+
+// setStatuses sets sluice/plan: PROJECT (and sluice/apply: PROJECT once
+// an apply exists) on the planned commit.
+func (f *Flow) setStatuses(ctx context.Context, fg forge.Forge, path string, st projectState) error {
+	run := st.PlanRun
+	c := forge.Check{Name: "sluice/plan: " + st.Project}
+	switch run.State {
+	case store.StateQueued, store.StateRunning:
+		c.State, c.Description = forge.CheckPending, "planning"
+	case store.StateSucceeded:
+		c.State = forge.CheckSuccess
+		c.Description = "no changes"
+		if st.Summary.Changes {
+			s := st.Summary.Summary
+			c.Description = fmt.Sprintf("%d to add, %d to change, %d to destroy", s.Add, s.Change, s.Destroy)
+			if s.Replace > 0 {
+				c.Description += fmt.Sprintf(", %d to replace", s.Replace)
+			}
+		}
+	default:
+		c.State, c.Description = forge.CheckFailure, "plan "+string(run.State)
+	}
+	if err := fg.SetStatus(ctx, path, run.HeadSHA, c); err != nil {
+		return err
+	}
+	if a := st.Apply; a != nil {
+		ac := forge.Check{Name: "sluice/apply: " + st.Project}
+		switch a.State {
+		case store.StateQueued, store.StateRunning:
+			ac.State, ac.Description = forge.CheckPending, "applying"
+		case store.StateSucceeded:
+			ac.State, ac.Description = forge.CheckSuccess, "applied"
+		default:
+			ac.State, ac.Description = forge.CheckFailure, "apply "+string(a.State)
+		}
+		return fg.SetStatus(ctx, path, run.HeadSHA, ac)
+	}
+	return nil
+}
+
+// checklist renders the gate of every project with changes left to apply.
+func checklist(gates map[string]gate.Result, order []string, mr *forge.MergeRequest) string {
+	if len(order) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("#### Before apply\n")
+	single := len(order) == 1
+	for _, p := range order {
+		res := gates[p]
+		if !single {
+			fmt.Fprintf(&b, "\n`%s`:\n", strings.ReplaceAll(p, "`", ""))
+		}
+		for _, it := range res.Items {
+			mark := "[ ]"
+			if it.OK {
+				mark = "[x]"
+			}
+			fmt.Fprintf(&b, "- %s %s — %s\n", mark, it.Name, it.Detail)
+		}
+	}
+	switch mr.State {
+	case forge.MRMerged:
+		b.WriteString("\nMerged, not applied: once the checklist passes, a person with write access can comment `sluice apply`.\n")
+	default:
+		b.WriteString("\nComment `sluice help` for the commands.\n")
+	}
+	return b.String()
+}
+
+var closesRE = regexp.MustCompile(`(?i)\b(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?)\s*:?\s+#(\d+)\b`)
+
+// LinkedIssues finds the issues a merge request description says it
+// closes ("Closes #12", "fixes #3").
+func LinkedIssues(body string) []int64 {
+	var out []int64
+	for _, m := range closesRE.FindAllStringSubmatch(body, -1) {
+		if n, err := strconv.ParseInt(m[1], 10, 64); err == nil && !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// afterApply runs when an apply succeeded: the comment and statuses are
+// updated; once the merge request is merged and nothing of it is left to
+// apply, its locks go to the next merge requests and the issues it closes
+// are told.
+func (f *Flow) afterApply(ctx context.Context, r store.Run) error {
+	f.refresh(ctx, r)
+	fg, path, mr, err := f.forgeMR(ctx, r.Repo, r.MR)
+	if err != nil || fg == nil || mr.State != forge.MRMerged {
+		return err
+	}
+	next, err := f.Store.ReleaseLock(ctx, store.LockKey{Repo: r.Repo, Project: r.Project, Workspace: r.Workspace}, r.MR)
+	if err != nil {
+		return err
+	}
+	if next != nil {
+		if err := f.startWaiters(ctx, map[store.LockKey]store.Waiter{{Repo: r.Repo, Project: r.Project, Workspace: r.Workspace}: *next}); err != nil {
+			return err
+		}
+	}
+	states, err := f.projectStates(ctx, r.Repo, r.MR)
+	if err != nil {
+		return err
+	}
+	var applied []string
+	for _, st := range states {
+		if st.Plan == nil || !st.Plan.HasChanges {
+			continue
+		}
+		if st.Apply == nil || st.Apply.State != store.StateSucceeded {
+			return nil // more to apply
+		}
+		applied = append(applied, st.Project)
+	}
+	for _, n := range LinkedIssues(mr.Body) {
+		msg := fmt.Sprintf("Sluice applied %s from merge request !%d (%s).", strings.Join(applied, ", "), mr.Number, mr.WebURL)
+		if err := fg.CommentIssue(ctx, path, n, msg); err != nil {
+			f.Log.Warn("commenting on the linked issue failed", "repo", r.Repo, "issue", n, "err", err)
+		}
+	}
+	return nil
+}
+
+// help answers `sluice help` and commands Sluice does not understand.
+func (f *Flow) help(ctx context.Context, req Request) error {
+	fg, path, _, err := f.forgeMR(ctx, req.Repo, req.MR)
+	if err != nil || fg == nil {
+		return err
+	}
+	msg := HelpText
+	if req.Reason != "" {
+		msg = fmt.Sprintf("@%s, %s.\n\n%s", req.Actor, req.Reason, HelpText)
+	}
+	return fg.Reply(ctx, path, req.MR, msg)
+}
+
+// applyForgeMR carries out `sluice apply` on a forge's merge request: for
+// each project with a plan to apply, the gate decides, with the commenter
+// as the one asking. Refusals are answered and audited.
+func (f *Flow) applyForgeMR(ctx context.Context, ev store.Event, req Request, fg forge.Forge, path string, mr *forge.MergeRequest) error {
+	states, err := f.projectStates(ctx, req.Repo, req.MR)
+	if err != nil {
+		return err
+	}
+	var (
+		created []int64
+		refused []string
+	)
+	for _, st := range states {
+		if len(req.Projects) > 0 && !slices.Contains(req.Projects, st.Project) {
+			continue
+		}
+		if st.Plan == nil || !st.Plan.HasChanges || st.Apply != nil {
+			continue
+		}
+		if r := st.Summary.Rules; r != nil && r.Mode == "after_merge" && mr.State == forge.MROpen {
+			refused = append(refused, fmt.Sprintf("`%s` is applied when the merge request is merged (apply mode after_merge), not on a comment", st.Project))
+			continue
+		}
+		res, err := f.evaluate(ctx, fg, path, mr, st, req.Actor)
+		if err != nil {
+			return err
+		}
+		if !res.OK() {
+			var why []string
+			for _, it := range res.Failing() {
+				why = append(why, it.Name+": "+it.Detail)
+			}
+			refused = append(refused, fmt.Sprintf("`%s`: %s", st.Project, strings.Join(why, "; ")))
+			continue
+		}
+		id, err := f.createApply(ctx, st, req.Actor)
+		if err != nil {
+			return err
+		}
+		if id != 0 {
+			created = append(created, id)
+		}
+	}
+	for _, id := range created {
+		if err := f.Jobs.EnqueueApply(ctx, id); err != nil {
+			return err
+		}
+	}
+	if len(refused) > 0 {
+		msg := fmt.Sprintf("@%s, Sluice did not apply:\n\n- %s", req.Actor, strings.Join(refused, "\n- "))
+		if err := f.refuse(ctx, fg, path, req, "apply", msg); err != nil {
+			return err
+		}
+	}
+	if len(created) == 0 && len(refused) == 0 {
+		if err := fg.Reply(ctx, path, req.MR, fmt.Sprintf("@%s, there is no reviewed plan with changes left to apply.", req.Actor)); err != nil {
+			return err
+		}
+	}
+	f.Log.Info("apply requested", "repo", req.Repo, "mr", req.MR, "actor", req.Actor, "runs", created, "refused", len(refused), "event", ev.ID)
+	return f.RefreshMR(ctx, req.Repo, req.MR)
+}
+
+// createApply creates the apply run of a project's plan, once.
+func (f *Flow) createApply(ctx context.Context, st projectState, actor string) (int64, error) {
+	r := st.PlanRun
+	run, err := f.Store.CreateRun(ctx, store.Run{
+		Kind: store.KindApply, Repo: r.Repo, MR: r.MR, Project: r.Project, Workspace: r.Workspace,
+		HeadSHA: st.Plan.HeadSHA, BaseSHA: st.Plan.BaseSHA, Actor: actor, PlanID: st.Plan.ID,
+	})
+	if errors.Is(err, store.ErrConflict) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return run.ID, nil
+}
+
+// mergedForgeMR applies, on merge, the plans of projects in after_merge
+// mode when the gate allows it, with the merger as the one asking.
+func (f *Flow) mergedForgeMR(ctx context.Context, ev store.Event, req Request, fg forge.Forge, path string, mr *forge.MergeRequest) error {
+	if _, err := f.Audit.Record(ctx, req.Actor, "mr.merged", subject(req.Repo, req.MR, ""), map[string]any{"event": ev.ID, "merge_sha": mr.MergeSHA}); err != nil {
+		return err
+	}
+	states, err := f.projectStates(ctx, req.Repo, req.MR)
+	if err != nil {
+		return err
+	}
+	var (
+		created []int64
+		held    = map[string]bool{}
+		refused []string
+	)
+	for _, st := range states {
+		if st.Plan == nil || !st.Plan.HasChanges || (st.Apply != nil && st.Apply.State == store.StateSucceeded) {
+			continue
+		}
+		held[st.Project+"\x00"+st.Workspace] = true // applied, or waiting for a person
+		if r := st.Summary.Rules; r != nil && r.Mode != "after_merge" {
+			refused = append(refused, fmt.Sprintf("`%s` applies before merge (apply mode before_merge) and was not applied: comment `sluice apply`", st.Project))
+			continue
+		}
+		if st.Apply != nil {
+			continue
+		}
+		res, err := f.evaluate(ctx, fg, path, mr, st, req.Actor)
+		if err != nil {
+			return err
+		}
+		if !res.OK() {
+			var why []string
+			for _, it := range res.Failing() {
+				why = append(why, it.Name+": "+it.Detail)
+			}
+			refused = append(refused, fmt.Sprintf("`%s`: %s", st.Project, strings.Join(why, "; ")))
+			if _, err := f.Audit.Record(ctx, req.Actor, "apply.refused", subject(req.Repo, req.MR, st.Project), map[string]any{"reason": why, "on": "merge"}); err != nil {
+				return err
+			}
+			continue
+		}
+		id, err := f.createApply(ctx, st, req.Actor)
+		if err != nil {
+			return err
+		}
+		if id != 0 {
+			created = append(created, id)
+		}
+	}
+	// Locks of projects with nothing left to apply go to the next MRs.
+	locks, err := f.Store.ListLocks(ctx, req.Repo)
+	if err != nil {
+		return err
+	}
+	passed := map[store.LockKey]store.Waiter{}
+	for _, l := range locks {
+		if l.MR != req.MR || held[l.Project+"\x00"+l.Workspace] {
+			continue
+		}
+		next, err := f.Store.ReleaseLock(ctx, l.LockKey, req.MR)
+		if err != nil {
+			return err
+		}
+		if next != nil {
+			passed[l.LockKey] = *next
+		}
+	}
+	if err := f.startWaiters(ctx, passed); err != nil {
+		return err
+	}
+	for _, id := range created {
+		if err := f.Jobs.EnqueueApply(ctx, id); err != nil {
+			return err
+		}
+	}
+	if len(refused) > 0 {
+		msg := "Merged, but Sluice did not apply:\n\n- " + strings.Join(refused, "\n- ") +
+			"\n\nOnce the checklist passes, a person with write access can comment `sluice apply`. The project locks stay with this merge request until then."
+		if err := fg.Reply(ctx, path, req.MR, msg); err != nil {
+			return err
+		}
+	}
+	f.Log.Info("merge request merged", "repo", req.Repo, "mr", req.MR, "applies", created, "refused", len(refused))
+	return f.RefreshMR(ctx, req.Repo, req.MR)
+}

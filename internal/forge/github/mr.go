@@ -1,0 +1,329 @@
+package github
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+
+	gh "github.com/google/go-github/v84/github"
+
+	"github.com/sluicehq/sluice/internal/forge"
+)
+
+// GetMR reads a pull request. BaseSHA is the current tip of the base
+// branch (GET branch), not the pull request's base.sha, which GitHub only
+// updates on pushes to the pull request.
+func (c *Client) GetMR(ctx context.Context, repo string, number int64) (*forge.MergeRequest, error) {
+	owner, name, err := splitRepo(repo)
+	if err != nil {
+		return nil, err
+	}
+	pr, resp, err := c.gh.PullRequests.Get(ctx, owner, name, int(number))
+	if err != nil {
+		return nil, fail(resp, err, "getting pull request %s#%d", repo, number)
+	}
+	mr := &forge.MergeRequest{
+		Repo:     repo,
+		Number:   int64(pr.GetNumber()),
+		Title:    pr.GetTitle(),
+		Body:     pr.GetBody(),
+		Author:   user(pr.GetUser()),
+		Draft:    pr.GetDraft(),
+		HeadSHA:  pr.GetHead().GetSHA(),
+		HeadRef:  pr.GetHead().GetRef(),
+		BaseRef:  pr.GetBase().GetRef(),
+		FromFork: fromFork(pr),
+		WebURL:   pr.GetHTMLURL(),
+	}
+	switch {
+	case pr.GetState() == "open":
+		mr.State = forge.MROpen
+	case pr.GetMerged() || pr.MergedAt != nil:
+		mr.State = forge.MRMerged
+		// merge_commit_sha of an open pull request is GitHub's test merge,
+		// never a commit on the base branch: only read it once merged.
+		mr.MergeSHA = pr.GetMergeCommitSHA()
+		if pr.MergedBy != nil {
+			u := user(pr.MergedBy)
+			mr.MergedBy = &u
+		}
+	default:
+		mr.State = forge.MRClosed
+	}
+	branch, resp, err := c.gh.Repositories.GetBranch(ctx, owner, name, mr.BaseRef, 1)
+	switch {
+	case err == nil:
+		mr.BaseSHA = branch.GetCommit().GetSHA()
+	case notFound(resp, err) && mr.State != forge.MROpen:
+		// The base branch of a finished pull request may be long gone.
+		mr.BaseSHA = pr.GetBase().GetSHA()
+	default:
+		return nil, fail(resp, err, "getting base branch %s of pull request %s#%d", mr.BaseRef, repo, number)
+	}
+	return mr, nil
+}
+
+// Reviews returns each reviewer's latest approval or request for
+// changes. A later COMMENTED review changes nothing; a DISMISSED one
+// (GitHub turns a dismissed review's state into DISMISSED) leaves that
+// reviewer with no standing review.
+func (c *Client) Reviews(ctx context.Context, repo string, number int64) ([]forge.Review, error) {
+	owner, name, err := splitRepo(repo)
+	if err != nil {
+		return nil, err
+	}
+	latest := map[string]forge.Review{}
+	opt := &gh.ListOptions{PerPage: perPage}
+	for {
+		rs, resp, err := c.gh.PullRequests.ListReviews(ctx, owner, name, int(number), opt)
+		if err != nil {
+			return nil, fail(resp, err, "listing reviews of %s#%d", repo, number)
+		}
+		for _, r := range rs {
+			if r.User == nil {
+				continue
+			}
+			key := strings.ToLower(r.GetUser().GetLogin())
+			var state forge.ReviewState
+			switch r.GetState() {
+			case "APPROVED":
+				state = forge.ReviewApproved
+			case "CHANGES_REQUESTED":
+				state = forge.ReviewChangesRequested
+			case "DISMISSED":
+				delete(latest, key)
+				continue
+			default: // COMMENTED, PENDING
+				continue
+			}
+			latest[key] = forge.Review{
+				User:      user(r.GetUser()),
+				State:     state,
+				CommitSHA: r.GetCommitID(),
+				At:        r.GetSubmittedAt().Time,
+			}
+		}
+		if resp.NextPage == 0 {
+			break
+		}
+		opt.Page = resp.NextPage
+	}
+	out := make([]forge.Review, 0, len(latest))
+	for _, r := range latest {
+		out = append(out, r)
+	}
+	slices.SortFunc(out, func(a, b forge.Review) int {
+		if c := a.At.Compare(b.At); c != 0 {
+			return c
+		}
+		return strings.Compare(a.User.Login, b.User.Login)
+	})
+	return out, nil
+}
+
+// reviewThreadsQuery pages through a pull request's review threads. The
+// REST API does not say whether a thread is resolved; GraphQL does.
+const reviewThreadsQuery = `query($owner: String!, $name: String!, $number: Int!, $cursor: String) {
+  repository(owner: $owner, name: $name) {
+    pullRequest(number: $number) {
+      reviewThreads(first: 100, after: $cursor) {
+        nodes { isResolved }
+        pageInfo { hasNextPage endCursor }
+      }
+    }
+  }
+}`
+
+type graphqlError struct {
+	Type    string `json:"type"`
+	Message string `json:"message"`
+}
+
+type reviewThreadsResult struct {
+	Data struct {
+		Repository *struct {
+			PullRequest *struct {
+				ReviewThreads struct {
+					Nodes []struct {
+						IsResolved bool `json:"isResolved"`
+					} `json:"nodes"`
+					PageInfo struct {
+						HasNextPage bool   `json:"hasNextPage"`
+						EndCursor   string `json:"endCursor"`
+					} `json:"pageInfo"`
+				} `json:"reviewThreads"`
+			} `json:"pullRequest"`
+		} `json:"repository"`
+	} `json:"data"`
+	Errors []graphqlError `json:"errors"`
+}
+
+// UnresolvedThreads counts the pull request's unresolved review threads
+// (outdated ones included, as GitHub's "require conversation resolution"
+// does), through the GraphQL API on the same client.
+func (c *Client) UnresolvedThreads(ctx context.Context, repo string, number int64) (int, error) {
+	owner, name, err := splitRepo(repo)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	var cursor *string
+	for page := 0; ; page++ {
+		if page > 1000 {
+			return 0, fmt.Errorf("github: counting review threads of %s#%d: more than 1000 pages", repo, number)
+		}
+		body := map[string]any{
+			"query": reviewThreadsQuery,
+			"variables": map[string]any{
+				"owner": owner, "name": name, "number": number, "cursor": cursor,
+			},
+		}
+		req, err := c.gh.NewRequest(http.MethodPost, c.graphqlURL, body)
+		if err != nil {
+			return 0, fmt.Errorf("github: counting review threads of %s#%d: %w", repo, number, err)
+		}
+		var out reviewThreadsResult
+		resp, err := c.gh.Do(idempotent(ctx), req, &out)
+		if err != nil {
+			return 0, fail(resp, err, "counting review threads of %s#%d", repo, number)
+		}
+		if len(out.Errors) > 0 {
+			e := out.Errors[0]
+			if e.Type == "NOT_FOUND" {
+				return 0, fmt.Errorf("github: counting review threads of %s#%d: %s: %w", repo, number, e.Message, forge.ErrNotFound)
+			}
+			return 0, fmt.Errorf("github: counting review threads of %s#%d: GraphQL: %s", repo, number, e.Message)
+		}
+		if out.Data.Repository == nil || out.Data.Repository.PullRequest == nil {
+			return 0, fmt.Errorf("github: counting review threads of %s#%d: %w", repo, number, forge.ErrNotFound)
+		}
+		threads := out.Data.Repository.PullRequest.ReviewThreads
+		for _, t := range threads.Nodes {
+			if !t.IsResolved {
+				n++
+			}
+		}
+		if !threads.PageInfo.HasNextPage || threads.PageInfo.EndCursor == "" {
+			return n, nil
+		}
+		next := threads.PageInfo.EndCursor
+		cursor = &next
+	}
+}
+
+// Checks lists the commit statuses (the combined status, latest per
+// context) and the check runs (latest per name) on sha. Check runs that
+// ended neutral or skipped count as success, as in branch protection.
+func (c *Client) Checks(ctx context.Context, repo, sha string) ([]forge.Check, error) {
+	owner, name, err := splitRepo(repo)
+	if err != nil {
+		return nil, err
+	}
+	var out []forge.Check
+	opt := &gh.ListOptions{PerPage: perPage}
+	for {
+		cs, resp, err := c.gh.Repositories.GetCombinedStatus(ctx, owner, name, sha, opt)
+		if err != nil {
+			return nil, fail(resp, err, "getting the statuses of %s@%s", repo, sha)
+		}
+		for _, s := range cs.Statuses {
+			out = append(out, forge.Check{
+				Name:        s.GetContext(),
+				State:       statusState(s.GetState()),
+				Description: s.GetDescription(),
+				URL:         s.GetTargetURL(),
+			})
+		}
+		if resp.NextPage == 0 {
+			break
+		}
+		opt.Page = resp.NextPage
+	}
+	ropt := &gh.ListCheckRunsOptions{Filter: gh.Ptr("latest"), ListOptions: gh.ListOptions{PerPage: perPage}}
+	for {
+		rs, resp, err := c.gh.Checks.ListCheckRunsForRef(ctx, owner, name, sha, ropt)
+		if err != nil {
+			return nil, fail(resp, err, "listing the check runs of %s@%s", repo, sha)
+		}
+		for _, r := range rs.CheckRuns {
+			url := r.GetHTMLURL()
+			if url == "" {
+				url = r.GetDetailsURL()
+			}
+			out = append(out, forge.Check{
+				Name:        r.GetName(),
+				State:       checkRunState(r.GetStatus(), r.GetConclusion()),
+				Description: r.GetOutput().GetTitle(),
+				URL:         url,
+			})
+		}
+		if resp.NextPage == 0 {
+			break
+		}
+		ropt.Page = resp.NextPage
+	}
+	return out, nil
+}
+
+func statusState(s string) forge.CheckState {
+	switch s {
+	case "success":
+		return forge.CheckSuccess
+	case "pending":
+		return forge.CheckPending
+	default: // failure, error
+		return forge.CheckFailure
+	}
+}
+
+func checkRunState(status, conclusion string) forge.CheckState {
+	if status != "completed" {
+		return forge.CheckPending // queued, in_progress, waiting, requested, pending
+	}
+	switch conclusion {
+	case "success", "neutral", "skipped":
+		return forge.CheckSuccess
+	default: // failure, cancelled, timed_out, action_required, stale, startup_failure
+		return forge.CheckFailure
+	}
+}
+
+// Permission maps GitHub's repository role: admin and maintain →
+// PermAdmin, write → PermWrite, triage and read → PermRead; a user who
+// is no collaborator (404) → PermNone. Custom roles fall back to the
+// base permission GitHub reports with them.
+func (c *Client) Permission(ctx context.Context, repo, login string) (forge.Permission, error) {
+	owner, name, err := splitRepo(repo)
+	if err != nil {
+		return forge.PermNone, err
+	}
+	if login == "" {
+		return forge.PermNone, nil
+	}
+	p, resp, err := c.gh.Repositories.GetPermissionLevel(ctx, owner, name, login)
+	if err != nil {
+		if status(resp) == http.StatusNotFound {
+			return forge.PermNone, nil
+		}
+		return forge.PermNone, fail(resp, err, "getting %s's permission on %s", login, repo)
+	}
+	switch p.GetRoleName() {
+	case "admin", "maintain":
+		return forge.PermAdmin, nil
+	case "write":
+		return forge.PermWrite, nil
+	case "triage", "read":
+		return forge.PermRead, nil
+	}
+	switch p.GetPermission() {
+	case "admin":
+		return forge.PermAdmin, nil
+	case "write":
+		return forge.PermWrite, nil
+	case "read":
+		return forge.PermRead, nil
+	}
+	return forge.PermNone, nil
+}
