@@ -52,8 +52,13 @@ type Input struct {
 	PlanHead string
 	PlanBase string
 	PlanAt   time.Time
-	// Merged: the merge request is merged; BaseSHA is then the base tip
-	// the merge went onto (the merge commit's first parent).
+	// Diverged lists the project's files that differ between what was
+	// planned and what would be applied now: changed on the base branch
+	// since the plan (open merge request), or different in the merge
+	// result (merged). Any makes the plan stale.
+	Diverged []string
+	// Merged: the merge request is merged; draft and the head no longer
+	// matter, what was merged does (Diverged).
 	Merged bool
 	// Groups maps group names to member logins, for From entries group:NAME.
 	Groups map[string][]string
@@ -139,7 +144,7 @@ func Evaluate(r Rules, in Input) Result {
 	// The plan must describe the code being merged.
 	if in.PlanHead == "" {
 		add(ItemFresh, false, "no successful plan yet")
-	} else if in.MR.HeadSHA != in.PlanHead {
+	} else if in.MR.HeadSHA != in.PlanHead && !in.Merged {
 		add(ItemFresh, false, "the plan is of %s, the merge request is now at %s: a new plan is needed", short(in.PlanHead), short(in.MR.HeadSHA))
 	} else {
 		add(ItemFresh, true, "planned at %s", short(in.PlanHead))
@@ -203,15 +208,18 @@ func Evaluate(r Rules, in Input) Result {
 		}
 	}
 
-	if relaxed("draft") {
-		add(ItemDraft, true, "not required by this repository")
-	} else {
+	switch {
+	case relaxed("draft") || in.Merged:
+	default:
 		add(ItemDraft, !in.MR.Draft, "%s", map[bool]string{true: "the merge request is a draft", false: "ready for review"}[in.MR.Draft])
 	}
 
-	if in.PlanBase != "" && in.MR.BaseSHA != "" && in.PlanBase != in.MR.BaseSHA {
-		add(ItemDiverged, false, "%s moved from %s to %s since the plan: a new plan is needed", in.MR.BaseRef, short(in.PlanBase), short(in.MR.BaseSHA))
-	} else {
+	switch {
+	case len(in.Diverged) > 0:
+		add(ItemDiverged, false, "%s changed %s since the plan: a new plan is needed", in.MR.BaseRef, strings.Join(firstN(in.Diverged, 5), ", "))
+	case in.PlanBase != "" && in.MR.BaseSHA != "" && in.PlanBase != in.MR.BaseSHA:
+		add(ItemDiverged, true, "%s moved since the plan, but not in this project's files", in.MR.BaseRef)
+	default:
 		add(ItemDiverged, true, "%s at %s", in.MR.BaseRef, short(in.MR.BaseSHA))
 	}
 
@@ -289,6 +297,13 @@ func orNone(prefix string, list []string) string {
 		return "none"
 	}
 	return prefix + strings.Join(list, ", ")
+}
+
+func firstN(s []string, n int) []string {
+	if len(s) <= n {
+		return s
+	}
+	return append(s[:n:n], fmt.Sprintf("and %d more", len(s)-n))
 }
 
 func short(s string) string {

@@ -67,7 +67,14 @@ func TestEvaluate(t *testing.T) {
 			in.Checks = append(in.Checks, forge.Check{Name: "lint", State: forge.CheckPending})
 		}, []string{ItemChecks}, "still running"},
 		{"draft", Rules{MinApprovals: 1}, func(in *Input) { in.MR.Draft = true }, []string{ItemDraft}, "draft"},
-		{"base moved", Rules{MinApprovals: 1}, func(in *Input) { in.MR.BaseSHA = moved }, []string{ItemDiverged}, "moved from 2222222 to 3333333"},
+		{"base moved in the project", Rules{MinApprovals: 1}, func(in *Input) {
+			in.MR.BaseSHA = moved
+			in.Diverged = []string{"envs/prod/main.tf"}
+		}, []string{ItemDiverged}, "changed envs/prod/main.tf since the plan"},
+		{"base moved elsewhere", Rules{MinApprovals: 1}, func(in *Input) { in.MR.BaseSHA = moved }, nil, ""},
+		{"merged: head moves to the merge, drafts do not matter", Rules{MinApprovals: 1}, func(in *Input) {
+			in.Merged, in.MR.HeadSHA, in.MR.Draft = true, moved, true
+		}, nil, ""},
 		{"new push", Rules{MinApprovals: 1}, func(in *Input) { in.MR.HeadSHA = moved }, []string{ItemFresh}, "a new plan is needed"},
 		{"no plan", Rules{MinApprovals: 1}, func(in *Input) { in.PlanHead = "" }, []string{ItemFresh}, "no successful plan"},
 		{"reader may not apply", Rules{MinApprovals: 1}, func(in *Input) { in.Permission = forge.PermRead }, []string{ItemPermission}, "carol has read access"},

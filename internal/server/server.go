@@ -40,6 +40,10 @@ type Server struct {
 	// queue started).
 	Ready    func(ctx context.Context) error
 	Registry *prometheus.Registry
+	// Webhooks are the configured forges' endpoints, by forge name.
+	Webhooks map[string]Webhook
+
+	webhookMetrics webhookMetrics
 
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
@@ -57,7 +61,10 @@ func (s *Server) Handler() http.Handler {
 		Name: "sluice_http_request_duration_seconds", Help: "HTTP request latency by route.",
 		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 	}, []string{"route"})
-	s.Registry.MustRegister(s.requests, s.duration)
+	s.webhookMetrics.deliveries = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sluice_webhook_deliveries_total", Help: "Webhook deliveries by forge and outcome (accepted, duplicate, ignored, bad_signature, ...).",
+	}, []string{"forge", "outcome"})
+	s.Registry.MustRegister(s.requests, s.duration, s.webhookMetrics.deliveries)
 	mux := http.NewServeMux()
 	s.routes(mux)
 	return mux
@@ -68,6 +75,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	s.handle(mux, "GET /readyz", s.readyz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{}))
 
+	s.handle(mux, "POST /webhooks/{forge}", s.webhook)
 	s.handle(mux, "POST /api/v1/events", s.auth(s.postEvent))
 	s.handle(mux, "GET /api/v1/runs", s.auth(s.listRuns))
 	s.handle(mux, "GET /api/v1/runs/{id}", s.auth(s.getRun))
