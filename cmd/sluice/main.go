@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/sluicehq/sluice/internal/cli"
+	"github.com/sluicehq/sluice/internal/engine"
 )
 
 func main() {
@@ -18,16 +19,56 @@ func main() {
 	// must fail, not end sluice while an engine runs: once SIGPIPE is
 	// caught, such writes return EPIPE instead.
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
-	// These end a run gracefully: Ctrl-C, a stop request, a closed terminal
-	// (SIGHUP) and Ctrl-\ (SIGQUIT). The running engine is in its own
-	// process group, so none of them reaches it: sluice passes the stop on
-	// as SIGINT, waits for the engine to release its state lock, and keeps
-	// reading its output meanwhile. Left to their default, SIGHUP and
-	// SIGQUIT would end sluice at once and leave the engine unwatched.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
+	ctx, stop := stopOnSignals(context.Background(), os.Stderr)
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(exitCode(err))
+}
+
+// stopOnSignals returns a context cancelled by the first of SIGINT
+// (Ctrl-C), SIGTERM (a stop request), SIGHUP (a closed terminal) and
+// SIGQUIT (Ctrl-\). The running engine is in its own process group, so
+// none of them reaches it: sluice passes the stop on as SIGINT, waits for
+// the engine to release its state lock, and keeps reading its output
+// meanwhile. Left to their default, SIGHUP and SIGQUIT would end sluice at
+// once and leave the engine unwatched.
+//
+// A SIGINT after that (a second Ctrl-C) says not to wait: the engine is
+// killed at once (see engine.WithKill), and stderr says so. stop releases
+// the signals.
+func stopOnSignals(parent context.Context, stderr io.Writer) (ctx context.Context, stop func()) {
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
+	ctx, cancel := context.WithCancel(parent)
+	kill := make(chan struct{})
+	ctx = engine.WithKill(ctx, kill, func(msg string) { fmt.Fprintf(stderr, "sluice: %s\n", msg) })
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		stopping, killed := false, false
+		for {
+			select {
+			case <-done:
+				return
+			case sig := <-sigs:
+				switch {
+				case !stopping:
+					stopping = true
+					cancel()
+				case sig == os.Interrupt && !killed:
+					killed = true
+					close(kill)
+				}
+			}
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(sigs)
+		close(done)
+		<-finished
+		cancel()
+	}
 }
 
 // exitCode is 0 for success, 2 for a mistake in the command line and 1

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -150,5 +151,77 @@ resource "terraform_data" "slow" {
 				t.Errorf("the state lock was left held:\n%s", seen.String())
 			}
 		})
+	}
+}
+
+// TestSecondInterruptKillsTheEngine: an engine that ignores SIGINT would
+// be waited for the whole grace period (30 s); a second Ctrl-C kills it at
+// once, and sluice says so.
+func TestSecondInterruptKillsTheEngine(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "terraform")
+	pidFile := filepath.Join(dir, "plan.pid")
+	script := `#!/bin/sh
+case "$1" in
+plan) echo $$ > ` + pidFile + `; trap '' INT; echo engine-ignores-interrupts; while :; do sleep 0.05; done ;;
+esac
+`
+	if err := os.WriteFile(bin, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if b, err := os.ReadFile(pidFile); err == nil {
+			if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+				_ = syscall.Kill(-pid, syscall.SIGKILL)
+			}
+		}
+	})
+	repo := testkit.NewRepo(t, "")
+	testkit.WriteFile(t, filepath.Join(repo, "app", "main.tf"), "resource \"terraform_data\" \"x\" {}\n")
+	env := []string{"SLUICE_TERRAFORM_BIN=" + bin, "SLUICE_PLUGIN_CACHE_DIR=" + filepath.Join(dir, "plugins")}
+	plan := sluiceProcess(t, env, "-C", repo, "plan", "--base", "main", "-v")
+	stderr, err := plan.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := plan.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var seen strings.Builder
+	lines := bufio.NewScanner(stderr)
+	for lines.Scan() {
+		seen.WriteString(lines.Text() + "\n")
+		if strings.Contains(lines.Text(), "engine-ignores-interrupts") {
+			break
+		}
+	}
+	if err := plan.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if err := plan.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	done := make(chan struct{})
+	go func() {
+		for lines.Scan() {
+			seen.WriteString(lines.Text() + "\n")
+		}
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		_ = plan.Process.Kill()
+		<-done
+		t.Fatalf("sluice still waited for the engine %v after the second interrupt:\n%s", time.Since(start), seen.String())
+	}
+	_ = plan.Wait()
+	if st := plan.ProcessState; !st.Exited() || st.ExitCode() != 1 {
+		t.Errorf("sluice ended with %v, want exit status 1\n%s", st, seen.String())
+	}
+	if !strings.Contains(seen.String(), "sluice: second interrupt: killing terraform now; its state lock may be left held") {
+		t.Errorf("sluice did not say it killed the engine:\n%s", seen.String())
 	}
 }

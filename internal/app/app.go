@@ -309,6 +309,7 @@ func engineFactory(cfg *config.Config) flow.Engines {
 	for _, d := range []*terraform.Driver{tf, tofu} {
 		d.PluginCacheDir = cache
 		d.Grace = cfg.EngineGrace
+		d.LockTimeout = cfg.LockTimeout
 	}
 	return func(name string) (engine.Engine, error) {
 		switch name {

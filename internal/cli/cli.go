@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -79,6 +80,9 @@ type globals struct {
 	terraformBin string
 	tofuBin      string
 	pluginCache  string
+	lockTimeout  time.Duration
+	// lockTimeoutEnv is SLUICE_LOCK_TIMEOUT when it is not a duration.
+	lockTimeoutEnv string
 }
 
 func envOr(getenv func(string) string, key, def string) string {
@@ -88,7 +92,13 @@ func envOr(getenv func(string) string, key, def string) string {
 	return def
 }
 
+// defaultPluginCache is the plugin cache when --plugin-cache-dir and
+// SLUICE_PLUGIN_CACHE_DIR are not given: the user's own
+// TF_PLUGIN_CACHE_DIR, else Sluice's cache directory.
 func defaultPluginCache(getenv func(string) string) string {
+	if d := getenv("TF_PLUGIN_CACHE_DIR"); d != "" {
+		return d
+	}
 	if d := getenv("XDG_CACHE_HOME"); d != "" {
 		return filepath.Join(d, "sluice", "plugins")
 	}
@@ -127,7 +137,16 @@ In a local checkout:
 	pf.StringVar(&g.tofuBin, "tofu-bin", envOr(getenv, "SLUICE_TOFU_BIN", "tofu"),
 		"tofu binary for engine: opentofu projects (env SLUICE_TOFU_BIN)")
 	pf.StringVar(&g.pluginCache, "plugin-cache-dir", envOr(getenv, "SLUICE_PLUGIN_CACHE_DIR", defaultPluginCache(getenv)),
-		"provider plugin cache shared by all projects (env SLUICE_PLUGIN_CACHE_DIR)")
+		"provider plugin cache shared by all projects; \"\" for none (env SLUICE_PLUGIN_CACHE_DIR; without either: $TF_PLUGIN_CACHE_DIR, else ~/.cache/sluice/plugins)")
+	if v := getenv("SLUICE_LOCK_TIMEOUT"); v != "" {
+		if d, err := time.ParseDuration(v); err == nil {
+			g.lockTimeout = d
+		} else {
+			g.lockTimeoutEnv = v
+		}
+	}
+	pf.DurationVar(&g.lockTimeout, "lock-timeout", g.lockTimeout,
+		"how long plan and apply wait for a state lock another run holds, as terraform's -lock-timeout (env SLUICE_LOCK_TIMEOUT)")
 
 	root.AddCommand(
 		newVersionCmd(g),
@@ -167,12 +186,21 @@ func (g *globals) engines() local.EngineFor {
 			return nil, fmt.Errorf("unknown engine %q (use terraform, opentofu or pulumi)", name)
 		}
 		d.PluginCacheDir = g.pluginCache
+		d.LockTimeout = g.lockTimeout
 		cache[name] = d
 		return d, nil
 	}
 }
 
-func (g *globals) options(verbose bool) local.Options {
+// options are the local loop's options from the global flags; it refuses
+// flags whose values the engines cannot take.
+func (g *globals) options(cmd *cobra.Command, verbose bool) (local.Options, error) {
+	if g.lockTimeoutEnv != "" && !cmd.Flags().Changed("lock-timeout") {
+		return local.Options{}, usageError{fmt.Errorf("SLUICE_LOCK_TIMEOUT=%q is not a duration: write a number with a unit, e.g. 0s, 30s or 5m", g.lockTimeoutEnv)}
+	}
+	if g.lockTimeout < 0 {
+		return local.Options{}, usageError{fmt.Errorf("--lock-timeout %v is negative: give 0s to fail at once on a held state lock, or how long to wait, e.g. 30s", g.lockTimeout)}
+	}
 	o := local.Options{Dir: g.chdir, Engines: g.engines(), Progress: g.stderr}
 	if verbose {
 		var mu sync.Mutex
@@ -182,7 +210,7 @@ func (g *globals) options(verbose bool) local.Options {
 			mu.Unlock()
 		}
 	}
-	return o
+	return o, nil
 }
 
 func newVersionCmd(g *globals) *cobra.Command {

@@ -477,3 +477,110 @@ func TestFromASubdirectory(t *testing.T) {
 		t.Errorf("projects from app/:\n%s", out)
 	}
 }
+
+// fakeTerraform writes a stand-in for terraform that logs each command
+// with the plugin cache and workspace it got, and plans no changes.
+func fakeTerraform(t *testing.T) (bin testkit.Binary, log string) {
+	t.Helper()
+	dir := t.TempDir()
+	log = filepath.Join(dir, "calls.log")
+	path := filepath.Join(dir, "terraform")
+	script := `#!/bin/sh
+echo "cache=$TF_PLUGIN_CACHE_DIR $*" >> ` + log + `
+case "$1" in
+plan) for a in "$@"; do case "$a" in -out=*) echo plan > "${a#-out=}";; esac; done; echo "No changes." ;;
+show) printf '{"format_version":"1.2"}' ;;
+esac
+`
+	if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return testkit.Binary{Engine: "terraform", Path: path}, log
+}
+
+// planCall runs `sluice plan -p app` with the fake terraform, the given
+// environment and flags, and returns the logged plan command.
+func planCall(t *testing.T, env map[string]string, flags ...string) (string, error) {
+	t.Helper()
+	bin, log := fakeTerraform(t)
+	repo := fixture(t, "twoprojects", bin, t.TempDir())
+	env["SLUICE_TERRAFORM_BIN"] = bin.Path
+	var stdout, stderr bytes.Buffer
+	args := append(append([]string{"-C", repo}, flags...), "plan", "--base", "main", "-p", "app")
+	if err := Run(context.Background(), args, func(k string) string { return env[k] }, &stdout, &stderr); err != nil {
+		return "", err
+	}
+	b, err := os.ReadFile(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if _, rest, _ := strings.Cut(l, " "); strings.HasPrefix(rest, "plan ") {
+			return l, nil
+		}
+	}
+	t.Fatalf("no plan command in the log:\n%s\nstderr:\n%s", b, stderr.String())
+	return "", nil
+}
+
+func TestLockTimeout(t *testing.T) {
+	tests := []struct {
+		name  string
+		env   string // SLUICE_LOCK_TIMEOUT
+		flags []string
+		want  string // in the plan command, or in the error
+		usage bool
+	}{
+		{name: "default: fail at once, as terraform", want: " -lock-timeout=0s "},
+		{name: "from the environment", env: "90s", want: " -lock-timeout=1m30s "},
+		{name: "the flag wins", env: "90s", flags: []string{"--lock-timeout", "5s"}, want: " -lock-timeout=5s "},
+		{name: "the flag wins over a bad environment", env: "soon", flags: []string{"--lock-timeout=2m"}, want: " -lock-timeout=2m0s "},
+		{name: "a bad environment", env: "soon", want: `SLUICE_LOCK_TIMEOUT="soon" is not a duration`, usage: true},
+		{name: "negative", flags: []string{"--lock-timeout=-1s"}, want: "--lock-timeout -1s is negative", usage: true},
+		{name: "not a duration", flags: []string{"--lock-timeout=5"}, want: "invalid argument", usage: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := map[string]string{"SLUICE_PLUGIN_CACHE_DIR": t.TempDir(), "SLUICE_LOCK_TIMEOUT": tt.env}
+			call, err := planCall(t, env, tt.flags...)
+			if tt.usage {
+				if !IsUsage(err) || !strings.Contains(err.Error(), tt.want) {
+					t.Fatalf("err = %v, want a usage error with %q", err, tt.want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(call, tt.want) {
+				t.Errorf("plan command %q lacks %q", call, tt.want)
+			}
+		})
+	}
+}
+
+func TestPluginCacheDir(t *testing.T) {
+	user, sluiceEnv, flag, home := t.TempDir(), t.TempDir(), t.TempDir(), t.TempDir()
+	tests := []struct {
+		name  string
+		env   map[string]string
+		flags []string
+		want  string
+	}{
+		{"Sluice's own by default", map[string]string{"HOME": home}, nil, filepath.Join(home, ".cache", "sluice", "plugins")},
+		{"the user's TF_PLUGIN_CACHE_DIR", map[string]string{"HOME": home, "TF_PLUGIN_CACHE_DIR": user}, nil, user},
+		{"SLUICE_PLUGIN_CACHE_DIR over TF_PLUGIN_CACHE_DIR", map[string]string{"HOME": home, "TF_PLUGIN_CACHE_DIR": user, "SLUICE_PLUGIN_CACHE_DIR": sluiceEnv}, nil, sluiceEnv},
+		{"the flag over both", map[string]string{"HOME": home, "TF_PLUGIN_CACHE_DIR": user, "SLUICE_PLUGIN_CACHE_DIR": sluiceEnv}, []string{"--plugin-cache-dir", flag}, flag},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			call, err := planCall(t, tt.env, tt.flags...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.HasPrefix(call, "cache="+tt.want+" ") {
+				t.Errorf("plan command %q, want the plugin cache %s", call, tt.want)
+			}
+		})
+	}
+}

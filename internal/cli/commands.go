@@ -142,8 +142,12 @@ error lines.`,
 			if limit < 0 || (limit > 0 && limit < 1024) {
 				return usageError{fmt.Errorf("--comment-limit %d is too small (use 0 for no limit, or at least 1024)", limit)}
 			}
+			opts, err := g.options(cmd, verbose)
+			if err != nil {
+				return err
+			}
 			rec, co, err := local.Plan(cmd.Context(), local.PlanOptions{
-				Options:  g.options(verbose),
+				Options:  opts,
 				BaseRef:  base,
 				Projects: projects,
 			})
@@ -183,8 +187,8 @@ order, and print the result comment.
 Nothing is re-planned. Before anything is applied, every selected plan is
 checked: it must have succeeded, the code it was planned from must be
 unchanged (merging the reviewed branch is fine; other changes to the
-project's files are not), and its artifact must be the saved one. If any
-check fails, nothing is applied. If the state changed since the plan
+project's files are not), and its saved plan file must be the one reviewed
+(the SHA-256 recorded at plan time). If any check fails, nothing is applied. If the state changed since the plan
 (someone applied in between), the engine refuses the stale plan. The first
 failed apply stops the rest.`,
 		Example: `  sluice apply
@@ -195,7 +199,10 @@ failed apply stops the rest.`,
 			if err := checkFormat(format, "markdown", "json"); err != nil {
 				return err
 			}
-			opts := g.options(!quiet)
+			opts, err := g.options(cmd, !quiet)
+			if err != nil {
+				return err
+			}
 			rec, co, err := local.Apply(cmd.Context(), local.ApplyOptions{Options: opts, BaseRef: base, Projects: projects})
 			if rec == nil || errors.Is(err, local.ErrRefused) {
 				return err

@@ -48,6 +48,9 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// EngineGrace is how long an engine has after SIGINT before it is killed.
 	EngineGrace time.Duration
+	// LockTimeout is how long a plan or apply waits for a state lock held
+	// by someone else (the engine's -lock-timeout); 0 fails at once.
+	LockTimeout time.Duration
 	// HeartbeatInterval is how often this instance reports alive; an instance
 	// unseen for 3 intervals is dead.
 	HeartbeatInterval time.Duration

@@ -236,6 +236,10 @@ func TestInvalid(t *testing.T) {
 			"SLUICE_SHUTDOWN_TIMEOUT=300: not a duration; write a number with a unit, e.g. 30s, 5m or 1h30m"},
 		{"negative duration", []string{"--engine-grace=-1s"}, nil,
 			"--engine-grace=-1s: must be longer than 0"},
+		{"negative lock timeout", []string{"--lock-timeout=-5s"}, nil,
+			"--lock-timeout=-5s: must not be negative"},
+		{"lock timeout not a duration", nil, map[string]string{"SLUICE_LOCK_TIMEOUT": "5"},
+			"SLUICE_LOCK_TIMEOUT=5: not a duration"},
 		{"zero heartbeat", nil, map[string]string{"SLUICE_HEARTBEAT_INTERVAL": "0s"},
 			"SLUICE_HEARTBEAT_INTERVAL=0s: must be longer than 0"},
 		{"log format", nil, map[string]string{"SLUICE_LOG_FORMAT": "logfmt"},
@@ -480,5 +484,38 @@ func assertNoSecrets(t *testing.T, s string) {
 		if strings.Contains(s, secret) {
 			t.Errorf("secret fragment %q in %q", secret, s)
 		}
+	}
+}
+
+func TestLockTimeout(t *testing.T) {
+	file := writeFile(t, "sluice.yaml", "lock-timeout: 1m\n")
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want time.Duration
+	}{
+		{"default: fail at once", nil, nil, 0},
+		{"file", nil, map[string]string{"SLUICE_CONFIG": file}, time.Minute},
+		{"env over file", nil, map[string]string{"SLUICE_CONFIG": file, "SLUICE_LOCK_TIMEOUT": "90s"}, 90 * time.Second},
+		{"flag over env", []string{"--lock-timeout", "0s"}, map[string]string{"SLUICE_LOCK_TIMEOUT": "90s"}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := baseEnv()
+			for k, v := range tt.env {
+				env[k] = v
+			}
+			c, err := Load(flags(t, tt.args...), envOf(env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.LockTimeout != tt.want {
+				t.Errorf("LockTimeout = %v, want %v", c.LockTimeout, tt.want)
+			}
+			if got := c.Redacted()["lock-timeout"]; got != tt.want.String() {
+				t.Errorf("Redacted lock-timeout = %q", got)
+			}
+		})
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/sluicehq/sluice/internal/suggest"
 )
 
 // readFile reads the YAML config file named by cfg: a mapping from setting
@@ -68,7 +70,7 @@ func readFile(cfg value) (map[string]value, []string) {
 			problems = append(problems, fmt.Sprintf("%s:%d: config cannot be set in the config file; use --config or SLUICE_CONFIG", name, k.Line))
 		case !slices.Contains(known, key):
 			msg := fmt.Sprintf("%s:%d: unknown key %q", name, k.Line, key)
-			if s := suggest(key, known); s != "" {
+			if s, ok := suggest.Closest(key, known); ok {
 				msg += fmt.Sprintf("; did you mean %s?", s)
 			} else {
 				msg += "; the keys are the flag names of sluice serve --help"
@@ -97,39 +99,4 @@ func yamlProblem(file string, err error) string {
 		}
 	}
 	return fmt.Sprintf("%s: not valid YAML: %s", file, msg)
-}
-
-// suggest returns the candidate closest to s in edit distance, for "did you
-// mean" hints, or "" when none is within a third of its length.
-func suggest(s string, candidates []string) string {
-	best, bestDist := "", -1
-	for _, c := range candidates {
-		d := editDistance(strings.ToLower(s), c)
-		if d <= max(1, len(c)/3) && (bestDist < 0 || d < bestDist) {
-			best, bestDist = c, d
-		}
-	}
-	return best
-}
-
-// editDistance is the Levenshtein distance between a and b, in runes.
-func editDistance(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(rb)]
 }

@@ -59,6 +59,7 @@ func (c Config) summary() [][2]string {
 		{"max-concurrent-runs", strconv.Itoa(c.MaxConcurrentRuns)},
 		{"shutdown-timeout", c.ShutdownTimeout.String()},
 		{"engine-grace", c.EngineGrace.String()},
+		{"lock-timeout", c.LockTimeout.String()},
 		{"heartbeat-interval", c.HeartbeatInterval.String()},
 		{"log-format", c.LogFormat},
 		{"log-level", c.LogLevel},

@@ -69,6 +69,9 @@ func settings() []setting {
 		{name: "engine-grace", typ: "duration", def: "30s",
 			help:  "how long an engine has after SIGINT (to release its state lock) before it is killed",
 			parse: duration(func(c *Config) *time.Duration { return &c.EngineGrace })},
+		{name: "lock-timeout", typ: "duration", def: "0s",
+			help:  "how long a plan or apply waits for a state lock another run holds (terraform's -lock-timeout); 0s fails at once",
+			parse: durationOrZero(func(c *Config) *time.Duration { return &c.LockTimeout })},
 		{name: "heartbeat-interval", typ: "duration", def: "10s",
 			help:  "how often this instance reports alive; an instance unseen for 3 intervals is dead and its runs are interrupted",
 			parse: duration(func(c *Config) *time.Duration { return &c.HeartbeatInterval })},
@@ -112,6 +115,21 @@ func duration(field func(*Config) *time.Duration) func(*Config, string) string {
 		}
 		if d <= 0 {
 			return "must be longer than 0; write e.g. 30s, 5m or 1h30m"
+		}
+		*field(c) = d
+		return ""
+	}
+}
+
+// durationOrZero is duration that also takes 0.
+func durationOrZero(field func(*Config) *time.Duration) func(*Config, string) string {
+	return func(c *Config, s string) string {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return "not a duration; write a number with a unit, e.g. 0s, 30s or 5m"
+		}
+		if d < 0 {
+			return "must not be negative; write 0s to fail at once, or e.g. 30s or 5m"
 		}
 		*field(c) = d
 		return ""

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"syscall"
@@ -21,9 +22,27 @@ const DefaultGrace = 30 * time.Second
 // its live log.
 const pollInterval = 20 * time.Millisecond
 
+// killKey is the context key of a kill switch (see WithKill).
+type killKey struct{}
+
+type killSwitch struct {
+	kill <-chan struct{}
+	say  func(msg string)
+}
+
+// WithKill returns a context whose engine commands, once the context is
+// cancelled and the engine got its SIGINT, are killed at once when kill
+// is closed, instead of at the end of their grace period: a second Ctrl-C
+// is how a person says not to wait. say, when not nil, is told of each
+// engine killed that way, with a message for the person.
+func WithKill(ctx context.Context, kill <-chan struct{}, say func(msg string)) context.Context {
+	return context.WithValue(ctx, killKey{}, killSwitch{kill: kill, say: say})
+}
+
 // Command is one engine subprocess. On cancellation of its context the
 // whole process group gets SIGINT, as a terminal's Ctrl-C would send, and
-// is killed only if it is still running after Grace.
+// is killed only if it is still running after Grace, or at once when the
+// context's kill switch (WithKill) is thrown.
 //
 // The engine's standard output and error are not pipes but anonymous
 // in-memory files (memfd on Linux) that Run reads as they grow. So:
@@ -113,6 +132,7 @@ func (c Command) Run(ctx context.Context) (Output, error) {
 		}
 	}()
 
+	ks, _ := ctx.Value(killKey{}).(killSwitch)
 	stopped := make(chan struct{})
 	go func() {
 		defer close(stopped)
@@ -132,6 +152,16 @@ func (c Command) Run(ctx context.Context) (Output, error) {
 		select {
 		case <-exited:
 		case <-t.C:
+			_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		case <-ks.kill: // a nil channel (no kill switch) never fires
+			select {
+			case <-exited:
+				return
+			default:
+			}
+			if ks.say != nil {
+				ks.say(fmt.Sprintf("second interrupt: killing %s now; its state lock may be left held", filepath.Base(c.Path)))
+			}
 			_ = syscall.Kill(-pgid, syscall.SIGKILL)
 		}
 	}()

@@ -239,3 +239,59 @@ func TestEngineStopsWhenSluiceDies(t *testing.T) {
 	}
 	t.Fatal("the engine was not interrupted (or died writing its output) when the process running it was killed")
 }
+
+func TestCommandSecondInterruptKillsAtOnce(t *testing.T) {
+	// An engine that ignores SIGINT would be waited for the whole grace
+	// period; a second interrupt (the kill switch) ends it at once.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	kill := make(chan struct{})
+	var (
+		mu   sync.Mutex
+		said []string
+	)
+	ctx = WithKill(ctx, kill, func(msg string) { mu.Lock(); said = append(said, msg); mu.Unlock() })
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "terraform")
+	if err := os.WriteFile(bin, []byte("#!/bin/sh\ntrap '' INT\necho ready\nwhile :; do sleep 0.05; done\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	c := Command{
+		Path:  bin,
+		Env:   []string{"PATH=/usr/bin:/bin"},
+		Grace: time.Minute,
+		Log: func(_, line string) {
+			if line == "ready" {
+				once.Do(func() {
+					cancel()
+					go func() { time.Sleep(200 * time.Millisecond); close(kill) }()
+				})
+			}
+		},
+	}
+	start := time.Now()
+	_, err := c.Run(ctx)
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("err = %v, want context.Canceled", err)
+	}
+	if took := time.Since(start); took > 20*time.Second {
+		t.Errorf("the engine was not killed at the second interrupt (took %v)", took)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(said) != 1 || said[0] != "second interrupt: killing terraform now; its state lock may be left held" {
+		t.Errorf("said %q", said)
+	}
+}
+
+func TestKillSwitchWithoutInterruptDoesNothing(t *testing.T) {
+	// A closed kill switch does not stop an engine whose context is live.
+	kill := make(chan struct{})
+	close(kill)
+	ctx := WithKill(context.Background(), kill, func(msg string) { t.Errorf("said %q", msg) })
+	out, err := Command{Path: "/bin/sh", Args: []string{"-c", "sleep 0.2; echo done"}, Env: []string{"PATH=/usr/bin:/bin"}}.Run(ctx)
+	if err != nil || out.Stdout != "done\n" {
+		t.Errorf("out %q, err %v", out.Stdout, err)
+	}
+}

@@ -6,7 +6,12 @@ package engine
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"fmt"
+	"io"
+	"os"
 )
 
 // Engine plans and applies one project. Implementations are safe for
@@ -159,9 +164,64 @@ func (p *Plan) Changes() bool {
 	return p.Summary.HasChanges() || p.OutputChanges
 }
 
+// Redact hides what r hides (the configured masks, literal secrets) in
+// every text and value of the plan: Text, Warnings, and every string in
+// the resources' and outputs' Before and After, in place. Sensitive values
+// are already masked by the engine. r is usually a *redact.Redactor.
+func (p *Plan) Redact(r interface{ String(string) string }) {
+	p.Text = r.String(p.Text)
+	for i := range p.Warnings {
+		p.Warnings[i] = r.String(p.Warnings[i])
+	}
+	for i := range p.Resources {
+		p.Resources[i].Before = redactValue(p.Resources[i].Before, r)
+		p.Resources[i].After = redactValue(p.Resources[i].After, r)
+	}
+	for i := range p.Outputs {
+		p.Outputs[i].Before = redactValue(p.Outputs[i].Before, r)
+		p.Outputs[i].After = redactValue(p.Outputs[i].After, r)
+	}
+}
+
+// redactValue redacts every string in a JSON-like value, maps and slices
+// in place.
+func redactValue(v any, r interface{ String(string) string }) any {
+	switch x := v.(type) {
+	case string:
+		return r.String(x)
+	case map[string]any:
+		for k, y := range x {
+			x[k] = redactValue(y, r)
+		}
+	case []any:
+		for i, y := range x {
+			x[i] = redactValue(y, r)
+		}
+	}
+	return v
+}
+
+// HashFile returns the SHA-256 and size of a saved plan artifact.
+func HashFile(path string) (Artifact, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Artifact{}, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return Artifact{}, fmt.Errorf("hashing %s: %w", path, err)
+	}
+	return Artifact{Path: path, SHA256: hex.EncodeToString(h.Sum(nil)), Size: n}, nil
+}
+
 // ApplyResult is the outcome of applying one saved plan.
 type ApplyResult struct {
-	Text    string  `json:"text"`
+	Text string `json:"text"`
+	// Summary is what the engine itself reports it did (Terraform's
+	// "Resources: N added, N changed, N destroyed"; a replacement counts
+	// as one added and one destroyed). Zero when it reported nothing.
 	Summary Summary `json:"summary"`
 }
 

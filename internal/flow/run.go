@@ -158,7 +158,8 @@ func (f *Flow) HandlePlan(ctx context.Context, runID int64) error {
 	if err != nil {
 		return f.finishFailed(ctx, r, logs, fmt.Errorf("reading the plan artifact: %w", err))
 	}
-	normalized, err := json.Marshal(redactPlan(plan, red))
+	plan.Redact(red)
+	normalized, err := json.Marshal(plan)
 	if err != nil {
 		return f.finishFailed(ctx, r, logs, err)
 	}
@@ -393,37 +394,4 @@ func (f *Flow) redactor(masks []string, secrets []string) *redact.Redactor {
 		}
 	}
 	return redact.New(secrets, res)
-}
-
-// redactPlan hides masks in a plan's text and values before it is stored.
-func redactPlan(p *engine.Plan, r *redact.Redactor) *engine.Plan {
-	p.Text = r.String(p.Text)
-	for i := range p.Warnings {
-		p.Warnings[i] = r.String(p.Warnings[i])
-	}
-	for i := range p.Resources {
-		p.Resources[i].Before = redactValue(p.Resources[i].Before, r)
-		p.Resources[i].After = redactValue(p.Resources[i].After, r)
-	}
-	for i := range p.Outputs {
-		p.Outputs[i].Before = redactValue(p.Outputs[i].Before, r)
-		p.Outputs[i].After = redactValue(p.Outputs[i].After, r)
-	}
-	return p
-}
-
-func redactValue(v any, r *redact.Redactor) any {
-	switch x := v.(type) {
-	case string:
-		return r.String(x)
-	case map[string]any:
-		for k, y := range x {
-			x[k] = redactValue(y, r)
-		}
-	case []any:
-		for i, y := range x {
-			x[i] = redactValue(y, r)
-		}
-	}
-	return v
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -77,6 +78,9 @@ func Apply(ctx context.Context, opts ApplyOptions) (*Record, *Checkout, error) {
 	if err := co.checkFresh(ctx, rec, sel); err != nil {
 		return rec, co, err
 	}
+	if err := co.checkArtifacts(rec, sel); err != nil {
+		return rec, co, err
+	}
 
 	var failure error
 	for _, i := range sel {
@@ -84,25 +88,63 @@ func Apply(ctx context.Context, opts ApplyOptions) (*Record, *Checkout, error) {
 		if p.Status != render.StatusPlanned {
 			continue
 		}
-		if failure != nil {
-			p.Message = "not applied: an earlier apply failed"
-			continue
-		}
-		if ctx.Err() != nil {
+		switch {
+		case ctx.Err() != nil:
 			// The last engine finished its apply after the interrupt; the
 			// rest are not started.
 			p.Message = "not applied: sluice apply was interrupted"
-			failure = fmt.Errorf("%w: interrupted (%v) before project %s; run `sluice apply` again to apply the rest", ErrApplyFailed, ctx.Err(), p.Name)
-			continue
+			if failure == nil {
+				failure = fmt.Errorf("%w: interrupted (%v) before project %s; run `sluice apply` again to apply the rest", ErrApplyFailed, ctx.Err(), p.Name)
+			}
+		case failure != nil:
+			p.Message = "not applied: an earlier apply failed"
+		default:
+			failure = co.applyProject(ctx, opts.Options, p)
 		}
-		failure = co.applyProject(ctx, opts.Options, p)
 		// Record every outcome as it happens: a project applied is never
-		// applied again by a later `sluice apply`.
+		// applied again by a later `sluice apply`, and one not applied
+		// says why.
 		if err := writeRecord(co.dirs.record(), rec); err != nil {
 			return rec, co, err
 		}
 	}
 	return rec, co, failure
+}
+
+// checkArtifacts refuses, before anything is applied, when the saved plan
+// file of a selected project with changes is missing or is not the one
+// reviewed: its SHA-256 differs from the one recorded at plan time. The
+// engine driver checks again right before it applies.
+func (co *Checkout) checkArtifacts(rec *Record, sel []int) error {
+	var bad []string
+	for _, i := range sel {
+		p := &rec.Projects[i]
+		if p.Status != render.StatusPlanned || p.Plan == nil {
+			continue
+		}
+		path := co.dirs.artifact(p.Name)
+		a, err := engine.HashFile(path)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			bad = append(bad, fmt.Sprintf("%s (%s is missing)", p.Name, path))
+		case err != nil:
+			bad = append(bad, fmt.Sprintf("%s (%v)", p.Name, err))
+		case p.Plan.Artifact.SHA256 == "" || a.SHA256 != p.Plan.Artifact.SHA256:
+			bad = append(bad, fmt.Sprintf("%s (%s has SHA-256 %s, the reviewed plan had %s)", p.Name, path, short(a.SHA256), orNone(short(p.Plan.Artifact.SHA256))))
+		}
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("%w: the saved plan file is not the one reviewed: %s; nothing was applied; run `sluice plan` again and have the new plan reviewed",
+			ErrRefused, strings.Join(bad, "; "))
+	}
+	return nil
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
 }
 
 // checkStatus refuses an apply when a selected project, or a recorded
@@ -211,8 +253,11 @@ func (co *Checkout) applyProject(ctx context.Context, opts Options, p *ProjectRe
 	}
 	now := time.Now().UTC()
 	p.Status = render.StatusApplied
+	p.Message = "" // a reason it was not applied before
 	p.AppliedAt = &now
 	p.ApplyText = r.String(res.Text)
+	reported := res.Summary
+	p.ApplySummary = &reported
 	progress(opts.Progress, "%s: applied (%s)", p.Name, since(start))
 	return nil
 }

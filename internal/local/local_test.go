@@ -598,3 +598,163 @@ func TestInterruptedApplyStartsNothingMore(t *testing.T) {
 		t.Errorf("applied %q", got)
 	}
 }
+
+// TestNotAppliedProjectsSayWhy: the projects an apply does not reach keep
+// their plan, say why in the record and in the comment, and lose that
+// reason once a later apply applies them.
+func TestNotAppliedProjectsSayWhy(t *testing.T) {
+	t.Run("an earlier apply failed", func(t *testing.T) {
+		ctx := context.Background()
+		dir := twoProjectRepo(t)
+		eng := &fakeEngine{onApply: map[string]func(context.Context, engine.ApplyRequest) (*engine.ApplyResult, error){
+			"net": func(context.Context, engine.ApplyRequest) (*engine.ApplyResult, error) {
+				return nil, &engine.RunError{Project: "net", Command: "terraform apply", Err: errors.New("exit status 1")}
+			},
+		}}
+		var progress bytes.Buffer
+		if _, _, err := Plan(ctx, PlanOptions{Options: options(dir, eng, &progress), BaseRef: "main"}); err != nil {
+			t.Fatal(err)
+		}
+		rec, co, err := Apply(ctx, ApplyOptions{Options: options(dir, eng, &progress)})
+		if !errors.Is(err, ErrApplyFailed) {
+			t.Fatalf("err = %v", err)
+		}
+		saved, err := readRecord(co.dirs.record())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range []string{"app", "other"} {
+			p := saved.project(name)
+			if p.Status != render.StatusPlanned || p.Message != "not applied: an earlier apply failed" {
+				t.Errorf("saved %s: %s %q", name, p.Status, p.Message)
+			}
+		}
+		comment := render.Markdown(co.Comment(rec), co.Redactor(rec))
+		if n := strings.Count(comment, "**Skipped:** not applied: an earlier apply failed"); n != 2 {
+			t.Errorf("the comment says why %d times, want 2:\n%s", n, comment)
+		}
+		// other does not depend on net: it still applies alone.
+		rec, co, err = Apply(ctx, ApplyOptions{Options: options(dir, eng, &progress), Projects: []string{"other"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p := rec.project("other"); p.Status != render.StatusApplied || p.Message != "" {
+			t.Errorf("other: %s %q", p.Status, p.Message)
+		}
+		if comment := render.Markdown(co.Comment(rec), co.Redactor(rec)); !strings.Contains(comment, "**Skipped:** not applied") {
+			t.Errorf("app, still not applied, no longer says why:\n%s", comment)
+		}
+	})
+
+	t.Run("interrupted", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		dir := twoProjectRepo(t)
+		eng := &fakeEngine{}
+		eng.onApply = map[string]func(context.Context, engine.ApplyRequest) (*engine.ApplyResult, error){
+			"net": func(context.Context, engine.ApplyRequest) (*engine.ApplyResult, error) {
+				cancel()
+				return &engine.ApplyResult{Text: "Apply complete!"}, nil
+			},
+		}
+		var progress bytes.Buffer
+		if _, _, err := Plan(context.Background(), PlanOptions{Options: options(dir, eng, &progress), BaseRef: "main"}); err != nil {
+			t.Fatal(err)
+		}
+		_, co, err := Apply(ctx, ApplyOptions{Options: options(dir, eng, &progress)})
+		if !errors.Is(err, ErrApplyFailed) {
+			t.Fatalf("err = %v", err)
+		}
+		saved, err := readRecord(co.dirs.record())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range []string{"app", "other"} {
+			if p := saved.project(name); p.Message != "not applied: sluice apply was interrupted" {
+				t.Errorf("saved %s: %s %q", name, p.Status, p.Message)
+			}
+		}
+		rec, _, err := Apply(context.Background(), ApplyOptions{Options: options(dir, eng, &progress)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range rec.Projects {
+			if p.Status != render.StatusApplied || p.Message != "" {
+				t.Errorf("%s after the second apply: %s %q", p.Name, p.Status, p.Message)
+			}
+		}
+	})
+}
+
+// TestTamperedPlanFileRefusesBeforeApplyingAnything: every selected plan
+// file is checked against the record before the first project is applied.
+func TestTamperedPlanFileRefusesBeforeApplyingAnything(t *testing.T) {
+	tests := []struct {
+		name   string
+		tamper func(t *testing.T, plans string)
+		want   string
+	}{
+		{"modified", func(t *testing.T, plans string) {
+			testkit.WriteFile(t, filepath.Join(plans, "other.plan"), "not the reviewed plan")
+		}, filepath.Join(".git", "sluice", "plans", "other.plan") + " has SHA-256 "},
+		{"missing", func(t *testing.T, plans string) {
+			if err := os.Remove(filepath.Join(plans, "other.plan")); err != nil {
+				t.Fatal(err)
+			}
+		}, "other.plan is missing"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			dir := twoProjectRepo(t)
+			eng := &fakeEngine{} // checks no hash itself
+			var progress bytes.Buffer
+			if _, _, err := Plan(ctx, PlanOptions{Options: options(dir, eng, &progress), BaseRef: "main"}); err != nil {
+				t.Fatal(err)
+			}
+			tt.tamper(t, filepath.Join(dir, ".git", "sluice", "plans"))
+			_, _, err := Apply(ctx, ApplyOptions{Options: options(dir, eng, &progress)})
+			if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), tt.want) ||
+				!strings.Contains(err.Error(), "not the one reviewed") || !strings.Contains(err.Error(), "nothing was applied") {
+				t.Fatalf("err = %v, want a refusal with %q", err, tt.want)
+			}
+			if got := eng.appliedProjects(); len(got) != 0 {
+				t.Errorf("applied %q before the tampered plan's turn", got)
+			}
+			// Another project's plan is still applied alone.
+			if _, _, err := Apply(ctx, ApplyOptions{Options: options(dir, eng, &progress), Projects: []string{"net"}}); err != nil {
+				t.Errorf("apply -p net: %v", err)
+			}
+		})
+	}
+}
+
+func TestApplyCommentShowsTheEnginesOwnCounts(t *testing.T) {
+	ctx := context.Background()
+	dir := newRepo(t, map[string]string{"vault/main.tf": "# v\n"})
+	testkit.WriteFile(t, filepath.Join(dir, "vault", "main.tf"), "# changed\n")
+	eng := &fakeEngine{onApply: map[string]func(context.Context, engine.ApplyRequest) (*engine.ApplyResult, error){
+		"vault": func(context.Context, engine.ApplyRequest) (*engine.ApplyResult, error) {
+			return &engine.ApplyResult{Text: "Apply complete! Resources: 1 added, 0 changed, 1 destroyed.\n", Summary: engine.Summary{Add: 1, Destroy: 1}}, nil
+		},
+	}}
+	var progress bytes.Buffer
+	if _, _, err := Plan(ctx, PlanOptions{Options: options(dir, eng, &progress), BaseRef: "main"}); err != nil {
+		t.Fatal(err)
+	}
+	rec, co, err := Apply(ctx, ApplyOptions{Options: options(dir, eng, &progress)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	comment := render.Markdown(co.Comment(rec), co.Redactor(rec))
+	if !strings.Contains(comment, "terraform reported: 1 added, 0 changed, 1 destroyed.") {
+		t.Errorf("the comment lacks the engine's own counts:\n%s", comment)
+	}
+	saved, err := os.ReadFile(co.dirs.record())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(saved), `"apply_summary": {`) {
+		t.Errorf("the record lacks the engine's counts:\n%s", saved)
+	}
+}

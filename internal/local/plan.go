@@ -244,8 +244,7 @@ func (co *Checkout) planProject(ctx context.Context, opts Options, m affected.Ma
 		progress(opts.Progress, "%s: %s (%s)", p.Name, pr.Message, since(start))
 		return pr
 	}
-	r := co.redactor(plan.Secrets)
-	redactPlan(plan, r)
+	plan.Redact(co.redactor(plan.Secrets))
 	pr.Plan = plan
 	pr.Status = render.StatusPlanned
 	if !plan.Changes() {
@@ -284,39 +283,6 @@ func describe(err error, r *redact.Redactor) (string, []string) {
 			[]string{r.String(err.Error())}
 	}
 	return r.String(err.Error()), nil
-}
-
-// redactPlan applies the configured masks to every text and value of a
-// plan; sensitive values are already masked by the engine.
-func redactPlan(p *engine.Plan, r *redact.Redactor) {
-	p.Text = r.String(p.Text)
-	for i := range p.Warnings {
-		p.Warnings[i] = r.String(p.Warnings[i])
-	}
-	for i := range p.Resources {
-		p.Resources[i].Before = redactValue(p.Resources[i].Before, r)
-		p.Resources[i].After = redactValue(p.Resources[i].After, r)
-	}
-	for i := range p.Outputs {
-		p.Outputs[i].Before = redactValue(p.Outputs[i].Before, r)
-		p.Outputs[i].After = redactValue(p.Outputs[i].After, r)
-	}
-}
-
-func redactValue(v any, r *redact.Redactor) any {
-	switch x := v.(type) {
-	case string:
-		return r.String(x)
-	case map[string]any:
-		for k, y := range x {
-			x[k] = redactValue(y, r)
-		}
-	case []any:
-		for i, y := range x {
-			x[i] = redactValue(y, r)
-		}
-	}
-	return v
 }
 
 func summaryLine(p *engine.Plan) string {
@@ -383,7 +349,7 @@ func (co *Checkout) Comment(rec *Record) render.Comment {
 	}
 	c.Footer = strings.Join(notes, "\n\n")
 	for _, p := range rec.Projects {
-		c.Projects = append(c.Projects, render.ProjectResult{
+		r := render.ProjectResult{
 			Name:       p.Name,
 			Dir:        p.Dir,
 			Engine:     p.Engine,
@@ -393,9 +359,32 @@ func (co *Checkout) Comment(rec *Record) render.Comment {
 			ErrorLines: p.ErrorLines,
 			Message:    p.Message,
 			ApplyText:  p.ApplyText,
-		})
+		}
+		switch {
+		case p.Status == render.StatusPlanned && p.Message != "":
+			// A plan that an apply did not reach ("not applied: an
+			// earlier apply failed"): the comment shows a planned
+			// project's diff but not its message, a skipped one's
+			// message. The record keeps it planned, so a later apply
+			// can still apply it.
+			r.Status = render.StatusSkipped
+		case p.Status == render.StatusApplied && p.Message == "" && p.ApplySummary != nil:
+			// The engine's own counts, beside the plan's that the
+			// comment shows as the apply's.
+			r.Message = fmt.Sprintf("%s reported: %s.", p.Engine, reportedSummary(*p.ApplySummary))
+		}
+		c.Projects = append(c.Projects, r)
 	}
 	return c
+}
+
+// reportedSummary is an engine's count of what it applied.
+func reportedSummary(s engine.Summary) string {
+	out := fmt.Sprintf("%d added, %d changed, %d destroyed", s.Add, s.Change, s.Destroy)
+	if s.Replace > 0 {
+		out += fmt.Sprintf(", %d replaced", s.Replace)
+	}
+	return out
 }
 
 // Redactor hides the secrets of every plan in the record and the masks.

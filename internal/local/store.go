@@ -68,14 +68,19 @@ type ProjectRecord struct {
 	Patterns []string      `json:"patterns"`
 	Reasons  []string      `json:"reasons,omitempty"`
 	Status   render.Status `json:"status"`
-	Message  string        `json:"message,omitempty"`
+	// Message is a short reason: why a plan failed or was skipped, why an
+	// apply failed, or why a planned project was not applied (yet).
+	Message string `json:"message,omitempty"`
 	// ErrorLines are the engine's own error lines, already redacted.
 	ErrorLines []string     `json:"error_lines,omitempty"`
 	Plan       *engine.Plan `json:"plan,omitempty"`
 	AppliedAt  *time.Time   `json:"applied_at,omitempty"`
 	// ApplyText is the engine's apply output, redacted.
-	ApplyText  string `json:"apply_text,omitempty"`
-	DurationMS int64  `json:"duration_ms"`
+	ApplyText string `json:"apply_text,omitempty"`
+	// ApplySummary is what the engine reported it applied (a replacement
+	// counts as one added and one destroyed), set once applied.
+	ApplySummary *engine.Summary `json:"apply_summary,omitempty"`
+	DurationMS   int64           `json:"duration_ms"`
 }
 
 func readRecord(path string) (*Record, error) {

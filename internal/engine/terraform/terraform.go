@@ -5,11 +5,8 @@ package terraform
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -134,7 +131,15 @@ const (
 
 func (s *session) run(ctx context.Context, mode runMode, args ...string) (engine.Output, error) {
 	env := s.env
-	if s.ws != "default" && args[0] != "init" && args[0] != "workspace" {
+	switch {
+	case args[0] == "workspace":
+		// `workspace select` refuses to run while TF_WORKSPACE is set.
+	case args[0] == "init" && s.ws != "default":
+		// The workspace may not exist yet: `workspace select -or-create`
+		// follows init and creates it.
+	default:
+		// Always set, "default" too: the data directory remembers the
+		// workspace selected last, which may be another one.
 		env = append(env[:len(env):len(env)], "TF_WORKSPACE="+s.ws)
 	}
 	c := engine.Command{Path: s.bin, Args: args, Dir: s.dir, Env: env, Grace: s.d.Grace}
@@ -247,7 +252,7 @@ func (d *Driver) lockPluginCache(ctx context.Context, log engine.LineFunc) (unlo
 }
 
 func (d *Driver) lockArg() string {
-	return "-lock-timeout=" + strconv.FormatInt(int64(d.LockTimeout/time.Second), 10) + "s"
+	return "-lock-timeout=" + max(d.LockTimeout, 0).String()
 }
 
 // Plan runs init when needed, `plan -out`, and `show -json` of the saved
@@ -295,7 +300,7 @@ func (d *Driver) Plan(ctx context.Context, req engine.PlanRequest) (*engine.Plan
 		p.CreatedWorkspace = s.ws
 		p.Warnings = append(p.Warnings, fmt.Sprintf("Workspace %q did not exist and was created for this plan: check the name if you expected an existing workspace", s.ws))
 	}
-	p.Artifact, err = hashFile(req.PlanFile)
+	p.Artifact, err = engine.HashFile(req.PlanFile)
 	if err != nil {
 		return nil, fmt.Errorf("project %s: %w", req.Project, err)
 	}
@@ -304,7 +309,7 @@ func (d *Driver) Plan(ctx context.Context, req engine.PlanRequest) (*engine.Plan
 
 // Apply applies the saved plan file after checking it is the one reviewed.
 func (d *Driver) Apply(ctx context.Context, req engine.ApplyRequest) (*engine.ApplyResult, error) {
-	a, err := hashFile(req.PlanFile)
+	a, err := engine.HashFile(req.PlanFile)
 	if err != nil {
 		return nil, fmt.Errorf("project %s: no saved plan to apply: %w", req.Project, err)
 	}
@@ -352,20 +357,6 @@ func (s *session) show(ctx context.Context, planFile string) (*engine.Plan, erro
 		return nil, fmt.Errorf("project %s: %w", s.project, err)
 	}
 	return p, nil
-}
-
-func hashFile(path string) (engine.Artifact, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return engine.Artifact{}, err
-	}
-	defer f.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, f)
-	if err != nil {
-		return engine.Artifact{}, fmt.Errorf("hashing %s: %w", path, err)
-	}
-	return engine.Artifact{Path: path, SHA256: hex.EncodeToString(h.Sum(nil)), Size: n}, nil
 }
 
 // needsInit recognises the errors terraform and tofu give when the working

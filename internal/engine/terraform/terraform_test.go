@@ -591,3 +591,68 @@ func TestErrorLines(t *testing.T) {
 		})
 	}
 }
+
+// TestSwitchingBackToTheDefaultWorkspace: a project planned and applied in
+// another workspace, then configured back to the default one, plans and
+// applies against the default workspace's state, although the data
+// directory still has the other workspace selected.
+func TestSwitchingBackToTheDefaultWorkspace(t *testing.T) {
+	for _, bin := range testkit.Engines(t) {
+		t.Run(bin.Engine, func(t *testing.T) {
+			p := newProject(t, bin, "nodegroup")
+			plan := func(ws, name string) *engine.Plan {
+				t.Helper()
+				pl, err := p.d.Plan(context.Background(), engine.PlanRequest{
+					Project: "ng", Dir: p.dir, Workspace: ws, StateDir: p.state,
+					PlanFile: filepath.Join(p.state, name+".tfplan"),
+				})
+				if err != nil {
+					t.Fatalf("plan in %q: %v", ws, err)
+				}
+				return pl
+			}
+			apply := func(ws, name string, pl *engine.Plan) {
+				t.Helper()
+				_, err := p.d.Apply(context.Background(), engine.ApplyRequest{
+					Project: "ng", Dir: p.dir, Workspace: ws, StateDir: p.state,
+					PlanFile: filepath.Join(p.state, name+".tfplan"), PlanSHA256: pl.Artifact.SHA256,
+				})
+				if err != nil {
+					t.Fatalf("apply in %q: %v", ws, err)
+				}
+			}
+			apply("staging", "staging", plan("staging", "staging"))
+			if _, err := os.Stat(filepath.Join(p.dir, "terraform.tfstate.d", "staging", "terraform.tfstate")); err != nil {
+				t.Fatalf("no staging state: %v", err)
+			}
+
+			for _, ws := range []string{"default", ""} {
+				pl := plan(ws, "default")
+				if (pl.Summary != engine.Summary{Add: 2}) {
+					t.Fatalf("workspace %q planned %+v, want 2 to add in the empty default workspace (the staging state was used)", ws, pl.Summary)
+				}
+			}
+			pl := plan("", "default")
+			apply("", "default", pl)
+			if _, err := os.Stat(filepath.Join(p.dir, "terraform.tfstate")); err != nil {
+				t.Errorf("the default workspace's state was not written: %v", err)
+			}
+			if pl := plan("staging", "again"); pl.Changes() {
+				t.Errorf("staging has changes after applying in default: %+v", pl.Summary)
+			}
+		})
+	}
+}
+
+func TestLockTimeoutArgument(t *testing.T) {
+	for _, tt := range []struct {
+		d    time.Duration
+		want string
+	}{{0, "-lock-timeout=0s"}, {90 * time.Second, "-lock-timeout=1m30s"}, {1500 * time.Millisecond, "-lock-timeout=1.5s"}, {-time.Second, "-lock-timeout=0s"}} {
+		d := New("terraform", "terraform")
+		d.LockTimeout = tt.d
+		if got := d.lockArg(); got != tt.want {
+			t.Errorf("LockTimeout %v: %q, want %q", tt.d, got, tt.want)
+		}
+	}
+}

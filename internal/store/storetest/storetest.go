@@ -138,9 +138,19 @@ func testRuns(t *testing.T, open Opener) {
 	_, err := s.GetRun(ctx, r.ID+1000)
 	wantErr(t, err, store.ErrNotFound)
 
+	// A plan is applied by one apply run at most: a second cannot exist.
+	_, err = s.CreateRun(ctx, in)
+	wantErr(t, err, store.ErrConflict)
+	in.PlanID = 43
 	second := must(s.CreateRun(ctx, in))(t)
 	if second.ID <= r.ID {
 		t.Fatalf("second run id %d not after %d", second.ID, r.ID)
+	}
+	in.Kind, in.PlanID = store.KindPlan, 0
+	third := must(s.CreateRun(ctx, in))(t)
+	fourth := must(s.CreateRun(ctx, in))(t) // plan runs are not limited
+	if fourth.ID <= third.ID {
+		t.Fatalf("plan run ids %d, %d", third.ID, fourth.ID)
 	}
 	ok(t, s.Ping(ctx))
 }
