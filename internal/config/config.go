@@ -63,6 +63,7 @@ type Config struct {
 	Repos map[string]string
 	// InstanceName identifies this replica among those sharing a database.
 	InstanceName string
+	forgeConfig
 	// ConfigFile is the YAML file the settings were read from, if any.
 	ConfigFile string
 }
@@ -194,6 +195,9 @@ func Load(fs *pflag.FlagSet, getenv func(string) string) (*Config, error) {
 	problems = append(problems, loadSecret(&c.APIToken, vals["api-token"], vals["api-token-file"], checkToken, false, "")...)
 	c.PlanKeyFile = vals["plan-key-file"].raw
 	c.APITokenFile = vals["api-token-file"].raw
+	if len(problems) == 0 {
+		problems = append(problems, loadForges(c, vals)...)
+	}
 
 	if len(problems) > 0 {
 		return nil, &Error{Problems: problems}

@@ -81,6 +81,7 @@ func TestDefaults(t *testing.T) {
 		InstanceName:      c.InstanceName,
 		Repos:             map[string]string{},
 	}
+	want.GitLabURL, want.MinApprovals = "https://gitlab.com", 1
 	if !reflect.DeepEqual(*c, want) {
 		t.Errorf("defaults:\n got %#v\nwant %#v", *c, want)
 	}
@@ -515,6 +516,44 @@ func TestLockTimeout(t *testing.T) {
 			}
 			if got := c.Redacted()["lock-timeout"]; got != tt.want.String() {
 				t.Errorf("Redacted lock-timeout = %q", got)
+			}
+		})
+	}
+}
+
+func TestForgeSettings(t *testing.T) {
+	secret := writeFile(t, "hook", "s3cret-webhook-value\n")
+	tests := []struct {
+		name string
+		args []string
+		want string // a problem; "" for none
+	}{
+		{"forge without webhook secret", []string{"--gitea-url", "https://gitea.example.com", "--gitea-token", "tok"}, "no webhook secret"},
+		{"gitea token without url", []string{"--gitea-token", "tok", "--webhook-secret-file", secret}, "gitea-url is not"},
+		{"repo of an unconfigured forge", []string{"--repos", "github:org/infra"}, "no github token"},
+		{"bad repo entry", []string{"--repos", "bitbucket:org/infra"}, "is not FORGE:OWNER/NAME"},
+		{"bad relax", []string{"--repo-may-relax", "approvals"}, "not a check a repository may relax"},
+		{"url with credentials", []string{"--gitea-url", "https://u:p@gitea.example.com"}, "must not hold credentials"},
+		{"complete", []string{"--gitea-url", "https://gitea.example.com", "--gitea-token", "tok", "--webhook-secret-file", secret,
+			"--repos", "gitea:org/infra,plain=file:///srv/infra.git", "--repo-may-relax", "threads,draft", "--min-approvals", "2"}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Load(flags(t, tt.args...), envOf(baseEnv()))
+			if tt.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if c.WebhookSecret != "s3cret-webhook-value" || len(c.ForgeRepos) != 1 || c.Repos["plain"] == "" || c.MinApprovals != 2 || len(c.RepoMayRelax) != 2 {
+					t.Errorf("config = %#v", c)
+				}
+				if strings.Contains(c.String(), "s3cret") || strings.Contains(c.String(), "tok ") {
+					t.Errorf("a secret leaks into String(): %s", c.String())
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err = %v, want %q", err, tt.want)
 			}
 		})
 	}

@@ -65,14 +65,28 @@ func (c Config) summary() [][2]string {
 		{"log-level", c.LogLevel},
 		{"terraform-bin", c.TerraformBin},
 		{"tofu-bin", c.TofuBin},
-		{"repos", reposSummary(c.Repos)},
+		{"repos", reposSummary(c.Repos, c.ForgeRepos)},
 		{"instance-name", c.InstanceName},
+		{"webhook-secret", setOrUnset(c.WebhookSecret)},
+		{"webhook-secret-file", c.WebhookSecretFile},
+		{"gitea-url", c.GiteaURL},
+		{"gitea-token", setOrUnset(c.GiteaToken)},
+		{"gitea-token-file", c.GiteaTokenFile},
+		{"github-url", c.GitHubURL},
+		{"github-token", setOrUnset(c.GitHubToken)},
+		{"github-token-file", c.GitHubTokenFile},
+		{"github-login", c.GitHubLogin},
+		{"gitlab-url", c.GitLabURL},
+		{"gitlab-token", setOrUnset(c.GitLabToken)},
+		{"gitlab-token-file", c.GitLabTokenFile},
+		{"min-approvals", strconv.Itoa(c.MinApprovals)},
+		{"repo-may-relax", strings.Join(c.RepoMayRelax, ",")},
 	}
 }
 
 // reposSummary lists the repositories with their clone URLs, credentials
 // in a URL masked.
-func reposSummary(repos map[string]string) string {
+func reposSummary(repos map[string]string, forgeRepos []string) string {
 	names := make([]string, 0, len(repos))
 	for n := range repos {
 		names = append(names, n)
@@ -82,7 +96,7 @@ func reposSummary(repos map[string]string) string {
 	for i, n := range names {
 		parts[i] = n + "=" + redactURL(repos[n])
 	}
-	return strings.Join(parts, ",")
+	return strings.Join(append(parts, forgeRepos...), ",")
 }
 
 func setOrUnset(secret string) string {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -42,7 +43,7 @@ func configSetting() setting {
 // settings returns every setting but --config, in the order of
 // docs/server.md and of Redacted.
 func settings() []setting {
-	return []setting{
+	return append([]setting{
 		{name: "listen", typ: "string", def: ":8080",
 			help:  "address the HTTP server listens on, host:port",
 			parse: text(func(c *Config) *string { return &c.Listen }, checkListen)},
@@ -93,7 +94,7 @@ func settings() []setting {
 		{name: "instance-name", typ: "string", deflt: defaultInstanceName,
 			help:  "name of this instance among the replicas sharing a database (default hostname-pid-random)",
 			parse: text(func(c *Config) *string { return &c.InstanceName }, checkInstanceName)},
-	}
+	}, forgeSettings()...)
 }
 
 // text parses a string setting: check returns a problem or "".
@@ -136,17 +137,27 @@ func durationOrZero(field func(*Config) *time.Duration) func(*Config, string) st
 	}
 }
 
-// parseRepos reads NAME=URL pairs separated by commas.
+// parseRepos reads the repositories, separated by commas: FORGE:PATH for
+// a repository on a configured forge (gitea:org/infra), or NAME=URL for a
+// plain git repository driven through the API.
 func parseRepos(c *Config, s string) string {
 	c.Repos = map[string]string{}
+	c.ForgeRepos = nil
 	for _, pair := range strings.Split(s, ",") {
 		pair = strings.TrimSpace(pair)
 		if pair == "" {
 			continue
 		}
+		if f, path, ok := strings.Cut(pair, ":"); ok && !strings.Contains(pair, "=") {
+			if !slices.Contains([]string{"gitea", "github", "gitlab"}, f) || !strings.Contains(path, "/") {
+				return fmt.Sprintf("%q is not FORGE:OWNER/NAME (forge gitea, github or gitlab) nor NAME=CLONE_URL", pair)
+			}
+			c.ForgeRepos = append(c.ForgeRepos, pair)
+			continue
+		}
 		name, u, ok := strings.Cut(pair, "=")
-		if !ok || strings.TrimSpace(name) == "" || strings.TrimSpace(u) == "" {
-			return fmt.Sprintf("%q is not NAME=CLONE_URL; write e.g. infra=https://git.example.com/org/infra.git", pair)
+		if !ok || strings.TrimSpace(name) == "" || strings.TrimSpace(u) == "" || strings.Contains(name, ":") {
+			return fmt.Sprintf("%q is not NAME=CLONE_URL (a name without ':') nor FORGE:OWNER/NAME; write e.g. infra=https://git.example.com/org/infra.git or gitlab:group/infra", pair)
 		}
 		if _, dup := c.Repos[name]; dup {
 			return fmt.Sprintf("repository %q is listed twice", name)
