@@ -7,6 +7,6 @@
 #     (terraform and tofu), warm and cold
 set -euo pipefail
 cd "$(dirname "$0")/.."
-eval "$(scripts/tools.sh --env tofu)"
+eval "$(scripts/tools.sh --env tofu gitea)"
 go test -run '^$' -bench 'Match500' -benchtime 50x ./internal/affected/
 go test -run '^$' -bench 'QuickstartPlan' -benchtime "${BENCH_RUNS:-30}x" ./internal/cli/

@@ -28,6 +28,7 @@ import (
 	"github.com/sluicehq/sluice/internal/engine"
 	"github.com/sluicehq/sluice/internal/engine/terraform"
 	"github.com/sluicehq/sluice/internal/flow"
+	"github.com/sluicehq/sluice/internal/gate"
 	"github.com/sluicehq/sluice/internal/queue"
 	"github.com/sluicehq/sluice/internal/repoconfig"
 	"github.com/sluicehq/sluice/internal/seal"
@@ -107,6 +108,10 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 	}
 	defer st.Close()
 
+	clients, err := forges(cfg, log)
+	if err != nil {
+		return err
+	}
 	engines := engineFactory(cfg)
 	auditLog := audit.New(st)
 	jobs := &jobAdapter{}
@@ -117,7 +122,9 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 		Audit:      auditLog,
 		Workspaces: workspace.New(filepath.Join(cfg.DataDir, "workspaces")),
 		Engines:    engines,
-		Sources:    sources(cfg),
+		Sources:    sources(cfg, clients),
+		Forges:     forgeResolver(cfg, clients),
+		Policy:     gate.Policy{MinApprovalsFloor: cfg.MinApprovals, MayRelax: cfg.RepoMayRelax},
 		Log:        log,
 		Instance:   cfg.InstanceName,
 		StateDir:   filepath.Join(cfg.DataDir, "engines"),
@@ -156,6 +163,7 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 		Log:      log,
 		APIToken: cfg.APIToken,
 		Registry: reg,
+		Webhooks: webhooks(cfg, clients),
 		Ready: func(ctx context.Context) error {
 			if !started.Load() {
 				return errors.New("job queue not started")
@@ -321,18 +329,6 @@ func engineFactory(cfg *config.Config) flow.Engines {
 			return nil, fmt.Errorf("pulumi projects are not supported yet by this version of sluice: %w", engine.ErrNotSupported)
 		}
 		return nil, fmt.Errorf("unknown engine %q", name)
-	}
-}
-
-// sources resolves repositories from the configured --repo NAME=URL list;
-// a repository not listed is refused.
-func sources(cfg *config.Config) flow.Sources {
-	return func(repo string) (workspace.Source, error) {
-		u, ok := cfg.Repos[repo]
-		if !ok {
-			return workspace.Source{}, fmt.Errorf("repository %q is not configured on this server (add --repo %s=CLONE_URL)", repo, repo)
-		}
-		return workspace.Source{Repo: repo, CloneURL: u}, nil
 	}
 }
 

@@ -1,0 +1,93 @@
+package app
+
+import (
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+
+	"github.com/sluicehq/sluice/internal/config"
+	"github.com/sluicehq/sluice/internal/flow"
+	"github.com/sluicehq/sluice/internal/forge"
+	"github.com/sluicehq/sluice/internal/forge/gitea"
+	"github.com/sluicehq/sluice/internal/forge/github"
+	"github.com/sluicehq/sluice/internal/forge/gitlab"
+	"github.com/sluicehq/sluice/internal/server"
+	"github.com/sluicehq/sluice/internal/workspace"
+)
+
+// forges builds a client for every configured forge.
+func forges(cfg *config.Config, log *slog.Logger) (map[string]forge.Forge, error) {
+	out := map[string]forge.Forge{}
+	if cfg.GiteaToken != "" {
+		c, err := gitea.New(cfg.GiteaURL, cfg.GiteaToken)
+		if err != nil {
+			return nil, fmt.Errorf("connecting to Gitea at %s: %w", cfg.GiteaURL, err)
+		}
+		out["gitea"] = c
+	}
+	if cfg.GitHubToken != "" {
+		var opts []github.Option
+		if cfg.GitHubLogin != "" {
+			opts = append(opts, github.WithLogin(cfg.GitHubLogin))
+		}
+		c, err := github.New(cfg.GitHubURL, cfg.GitHubToken, opts...)
+		if err != nil {
+			return nil, fmt.Errorf("connecting to GitHub: %w", err)
+		}
+		out["github"] = c
+	}
+	if cfg.GitLabToken != "" {
+		c, err := gitlab.New(cfg.GitLabURL, cfg.GitLabToken, gitlab.WithLogger(log))
+		if err != nil {
+			return nil, fmt.Errorf("connecting to GitLab at %s: %w", cfg.GitLabURL, err)
+		}
+		out["gitlab"] = c
+	}
+	return out, nil
+}
+
+// forgeResolver maps "gitea:org/infra" to the Gitea client and the path,
+// for allow-listed repositories only.
+func forgeResolver(cfg *config.Config, clients map[string]forge.Forge) flow.Forges {
+	return func(repo string) (forge.Forge, string, bool) {
+		if !slices.Contains(cfg.ForgeRepos, repo) {
+			return nil, "", false
+		}
+		name, path, _ := strings.Cut(repo, ":")
+		fg, ok := clients[name]
+		return fg, path, ok
+	}
+}
+
+// sources resolves where a repository is cloned from: a forge repository
+// through its forge (with the token passed to git in the environment), a
+// plain one from the --repos NAME=URL list. Anything else is refused.
+func sources(cfg *config.Config, clients map[string]forge.Forge) flow.Sources {
+	resolve := forgeResolver(cfg, clients)
+	return func(repo string) (workspace.Source, error) {
+		if fg, path, ok := resolve(repo); ok {
+			user, token := fg.CloneAuth()
+			return workspace.Source{Repo: repo, CloneURL: fg.CloneURL(path), Username: user, Token: token}, nil
+		}
+		u, ok := cfg.Repos[repo]
+		if !ok {
+			return workspace.Source{}, fmt.Errorf("repository %q is not configured on this server (add it to --repos)", repo)
+		}
+		return workspace.Source{Repo: repo, CloneURL: u}, nil
+	}
+}
+
+// webhooks configures the webhook endpoint of every forge.
+func webhooks(cfg *config.Config, clients map[string]forge.Forge) map[string]server.Webhook {
+	out := map[string]server.Webhook{}
+	for name, fg := range clients {
+		prefix := name + ":"
+		out[name] = server.Webhook{
+			Parser:  fg,
+			Secret:  []byte(cfg.WebhookSecret),
+			Allowed: func(path string) bool { return slices.Contains(cfg.ForgeRepos, prefix+path) },
+		}
+	}
+	return out
+}

@@ -1,0 +1,321 @@
+package gitea
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/sluicehq/sluice/internal/forge"
+)
+
+// header returns the first non-empty of the named headers. Forgejo sends
+// X-Forgejo-* headers besides (or, some day, instead of) the X-Gitea-*
+// ones.
+func header(h http.Header, names ...string) string {
+	for _, n := range names {
+		if v := h.Get(n); v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// verify checks the delivery's HMAC-SHA256 signature of body with secret,
+// in constant time. Gitea sends the hex digest in X-Gitea-Signature (and
+// X-Forgejo-Signature on Forgejo), and the same as "sha256=HEX" in
+// X-Hub-Signature-256, which is checked when the first are absent.
+func verify(h http.Header, body, secret []byte) error {
+	if len(secret) == 0 {
+		return fmt.Errorf("gitea webhook: no secret configured to check it against: %w", forge.ErrBadSignature)
+	}
+	sig := header(h, "X-Gitea-Signature", "X-Forgejo-Signature")
+	if sig == "" {
+		if hub, ok := strings.CutPrefix(h.Get("X-Hub-Signature-256"), "sha256="); ok {
+			sig = hub
+		}
+	}
+	if sig == "" {
+		return fmt.Errorf("gitea webhook has no signature (give the webhook a secret): %w", forge.ErrBadSignature)
+	}
+	got, err := hex.DecodeString(strings.TrimSpace(sig))
+	mac := hmac.New(sha256.New, secret)
+	mac.Write(body)
+	if err != nil || !hmac.Equal(got, mac.Sum(nil)) {
+		if strings.HasPrefix(h.Get("Content-Type"), "application/x-www-form-urlencoded") {
+			return fmt.Errorf("gitea webhook was sent as a form, which Sluice cannot verify: set its content type to application/json: %w", forge.ErrBadSignature)
+		}
+		return fmt.Errorf("gitea webhook signature does not match the configured secret: %w", forge.ErrBadSignature)
+	}
+	return nil
+}
+
+// Webhook payloads, the fields Sluice reads.
+type (
+	hookUser struct {
+		ID    int64  `json:"id"`
+		Login string `json:"login"`
+	}
+	hookRepo struct {
+		ID       int64  `json:"id"`
+		FullName string `json:"full_name"`
+	}
+	hookBranch struct {
+		Label  string `json:"label"`
+		Ref    string `json:"ref"`
+		SHA    string `json:"sha"`
+		RepoID int64  `json:"repo_id"`
+	}
+	hookPR struct {
+		Number int64       `json:"number"`
+		Title  string      `json:"title"`
+		Draft  bool        `json:"draft"`
+		Merged bool        `json:"merged"`
+		Head   *hookBranch `json:"head"`
+		Base   *hookBranch `json:"base"`
+	}
+	hookChange struct {
+		From string `json:"from"`
+	}
+	prPayload struct {
+		Action  string `json:"action"`
+		Number  int64  `json:"number"`
+		Changes *struct {
+			Title *hookChange `json:"title"`
+		} `json:"changes"`
+		PullRequest *hookPR   `json:"pull_request"`
+		Repository  *hookRepo `json:"repository"`
+		Sender      *hookUser `json:"sender"`
+	}
+	commentPayload struct {
+		Action string `json:"action"`
+		Issue  *struct {
+			Number int64 `json:"number"`
+		} `json:"issue"`
+		PullRequest *hookPR `json:"pull_request"`
+		Comment     *struct {
+			ID   int64    `json:"id"`
+			Body string   `json:"body"`
+			User hookUser `json:"user"`
+		} `json:"comment"`
+		Repository *hookRepo `json:"repository"`
+		Sender     *hookUser `json:"sender"`
+		IsPull     bool      `json:"is_pull"`
+	}
+)
+
+// Parse verifies a Gitea (or Forgejo) webhook delivery and returns the
+// event. Pull request events become EventMR (opened, synchronize,
+// reopened, closed, merged, edited, and ready or draft when an edit adds or
+// removes the work-in-progress title prefix); comments on pull requests
+// become EventComment; approvals, requests for changes and review comments
+// become EventReview ("submitted"). Anything else — pushes, branch
+// creation, issue events, labels, assignments, review requests, comment
+// edits — is forge.ErrIgnored.
+func (c *Client) Parse(h http.Header, body []byte, secret []byte) (*forge.Event, error) {
+	if err := verify(h, body, secret); err != nil {
+		return nil, err
+	}
+	event := header(h, "X-Gitea-Event-Type", "X-Forgejo-Event-Type")
+	if event == "" {
+		event = legacyEventType(header(h, "X-Gitea-Event", "X-Forgejo-Event"))
+	}
+	delivery := header(h, "X-Gitea-Delivery", "X-Forgejo-Delivery")
+	switch event {
+	case "pull_request", "pull_request_sync":
+		return c.parsePR(event, delivery, body)
+	case "pull_request_comment":
+		return parseComment(event, delivery, body)
+	case "pull_request_review_approved", "pull_request_review_rejected", "pull_request_review_comment":
+		return parseReview(event, delivery, body)
+	case "":
+		return nil, fmt.Errorf("gitea webhook without X-Gitea-Event: %w", forge.ErrIgnored)
+	default:
+		// issue_comment (on issues: Gitea sends pull_request_comment for
+		// pull requests), push, create, pull_request_label, ...
+		return nil, fmt.Errorf("gitea %s webhook: %w", event, forge.ErrIgnored)
+	}
+}
+
+// legacyEventType maps X-Gitea-Event, for servers that send no
+// X-Gitea-Event-Type, to the event type it stands for.
+func legacyEventType(event string) string {
+	switch event {
+	case "issue_comment":
+		return "pull_request_comment" // parseComment ignores issues
+	case "pull_request_approved":
+		return "pull_request_review_approved"
+	case "pull_request_rejected":
+		return "pull_request_review_rejected"
+	case "pull_request_comment": // a review comment, under its legacy name
+		return "pull_request_review_comment"
+	default:
+		return event
+	}
+}
+
+func decode(event string, body []byte, v any) error {
+	if err := json.Unmarshal(body, v); err != nil {
+		return fmt.Errorf("parsing gitea %s webhook: %w", event, err)
+	}
+	return nil
+}
+
+func (p *hookPR) fromFork() bool {
+	if p == nil || p.Head == nil || p.Base == nil {
+		return false
+	}
+	return fromFork(p.Head.RepoID, p.Base.RepoID, p.Head.Label)
+}
+
+func (p *hookPR) shas() (head, base string) {
+	if p == nil {
+		return "", ""
+	}
+	if p.Head != nil {
+		head = p.Head.SHA
+	}
+	if p.Base != nil {
+		base = p.Base.SHA
+	}
+	return head, base
+}
+
+func actor(u *hookUser) forge.User {
+	if u == nil {
+		return forge.User{}
+	}
+	return forge.User{ID: u.ID, Login: u.Login}
+}
+
+func (c *Client) parsePR(event, delivery string, body []byte) (*forge.Event, error) {
+	var p prPayload
+	if err := decode(event, body, &p); err != nil {
+		return nil, err
+	}
+	if p.PullRequest == nil || p.Repository == nil || p.Repository.FullName == "" {
+		return nil, fmt.Errorf("parsing gitea %s webhook: no pull request or repository in it", event)
+	}
+	var action string
+	switch p.Action {
+	case "opened":
+		action = forge.ActionOpened
+	case "synchronized":
+		action = forge.ActionSynchronize
+	case "reopened":
+		action = forge.ActionReopened
+	case "closed":
+		action = forge.ActionClosed
+		if p.PullRequest.Merged {
+			action = forge.ActionMerged
+		}
+	case "deleted": // an administrator deleted the pull request
+		action = forge.ActionClosed
+	case "edited":
+		action = forge.ActionEdited
+		if p.Changes != nil && p.Changes.Title != nil {
+			was := c.draftTitle(p.Changes.Title.From)
+			switch {
+			case was && !p.PullRequest.Draft:
+				action = forge.ActionReady
+			case !was && p.PullRequest.Draft:
+				action = forge.ActionDraft
+			}
+		}
+	default: // assigned, label_updated, milestoned, review_requested, ...
+		return nil, fmt.Errorf("gitea %s webhook with action %q: %w", event, p.Action, forge.ErrIgnored)
+	}
+	number := p.Number
+	if number == 0 {
+		number = p.PullRequest.Number
+	}
+	head, base := p.PullRequest.shas()
+	return &forge.Event{
+		Kind:       forge.EventMR,
+		Action:     action,
+		DeliveryID: delivery,
+		Repo:       p.Repository.FullName,
+		MR:         number,
+		Actor:      actor(p.Sender),
+		HeadSHA:    head,
+		BaseSHA:    base,
+		FromFork:   p.PullRequest.fromFork(),
+	}, nil
+}
+
+// draftTitle tells whether a title carries a work-in-progress prefix, as
+// Gitea does (ASCII case-insensitive).
+func (c *Client) draftTitle(title string) bool {
+	for _, p := range c.wip {
+		if len(title) >= len(p) && strings.EqualFold(title[:len(p)], p) {
+			return true
+		}
+	}
+	return false
+}
+
+func parseComment(event, delivery string, body []byte) (*forge.Event, error) {
+	var p commentPayload
+	if err := decode(event, body, &p); err != nil {
+		return nil, err
+	}
+	if !p.IsPull && p.PullRequest == nil {
+		return nil, fmt.Errorf("gitea comment on an issue: %w", forge.ErrIgnored)
+	}
+	if p.Action != "created" {
+		return nil, fmt.Errorf("gitea comment webhook with action %q: %w", p.Action, forge.ErrIgnored)
+	}
+	if p.Issue == nil || p.Comment == nil || p.Repository == nil || p.Repository.FullName == "" {
+		return nil, fmt.Errorf("parsing gitea %s webhook: no issue, comment or repository in it", event)
+	}
+	author := forge.User{ID: p.Comment.User.ID, Login: p.Comment.User.Login}
+	head, base := p.PullRequest.shas()
+	ev := &forge.Event{
+		Kind:       forge.EventComment,
+		Action:     "created",
+		DeliveryID: delivery,
+		Repo:       p.Repository.FullName,
+		MR:         p.Issue.Number,
+		Actor:      actor(p.Sender),
+		HeadSHA:    head,
+		BaseSHA:    base,
+		Comment:    &forge.Comment{ID: p.Comment.ID, Author: author, Body: p.Comment.Body},
+		FromFork:   p.PullRequest.fromFork(),
+	}
+	if ev.Actor.Login == "" {
+		ev.Actor = author
+	}
+	return ev, nil
+}
+
+func parseReview(event, delivery string, body []byte) (*forge.Event, error) {
+	var p prPayload
+	if err := decode(event, body, &p); err != nil {
+		return nil, err
+	}
+	if p.PullRequest == nil || p.Repository == nil || p.Repository.FullName == "" {
+		return nil, fmt.Errorf("parsing gitea %s webhook: no pull request or repository in it", event)
+	}
+	if p.Action != "reviewed" {
+		return nil, fmt.Errorf("gitea %s webhook with action %q: %w", event, p.Action, forge.ErrIgnored)
+	}
+	number := p.Number
+	if number == 0 {
+		number = p.PullRequest.Number
+	}
+	head, base := p.PullRequest.shas()
+	return &forge.Event{
+		Kind:       forge.EventReview,
+		Action:     "submitted",
+		DeliveryID: delivery,
+		Repo:       p.Repository.FullName,
+		MR:         number,
+		Actor:      actor(p.Sender),
+		HeadSHA:    head,
+		BaseSHA:    base,
+		FromFork:   p.PullRequest.fromFork(),
+	}, nil
+}

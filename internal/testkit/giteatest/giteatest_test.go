@@ -1,0 +1,58 @@
+package giteatest_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/testkit/giteatest"
+)
+
+func TestMain(m *testing.M) { giteatest.Main(m) }
+
+func TestServer(t *testing.T) {
+	began := time.Now()
+	s := giteatest.Start(t)
+	t.Logf("Start took %v (first start %v)", time.Since(began).Round(time.Millisecond), s.StartupTime.Round(time.Millisecond))
+
+	var version struct {
+		Version string `json:"version"`
+	}
+	s.API(t, "", http.MethodGet, "/version", nil, &version)
+	if version.Version != strings.TrimPrefix(giteatest.Version, "v") {
+		t.Errorf("version = %q, want %s", version.Version, giteatest.Version)
+	}
+
+	owner, author, reader := s.Name("org"), s.Name("author"), s.Name("reader")
+	s.CreateOrg(t, owner)
+	authorToken := s.CreateUser(t, author)
+	readerToken := s.CreateUser(t, reader)
+	repo := s.CreateRepo(t, owner, "infra")
+	s.AddCollaborator(t, repo, author, "write")
+	s.AddCollaborator(t, repo, reader, "read")
+
+	rec := s.RecordWebhooks(t, repo, "s3cret", "push", "pull_request")
+	head := s.PushFiles(t, authorToken, repo, "main", "feature", map[string]string{"main.tf": "# change\n"})
+	if push := rec.Take(t, "push"); push.Header.Get("X-Gitea-Signature") == "" || len(push.Body) == 0 {
+		t.Errorf("push delivery without signature or body: %v", push.Header)
+	}
+	pr := s.CreatePR(t, authorToken, repo, "feature", "main", "Add main.tf", "body")
+	if pr.Number == 0 || pr.Head.SHA != head || pr.Base.SHA != s.BranchSHA(t, repo, "main") {
+		t.Errorf("pull request = %+v, want head %s", pr, head)
+	}
+	opened := rec.Take(t, "pull_request")
+	if !strings.Contains(string(opened.Body), `"action": "opened"`) && !strings.Contains(string(opened.Body), `"action":"opened"`) {
+		t.Errorf("pull_request delivery is not an opening: %.200s", opened.Body)
+	}
+
+	// The reader may read but not push: the server enforces the roles.
+	dir := s.Clone(t, readerToken, repo)
+	if got := s.Git(t, dir, readerToken, "rev-parse", "origin/feature"); got != head {
+		t.Errorf("reader sees feature at %s, want %s", got, head)
+	}
+	if code := s.APIStatus(t, readerToken, http.MethodPost, "/repos/"+repo+"/statuses/"+head,
+		map[string]string{"context": "x", "state": "success"}, nil); code != http.StatusForbidden {
+		t.Errorf("reader setting a status: %d, want 403", code)
+	}
+}
