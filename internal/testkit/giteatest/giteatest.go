@@ -77,12 +77,17 @@ var shared struct {
 
 // Main runs the tests and then stops the server, if one was started, and
 // exits with the tests' status.
-func Main(m *testing.M) {
+func Main(m *testing.M) { os.Exit(Wrap(m.Run)) }
+
+// Wrap runs the tests (m.Run, or another package's Wrap of it) and then
+// stops the server, if one was started; it returns run's status. It lets
+// one TestMain use several such servers.
+func Wrap(run func() int) int {
 	shared.mu.Lock()
 	shared.inMain = true
 	shared.mu.Unlock()
 
-	code := m.Run()
+	code := run()
 
 	shared.mu.Lock()
 	if shared.srv != nil {
@@ -92,7 +97,7 @@ func Main(m *testing.M) {
 		shared.srv = nil
 	}
 	shared.mu.Unlock()
-	os.Exit(code)
+	return code
 }
 
 // Start returns the shared server, starting it on first use.

@@ -1,0 +1,18 @@
+terraform {
+  backend "local" {
+    path = "STATE_DIR/prod.tfstate"
+  }
+}
+
+# The prod cluster's node group.
+resource "terraform_data" "node_group" {
+  input = {
+    name         = "prod-workers"
+    desired_size = 3
+    max_size     = 4
+  }
+}
+
+output "desired_size" {
+  value = terraform_data.node_group.output.desired_size
+}
