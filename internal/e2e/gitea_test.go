@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -31,6 +34,10 @@ type scenario struct {
 	logins   map[string]string // role → login
 	s        *server
 	sluiceID string // "gitea:owner/name"
+	proxy    *httptest.Server
+
+	mu         sync.Mutex
+	deliveries []delivery
 }
 
 // newScenario sets up Gitea users (owner, sluice bot, alice the author,
@@ -73,9 +80,45 @@ func newScenario(t *testing.T) *scenario {
 	env = append(env, "SLUICE_GITEA_URL="+g.URL(), "SLUICE_GITEA_TOKEN="+sc.tokens["bot"],
 		"SLUICE_WEBHOOK_SECRET="+webhookSecret, "SLUICE_REPOS="+sc.sluiceID)
 	sc.s = startServer(t, env)
-	g.CreateWebhook(t, sc.repo, sc.s.url+"/webhooks/gitea", webhookSecret,
+	// Gitea calls a recording proxy in front of Sluice, so a test can
+	// deliver the very same request again.
+	sc.proxy = httptest.NewServer(http.HandlerFunc(sc.forward))
+	t.Cleanup(sc.proxy.Close)
+	g.CreateWebhook(t, sc.repo, sc.proxy.URL+"/webhooks/gitea", webhookSecret,
 		"pull_request_only", "pull_request_comment", "pull_request_review", "pull_request_sync")
 	return sc
+}
+
+// delivery is a webhook request as Gitea sent it, and Sluice's answer.
+type delivery struct {
+	header http.Header
+	body   []byte
+	code   int
+}
+
+func (sc *scenario) forward(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	code, answer := sc.deliver(r.Header, body)
+	sc.mu.Lock()
+	sc.deliveries = append(sc.deliveries, delivery{header: r.Header.Clone(), body: body, code: code})
+	sc.mu.Unlock()
+	w.WriteHeader(code)
+	_, _ = w.Write(answer)
+}
+
+// deliver posts a webhook request to Sluice and returns its answer.
+func (sc *scenario) deliver(h http.Header, body []byte) (int, []byte) {
+	req, _ := http.NewRequest(http.MethodPost, sc.s.url+"/webhooks/gitea", bytes.NewReader(body))
+	for k, v := range h {
+		req.Header[k] = v
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return http.StatusBadGateway, []byte(err.Error())
+	}
+	defer resp.Body.Close()
+	answer, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, answer
 }
 
 func (sc *scenario) sluiceCLI(dir string, args ...string) {

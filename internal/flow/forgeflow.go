@@ -121,11 +121,17 @@ func (f *Flow) projectStates(ctx context.Context, repo string, mr int64) ([]proj
 	return states, nil
 }
 
-// evaluate runs the gate for one project of a merge request.
-func (f *Flow) evaluate(ctx context.Context, fg forge.Forge, path string, mr *forge.MergeRequest, st projectState, actor string) (gate.Result, error) {
+// evaluate runs the gate for one project of a merge request. With
+// actorApproves, the actor's request counts as their approval: on a merged
+// merge request the forge takes no more approvals, so an eligible
+// reviewer's `sluice apply` is how they give it.
+func (f *Flow) evaluate(ctx context.Context, fg forge.Forge, path string, mr *forge.MergeRequest, st projectState, actor string, actorApproves bool) (gate.Result, error) {
 	reviews, err := fg.Reviews(ctx, path, mr.Number)
 	if err != nil {
 		return gate.Result{}, err
+	}
+	if actorApproves && actor != "" && st.Plan != nil {
+		reviews = append(reviews, forge.Review{User: forge.User{Login: actor}, State: forge.ReviewApproved, CommitSHA: st.Plan.HeadSHA, At: f.now()})
 	}
 	threads, err := fg.UnresolvedThreads(ctx, path, mr.Number)
 	if err != nil {
@@ -218,8 +224,8 @@ func (f *Flow) RefreshMR(ctx context.Context, repo string, number int64) error {
 			return err
 		}
 		comment.Projects = append(comment.Projects, pr)
-		if st.Plan != nil && st.Plan.HasChanges && (st.Apply == nil || st.Apply.State != store.StateSucceeded) {
-			res, err := f.evaluate(ctx, fg, path, mr, st, "")
+		if mr.State != forge.MRClosed && st.Plan != nil && !st.Plan.Discarded && st.Plan.HasChanges && (st.Apply == nil || st.Apply.State != store.StateSucceeded) {
+			res, err := f.evaluate(ctx, fg, path, mr, st, "", false)
 			if err != nil {
 				return err
 			}
@@ -231,6 +237,9 @@ func (f *Flow) RefreshMR(ctx context.Context, repo string, number int64) error {
 		}
 	}
 	comment.Footer = checklist(gates, order, mr)
+	if mr.State == forge.MRClosed {
+		comment.Footer = "Closed without merging: the plans were discarded and the project locks released. Nothing was applied."
+	}
 	md := render.Markdown(comment, f.redactor(nil, nil))
 	return fg.UpsertComment(ctx, path, number, render.Marker, render.Split(md, fg.CommentLimit()))
 }
@@ -464,6 +473,9 @@ func (f *Flow) help(ctx context.Context, req Request) error {
 // each project with a plan to apply, the gate decides, with the commenter
 // as the one asking. Refusals are answered and audited.
 func (f *Flow) applyForgeMR(ctx context.Context, ev store.Event, req Request, fg forge.Forge, path string, mr *forge.MergeRequest) error {
+	if mr.State == forge.MRClosed {
+		return f.refuse(ctx, fg, path, req, "apply", fmt.Sprintf("@%s, this merge request was closed without merging; its plans were discarded and nothing is applied.", req.Actor))
+	}
 	states, err := f.projectStates(ctx, req.Repo, req.MR)
 	if err != nil {
 		return err
@@ -471,19 +483,20 @@ func (f *Flow) applyForgeMR(ctx context.Context, ev store.Event, req Request, fg
 	var (
 		created []int64
 		refused []string
+		replan  bool
 	)
 	for _, st := range states {
 		if len(req.Projects) > 0 && !slices.Contains(req.Projects, st.Project) {
 			continue
 		}
-		if st.Plan == nil || !st.Plan.HasChanges || st.Apply != nil {
+		if st.Plan == nil || st.Plan.Discarded || !st.Plan.HasChanges || st.Apply != nil {
 			continue
 		}
 		if r := st.Summary.Rules; r != nil && r.Mode == "after_merge" && mr.State == forge.MROpen {
 			refused = append(refused, fmt.Sprintf("`%s` is applied when the merge request is merged (apply mode after_merge), not on a comment", st.Project))
 			continue
 		}
-		res, err := f.evaluate(ctx, fg, path, mr, st, req.Actor)
+		res, err := f.evaluate(ctx, fg, path, mr, st, req.Actor, mr.State == forge.MRMerged)
 		if err != nil {
 			return err
 		}
@@ -491,6 +504,9 @@ func (f *Flow) applyForgeMR(ctx context.Context, ev store.Event, req Request, fg
 			var why []string
 			for _, it := range res.Failing() {
 				why = append(why, it.Name+": "+it.Detail)
+				// A stale plan is planned again: the new plan then needs
+				// its own review.
+				replan = replan || it.Name == gate.ItemDiverged || it.Name == gate.ItemFresh
 			}
 			refused = append(refused, fmt.Sprintf("`%s`: %s", st.Project, strings.Join(why, "; ")))
 			continue
@@ -508,6 +524,9 @@ func (f *Flow) applyForgeMR(ctx context.Context, ev store.Event, req Request, fg
 			return err
 		}
 	}
+	if replan && mr.State == forge.MROpen {
+		refused = append(refused, "Sluice is planning again; the new plan needs a review before it can be applied")
+	}
 	if len(refused) > 0 {
 		msg := fmt.Sprintf("@%s, Sluice did not apply:\n\n- %s", req.Actor, strings.Join(refused, "\n- "))
 		if err := f.refuse(ctx, fg, path, req, "apply", msg); err != nil {
@@ -520,6 +539,9 @@ func (f *Flow) applyForgeMR(ctx context.Context, ev store.Event, req Request, fg
 		}
 	}
 	f.Log.Info("apply requested", "repo", req.Repo, "mr", req.MR, "actor", req.Actor, "runs", created, "refused", len(refused), "event", ev.ID)
+	if replan && mr.State == forge.MROpen {
+		return f.planMR(ctx, ev, Request{Action: ActionPlan, Repo: req.Repo, MR: req.MR, Actor: req.Actor})
+	}
 	return f.RefreshMR(ctx, req.Repo, req.MR)
 }
 
@@ -566,7 +588,7 @@ func (f *Flow) mergedForgeMR(ctx context.Context, ev store.Event, req Request, f
 		if st.Apply != nil {
 			continue
 		}
-		res, err := f.evaluate(ctx, fg, path, mr, st, req.Actor)
+		res, err := f.evaluate(ctx, fg, path, mr, st, req.Actor, false)
 		if err != nil {
 			return err
 		}
