@@ -216,7 +216,9 @@ func TestGiteaClosedWithoutMerge(t *testing.T) {
 	// An apply of the closed PR's plan is impossible now.
 	sc.g.Comment(t, sc.tokens["carol"], sc.repo, pr.Number, "sluice apply")
 	sc.waitReply(pr.Number, "closed without merging")
-	sc.waitComment("the closed note", pr.Number, func(b string) bool { return strings.Contains(b, "Closed without merging") && !strings.Contains(b, "Before apply") })
+	sc.waitComment("the closed note", pr.Number, func(b string) bool {
+		return strings.Contains(b, "Closed without merging") && !strings.Contains(b, "Before apply")
+	})
 	if n := countKind(sc.runs(pr.Number), store.KindApply); n != 0 {
 		t.Errorf("%d apply runs for a closed pull request", n)
 	}

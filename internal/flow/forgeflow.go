@@ -41,6 +41,7 @@ type projectRules struct {
 	// sluice.yaml asks for code owners' approval.
 	Owners   []string `json:"owners,omitempty"`
 	Mode     string   `json:"mode"`
+	Relax    []string `json:"relax,omitempty"`
 	Patterns []string `json:"patterns"`
 	Dir      string   `json:"dir"`
 	Engine   string   `json:"engine"`
@@ -142,6 +143,7 @@ func (f *Flow) evaluate(ctx context.Context, fg forge.Forge, path string, mr *fo
 		return gate.Result{}, err
 	}
 	in := gate.Input{MR: *mr, Reviews: reviews, Threads: threads, Checks: checks, Merged: mr.State == forge.MRMerged}
+	var notes []string
 	if actor != "" {
 		in.Actor = actor
 		if in.Permission, err = fg.Permission(ctx, path, actor); err != nil {
@@ -149,17 +151,22 @@ func (f *Flow) evaluate(ctx context.Context, fg forge.Forge, path string, mr *fo
 		}
 	}
 	rules := gate.Rules{MinApprovals: 1}
+	var relax []string
 	if r := st.Summary.Rules; r != nil {
 		rules = gate.Rules{MinApprovals: r.MinApprovals, From: r.From, Owners: r.Owners}
+		relax = r.Relax
 	}
-	rules, _, _ = gate.Effective(rules, nil, f.Policy)
+	// The server's policy has the last word over sluice.yaml.
+	rules, in.Relaxed, notes = gate.Effective(rules, relax, f.Policy)
 	if st.Plan != nil {
 		in.PlanHead, in.PlanBase, in.PlanAt = st.Plan.HeadSHA, st.Plan.BaseSHA, st.Plan.CreatedAt
 		if in.Diverged, err = f.diverged(ctx, mr, st); err != nil {
 			return gate.Result{}, err
 		}
 	}
-	return gate.Evaluate(rules, in), nil
+	res := gate.Evaluate(rules, in)
+	res.Notes = notes
+	return res, nil
 }
 
 // diverged lists the project's files that differ between what was planned
@@ -389,6 +396,9 @@ func checklist(gates map[string]gate.Result, order []string, mr *forge.MergeRequ
 				mark = "[x]"
 			}
 			fmt.Fprintf(&b, "- %s %s — %s\n", mark, it.Name, it.Detail)
+		}
+		for _, n := range res.Notes {
+			fmt.Fprintf(&b, "- note: %s\n", n)
 		}
 	}
 	switch mr.State {

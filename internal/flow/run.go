@@ -204,7 +204,7 @@ func (f *Flow) HandlePlan(ctx context.Context, runID int64) error {
 // rulesOf records the project's review rules as sluice.yaml has them at
 // the planned commit; with code owners, the owners of its changed files.
 func (f *Flow) rulesOf(ctx context.Context, tree *workspace.Tree, r store.Run, p *repoconfig.Project) (*projectRules, error) {
-	pr := &projectRules{MinApprovals: 1, From: p.Approval.From, Mode: p.Apply.Mode, Patterns: p.Patterns(), Dir: p.Dir, Engine: p.Engine}
+	pr := &projectRules{MinApprovals: 1, From: p.Approval.From, Mode: p.Apply.Mode, Relax: p.Relax, Patterns: p.Patterns(), Dir: p.Dir, Engine: p.Engine}
 	if p.Approval.Min != nil {
 		pr.MinApprovals = *p.Approval.Min
 	}

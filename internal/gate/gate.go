@@ -77,6 +77,8 @@ type Item struct {
 // Result is the whole checklist.
 type Result struct {
 	Items []Item `json:"items"`
+	// Notes say where the server's policy overrode the repository's rules.
+	Notes []string `json:"notes,omitempty"`
 }
 
 // OK reports whether every item passes.

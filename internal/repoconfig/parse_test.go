@@ -57,6 +57,8 @@ func TestParseProblems(t *testing.T) {
 			[]string{`5:5: unknown key "engin" in project "prod"; did you mean "engine"?`}},
 		{"unknown top-level key", "version: 1\nproject:\n  - name: prod\n    dir: envs/prod\n",
 			[]string{"1:1: no projects", `2:1: unknown key "project" at the top level; did you mean "projects"?`}},
+		{"relax of an unknown check", project + "    relax: [threads, approvals]\n",
+			[]string{`5:22: "approvals" in relax of project "prod" is not a check that can be turned off; write threads, checks or draft`}},
 		{"unknown nested key", project + "    apply:\n      mod: before_merge\n",
 			[]string{`6:7: unknown key "mod" in apply of project "prod"; did you mean "mode"?`}},
 		{"unknown key without suggestion", project + "    color: blue\n",

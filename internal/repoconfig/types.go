@@ -53,6 +53,7 @@ type Project struct {
 	Apply     Apply    `yaml:"apply,omitempty" jsonschema:"description=When and how the project is applied."`
 	Approval  Approval `yaml:"approval,omitempty" jsonschema:"description=Who must approve a change before it is applied."`
 	// Policies are paths to Rego policy files or directories.
+	Relax    []string `yaml:"relax,omitempty" jsonschema:"enum=threads,enum=checks,enum=draft,description=Checks of the apply gate this project turns off: threads (unresolved threads)\\, checks (other pipelines)\\, draft. The server decides which a repository may relax (--repo-may-relax); others are kept and the comment says so."`
 	Policies []string `yaml:"policies,omitempty" jsonschema:"description=Paths (relative to the repository root) of Rego policy files or directories evaluated against every plan."`
 }
 

@@ -207,6 +207,18 @@ func (p *parser) validateProject(c *Config, i int, names map[string]int) {
 		}
 	}
 
+	for j, x := range pr.Relax {
+		at := fmt.Sprintf("%s.relax[%d]", l.path, j)
+		if p.bad[at] {
+			continue
+		}
+		switch x {
+		case "threads", "checks", "draft":
+		default:
+			p.errorf(p.node(at), "%q in relax of %s is not a check that can be turned off; write threads, checks or draft", x, l.owner)
+		}
+	}
+
 	polL := l.field("policies")
 	for j, pol := range pr.Policies {
 		at := fmt.Sprintf("%s[%d]", polL.path, j)
