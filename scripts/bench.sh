@@ -10,3 +10,5 @@ cd "$(dirname "$0")/.."
 eval "$(scripts/tools.sh --env tofu gitea)"
 go test -run '^$' -bench 'Match500' -benchtime 50x ./internal/affected/
 go test -run '^$' -bench 'QuickstartPlan' -benchtime "${BENCH_RUNS:-30}x" ./internal/cli/
+go test -run '^$' -bench 'Jobs' -benchtime 3x ./internal/queue/
+go test -run '^$' -bench 'WebhookAck' -benchtime 1x ./internal/app/
