@@ -91,3 +91,9 @@ func webhooks(cfg *config.Config, clients map[string]forge.Forge) map[string]ser
 	}
 	return out
 }
+
+// GitLab's richer semantics reach the gate through these.
+var (
+	_ flow.MRPipelines = (*gitlab.Client)(nil)
+	_ flow.MergeRights = (*gitlab.Client)(nil)
+)

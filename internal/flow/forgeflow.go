@@ -24,6 +24,18 @@ import (
 // repository.
 type Forges func(repo string) (fg forge.Forge, path string, ok bool)
 
+// MRPipelines is implemented by forges whose merge request pipelines are
+// not the head commit's (GitLab): the checks the gate must look at.
+type MRPipelines interface {
+	MRChecks(ctx context.Context, repo string, number int64) ([]forge.Check, error)
+}
+
+// MergeRights is implemented by forges with per-branch merge rights
+// (GitLab's protected branches "allowed to merge").
+type MergeRights interface {
+	CanMerge(ctx context.Context, repo, login, branch string) (bool, error)
+}
+
 // runSummary is what a finished plan run records beside its counts: the
 // project's review rules as sluice.yaml had them at the planned commit, so
 // the gate never needs to check the code out again.
@@ -142,12 +154,30 @@ func (f *Flow) evaluate(ctx context.Context, fg forge.Forge, path string, mr *fo
 	if err != nil {
 		return gate.Result{}, err
 	}
+	// GitLab runs merge request pipelines on a merge commit the head's
+	// checks do not show.
+	if mc, ok := fg.(MRPipelines); ok {
+		if checks, err = mc.MRChecks(ctx, path, mr.Number); err != nil {
+			return gate.Result{}, err
+		}
+	}
 	in := gate.Input{MR: *mr, Reviews: reviews, Threads: threads, Checks: checks, Merged: mr.State == forge.MRMerged}
 	var notes []string
 	if actor != "" {
 		in.Actor = actor
 		if in.Permission, err = fg.Permission(ctx, path, actor); err != nil {
 			return gate.Result{}, err
+		}
+		// Where the forge says who may merge into the base branch (GitLab's
+		// protected branches), applying needs that right too.
+		if mr2, ok := fg.(MergeRights); ok && in.Permission >= forge.PermWrite {
+			may, err := mr2.CanMerge(ctx, path, actor, mr.BaseRef)
+			if err != nil {
+				return gate.Result{}, err
+			}
+			if !may {
+				in.Permission = forge.PermRead
+			}
 		}
 	}
 	rules := gate.Rules{MinApprovals: 1}
