@@ -656,3 +656,43 @@ func TestLockTimeoutArgument(t *testing.T) {
 		}
 	}
 }
+
+// TestProbeLock: while an apply holds the state lock, the probe names the
+// lock's id; once it is done, there is none.
+func TestProbeLock(t *testing.T) {
+	for _, bin := range testkit.Engines(t) {
+		t.Run(bin.Engine, func(t *testing.T) {
+			p := newProject(t, bin, "slow-apply")
+			pl, _, err := p.plan("slow")
+			if err != nil {
+				t.Fatal(err)
+			}
+			started := make(chan struct{})
+			done := make(chan error, 1)
+			go func() {
+				var once sync.Once
+				_, err := p.d.Apply(context.Background(), engine.ApplyRequest{
+					Project: "ng", Dir: p.dir, StateDir: p.state,
+					PlanFile: filepath.Join(p.state, "slow.tfplan"), PlanSHA256: pl.Artifact.SHA256,
+					Log: func(_, line string) {
+						if strings.Contains(line, "Provisioning with") {
+							once.Do(func() { close(started) })
+						}
+					},
+				})
+				done <- err
+			}()
+			<-started
+			id, err := p.d.ProbeLock(context.Background(), p.dir, "", p.state)
+			if err != nil || id == "" {
+				t.Errorf("probe during the apply: id %q, err %v; want the lock id", id, err)
+			}
+			if err := <-done; err != nil {
+				t.Fatalf("apply: %v", err)
+			}
+			if id, err := p.d.ProbeLock(context.Background(), p.dir, "", p.state); err != nil || id != "" {
+				t.Errorf("probe after the apply: id %q, err %v; want none", id, err)
+			}
+		})
+	}
+}
