@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -143,6 +144,9 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 	if err != nil {
 		return err
 	}
+	// Whatever this instance's name owned before this start belongs to a
+	// previous life of it (a fixed --instance-name survives restarts).
+	alive = slices.DeleteFunc(alive, func(n string) bool { return n == cfg.InstanceName })
 	if err := fl.Recover(ctx, alive, time.Now()); err != nil {
 		return err
 	}

@@ -87,7 +87,7 @@ func TestGiteaApplyByReader(t *testing.T) {
 	sc.setApplyMode(t, "prod", "before_merge")
 	pr, _ := sc.openPR("alice", "reader", "prod", "2")
 	sc.waitPlanned(pr.Number)
-	sc.g.Review(t, sc.tokens["bob"], sc.repo, pr.Number, "APPROVED", "ok")
+	sc.approve("bob", pr.Number, "ok")
 	sc.g.Comment(t, sc.tokens["mallory"], sc.repo, pr.Number, "sluice apply")
 	sc.waitReply(pr.Number, sc.logins["mallory"]+" has read access")
 	if n := countKind(sc.runs(pr.Number), store.KindApply); n != 0 {
@@ -137,7 +137,7 @@ func TestGiteaBaseMoved(t *testing.T) {
 	sc.setApplyMode(t, "prod", "before_merge")
 	pr, head := sc.openPR("alice", "moved", "prod", "2")
 	sc.waitPlanned(pr.Number)
-	sc.g.Review(t, sc.tokens["bob"], sc.repo, pr.Number, "APPROVED", "ok")
+	sc.approve("bob", pr.Number, "ok")
 	// Someone changes prod on main meanwhile.
 	content := strings.Replace(sc.fileOnMain("prod/main.tf"), "max_size     = 4", "max_size     = 5", 1)
 	sc.g.PushFiles(t, sc.tokens["owner"], sc.repo, "main", "main", map[string]string{"prod/main.tf": content})
@@ -184,7 +184,7 @@ func TestGiteaSecondPRQueues(t *testing.T) {
 	sc.waitComment("the second waiting", second.Number, func(b string) bool {
 		return strings.Contains(b, fmt.Sprintf("waiting for the project lock, held by !%d", first.Number))
 	})
-	sc.g.Review(t, sc.tokens["bob"], sc.repo, first.Number, "APPROVED", "ok")
+	sc.approve("bob", first.Number, "ok")
 	sc.waitComment("approval seen", first.Number, func(b string) bool { return strings.Contains(b, "[x] approvals") })
 	sc.g.MergePR(t, sc.tokens["carol"], sc.repo, first.Number)
 	sc.waitComment("the first applied", first.Number, func(b string) bool { return strings.Contains(b, "Apply complete") })

@@ -323,7 +323,7 @@ func TestGiteaScenario(t *testing.T) {
 
 	// alice marks the PR ready; bob approves.
 	sc.g.EditPR(t, sc.tokens["alice"], sc.repo, pr.Number, map[string]any{"title": "Reduce the prod node group to two nodes"})
-	sc.g.Review(t, sc.tokens["bob"], sc.repo, pr.Number, "APPROVED", "Peak is fine.")
+	sc.approve("bob", pr.Number, "Peak is fine.")
 	sc.waitComment("a passing checklist", pr.Number, func(b string) bool {
 		return strings.Contains(b, "[x] approvals") && strings.Contains(b, "[x] not a draft") && strings.Contains(b, "[x] no changes requested")
 	})
@@ -370,6 +370,15 @@ func TestGiteaScenario(t *testing.T) {
 	if staging := sc.desiredSize("staging"); staging != "3" {
 		t.Errorf("staging changed: %s", staging)
 	}
+}
+
+// approve approves as a person does: after the plan was posted. Forges
+// time reviews to the second and Sluice counts an approval from the
+// second after the plan's, so the test waits for the next second.
+func (sc *scenario) approve(role string, pr int64, body string) {
+	sc.t.Helper()
+	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(1100 * time.Millisecond)))
+	sc.g.Review(sc.t, sc.tokens[role], sc.repo, pr, "APPROVED", body)
 }
 
 func countKind(runs []store.Run, k store.RunKind) int {

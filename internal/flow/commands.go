@@ -91,6 +91,7 @@ func RequestFromEvent(forgeName string, ev *forge.Event) (Request, error) {
 		Actor:    ev.Actor.Login,
 		HeadSHA:  ev.HeadSHA,
 		FromFork: ev.FromFork,
+		Trigger:  ev.Action,
 	}
 	if req.Actor == "" {
 		req.Actor = "unknown"
@@ -121,6 +122,7 @@ func RequestFromEvent(forgeName string, ev *forge.Event) (Request, error) {
 		}
 		req.ByComment = true
 		req.CommentID = ev.Comment.ID
+		req.Trigger = fmt.Sprintf("comment:%d", ev.Comment.ID)
 		req.Projects = cmd.Projects
 		if err != nil {
 			req.Action, req.Reason = ActionHelp, err.Error()

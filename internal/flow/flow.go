@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/engine"
+	"github.com/sluicehq/sluice/internal/forge"
 	"github.com/sluicehq/sluice/internal/gate"
 	"github.com/sluicehq/sluice/internal/store"
 	"github.com/sluicehq/sluice/internal/workspace"
@@ -49,6 +50,7 @@ type Workspaces interface {
 	Remove(ctx context.Context, t *workspace.Tree) error
 	ChangedFiles(ctx context.Context, src workspace.Source, base, head string) ([]string, error)
 	DiffFiles(ctx context.Context, src workspace.Source, from, to string) ([]string, error)
+	ReadFile(ctx context.Context, src workspace.Source, commit, path string) ([]byte, error)
 }
 
 // Engines returns the driver for an engine name from sluice.yaml.
@@ -134,6 +136,10 @@ type Request struct {
 	CommentID int64 `json:"comment_id,omitempty"`
 	// FromFork is true when the merge request comes from a fork.
 	FromFork bool `json:"from_fork,omitempty"`
+	// Trigger is what caused the request (the forge's action, or
+	// "comment:ID"); requests with different triggers are never
+	// duplicates of each other.
+	Trigger string `json:"trigger,omitempty"`
 }
 
 // Actions a Request may carry.
@@ -189,7 +195,7 @@ func (r Request) SemanticKey(forge string) string {
 	if r.Action != ActionPlan {
 		return ""
 	}
-	return strings.Join([]string{forge, r.Repo, fmt.Sprint(r.MR), r.HeadSHA, r.BaseSHA, r.Action}, "|")
+	return strings.Join([]string{forge, r.Repo, fmt.Sprint(r.MR), r.HeadSHA, r.BaseSHA, r.Action, r.Trigger}, "|")
 }
 
 // ErrInvalid marks a request that can never be carried out.
@@ -268,8 +274,26 @@ func (f *Flow) HandleEvent(ctx context.Context, eventID int64) error {
 	default:
 		err = permanent(fmt.Errorf("event %d: unknown action %q", eventID, req.Action))
 	}
+	if err != nil && IsPermanent(err) {
+		// Retrying cannot help: say so where people look, and stop.
+		f.Log.Warn("event cannot be carried out", "event", eventID, "repo", req.Repo, "mr", req.MR, "err", err)
+		if fg, path, ok := f.forgeOf(req.Repo); ok {
+			msg := fmt.Sprintf("Sluice could not carry out %s for this merge request: %s", req.Action, err)
+			if rerr := fg.Reply(ctx, path, req.MR, msg); rerr != nil {
+				return rerr
+			}
+		}
+		err = nil
+	}
 	if err != nil {
 		return err
 	}
 	return f.Store.MarkEventProcessed(ctx, eventID)
+}
+
+func (f *Flow) forgeOf(repo string) (forge.Forge, string, bool) {
+	if f.Forges == nil {
+		return nil, "", false
+	}
+	return f.Forges(repo)
 }

@@ -146,6 +146,20 @@ func (f *Flow) evaluate(ctx context.Context, fg forge.Forge, path string, mr *fo
 	if actorApproves && actor != "" && st.Plan != nil {
 		reviews = append(reviews, forge.Review{User: forge.User{Login: actor}, State: forge.ReviewApproved, CommitSHA: st.Plan.HeadSHA, At: f.now()})
 	}
+	reviewerPerms := map[string]forge.Permission{}
+	for _, rv := range reviews {
+		if rv.State != forge.ReviewApproved {
+			continue
+		}
+		if _, ok := reviewerPerms[rv.User.Login]; ok {
+			continue
+		}
+		p, err := fg.Permission(ctx, path, rv.User.Login)
+		if err != nil && !errors.Is(err, forge.ErrNotFound) {
+			return gate.Result{}, err
+		}
+		reviewerPerms[rv.User.Login] = p
+	}
 	threads, err := fg.UnresolvedThreads(ctx, path, mr.Number)
 	if err != nil {
 		return gate.Result{}, err
@@ -161,7 +175,7 @@ func (f *Flow) evaluate(ctx context.Context, fg forge.Forge, path string, mr *fo
 			return gate.Result{}, err
 		}
 	}
-	in := gate.Input{MR: *mr, Reviews: reviews, Threads: threads, Checks: checks, Merged: mr.State == forge.MRMerged}
+	in := gate.Input{MR: *mr, Reviews: reviews, Threads: threads, Checks: checks, Merged: mr.State == forge.MRMerged, ReviewerPermissions: reviewerPerms}
 	var notes []string
 	if actor != "" {
 		in.Actor = actor
@@ -459,11 +473,12 @@ func LinkedIssues(body string) []int64 {
 // apply, its locks go to the next merge requests and the issues it closes
 // are told.
 func (f *Flow) afterApply(ctx context.Context, r store.Run) error {
-	f.refresh(ctx, r)
 	fg, path, mr, err := f.forgeMR(ctx, r.Repo, r.MR)
 	if err != nil || fg == nil || mr.State != forge.MRMerged {
+		f.refresh(ctx, r)
 		return err
 	}
+	defer f.refresh(ctx, r) // last: the comment then shows the lock gone
 	next, err := f.Store.ReleaseLock(ctx, store.LockKey{Repo: r.Repo, Project: r.Project, Workspace: r.Workspace}, r.MR)
 	if err != nil {
 		return err
@@ -541,13 +556,10 @@ func (f *Flow) applyForgeMR(ctx context.Context, ev store.Event, req Request, fg
 			return err
 		}
 		if !res.OK() {
-			var why []string
-			for _, it := range res.Failing() {
-				why = append(why, it.Name+": "+it.Detail)
-				// A stale plan is planned again: the new plan then needs
-				// its own review.
-				replan = replan || it.Name == gate.ItemDiverged || it.Name == gate.ItemFresh
-			}
+			why, stale := reasons(res)
+			// A stale plan is planned again: the new plan then needs its
+			// own review.
+			replan = replan || stale
 			refused = append(refused, fmt.Sprintf("`%s`: %s", st.Project, strings.Join(why, "; ")))
 			continue
 		}
@@ -633,10 +645,7 @@ func (f *Flow) mergedForgeMR(ctx context.Context, ev store.Event, req Request, f
 			return err
 		}
 		if !res.OK() {
-			var why []string
-			for _, it := range res.Failing() {
-				why = append(why, it.Name+": "+it.Detail)
-			}
+			why, _ := reasons(res)
 			refused = append(refused, fmt.Sprintf("`%s`: %s", st.Project, strings.Join(why, "; ")))
 			if _, err := f.Audit.Record(ctx, req.Actor, "apply.refused", subject(req.Repo, req.MR, st.Project), map[string]any{"reason": why, "on": "merge"}); err != nil {
 				return err
@@ -686,4 +695,14 @@ func (f *Flow) mergedForgeMR(ctx context.Context, ev store.Event, req Request, f
 	}
 	f.Log.Info("merge request merged", "repo", req.Repo, "mr", req.MR, "applies", created, "refused", len(refused))
 	return f.RefreshMR(ctx, req.Repo, req.MR)
+}
+
+// reasons lists the failing items of a checklist as "name: detail", and
+// whether the plan itself is stale (the head or the base moved).
+func reasons(res gate.Result) (why []string, stale bool) {
+	for _, it := range res.Failing() {
+		why = append(why, it.Name+": "+it.Detail)
+		stale = stale || it.Name == gate.ItemDiverged || it.Name == gate.ItemFresh
+	}
+	return why, stale
 }

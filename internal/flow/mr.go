@@ -35,8 +35,8 @@ func subject(repo string, mr int64, project string) string {
 }
 
 // loadConfig reads sluice.yaml (or discovers projects) at a commit.
-func (f *Flow) loadConfig(ctx context.Context, src workspace.Source, req Request) (*repoconfig.Config, error) {
-	tree, err := f.Workspaces.Checkout(ctx, src, req.HeadSHA, fmt.Sprintf("config-mr-%d", req.MR))
+func (f *Flow) loadConfig(ctx context.Context, src workspace.Source, req Request, eventID int64) (*repoconfig.Config, error) {
+	tree, err := f.Workspaces.Checkout(ctx, src, req.HeadSHA, fmt.Sprintf("config-event-%d", eventID))
 	if err != nil {
 		return nil, err
 	}
@@ -80,7 +80,7 @@ func (f *Flow) planMR(ctx context.Context, ev store.Event, req Request) error {
 		// Plan what the merge request is now, whatever push the event was for.
 		req.HeadSHA, req.BaseSHA = mr.HeadSHA, mr.BaseSHA
 	}
-	cfg, err := f.loadConfig(ctx, src, req)
+	cfg, err := f.loadConfig(ctx, src, req, ev.ID)
 	if err != nil {
 		return err
 	}
@@ -146,12 +146,20 @@ func (f *Flow) queuePlan(ctx context.Context, req Request, p *repoconfig.Project
 	if err != nil {
 		return err
 	}
+	// The same head and base is planned once — unless a person asks again
+	// (a comment), the plan failed, or it was discarded (a reopened MR).
 	var run store.Run
 	for _, r := range existing {
-		if r.BaseSHA == req.BaseSHA && r.State != store.StateCancelled && r.State != store.StateInterrupted {
-			run = r
-			break
+		if req.ByComment || r.BaseSHA != req.BaseSHA || r.State == store.StateCancelled || r.State == store.StateInterrupted || r.State == store.StateFailed {
+			continue
 		}
+		if s := readSummary(r); s.PlanID != 0 {
+			if p, err := f.Store.GetPlan(ctx, s.PlanID); err == nil && p.Discarded {
+				continue
+			}
+		}
+		run = r
+		break
 	}
 	if run.ID == 0 {
 		// A newer push supersedes the MR's runs still waiting.
@@ -313,8 +321,18 @@ func (f *Flow) closeMR(ctx context.Context, ev store.Event, req Request) error {
 	return nil
 }
 
-// unlockMR releases an MR's locks at a person's request.
+// unlockMR releases an MR's locks at a person's request; on a forge, the
+// person needs write access.
 func (f *Flow) unlockMR(ctx context.Context, ev store.Event, req Request) error {
+	if fg, path, ok := f.forgeOf(req.Repo); ok && req.ByComment {
+		perm, err := fg.Permission(ctx, path, req.Actor)
+		if err != nil && !errors.Is(err, forge.ErrNotFound) {
+			return err
+		}
+		if perm < forge.PermWrite {
+			return f.refuse(ctx, fg, path, req, "unlock", fmt.Sprintf("@%s, only people with write access to the repository can release Sluice's locks.", req.Actor))
+		}
+	}
 	passed := map[store.LockKey]store.Waiter{}
 	if len(req.Projects) == 0 {
 		var err error

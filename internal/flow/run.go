@@ -89,6 +89,51 @@ func (f *Flow) project(tree *workspace.Tree, r store.Run) (*repoconfig.Project, 
 	return p, cfg.Masks, nil
 }
 
+// started is a run that has begun: checked out, marked running, its log
+// open and its project's engine lock held.
+type started struct {
+	run  store.Run
+	tree *workspace.Tree
+	logs *logWriter
+}
+
+// start checks a queued run's code out and starts it. It returns nil and
+// the error to give the job queue when the run is not to go on: a
+// transient failure (retried, the run stays queued), a permanent one (the
+// run is cancelled), or a run someone else started. done releases
+// everything start took.
+func (f *Flow) start(ctx context.Context, r store.Run) (*started, func(), error) {
+	tree, _, err := f.checkout(ctx, r)
+	if err != nil {
+		if IsPermanent(err) {
+			return nil, nil, f.fail(ctx, r, err)
+		}
+		return nil, nil, err
+	}
+	removeTree := func() { _ = f.Workspaces.Remove(context.WithoutCancel(ctx), tree) }
+	r, err = f.Store.StartRun(ctx, r.ID, f.Instance)
+	if err != nil {
+		removeTree()
+		if errors.Is(err, store.ErrConflict) {
+			return nil, nil, nil
+		}
+		return nil, nil, err
+	}
+	logs := f.newLogWriter(ctx, r.ID)
+	unlock, err := f.lockProject(ctx, r)
+	if err != nil {
+		err = f.finishFailed(ctx, r, logs, err)
+		logs.Close()
+		removeTree()
+		return nil, nil, err
+	}
+	return &started{run: r, tree: tree, logs: logs}, func() {
+		unlock()
+		logs.Close()
+		removeTree()
+	}, nil
+}
+
 // HandlePlan carries out a plan run. A run that is not queued any more
 // (already started, cancelled) is left alone, so a repeated job is
 // harmless.
@@ -107,29 +152,12 @@ func (f *Flow) HandlePlan(ctx context.Context, runID int64) error {
 	if !lock.Held {
 		return nil // it waits; the lock's release enqueues it again
 	}
-	tree, _, err := f.checkout(ctx, r)
-	if err != nil {
-		if IsPermanent(err) {
-			return f.fail(ctx, r, err)
-		}
-		return err // transient: retried, the run stays queued
-	}
-	defer func() { _ = f.Workspaces.Remove(context.WithoutCancel(ctx), tree) }()
-
-	r, err = f.Store.StartRun(ctx, r.ID, f.Instance)
-	if errors.Is(err, store.ErrConflict) {
-		return nil
-	}
-	if err != nil {
+	st, done, err := f.start(ctx, r)
+	if st == nil {
 		return err
 	}
-	logs := f.newLogWriter(ctx, r.ID)
-	defer logs.Close()
-	unlock, err := f.lockProject(ctx, r)
-	if err != nil {
-		return f.finishFailed(ctx, r, logs, err)
-	}
-	defer unlock()
+	defer done()
+	r, tree, logs := st.run, st.tree, st.logs
 
 	p, masks, err := f.project(tree, r)
 	if err != nil {
@@ -169,6 +197,10 @@ func (f *Flow) HandlePlan(ctx context.Context, runID int64) error {
 		Normalized: normalized, HasChanges: plan.Changes(),
 	}
 	sp.Sealed = f.Sealer.Seal(clear, artifactAD(sp))
+	rules, err := f.rulesOf(ctx, r, p)
+	if err != nil {
+		return f.finishFailed(ctx, r, logs, err)
+	}
 	// A newer push may have been planned meanwhile; this plan must not
 	// replace that one.
 	newer, err := f.Store.ListRuns(ctx, store.RunFilter{Repo: r.Repo, MR: r.MR, Project: r.Project, Workspace: r.Workspace, Kind: store.KindPlan, Limit: 1})
@@ -181,10 +213,6 @@ func (f *Flow) HandlePlan(ctx context.Context, runID int64) error {
 	saved, err := f.Store.SavePlan(ctx, sp)
 	if err != nil {
 		return err
-	}
-	rules, err := f.rulesOf(ctx, tree, r, p)
-	if err != nil {
-		return f.finishFailed(ctx, r, logs, err)
 	}
 	summary, _ := json.Marshal(runSummary{PlanID: saved.ID, Summary: plan.Summary, Changes: plan.Changes(), Rules: rules})
 	if _, err := f.Store.FinishRun(ctx, r.ID, store.StateSucceeded, "", summary); err != nil {
@@ -203,7 +231,7 @@ func (f *Flow) HandlePlan(ctx context.Context, runID int64) error {
 
 // rulesOf records the project's review rules as sluice.yaml has them at
 // the planned commit; with code owners, the owners of its changed files.
-func (f *Flow) rulesOf(ctx context.Context, tree *workspace.Tree, r store.Run, p *repoconfig.Project) (*projectRules, error) {
+func (f *Flow) rulesOf(ctx context.Context, r store.Run, p *repoconfig.Project) (*projectRules, error) {
 	pr := &projectRules{MinApprovals: 1, From: p.Approval.From, Mode: p.Apply.Mode, Relax: p.Relax, Patterns: p.Patterns(), Dir: p.Dir, Engine: p.Engine}
 	if p.Approval.Min != nil {
 		pr.MinApprovals = *p.Approval.Min
@@ -214,13 +242,22 @@ func (f *Flow) rulesOf(ctx context.Context, tree *workspace.Tree, r store.Run, p
 	if p.Approval.Codeowners == nil || !*p.Approval.Codeowners || r.BaseSHA == "" {
 		return pr, nil
 	}
-	co, err := codeowners.Load(os.DirFS(tree.Dir))
-	if err != nil || co == nil {
-		return nil, fmt.Errorf("project %s asks for code owners' approval, but no CODEOWNERS file was found (%v)", p.Name, err)
-	}
+	// The owners are those of the base branch: a merge request must not
+	// choose its own reviewers by editing CODEOWNERS.
 	src, err := f.Sources(r.Repo)
 	if err != nil {
 		return nil, err
+	}
+	var co *codeowners.File
+	for _, loc := range codeowners.Locations {
+		b, err := f.Workspaces.ReadFile(ctx, src, r.BaseSHA, loc)
+		if err == nil {
+			co = codeowners.Parse(string(b))
+			break
+		}
+	}
+	if co == nil {
+		return nil, fmt.Errorf("project %s asks for code owners' approval, but %s has no CODEOWNERS file on its base branch", p.Name, r.Repo)
 	}
 	paths, err := f.Workspaces.ChangedFiles(ctx, src, r.BaseSHA, r.HeadSHA)
 	if err != nil {
@@ -269,29 +306,12 @@ func (f *Flow) HandleApply(ctx context.Context, runID int64) error {
 	if plan.Discarded || plan.HeadSHA != r.HeadSHA || plan.BaseSHA != r.BaseSHA {
 		return f.fail(ctx, r, errors.New("the plan is no longer current (a newer push or a closed merge request replaced it); plan again"))
 	}
-	tree, _, err := f.checkout(ctx, r)
-	if err != nil {
-		if IsPermanent(err) {
-			return f.fail(ctx, r, err)
-		}
+	st, done, err := f.start(ctx, r)
+	if st == nil {
 		return err
 	}
-	defer func() { _ = f.Workspaces.Remove(context.WithoutCancel(ctx), tree) }()
-
-	r, err = f.Store.StartRun(ctx, r.ID, f.Instance)
-	if errors.Is(err, store.ErrConflict) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	logs := f.newLogWriter(ctx, r.ID)
-	defer logs.Close()
-	unlock, err := f.lockProject(ctx, r)
-	if err != nil {
-		return f.finishFailed(ctx, r, logs, err)
-	}
-	defer unlock()
+	defer done()
+	r, tree, logs := st.run, st.tree, st.logs
 	// The claim makes the plan applied at most once, whatever else runs.
 	if err := f.Store.ClaimPlan(ctx, plan.ID, r.ID); err != nil {
 		if errors.Is(err, store.ErrConflict) {
@@ -321,6 +341,8 @@ func (f *Flow) HandleApply(ctx context.Context, runID int64) error {
 	}
 	defer os.Remove(artifact)
 	res, err := eng.Apply(ctx, engine.ApplyRequest{
+		// The plan's secrets are hidden in the apply's output too.
+		Secrets:    func(secrets []string) { logs.setRedactor(f.redactor(masks, secrets)) },
 		Project:    r.Project,
 		Dir:        filepath.Join(tree.Dir, filepath.FromSlash(p.Dir)),
 		Workspace:  r.Workspace,

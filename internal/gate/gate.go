@@ -62,6 +62,9 @@ type Input struct {
 	Merged bool
 	// Groups maps group names to member logins, for From entries group:NAME.
 	Groups map[string][]string
+	// ReviewerPermissions are the approvers' access; without a From list,
+	// only approvals from people with write access count. Nil: not checked.
+	ReviewerPermissions map[string]forge.Permission
 	// Relaxed lists checks this repository turned off (already limited to
 	// those the server allows).
 	Relaxed []string
@@ -245,9 +248,14 @@ func approvals(r Rules, in Input) (eligible, ineligible, tooEarly []string) {
 			ineligible = append(ineligible, login+" (the author)")
 		case allowed != nil && !allowed[strings.ToLower(login)]:
 			ineligible = append(ineligible, login+" (not an eligible approver)")
+		case allowed == nil && in.ReviewerPermissions != nil && in.ReviewerPermissions[login] < forge.PermWrite:
+			ineligible = append(ineligible, login+" (no write access)")
 		case rv.CommitSHA != "" && in.PlanHead != "" && rv.CommitSHA != in.PlanHead:
 			tooEarly = append(tooEarly, login)
-		case !rv.At.IsZero() && !in.PlanAt.IsZero() && rv.At.Before(in.PlanAt):
+		// Forges give review times to the second, so an approval counts only
+		// from the second after the plan's: in the plan's own second it may
+		// have come before it.
+		case !rv.At.IsZero() && !in.PlanAt.IsZero() && rv.At.Before(in.PlanAt.Truncate(time.Second).Add(time.Second)):
 			tooEarly = append(tooEarly, login)
 		default:
 			eligible = append(eligible, login)

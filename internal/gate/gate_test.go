@@ -78,6 +78,20 @@ func TestEvaluate(t *testing.T) {
 		{"new push", Rules{MinApprovals: 1}, func(in *Input) { in.MR.HeadSHA = moved }, []string{ItemFresh}, "a new plan is needed"},
 		{"no plan", Rules{MinApprovals: 1}, func(in *Input) { in.PlanHead = "" }, []string{ItemFresh}, "no successful plan"},
 		{"reader may not apply", Rules{MinApprovals: 1}, func(in *Input) { in.Permission = forge.PermRead }, []string{ItemPermission}, "carol has read access"},
+		{"approval in the plan's second does not count", Rules{MinApprovals: 1}, func(in *Input) {
+			in.PlanAt = planAt.Add(300 * time.Millisecond)
+			in.Reviews = []forge.Review{approve("bob", planAt.Add(700*time.Millisecond).Truncate(time.Second))}
+		}, []string{ItemApprovals}, "given before the current plan"},
+		{"approval in the next second counts", Rules{MinApprovals: 1}, func(in *Input) {
+			in.PlanAt = planAt.Add(900 * time.Millisecond)
+			in.Reviews = []forge.Review{approve("bob", planAt.Add(time.Second))}
+		}, nil, ""},
+		{"approver without write access", Rules{MinApprovals: 1}, func(in *Input) {
+			in.ReviewerPermissions = map[string]forge.Permission{"bob": forge.PermRead}
+		}, []string{ItemApprovals}, "bob (no write access)"},
+		{"approver with write access", Rules{MinApprovals: 1}, func(in *Input) {
+			in.ReviewerPermissions = map[string]forge.Permission{"bob": forge.PermWrite}
+		}, nil, ""},
 		{"zero approvals allowed", Rules{MinApprovals: 0}, func(in *Input) { in.Reviews = nil }, nil, ""},
 	}
 	for _, tt := range tests {

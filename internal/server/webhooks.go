@@ -74,7 +74,9 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	// Once verified, the delivery is stored even if the forge hangs up:
+	// it may retry, and the retry is then a duplicate, not a loss.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)
 	defer cancel()
 	stored, inserted, err := s.Flow.Accept(ctx, name, ev.DeliveryID, req)
 	if err != nil {

@@ -196,6 +196,19 @@ func nameStatusPaths(out string) []string {
 	return paths
 }
 
+// ReadFile returns a file's content at a commit.
+func (m *Manager) ReadFile(ctx context.Context, src Source, commit, path string) ([]byte, error) {
+	mirror, err := m.Mirror(ctx, src, commit)
+	if err != nil {
+		return nil, err
+	}
+	out, err := git(ctx, mirror, Source{}, "show", "--no-textconv", commit+":"+path)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s at %s of %s: %w", path, short(commit), src.Repo, err)
+	}
+	return []byte(out), nil
+}
+
 // DiffFiles lists the paths that differ between two commits (renames give
 // both paths).
 func (m *Manager) DiffFiles(ctx context.Context, src Source, from, to string) ([]string, error) {
