@@ -7,10 +7,12 @@
 #     (terraform and tofu), warm and cold
 #   - jobs per second with a no-op engine, SQLite against PostgreSQL
 #   - webhook acknowledgement latency at 200 deliveries/s (target p99 < 100 ms)
+#   - the pulumi driver's plan against a bare `pulumi preview` of the same stack
 set -euo pipefail
 cd "$(dirname "$0")/.."
-eval "$(scripts/tools.sh --env tofu gitea)"
+eval "$(scripts/tools.sh --env tofu gitea pulumi)"
 go test -run '^$' -bench 'Match500' -benchtime 50x ./internal/affected/
 go test -run '^$' -bench 'QuickstartPlan' -benchtime "${BENCH_RUNS:-30}x" ./internal/cli/
 go test -run '^$' -bench 'Jobs' -benchtime 3x ./internal/queue/
 go test -run '^$' -bench 'WebhookAck' -benchtime 1x ./internal/app/
+go test -run '^$' -bench 'PlanOverhead' -benchtime 5x ./internal/engine/pulumi/

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-eval "$(scripts/tools.sh --env tofu gitea)"
+eval "$(scripts/tools.sh --env tofu gitea pulumi)"
 export SLUICE_TEST_REQUIRE_TOOLS=1
 
 echo "test: gofmt and go vet" >&2

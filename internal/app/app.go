@@ -27,6 +27,7 @@ import (
 	"github.com/sluicehq/sluice/internal/audit"
 	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/engine"
+	"github.com/sluicehq/sluice/internal/engine/pulumi"
 	"github.com/sluicehq/sluice/internal/engine/terraform"
 	"github.com/sluicehq/sluice/internal/flow"
 	"github.com/sluicehq/sluice/internal/gate"
@@ -323,6 +324,8 @@ func engineFactory(cfg *config.Config) flow.Engines {
 		d.Grace = cfg.EngineGrace
 		d.LockTimeout = cfg.LockTimeout
 	}
+	pl := pulumi.New(cfg.PulumiBin)
+	pl.Grace = cfg.EngineGrace
 	return func(name string) (engine.Engine, error) {
 		switch name {
 		case repoconfig.EngineTerraform:
@@ -330,7 +333,7 @@ func engineFactory(cfg *config.Config) flow.Engines {
 		case repoconfig.EngineOpenTofu:
 			return tofu, nil
 		case repoconfig.EnginePulumi:
-			return nil, fmt.Errorf("pulumi projects are not supported yet by this version of sluice: %w", engine.ErrNotSupported)
+			return pl, nil
 		}
 		return nil, fmt.Errorf("unknown engine %q", name)
 	}

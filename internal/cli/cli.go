@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sluicehq/sluice/internal/engine"
+	"github.com/sluicehq/sluice/internal/engine/pulumi"
 	"github.com/sluicehq/sluice/internal/engine/terraform"
 	"github.com/sluicehq/sluice/internal/local"
 	"github.com/sluicehq/sluice/internal/repoconfig"
@@ -79,6 +80,7 @@ type globals struct {
 	chdir        string
 	terraformBin string
 	tofuBin      string
+	pulumiBin    string
 	pluginCache  string
 	lockTimeout  time.Duration
 	// lockTimeoutEnv is SLUICE_LOCK_TIMEOUT when it is not a duration.
@@ -136,6 +138,8 @@ In a local checkout:
 		"terraform binary for engine: terraform projects (env SLUICE_TERRAFORM_BIN)")
 	pf.StringVar(&g.tofuBin, "tofu-bin", envOr(getenv, "SLUICE_TOFU_BIN", "tofu"),
 		"tofu binary for engine: opentofu projects (env SLUICE_TOFU_BIN)")
+	pf.StringVar(&g.pulumiBin, "pulumi-bin", envOr(getenv, "SLUICE_PULUMI_BIN", "pulumi"),
+		"pulumi binary for engine: pulumi projects (env SLUICE_PULUMI_BIN)")
 	pf.StringVar(&g.pluginCache, "plugin-cache-dir", envOr(getenv, "SLUICE_PLUGIN_CACHE_DIR", defaultPluginCache(getenv)),
 		"provider plugin cache shared by all projects; \"\" for none (env SLUICE_PLUGIN_CACHE_DIR; without either: $TF_PLUGIN_CACHE_DIR, else ~/.cache/sluice/plugins)")
 	if v := getenv("SLUICE_LOCK_TIMEOUT"); v != "" {
@@ -181,7 +185,9 @@ func (g *globals) engines() local.EngineFor {
 		case repoconfig.EngineOpenTofu:
 			d = terraform.New(name, g.tofuBin)
 		case repoconfig.EnginePulumi:
-			return nil, fmt.Errorf("pulumi projects are not supported yet by this version of sluice: %w", engine.ErrNotSupported)
+			pd := pulumi.New(g.pulumiBin)
+			cache[name] = pd
+			return pd, nil
 		default:
 			return nil, fmt.Errorf("unknown engine %q (use terraform, opentofu or pulumi)", name)
 		}

@@ -58,6 +58,7 @@ type Config struct {
 	LogLevel          string // debug, info, warn or error
 	TerraformBin      string
 	TofuBin           string
+	PulumiBin         string
 	// Repos maps repository names to clone URLs: the repositories this
 	// server works on.
 	Repos map[string]string

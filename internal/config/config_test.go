@@ -81,7 +81,7 @@ func TestDefaults(t *testing.T) {
 		InstanceName:      c.InstanceName,
 		Repos:             map[string]string{},
 	}
-	want.GitLabURL, want.MinApprovals = "https://gitlab.com", 1
+	want.GitLabURL, want.MinApprovals, want.PulumiBin = "https://gitlab.com", 1, "pulumi"
 	if !reflect.DeepEqual(*c, want) {
 		t.Errorf("defaults:\n got %#v\nwant %#v", *c, want)
 	}

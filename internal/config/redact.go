@@ -65,6 +65,7 @@ func (c Config) summary() [][2]string {
 		{"log-level", c.LogLevel},
 		{"terraform-bin", c.TerraformBin},
 		{"tofu-bin", c.TofuBin},
+		{"pulumi-bin", c.PulumiBin},
 		{"repos", reposSummary(c.Repos, c.ForgeRepos)},
 		{"instance-name", c.InstanceName},
 		{"webhook-secret", setOrUnset(c.WebhookSecret)},

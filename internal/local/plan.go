@@ -206,7 +206,7 @@ func (co *Checkout) planProject(ctx context.Context, opts Options, m affected.Ma
 		Name:      p.Name,
 		Dir:       p.Dir,
 		Engine:    p.Engine,
-		Workspace: p.Workspace,
+		Workspace: p.EngineWorkspace(),
 		DependsOn: p.DependsOn,
 		Patterns:  co.Patterns(p.Name),
 		Reasons:   m.Paths,
@@ -231,7 +231,7 @@ func (co *Checkout) planProject(ctx context.Context, opts Options, m affected.Ma
 	plan, err := eng.Plan(ctx, engine.PlanRequest{
 		Project:   p.Name,
 		Dir:       co.projectDir(p.Dir),
-		Workspace: p.Workspace,
+		Workspace: p.EngineWorkspace(),
 		StateDir:  co.dirs.state(p.Name),
 		PlanFile:  co.dirs.artifact(p.Name),
 		Log:       prefixed(opts.Log, p.Name, co.redactor(nil)),

@@ -127,6 +127,15 @@ func defaultWhenModified(engine string) []string {
 	}
 }
 
+// EngineWorkspace is where the engine works: the Pulumi stack for pulumi
+// projects, the Terraform workspace otherwise.
+func (p *Project) EngineWorkspace() string {
+	if p.Engine == EnginePulumi {
+		return p.Stack
+	}
+	return p.Workspace
+}
+
 // setDefaults fills what a valid project left out. The engine is set already.
 func setDefaults(p *Project) {
 	if p.Engine == "" {

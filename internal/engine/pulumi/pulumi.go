@@ -1,0 +1,585 @@
+// Package pulumi drives the pulumi command-line tool behind the same
+// engine interface as Terraform. Plan runs `pulumi preview` with an update
+// plan (--save-plan) and its engine event log, and normalises the events;
+// Apply runs `pulumi up --plan` after checking that the stack's state is
+// the one the plan was made from. Every command runs through
+// engine.Command, so cancellation sends SIGINT first (Pulumi then
+// releases its stack lock), then kills after a grace period.
+package pulumi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/engine"
+	"github.com/sluicehq/sluice/internal/redact"
+)
+
+// Driver plans and applies Pulumi projects with the pulumi CLI.
+type Driver struct {
+	binary string
+	// Grace is how long the engine gets after SIGINT before it is killed.
+	Grace time.Duration
+	// NoUpdatePlans makes Plan record the reviewed changes without a Pulumi
+	// update plan, so that Apply previews again and refuses when the
+	// changes differ from the reviewed ones. Plan takes this path by
+	// itself when the CLI has no update plans.
+	NoUpdatePlans bool
+	// Env is extra environment, KEY=VALUE, for every command, before a
+	// request's own: the backend, its passphrase or token and the cloud
+	// credentials when they are not in the process environment. ProbeLock,
+	// which has no request, uses it too.
+	Env []string
+}
+
+var _ engine.Engine = (*Driver)(nil)
+
+// New returns a driver that runs binary, a path or a name looked up on
+// PATH.
+func New(binary string) *Driver {
+	return &Driver{binary: binary, Grace: engine.DefaultGrace}
+}
+
+// Name is the engine as written in sluice.yaml.
+func (d *Driver) Name() string { return "pulumi" }
+
+func (d *Driver) lookPath() (string, error) {
+	p, err := exec.LookPath(d.binary)
+	if err != nil {
+		return "", fmt.Errorf("the pulumi binary %q was not found (install the Pulumi CLI or configure the path of its binary): %w",
+			d.binary, engine.ErrBinaryNotFound)
+	}
+	return filepath.Abs(p)
+}
+
+// session is one project and stack, for the length of one Plan, Apply or
+// ProbeLock.
+type session struct {
+	d       *Driver
+	bin     string
+	project string
+	dir     string
+	stack   string
+	state   string
+	env     []string
+	log     engine.LineFunc
+}
+
+func (d *Driver) session(project, dir, stack, stateDir string, extra []string, log engine.LineFunc) (*session, error) {
+	st, err := os.Stat(dir)
+	if err != nil || !st.IsDir() {
+		return nil, fmt.Errorf("project %s: directory %s does not exist (was it moved or deleted? fix dir in sluice.yaml; "+
+			"if the project was deleted on purpose, removing its code does not destroy its resources: destroy them first, "+
+			"or remove them from the state deliberately, then remove the project from sluice.yaml)", project, dir)
+	}
+	if stack == "" {
+		return nil, fmt.Errorf("project %s: a Pulumi project needs a stack: name it in sluice.yaml (stack: prod)", project)
+	}
+	bin, err := d.lookPath()
+	if err != nil {
+		return nil, fmt.Errorf("project %s: %w", project, err)
+	}
+	if err := os.MkdirAll(stateDir, 0o700); err != nil {
+		return nil, fmt.Errorf("project %s: creating %s: %w", project, stateDir, err)
+	}
+	s := &session{d: d, bin: bin, project: project, dir: dir, stack: stack, state: stateDir, log: log}
+	s.env = environ(append(d.Env[:len(d.Env):len(d.Env)], extra...))
+	return s, nil
+}
+
+// environ is the process environment with Sluice's settings and then the
+// request's on top. The backend (PULUMI_BACKEND_URL or the project's
+// backend.url), its token or passphrase and the cloud credentials come
+// from there, never from the repository.
+func environ(extra []string) []string {
+	env := append(os.Environ(),
+		"PULUMI_SKIP_UPDATE_CHECK=true",
+		// --event-log is one of the debug commands' flags, as for the
+		// Automation API, which reads the same log.
+		"PULUMI_DEBUG_COMMANDS=true",
+		"NO_COLOR=1",
+	)
+	return append(env, extra...)
+}
+
+// getenv is the value of key in the session's environment (the last one
+// wins, as for the subprocess).
+func (s *session) getenv(key string) string {
+	v := ""
+	for _, kv := range s.env {
+		if k, val, ok := strings.Cut(kv, "="); ok && k == key {
+			v = val
+		}
+	}
+	return v
+}
+
+// How run treats a command's output.
+type runMode int
+
+const (
+	// quiet: not streamed, and a failure's error lines come from stderr
+	// only. For commands whose stdout holds secrets (config
+	// --show-secrets) or the whole state (stack export).
+	quiet runMode = iota
+	// streamed: the output goes to the log as it comes.
+	streamed
+)
+
+// result is what one pulumi command left: its output and, for preview
+// and up, its engine events.
+type result struct {
+	out    engine.Output
+	events *events
+}
+
+// run runs pulumi with args for the stack. log, when set, receives the
+// output of a streamed command; scrub, when not nil, hides secrets in its
+// error lines.
+func (s *session) run(ctx context.Context, mode runMode, log engine.LineFunc, scrub *redact.Redactor, args ...string) (result, error) {
+	args = append(args, "--stack", s.stack, "--non-interactive", "--color=never")
+	var evPath string
+	if args[0] == "preview" || args[0] == "up" {
+		f, err := os.CreateTemp(s.state, "events-*.jsonl")
+		if err != nil {
+			return result{}, fmt.Errorf("project %s: creating the event log: %w", s.project, err)
+		}
+		f.Close()
+		evPath = f.Name()
+		defer os.Remove(evPath)
+		args = append(args, "--event-log", evPath)
+	}
+	c := engine.Command{Path: s.bin, Args: args, Dir: s.dir, Env: s.env, Grace: s.d.Grace}
+	if mode == streamed {
+		c.Log = log
+	}
+	out, err := c.Run(ctx)
+	res := result{out: out}
+	if evPath != "" {
+		ev, evErr := readEvents(evPath)
+		if evErr != nil && err == nil {
+			return res, fmt.Errorf("project %s: reading the events of pulumi %s: %w", s.project, args[0], evErr)
+		}
+		res.events = ev
+	}
+	if err != nil {
+		return res, &engine.RunError{
+			Project: s.project,
+			Command: commandName(args),
+			Dir:     s.dir,
+			Lines:   errorLines(out, res.events, scrub),
+			Err:     err,
+		}
+	}
+	return res, nil
+}
+
+// commandName is "pulumi preview", "pulumi stack export": the command
+// without its flags and arguments.
+func commandName(args []string) string {
+	name := "pulumi " + args[0]
+	if (args[0] == "stack" || args[0] == "config") && len(args) > 1 && !strings.HasPrefix(args[1], "-") {
+		name += " " + args[1]
+	}
+	return name
+}
+
+// noStack is pulumi's error for a stack that does not exist.
+var noStack = regexp.MustCompile(`no stack named '[^']*' found`)
+
+func isNoStack(err error) bool {
+	var re *engine.RunError
+	return errors.As(err, &re) && noStack.MatchString(strings.Join(re.Lines, "\n"))
+}
+
+// createStack creates the stack, without selecting it: every command
+// names its stack.
+func (s *session) createStack(ctx context.Context) error {
+	if _, err := s.run(ctx, streamed, s.log, nil, "stack", "init", "--no-select"); err != nil {
+		return err
+	}
+	if s.log != nil {
+		s.log("stdout", fmt.Sprintf("sluice: created stack %q", s.stack))
+	}
+	return nil
+}
+
+// Plan previews the stack's changes into a saved plan: the artifact holds
+// Pulumi's update plan, the reviewed changes and the fingerprint of the
+// state they were made from.
+func (d *Driver) Plan(ctx context.Context, req engine.PlanRequest) (*engine.Plan, error) {
+	s, err := d.session(req.Project, req.Dir, req.Workspace, req.StateDir, req.Env, req.Log)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Dir(req.PlanFile), 0o700); err != nil {
+		return nil, fmt.Errorf("project %s: %w", req.Project, err)
+	}
+	if err := os.Remove(req.PlanFile); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("project %s: removing the old plan: %w", req.Project, err)
+	}
+	pv, err := s.preview(ctx, !d.NoUpdatePlans)
+	created := false
+	if isNoStack(err) {
+		// A stack that does not exist yet is created, as automation
+		// needs; a misspelled name shows as a new, empty stack.
+		if err := s.createStack(ctx); err != nil {
+			return nil, err
+		}
+		created = true
+		pv, err = s.preview(ctx, !d.NoUpdatePlans)
+	}
+	if err != nil {
+		return nil, err
+	}
+
+	p, rev := normalize(pv.events)
+	p.Engine = d.Name()
+	p.EngineVersion = pv.version
+	p.Secrets = pv.secrets
+	p.Text = planText(pv.out.Stdout, pv.scrub)
+	p.Warnings = scrubAll(pv.events.warnings(), pv.scrub)
+	if created {
+		p.CreatedWorkspace = s.stack
+		p.Warnings = append(p.Warnings, fmt.Sprintf("Stack %q did not exist and was created for this plan: check the name if you expected an existing stack, "+
+			"and keep the stack's settings file (Pulumi.%s.yaml) in the repository if Pulumi wrote one", s.stack, s.stack))
+	}
+	art := artifact{Format: artifactFormat, Stack: s.stack, State: pv.fingerprint, Changes: rev, UpdatePlan: pv.updatePlan}
+	if err := art.write(req.PlanFile); err != nil {
+		return nil, fmt.Errorf("project %s: %w", req.Project, err)
+	}
+	if req.Saved != nil {
+		req.Saved()
+	}
+	p.Artifact, err = engine.HashFile(req.PlanFile)
+	if err != nil {
+		return nil, fmt.Errorf("project %s: %w", req.Project, err)
+	}
+	return p, nil
+}
+
+// previewed is what a preview found: the state it started from, the
+// secrets of the stack's configuration and the preview itself.
+type previewed struct {
+	result
+	fingerprint string
+	secrets     []string
+	scrub       *redact.Redactor
+	updatePlan  []byte // Pulumi's update plan; nil without one
+	version     string // of the CLI, from the update plan
+}
+
+// preview reads the stack's state and secrets and previews its changes,
+// all three at once: the state (pending operations, fingerprint) and the
+// secrets are ready long before the preview is done. The preview's live
+// output is held back until the secrets are known, and then has them
+// hidden. A stack with pending operations stops the preview.
+func (s *session) preview(ctx context.Context, updatePlan bool) (*previewed, error) {
+	pctx, stop := context.WithCancel(ctx)
+	defer stop()
+	var (
+		wg                sync.WaitGroup
+		st                stackState
+		stErr, secErr     error
+		secrets           []string
+		live              = newGate(s.log)
+		planPath, planErr = s.tempFile("pulumi-plan-*.json", updatePlan)
+	)
+	if planErr != nil {
+		return nil, planErr
+	}
+	if planPath != "" {
+		defer os.Remove(planPath)
+	}
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		st, stErr = s.inspect(ctx)
+		if stErr == nil && len(st.pending) > 0 {
+			stop()
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		secrets, secErr = s.configSecrets(ctx)
+		live.open(redact.New(secrets, nil))
+	}()
+	args := []string{"preview", "--diff"}
+	if planPath != "" {
+		args = append(args, "--save-plan", planPath)
+	}
+	res, err := s.run(pctx, streamed, live.line, nil, args...)
+	if err != nil && planPath != "" && strings.Contains(res.out.Stderr, "unknown flag: --save-plan") {
+		// This CLI has no update plans: apply will preview again and
+		// compare instead.
+		live.line("stderr", "sluice: this pulumi CLI has no update plans (preview --save-plan); the apply will preview again and refuse changes that differ from this plan")
+		planPath = ""
+		res, err = s.run(pctx, streamed, live.line, nil, "preview", "--diff")
+	}
+	wg.Wait()
+	scrub := redact.New(secrets, nil)
+	live.open(scrub)
+	var re *engine.RunError
+	if errors.As(err, &re) {
+		// The secrets were not known yet when the error was made.
+		scrubAll(re.Lines, scrub)
+	}
+	switch {
+	case isNoStack(stErr):
+		return nil, stErr
+	case isNoStack(err):
+		return nil, err
+	case stErr != nil:
+		return nil, stErr
+	case len(st.pending) > 0:
+		return nil, s.pendingError(ctx, "pulumi preview", st)
+	case err != nil:
+		return nil, err
+	case secErr != nil:
+		return nil, secErr
+	}
+	pv := &previewed{result: res, fingerprint: st.fingerprint, secrets: secrets, scrub: scrub}
+	if planPath != "" {
+		b, err := os.ReadFile(planPath)
+		if err != nil {
+			return nil, fmt.Errorf("project %s: reading the update plan: %w", s.project, err)
+		}
+		pv.updatePlan = b
+		pv.version = planVersion(b)
+	}
+	return pv, nil
+}
+
+// tempFile returns the name of a new file in the state directory, or ""
+// when want is false.
+func (s *session) tempFile(pattern string, want bool) (string, error) {
+	if !want {
+		return "", nil
+	}
+	f, err := os.CreateTemp(s.state, pattern)
+	if err != nil {
+		return "", fmt.Errorf("project %s: %w", s.project, err)
+	}
+	return f.Name(), f.Close()
+}
+
+// Apply applies a saved plan: with Pulumi's update plan when it has one,
+// which makes Pulumi fail an update that would do anything the plan does
+// not contain; otherwise after a new preview whose changes must be the
+// reviewed ones. Either way only onto the state the plan was made from.
+func (d *Driver) Apply(ctx context.Context, req engine.ApplyRequest) (*engine.ApplyResult, error) {
+	a, err := engine.HashFile(req.PlanFile)
+	if err != nil {
+		return nil, fmt.Errorf("project %s: no saved plan to apply: %w", req.Project, err)
+	}
+	if req.PlanSHA256 == "" || a.SHA256 != req.PlanSHA256 {
+		return nil, fmt.Errorf("project %s: %s has hash %s, the reviewed plan had %s: %w",
+			req.Project, req.PlanFile, a.SHA256, req.PlanSHA256, engine.ErrArtifactChanged)
+	}
+	art, err := readArtifact(req.PlanFile)
+	if err != nil {
+		return nil, fmt.Errorf("project %s: %w", req.Project, err)
+	}
+	s, err := d.session(req.Project, req.Dir, req.Workspace, req.StateDir, req.Env, req.Log)
+	if err != nil {
+		return nil, err
+	}
+	if art.Stack != s.stack {
+		return nil, fmt.Errorf("project %s: the saved plan is for stack %q, not %q: %w", req.Project, art.Stack, s.stack, engine.ErrArtifactChanged)
+	}
+
+	var (
+		wg            sync.WaitGroup
+		st            stackState
+		stErr, secErr error
+		secrets       []string
+	)
+	wg.Add(2)
+	go func() { defer wg.Done(); st, stErr = s.inspect(ctx) }()
+	go func() { defer wg.Done(); secrets, secErr = s.configSecrets(ctx) }()
+	wg.Wait()
+	switch {
+	case stErr != nil:
+		return nil, stErr
+	case len(st.pending) > 0:
+		return nil, s.pendingError(ctx, "pulumi up", st)
+	case st.fingerprint != art.State:
+		return nil, &engine.RunError{
+			Project: s.project,
+			Command: "pulumi up",
+			Dir:     s.dir,
+			Lines: []string{
+				fmt.Sprintf("The state of stack %s changed after this plan was made (an update, refresh or import ran since),", s.stack),
+				"so the plan no longer shows what applying it would do. Plan again and review the new plan.",
+			},
+			Err: fmt.Errorf("%w: the state of stack %s changed after the plan was made", engine.ErrStalePlan, s.stack),
+		}
+	case secErr != nil:
+		return nil, secErr
+	}
+	if req.Secrets != nil {
+		req.Secrets(secrets)
+	}
+	scrub := redact.New(secrets, nil)
+	log := scrubbed(s.log, scrub)
+
+	args := []string{"up", "--yes", "--skip-preview", "--diff"}
+	if art.UpdatePlan != nil {
+		f, err := s.tempFile("pulumi-plan-*.json", true)
+		if err != nil {
+			return nil, err
+		}
+		defer os.Remove(f)
+		if err := os.WriteFile(f, art.UpdatePlan, 0o600); err != nil {
+			return nil, fmt.Errorf("project %s: writing the update plan: %w", s.project, err)
+		}
+		args = append(args, "--plan", f)
+	} else if err := s.recheck(ctx, log, scrub, art.Changes); err != nil {
+		return nil, err
+	}
+	res, err := s.run(ctx, streamed, log, scrub, args...)
+	if err != nil {
+		var re *engine.RunError
+		if errors.As(err, &re) && res.events != nil && res.events.violatesPlan() {
+			re.Err = fmt.Errorf("%w: the update would do what the reviewed plan does not: %w", engine.ErrStalePlan, re.Err)
+		}
+		return nil, err
+	}
+	return &engine.ApplyResult{Text: planText(res.out.Stdout, scrub), Summary: res.events.summary()}, nil
+}
+
+// recheck previews again and refuses when the changes differ from the
+// reviewed ones: the apply of a plan without a Pulumi update plan.
+func (s *session) recheck(ctx context.Context, log engine.LineFunc, scrub *redact.Redactor, reviewed changes) error {
+	if log != nil {
+		log("stdout", "sluice: previewing again to check that the changes are the reviewed ones")
+	}
+	res, err := s.run(ctx, streamed, log, scrub, "preview", "--diff")
+	if err != nil {
+		return err
+	}
+	_, now := normalize(res.events)
+	if diff := reviewed.differences(now); len(diff) > 0 {
+		lines := append([]string{"The changes a new preview shows are not the reviewed ones:"}, scrubAll(diff, scrub)...)
+		return &engine.RunError{
+			Project: s.project,
+			Command: "pulumi preview",
+			Dir:     s.dir,
+			Lines:   append(lines, "Plan again and review the new plan."),
+			Err:     fmt.Errorf("%w: the changes differ from the reviewed plan", engine.ErrStalePlan),
+		}
+	}
+	return nil
+}
+
+// scrubbed wraps log so that it hides what r hides, and colours (the
+// language hosts colour their errors whatever they are told).
+func scrubbed(log engine.LineFunc, r *redact.Redactor) engine.LineFunc {
+	if log == nil {
+		return nil
+	}
+	return func(stream, line string) { log(stream, r.String(ansi.ReplaceAllString(line, ""))) }
+}
+
+func scrubAll(lines []string, r *redact.Redactor) []string {
+	for i := range lines {
+		lines[i] = r.String(lines[i])
+	}
+	return lines
+}
+
+// gate holds lines back until the secrets to hide in them are known.
+type gate struct {
+	mu     sync.Mutex
+	out    engine.LineFunc
+	scrub  *redact.Redactor
+	opened bool
+	held   [][2]string
+}
+
+func newGate(out engine.LineFunc) *gate { return &gate{out: out} }
+
+func (g *gate) line(stream, line string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.opened {
+		g.held = append(g.held, [2]string{stream, line})
+		return
+	}
+	if g.out != nil {
+		g.out(stream, g.scrub.String(ansi.ReplaceAllString(line, "")))
+	}
+}
+
+// open lets lines through from now on, hiding what r hides, starting
+// with the held ones. Only the first call counts.
+func (g *gate) open(r *redact.Redactor) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.opened {
+		return
+	}
+	g.opened, g.scrub = true, r
+	for _, l := range g.held {
+		if g.out != nil {
+			g.out(l[0], r.String(ansi.ReplaceAllString(l[1], "")))
+		}
+	}
+	g.held = nil
+}
+
+var ansi = regexp.MustCompile(`\x1b\[[0-9;]*[A-Za-z]`)
+
+// errorLines is what pulumi said about a failure: stderr without colour
+// and warnings, and the error diagnostics of its event log, secrets
+// hidden.
+func errorLines(out engine.Output, ev *events, scrub *redact.Redactor) []string {
+	var lines []string
+	for _, l := range strings.Split(ansi.ReplaceAllString(out.Stderr, ""), "\n") {
+		l = strings.TrimRight(l, " \r")
+		if strings.HasPrefix(l, "warning: ") {
+			continue
+		}
+		lines = append(lines, l)
+	}
+	lines = trimBlank(lines)
+	have := strings.Join(lines, "\n")
+	for _, e := range ev.errors() {
+		if !strings.Contains(have, e) {
+			lines = append(lines, e)
+			have += "\n" + e
+		}
+	}
+	const max = 60
+	if len(lines) > max {
+		lines = append([]string{fmt.Sprintf("... (%d earlier lines in the run log)", len(lines)-max)}, lines[len(lines)-max:]...)
+	}
+	return scrubAll(lines, scrub)
+}
+
+// planText is the preview's or update's human output, secrets hidden.
+func planText(stdout string, scrub *redact.Redactor) string {
+	var keep []string
+	for _, l := range strings.Split(stdout, "\n") {
+		keep = append(keep, strings.TrimRight(l, " \r"))
+	}
+	return scrub.String(strings.Join(trimBlank(keep), "\n") + "\n")
+}
+
+func trimBlank(lines []string) []string {
+	for len(lines) > 0 && strings.TrimSpace(lines[0]) == "" {
+		lines = lines[1:]
+	}
+	for len(lines) > 0 && strings.TrimSpace(lines[len(lines)-1]) == "" {
+		lines = lines[:len(lines)-1]
+	}
+	return lines
+}
