@@ -157,8 +157,9 @@ func Plan(ctx context.Context, opts PlanOptions) (*Record, *Checkout, error) {
 // failChangedWhilePlanning compares the working tree before planning
 // (before) with the one recorded after it, and fails the plan of every
 // project whose files changed in between: the engine may have read either
-// version. The lock file init writes in a project's directory is the
-// engine's own change and belongs to what was planned.
+// version. The lock file init writes in a project's directory, and the
+// settings file a new Pulumi stack gets, are the engine's own changes and
+// belong to what was planned.
 func (co *Checkout) failChangedWhilePlanning(ctx context.Context, opts Options, rec *Record, before string) error {
 	if before == "" || before == rec.Tree {
 		return nil
@@ -168,13 +169,20 @@ func (co *Checkout) failChangedWhilePlanning(ctx context.Context, opts Options, 
 		return err
 	}
 	engineWrote := map[string]bool{}
+	stackCreated := map[string]bool{}
 	for _, p := range rec.Projects {
 		engineWrote[path.Join(p.Dir, ".terraform.lock.hcl")] = true
+		if p.Engine == repoconfig.EnginePulumi {
+			// Creating a stack writes its settings file (the secrets salt).
+			stackCreated[path.Join(p.Dir, "Pulumi."+p.Workspace+".yaml")] = true
+		}
 	}
 	var paths []string
-	for _, p := range gitx.Paths(files) {
-		if !engineWrote[p] {
-			paths = append(paths, p)
+	for _, f := range files {
+		for _, p := range gitx.Paths([]gitx.Change{f}) {
+			if !engineWrote[p] && !(f.Status == 'A' && stackCreated[p]) {
+				paths = append(paths, p)
+			}
 		}
 	}
 	for i := range rec.Projects {
