@@ -258,14 +258,22 @@ func (co *Checkout) planProject(ctx context.Context, opts Options, m affected.Ma
 	if !plan.Changes() {
 		pr.Status = render.StatusNoChanges
 	}
-	init := "init ran"
-	if plan.InitSkipped {
-		init = "init reused"
+	detail := since(start)
+	switch {
+	case p.Engine == repoconfig.EnginePulumi: // no init step
+	case plan.InitSkipped:
+		detail += ", init reused"
+	default:
+		detail += ", init ran"
 	}
 	if plan.CreatedWorkspace != "" {
-		progress(opts.Progress, "%s: created workspace %q (it did not exist)", p.Name, plan.CreatedWorkspace)
+		what := "workspace"
+		if p.Engine == repoconfig.EnginePulumi {
+			what = "stack"
+		}
+		progress(opts.Progress, "%s: created %s %q (it did not exist)", p.Name, what, plan.CreatedWorkspace)
 	}
-	progress(opts.Progress, "%s: %s (%s, %s)", p.Name, summaryLine(plan), since(start), init)
+	progress(opts.Progress, "%s: %s (%s)", p.Name, summaryLine(plan), detail)
 	return pr
 }
 
