@@ -4,15 +4,17 @@
 #     the naive matcher (every path against every glob): indexed-ms,
 #     naive-ms, speedup-x
 #   - `sluice plan` of the quickstart against the bare engine commands
-#     (terraform and tofu), warm and cold
+#     (terraform and tofu), warm and cold; and the same on a copy of the
+#     quickstart whose node group is a resource of a real provider plugin
+#     (cmd/terraform-provider-sluicetest, from a filesystem mirror)
 #   - jobs per second with a no-op engine, SQLite against PostgreSQL
 #   - webhook acknowledgement latency at 200 deliveries/s (target p99 < 100 ms)
 #   - the pulumi driver's plan against a bare `pulumi preview` of the same stack
 set -euo pipefail
 cd "$(dirname "$0")/.."
-eval "$(scripts/tools.sh --env tofu gitea pulumi)"
+eval "$(scripts/tools.sh --env tofu gitea pulumi tfprovider)"
 go test -run '^$' -bench 'Match500' -benchtime 50x ./internal/affected/
-go test -run '^$' -bench 'QuickstartPlan' -benchtime "${BENCH_RUNS:-30}x" ./internal/cli/
+go test -run '^$' -bench 'Quickstart(Provider)?Plan' -benchtime "${BENCH_RUNS:-30}x" ./internal/cli/
 go test -run '^$' -bench 'Jobs' -benchtime 3x ./internal/queue/
 go test -run '^$' -bench 'WebhookAck' -benchtime 1x ./internal/app/
 go test -run '^$' -bench 'PlanOverhead' -benchtime 5x ./internal/engine/pulumi/

@@ -7,11 +7,14 @@
 #   scripts/tools.sh --env tofu gitea  # ... and print export lines for them
 #
 # Tools: tofu (OpenTofu), gitea (a Gitea server), pulumi (the pulumi CLI and
-# its YAML language host).
+# its YAML language host), tfprovider (cmd/terraform-provider-sluicetest in a
+# filesystem mirror, with a CLI configuration file that installs it from
+# there: a TF_CLI_CONFIG_FILE for terraform and tofu).
 #
 # Cache: $SLUICE_TOOLS_CACHE (default ~/.cache/sluice-tools).
 set -euo pipefail
 
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 CACHE="${SLUICE_TOOLS_CACHE:-$HOME/.cache/sluice-tools}"
 TOFU_VERSION="${TOFU_VERSION:-v1.10.10}"
 GITEA_VERSION="${GITEA_VERSION:-v1.26.0}"
@@ -96,6 +99,57 @@ build_pulumi() {
 	printf '%s\n' "$dir"
 }
 
+# build_tfprovider builds this repository's Terraform test provider into a
+# filesystem mirror, keyed by a hash of what it is built from, and prints
+# the path of a CLI configuration file that installs
+# sluice.test/sluicehq/sluicetest from that mirror (and every other
+# provider as usual).
+build_tfprovider() {
+	local src=cmd/terraform-provider-sluicetest version key dir platform bin config
+	version="$(sed -n 's/^const version = "\(.*\)"$/\1/p' "$ROOT/$src/main.go")"
+	if [ -z "$version" ]; then
+		log "no 'const version = \"...\"' in $src/main.go"
+		return 1
+	fi
+	key="$(cd "$ROOT" && {
+		go version
+		find "$src" -type f ! -name '*_test.go' | LC_ALL=C sort | while read -r f; do
+			printf '%s %s\n' "$f" "$(wc -c <"$f")"
+			cat "$f"
+		done
+		cat go.mod go.sum
+	} | sha256sum | cut -c1-16)"
+	dir="$CACHE/tfprovider-$key"
+	platform="$(go env GOOS)_$(go env GOARCH)"
+	bin="$dir/mirror/sluice.test/sluicehq/sluicetest/$version/$platform/terraform-provider-sluicetest_v$version"
+	config="$dir/terraformrc"
+	if [ -x "$bin" ] && [ -f "$config" ]; then
+		printf '%s\n' "$config"
+		return
+	fi
+	log "building the sluicetest Terraform provider (about a minute the first time)"
+	mkdir -p "$(dirname "$bin")"
+	(cd "$ROOT" && CGO_ENABLED=0 go build -trimpath -o "$bin.tmp" "./$src")
+	mv "$bin.tmp" "$bin"
+	cat >"$config.tmp" <<EOF
+# Installs sluice.test/sluicehq/sluicetest from a local filesystem mirror,
+# built by scripts/tools.sh from $src,
+# and every other provider as usual.
+provider_installation {
+  filesystem_mirror {
+    path    = "$dir/mirror"
+    include = ["sluice.test/*/*"]
+  }
+  direct {
+    exclude = ["sluice.test/*/*"]
+  }
+}
+EOF
+	mv "$config.tmp" "$config"
+	log "built $bin"
+	printf '%s\n' "$config"
+}
+
 main() {
 	local env=0
 	if [ "${1:-}" = "--env" ]; then env=1; shift; fi
@@ -116,8 +170,12 @@ main() {
 			p="$(build_pulumi)"
 			[ $env = 1 ] && printf 'export SLUICE_TEST_PULUMI_DIR=%q\n' "$p"
 			;;
+		tfprovider)
+			p="$(build_tfprovider)"
+			[ $env = 1 ] && printf 'export SLUICE_TEST_TF_CLI_CONFIG=%q\n' "$p"
+			;;
 		*)
-			log "unknown tool $t (known: tofu, gitea, pulumi)"
+			log "unknown tool $t (known: tofu, gitea, pulumi, tfprovider)"
 			exit 2
 			;;
 		esac

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -79,48 +80,148 @@ func benchQuickstart(b *testing.B, bin testkit.Binary) {
 	testkit.Git(b, repo, "commit", "-qam", "two")
 
 	// The bare engine works on its own copy of the project.
-	bare := b.TempDir()
-	testkit.CopyDir(b, filepath.Join(repo, "cluster", "node-group"), bare)
-	bareData := filepath.Join(b.TempDir(), "data")
-	planFile := filepath.Join(b.TempDir(), "plan")
-	engineCmd := func(dataDir string, args ...string) func() *exec.Cmd {
-		return func() *exec.Cmd {
-			c := exec.Command(bin.Path, args...)
-			c.Dir = bare
-			c.Env = append(os.Environ(), "TF_DATA_DIR="+dataDir, "TF_IN_AUTOMATION=1", "TF_INPUT=0", "CHECKPOINT_DISABLE=1")
-			return c
+	p := newPlanBench(b, bin, repo)
+	testkit.CopyDir(b, filepath.Join(repo, "cluster", "node-group"), p.bare)
+	p.compare(b)
+}
+
+// BenchmarkQuickstartProviderPlan is BenchmarkQuickstartPlan on a copy of
+// the quickstart whose node group is a resource of a real provider plugin,
+// cmd/terraform-provider-sluicetest, installed from a filesystem mirror
+// (scripts/tools.sh --env tfprovider prints SLUICE_TEST_TF_CLI_CONFIG).
+// The node group exists before the change (3 nodes), so the plans refresh
+// it and update it in place. Sluice keeps its data directory and plugin
+// cache; every cold init gets a fresh data directory and no plugin cache,
+// as on a fresh CI runner with the lock file committed.
+func BenchmarkQuickstartProviderPlan(b *testing.B) {
+	bins := testkit.Engines(b)
+	config := os.Getenv("SLUICE_TEST_TF_CLI_CONFIG")
+	if config == "" {
+		const msg = "SLUICE_TEST_TF_CLI_CONFIG unset; run scripts/tools.sh --env tfprovider"
+		if os.Getenv("SLUICE_TEST_REQUIRE_TOOLS") == "1" {
+			b.Fatal("required test tool missing: " + msg)
+		}
+		b.Skip(msg)
+	}
+	for _, bin := range bins {
+		b.Run(bin.Engine, func(b *testing.B) { benchProviderQuickstart(b, bin, config) })
+	}
+}
+
+func benchProviderQuickstart(b *testing.B, bin testkit.Binary, config string) {
+	b.Setenv("TF_CLI_CONFIG_FILE", config)
+	b.Setenv("SLUICETEST_STATE_FILE", filepath.Join(b.TempDir(), "cloud.json"))
+	repo := b.TempDir()
+	testkit.CopyDir(b, filepath.Join("testdata", "quickstart-provider"), repo)
+	if bin.Engine == "opentofu" {
+		testkit.Replace(b, filepath.Join(repo, "sluice.yaml"), "engine: terraform", "engine: opentofu")
+		testkit.Replace(b, filepath.Join(repo, "sluice.yaml"), "engine: terraform", "engine: opentofu")
+	}
+	testkit.Git(b, repo, "init", "-q", "-b", "main")
+	testkit.Git(b, repo, "add", "-A")
+	testkit.Git(b, repo, "commit", "-q", "-m", "today")
+	p := newPlanBench(b, bin, repo)
+	testkit.CopyDir(b, filepath.Join(repo, "node-group"), p.bare)
+
+	// The node group exists with 3 nodes, made by each side on its own.
+	var setup timer
+	setup.time(b, "sluice plan", p.sluice("plan", "--base", "main", "-p", "node-group"))
+	setup.time(b, "sluice apply", p.sluice("apply", "--quiet"))
+	setup.time(b, "init", p.engine(p.bareData, "init", "-input=false", "-no-color"))
+	setup.time(b, "apply", p.engine(p.bareData, "apply", "-input=false", "-no-color", "-auto-approve"))
+
+	testkit.Git(b, repo, "switch", "-q", "-c", "reduce")
+	testkit.Replace(b, filepath.Join(repo, "node-group", "main.tf"), "desired_size  = 3", "desired_size  = 2")
+	testkit.Git(b, repo, "commit", "-qam", "two")
+	testkit.Replace(b, filepath.Join(p.bare, "main.tf"), "desired_size  = 3", "desired_size  = 2")
+
+	// What is timed is an update planned with init reused.
+	out, err := p.sluice("plan", "--base", "main")().CombinedOutput()
+	for _, want := range []string{"0 to add, 1 to change, 0 to destroy", "desired_size: 3 -> 2", "init reused"} {
+		if err != nil || !strings.Contains(string(out), want) {
+			b.Fatalf("sluice plan (err %v) lacks %q:\n%s", err, want, out)
 		}
 	}
+	p.compare(b)
+}
+
+// planBench compares `sluice plan` of a repository with the bare engine
+// on a copy of the one project it plans.
+type planBench struct {
+	bin      testkit.Binary
+	repo     string
+	bare     string // the bare engine's copy of the project
+	bareData string // its warm TF_DATA_DIR
+	plugins  string // sluice's plugin cache
+	self     string // the test binary, which acts as sluice
+}
+
+func newPlanBench(b *testing.B, bin testkit.Binary, repo string) *planBench {
 	self, err := os.Executable()
 	if err != nil {
 		b.Fatal(err)
 	}
-	sluicePlan := func() *exec.Cmd {
-		c := exec.Command(self, "-C", repo, "plan", "--base", "main")
-		c.Env = append(os.Environ(), "SLUICE_TEST_AS_CLI=1", "SLUICE_TERRAFORM_BIN="+bin.Path, "SLUICE_TOFU_BIN="+bin.Path,
-			"SLUICE_PLUGIN_CACHE_DIR="+filepath.Join(b.TempDir(), "plugins"))
+	return &planBench{
+		bin:      bin,
+		repo:     repo,
+		bare:     b.TempDir(),
+		bareData: filepath.Join(b.TempDir(), "data"),
+		plugins:  filepath.Join(b.TempDir(), "plugins"),
+		self:     self,
+	}
+}
+
+// engine runs the bare engine with dataDir as TF_DATA_DIR and no plugin
+// cache.
+func (p *planBench) engine(dataDir string, args ...string) func() *exec.Cmd {
+	return func() *exec.Cmd {
+		c := exec.Command(p.bin.Path, args...)
+		c.Dir = p.bare
+		for _, kv := range os.Environ() {
+			if !strings.HasPrefix(kv, "TF_PLUGIN_CACHE_DIR=") {
+				c.Env = append(c.Env, kv)
+			}
+		}
+		c.Env = append(c.Env, "TF_DATA_DIR="+dataDir, "TF_IN_AUTOMATION=1", "TF_INPUT=0", "CHECKPOINT_DISABLE=1")
 		return c
 	}
+}
+
+// sluice runs the test binary as the sluice command in the repository.
+func (p *planBench) sluice(args ...string) func() *exec.Cmd {
+	return func() *exec.Cmd {
+		c := exec.Command(p.self, append([]string{"-C", p.repo}, args...)...)
+		c.Env = append(os.Environ(), "SLUICE_TEST_AS_CLI=1", "SLUICE_TERRAFORM_BIN="+p.bin.Path, "SLUICE_TOFU_BIN="+p.bin.Path,
+			"SLUICE_PLUGIN_CACHE_DIR="+p.plugins)
+		return c
+	}
+}
+
+// compare warms both sides up, then times them interleaved and reports.
+func (p *planBench) compare(b *testing.B) {
+	planFile := filepath.Join(b.TempDir(), "plan")
+	sluicePlan := p.sluice("plan", "--base", "main")
 
 	// Warm both up: init once, plan once.
 	var warmup timer
-	warmup.time(b, "terraform init", engineCmd(bareData, "init", "-input=false", "-no-color"))
+	warmup.time(b, "init", p.engine(p.bareData, "init", "-input=false", "-no-color"))
 	warmup.time(b, "sluice plan", sluicePlan)
 
 	var sl, planShow, planOnly, cold timer
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
 		sl.time(b, "sluice plan", sluicePlan)
-		before := planShow.total
-		planShow.time(b, "plan -out", engineCmd(bareData, "plan", "-input=false", "-no-color", "-out="+planFile))
-		planShow.time(b, "show -json", engineCmd(bareData, "show", "-json", planFile))
+		planShow.time(b, "plan -out", p.engine(p.bareData, "plan", "-input=false", "-no-color", "-out="+planFile))
+		planShow.time(b, "show -json", p.engine(p.bareData, "show", "-json", planFile))
 		planShow.n-- // one sample is plan and show together
-		_ = before
-		planOnly.time(b, "plan", engineCmd(bareData, "plan", "-input=false", "-no-color"))
+		planOnly.time(b, "plan", p.engine(p.bareData, "plan", "-input=false", "-no-color"))
 		coldData := filepath.Join(b.TempDir(), fmt.Sprintf("cold%d", i))
-		cold.time(b, "init", engineCmd(coldData, "init", "-input=false", "-no-color"))
-		cold.time(b, "plan", engineCmd(coldData, "plan", "-input=false", "-no-color"))
+		cold.time(b, "init", p.engine(coldData, "init", "-input=false", "-no-color"))
+		cold.time(b, "plan", p.engine(coldData, "plan", "-input=false", "-no-color"))
 		cold.n--
+		if err := os.RemoveAll(coldData); err != nil {
+			b.Fatal(err)
+		}
 	}
 	b.StopTimer()
 	overhead := 100 * (float64(sl.mean()) - float64(planShow.mean())) / float64(planShow.mean())
@@ -130,5 +231,5 @@ func benchQuickstart(b *testing.B, bin testkit.Binary) {
 	b.ReportMetric(float64(sl.mean())/float64(planOnly.mean()), "vs-plan-only")
 	b.ReportMetric(float64(cold.mean())/float64(sl.mean()), "cold/warm")
 	b.Logf("%s: sluice plan %v, bare plan+show %v (overhead %.1f%%), bare plan %v, cold init+plan %v (%.1fx a warm sluice plan)",
-		bin.Engine, sl.mean(), planShow.mean(), overhead, planOnly.mean(), cold.mean(), float64(cold.mean())/float64(sl.mean()))
+		p.bin.Engine, sl.mean(), planShow.mean(), overhead, planOnly.mean(), cold.mean(), float64(cold.mean())/float64(sl.mean()))
 }
