@@ -35,6 +35,8 @@
 package giteatest
 
 import (
+	"github.com/sluicehq/sluice/internal/testkit/procs"
+
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -44,7 +46,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -511,44 +512,6 @@ func randomBytes(n int) []byte {
 
 func randomHex(n int) string { return hex.EncodeToString(randomBytes(n)) }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// sweep removes the directories of test binaries that are gone, stopping a
-// gitea one of them may have left running. Directories are named after the
-// owning binary's PID.
-func sweep(base string) {
-	entries, err := os.ReadDir(base)
-	if err != nil {
-		return
-	}
-	for _, e := range entries {
-		owner, _, ok := strings.Cut(e.Name(), "-")
-		pid, err := strconv.Atoi(owner)
-		if !ok || err != nil || alive(pid) {
-			continue
-		}
-		dir := filepath.Join(base, e.Name())
-		if b, err := os.ReadFile(filepath.Join(dir, "gitea.pid")); err == nil {
-			if g, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && isGitea(g) {
-				_ = syscall.Kill(g, syscall.SIGKILL)
-			}
-		}
-		_ = os.RemoveAll(dir)
-	}
-}
-
-func alive(pid int) bool {
-	err := syscall.Kill(pid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
-}
-
 func isGitea(pid int) bool {
 	comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
 	return err == nil && strings.TrimSpace(string(comm)) == "gitea"
@@ -910,4 +873,17 @@ func (s *Server) CreateWebhook(t testing.TB, repo, url, secret string, events ..
 		"active": true,
 	}, &h)
 	return h.ID
+}
+
+func freePort() (int, error) { return procs.FreePort() }
+
+func alive(pid int) bool { return procs.Alive(pid) }
+
+// sweep ends the Gitea servers of dead test binaries and removes their dirs.
+func sweep(base string) {
+	procs.Sweep(base, func(dir string) {
+		if g := procs.PIDFile(filepath.Join(dir, "gitea.pid")); g > 0 && isGitea(g) {
+			_ = syscall.Kill(g, syscall.SIGKILL)
+		}
+	})
 }

@@ -17,10 +17,11 @@
 package pgtest
 
 import (
+	"github.com/sluicehq/sluice/internal/testkit/procs"
+
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -327,46 +328,20 @@ func env() []string {
 	return []string{"PATH=/usr/bin:/bin", "LC_ALL=C", "TZ=UTC"}
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// sweep removes the directories of test binaries that are gone, stopping a
-// postmaster one of them may have left running. Directories are named
-// after the owning binary's PID.
-func sweep(base string) {
-	entries, err := os.ReadDir(base)
-	if err != nil {
-		return
-	}
-	for _, e := range entries {
-		owner, _, ok := strings.Cut(e.Name(), "-")
-		pid, err := strconv.Atoi(owner)
-		if !ok || err != nil || alive(pid) {
-			continue
-		}
-		dir := filepath.Join(base, e.Name())
-		if b, err := os.ReadFile(filepath.Join(dir, "data", "postmaster.pid")); err == nil {
-			first, _, _ := strings.Cut(string(b), "\n")
-			if pm, err := strconv.Atoi(strings.TrimSpace(first)); err == nil && isPostgres(pm) {
-				_ = syscall.Kill(pm, syscall.SIGQUIT)
-			}
-		}
-		_ = os.RemoveAll(dir)
-	}
-}
-
-func alive(pid int) bool {
-	err := syscall.Kill(pid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
-}
-
 func isPostgres(pid int) bool {
 	comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
 	return err == nil && strings.TrimSpace(string(comm)) == "postgres"
+}
+
+func freePort() (int, error) { return procs.FreePort() }
+
+func alive(pid int) bool { return procs.Alive(pid) }
+
+// sweep ends the postmasters of dead test binaries and removes their dirs.
+func sweep(base string) {
+	procs.Sweep(base, func(dir string) {
+		if pm := procs.PIDFile(filepath.Join(dir, "data", "postmaster.pid")); pm > 0 && isPostgres(pm) {
+			_ = syscall.Kill(pm, syscall.SIGQUIT)
+		}
+	})
 }
