@@ -143,3 +143,29 @@ func TestSIGTERMDrains(t *testing.T) {
 		t.Errorf("after a drained stop: runs %+v, %v", runs, err)
 	}
 }
+
+// TestShutdownTimeoutReplans: a plan still running when the shutdown
+// timeout ends is stopped, and planned again by the next start.
+func TestShutdownTimeoutReplans(t *testing.T) {
+	r := newRepo(t, "")
+	markers := t.TempDir()
+	env := serverEnv(t, r, t.TempDir(), "")
+	s := startServer(t, env, "SLOW_PLAN=60", "MARKER_DIR="+markers, "SLUICE_SHUTDOWN_TIMEOUT=1s")
+	s.post("plan-1", planReq(r))
+	waitFile(t, markers+"/plan.started")
+	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-s.done:
+	case <-time.After(90 * time.Second):
+		t.Fatal("server did not exit after SIGTERM and the shutdown timeout")
+	}
+	s = startServer(t, env)
+	runs := s.waitRuns("the plan to be redone", mr1, func(rs []store.Run) bool {
+		return count(rs, store.KindPlan, store.StateSucceeded) == 1
+	})
+	if count(runs, store.KindPlan, store.StateCancelled) != 1 {
+		t.Errorf("runs after a timed-out shutdown: %+v", runs)
+	}
+}

@@ -402,6 +402,21 @@ func (f *Flow) finishFailed(ctx context.Context, r store.Run, logs *logWriter, c
 	if _, err := f.Store.FinishRun(context.WithoutCancel(ctx), r.ID, state, msg, nil); err != nil && !errors.Is(err, store.ErrConflict) {
 		return err
 	}
+	if state == store.StateCancelled && r.Kind == store.KindPlan {
+		// A plan stopped by a shutdown is planned again by the next server
+		// (an apply never is).
+		bg := context.WithoutCancel(ctx)
+		nr, err := f.Store.CreateRun(bg, store.Run{
+			Kind: store.KindPlan, Repo: r.Repo, MR: r.MR, Project: r.Project, Workspace: r.Workspace,
+			HeadSHA: r.HeadSHA, BaseSHA: r.BaseSHA, Actor: r.Actor,
+		})
+		if err != nil {
+			return err
+		}
+		if err := f.Jobs.EnqueuePlan(bg, nr.ID); err != nil {
+			return err
+		}
+	}
 	action := string(r.Kind) + ".failed"
 	_, err := f.Audit.Record(context.WithoutCancel(ctx), r.Actor, action, subject(r.Repo, r.MR, r.Project), map[string]any{"run": r.ID, "error": msg})
 	f.refresh(ctx, r)
