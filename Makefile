@@ -13,7 +13,7 @@ build:
 	$(GO) build -o bin/sluice ./cmd/sluice
 
 tools:
-	scripts/tools.sh tofu >/dev/null
+	scripts/tools.sh tofu gitea pulumi >/dev/null
 
 test:
 	scripts/test.sh

@@ -155,30 +155,22 @@ main() {
 	if [ "${1:-}" = "--env" ]; then env=1; shift; fi
 	mkdir -p "$CACHE"
 	[ -f "$CACHE/go.mod" ] || (cd "$CACHE" && go mod init sluice-tools-cache >/dev/null 2>&1)
-	local t p
+	local t p var
 	for t in "$@"; do
 		case "$t" in
-		tofu)
-			p="$(build_tofu)"
-			[ $env = 1 ] && printf 'export SLUICE_TEST_TOFU=%q\n' "$p"
-			;;
-		gitea)
-			p="$(build_gitea)"
-			[ $env = 1 ] && printf 'export SLUICE_TEST_GITEA=%q\n' "$p"
-			;;
-		pulumi)
-			p="$(build_pulumi)"
-			[ $env = 1 ] && printf 'export SLUICE_TEST_PULUMI_DIR=%q\n' "$p"
-			;;
-		tfprovider)
-			p="$(build_tfprovider)"
-			[ $env = 1 ] && printf 'export SLUICE_TEST_TF_CLI_CONFIG=%q\n' "$p"
-			;;
+		tofu) var=SLUICE_TEST_TOFU ;;
+		gitea) var=SLUICE_TEST_GITEA ;;
+		pulumi) var=SLUICE_TEST_PULUMI_DIR ;;
+		tfprovider) var=SLUICE_TEST_TF_CLI_CONFIG ;;
 		*)
 			log "unknown tool $t (known: tofu, gitea, pulumi, tfprovider)"
 			exit 2
 			;;
 		esac
+		p="$("build_$t")"
+		if [ "$env" = 1 ]; then
+			printf 'export %s=%q\n' "$var" "$p"
+		fi
 	done
 }
 
