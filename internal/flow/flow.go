@@ -73,8 +73,6 @@ type Flow struct {
 	Instance string
 	// StateDir keeps each project's engine working data between runs.
 	StateDir string
-	// Masks are extra regular expressions hidden in logs.
-	Masks []*regexp.Regexp
 	// Forges resolves forge repositories; nil when none is configured.
 	Forges Forges
 	// Policy is the server's say over what a repository may relax.
@@ -82,37 +80,35 @@ type Flow struct {
 	// Now is the clock; tests may replace it.
 	Now func() time.Time
 
-	eventMu    sync.Mutex
-	eventLocks map[int64]*eventLock
+	// busy serialises, in this process, the handling of one event (a
+	// recovered event may be queued twice) and the refreshes of one merge
+	// request.
+	busy keyLocks
 }
 
-type eventLock struct {
-	sync.Mutex
-	users int
+// keyLocks is a mutex per key, for keys that come and go.
+type keyLocks struct {
+	mu   sync.Mutex
+	cond *sync.Cond
+	held map[string]bool
 }
 
-// lockEvent serialises the processing of one event in this process: a
-// recovered event may be queued twice.
-func (f *Flow) lockEvent(id int64) func() {
-	f.eventMu.Lock()
-	if f.eventLocks == nil {
-		f.eventLocks = map[int64]*eventLock{}
+// lock waits until no one holds key, takes it, and returns its release.
+func (k *keyLocks) lock(key string) (unlock func()) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.cond == nil {
+		k.cond, k.held = sync.NewCond(&k.mu), map[string]bool{}
 	}
-	l, ok := f.eventLocks[id]
-	if !ok {
-		l = &eventLock{}
-		f.eventLocks[id] = l
+	for k.held[key] {
+		k.cond.Wait()
 	}
-	l.users++
-	f.eventMu.Unlock()
-	l.Lock()
+	k.held[key] = true
 	return func() {
-		l.Unlock()
-		f.eventMu.Lock()
-		if l.users--; l.users == 0 {
-			delete(f.eventLocks, id)
-		}
-		f.eventMu.Unlock()
+		k.mu.Lock()
+		delete(k.held, key)
+		k.mu.Unlock()
+		k.cond.Broadcast()
 	}
 }
 
@@ -246,7 +242,7 @@ func (f *Flow) now() time.Time {
 // HandleEvent carries out an accepted event. It is idempotent: processing
 // the same event twice creates each run once.
 func (f *Flow) HandleEvent(ctx context.Context, eventID int64) error {
-	defer f.lockEvent(eventID)()
+	defer f.busy.lock(fmt.Sprintf("event %d", eventID))()
 	ev, err := f.Store.GetEvent(ctx, eventID)
 	if err != nil {
 		return err

@@ -9,13 +9,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/sluicehq/sluice/internal/affected"
 	"github.com/sluicehq/sluice/internal/engine"
 	"github.com/sluicehq/sluice/internal/forge"
 	"github.com/sluicehq/sluice/internal/gate"
 	"github.com/sluicehq/sluice/internal/render"
+	"github.com/sluicehq/sluice/internal/repoconfig"
 	"github.com/sluicehq/sluice/internal/store"
 )
 
@@ -114,9 +114,6 @@ func (f *Flow) projectStates(ctx context.Context, repo string, mr int64) ([]proj
 		if _, ok := seen[k]; ok {
 			continue
 		}
-		if r.State == store.StateCancelled && r.Error == "superseded by a newer push" {
-			continue
-		}
 		seen[k] = len(states)
 		st := projectState{Project: r.Project, Workspace: r.Workspace, PlanRun: r, Summary: readSummary(r)}
 		if st.Summary.PlanID != 0 {
@@ -134,77 +131,106 @@ func (f *Flow) projectStates(ctx context.Context, repo string, mr int64) ([]proj
 	return states, nil
 }
 
-// evaluate runs the gate for one project of a merge request. With
-// actorApproves, the actor's request counts as their approval: on a merged
-// merge request the forge takes no more approvals, so an eligible
-// reviewer's `sluice apply` is how they give it.
-func (f *Flow) evaluate(ctx context.Context, fg forge.Forge, path string, mr *forge.MergeRequest, st projectState, actor string, actorApproves bool) (gate.Result, error) {
-	reviews, err := fg.Reviews(ctx, path, mr.Number)
-	if err != nil {
-		return gate.Result{}, err
+// mrGate runs the gate for the projects of one merge request in one
+// decision (a refresh, an apply, a merge). What the forge says of the merge
+// request as a whole (reviews, threads, checks, permissions) is read once,
+// when the first project needs it, and shared by every project.
+type mrGate struct {
+	f    *Flow
+	fg   forge.Forge
+	path string
+	mr   *forge.MergeRequest
+	// actor asks for the apply; "" when nobody asks (a refresh). With
+	// actorApproves, the actor's request counts as their approval: on a
+	// merged merge request the forge takes no more approvals, so an
+	// eligible reviewer's `sluice apply` is how they give it.
+	actor         string
+	actorApproves bool
+
+	read bool
+	in   gate.Input // the merge request's part, once read
+}
+
+func (f *Flow) newGate(fg forge.Forge, path string, mr *forge.MergeRequest, actor string, actorApproves bool) *mrGate {
+	return &mrGate{f: f, fg: fg, path: path, mr: mr, actor: actor, actorApproves: actorApproves && actor != ""}
+}
+
+// readMR reads the merge request's part of the gate's input.
+func (g *mrGate) readMR(ctx context.Context) error {
+	if g.read {
+		return nil
 	}
-	if actorApproves && actor != "" && st.Plan != nil {
-		reviews = append(reviews, forge.Review{User: forge.User{Login: actor}, State: forge.ReviewApproved, CommitSHA: st.Plan.HeadSHA, At: f.now()})
-	}
-	reviewerPerms := map[string]forge.Permission{}
-	for _, rv := range reviews {
-		if rv.State != forge.ReviewApproved {
-			continue
+	fg, path, mr := g.fg, g.path, g.mr
+	in := gate.Input{MR: *mr, Merged: mr.State == forge.MRMerged, Actor: g.actor, ReviewerPermissions: map[string]forge.Permission{}}
+	var err error
+	if g.actor != "" {
+		if in.Permission, err = fg.Permission(ctx, path, g.actor); err != nil {
+			return err
 		}
-		if _, ok := reviewerPerms[rv.User.Login]; ok {
-			continue
-		}
-		p, err := fg.Permission(ctx, path, rv.User.Login)
-		if err != nil && !errors.Is(err, forge.ErrNotFound) {
-			return gate.Result{}, err
-		}
-		reviewerPerms[rv.User.Login] = p
-	}
-	threads, err := fg.UnresolvedThreads(ctx, path, mr.Number)
-	if err != nil {
-		return gate.Result{}, err
-	}
-	checks, err := fg.Checks(ctx, path, mr.HeadSHA)
-	if err != nil {
-		return gate.Result{}, err
-	}
-	// GitLab runs merge request pipelines on a merge commit the head's
-	// checks do not show.
-	if mc, ok := fg.(MRPipelines); ok {
-		if checks, err = mc.MRChecks(ctx, path, mr.Number); err != nil {
-			return gate.Result{}, err
-		}
-	}
-	in := gate.Input{MR: *mr, Reviews: reviews, Threads: threads, Checks: checks, Merged: mr.State == forge.MRMerged, ReviewerPermissions: reviewerPerms}
-	var notes []string
-	if actor != "" {
-		in.Actor = actor
-		if in.Permission, err = fg.Permission(ctx, path, actor); err != nil {
-			return gate.Result{}, err
-		}
+		in.ReviewerPermissions[g.actor] = in.Permission
 		// Where the forge says who may merge into the base branch (GitLab's
 		// protected branches), applying needs that right too.
 		if mr2, ok := fg.(MergeRights); ok && in.Permission >= forge.PermWrite {
-			may, err := mr2.CanMerge(ctx, path, actor, mr.BaseRef)
+			may, err := mr2.CanMerge(ctx, path, g.actor, mr.BaseRef)
 			if err != nil {
-				return gate.Result{}, err
+				return err
 			}
 			if !may {
 				in.Permission = forge.PermRead
 			}
 		}
 	}
+	if in.Reviews, err = fg.Reviews(ctx, path, mr.Number); err != nil {
+		return err
+	}
+	for _, rv := range in.Reviews {
+		if _, ok := in.ReviewerPermissions[rv.User.Login]; ok || rv.State != forge.ReviewApproved {
+			continue
+		}
+		p, err := fg.Permission(ctx, path, rv.User.Login)
+		if err != nil && !errors.Is(err, forge.ErrNotFound) {
+			return err
+		}
+		in.ReviewerPermissions[rv.User.Login] = p
+	}
+	if in.Threads, err = fg.UnresolvedThreads(ctx, path, mr.Number); err != nil {
+		return err
+	}
+	if in.Checks, err = fg.Checks(ctx, path, mr.HeadSHA); err != nil {
+		return err
+	}
+	// GitLab runs merge request pipelines on a merge commit the head's
+	// checks do not show.
+	if mc, ok := fg.(MRPipelines); ok {
+		if in.Checks, err = mc.MRChecks(ctx, path, mr.Number); err != nil {
+			return err
+		}
+	}
+	g.in, g.read = in, true
+	return nil
+}
+
+// evaluate runs the gate for one project of the merge request.
+func (g *mrGate) evaluate(ctx context.Context, st projectState) (gate.Result, error) {
+	if err := g.readMR(ctx); err != nil {
+		return gate.Result{}, err
+	}
+	in := g.in
+	if g.actorApproves && st.Plan != nil {
+		in.Reviews = append(slices.Clip(in.Reviews), forge.Review{User: forge.User{Login: g.actor}, State: forge.ReviewApproved, CommitSHA: st.Plan.HeadSHA, At: g.f.now()})
+	}
 	rules := gate.Rules{MinApprovals: 1}
-	var relax []string
+	var relax, notes []string
 	if r := st.Summary.Rules; r != nil {
 		rules = gate.Rules{MinApprovals: r.MinApprovals, From: r.From, Owners: r.Owners}
 		relax = r.Relax
 	}
 	// The server's policy has the last word over sluice.yaml.
-	rules, in.Relaxed, notes = gate.Effective(rules, relax, f.Policy)
+	rules, in.Relaxed, notes = gate.Effective(rules, relax, g.f.Policy)
 	if st.Plan != nil {
 		in.PlanHead, in.PlanBase, in.PlanAt = st.Plan.HeadSHA, st.Plan.BaseSHA, st.Plan.CreatedAt
-		if in.Diverged, err = f.diverged(ctx, mr, st); err != nil {
+		var err error
+		if in.Diverged, err = g.f.diverged(ctx, g.mr, st); err != nil {
 			return gate.Result{}, err
 		}
 	}
@@ -237,7 +263,7 @@ func (f *Flow) diverged(ctx context.Context, mr *forge.MergeRequest, st projectS
 	if st.Summary.Rules != nil {
 		patterns = st.Summary.Rules.Patterns
 	}
-	m, err := affected.NewMatcher([]affected.Project{{Name: st.Project, Patterns: append(patterns, "sluice.yaml")}})
+	m, err := affected.NewMatcher([]affected.Project{{Name: st.Project, Patterns: append(patterns, repoconfig.FileName)}})
 	if err != nil {
 		return nil, err
 	}
@@ -247,16 +273,11 @@ func (f *Flow) diverged(ctx context.Context, mr *forge.MergeRequest, st projectS
 	return nil, nil
 }
 
-var refreshMu sync.Map // repo!mr → *sync.Mutex
-
 // RefreshMR rewrites the merge request's one comment and its commit
 // statuses from the stored runs. Refreshes of one MR never interleave in
 // this process, so the last one written saw the latest state.
 func (f *Flow) RefreshMR(ctx context.Context, repo string, number int64) error {
-	key := subject(repo, number, "")
-	mu, _ := refreshMu.LoadOrStore(key, &sync.Mutex{})
-	mu.(*sync.Mutex).Lock()
-	defer mu.(*sync.Mutex).Unlock()
+	defer f.busy.lock("refresh " + subject(repo, number, ""))()
 
 	fg, path, mr, err := f.forgeMR(ctx, repo, number)
 	if err != nil || fg == nil {
@@ -267,8 +288,8 @@ func (f *Flow) RefreshMR(ctx context.Context, repo string, number int64) error {
 		return err
 	}
 	comment := render.Comment{Head: mr.HeadSHA, Base: mr.BaseSHA}
-	gates := map[string]gate.Result{}
-	var order []string
+	g := f.newGate(fg, path, mr, "", false)
+	var gates []render.Gate
 	for _, st := range states {
 		pr, err := f.projectResult(ctx, st)
 		if err != nil {
@@ -276,22 +297,21 @@ func (f *Flow) RefreshMR(ctx context.Context, repo string, number int64) error {
 		}
 		comment.Projects = append(comment.Projects, pr)
 		if mr.State != forge.MRClosed && st.Plan != nil && !st.Plan.Discarded && st.Plan.HasChanges && (st.Apply == nil || st.Apply.State != store.StateSucceeded) {
-			res, err := f.evaluate(ctx, fg, path, mr, st, "", false)
+			res, err := g.evaluate(ctx, st)
 			if err != nil {
 				return err
 			}
-			gates[st.Project] = res
-			order = append(order, st.Project)
+			gates = append(gates, checklistOf(st.Project, res))
 		}
 		if err := f.setStatuses(ctx, fg, path, st); err != nil {
 			f.Log.Warn("setting commit status failed", "repo", repo, "mr", number, "project", st.Project, "err", err)
 		}
 	}
-	comment.Footer = checklist(gates, order, mr)
+	comment.Footer = render.Checklist(gates, mr.State == forge.MRMerged)
 	if mr.State == forge.MRClosed {
 		comment.Footer = "Closed without merging: the plans were discarded and the project locks released. Nothing was applied."
 	}
-	md := render.Markdown(comment, f.redactor(nil, nil))
+	md := render.Markdown(comment, nil)
 	return fg.UpsertComment(ctx, path, number, render.Marker, render.Split(md, fg.CommentLimit()))
 }
 
@@ -421,37 +441,13 @@ func (f *Flow) setStatuses(ctx context.Context, fg forge.Forge, path string, st 
 	return nil
 }
 
-// checklist renders the gate of every project with changes left to apply.
-func checklist(gates map[string]gate.Result, order []string, mr *forge.MergeRequest) string {
-	if len(order) == 0 {
-		return ""
+// checklistOf is a project's gate as the comment shows it.
+func checklistOf(project string, res gate.Result) render.Gate {
+	g := render.Gate{Project: project, Notes: res.Notes}
+	for _, it := range res.Items {
+		g.Items = append(g.Items, render.GateItem(it))
 	}
-	var b strings.Builder
-	b.WriteString("#### Before apply\n")
-	single := len(order) == 1
-	for _, p := range order {
-		res := gates[p]
-		if !single {
-			fmt.Fprintf(&b, "\n`%s`:\n", strings.ReplaceAll(p, "`", ""))
-		}
-		for _, it := range res.Items {
-			mark := "[ ]"
-			if it.OK {
-				mark = "[x]"
-			}
-			fmt.Fprintf(&b, "- %s %s — %s\n", mark, it.Name, it.Detail)
-		}
-		for _, n := range res.Notes {
-			fmt.Fprintf(&b, "- note: %s\n", n)
-		}
-	}
-	switch mr.State {
-	case forge.MRMerged:
-		b.WriteString("\nMerged, not applied: once the checklist passes, a person with write access can comment `sluice apply`.\n")
-	default:
-		b.WriteString("\nComment `sluice help` for the commands.\n")
-	}
-	return b.String()
+	return g
 }
 
 var closesRE = regexp.MustCompile(`(?i)\b(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?)\s*:?\s+#(\d+)\b`)
@@ -479,14 +475,8 @@ func (f *Flow) afterApply(ctx context.Context, r store.Run) error {
 		return err
 	}
 	defer f.refresh(ctx, r) // last: the comment then shows the lock gone
-	next, err := f.Store.ReleaseLock(ctx, store.LockKey{Repo: r.Repo, Project: r.Project, Workspace: r.Workspace}, r.MR)
-	if err != nil {
+	if err := f.releaseLocks(ctx, r.MR, store.LockKey{Repo: r.Repo, Project: r.Project, Workspace: r.Workspace}); err != nil {
 		return err
-	}
-	if next != nil {
-		if err := f.startWaiters(ctx, map[store.LockKey]store.Waiter{{Repo: r.Repo, Project: r.Project, Workspace: r.Workspace}: *next}); err != nil {
-			return err
-		}
 	}
 	states, err := f.projectStates(ctx, r.Repo, r.MR)
 	if err != nil {
@@ -540,6 +530,7 @@ func (f *Flow) applyForgeMR(ctx context.Context, ev store.Event, req Request, fg
 		refused []string
 		replan  bool
 	)
+	g := f.newGate(fg, path, mr, req.Actor, mr.State == forge.MRMerged)
 	for _, st := range states {
 		if len(req.Projects) > 0 && !slices.Contains(req.Projects, st.Project) {
 			continue
@@ -547,11 +538,11 @@ func (f *Flow) applyForgeMR(ctx context.Context, ev store.Event, req Request, fg
 		if st.Plan == nil || st.Plan.Discarded || !st.Plan.HasChanges || st.Apply != nil {
 			continue
 		}
-		if r := st.Summary.Rules; r != nil && r.Mode == "after_merge" && mr.State == forge.MROpen {
+		if r := st.Summary.Rules; r != nil && r.Mode == repoconfig.ApplyAfterMerge && mr.State == forge.MROpen {
 			refused = append(refused, fmt.Sprintf("`%s` is applied when the merge request is merged (apply mode after_merge), not on a comment", st.Project))
 			continue
 		}
-		res, err := f.evaluate(ctx, fg, path, mr, st, req.Actor, mr.State == forge.MRMerged)
+		res, err := g.evaluate(ctx, st)
 		if err != nil {
 			return err
 		}
@@ -563,7 +554,7 @@ func (f *Flow) applyForgeMR(ctx context.Context, ev store.Event, req Request, fg
 			refused = append(refused, fmt.Sprintf("`%s`: %s", st.Project, strings.Join(why, "; ")))
 			continue
 		}
-		id, err := f.createApply(ctx, st, req.Actor)
+		id, err := f.createApply(ctx, *st.Plan, req.Actor)
 		if err != nil {
 			return err
 		}
@@ -597,12 +588,12 @@ func (f *Flow) applyForgeMR(ctx context.Context, ev store.Event, req Request, fg
 	return f.RefreshMR(ctx, req.Repo, req.MR)
 }
 
-// createApply creates the apply run of a project's plan, once.
-func (f *Flow) createApply(ctx context.Context, st projectState, actor string) (int64, error) {
-	r := st.PlanRun
+// createApply creates the apply run of a plan, once: 0 when it exists
+// already (another processing of a request created it).
+func (f *Flow) createApply(ctx context.Context, p store.Plan, actor string) (int64, error) {
 	run, err := f.Store.CreateRun(ctx, store.Run{
-		Kind: store.KindApply, Repo: r.Repo, MR: r.MR, Project: r.Project, Workspace: r.Workspace,
-		HeadSHA: st.Plan.HeadSHA, BaseSHA: st.Plan.BaseSHA, Actor: actor, PlanID: st.Plan.ID,
+		Kind: store.KindApply, Repo: p.Repo, MR: p.MR, Project: p.Project, Workspace: p.Workspace,
+		HeadSHA: p.HeadSHA, BaseSHA: p.BaseSHA, Actor: actor, PlanID: p.ID,
 	})
 	if errors.Is(err, store.ErrConflict) {
 		return 0, nil
@@ -628,19 +619,20 @@ func (f *Flow) mergedForgeMR(ctx context.Context, ev store.Event, req Request, f
 		held    = map[string]bool{}
 		refused []string
 	)
+	g := f.newGate(fg, path, mr, req.Actor, false)
 	for _, st := range states {
 		if st.Plan == nil || !st.Plan.HasChanges || (st.Apply != nil && st.Apply.State == store.StateSucceeded) {
 			continue
 		}
 		held[st.Project+"\x00"+st.Workspace] = true // applied, or waiting for a person
-		if r := st.Summary.Rules; r != nil && r.Mode != "after_merge" {
+		if r := st.Summary.Rules; r != nil && r.Mode != repoconfig.ApplyAfterMerge {
 			refused = append(refused, fmt.Sprintf("`%s` applies before merge (apply mode before_merge) and was not applied: comment `sluice apply`", st.Project))
 			continue
 		}
 		if st.Apply != nil {
 			continue
 		}
-		res, err := f.evaluate(ctx, fg, path, mr, st, req.Actor, false)
+		res, err := g.evaluate(ctx, st)
 		if err != nil {
 			return err
 		}
@@ -652,7 +644,7 @@ func (f *Flow) mergedForgeMR(ctx context.Context, ev store.Event, req Request, f
 			}
 			continue
 		}
-		id, err := f.createApply(ctx, st, req.Actor)
+		id, err := f.createApply(ctx, *st.Plan, req.Actor)
 		if err != nil {
 			return err
 		}
@@ -661,24 +653,11 @@ func (f *Flow) mergedForgeMR(ctx context.Context, ev store.Event, req Request, f
 		}
 	}
 	// Locks of projects with nothing left to apply go to the next MRs.
-	locks, err := f.Store.ListLocks(ctx, req.Repo)
+	free, err := f.locksOf(ctx, req.Repo, req.MR, func(l store.Lock) bool { return !held[l.Project+"\x00"+l.Workspace] })
 	if err != nil {
 		return err
 	}
-	passed := map[store.LockKey]store.Waiter{}
-	for _, l := range locks {
-		if l.MR != req.MR || held[l.Project+"\x00"+l.Workspace] {
-			continue
-		}
-		next, err := f.Store.ReleaseLock(ctx, l.LockKey, req.MR)
-		if err != nil {
-			return err
-		}
-		if next != nil {
-			passed[l.LockKey] = *next
-		}
-	}
-	if err := f.startWaiters(ctx, passed); err != nil {
+	if err := f.releaseLocks(ctx, req.MR, free...); err != nil {
 		return err
 	}
 	for _, id := range created {

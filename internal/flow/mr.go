@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/sluicehq/sluice/internal/affected"
@@ -162,10 +163,6 @@ func (f *Flow) queuePlan(ctx context.Context, req Request, p *repoconfig.Project
 		break
 	}
 	if run.ID == 0 {
-		// A newer push supersedes the MR's runs still waiting.
-		if err := f.cancelWaiting(ctx, req.Repo, req.MR, p.Name, ws, "superseded by a newer push"); err != nil {
-			return err
-		}
 		run, err = f.Store.CreateRun(ctx, store.Run{
 			Kind: store.KindPlan, Repo: req.Repo, MR: req.MR, Project: p.Name, Workspace: ws,
 			HeadSHA: req.HeadSHA, BaseSHA: req.BaseSHA, Actor: req.Actor,
@@ -173,6 +170,12 @@ func (f *Flow) queuePlan(ctx context.Context, req Request, p *repoconfig.Project
 		if err != nil {
 			return err
 		}
+	}
+	// The run supersedes the MR's older runs still waiting. They are
+	// cancelled after it exists, so a superseded run is never the
+	// project's latest.
+	if err := f.cancelWaiting(ctx, req.Repo, req.MR, p.Name, ws, run.ID); err != nil {
+		return err
 	}
 	if run.State != store.StateQueued {
 		return nil
@@ -198,14 +201,18 @@ func workspaceOf(p *repoconfig.Project) string {
 	return p.Workspace
 }
 
-// cancelWaiting cancels an MR's queued plan runs of a project.
-func (f *Flow) cancelWaiting(ctx context.Context, repo string, mr int64, project, ws, why string) error {
+// cancelWaiting cancels an MR's queued plan runs of a project older than
+// run newer.
+func (f *Flow) cancelWaiting(ctx context.Context, repo string, mr int64, project, ws string, newer int64) error {
 	runs, err := f.Store.ListRuns(ctx, store.RunFilter{Repo: repo, MR: mr, Project: project, Workspace: ws, Kind: store.KindPlan, State: store.StateQueued, Limit: 100})
 	if err != nil {
 		return err
 	}
 	for _, r := range runs {
-		if _, err := f.Store.FinishRun(ctx, r.ID, store.StateCancelled, why, nil); err != nil && !errors.Is(err, store.ErrConflict) {
+		if r.ID >= newer {
+			continue
+		}
+		if _, err := f.Store.FinishRun(ctx, r.ID, store.StateCancelled, "superseded by a newer push", nil); err != nil && !errors.Is(err, store.ErrConflict) {
 			return err
 		}
 	}
@@ -230,7 +237,7 @@ func (f *Flow) applyMR(ctx context.Context, ev store.Event, req Request) error {
 	var created []int64
 	for _, r := range runs { // newest first
 		k := store.LockKey{Repo: r.Repo, Project: r.Project, Workspace: r.Workspace}
-		if seen[k] || (len(req.Projects) > 0 && !contains(req.Projects, r.Project)) {
+		if seen[k] || (len(req.Projects) > 0 && !slices.Contains(req.Projects, r.Project)) {
 			continue
 		}
 		seen[k] = true
@@ -251,17 +258,13 @@ func (f *Flow) applyMR(ctx context.Context, ev store.Event, req Request) error {
 		if len(prior) > 0 {
 			continue // this plan's apply exists already
 		}
-		run, err := f.Store.CreateRun(ctx, store.Run{
-			Kind: store.KindApply, Repo: r.Repo, MR: r.MR, Project: r.Project, Workspace: r.Workspace,
-			HeadSHA: plan.HeadSHA, BaseSHA: plan.BaseSHA, Actor: req.Actor, PlanID: plan.ID,
-		})
-		if errors.Is(err, store.ErrConflict) {
-			continue // another processing of a request created it
-		}
+		id, err := f.createApply(ctx, plan, req.Actor)
 		if err != nil {
 			return err
 		}
-		created = append(created, run.ID)
+		if id != 0 {
+			created = append(created, id)
+		}
 	}
 	// Oldest project first is not dependency order; plans were created in
 	// dependency order, so their ids are.
@@ -333,35 +336,26 @@ func (f *Flow) unlockMR(ctx context.Context, ev store.Event, req Request) error 
 			return f.refuse(ctx, fg, path, req, "unlock", fmt.Sprintf("@%s, only people with write access to the repository can release Sluice's locks.", req.Actor))
 		}
 	}
-	passed := map[store.LockKey]store.Waiter{}
 	if len(req.Projects) == 0 {
-		var err error
-		if passed, err = f.Store.ReleaseMR(ctx, req.Repo, req.MR); err != nil {
-			return err
-		}
-	} else {
-		locks, err := f.Store.ListLocks(ctx, req.Repo)
+		passed, err := f.Store.ReleaseMR(ctx, req.Repo, req.MR)
 		if err != nil {
 			return err
 		}
-		for _, l := range locks {
-			if l.MR != req.MR || !contains(req.Projects, l.Project) {
-				continue
-			}
-			next, err := f.Store.ReleaseLock(ctx, l.LockKey, req.MR)
-			if err != nil {
-				return err
-			}
-			if next != nil {
-				passed[l.LockKey] = *next
-			}
+		if err := f.startWaiters(ctx, passed); err != nil {
+			return err
+		}
+	} else {
+		keys, err := f.locksOf(ctx, req.Repo, req.MR, func(l store.Lock) bool { return slices.Contains(req.Projects, l.Project) })
+		if err != nil {
+			return err
+		}
+		if err := f.releaseLocks(ctx, req.MR, keys...); err != nil {
+			return err
 		}
 	}
-	if _, err := f.Audit.Record(ctx, req.Actor, "lock.released", subject(req.Repo, req.MR, strings.Join(req.Projects, ",")),
-		map[string]any{"reason": req.Reason, "event": ev.ID}); err != nil {
-		return err
-	}
-	return f.startWaiters(ctx, passed)
+	_, err := f.Audit.Record(ctx, req.Actor, "lock.released", subject(req.Repo, req.MR, strings.Join(req.Projects, ",")),
+		map[string]any{"reason": req.Reason, "event": ev.ID})
+	return err
 }
 
 // ReleaseLock releases one lock at a person's request (the API's and the
@@ -371,19 +365,44 @@ func (f *Flow) ReleaseLock(ctx context.Context, actor string, k store.LockKey, r
 	if err != nil {
 		return store.Lock{}, err
 	}
-	next, err := f.Store.ReleaseLock(ctx, k, l.MR)
-	if err != nil {
+	if err := f.releaseLocks(ctx, l.MR, k); err != nil {
 		return store.Lock{}, err
 	}
-	if _, err := f.Audit.Record(ctx, actor, "lock.released", subject(k.Repo, l.MR, k.Project),
-		map[string]any{"workspace": k.Workspace, "reason": reason}); err != nil {
-		return l, err
+	_, err = f.Audit.Record(ctx, actor, "lock.released", subject(k.Repo, l.MR, k.Project),
+		map[string]any{"workspace": k.Workspace, "reason": reason})
+	return l, err
+}
+
+// locksOf lists the keys of the locks in repo that merge request mr holds
+// and keep accepts.
+func (f *Flow) locksOf(ctx context.Context, repo string, mr int64, keep func(store.Lock) bool) ([]store.LockKey, error) {
+	locks, err := f.Store.ListLocks(ctx, repo)
+	if err != nil {
+		return nil, err
 	}
+	var keys []store.LockKey
+	for _, l := range locks {
+		if l.MR == mr && keep(l) {
+			keys = append(keys, l.LockKey)
+		}
+	}
+	return keys, nil
+}
+
+// releaseLocks releases merge request mr's locks of keys and starts the
+// waiting plan of each merge request a lock passes to.
+func (f *Flow) releaseLocks(ctx context.Context, mr int64, keys ...store.LockKey) error {
 	passed := map[store.LockKey]store.Waiter{}
-	if next != nil {
-		passed[k] = *next
+	for _, k := range keys {
+		next, err := f.Store.ReleaseLock(ctx, k, mr)
+		if err != nil {
+			return err
+		}
+		if next != nil {
+			passed[k] = *next
+		}
 	}
-	return l, f.startWaiters(ctx, passed)
+	return f.startWaiters(ctx, passed)
 }
 
 // startWaiters enqueues the waiting plan run of each MR a lock passed to.
@@ -404,15 +423,6 @@ func (f *Flow) startWaiters(ctx context.Context, passed map[store.LockKey]store.
 		}
 	}
 	return nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func short(id string) string {

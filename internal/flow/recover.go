@@ -27,18 +27,12 @@ func (f *Flow) Recover(ctx context.Context, alive []string, pendingBefore time.T
 		details := map[string]any{"run": r.ID, "kind": r.Kind, "instance": r.Owner}
 		switch r.Kind {
 		case store.KindPlan:
-			nr, err := f.Store.CreateRun(ctx, store.Run{
-				Kind: store.KindPlan, Repo: r.Repo, MR: r.MR, Project: r.Project, Workspace: r.Workspace,
-				HeadSHA: r.HeadSHA, BaseSHA: r.BaseSHA, Actor: r.Actor,
-			})
+			id, err := f.planAgain(ctx, r)
 			if err != nil {
 				return err
 			}
-			if err := f.Jobs.EnqueuePlan(ctx, nr.ID); err != nil {
-				return err
-			}
-			details["replanned_as"] = nr.ID
-			f.Log.Warn("interrupted plan queued again", "run", r.ID, "new_run", nr.ID, "repo", r.Repo, "mr", r.MR, "project", r.Project)
+			details["replanned_as"] = id
+			f.Log.Warn("interrupted plan queued again", "run", r.ID, "new_run", id, "repo", r.Repo, "mr", r.MR, "project", r.Project)
 		case store.KindApply:
 			if id := f.probeLock(ctx, r); id != "" {
 				if err := f.Store.SetStateLockID(ctx, r.ID, id); err != nil {
@@ -68,7 +62,7 @@ func (f *Flow) Recover(ctx context.Context, alive []string, pendingBefore time.T
 // probeLock asks the engine, in the interrupted apply's workspace, whether
 // a state lock is held and by which id. Best effort: "" when unknown.
 func (f *Flow) probeLock(ctx context.Context, r store.Run) string {
-	tree, _, err := f.checkout(ctx, r)
+	tree, err := f.checkout(ctx, r)
 	if err != nil {
 		return ""
 	}

@@ -42,13 +42,12 @@ func workspaceKey(repo string) string {
 // checkout prepares the run's code in a worktree of its own, so runs of
 // the same merge request never share files. The engine's working data
 // lives in stateDir, shared by the project's runs, so init is reused.
-func (f *Flow) checkout(ctx context.Context, r store.Run) (*workspace.Tree, workspace.Source, error) {
+func (f *Flow) checkout(ctx context.Context, r store.Run) (*workspace.Tree, error) {
 	src, err := f.Sources(r.Repo)
 	if err != nil {
-		return nil, src, permanent(err)
+		return nil, permanent(err)
 	}
-	t, err := f.Workspaces.Checkout(ctx, src, r.HeadSHA, fmt.Sprintf("run-%d", r.ID))
-	return t, src, err
+	return f.Workspaces.Checkout(ctx, src, r.HeadSHA, fmt.Sprintf("run-%d", r.ID))
 }
 
 // lockProject serialises this instance's engine runs of one project: they
@@ -77,7 +76,9 @@ func (f *Flow) lockProject(ctx context.Context, r store.Run) (func(), error) {
 	}
 }
 
-func (f *Flow) project(tree *workspace.Tree, r store.Run) (*repoconfig.Project, []string, error) {
+// project reads the run's project from sluice.yaml in its checkout, and
+// the masks to hide in its output, compiled.
+func (f *Flow) project(tree *workspace.Tree, r store.Run) (*repoconfig.Project, []*regexp.Regexp, error) {
 	cfg, err := repoconfig.Load(os.DirFS(tree.Dir))
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s at %s: %w", r.Repo, short(r.HeadSHA), err)
@@ -86,7 +87,13 @@ func (f *Flow) project(tree *workspace.Tree, r store.Run) (*repoconfig.Project, 
 	if !ok {
 		return nil, nil, fmt.Errorf("project %s is no longer in %s at %s", r.Project, r.Repo, short(r.HeadSHA))
 	}
-	return p, cfg.Masks, nil
+	var masks []*regexp.Regexp
+	for _, m := range cfg.Masks {
+		if re, err := regexp.Compile(m); err == nil { // validated when loading
+			masks = append(masks, re)
+		}
+	}
+	return p, masks, nil
 }
 
 // started is a run that has begun: checked out, marked running, its log
@@ -103,7 +110,7 @@ type started struct {
 // run is cancelled), or a run someone else started. done releases
 // everything start took.
 func (f *Flow) start(ctx context.Context, r store.Run) (*started, func(), error) {
-	tree, _, err := f.checkout(ctx, r)
+	tree, err := f.checkout(ctx, r)
 	if err != nil {
 		if IsPermanent(err) {
 			return nil, nil, f.fail(ctx, r, err)
@@ -167,7 +174,7 @@ func (f *Flow) HandlePlan(ctx context.Context, runID int64) error {
 	if err != nil {
 		return f.finishFailed(ctx, r, logs, err)
 	}
-	logs.setRedactor(f.redactor(masks, nil))
+	logs.setRedactor(redact.New(nil, masks))
 	artifact := filepath.Join(f.stateDir(r), fmt.Sprintf("run-%d.plan", r.ID))
 	defer os.Remove(artifact)
 	plan, err := eng.Plan(ctx, engine.PlanRequest{
@@ -181,7 +188,7 @@ func (f *Flow) HandlePlan(ctx context.Context, runID int64) error {
 	if err != nil {
 		return f.finishFailed(ctx, r, logs, err)
 	}
-	red := f.redactor(masks, plan.Secrets)
+	red := redact.New(plan.Secrets, masks)
 	clear, err := os.ReadFile(artifact)
 	if err != nil {
 		return f.finishFailed(ctx, r, logs, fmt.Errorf("reading the plan artifact: %w", err))
@@ -323,7 +330,7 @@ func (f *Flow) HandleApply(ctx context.Context, runID int64) error {
 	if err != nil {
 		return f.finishFailed(ctx, r, logs, err)
 	}
-	logs.setRedactor(f.redactor(masks, nil))
+	logs.setRedactor(redact.New(nil, masks))
 	eng, err := f.Engines(p.Engine)
 	if err != nil {
 		return f.finishFailed(ctx, r, logs, err)
@@ -342,7 +349,7 @@ func (f *Flow) HandleApply(ctx context.Context, runID int64) error {
 	defer os.Remove(artifact)
 	res, err := eng.Apply(ctx, engine.ApplyRequest{
 		// The plan's secrets are hidden in the apply's output too.
-		Secrets:    func(secrets []string) { logs.setRedactor(f.redactor(masks, secrets)) },
+		Secrets:    func(secrets []string) { logs.setRedactor(redact.New(secrets, masks)) },
 		Project:    r.Project,
 		Dir:        filepath.Join(tree.Dir, filepath.FromSlash(p.Dir)),
 		Workspace:  r.Workspace,
@@ -405,15 +412,7 @@ func (f *Flow) finishFailed(ctx context.Context, r store.Run, logs *logWriter, c
 	if state == store.StateCancelled && r.Kind == store.KindPlan {
 		// A plan stopped by a shutdown is planned again by the next server
 		// (an apply never is).
-		bg := context.WithoutCancel(ctx)
-		nr, err := f.Store.CreateRun(bg, store.Run{
-			Kind: store.KindPlan, Repo: r.Repo, MR: r.MR, Project: r.Project, Workspace: r.Workspace,
-			HeadSHA: r.HeadSHA, BaseSHA: r.BaseSHA, Actor: r.Actor,
-		})
-		if err != nil {
-			return err
-		}
-		if err := f.Jobs.EnqueuePlan(bg, nr.ID); err != nil {
+		if _, err := f.planAgain(context.WithoutCancel(ctx), r); err != nil {
 			return err
 		}
 	}
@@ -423,12 +422,15 @@ func (f *Flow) finishFailed(ctx context.Context, r store.Run, logs *logWriter, c
 	return err
 }
 
-func (f *Flow) redactor(masks []string, secrets []string) *redact.Redactor {
-	res := append([]*regexp.Regexp(nil), f.Masks...)
-	for _, m := range masks {
-		if re, err := regexp.Compile(m); err == nil {
-			res = append(res, re)
-		}
+// planAgain creates and enqueues a new plan run of what plan run r was to
+// plan, for a run that a stopping or dead server cut short.
+func (f *Flow) planAgain(ctx context.Context, r store.Run) (int64, error) {
+	nr, err := f.Store.CreateRun(ctx, store.Run{
+		Kind: store.KindPlan, Repo: r.Repo, MR: r.MR, Project: r.Project, Workspace: r.Workspace,
+		HeadSHA: r.HeadSHA, BaseSHA: r.BaseSHA, Actor: r.Actor,
+	})
+	if err != nil {
+		return 0, err
 	}
-	return redact.New(secrets, res)
+	return nr.ID, f.Jobs.EnqueuePlan(ctx, nr.ID)
 }

@@ -192,10 +192,12 @@ func Evaluate(r Rules, in Input) Result {
 		add(ItemChecks, true, "not required by this repository")
 	} else {
 		var bad, pending []string
+		others := 0
 		for _, c := range in.Checks {
 			if strings.HasPrefix(c.Name, "sluice/") {
 				continue
 			}
+			others++
 			switch c.State {
 			case forge.CheckFailure:
 				bad = append(bad, c.Name)
@@ -209,7 +211,7 @@ func Evaluate(r Rules, in Input) Result {
 		case len(pending) > 0:
 			add(ItemChecks, false, "still running: %s", strings.Join(pending, ", "))
 		default:
-			add(ItemChecks, true, "%d green", countOthers(in.Checks))
+			add(ItemChecks, true, "%d green", others)
 		}
 	}
 
@@ -283,16 +285,6 @@ func eligibleSet(r Rules, groups map[string][]string) map[string]bool {
 		set[strings.ToLower(strings.TrimPrefix(e, "@"))] = true
 	}
 	return set
-}
-
-func countOthers(cs []forge.Check) int {
-	n := 0
-	for _, c := range cs {
-		if !strings.HasPrefix(c.Name, "sluice/") {
-			n++
-		}
-	}
-	return n
 }
 
 func who(logins []string) string {

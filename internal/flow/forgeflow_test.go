@@ -1,0 +1,154 @@
+package flow
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/forge"
+	"github.com/sluicehq/sluice/internal/gate"
+	"github.com/sluicehq/sluice/internal/store"
+	"github.com/sluicehq/sluice/internal/workspace"
+)
+
+// countingForge answers what the gate asks of a merge request and counts
+// the calls; the rest of forge.Forge is not used.
+type countingForge struct {
+	forge.Forge
+	reviews []forge.Review
+	perms   map[string]forge.Permission
+	calls   map[string]int
+}
+
+func (c *countingForge) Reviews(context.Context, string, int64) ([]forge.Review, error) {
+	c.calls["Reviews"]++
+	return c.reviews, nil
+}
+
+func (c *countingForge) UnresolvedThreads(context.Context, string, int64) (int, error) {
+	c.calls["UnresolvedThreads"]++
+	return 0, nil
+}
+
+func (c *countingForge) Checks(context.Context, string, string) ([]forge.Check, error) {
+	c.calls["Checks"]++
+	return []forge.Check{{Name: "ci", State: forge.CheckSuccess}}, nil
+}
+
+func (c *countingForge) Permission(_ context.Context, _, login string) (forge.Permission, error) {
+	c.calls["Permission "+login]++
+	return c.perms[login], nil
+}
+
+func TestGateReadsTheMergeRequestOnce(t *testing.T) {
+	const head, base = "1111111111111111111111111111111111111111", "2222222222222222222222222222222222222222"
+	planned := time.Now().Add(-time.Hour)
+	fg := &countingForge{
+		reviews: []forge.Review{
+			{User: forge.User{Login: "bob"}, State: forge.ReviewApproved, CommitSHA: head, At: planned.Add(time.Minute)},
+			{User: forge.User{Login: "erin"}, State: forge.ReviewApproved, CommitSHA: head, At: planned.Add(time.Minute)},
+		},
+		perms: map[string]forge.Permission{"bob": forge.PermWrite, "carol": forge.PermWrite, "erin": forge.PermRead},
+		calls: map[string]int{},
+	}
+	f := &Flow{Sources: func(repo string) (workspace.Source, error) { return workspace.Source{Repo: repo}, nil }}
+	mr := &forge.MergeRequest{Number: 7, State: forge.MROpen, HeadSHA: head, BaseSHA: base, BaseRef: "main", Author: forge.User{Login: "alice"}}
+	state := func(project string, min int) projectState {
+		return projectState{
+			Project: project, Workspace: "default",
+			PlanRun: store.Run{Repo: "gitea:org/infra", MR: 7, Project: project},
+			Plan:    &store.Plan{HeadSHA: head, BaseSHA: base, CreatedAt: planned},
+			Summary: runSummary{Rules: &projectRules{MinApprovals: min}},
+		}
+	}
+
+	tests := []struct {
+		name          string
+		actor         string
+		actorApproves bool
+		// approvals is the detail of the approvals item of each project
+		// (needing 1 and 2 approvals).
+		approvals [2]string
+		calls     map[string]int
+	}{
+		{
+			name:      "refresh",
+			approvals: [2]string{"1 of 1 needed: bob", "1 of 2 needed: bob (not counted: erin (no write access))"},
+			calls:     map[string]int{"Reviews": 1, "UnresolvedThreads": 1, "Checks": 1, "Permission bob": 1, "Permission erin": 1},
+		},
+		{
+			name:      "merge by an approver",
+			actor:     "bob",
+			approvals: [2]string{"1 of 1 needed: bob", "1 of 2 needed: bob (not counted: erin (no write access))"},
+			calls:     map[string]int{"Reviews": 1, "UnresolvedThreads": 1, "Checks": 1, "Permission bob": 1, "Permission erin": 1},
+		},
+		{
+			name:          "apply on a merged merge request",
+			actor:         "carol",
+			actorApproves: true,
+			approvals:     [2]string{"2 of 1 needed: bob, carol", "2 of 2 needed: bob, carol"},
+			calls:         map[string]int{"Reviews": 1, "UnresolvedThreads": 1, "Checks": 1, "Permission bob": 1, "Permission carol": 1, "Permission erin": 1},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clear(fg.calls)
+			g := f.newGate(fg, "org/infra", mr, tt.actor, tt.actorApproves)
+			for i, st := range []projectState{state("dev", 1), state("prod", 2)} {
+				res, err := g.evaluate(context.Background(), st)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, it := range res.Items {
+					if it.Name == gate.ItemApprovals && it.Detail != tt.approvals[i] {
+						t.Errorf("%s: approvals = %q, want %q", st.Project, it.Detail, tt.approvals[i])
+					}
+				}
+			}
+			if len(fg.reviews) != 2 {
+				t.Errorf("the forge's reviews were changed: %d", len(fg.reviews))
+			}
+			if len(fg.calls) != len(tt.calls) {
+				t.Errorf("calls = %v, want %v", fg.calls, tt.calls)
+			}
+			for call, n := range tt.calls {
+				if fg.calls[call] != n {
+					t.Errorf("%s called %d times, want %d (all calls: %v)", call, fg.calls[call], n, fg.calls)
+				}
+			}
+		})
+	}
+}
+
+func TestKeyLocks(t *testing.T) {
+	var (
+		k       keyLocks
+		mu      sync.Mutex
+		inside  = map[string]int{}
+		overlap bool
+		wg      sync.WaitGroup
+	)
+	for i := range 40 {
+		wg.Go(func() {
+			key := []string{"a", "b"}[i%2]
+			unlock := k.lock(key)
+			mu.Lock()
+			inside[key]++
+			overlap = overlap || inside[key] > 1
+			mu.Unlock()
+			time.Sleep(time.Millisecond)
+			mu.Lock()
+			inside[key]--
+			mu.Unlock()
+			unlock()
+		})
+	}
+	wg.Wait()
+	if overlap {
+		t.Error("two holders of one key at once")
+	}
+	if len(k.held) != 0 {
+		t.Errorf("keys left held: %v", k.held)
+	}
+}
