@@ -67,7 +67,7 @@ func TestCommandMissingBinary(t *testing.T) {
 
 // startAndCancel runs script, cancels once it printed "ready", and
 // returns the output and how long the command took after the cancel.
-func startAndCancel(t *testing.T, script string, grace time.Duration) (Output, error, time.Duration) {
+func startAndCancel(t *testing.T, script string, grace time.Duration) (Output, time.Duration, error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -85,12 +85,12 @@ func startAndCancel(t *testing.T, script string, grace time.Duration) (Output, e
 		},
 	}
 	out, err := c.Run(ctx)
-	return out, err, time.Since(cancelledAt)
+	return out, time.Since(cancelledAt), err
 }
 
 func TestCommandCancelSendsInterruptFirst(t *testing.T) {
 	// The script cleans up on SIGINT, as terraform releases its state lock.
-	out, err, _ := startAndCancel(t, `trap 'echo released-lock; exit 130' INT; echo ready; while :; do sleep 0.05; done`, 10*time.Second)
+	out, _, err := startAndCancel(t, `trap 'echo released-lock; exit 130' INT; echo ready; while :; do sleep 0.05; done`, 10*time.Second)
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("err = %v, want context.Canceled", err)
 	}
@@ -101,7 +101,7 @@ func TestCommandCancelSendsInterruptFirst(t *testing.T) {
 
 func TestCommandKillsAfterGrace(t *testing.T) {
 	// A process that ignores SIGINT is killed once the grace period ends.
-	_, err, took := startAndCancel(t, `trap '' INT; echo ready; while :; do sleep 0.05; done`, 200*time.Millisecond)
+	_, took, err := startAndCancel(t, `trap '' INT; echo ready; while :; do sleep 0.05; done`, 200*time.Millisecond)
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("err = %v, want context.Canceled", err)
 	}
@@ -112,7 +112,7 @@ func TestCommandKillsAfterGrace(t *testing.T) {
 
 func TestCommandExitZeroAfterInterruptIsNotAnError(t *testing.T) {
 	// An engine that finishes its work after SIGINT and exits 0 succeeded.
-	out, err, _ := startAndCancel(t, `trap 'echo finished; exit 0' INT; echo ready; while :; do sleep 0.05; done`, 10*time.Second)
+	out, _, err := startAndCancel(t, `trap 'echo finished; exit 0' INT; echo ready; while :; do sleep 0.05; done`, 10*time.Second)
 	if err != nil {
 		t.Errorf("err = %v, want nil", err)
 	}

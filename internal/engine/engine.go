@@ -127,6 +127,24 @@ func (s Summary) HasChanges() bool {
 	return s.Add+s.Change+s.Destroy+s.Replace > 0
 }
 
+// Count counts one resource change with action a. A resource forgotten
+// (removed from the state without being destroyed) counts as destroyed;
+// no-ops and unknown actions are not counted.
+func (s *Summary) Count(a Action) {
+	switch a {
+	case ActionCreate:
+		s.Add++
+	case ActionUpdate:
+		s.Change++
+	case ActionDelete, ActionForget:
+		s.Destroy++
+	case ActionReplace:
+		s.Replace++
+	case ActionRead:
+		s.Read++
+	}
+}
+
 // Artifact is the saved plan file an Apply consumes.
 type Artifact struct {
 	Path   string `json:"path"`
@@ -234,8 +252,6 @@ var (
 	ErrBinaryNotFound = errors.New("engine binary not found")
 	// ErrArtifactChanged means the plan artifact is not the one reviewed.
 	ErrArtifactChanged = errors.New("plan artifact changed since it was reviewed")
-	// ErrNotSupported means the engine is known but not implemented yet.
-	ErrNotSupported = errors.New("engine not supported yet")
 )
 
 // RunError is a failed engine command. Lines holds the engine's own error
@@ -243,7 +259,6 @@ var (
 type RunError struct {
 	Project string
 	Command string // e.g. "terraform plan"
-	Dir     string
 	Lines   []string
 	Err     error
 }

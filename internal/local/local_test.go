@@ -70,6 +70,12 @@ func (f *fakeEngine) Apply(ctx context.Context, req engine.ApplyRequest) (*engin
 	return &engine.ApplyResult{Text: "Apply complete! Resources: 1 added, 0 changed, 0 destroyed.\n"}, nil
 }
 
+// OwnFiles is what the terraform driver, which the fake stands in for,
+// writes while planning: init's lock file.
+func (f *fakeEngine) OwnFiles(string) []engine.OwnFile {
+	return []engine.OwnFile{{Name: ".terraform.lock.hcl"}}
+}
+
 func (f *fakeEngine) appliedProjects() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -157,9 +157,9 @@ func Plan(ctx context.Context, opts PlanOptions) (*Record, *Checkout, error) {
 // failChangedWhilePlanning compares the working tree before planning
 // (before) with the one recorded after it, and fails the plan of every
 // project whose files changed in between: the engine may have read either
-// version. The lock file init writes in a project's directory, and the
-// settings file a new Pulumi stack gets, are the engine's own changes and
-// belong to what was planned.
+// version. The files an engine writes in a project's directory while
+// planning (engine.OwnFiles: init's lock file, a new Pulumi stack's
+// settings file) are its own changes and belong to what was planned.
 func (co *Checkout) failChangedWhilePlanning(ctx context.Context, opts Options, rec *Record, before string) error {
 	if before == "" || before == rec.Tree {
 		return nil
@@ -168,19 +168,29 @@ func (co *Checkout) failChangedWhilePlanning(ctx context.Context, opts Options, 
 	if err != nil {
 		return err
 	}
-	engineWrote := map[string]bool{}
-	stackCreated := map[string]bool{}
+	engineWrote := map[string]bool{} // added or modified
+	engineAdded := map[string]bool{} // added only
 	for _, p := range rec.Projects {
-		engineWrote[path.Join(p.Dir, ".terraform.lock.hcl")] = true
-		if p.Engine == repoconfig.EnginePulumi {
-			// Creating a stack writes its settings file (the secrets salt).
-			stackCreated[path.Join(p.Dir, "Pulumi."+p.Workspace+".yaml")] = true
+		eng, err := opts.Engines(p.Engine)
+		if err != nil {
+			continue // the project failed to plan already
+		}
+		own, ok := eng.(engine.OwnFiles)
+		if !ok {
+			continue
+		}
+		for _, f := range own.OwnFiles(p.Workspace) {
+			if f.OnlyNew {
+				engineAdded[path.Join(p.Dir, f.Name)] = true
+			} else {
+				engineWrote[path.Join(p.Dir, f.Name)] = true
+			}
 		}
 	}
 	var paths []string
 	for _, f := range files {
 		for _, p := range gitx.Paths([]gitx.Change{f}) {
-			if !engineWrote[p] && !(f.Status == 'A' && stackCreated[p]) {
+			if !engineWrote[p] && !(f.Status == 'A' && engineAdded[p]) {
 				paths = append(paths, p)
 			}
 		}

@@ -240,18 +240,7 @@ func normalize(ev *events) (*engine.Plan, changes) {
 		if act == engine.ActionReplace {
 			rc.ReplacePaths = m.Keys
 		}
-		switch act {
-		case engine.ActionCreate:
-			p.Summary.Add++
-		case engine.ActionUpdate:
-			p.Summary.Change++
-		case engine.ActionDelete, engine.ActionForget:
-			p.Summary.Destroy++
-		case engine.ActionReplace:
-			p.Summary.Replace++
-		case engine.ActionRead:
-			p.Summary.Read++
-		}
+		p.Summary.Count(act)
 		p.Resources = append(p.Resources, rc)
 	}
 	return p, changes{Resources: p.Resources, Outputs: p.Outputs}

@@ -3,6 +3,7 @@ package pulumi
 import (
 	"encoding/json"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -211,5 +212,21 @@ func TestNames(t *testing.T) {
 	}
 	if got := commandName([]string{"up", "--yes"}); got != "pulumi up" {
 		t.Errorf("commandName = %q", got)
+	}
+}
+
+func TestOwnFiles(t *testing.T) {
+	tests := []struct {
+		stack string
+		want  []engine.OwnFile
+	}{
+		{"prod", []engine.OwnFile{{Name: "Pulumi.prod.yaml", OnlyNew: true}}},
+		{"acme/net/prod", []engine.OwnFile{{Name: "Pulumi.prod.yaml", OnlyNew: true}}},
+		{"", nil},
+	}
+	for _, tt := range tests {
+		if got := New("pulumi").OwnFiles(tt.stack); !slices.Equal(got, tt.want) {
+			t.Errorf("OwnFiles(%q) = %+v, want %+v", tt.stack, got, tt.want)
+		}
 	}
 }

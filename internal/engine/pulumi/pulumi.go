@@ -12,8 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -28,11 +26,12 @@ type Driver struct {
 	binary string
 	// Grace is how long the engine gets after SIGINT before it is killed.
 	Grace time.Duration
-	// NoUpdatePlans makes Plan record the reviewed changes without a Pulumi
-	// update plan, so that Apply previews again and refuses when the
-	// changes differ from the reviewed ones. Plan takes this path by
-	// itself when the CLI has no update plans.
-	NoUpdatePlans bool
+	// noUpdatePlans makes Plan record the reviewed changes without a
+	// Pulumi update plan, so that Apply previews again and refuses when
+	// the changes differ from the reviewed ones. Plan takes this path by
+	// itself when the CLI has no update plans; tests set it to take it
+	// with any CLI.
+	noUpdatePlans bool
 	// Env is extra environment, KEY=VALUE, for every command, before a
 	// request's own: the backend, its passphrase or token and the cloud
 	// credentials when they are not in the process environment. ProbeLock,
@@ -40,7 +39,10 @@ type Driver struct {
 	Env []string
 }
 
-var _ engine.Engine = (*Driver)(nil)
+var (
+	_ engine.Engine   = (*Driver)(nil)
+	_ engine.OwnFiles = (*Driver)(nil)
+)
 
 // New returns a driver that runs binary, a path or a name looked up on
 // PATH.
@@ -51,13 +53,17 @@ func New(binary string) *Driver {
 // Name is the engine as written in sluice.yaml.
 func (d *Driver) Name() string { return "pulumi" }
 
-func (d *Driver) lookPath() (string, error) {
-	p, err := exec.LookPath(d.binary)
-	if err != nil {
-		return "", fmt.Errorf("the pulumi binary %q was not found (install the Pulumi CLI or configure the path of its binary): %w",
-			d.binary, engine.ErrBinaryNotFound)
+// OwnFiles is the stack's settings file, which creating the stack writes
+// (it holds the salt of the stack's secrets).
+func (d *Driver) OwnFiles(stack string) []engine.OwnFile {
+	if stack == "" {
+		return nil
 	}
-	return filepath.Abs(p)
+	return []engine.OwnFile{{Name: "Pulumi." + stackName(stack) + ".yaml", OnlyNew: true}}
+}
+
+func (d *Driver) lookPath() (string, error) {
+	return engine.LookPath(d.Name(), d.binary, "install the Pulumi CLI or configure the path of its binary")
 }
 
 // session is one project and stack, for the length of one Plan, Apply or
@@ -74,11 +80,8 @@ type session struct {
 }
 
 func (d *Driver) session(project, dir, stack, stateDir string, extra []string, log engine.LineFunc) (*session, error) {
-	st, err := os.Stat(dir)
-	if err != nil || !st.IsDir() {
-		return nil, fmt.Errorf("project %s: directory %s does not exist (was it moved or deleted? fix dir in sluice.yaml; "+
-			"if the project was deleted on purpose, removing its code does not destroy its resources: destroy them first, "+
-			"or remove them from the state deliberately, then remove the project from sluice.yaml)", project, dir)
+	if err := engine.CheckDir(project, dir); err != nil {
+		return nil, err
 	}
 	if stack == "" {
 		return nil, fmt.Errorf("project %s: a Pulumi project needs a stack: name it in sluice.yaml (stack: prod)", project)
@@ -174,7 +177,6 @@ func (s *session) run(ctx context.Context, mode runMode, log engine.LineFunc, sc
 		return res, &engine.RunError{
 			Project: s.project,
 			Command: commandName(args),
-			Dir:     s.dir,
 			Lines:   errorLines(out, res.events, scrub),
 			Err:     err,
 		}
@@ -220,13 +222,10 @@ func (d *Driver) Plan(ctx context.Context, req engine.PlanRequest) (*engine.Plan
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(filepath.Dir(req.PlanFile), 0o700); err != nil {
-		return nil, fmt.Errorf("project %s: %w", req.Project, err)
+	if err := req.ClearPlanFile(); err != nil {
+		return nil, err
 	}
-	if err := os.Remove(req.PlanFile); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("project %s: removing the old plan: %w", req.Project, err)
-	}
-	pv, err := s.preview(ctx, !d.NoUpdatePlans)
+	pv, err := s.preview(ctx, !d.noUpdatePlans)
 	created := false
 	if isNoStack(err) {
 		// A stack that does not exist yet is created, as automation
@@ -235,7 +234,7 @@ func (d *Driver) Plan(ctx context.Context, req engine.PlanRequest) (*engine.Plan
 			return nil, err
 		}
 		created = true
-		pv, err = s.preview(ctx, !d.NoUpdatePlans)
+		pv, err = s.preview(ctx, !d.noUpdatePlans)
 	}
 	if err != nil {
 		return nil, err
@@ -376,13 +375,8 @@ func (s *session) tempFile(pattern string, want bool) (string, error) {
 // not contain; otherwise after a new preview whose changes must be the
 // reviewed ones. Either way only onto the state the plan was made from.
 func (d *Driver) Apply(ctx context.Context, req engine.ApplyRequest) (*engine.ApplyResult, error) {
-	a, err := engine.HashFile(req.PlanFile)
-	if err != nil {
-		return nil, fmt.Errorf("project %s: no saved plan to apply: %w", req.Project, err)
-	}
-	if req.PlanSHA256 == "" || a.SHA256 != req.PlanSHA256 {
-		return nil, fmt.Errorf("project %s: %s has hash %s, the reviewed plan had %s: %w",
-			req.Project, req.PlanFile, a.SHA256, req.PlanSHA256, engine.ErrArtifactChanged)
+	if err := req.CheckPlanFile(); err != nil {
+		return nil, err
 	}
 	art, err := readArtifact(req.PlanFile)
 	if err != nil {
@@ -415,7 +409,6 @@ func (d *Driver) Apply(ctx context.Context, req engine.ApplyRequest) (*engine.Ap
 		return nil, &engine.RunError{
 			Project: s.project,
 			Command: "pulumi up",
-			Dir:     s.dir,
 			Lines: []string{
 				fmt.Sprintf("The state of stack %s changed after this plan was made (an update, refresh or import ran since),", s.stack),
 				"so the plan no longer shows what applying it would do. Plan again and review the new plan.",
@@ -472,7 +465,6 @@ func (s *session) recheck(ctx context.Context, log engine.LineFunc, scrub *redac
 		return &engine.RunError{
 			Project: s.project,
 			Command: "pulumi preview",
-			Dir:     s.dir,
 			Lines:   append(lines, "Plan again and review the new plan."),
 			Err:     fmt.Errorf("%w: the changes differ from the reviewed plan", engine.ErrStalePlan),
 		}
@@ -550,7 +542,7 @@ func errorLines(out engine.Output, ev *events, scrub *redact.Redactor) []string 
 		}
 		lines = append(lines, l)
 	}
-	lines = trimBlank(lines)
+	lines = engine.TrimBlank(lines)
 	have := strings.Join(lines, "\n")
 	for _, e := range ev.errors() {
 		if !strings.Contains(have, e) {
@@ -558,11 +550,7 @@ func errorLines(out engine.Output, ev *events, scrub *redact.Redactor) []string 
 			have += "\n" + e
 		}
 	}
-	const max = 60
-	if len(lines) > max {
-		lines = append([]string{fmt.Sprintf("... (%d earlier lines in the run log)", len(lines)-max)}, lines[len(lines)-max:]...)
-	}
-	return scrubAll(lines, scrub)
+	return scrubAll(engine.LastErrorLines(lines), scrub)
 }
 
 // planText is the preview's or update's human output, secrets hidden.
@@ -571,15 +559,5 @@ func planText(stdout string, scrub *redact.Redactor) string {
 	for _, l := range strings.Split(stdout, "\n") {
 		keep = append(keep, strings.TrimRight(l, " \r"))
 	}
-	return scrub.String(strings.Join(trimBlank(keep), "\n") + "\n")
-}
-
-func trimBlank(lines []string) []string {
-	for len(lines) > 0 && strings.TrimSpace(lines[0]) == "" {
-		lines = lines[1:]
-	}
-	for len(lines) > 0 && strings.TrimSpace(lines[len(lines)-1]) == "" {
-		lines = lines[:len(lines)-1]
-	}
-	return lines
+	return scrub.String(strings.Join(engine.TrimBlank(keep), "\n") + "\n")
 }

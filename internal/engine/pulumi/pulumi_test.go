@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -49,7 +50,7 @@ func newProject(t *testing.T, fixture string, fallback bool) *project {
 	testkit.CopyDir(t, filepath.Join("testdata", fixture), dir)
 	d := New(env.Bin)
 	d.Env = env.Vars
-	d.NoUpdatePlans = fallback
+	d.noUpdatePlans = fallback
 	return &project{t: t, env: env, d: d, dir: dir, state: filepath.Join(t.TempDir(), "state")}
 }
 
@@ -204,15 +205,6 @@ func noCanary(t *testing.T, what string, v any) {
 	}
 }
 
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
 // TestLifecycle walks the node group through create, scale 3 -> 2,
 // replace and delete with the real CLI, both with update plans and with
 // the fallback, checking the normalised plan, the secrets and what the
@@ -254,7 +246,7 @@ func TestLifecycle(t *testing.T) {
 			if o := output(t, pl, "endpoint"); o.After != engine.UnknownValue {
 				t.Errorf("unknown output = %+v", o)
 			}
-			if !pl.OutputChanges || !contains(pl.Secrets, canary) {
+			if !pl.OutputChanges || !slices.Contains(pl.Secrets, canary) {
 				t.Errorf("output changes %v, secrets %q: want the canary among the secrets", pl.OutputChanges, pl.Secrets)
 			}
 			if pl.Artifact.SHA256 == "" || pl.Artifact.Size == 0 || pl.CreatedWorkspace != "" {
@@ -284,7 +276,7 @@ func TestLifecycle(t *testing.T) {
 			if err != nil {
 				t.Fatalf("apply: %v\n%s", err, errText(err))
 			}
-			if res.Summary != (engine.Summary{Add: 3}) || !contains(secrets, canary) {
+			if res.Summary != (engine.Summary{Add: 3}) || !slices.Contains(secrets, canary) {
 				t.Errorf("apply summary %+v, secrets %q", res.Summary, secrets)
 			}
 			noCanary(t, "the apply output", res.Text)
@@ -323,7 +315,7 @@ func TestLifecycle(t *testing.T) {
 			p.edit("instanceType: t3.medium", "instanceType: m5.large")
 			pl = p.mustPlan("replace")
 			ng = change(t, pl, workersURN)
-			if ng.Action != engine.ActionReplace || !contains(ng.ReplacePaths, "instanceType") || pl.Summary != (engine.Summary{Replace: 1}) {
+			if ng.Action != engine.ActionReplace || !slices.Contains(ng.ReplacePaths, "instanceType") || pl.Summary != (engine.Summary{Replace: 1}) {
 				t.Errorf("replace = %+v, summary %+v", ng, pl.Summary)
 			}
 			p.mustApply("replace", pl)
@@ -609,7 +601,7 @@ func killGroup(t *testing.T, marker string) {
 		}
 		comm, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "comm"))
 		env, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
-		if strings.TrimSpace(string(comm)) != "pulumi" || !contains(strings.Split(string(env), "\x00"), marker) {
+		if strings.TrimSpace(string(comm)) != "pulumi" || !slices.Contains(strings.Split(string(env), "\x00"), marker) {
 			continue
 		}
 		if pgid, err := syscall.Getpgid(pid); err == nil && pgid == pid {
@@ -648,9 +640,25 @@ func TestExample(t *testing.T) {
 			t.Fatalf("apply: %v\n%s", err, errText(err))
 		}
 	}
+	before := dirNames(t, dir)
 	pl := plan("today")
 	if pl.CreatedWorkspace != stack || pl.Summary.Add != 3 || !strings.Contains(pl.Warnings[len(pl.Warnings)-1], `Stack "prod" did not exist`) {
 		t.Errorf("first plan: created %q, summary %+v, warnings %q; want the stack created and 3 to add", pl.CreatedWorkspace, pl.Summary, pl.Warnings)
+	}
+	// What creating the stack wrote in the project's directory is what
+	// OwnFiles declares, so that it does not count as a change made while
+	// planning.
+	var wrote, own []string
+	for _, n := range dirNames(t, dir) {
+		if !slices.Contains(before, n) {
+			wrote = append(wrote, n)
+		}
+	}
+	for _, f := range d.OwnFiles(stack) {
+		own = append(own, f.Name)
+	}
+	if !slices.Equal(wrote, own) {
+		t.Errorf("the first plan wrote %q in the project's directory, OwnFiles declares %q", wrote, own)
 	}
 	apply("today", pl)
 	testkit.Replace(t, filepath.Join(dir, "Pulumi.yaml"), "desiredSize: 3", "desiredSize: 2")
@@ -663,6 +671,20 @@ func TestExample(t *testing.T) {
 		t.Fatalf("the example's change planned %+v: %+v", pl.Summary, pl.Resources)
 	}
 	apply("two", pl)
+}
+
+// dirNames lists the names in dir, sorted.
+func dirNames(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := make([]string, len(entries))
+	for i, e := range entries {
+		names[i] = e.Name()
+	}
+	return names
 }
 
 // fakePulumi writes a shell script that stands in for pulumi and prints
@@ -726,7 +748,7 @@ func TestDriverHidesConfigSecrets(t *testing.T) {
 				noCanary(t, "the error lines", text)
 				return
 			}
-			if !contains(pl.Secrets, canary) || contains(pl.Secrets, "3") || pl.EngineVersion != "v0.0.0-fake" {
+			if !slices.Contains(pl.Secrets, canary) || slices.Contains(pl.Secrets, "3") || pl.EngineVersion != "v0.0.0-fake" {
 				t.Errorf("secrets %q, version %q", pl.Secrets, pl.EngineVersion)
 			}
 			noCanary(t, "the plan text", pl.Text)

@@ -109,7 +109,7 @@ func (s *session) configSecrets(ctx context.Context) ([]string, error) {
 		if v.Value != nil && *v.Value != "" {
 			seen[*v.Value] = true
 		}
-		collectStrings(v.ObjectValue, seen)
+		engine.CollectStrings(v.ObjectValue, seen)
 	}
 	secrets := make([]string, 0, len(seen))
 	for v := range seen {
@@ -125,29 +125,12 @@ func (s *session) configSecrets(ctx context.Context) ([]string, error) {
 // the secrets costs a decryption, which is slow with a passphrase.
 func (s *session) mayHaveSecrets() bool {
 	for _, ext := range []string{".yaml", ".yml"} {
-		b, err := os.ReadFile(filepath.Join(s.dir, "Pulumi."+s.stackName()+ext))
+		b, err := os.ReadFile(filepath.Join(s.dir, "Pulumi."+stackName(s.stack)+ext))
 		if err == nil {
 			return bytes.Contains(b, []byte("secure:")) || bytes.Contains(b, []byte("environment:"))
 		}
 	}
 	return true
-}
-
-func collectStrings(v any, dst map[string]bool) {
-	switch x := v.(type) {
-	case string:
-		if x != "" {
-			dst[x] = true
-		}
-	case map[string]any:
-		for _, y := range x {
-			collectStrings(y, dst)
-		}
-	case []any:
-		for _, y := range x {
-			collectStrings(y, dst)
-		}
-	}
 }
 
 // pendingError is the refusal to work on a stack with pending operations,
@@ -181,7 +164,6 @@ func (s *session) pendingError(ctx context.Context, command string, st stackStat
 	return &engine.RunError{
 		Project: s.project,
 		Command: command,
-		Dir:     s.dir,
 		Lines:   lines,
 		Err:     fmt.Errorf("stack %s: %w", s.stack, ErrPendingOperations),
 	}
@@ -291,7 +273,7 @@ func (s *session) runPlain(ctx context.Context, args ...string) (result, error) 
 	c := engine.Command{Path: s.bin, Args: append(args, "--non-interactive", "--color=never"), Dir: s.dir, Env: s.env, Grace: s.d.Grace}
 	out, err := c.Run(ctx)
 	if err != nil {
-		return result{out: out}, &engine.RunError{Project: s.project, Command: "pulumi " + args[0], Dir: s.dir, Lines: errorLines(out, nil, nil), Err: err}
+		return result{out: out}, &engine.RunError{Project: s.project, Command: "pulumi " + args[0], Lines: errorLines(out, nil, nil), Err: err}
 	}
 	return result{out: out}, nil
 }
@@ -318,14 +300,13 @@ func (s *session) projectFile() projectFile {
 
 // stackName is the stack's own name; the stack may be written
 // ORG/PROJECT/STACK.
-func (s *session) stackName() string {
-	parts := strings.Split(s.stack, "/")
-	return parts[len(parts)-1]
+func stackName(stack string) string {
+	return stack[strings.LastIndex(stack, "/")+1:]
 }
 
 // names are the project and the stack's own name.
 func (s *session) names() (project, stack string, err error) {
-	stack = s.stackName()
+	stack = stackName(s.stack)
 	if parts := strings.Split(s.stack, "/"); len(parts) == 3 {
 		return parts[1], stack, nil
 	}

@@ -29,7 +29,7 @@ func initKey(binary, workspace, dir string) (string, error) {
 		fmt.Fprintf(h, "binary-stat %d %d\n", st.Size(), st.ModTime().UnixNano())
 	}
 	fmt.Fprintf(h, "workspace %s\n", workspace)
-	if b, err := os.ReadFile(filepath.Join(dir, ".terraform.lock.hcl")); err == nil {
+	if b, err := os.ReadFile(filepath.Join(dir, lockFile)); err == nil {
 		fmt.Fprintf(h, "lock %x\n", sha256.Sum256(b))
 	}
 	seen := map[string]bool{}

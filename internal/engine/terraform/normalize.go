@@ -30,20 +30,10 @@ func normalize(engineName string, raw []byte) (*engine.Plan, error) {
 			continue
 		}
 		act := action(rc.Change.Actions)
-		switch act {
-		case engine.ActionNoOp:
+		if act == engine.ActionNoOp {
 			continue
-		case engine.ActionCreate:
-			p.Summary.Add++
-		case engine.ActionUpdate:
-			p.Summary.Change++
-		case engine.ActionDelete, engine.ActionForget:
-			p.Summary.Destroy++
-		case engine.ActionReplace:
-			p.Summary.Replace++
-		case engine.ActionRead:
-			p.Summary.Read++
 		}
+		p.Summary.Count(act)
 		c := rc.Change
 		collectSecrets(c.Before, c.BeforeSensitive, secrets)
 		collectSecrets(c.After, c.AfterSensitive, secrets)
@@ -234,7 +224,7 @@ func collectSecrets(v, sens any, dst map[string]bool) {
 	switch s := sens.(type) {
 	case bool:
 		if s {
-			collectAll(v, dst)
+			engine.CollectStrings(v, dst)
 		}
 	case map[string]any:
 		if m, ok := v.(map[string]any); ok {
@@ -249,25 +239,6 @@ func collectSecrets(v, sens any, dst map[string]bool) {
 					collectSecrets(l[i], x, dst)
 				}
 			}
-		}
-	}
-}
-
-func collectAll(v any, dst map[string]bool) {
-	switch x := v.(type) {
-	case string:
-		if x != "" {
-			dst[x] = true
-		}
-	case json.Number:
-		dst[x.String()] = true
-	case map[string]any:
-		for _, y := range x {
-			collectAll(y, dst)
-		}
-	case []any:
-		for _, y := range x {
-			collectAll(y, dst)
 		}
 	}
 }

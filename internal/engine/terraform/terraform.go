@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -32,7 +31,10 @@ type Driver struct {
 	LockTimeout time.Duration
 }
 
-var _ engine.Engine = (*Driver)(nil)
+var (
+	_ engine.Engine   = (*Driver)(nil)
+	_ engine.OwnFiles = (*Driver)(nil)
+)
 
 // New returns a driver for engineName ("terraform" or "opentofu") that runs
 // binary, a path or a name looked up on PATH.
@@ -45,16 +47,21 @@ func (d *Driver) Name() string { return d.engineName }
 
 func (d *Driver) tool() string { return filepath.Base(d.binary) }
 
+// lockFile is the dependency lock file init writes in the project's
+// directory.
+const lockFile = ".terraform.lock.hcl"
+
+// OwnFiles is the lock file, which init writes or updates while planning.
+func (d *Driver) OwnFiles(workspace string) []engine.OwnFile {
+	return []engine.OwnFile{{Name: lockFile}}
+}
+
 func (d *Driver) lookPath() (string, error) {
-	p, err := exec.LookPath(d.binary)
-	if err != nil {
-		hint := "install Terraform or set --terraform-bin / SLUICE_TERRAFORM_BIN"
-		if d.engineName == "opentofu" {
-			hint = "install OpenTofu or set --tofu-bin / SLUICE_TOFU_BIN"
-		}
-		return "", fmt.Errorf("the %s binary %q was not found (%s): %w", d.engineName, d.binary, hint, engine.ErrBinaryNotFound)
+	hint := "install Terraform or set --terraform-bin / SLUICE_TERRAFORM_BIN"
+	if d.engineName == "opentofu" {
+		hint = "install OpenTofu or set --tofu-bin / SLUICE_TOFU_BIN"
 	}
-	return filepath.Abs(p)
+	return engine.LookPath(d.engineName, d.binary, hint)
 }
 
 type session struct {
@@ -71,11 +78,8 @@ type session struct {
 }
 
 func (d *Driver) session(project, dir, ws, stateDir string, extra []string, log engine.LineFunc) (*session, error) {
-	st, err := os.Stat(dir)
-	if err != nil || !st.IsDir() {
-		return nil, fmt.Errorf("project %s: directory %s does not exist (was it moved or deleted? fix dir in sluice.yaml; "+
-			"if the project was deleted on purpose, removing its code does not destroy its resources: destroy them first, "+
-			"or remove them from the state deliberately, then remove the project from sluice.yaml)", project, dir)
+	if err := engine.CheckDir(project, dir); err != nil {
+		return nil, err
 	}
 	bin, err := d.lookPath()
 	if err != nil {
@@ -151,7 +155,6 @@ func (s *session) run(ctx context.Context, mode runMode, args ...string) (engine
 		return out, &engine.RunError{
 			Project: s.project,
 			Command: s.d.tool() + " " + args[0],
-			Dir:     s.dir,
 			Lines:   errorLines(out, mode == streamed),
 			Err:     err,
 		}
@@ -262,11 +265,8 @@ func (d *Driver) Plan(ctx context.Context, req engine.PlanRequest) (*engine.Plan
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(filepath.Dir(req.PlanFile), 0o700); err != nil {
-		return nil, fmt.Errorf("project %s: %w", req.Project, err)
-	}
-	if err := os.Remove(req.PlanFile); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("project %s: removing the old plan: %w", req.Project, err)
+	if err := req.ClearPlanFile(); err != nil {
+		return nil, err
 	}
 	skipped, err := s.init(ctx, false)
 	if err != nil {
@@ -309,13 +309,8 @@ func (d *Driver) Plan(ctx context.Context, req engine.PlanRequest) (*engine.Plan
 
 // Apply applies the saved plan file after checking it is the one reviewed.
 func (d *Driver) Apply(ctx context.Context, req engine.ApplyRequest) (*engine.ApplyResult, error) {
-	a, err := engine.HashFile(req.PlanFile)
-	if err != nil {
-		return nil, fmt.Errorf("project %s: no saved plan to apply: %w", req.Project, err)
-	}
-	if req.PlanSHA256 == "" || a.SHA256 != req.PlanSHA256 {
-		return nil, fmt.Errorf("project %s: %s has hash %s, the reviewed plan had %s: %w",
-			req.Project, req.PlanFile, a.SHA256, req.PlanSHA256, engine.ErrArtifactChanged)
+	if err := req.CheckPlanFile(); err != nil {
+		return nil, err
 	}
 	s, err := d.session(req.Project, req.Dir, req.Workspace, req.StateDir, req.Env, req.Log)
 	if err != nil {
@@ -383,11 +378,7 @@ func errorLines(out engine.Output, fromStdout bool) []string {
 	if len(lines) == 0 && fromStdout {
 		lines = diagnostics(out.Stdout)
 	}
-	const max = 60
-	if len(lines) > max {
-		lines = append([]string{fmt.Sprintf("... (%d earlier lines in the run log)", len(lines)-max)}, lines[len(lines)-max:]...)
-	}
-	return lines
+	return engine.LastErrorLines(lines)
 }
 
 // diagnostics is engine output without box drawing, blank edges and the
@@ -419,11 +410,11 @@ func diagnostics(src string) []string {
 		}
 		lines = append(lines, l)
 	}
-	return trimBlank(lines)
+	return engine.TrimBlank(lines)
 }
 
 // The CLI configuration warning is about the machine, not the plan.
-var cliConfigWarning = "There are some problems with the CLI configuration"
+const cliConfigWarning = "There are some problems with the CLI configuration"
 
 // warnings collects the titles and first detail line of warning
 // diagnostics.
@@ -468,17 +459,7 @@ func planText(stdout string) string {
 		}
 		keep = append(keep, strings.TrimRight(l, " \r"))
 	}
-	return strings.Join(trimBlank(keep), "\n") + "\n"
-}
-
-func trimBlank(lines []string) []string {
-	for len(lines) > 0 && strings.TrimSpace(lines[0]) == "" {
-		lines = lines[1:]
-	}
-	for len(lines) > 0 && strings.TrimSpace(lines[len(lines)-1]) == "" {
-		lines = lines[:len(lines)-1]
-	}
-	return lines
+	return strings.Join(engine.TrimBlank(keep), "\n") + "\n"
 }
 
 var applyComplete = regexp.MustCompile(`Resources: (\d+) added, (\d+) changed, (\d+) destroyed`)

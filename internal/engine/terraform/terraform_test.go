@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -139,7 +140,7 @@ func TestLifecycle(t *testing.T) {
 			if len(pl.Outputs) != 2 || pl.Outputs[0].Name != "api_token" || !pl.Outputs[0].Sensitive || pl.Outputs[0].After != engine.SensitiveValue {
 				t.Errorf("outputs = %+v", pl.Outputs)
 			}
-			if !contains(pl.Secrets, canary) {
+			if !slices.Contains(pl.Secrets, canary) {
 				t.Errorf("secrets %q do not include the canary", pl.Secrets)
 			}
 			if len(lines) == 0 {
@@ -190,7 +191,7 @@ func TestLifecycle(t *testing.T) {
 				t.Fatalf("plan: %v", err)
 			}
 			ng = resource(t, pl, "terraform_data.node_group[0]")
-			if ng.Action != engine.ActionReplace || !contains(ng.ReplacePaths, "triggers_replace") || pl.Summary.Replace != 1 {
+			if ng.Action != engine.ActionReplace || !slices.Contains(ng.ReplacePaths, "triggers_replace") || pl.Summary.Replace != 1 {
 				t.Errorf("replace = %+v, summary %+v", ng, pl.Summary)
 			}
 			if _, err := p.apply("replace", pl); err != nil {
@@ -358,15 +359,6 @@ func TestInitKey(t *testing.T) {
 	}
 }
 
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
 func TestApplyReportsSecretsBeforeApplying(t *testing.T) {
 	for _, bin := range testkit.Engines(t) {
 		t.Run(bin.Engine, func(t *testing.T) {
@@ -399,7 +391,7 @@ func TestApplyReportsSecretsBeforeApplying(t *testing.T) {
 					if fail != (err != nil) {
 						t.Fatalf("apply: err = %v", err)
 					}
-					if !contains(secrets, canary) || !early {
+					if !slices.Contains(secrets, canary) || !early {
 						t.Errorf("secrets = %q (before any output: %v), want the sensitive variable's value before applying", secrets, early)
 					}
 					if !strings.Contains(strings.Join(lines, "\n"), "token="+canary) {
@@ -446,7 +438,7 @@ func TestWorkspaceCreatedIsReported(t *testing.T) {
 				return pl, lines
 			}
 			pl, lines := plan()
-			if pl.CreatedWorkspace != "stagign" || !contains(lines, `sluice: created workspace "stagign"`) ||
+			if pl.CreatedWorkspace != "stagign" || !slices.Contains(lines, `sluice: created workspace "stagign"`) ||
 				len(pl.Warnings) == 0 || !strings.Contains(pl.Warnings[len(pl.Warnings)-1], `"stagign" did not exist`) {
 				t.Errorf("created workspace %q, warnings %q, lines:\n%s", pl.CreatedWorkspace, pl.Warnings, strings.Join(lines, "\n"))
 			}

@@ -28,9 +28,9 @@ func IsConfigFile(name string) bool {
 	return false
 }
 
-// IsLocal reports whether a module source is a local path, which
+// isLocal reports whether a module source is a local path, which
 // Terraform recognises by its ./ or ../ prefix.
-func IsLocal(source string) bool {
+func isLocal(source string) bool {
 	return strings.HasPrefix(source, "./") || strings.HasPrefix(source, "../")
 }
 
@@ -49,7 +49,7 @@ func LocalSource(b *hclsyntax.Block) (string, bool) {
 		return "", false
 	}
 	s := v.AsString()
-	return s, IsLocal(s)
+	return s, isLocal(s)
 }
 
 // Sources returns the local module sources called by one configuration
@@ -98,7 +98,7 @@ func jsonSources(src []byte) []string {
 			sort.Strings(names)
 			for _, n := range names {
 				for _, call := range objects(mods[n]) {
-					if s, ok := call["source"].(string); ok && IsLocal(s) {
+					if s, ok := call["source"].(string); ok && isLocal(s) {
 						out = append(out, s)
 					}
 				}
@@ -124,9 +124,9 @@ func objects(v any) []map[string]any {
 	return nil
 }
 
-// Calls returns the local module sources that the configuration files
+// calls returns the local module sources that the configuration files
 // directly in dir (a slash path in fsys) call.
-func Calls(fsys fs.FS, dir string) ([]string, error) {
+func calls(fsys fs.FS, dir string) ([]string, error) {
 	entries, err := fs.ReadDir(fsys, dir)
 	if err != nil {
 		return nil, err
@@ -158,14 +158,14 @@ func Dirs(fsys fs.FS, dir string) ([]string, error) {
 	for len(queue) > 0 {
 		d := queue[0]
 		queue = queue[1:]
-		calls, err := Calls(fsys, d)
+		called, err := calls(fsys, d)
 		if err != nil {
 			if d != dir {
 				continue // a missing module is the engine's error to report
 			}
 			return nil, err
 		}
-		for _, s := range calls {
+		for _, s := range called {
 			m := path.Join(d, s)
 			if m == ".." || strings.HasPrefix(m, "../") || seen[m] {
 				continue
