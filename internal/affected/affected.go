@@ -4,7 +4,6 @@ package affected
 
 import (
 	"fmt"
-	"path"
 	"strings"
 
 	"github.com/bmatcuk/doublestar/v4"
@@ -104,9 +103,4 @@ func prefixes(dst []string, p string) []string {
 		}
 	}
 	return append(dst, p)
-}
-
-// Clean normalises a path as git prints it into the form globs match.
-func Clean(p string) string {
-	return path.Clean(strings.TrimPrefix(p, "./"))
 }

@@ -95,7 +95,7 @@ func (r *remote) client(g *globals) (*client.Client, error) {
 	if tok == "" {
 		dir := r.dataDir
 		if dir == "" {
-			dir = envOr(g.getenv, "SLUICE_DATA_DIR", "")
+			dir = g.getenv("SLUICE_DATA_DIR")
 		}
 		if dir == "" {
 			if cfg, err := config.Load(nil, g.getenv); err == nil {

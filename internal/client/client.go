@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -181,10 +180,4 @@ func (c *Client) PostEvent(ctx context.Context, key string, req flow.Request) (e
 	}
 	err = c.do(ctx, http.MethodPost, "/api/v1/events", nil, req, map[string]string{"Idempotency-Key": key}, &out)
 	return out.Event, out.Duplicate, err
-}
-
-// IsStatus reports whether err is a server answer with the status.
-func IsStatus(err error, status int) bool {
-	var e *Error
-	return errors.As(err, &e) && e.Status == status
 }

@@ -1,6 +1,7 @@
 // Package gitx runs the git CLI for the few things Sluice needs from a
 // checkout: resolving revisions, the changed files of a branch, and a
-// fingerprint of the working tree.
+// fingerprint of the working tree. Run and ParseNameStatus also serve the
+// server's mirrors (package workspace).
 package gitx
 
 import (
@@ -29,7 +30,7 @@ var ErrNotARepo = errors.New("not a git repository")
 
 // Open finds the working tree that contains dir.
 func Open(ctx context.Context, dir string) (*Repo, error) {
-	out, err := run(ctx, dir, nil, "rev-parse", "--show-toplevel", "--absolute-git-dir")
+	out, err := Run(ctx, dir, nil, "rev-parse", "--show-toplevel", "--absolute-git-dir")
 	if err != nil {
 		if strings.Contains(err.Error(), "not a git repository") {
 			return nil, fmt.Errorf("%s: %w (run sluice inside a git checkout of your infrastructure repository)", dir, ErrNotARepo)
@@ -57,7 +58,7 @@ type Base struct {
 func OpenBase(ctx context.Context, dir, base string) (*Repo, Base, error) {
 	if !strings.HasPrefix(base, "-") {
 		// A...B adds B, A and ^M for every merge base M of A and B.
-		out, err := run(ctx, dir, nil, "rev-parse", "--show-toplevel", "--absolute-git-dir",
+		out, err := Run(ctx, dir, nil, "rev-parse", "--show-toplevel", "--absolute-git-dir",
 			base+"^{commit}", "HEAD^{commit}", base+"^{commit}...HEAD^{commit}")
 		lines := strings.Split(strings.TrimSpace(out), "\n")
 		if err == nil && len(lines) >= 7 && strings.HasPrefix(lines[6], "^") {
@@ -134,7 +135,7 @@ func At(dir string) *Repo { return &Repo{Root: dir} }
 
 // Git runs a git command in the working tree and returns its standard output.
 func (r *Repo) Git(ctx context.Context, args ...string) (string, error) {
-	return run(ctx, r.Root, nil, args...)
+	return Run(ctx, r.Root, nil, args...)
 }
 
 // ResolveCommit returns the full SHA of a revision that must name a commit.
@@ -242,7 +243,7 @@ func (r *Repo) Snapshot(ctx context.Context) (*Snapshot, error) {
 		s.Close()
 		return nil, fmt.Errorf("copying the index: %w", err)
 	}
-	if _, err := run(ctx, r.Root, s.env(), "add", "--all", "--", "."); err != nil {
+	if _, err := Run(ctx, r.Root, s.env(), "add", "--all", "--", "."); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("reading the working tree: %w", err)
 	}
@@ -253,7 +254,7 @@ func (s *Snapshot) env() []string { return []string{"GIT_INDEX_FILE=" + s.index}
 
 // Tree writes the snapshot as a tree object and returns its id.
 func (s *Snapshot) Tree(ctx context.Context) (string, error) {
-	out, err := run(ctx, s.r.Root, s.env(), "write-tree")
+	out, err := Run(ctx, s.r.Root, s.env(), "write-tree")
 	if err != nil {
 		return "", fmt.Errorf("reading the working tree: %w", err)
 	}
@@ -263,11 +264,11 @@ func (s *Snapshot) Tree(ctx context.Context) (string, error) {
 // Diff lists the files that differ between a tree-ish and the snapshot,
 // as Repo.Diff does.
 func (s *Snapshot) Diff(ctx context.Context, from string) ([]Change, error) {
-	out, err := run(ctx, s.r.Root, s.env(), "diff", "--cached", "--no-ext-diff", "--no-textconv", "--no-relative", "--name-status", "-z", "-M", "--end-of-options", from, "--")
+	out, err := Run(ctx, s.r.Root, s.env(), "diff", "--cached", "--no-ext-diff", "--no-textconv", "--no-relative", "--name-status", "-z", "-M", "--end-of-options", from, "--")
 	if err != nil {
 		return nil, fmt.Errorf("listing changed files since %s: %w", short(from), err)
 	}
-	return parseNameStatus(out)
+	return ParseNameStatus(out)
 }
 
 // Close removes the temporary index.
@@ -290,10 +291,11 @@ func (r *Repo) Diff(ctx context.Context, from, to string) ([]Change, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listing changed files between %s and %s: %w", short(from), short(to), err)
 	}
-	return parseNameStatus(out)
+	return ParseNameStatus(out)
 }
 
-func parseNameStatus(out string) ([]Change, error) {
+// ParseNameStatus reads the output of `git diff --name-status -z`.
+func ParseNameStatus(out string) ([]Change, error) {
 	fields := strings.Split(out, "\x00")
 	var changes []Change
 	for i := 0; i < len(fields); i++ {
@@ -363,7 +365,7 @@ func (r *Repo) ChangedSince(ctx context.Context, base string) ([]Change, error) 
 	if errUntr != nil {
 		return nil, fmt.Errorf("listing untracked files: %w", errUntr)
 	}
-	changes, err := parseNameStatus(tracked)
+	changes, err := ParseNameStatus(tracked)
 	if err != nil {
 		return nil, err
 	}
@@ -399,7 +401,9 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
-func run(ctx context.Context, dir string, env []string, args ...string) (string, error) {
+// Run runs git in dir, with env added to the environment, and returns its
+// standard output. A failure is an *Error, or says that git is missing.
+func Run(ctx context.Context, dir string, env []string, args ...string) (string, error) {
 	return runInput(ctx, dir, env, nil, args...)
 }
 

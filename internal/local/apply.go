@@ -8,13 +8,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/affected"
 	"github.com/sluicehq/sluice/internal/engine"
 	"github.com/sluicehq/sluice/internal/gitx"
-	"github.com/sluicehq/sluice/internal/redact"
 	"github.com/sluicehq/sluice/internal/render"
 	"github.com/sluicehq/sluice/internal/repoconfig"
 )
@@ -130,7 +128,7 @@ func (co *Checkout) checkArtifacts(rec *Record, sel []int) error {
 		case err != nil:
 			bad = append(bad, fmt.Sprintf("%s (%v)", p.Name, err))
 		case p.Plan.Artifact.SHA256 == "" || a.SHA256 != p.Plan.Artifact.SHA256:
-			bad = append(bad, fmt.Sprintf("%s (%s has SHA-256 %s, the reviewed plan had %s)", p.Name, path, short(a.SHA256), orNone(short(p.Plan.Artifact.SHA256))))
+			bad = append(bad, fmt.Sprintf("%s (%s has SHA-256 %s, the reviewed plan had %s)", p.Name, path, gitx.Short(a.SHA256), orNone(gitx.Short(p.Plan.Artifact.SHA256))))
 		}
 	}
 	if len(bad) > 0 {
@@ -216,12 +214,7 @@ func (co *Checkout) applyProject(ctx context.Context, opts Options, p *ProjectRe
 	}
 	// Until the engine reports the plan's literal secrets (before it
 	// applies anything), only the masks are known.
-	var red atomic.Pointer[redact.Redactor]
-	red.Store(co.redactor(nil))
-	var log engine.LineFunc
-	if opts.Log != nil {
-		log = func(stream, line string) { opts.Log(stream, p.Name+": "+red.Load().String(line)) }
-	}
+	r := co.redactor(nil)
 	res, err := eng.Apply(ctx, engine.ApplyRequest{
 		Project:    p.Name,
 		Dir:        co.projectDir(p.Dir),
@@ -229,13 +222,12 @@ func (co *Checkout) applyProject(ctx context.Context, opts Options, p *ProjectRe
 		StateDir:   co.dirs.state(p.Name),
 		PlanFile:   co.dirs.artifact(p.Name),
 		PlanSHA256: p.Plan.Artifact.SHA256,
-		Log:        log,
+		Log:        prefixed(opts.Log, p.Name, r),
 		Secrets: func(secrets []string) {
-			red.Store(co.redactor(secrets))
+			r.Add(secrets...)
 			p.Plan.Secrets = secrets // in memory only: for the comment
 		},
 	})
-	r := red.Load()
 	p.DurationMS = time.Since(start).Milliseconds()
 	if err != nil {
 		p.Status = render.StatusApplyFailed
@@ -335,7 +327,7 @@ func (co *Checkout) checkFresh(ctx context.Context, rec *Record, sel []int) erro
 	if len(stale) > 0 {
 		head, _ := co.Repo.ResolveCommit(ctx, "HEAD")
 		return fmt.Errorf("%w: the code changed since it was planned at %s (now at %s): %s; run `sluice plan` again and have the new plan reviewed",
-			ErrRefused, short(rec.Head), short(head), strings.Join(stale, "; "))
+			ErrRefused, gitx.Short(rec.Head), gitx.Short(head), strings.Join(stale, "; "))
 	}
 	return nil
 }

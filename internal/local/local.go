@@ -11,6 +11,7 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -43,6 +44,7 @@ type Checkout struct {
 	Repo   *gitx.Repo
 	Config *repoconfig.Config
 	dirs   dirs
+	masks  []*regexp.Regexp // Config.Masks, compiled
 
 	patternsOnce sync.Once
 	patterns     map[string][]string // by project name
@@ -63,7 +65,13 @@ func openRepo(repo *gitx.Repo) (*Checkout, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Checkout{Repo: repo, Config: cfg, dirs: dirs{root: filepath.Join(repo.GitDir, "sluice")}}, nil
+	var masks []*regexp.Regexp
+	for _, m := range cfg.Masks {
+		if re, err := regexp.Compile(m); err == nil { // validated when loading
+			masks = append(masks, re)
+		}
+	}
+	return &Checkout{Repo: repo, Config: cfg, dirs: dirs{root: filepath.Join(repo.GitDir, "sluice")}, masks: masks}, nil
 }
 
 // Patterns returns the globs whose changes affect a project: its
@@ -252,7 +260,7 @@ func openChanges(ctx context.Context, dir, baseRef string, snapshot bool) (co *C
 	}
 	matches := m.Match(ch.Paths)
 	// sluice.yaml itself affects every project it configures.
-	if c.Config.File != "" && contains(ch.Paths, c.Config.File) {
+	if c.Config.File != "" && slices.Contains(ch.Paths, c.Config.File) {
 		matches = c.allProjects(matches, c.Config.File)
 	}
 	ch.Matches = c.ordered(matches)
@@ -349,7 +357,7 @@ func (c *Checkout) allProjects(matches []affected.Match, path string) []affected
 	}
 	for _, p := range c.Config.Projects {
 		if i, ok := byName[p.Name]; ok {
-			if !contains(matches[i].Paths, path) {
+			if !slices.Contains(matches[i].Paths, path) {
 				matches[i].Paths = append(matches[i].Paths, path)
 			}
 			continue
@@ -408,22 +416,7 @@ func (c *Checkout) configName() string {
 
 // redactor hides the given secrets and the configured masks.
 func (c *Checkout) redactor(secrets []string) *redact.Redactor {
-	var res []*regexp.Regexp
-	for _, m := range c.Config.Masks {
-		if re, err := regexp.Compile(m); err == nil { // validated when loading
-			res = append(res, re)
-		}
-	}
-	return redact.New(secrets, res)
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
+	return redact.New(secrets, c.masks)
 }
 
 func since(t time.Time) string {

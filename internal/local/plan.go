@@ -84,7 +84,7 @@ func Plan(ctx context.Context, opts PlanOptions) (*Record, *Checkout, error) {
 		progress(opts.Progress, "warning: %s", r.Notice())
 	}
 	progress(opts.Progress, "base %s (%s), head %s: %s changed, %s to plan",
-		ch.BaseRef, short(ch.Base), short(ch.Head), plural(len(ch.Paths), "file"), plural(len(sel), "project"))
+		ch.BaseRef, gitx.Short(ch.Base), gitx.Short(ch.Head), plural(len(ch.Paths), "file"), plural(len(sel), "project"))
 
 	// The plans are bound to the working tree as it is once planned: init
 	// may have written files the project tracks (a new .terraform.lock.hcl),
@@ -149,7 +149,7 @@ func Plan(ctx context.Context, opts PlanOptions) (*Record, *Checkout, error) {
 		}
 	}
 	if len(names) > 0 {
-		return rec, co, fmt.Errorf("%w for %s", ErrPlanFailed, joinNames(names))
+		return rec, co, fmt.Errorf("%w for %s", ErrPlanFailed, strings.Join(names, ", "))
 	}
 	return rec, co, nil
 }
@@ -343,24 +343,6 @@ func plural(n int, noun string) string {
 		return "1 " + noun
 	}
 	return fmt.Sprintf("%d %ss", n, noun)
-}
-
-func short(id string) string {
-	if len(id) > 7 {
-		return id[:7]
-	}
-	return id
-}
-
-func joinNames(names []string) string {
-	s := ""
-	for i, n := range names {
-		if i > 0 {
-			s += ", "
-		}
-		s += n
-	}
-	return s
 }
 
 // Comment renders a record as the merge request comment.

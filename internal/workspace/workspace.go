@@ -4,7 +4,6 @@
 package workspace
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -13,11 +12,12 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
+
+	"github.com/sluicehq/sluice/internal/gitx"
 )
 
 // Manager owns Root: Root/mirrors/NAME.git and Root/trees/NAME/.
@@ -103,7 +103,7 @@ func (m *Manager) Mirror(ctx context.Context, src Source, commits ...string) (st
 			if _, err := git(ctx, dir, Source{}, "cat-file", "-e", c+"^{commit}"); err != nil {
 				// Not on any branch any more (a force-push): ask for it by id.
 				if _, err := git(ctx, dir, src, "fetch", "--quiet", "--no-tags", "--", src.CloneURL, c); err != nil {
-					return "", fmt.Errorf("commit %s of %s is not in the repository (was the branch force-pushed or deleted?): %w", short(c), src.Repo, err)
+					return "", fmt.Errorf("commit %s of %s is not in the repository (was the branch force-pushed or deleted?): %w", gitx.Short(c), src.Repo, err)
 				}
 			}
 		}
@@ -137,7 +137,7 @@ func (m *Manager) Checkout(ctx context.Context, src Source, commit, name string)
 		return nil, err
 	}
 	if _, err := git(ctx, mirror, Source{}, "worktree", "add", "--detach", "--force", "--quiet", dir, commit); err != nil {
-		return nil, fmt.Errorf("checking out %s of %s: %w", short(commit), src.Repo, err)
+		return nil, fmt.Errorf("checking out %s of %s: %w", gitx.Short(commit), src.Repo, err)
 	}
 	return &Tree{Dir: dir, mirror: mirror}, nil
 }
@@ -165,35 +165,13 @@ func (m *Manager) ChangedFiles(ctx context.Context, src Source, base, head strin
 	}
 	mb, err := git(ctx, mirror, Source{}, "merge-base", base, head)
 	if err != nil {
-		return nil, fmt.Errorf("finding the merge base of %s and %s in %s: %w", short(base), short(head), src.Repo, err)
+		return nil, fmt.Errorf("finding the merge base of %s and %s in %s: %w", gitx.Short(base), gitx.Short(head), src.Repo, err)
 	}
 	out, err := git(ctx, mirror, Source{}, "diff", "--no-ext-diff", "--no-textconv", "--name-status", "-z", "-M", strings.TrimSpace(mb), head, "--")
 	if err != nil {
 		return nil, fmt.Errorf("listing the changes of %s: %w", src.Repo, err)
 	}
-	return nameStatusPaths(out), nil
-}
-
-// nameStatusPaths reads `git diff --name-status -z` output: every path,
-// both sides of renames and copies.
-func nameStatusPaths(out string) []string {
-	var paths []string
-	fields := strings.Split(out, "\x00")
-	for i := 0; i < len(fields); i++ {
-		st := fields[i]
-		if st == "" {
-			continue
-		}
-		n := 1
-		if st[0] == 'R' || st[0] == 'C' {
-			n = 2
-		}
-		for j := 1; j <= n && i+j < len(fields); j++ {
-			paths = append(paths, fields[i+j])
-		}
-		i += n
-	}
-	return paths
+	return paths(out)
 }
 
 // ReadFile returns a file's content at a commit.
@@ -204,7 +182,7 @@ func (m *Manager) ReadFile(ctx context.Context, src Source, commit, path string)
 	}
 	out, err := git(ctx, mirror, Source{}, "show", "--no-textconv", commit+":"+path)
 	if err != nil {
-		return nil, fmt.Errorf("reading %s at %s of %s: %w", path, short(commit), src.Repo, err)
+		return nil, fmt.Errorf("reading %s at %s of %s: %w", path, gitx.Short(commit), src.Repo, err)
 	}
 	return []byte(out), nil
 }
@@ -218,43 +196,48 @@ func (m *Manager) DiffFiles(ctx context.Context, src Source, from, to string) ([
 	}
 	out, err := git(ctx, mirror, Source{}, "diff", "--no-ext-diff", "--no-textconv", "--name-status", "-z", "-M", from, to, "--")
 	if err != nil {
-		return nil, fmt.Errorf("comparing %s and %s of %s: %w", short(from), short(to), src.Repo, err)
+		return nil, fmt.Errorf("comparing %s and %s of %s: %w", gitx.Short(from), gitx.Short(to), src.Repo, err)
 	}
-	return nameStatusPaths(out), nil
+	return paths(out)
+}
+
+// paths reads `git diff --name-status -z` output: every path, both sides
+// of renames and copies.
+func paths(nameStatus string) ([]string, error) {
+	changes, err := gitx.ParseNameStatus(nameStatus)
+	if err != nil {
+		return nil, err
+	}
+	return gitx.Paths(changes), nil
 }
 
 // git runs git in dir. Credentials go through GIT_ASKPASS-free config in
 // the environment (an http.extraHeader), so they never appear in a URL,
 // a command line, or git's own messages.
 func git(ctx context.Context, dir string, src Source, args ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, "git", args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0", "LC_ALL=C", "GIT_CONFIG_NOSYSTEM=1")
+	env := []string{"GIT_CONFIG_NOSYSTEM=1"}
 	if src.Token != "" {
 		user := src.Username
 		if user == "" {
 			user = "sluice"
 		}
-		cred := basicAuth(user, src.Token)
-		cmd.Env = append(cmd.Env,
+		env = append(env,
 			"GIT_CONFIG_COUNT=1",
 			"GIT_CONFIG_KEY_0=http.extraHeader",
-			"GIT_CONFIG_VALUE_0=Authorization: Basic "+cred,
+			"GIT_CONFIG_VALUE_0=Authorization: Basic "+basicAuth(user, src.Token),
 		)
 	}
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		msg := strings.TrimSpace(stderr.String())
+	out, err := gitx.Run(ctx, dir, env, args...)
+	if err != nil {
+		// A new error, not a wrapped one: what git said is only ever seen
+		// redacted.
+		msg := err.Error()
 		if src.Token != "" {
 			msg = strings.ReplaceAll(msg, src.Token, "***")
 		}
-		if msg == "" {
-			msg = err.Error()
-		}
-		return "", errors.New("git " + args[0] + ": " + redactURL(msg))
+		return "", errors.New(redactURL(msg))
 	}
-	return stdout.String(), nil
+	return out, nil
 }
 
 var urlInText = regexp.MustCompile(`[a-z][a-z0-9+.-]*://[^\s'"]+`)
@@ -269,13 +252,6 @@ func redactURL(s string) string {
 		p.User = nil
 		return p.String()
 	})
-}
-
-func short(id string) string {
-	if len(id) > 7 {
-		return id[:7]
-	}
-	return id
 }
 
 func basicAuth(user, token string) string {
