@@ -54,6 +54,46 @@ func sluiceProcess(t *testing.T, env []string, args ...string) *exec.Cmd {
 	return c
 }
 
+// output is the standard error of a sluice process, as read so far.
+type output struct {
+	strings.Builder
+	lines *bufio.Scanner
+}
+
+// startUntil starts c and reads its standard error up to the first line
+// that contains marker.
+func startUntil(t *testing.T, c *exec.Cmd, marker string) *output {
+	t.Helper()
+	stderr, err := c.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	o := &output{lines: bufio.NewScanner(stderr)}
+	for o.lines.Scan() {
+		o.WriteString(o.lines.Text() + "\n")
+		if strings.Contains(o.lines.Text(), marker) {
+			break
+		}
+	}
+	return o
+}
+
+// readRest reads the rest of the output in the background; the channel
+// is closed at its end.
+func (o *output) readRest() <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		for o.lines.Scan() {
+			o.WriteString(o.lines.Text() + "\n")
+		}
+		close(done)
+	}()
+	return done
+}
+
 func TestExitStatus(t *testing.T) {
 	tests := []struct {
 		name string
@@ -108,31 +148,11 @@ resource "terraform_data" "slow" {
 			}
 
 			apply := sluiceProcess(t, env, "-C", repo, "apply")
-			stderr, err := apply.StderrPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := apply.Start(); err != nil {
-				t.Fatal(err)
-			}
-			var seen strings.Builder
-			lines := bufio.NewScanner(stderr)
-			for lines.Scan() {
-				seen.WriteString(lines.Text() + "\n")
-				if strings.Contains(lines.Text(), "provisioning") {
-					break
-				}
-			}
+			seen := startUntil(t, apply, "provisioning")
 			if err := apply.Process.Signal(syscall.SIGHUP); err != nil {
 				t.Fatal(err)
 			}
-			done := make(chan struct{})
-			go func() {
-				for lines.Scan() {
-					seen.WriteString(lines.Text() + "\n")
-				}
-				close(done)
-			}()
+			done := seen.readRest()
 			select {
 			case <-done:
 			case <-time.After(50 * time.Second):
@@ -180,21 +200,7 @@ esac
 	testkit.WriteFile(t, filepath.Join(repo, "app", "main.tf"), "resource \"terraform_data\" \"x\" {}\n")
 	env := []string{"SLUICE_TERRAFORM_BIN=" + bin, "SLUICE_PLUGIN_CACHE_DIR=" + filepath.Join(dir, "plugins")}
 	plan := sluiceProcess(t, env, "-C", repo, "plan", "--base", "main", "-v")
-	stderr, err := plan.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := plan.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var seen strings.Builder
-	lines := bufio.NewScanner(stderr)
-	for lines.Scan() {
-		seen.WriteString(lines.Text() + "\n")
-		if strings.Contains(lines.Text(), "engine-ignores-interrupts") {
-			break
-		}
-	}
+	seen := startUntil(t, plan, "engine-ignores-interrupts")
 	if err := plan.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
 	}
@@ -203,13 +209,7 @@ esac
 		t.Fatal(err)
 	}
 	start := time.Now()
-	done := make(chan struct{})
-	go func() {
-		for lines.Scan() {
-			seen.WriteString(lines.Text() + "\n")
-		}
-		close(done)
-	}()
+	done := seen.readRest()
 	select {
 	case <-done:
 	case <-time.After(15 * time.Second):

@@ -66,15 +66,7 @@ func BenchmarkQuickstartPlan(b *testing.B) {
 
 func benchQuickstart(b *testing.B, bin testkit.Binary) {
 	testkit.QuietTerraform(b)
-	repo := b.TempDir()
-	testkit.CopyDir(b, filepath.Join("..", "..", "examples", "quickstart"), repo)
-	if bin.Engine == "opentofu" {
-		testkit.Replace(b, filepath.Join(repo, "sluice.yaml"), "engine: terraform", "engine: opentofu")
-		testkit.Replace(b, filepath.Join(repo, "sluice.yaml"), "engine: terraform", "engine: opentofu")
-	}
-	testkit.Git(b, repo, "init", "-q", "-b", "main")
-	testkit.Git(b, repo, "add", "-A")
-	testkit.Git(b, repo, "commit", "-q", "-m", "today")
+	repo := quickstartRepo(b, filepath.Join("..", "..", "examples", "quickstart"), bin)
 	testkit.Git(b, repo, "switch", "-q", "-c", "reduce")
 	testkit.Replace(b, filepath.Join(repo, "cluster", "node-group", "main.tf"), "desired_size  = 3", "desired_size  = 2")
 	testkit.Git(b, repo, "commit", "-qam", "two")
@@ -111,15 +103,7 @@ func BenchmarkQuickstartProviderPlan(b *testing.B) {
 func benchProviderQuickstart(b *testing.B, bin testkit.Binary, config string) {
 	b.Setenv("TF_CLI_CONFIG_FILE", config)
 	b.Setenv("SLUICETEST_STATE_FILE", filepath.Join(b.TempDir(), "cloud.json"))
-	repo := b.TempDir()
-	testkit.CopyDir(b, filepath.Join("testdata", "quickstart-provider"), repo)
-	if bin.Engine == "opentofu" {
-		testkit.Replace(b, filepath.Join(repo, "sluice.yaml"), "engine: terraform", "engine: opentofu")
-		testkit.Replace(b, filepath.Join(repo, "sluice.yaml"), "engine: terraform", "engine: opentofu")
-	}
-	testkit.Git(b, repo, "init", "-q", "-b", "main")
-	testkit.Git(b, repo, "add", "-A")
-	testkit.Git(b, repo, "commit", "-q", "-m", "today")
+	repo := quickstartRepo(b, filepath.Join("testdata", "quickstart-provider"), bin)
 	p := newPlanBench(b, bin, repo)
 	testkit.CopyDir(b, filepath.Join(repo, "node-group"), p.bare)
 

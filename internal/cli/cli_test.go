@@ -58,6 +58,23 @@ func fixture(t *testing.T, name string, bin testkit.Binary, stateDir string) str
 	return dir
 }
 
+// quickstartRepo makes a git repository from a copy of src (the
+// quickstart, or a directory like it with two projects), committed on
+// main, with both projects set to bin's engine.
+func quickstartRepo(t testing.TB, src string, bin testkit.Binary) string {
+	t.Helper()
+	repo := t.TempDir()
+	testkit.CopyDir(t, src, repo)
+	if bin.Engine == "opentofu" {
+		testkit.Replace(t, filepath.Join(repo, "sluice.yaml"), "engine: terraform", "engine: opentofu")
+		testkit.Replace(t, filepath.Join(repo, "sluice.yaml"), "engine: terraform", "engine: opentofu")
+	}
+	testkit.Git(t, repo, "init", "-q", "-b", "main")
+	testkit.Git(t, repo, "add", "-A")
+	testkit.Git(t, repo, "commit", "-q", "-m", "today")
+	return repo
+}
+
 // readState returns a state file with all white space removed, so
 // terraform's indented and tofu's compact JSON compare alike.
 func readState(t *testing.T, path string) string {
@@ -75,15 +92,7 @@ func TestQuickstart(t *testing.T) {
 	for _, bin := range testkit.Engines(t) {
 		t.Run(bin.Engine, func(t *testing.T) {
 			testkit.QuietTerraform(t)
-			repo := t.TempDir()
-			testkit.CopyDir(t, filepath.Join("..", "..", "examples", "quickstart"), repo)
-			if bin.Engine == "opentofu" {
-				testkit.Replace(t, filepath.Join(repo, "sluice.yaml"), "engine: terraform", "engine: opentofu")
-				testkit.Replace(t, filepath.Join(repo, "sluice.yaml"), "engine: terraform", "engine: opentofu")
-			}
-			testkit.Git(t, repo, "init", "-q", "-b", "main")
-			testkit.Git(t, repo, "add", "-A")
-			testkit.Git(t, repo, "commit", "-q", "-m", "today")
+			repo := quickstartRepo(t, filepath.Join("..", "..", "examples", "quickstart"), bin)
 			mustSluice(t, bin, repo, "plan", "--base", "main", "-p", "network,node-group")
 			mustSluice(t, bin, repo, "apply")
 			state := filepath.Join(repo, "cluster", "node-group", "terraform.tfstate")

@@ -8,7 +8,6 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -27,6 +26,7 @@ import (
 	"github.com/sluicehq/sluice/internal/testkit"
 	"github.com/sluicehq/sluice/internal/testkit/giteatest"
 	"github.com/sluicehq/sluice/internal/testkit/pgtest"
+	"github.com/sluicehq/sluice/internal/testkit/procs"
 )
 
 func TestMain(m *testing.M) {
@@ -109,14 +109,15 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
+// freePort returns a loopback address with a port that was free a moment
+// ago.
 func freePort(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := procs.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return fmt.Sprintf("127.0.0.1:%d", port)
 }
 
 // serverEnv is the environment of a server on dataDir working on r, with
@@ -281,7 +282,7 @@ func waitFile(t *testing.T, path string) {
 	}
 }
 
+// readState reads the state of r's app project (see readStateFile).
 func readState(t *testing.T, r *repo) string {
-	b, _ := os.ReadFile(filepath.Join(r.state, "app.tfstate"))
-	return strings.Join(strings.Fields(string(b)), "")
+	return readStateFile(t, filepath.Join(r.state, "app.tfstate"))
 }

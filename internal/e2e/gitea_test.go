@@ -154,6 +154,8 @@ func (sc *scenario) desiredSize(env string) string {
 	return ""
 }
 
+// readStateFile returns a state file with all white space removed, so
+// indented and compact JSON compare alike; "" when there is none.
 func readStateFile(t *testing.T, path string) string {
 	b, _ := os.ReadFile(path)
 	return strings.Join(strings.Fields(string(b)), "")

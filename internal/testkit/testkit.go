@@ -117,6 +117,12 @@ func Replace(t testing.TB, path, old, new string) {
 // Git runs git in dir with a fixed identity and returns its output.
 func Git(t testing.TB, dir string, args ...string) string {
 	t.Helper()
+	return GitEnv(t, dir, nil, args...)
+}
+
+// GitEnv is Git with env added to git's environment.
+func GitEnv(t testing.TB, dir string, env []string, args ...string) string {
+	t.Helper()
 	cmd := exec.Command("git", args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(),
@@ -124,6 +130,7 @@ func Git(t testing.TB, dir string, args ...string) string {
 		"GIT_COMMITTER_NAME=Test", "GIT_COMMITTER_EMAIL=test@example.com",
 		"GIT_CONFIG_NOSYSTEM=1", "HOME="+dir,
 	)
+	cmd.Env = append(cmd.Env, env...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("git %s in %s: %v\n%s", strings.Join(args, " "), dir, err, out)

@@ -2,10 +2,7 @@ package giteatest
 
 import (
 	"encoding/base64"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/sluicehq/sluice/internal/testkit"
@@ -27,23 +24,13 @@ func (s *Server) Git(t testing.TB, dir, token string, args ...string) string {
 // identity, and returns its output.
 func GitWithAuth(t testing.TB, dir, username, password string, args ...string) string {
 	t.Helper()
-	cmd := exec.Command("git", args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(),
-		"GIT_AUTHOR_NAME=Test", "GIT_AUTHOR_EMAIL=test@example.com",
-		"GIT_COMMITTER_NAME=Test", "GIT_COMMITTER_EMAIL=test@example.com",
-		"GIT_CONFIG_NOSYSTEM=1", "GIT_TERMINAL_PROMPT=0", "HOME="+dir,
-	)
+	env := []string{"GIT_TERMINAL_PROMPT=0"}
 	if password != "" {
 		basic := base64.StdEncoding.EncodeToString([]byte(username + ":" + password))
-		cmd.Env = append(cmd.Env, "GIT_CONFIG_COUNT=1",
+		env = append(env, "GIT_CONFIG_COUNT=1",
 			"GIT_CONFIG_KEY_0=http.extraHeader", "GIT_CONFIG_VALUE_0=Authorization: Basic "+basic)
 	}
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("git %s in %s: %v\n%s", strings.Join(args, " "), dir, err, out)
-	}
-	return strings.TrimSpace(string(out))
+	return testkit.GitEnv(t, dir, env, args...)
 }
 
 // Clone clones a repository into a new temporary directory as the holder

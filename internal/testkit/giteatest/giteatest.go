@@ -35,8 +35,6 @@
 package giteatest
 
 import (
-	"github.com/sluicehq/sluice/internal/testkit/procs"
-
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -50,14 +48,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
-	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/testkit/procs"
 )
 
 // Version is the Gitea version the tools cache holds by default.
@@ -66,15 +63,8 @@ const Version = "v1.26.0"
 // AdminLogin is the site administrator every server starts with.
 const AdminLogin = "sluice-admin"
 
-// The one server of the test binary. Package state, because tests share it
-// and Main must find it to stop it.
-var shared struct {
-	mu     sync.Mutex
-	inMain bool
-	srv    *Server
-	err    error // from the first start, repeated to every later caller
-	skip   string
-}
+// The one server of the test binary.
+var shared = procs.Shared[*Server]{Name: "giteatest", Start: start, Missing: errMissing, Stop: (*Server).stop}
 
 // Main runs the tests and then stops the server, if one was started, and
 // exits with the tests' status.
@@ -83,52 +73,12 @@ func Main(m *testing.M) { os.Exit(Wrap(m.Run)) }
 // Wrap runs the tests (m.Run, or another package's Wrap of it) and then
 // stops the server, if one was started; it returns run's status. It lets
 // one TestMain use several such servers.
-func Wrap(run func() int) int {
-	shared.mu.Lock()
-	shared.inMain = true
-	shared.mu.Unlock()
-
-	code := run()
-
-	shared.mu.Lock()
-	if shared.srv != nil {
-		if err := shared.srv.stop(); err != nil {
-			fmt.Fprintf(os.Stderr, "giteatest: %v\n", err)
-		}
-		shared.srv = nil
-	}
-	shared.mu.Unlock()
-	return code
-}
+func Wrap(run func() int) int { return shared.Wrap(run) }
 
 // Start returns the shared server, starting it on first use.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	shared.mu.Lock()
-	defer shared.mu.Unlock()
-	if !shared.inMain {
-		t.Fatal("giteatest: the package's TestMain must call giteatest.Main(m), which stops the server")
-	}
-	if shared.srv == nil && shared.err == nil && shared.skip == "" {
-		began := time.Now()
-		shared.srv, shared.err = start()
-		if errors.Is(shared.err, errMissing) {
-			shared.skip, shared.err = shared.err.Error(), nil
-		}
-		if shared.srv != nil {
-			shared.srv.StartupTime = time.Since(began)
-			t.Logf("giteatest: Gitea %s started at %s in %v", Version, shared.srv.url, shared.srv.StartupTime.Round(time.Millisecond))
-		}
-	}
-	switch {
-	case shared.skip != "" && os.Getenv("SLUICE_TEST_REQUIRE_TOOLS") == "1":
-		t.Fatalf("required test tool missing: %s", shared.skip)
-	case shared.skip != "":
-		t.Skipf("skipping: %s", shared.skip)
-	case shared.err != nil:
-		t.Fatalf("giteatest: %v", shared.err)
-	}
-	return shared.srv
+	return shared.Get(t)
 }
 
 var errMissing = errors.New("Gitea binary missing")
@@ -138,9 +88,9 @@ type Server struct {
 	dir      string
 	url      string
 	cmd      *exec.Cmd
-	done     chan struct{} // closed when gitea web has exited
-	password string        // every user's password, admin included
-	admin    string        // the admin's API token (all scopes)
+	done     <-chan struct{} // closed when gitea web has exited
+	password string          // every user's password, admin included
+	admin    string          // the admin's API token (all scopes)
 	seq      atomic.Int64
 	http     *http.Client
 
@@ -167,17 +117,13 @@ func (s *Server) AdminToken(t testing.TB) string {
 	return s.admin
 }
 
-func start() (*Server, error) {
+func start(t testing.TB) (*Server, error) {
+	began := time.Now()
 	bin, static, err := locate()
 	if err != nil {
 		return nil, err
 	}
-	base := filepath.Join(os.TempDir(), "sluice-giteatest")
-	if err := os.MkdirAll(base, 0o755); err != nil {
-		return nil, err
-	}
-	sweep(base)
-	dir, err := os.MkdirTemp(base, strconv.Itoa(os.Getpid())+"-")
+	dir, err := procs.Dir("sluice-giteatest", stopLeftover)
 	if err != nil {
 		return nil, err
 	}
@@ -186,6 +132,8 @@ func start() (*Server, error) {
 		os.RemoveAll(dir)
 		return nil, err
 	}
+	s.StartupTime = time.Since(began)
+	t.Logf("giteatest: Gitea %s started at %s in %v", Version, s.url, s.StartupTime.Round(time.Millisecond))
 	return s, nil
 }
 
@@ -231,7 +179,7 @@ func startIn(bin, static, dir string) (*Server, error) {
 	}
 	var lastErr error
 	for range 3 { // the free port may be taken before gitea binds it
-		port, err := freePort()
+		port, err := procs.FreePort()
 		if err != nil {
 			return nil, err
 		}
@@ -308,22 +256,9 @@ func (s *Server) run(bin string) error {
 	cmd.Dir = s.dir
 	cmd.Env = s.env()
 	cmd.Stdout, cmd.Stderr = out, out
-	// Pdeathsig fires when the thread that forked the child ends, not the
-	// process: start it from a goroutine locked to its thread that lives
-	// exactly as long as gitea.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	started, done := make(chan error, 1), make(chan struct{})
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread ends with this goroutine
-		defer close(done)
-		if err := cmd.Start(); err != nil {
-			started <- err
-			return
-		}
-		started <- nil
-		_ = cmd.Wait()
-	}()
-	if err := <-started; err != nil {
+	done, err := procs.Start(cmd)
+	if err != nil {
 		return fmt.Errorf("starting gitea web: %w", err)
 	}
 	s.cmd, s.done = cmd, done
@@ -875,15 +810,9 @@ func (s *Server) CreateWebhook(t testing.TB, repo, url, secret string, events ..
 	return h.ID
 }
 
-func freePort() (int, error) { return procs.FreePort() }
-
-func alive(pid int) bool { return procs.Alive(pid) }
-
-// sweep ends the Gitea servers of dead test binaries and removes their dirs.
-func sweep(base string) {
-	procs.Sweep(base, func(dir string) {
-		if g := procs.PIDFile(filepath.Join(dir, "gitea.pid")); g > 0 && isGitea(g) {
-			_ = syscall.Kill(g, syscall.SIGKILL)
-		}
-	})
+// stopLeftover ends the Gitea server a dead test binary left in dir.
+func stopLeftover(dir string) {
+	if g := procs.PIDFile(filepath.Join(dir, "gitea.pid")); g > 0 && isGitea(g) {
+		_ = syscall.Kill(g, syscall.SIGKILL)
+	}
 }

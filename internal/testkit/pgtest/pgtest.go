@@ -17,8 +17,6 @@
 package pgtest
 
 import (
-	"github.com/sluicehq/sluice/internal/testkit/procs"
-
 	"context"
 	"errors"
 	"fmt"
@@ -26,10 +24,8 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -37,17 +33,12 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/sluicehq/sluice/internal/testkit/procs"
 )
 
-// The one server of the test binary. Package state, because tests share it
-// and Main must find it to stop it.
-var shared struct {
-	mu     sync.Mutex
-	inMain bool
-	srv    *server
-	err    error // from the first start, repeated to every later caller
-	skip   string
-}
+// The one server of the test binary.
+var shared = procs.Shared[*server]{Name: "pgtest", Start: start, Missing: errMissing, Stop: (*server).stop}
 
 // Main runs the tests and then stops the server, if one was started, and
 // exits with the tests' status.
@@ -56,36 +47,20 @@ func Main(m *testing.M) { os.Exit(Wrap(m.Run)) }
 // Wrap runs the tests (m.Run, or another package's Wrap of it) and then
 // stops the server, if one was started; it returns run's status. It lets
 // one TestMain use several such servers.
-func Wrap(run func() int) int {
-	shared.mu.Lock()
-	shared.inMain = true
-	shared.mu.Unlock()
-
-	code := run()
-
-	shared.mu.Lock()
-	if shared.srv != nil {
-		if err := shared.srv.stop(); err != nil {
-			fmt.Fprintf(os.Stderr, "pgtest: %v\n", err)
-		}
-		shared.srv = nil
-	}
-	shared.mu.Unlock()
-	return code
-}
+func Wrap(run func() int) int { return shared.Wrap(run) }
 
 // Start returns the URL of the server's postgres database, starting the
 // server on first use.
 func Start(t testing.TB) string {
 	t.Helper()
-	return get(t).url("postgres")
+	return shared.Get(t).url("postgres")
 }
 
 // NewDatabase creates an empty database for the test, dropped when it
 // ends, and returns its URL.
 func NewDatabase(t testing.TB) string {
 	t.Helper()
-	s := get(t)
+	s := shared.Get(t)
 	name := fmt.Sprintf("test_%d", s.seq.Add(1))
 	ctx := context.Background()
 	if _, err := s.admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
@@ -97,30 +72,6 @@ func NewDatabase(t testing.TB) string {
 		}
 	})
 	return s.url(name)
-}
-
-func get(t testing.TB) *server {
-	t.Helper()
-	shared.mu.Lock()
-	defer shared.mu.Unlock()
-	if !shared.inMain {
-		t.Fatal("pgtest: the package's TestMain must call pgtest.Main(m), which stops the server")
-	}
-	if shared.srv == nil && shared.err == nil && shared.skip == "" {
-		shared.srv, shared.err = start(binDir())
-		if errors.Is(shared.err, errMissing) {
-			shared.skip, shared.err = shared.err.Error(), nil
-		}
-	}
-	switch {
-	case shared.skip != "" && os.Getenv("SLUICE_TEST_REQUIRE_TOOLS") == "1":
-		t.Fatalf("required test tool missing: %s", shared.skip)
-	case shared.skip != "":
-		t.Skipf("skipping: %s", shared.skip)
-	case shared.err != nil:
-		t.Fatalf("pgtest: %v", shared.err)
-	}
-	return shared.srv
 }
 
 func binDir() string {
@@ -136,7 +87,7 @@ type server struct {
 	dir   string
 	port  int
 	cmd   *exec.Cmd
-	done  chan struct{} // closed when the postmaster has exited
+	done  <-chan struct{} // closed when the postmaster has exited
 	admin *pgxpool.Pool
 	seq   atomic.Int64 // numbers the databases
 }
@@ -146,7 +97,8 @@ func (s *server) url(db string) string {
 }
 
 // start runs initdb and the postmaster in a new directory.
-func start(bin string) (*server, error) {
+func start(testing.TB) (*server, error) {
+	bin := binDir()
 	for _, b := range []string{"initdb", "postgres"} {
 		if _, err := os.Stat(filepath.Join(bin, b)); err != nil {
 			return nil, fmt.Errorf("%w: %s not found (set SLUICE_TEST_PG_BIN)", errMissing, filepath.Join(bin, b))
@@ -156,12 +108,7 @@ func start(bin string) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	base := filepath.Join(os.TempDir(), "sluice-pgtest")
-	if err := os.MkdirAll(base, 0o755); err != nil {
-		return nil, err
-	}
-	sweep(base)
-	dir, err := os.MkdirTemp(base, strconv.Itoa(os.Getpid())+"-")
+	dir, err := procs.Dir("sluice-pgtest", stopLeftover)
 	if err != nil {
 		return nil, err
 	}
@@ -199,7 +146,7 @@ func startIn(bin, dir string, cred *syscall.Credential) (*server, error) {
 	}
 	var lastErr error
 	for range 3 { // the free port may be taken before postgres binds it
-		port, err := freePort()
+		port, err := procs.FreePort()
 		if err != nil {
 			return nil, err
 		}
@@ -227,23 +174,11 @@ func run(bin, dir, data, sock string, port int, cred *syscall.Credential) (*serv
 	cmd.Dir = dir
 	cmd.Env = env()
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	// Pdeathsig fires when the thread that forked the child ends, not the
-	// process: start it from a goroutine locked to its thread that lives
-	// exactly as long as the postmaster. SIGQUIT is PostgreSQL's immediate
-	// shutdown, which also stops the backends and frees shared memory.
+	// SIGQUIT is PostgreSQL's immediate shutdown, which also stops the
+	// backends and frees shared memory.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGQUIT}
-	started, done := make(chan error, 1), make(chan struct{})
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread ends with this goroutine
-		defer close(done)
-		if err := cmd.Start(); err != nil {
-			started <- err
-			return
-		}
-		started <- nil
-		_ = cmd.Wait()
-	}()
-	if err := <-started; err != nil {
+	done, err := procs.Start(cmd)
+	if err != nil {
 		return nil, fmt.Errorf("starting postgres: %w", err)
 	}
 	s := &server{dir: dir, port: port, cmd: cmd, done: done}
@@ -333,15 +268,9 @@ func isPostgres(pid int) bool {
 	return err == nil && strings.TrimSpace(string(comm)) == "postgres"
 }
 
-func freePort() (int, error) { return procs.FreePort() }
-
-func alive(pid int) bool { return procs.Alive(pid) }
-
-// sweep ends the postmasters of dead test binaries and removes their dirs.
-func sweep(base string) {
-	procs.Sweep(base, func(dir string) {
-		if pm := procs.PIDFile(filepath.Join(dir, "data", "postmaster.pid")); pm > 0 && isPostgres(pm) {
-			_ = syscall.Kill(pm, syscall.SIGQUIT)
-		}
-	})
+// stopLeftover ends the postmaster a dead test binary left in dir.
+func stopLeftover(dir string) {
+	if pm := procs.PIDFile(filepath.Join(dir, "data", "postmaster.pid")); pm > 0 && isPostgres(pm) {
+		_ = syscall.Kill(pm, syscall.SIGQUIT)
+	}
 }
