@@ -2,7 +2,9 @@
 // merge requests, GitHub's and Gitea's pull requests — and the small
 // interfaces Sluice needs from a forge. Adapters live in forge/gitlab,
 // forge/github and forge/gitea; forge/forgetest is the contract suite
-// every adapter passes.
+// every adapter passes. The few pieces the adapters share are here too:
+// the sticky comment's parts (StickyComments, PartPrefix) and the waits of
+// their retries (RetryAfter, Sleep).
 package forge
 
 import (

@@ -45,25 +45,10 @@ func (c *Client) UpsertComment(ctx context.Context, repo string, number int64, m
 	if err != nil {
 		return failed(what, nil, err)
 	}
-	prefix, tag := partPrefix(marker), partTag(marker)
-	var head *sdk.Comment
-	var parts, stale []*sdk.Comment
-	for _, cm := range cs {
-		if cm.Poster == nil || cm.Poster.ID != me.ID {
-			continue
-		}
-		isPart := strings.Contains(cm.Body, prefix) || strings.Contains(cm.Body, tag)
-		switch {
-		case strings.Contains(cm.Body, marker) && head == nil:
-			head = cm
-		case strings.Contains(cm.Body, marker):
-			stale = append(stale, cm)
-		case isPart && head != nil:
-			parts = append(parts, cm)
-		case isPart:
-			stale = append(stale, cm)
-		}
-	}
+	cs = slices.DeleteFunc(cs, func(cm *sdk.Comment) bool { return cm.Poster == nil || cm.Poster.ID != me.ID })
+	prefix, tag := forge.PartPrefix(marker), partTag(marker)
+	head, parts, stale := forge.StickyComments(cs, func(cm *sdk.Comment) string { return cm.Body }, marker,
+		func(body string) bool { return strings.Contains(body, prefix) || strings.Contains(body, tag) }, len(bodies))
 	api := c.api(ctx)
 	put := func(existing *sdk.Comment, body, which string) error {
 		if existing == nil {
@@ -95,25 +80,12 @@ func (c *Client) UpsertComment(ctx context.Context, repo string, number int64, m
 			return err
 		}
 	}
-	if n := len(bodies) - 1; n < len(parts) {
-		stale = append(stale, parts[n:]...)
-	}
 	for _, cm := range stale {
 		if resp, err := api.DeleteIssueComment(owner, name, cm.ID); err != nil && (resp == nil || resp.StatusCode != http.StatusNotFound) {
 			return failed(fmt.Sprintf("%s: deleting comment %d, no longer needed", what, cm.ID), resp, err)
 		}
 	}
 	return nil
-}
-
-// partPrefix is how render marks the continuation parts of marker's
-// comment: for "<!-- sluice:plan -->", part n carries
-// "<!-- sluice:plan part n -->".
-func partPrefix(marker string) string {
-	if m, ok := strings.CutSuffix(marker, "-->"); ok {
-		return strings.TrimRight(m, " ") + " part "
-	}
-	return marker + " part "
 }
 
 // partTag marks the continuation parts of marker's comment whose bodies

@@ -44,12 +44,10 @@ var defaultWIPPrefixes = []string{"WIP:", "[WIP]"}
 
 // Client is a Gitea (or Forgejo) server seen through one token.
 type Client struct {
-	base      string // without the trailing slash
-	token     string
-	http      *http.Client
-	userAgent string
-	cloneUser string
-	wip       []string
+	base  string // without the trailing slash
+	token string
+	http  *http.Client
+	wip   []string
 
 	mu sync.Mutex
 	me *sdk.User // the token's user, once known
@@ -59,18 +57,6 @@ var _ forge.Forge = (*Client)(nil)
 
 // Option configures a Client.
 type Option func(*Client)
-
-// WithHTTPClient sets the HTTP client for API calls (timeouts, proxies,
-// TLS). The default has a 30-second timeout.
-func WithHTTPClient(hc *http.Client) Option { return func(c *Client) { c.http = hc } }
-
-// WithUserAgent sets the User-Agent of API calls.
-func WithUserAgent(ua string) Option { return func(c *Client) { c.userAgent = ua } }
-
-// WithCloneUsername sets the user name CloneAuth returns with the token.
-// Gitea and Forgejo accept any name with a token as the password; the
-// default is "sluice".
-func WithCloneUsername(name string) Option { return func(c *Client) { c.cloneUser = name } }
 
 // WithWorkInProgressPrefixes sets the title prefixes that mark a draft,
 // when the server's [repository.pull-request] WORK_IN_PROGRESS_PREFIXES
@@ -94,12 +80,10 @@ func New(baseURL, token string, opts ...Option) (*Client, error) {
 		return nil, errors.New("gitea token is empty: create one for the Sluice bot user (see docs/forges/gitea.md)")
 	}
 	c := &Client{
-		base:      strings.TrimRight(u.String(), "/"),
-		token:     token,
-		http:      &http.Client{Timeout: 30 * time.Second},
-		userAgent: "sluice",
-		cloneUser: "sluice",
-		wip:       defaultWIPPrefixes,
+		base:  strings.TrimRight(u.String(), "/"),
+		token: token,
+		http:  &http.Client{Timeout: 30 * time.Second},
+		wip:   defaultWIPPrefixes,
 	}
 	for _, o := range opts {
 		o(c)
@@ -116,8 +100,9 @@ func (c *Client) CommentLimit() int { return commentLimit }
 // CloneURL is the repository's HTTP(S) clone URL.
 func (c *Client) CloneURL(repo string) string { return c.base + "/" + repo + ".git" }
 
-// CloneAuth is the basic-auth pair git uses: any user name and the token.
-func (c *Client) CloneAuth() (username, token string) { return c.cloneUser, c.token }
+// CloneAuth is the basic-auth pair git uses: Gitea and Forgejo take any
+// user name ("sluice") with the token as the password.
+func (c *Client) CloneAuth() (username, token string) { return "sluice", c.token }
 
 // api returns an SDK client bound to ctx. The SDK keeps one context per
 // client, so each call gets its own: a cheap struct that makes no request,
@@ -130,7 +115,7 @@ func (c *Client) api(ctx context.Context) *sdk.Client {
 		sdk.SetGiteaVersion(""),
 		sdk.SetHTTPClient(c.http),
 		sdk.SetToken(c.token),
-		sdk.SetUserAgent(c.userAgent),
+		sdk.SetUserAgent("sluice"),
 		sdk.SetContext(ctx),
 	)
 	if err != nil { // only the version check can fail, and it is off

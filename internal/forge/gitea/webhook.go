@@ -191,13 +191,43 @@ func actor(u *hookUser) forge.User {
 	return forge.User{ID: u.ID, Login: u.Login}
 }
 
-func (c *Client) parsePR(event, delivery string, body []byte) (*forge.Event, error) {
+// decodePR reads a pull request or review payload, which must name the
+// pull request and its repository.
+func decodePR(event string, body []byte) (*prPayload, error) {
 	var p prPayload
 	if err := decode(event, body, &p); err != nil {
 		return nil, err
 	}
 	if p.PullRequest == nil || p.Repository == nil || p.Repository.FullName == "" {
 		return nil, fmt.Errorf("parsing gitea %s webhook: no pull request or repository in it", event)
+	}
+	return &p, nil
+}
+
+// event is the payload of a decodePR as an event.
+func (p *prPayload) event(kind forge.EventKind, action, delivery string) *forge.Event {
+	number := p.Number
+	if number == 0 {
+		number = p.PullRequest.Number
+	}
+	head, base := p.PullRequest.shas()
+	return &forge.Event{
+		Kind:       kind,
+		Action:     action,
+		DeliveryID: delivery,
+		Repo:       p.Repository.FullName,
+		MR:         number,
+		Actor:      actor(p.Sender),
+		HeadSHA:    head,
+		BaseSHA:    base,
+		FromFork:   p.PullRequest.fromFork(),
+	}
+}
+
+func (c *Client) parsePR(event, delivery string, body []byte) (*forge.Event, error) {
+	p, err := decodePR(event, body)
+	if err != nil {
+		return nil, err
 	}
 	var action string
 	switch p.Action {
@@ -228,22 +258,7 @@ func (c *Client) parsePR(event, delivery string, body []byte) (*forge.Event, err
 	default: // assigned, label_updated, milestoned, review_requested, ...
 		return nil, fmt.Errorf("gitea %s webhook with action %q: %w", event, p.Action, forge.ErrIgnored)
 	}
-	number := p.Number
-	if number == 0 {
-		number = p.PullRequest.Number
-	}
-	head, base := p.PullRequest.shas()
-	return &forge.Event{
-		Kind:       forge.EventMR,
-		Action:     action,
-		DeliveryID: delivery,
-		Repo:       p.Repository.FullName,
-		MR:         number,
-		Actor:      actor(p.Sender),
-		HeadSHA:    head,
-		BaseSHA:    base,
-		FromFork:   p.PullRequest.fromFork(),
-	}, nil
+	return p.event(forge.EventMR, action, delivery), nil
 }
 
 // draftTitle tells whether a title carries a work-in-progress prefix, as
@@ -292,30 +307,12 @@ func parseComment(event, delivery string, body []byte) (*forge.Event, error) {
 }
 
 func parseReview(event, delivery string, body []byte) (*forge.Event, error) {
-	var p prPayload
-	if err := decode(event, body, &p); err != nil {
+	p, err := decodePR(event, body)
+	if err != nil {
 		return nil, err
-	}
-	if p.PullRequest == nil || p.Repository == nil || p.Repository.FullName == "" {
-		return nil, fmt.Errorf("parsing gitea %s webhook: no pull request or repository in it", event)
 	}
 	if p.Action != "reviewed" {
 		return nil, fmt.Errorf("gitea %s webhook with action %q: %w", event, p.Action, forge.ErrIgnored)
 	}
-	number := p.Number
-	if number == 0 {
-		number = p.PullRequest.Number
-	}
-	head, base := p.PullRequest.shas()
-	return &forge.Event{
-		Kind:       forge.EventReview,
-		Action:     "submitted",
-		DeliveryID: delivery,
-		Repo:       p.Repository.FullName,
-		MR:         number,
-		Actor:      actor(p.Sender),
-		HeadSHA:    head,
-		BaseSHA:    base,
-		FromFork:   p.PullRequest.fromFork(),
-	}, nil
+	return p.event(forge.EventReview, "submitted", delivery), nil
 }

@@ -3,6 +3,7 @@ package github
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -51,16 +52,6 @@ func (c *Client) Comments(ctx context.Context, repo string, number int64) ([]for
 	return out, nil
 }
 
-// partPrefix is how continuation parts of marker's comment start: for
-// "<!-- sluice:plan -->", part n carries "<!-- sluice:plan part n -->"
-// (render.PartMarker's form).
-func partPrefix(marker string) string {
-	if m, ok := strings.CutSuffix(marker, "-->"); ok {
-		return strings.TrimRight(m, " ") + " part "
-	}
-	return marker + " part "
-}
-
 // UpsertComment keeps one comment per marker: bodies[0] goes into the
 // oldest comment containing marker (created when there is none), and
 // bodies[1:] into the continuation parts after it, found by the part
@@ -84,27 +75,12 @@ func (c *Client) UpsertComment(ctx context.Context, repo string, number int64, m
 	if err != nil {
 		return fail(resp, err, "listing comments on %s#%d", repo, number)
 	}
-	prefix := partPrefix(marker)
-	var (
-		main         *gh.IssueComment
-		parts, stale []*gh.IssueComment
-	)
-	for _, cm := range cs {
-		if self != "" && !strings.EqualFold(cm.GetUser().GetLogin(), self) {
-			continue
-		}
-		body := cm.GetBody()
-		switch {
-		case strings.Contains(body, marker) && main == nil:
-			main = cm
-		case strings.Contains(body, marker):
-			stale = append(stale, cm) // a duplicate, from a race
-		case strings.Contains(body, prefix) && main != nil:
-			parts = append(parts, cm)
-		case strings.Contains(body, prefix):
-			stale = append(stale, cm) // a part whose first comment is gone
-		}
+	if self != "" {
+		cs = slices.DeleteFunc(cs, func(cm *gh.IssueComment) bool { return !strings.EqualFold(cm.GetUser().GetLogin(), self) })
 	}
+	prefix := forge.PartPrefix(marker)
+	main, parts, stale := forge.StickyComments(cs, (*gh.IssueComment).GetBody, marker,
+		func(body string) bool { return strings.Contains(body, prefix) }, len(bodies))
 	if err := c.putComment(ctx, owner, name, number, main, bodies[0]); err != nil {
 		return fmt.Errorf("github: updating the comment %q on %s#%d: %w", marker, repo, number, err)
 	}
@@ -116,9 +92,6 @@ func (c *Client) UpsertComment(ctx context.Context, repo string, number int64, m
 		if err := c.putComment(ctx, owner, name, number, existing, body); err != nil {
 			return fmt.Errorf("github: updating part %d of the comment %q on %s#%d: %w", i+2, marker, repo, number, err)
 		}
-	}
-	if n := len(bodies) - 1; n < len(parts) {
-		stale = append(stale, parts[n:]...)
 	}
 	for _, cm := range stale {
 		resp, err := c.gh.Issues.DeleteComment(ctx, owner, name, cm.GetID())

@@ -50,7 +50,6 @@ type Client struct {
 type Option func(*options)
 
 type options struct {
-	httpClient  *http.Client
 	maxAttempts int
 	maxWait     time.Duration
 	baseDelay   time.Duration
@@ -58,10 +57,6 @@ type options struct {
 	now         func() time.Time
 	login       string
 }
-
-// WithHTTPClient sets the HTTP client whose transport (and timeout) the
-// adapter builds on; the retrying transport wraps its Transport.
-func WithHTTPClient(c *http.Client) Option { return func(o *options) { o.httpClient = c } }
 
 // WithRetry sets how many attempts a request gets in all (at least 1;
 // default 4) and the longest single wait between two attempts (default
@@ -110,29 +105,20 @@ func New(baseURL, token string, opts ...Option) (*Client, error) {
 		maxAttempts: 4,
 		maxWait:     time.Minute,
 		baseDelay:   time.Second,
-		sleep:       sleepCtx,
+		sleep:       forge.Sleep,
 		now:         time.Now,
 	}
 	for _, opt := range opts {
 		opt(&o)
 	}
-	next := http.DefaultTransport
-	hc := &http.Client{}
-	if o.httpClient != nil {
-		if o.httpClient.Transport != nil {
-			next = o.httpClient.Transport
-		}
-		hc.Timeout = o.httpClient.Timeout
-	}
-	hc.Transport = &retryTransport{
-		next:        next,
+	client := gh.NewClient(&http.Client{Transport: &retryTransport{
+		next:        http.DefaultTransport,
 		maxAttempts: o.maxAttempts,
 		maxWait:     o.maxWait,
 		baseDelay:   o.baseDelay,
 		sleep:       o.sleep,
 		now:         o.now,
-	}
-	client := gh.NewClient(hc)
+	}})
 	if token != "" {
 		client = client.WithAuthToken(token)
 	}

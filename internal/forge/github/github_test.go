@@ -333,15 +333,3 @@ func TestURLs(t *testing.T) {
 		t.Errorf("GetMR with a bad repository: %v", err)
 	}
 }
-
-func TestPartPrefix(t *testing.T) {
-	for marker, want := range map[string]string{
-		"<!-- sluice:plan -->":     "<!-- sluice:plan part ",
-		"<!-- forgetest:sticky-->": "<!-- forgetest:sticky part ",
-		"[sluice]":                 "[sluice] part ",
-	} {
-		if got := partPrefix(marker); got != want {
-			t.Errorf("partPrefix(%q) = %q, want %q", marker, got, want)
-		}
-	}
-}

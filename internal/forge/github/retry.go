@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/forge"
 )
 
 // The retry policy, applied under go-github by retryTransport:
@@ -177,13 +179,8 @@ func (t *retryTransport) classify(req *http.Request, resp *http.Response, err er
 // HTTP date), else the time until x-ratelimit-reset when no requests
 // remain.
 func (t *retryTransport) namedWait(h http.Header) (time.Duration, bool) {
-	if ra := strings.TrimSpace(h.Get("Retry-After")); ra != "" {
-		if s, err := strconv.ParseInt(ra, 10, 64); err == nil && s >= 0 {
-			return time.Duration(s) * time.Second, true
-		}
-		if at, err := http.ParseTime(ra); err == nil {
-			return max(at.Sub(t.now()), 0), true
-		}
+	if d, ok := forge.RetryAfter(h, t.now()); ok {
+		return d, true
 	}
 	if h.Get("X-Ratelimit-Remaining") == "0" {
 		if s, err := strconv.ParseInt(h.Get("X-Ratelimit-Reset"), 10, 64); err == nil {
@@ -267,19 +264,4 @@ func message(body []byte) string {
 func drain(resp *http.Response) {
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
 	_ = resp.Body.Close()
-}
-
-// sleepCtx waits d or until ctx ends.
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	tm := time.NewTimer(d)
-	defer tm.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-tm.C:
-		return nil
-	}
 }

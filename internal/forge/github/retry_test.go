@@ -241,7 +241,7 @@ func TestRetryStopsWhenTheContextEnds(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := s.client(t, WithSleep(func(ctx context.Context, d time.Duration) error {
 		cancel()
-		return sleepCtx(ctx, d) // the real sleep, already cancelled
+		return forge.Sleep(ctx, d) // the real sleep, already cancelled
 	}))
 	_, err := c.GetMR(ctx, testRepo, 1347)
 	if !errors.Is(err, context.Canceled) {
@@ -249,18 +249,6 @@ func TestRetryStopsWhenTheContextEnds(t *testing.T) {
 	}
 	if n := s.hitCount(getPull); n != 1 {
 		t.Errorf("%d requests after cancelling, want 1", n)
-	}
-}
-
-func TestSleepCtx(t *testing.T) {
-	if err := sleepCtx(context.Background(), time.Millisecond); err != nil {
-		t.Error(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	start := time.Now()
-	if err := sleepCtx(ctx, time.Hour); !errors.Is(err, context.Canceled) || time.Since(start) > time.Second {
-		t.Errorf("sleepCtx on a cancelled context = %v after %v", err, time.Since(start))
 	}
 }
 

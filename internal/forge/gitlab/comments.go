@@ -57,14 +57,9 @@ func (c *Client) Reply(ctx context.Context, repo string, number int64, body stri
 }
 
 func (c *Client) createNote(ctx context.Context, repo string, number int64, body string) (*gl.Note, error) {
-	var n *gl.Note
-	err := c.call(ctx, "commenting on merge request "+mrRef(repo, number), false, func(o ...gl.RequestOptionFunc) (*gl.Response, error) {
-		var resp *gl.Response
-		var err error
-		n, resp, err = c.gl.Notes.CreateMergeRequestNote(repo, number, &gl.CreateMergeRequestNoteOptions{Body: gl.Ptr(body)}, o...)
-		return resp, err
+	return fetch(ctx, c, "commenting on merge request "+mrRef(repo, number), false, func(o ...gl.RequestOptionFunc) (*gl.Note, *gl.Response, error) {
+		return c.gl.Notes.CreateMergeRequestNote(repo, number, &gl.CreateMergeRequestNoteOptions{Body: gl.Ptr(body)}, o...)
 	})
-	return n, err
 }
 
 func (c *Client) editNote(ctx context.Context, repo string, number, id int64, body string) error {
@@ -82,16 +77,6 @@ func (c *Client) deleteNote(ctx context.Context, repo string, number, id int64) 
 		return nil // gone already (an earlier attempt, or by hand)
 	}
 	return err
-}
-
-// partPrefix is how continuation parts of marker's comment start: for
-// "<!-- sluice:plan -->", part n carries "<!-- sluice:plan part n -->"
-// (render.PartMarker's form).
-func partPrefix(marker string) string {
-	if m, ok := strings.CutSuffix(marker, "-->"); ok {
-		return strings.TrimRight(m, " ") + " part "
-	}
-	return marker + " part "
 }
 
 // UpsertComment keeps one comment per marker on the merge request:
@@ -114,7 +99,7 @@ func (c *Client) UpsertComment(ctx context.Context, repo string, number int64, m
 	if err != nil {
 		return err
 	}
-	prefix := partPrefix(marker)
+	prefix := forge.PartPrefix(marker)
 	var head *gl.Note
 	var parts []*gl.Note
 	for _, n := range ns {

@@ -58,17 +58,12 @@ type Client struct {
 type Option func(*options)
 
 type options struct {
-	httpClient *http.Client
-	retry      retryPolicy
-	now        func() time.Time
-	sleep      func(ctx context.Context, d time.Duration) error
-	log        *slog.Logger
-	cloneUser  string
+	retry     retryPolicy
+	now       func() time.Time
+	sleep     func(ctx context.Context, d time.Duration) error
+	log       *slog.Logger
+	cloneUser string
 }
-
-// WithHTTPClient sets the HTTP client (transport, timeout) requests use;
-// by default, http.DefaultTransport with a one-minute timeout per attempt.
-func WithHTTPClient(c *http.Client) Option { return func(o *options) { o.httpClient = c } }
 
 // WithRetry sets how many attempts one API call gets in all (at least 1;
 // default 5) and the longest wait Sluice accepts between two attempts
@@ -124,7 +119,7 @@ func New(baseURL, token string, opts ...Option) (*Client, error) {
 	o := options{
 		retry:     retryPolicy{maxAttempts: 5, maxWait: time.Minute, baseDelay: time.Second},
 		now:       time.Now,
-		sleep:     sleepCtx,
+		sleep:     forge.Sleep,
 		cloneUser: "oauth2",
 	}
 	for _, opt := range opts {
@@ -149,14 +144,10 @@ func New(baseURL, token string, opts ...Option) (*Client, error) {
 		// retry.go retries instead: deterministic, injectable clock.
 		gl.WithoutRetries(),
 		gl.WithUserAgent("sluice"),
-	}
-	hc := o.httpClient
-	if hc == nil {
 		// A hung answer ends the attempt (and is retried when it may be)
 		// rather than holding the call until its context ends.
-		hc = &http.Client{Timeout: time.Minute}
+		gl.WithHTTPClient(&http.Client{Timeout: time.Minute}),
 	}
-	clientOpts = append(clientOpts, gl.WithHTTPClient(hc))
 	client, err := gl.NewClient(token, clientOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("gitlab: creating the API client for %s: %w", web, err)
@@ -200,13 +191,7 @@ func (c *Client) whoami(ctx context.Context) (forge.User, error) {
 	if c.self != nil {
 		return *c.self, nil
 	}
-	var u *gl.User
-	err := c.call(ctx, "asking GitLab which account the token belongs to", true, func(o ...gl.RequestOptionFunc) (*gl.Response, error) {
-		var resp *gl.Response
-		var err error
-		u, resp, err = c.gl.Users.CurrentUser(o...)
-		return resp, err
-	})
+	u, err := fetch(ctx, c, "asking GitLab which account the token belongs to", true, c.gl.Users.CurrentUser)
 	if err != nil {
 		return forge.User{}, err
 	}
@@ -221,12 +206,8 @@ func (c *Client) userByLogin(ctx context.Context, login string) (forge.User, err
 	if login == "" {
 		return forge.User{}, fmt.Errorf("gitlab: %s: empty user name: %w", what, forge.ErrNotFound)
 	}
-	var us []*gl.User
-	err := c.call(ctx, what, true, func(o ...gl.RequestOptionFunc) (*gl.Response, error) {
-		var resp *gl.Response
-		var err error
-		us, resp, err = c.gl.Users.ListUsers(&gl.ListUsersOptions{Username: gl.Ptr(login)}, o...)
-		return resp, err
+	us, err := fetch(ctx, c, what, true, func(o ...gl.RequestOptionFunc) ([]*gl.User, *gl.Response, error) {
+		return c.gl.Users.ListUsers(&gl.ListUsersOptions{Username: gl.Ptr(login)}, o...)
 	})
 	if err != nil {
 		return forge.User{}, err
@@ -244,15 +225,4 @@ func basicUser(u *gl.BasicUser) forge.User {
 		return forge.User{}
 	}
 	return forge.User{ID: u.ID, Login: u.Username}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

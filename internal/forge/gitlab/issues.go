@@ -61,12 +61,8 @@ func (c *Client) FindIssue(ctx context.Context, repo, marker string) (*forge.Iss
 
 // CreateIssue opens an issue.
 func (c *Client) CreateIssue(ctx context.Context, repo, title, body string) (*forge.Issue, error) {
-	var is *gl.Issue
-	err := c.call(ctx, fmt.Sprintf("opening an issue %q on %s", title, repo), false, func(o ...gl.RequestOptionFunc) (*gl.Response, error) {
-		var resp *gl.Response
-		var err error
-		is, resp, err = c.gl.Issues.CreateIssue(repo, &gl.CreateIssueOptions{Title: gl.Ptr(title), Description: gl.Ptr(body)}, o...)
-		return resp, err
+	is, err := fetch(ctx, c, fmt.Sprintf("opening an issue %q on %s", title, repo), false, func(o ...gl.RequestOptionFunc) (*gl.Issue, *gl.Response, error) {
+		return c.gl.Issues.CreateIssue(repo, &gl.CreateIssueOptions{Title: gl.Ptr(title), Description: gl.Ptr(body)}, o...)
 	})
 	if err != nil {
 		return nil, err

@@ -27,24 +27,15 @@ func mrRef(repo string, number int64) string { return fmt.Sprintf("%s!%d", repo,
 
 // getMergeRequest is GET /projects/:id/merge_requests/:iid.
 func (c *Client) getMergeRequest(ctx context.Context, repo string, number int64) (*gl.MergeRequest, error) {
-	var mr *gl.MergeRequest
-	err := c.call(ctx, "getting merge request "+mrRef(repo, number), true, func(o ...gl.RequestOptionFunc) (*gl.Response, error) {
-		var resp *gl.Response
-		var err error
-		mr, resp, err = c.gl.MergeRequests.GetMergeRequest(repo, number, nil, o...)
-		return resp, err
+	return fetch(ctx, c, "getting merge request "+mrRef(repo, number), true, func(o ...gl.RequestOptionFunc) (*gl.MergeRequest, *gl.Response, error) {
+		return c.gl.MergeRequests.GetMergeRequest(repo, number, nil, o...)
 	})
-	return mr, err
 }
 
 // branchTip is the commit a branch points at; what names the call.
 func (c *Client) branchTip(ctx context.Context, what, repo, branch string) (string, error) {
-	var b *gl.Branch
-	err := c.call(ctx, what, true, func(o ...gl.RequestOptionFunc) (*gl.Response, error) {
-		var resp *gl.Response
-		var err error
-		b, resp, err = c.gl.Branches.GetBranch(repo, branch, o...)
-		return resp, err
+	b, err := fetch(ctx, c, what, true, func(o ...gl.RequestOptionFunc) (*gl.Branch, *gl.Response, error) {
+		return c.gl.Branches.GetBranch(repo, branch, o...)
 	})
 	if err != nil {
 		return "", err
@@ -164,12 +155,8 @@ func (c *Client) Reviews(ctx context.Context, repo string, number int64) ([]forg
 		}
 		byUser[r.User.ID] = r
 	}
-	var reviewers []*gl.MergeRequestReviewer
-	err = c.call(ctx, "listing the reviewers of merge request "+mrRef(repo, number), true, func(o ...gl.RequestOptionFunc) (*gl.Response, error) {
-		var resp *gl.Response
-		var err error
-		reviewers, resp, err = c.gl.MergeRequests.GetMergeRequestReviewers(repo, number, o...)
-		return resp, err
+	reviewers, err := fetch(ctx, c, "listing the reviewers of merge request "+mrRef(repo, number), true, func(o ...gl.RequestOptionFunc) ([]*gl.MergeRequestReviewer, *gl.Response, error) {
+		return c.gl.MergeRequests.GetMergeRequestReviewers(repo, number, o...)
 	})
 	// The merge request exists (its approvals were just read): a 404 here
 	// is a GitLab without the reviewers endpoint.
@@ -362,12 +349,8 @@ func statusCheck(s *gl.CommitStatus) forge.Check {
 // inherited from groups, or through a group the project is shared with);
 // 0 when they are not a member.
 func (c *Client) accessLevel(ctx context.Context, repo string, uid int64) (gl.AccessLevelValue, error) {
-	var m *gl.ProjectMember
-	err := c.call(ctx, fmt.Sprintf("getting the membership of user %d in %s", uid, repo), true, func(o ...gl.RequestOptionFunc) (*gl.Response, error) {
-		var resp *gl.Response
-		var err error
-		m, resp, err = c.gl.ProjectMembers.GetInheritedProjectMember(repo, uid, o...)
-		return resp, err
+	m, err := fetch(ctx, c, fmt.Sprintf("getting the membership of user %d in %s", uid, repo), true, func(o ...gl.RequestOptionFunc) (*gl.ProjectMember, *gl.Response, error) {
+		return c.gl.ProjectMembers.GetInheritedProjectMember(repo, uid, o...)
 	})
 	switch {
 	case errors.Is(err, forge.ErrNotFound):
@@ -475,12 +458,8 @@ func (c *Client) CanMerge(ctx context.Context, repo, login, branch string) (bool
 // inGroup says whether the user is an active member of the group
 // (directly or through its ancestors).
 func (c *Client) inGroup(ctx context.Context, gid, uid int64) (bool, error) {
-	var m *gl.GroupMember
-	err := c.call(ctx, fmt.Sprintf("getting the membership of user %d in group %d", uid, gid), true, func(o ...gl.RequestOptionFunc) (*gl.Response, error) {
-		var resp *gl.Response
-		var err error
-		m, resp, err = c.gl.GroupMembers.GetInheritedGroupMember(gid, uid, o...)
-		return resp, err
+	m, err := fetch(ctx, c, fmt.Sprintf("getting the membership of user %d in group %d", uid, gid), true, func(o ...gl.RequestOptionFunc) (*gl.GroupMember, *gl.Response, error) {
+		return c.gl.GroupMembers.GetInheritedGroupMember(gid, uid, o...)
 	})
 	switch {
 	case errors.Is(err, forge.ErrNotFound):
@@ -541,12 +520,8 @@ type ApprovalState struct {
 // refused (403), it falls back to GET .../approvals: one rule, "approvals",
 // approved when no approval is left.
 func (c *Client) ApprovalState(ctx context.Context, repo string, number int64) (*ApprovalState, error) {
-	var st *gl.MergeRequestApprovalState
-	err := c.call(ctx, "getting the approval state of merge request "+mrRef(repo, number), true, func(o ...gl.RequestOptionFunc) (*gl.Response, error) {
-		var resp *gl.Response
-		var err error
-		st, resp, err = c.gl.MergeRequestApprovals.GetApprovalState(repo, number, o...)
-		return resp, err
+	st, err := fetch(ctx, c, "getting the approval state of merge request "+mrRef(repo, number), true, func(o ...gl.RequestOptionFunc) (*gl.MergeRequestApprovalState, *gl.Response, error) {
+		return c.gl.MergeRequestApprovals.GetApprovalState(repo, number, o...)
 	})
 	if errors.Is(err, forge.ErrNotFound) || statusOfErr(err) == http.StatusForbidden {
 		return c.approvalStateFree(ctx, repo, number)

@@ -80,6 +80,18 @@ func (c *Client) call(ctx context.Context, what string, idempotent bool, fn apiC
 	}
 }
 
+// fetch is call for an API call that answers a value.
+func fetch[T any](ctx context.Context, c *Client, what string, idempotent bool, fn func(opts ...gl.RequestOptionFunc) (T, *gl.Response, error)) (T, error) {
+	var v T
+	err := c.call(ctx, what, idempotent, func(o ...gl.RequestOptionFunc) (*gl.Response, error) {
+		var resp *gl.Response
+		var err error
+		v, resp, err = fn(o...)
+		return resp, err
+	})
+	return v, err
+}
+
 // backoff decides whether the failed attempt is retried, and after how
 // long; asked is true when the wait is GitLab's (Retry-After,
 // RateLimit-Reset) rather than Sluice's own backoff.
@@ -113,13 +125,8 @@ func (c *Client) backoff(status int, resp *gl.Response, idempotent bool, attempt
 // askedWait reads how long GitLab asks the client to wait: Retry-After
 // (delay-seconds or an HTTP date), else RateLimit-Reset (Unix seconds).
 func (c *Client) askedWait(h http.Header) (time.Duration, bool) {
-	if v := h.Get("Retry-After"); v != "" {
-		if s, err := strconv.ParseInt(v, 10, 64); err == nil && s >= 0 {
-			return time.Duration(s) * time.Second, true
-		}
-		if t, err := http.ParseTime(v); err == nil {
-			return max(t.Sub(c.now()), 0), true
-		}
+	if d, ok := forge.RetryAfter(h, c.now()); ok {
+		return d, true
 	}
 	if v := h.Get("RateLimit-Reset"); v != "" {
 		if s, err := strconv.ParseInt(v, 10, 64); err == nil && s > 0 {

@@ -234,15 +234,3 @@ func TestRetryStopsWithTheContext(t *testing.T) {
 		t.Errorf("err = %v after %d sleeps and %d attempts; want context.Canceled after one of each", err, calls, f.count("GET", mrPath))
 	}
 }
-
-func TestDefaultSleepHonoursTheContext(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	start := time.Now()
-	if err := sleepCtx(ctx, time.Hour); !errors.Is(err, context.Canceled) || time.Since(start) > time.Second {
-		t.Errorf("sleepCtx = %v after %s", err, time.Since(start))
-	}
-	if err := sleepCtx(context.Background(), time.Millisecond); err != nil {
-		t.Error(err)
-	}
-}

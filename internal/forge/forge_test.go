@@ -1,0 +1,85 @@
+package forge
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"slices"
+	"testing"
+	"time"
+)
+
+func TestPartPrefix(t *testing.T) {
+	for marker, want := range map[string]string{
+		"<!-- sluice:plan -->":     "<!-- sluice:plan part ",
+		"<!-- forgetest:sticky-->": "<!-- forgetest:sticky part ",
+		"[sluice]":                 "[sluice] part ",
+	} {
+		if got := PartPrefix(marker); got != want {
+			t.Errorf("PartPrefix(%q) = %q, want %q", marker, got, want)
+		}
+	}
+}
+
+func TestStickyComments(t *testing.T) {
+	const marker = "<!-- m -->"
+	body := func(s string) string { return s }
+	isPart := func(s string) bool { return len(s) > 0 && s[0] == 'p' }
+	tests := []struct {
+		cs                []string
+		n                 int
+		head              string
+		wantParts, wantSt []string
+	}{
+		{cs: nil, n: 1},
+		{cs: []string{"x", marker + "1", "p2", "p3"}, n: 3, head: marker + "1", wantParts: []string{"p2", "p3"}},
+		// Parts no longer needed, a duplicate head and an orphan part.
+		{cs: []string{"p0", marker + "1", "p2", marker + "dup", "p3"}, n: 2, head: marker + "1",
+			wantParts: []string{"p2"}, wantSt: []string{"p0", marker + "dup", "p3"}},
+		{cs: []string{"p1", "p2"}, n: 2, wantSt: []string{"p1", "p2"}},
+	}
+	for _, tt := range tests {
+		head, parts, stale := StickyComments(tt.cs, body, marker, isPart, tt.n)
+		if head != tt.head || !slices.Equal(parts, tt.wantParts) || !slices.Equal(stale, tt.wantSt) {
+			t.Errorf("StickyComments(%q, %d) = %q, %q, %q; want %q, %q, %q",
+				tt.cs, tt.n, head, parts, stale, tt.head, tt.wantParts, tt.wantSt)
+		}
+	}
+}
+
+func TestRetryAfter(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	tests := []struct {
+		value string
+		want  time.Duration
+		ok    bool
+	}{
+		{"", 0, false},
+		{"120", 2 * time.Minute, true},
+		{now.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second, true},
+		{now.Add(-time.Minute).Format(http.TimeFormat), 0, true},
+		{"-1", 0, false},
+		{"soon", 0, false},
+	}
+	for _, tt := range tests {
+		h := http.Header{}
+		if tt.value != "" {
+			h.Set("Retry-After", tt.value)
+		}
+		if d, ok := RetryAfter(h, now); d != tt.want || ok != tt.ok {
+			t.Errorf("RetryAfter(%q) = %v, %v; want %v, %v", tt.value, d, ok, tt.want, tt.ok)
+		}
+	}
+}
+
+func TestSleep(t *testing.T) {
+	if err := Sleep(context.Background(), time.Millisecond); err != nil {
+		t.Error(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	start := time.Now()
+	if err := Sleep(ctx, time.Hour); !errors.Is(err, context.Canceled) || time.Since(start) > time.Second {
+		t.Errorf("Sleep on a cancelled context = %v after %v", err, time.Since(start))
+	}
+}
