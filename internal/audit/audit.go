@@ -100,26 +100,16 @@ func (l *Log) Record(ctx context.Context, actor, action, subject string, details
 func Export(ctx context.Context, src Source, since time.Time, w io.Writer) error {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
-	var after int64
-	for {
-		page, err := src.AuditEntries(ctx, after, since, exportPage)
-		if err != nil {
-			return fmt.Errorf("exporting audit log after entry %d: %w", after, err)
+	err := walk(ctx, src, since, exportPage, func(e store.AuditEntry) error {
+		if err := enc.Encode(exported(e)); err != nil {
+			return fmt.Errorf("writing entry %d: %w", e.Seq, err)
 		}
-		for _, e := range page {
-			if err := enc.Encode(exported(e)); err != nil {
-				return fmt.Errorf("exporting audit entry %d: %w", e.Seq, err)
-			}
-		}
-		if len(page) < exportPage {
-			return nil
-		}
-		next := page[len(page)-1].Seq
-		if next <= after {
-			return fmt.Errorf("exporting audit log after entry %d: %w", after, errNoProgress)
-		}
-		after = next
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("exporting audit log: %w", err)
 	}
+	return nil
 }
 
 const exportPage = 1000

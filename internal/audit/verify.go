@@ -96,7 +96,7 @@ func Verify(ctx context.Context, src Source, pageSize int) (Report, error) {
 		// predecessor, classified once the walk is done.
 		link *chainBreak
 	)
-	err := walk(ctx, src, pageSize, func(e store.AuditEntry) {
+	err := walk(ctx, src, time.Time{}, pageSize, func(e store.AuditEntry) error {
 		if rep.FirstBroken == nil && link == nil {
 			switch want := rep.LastSeq + 1; {
 			case e.Seq > want:
@@ -114,6 +114,7 @@ func Verify(ctx context.Context, src Source, pageSize int) (Report, error) {
 		rep.Entries++
 		prevHash2 = rep.LastHash
 		rep.LastSeq, rep.LastHash = e.Seq, e.Hash
+		return nil
 	})
 	if err != nil {
 		return Report{}, fmt.Errorf("verifying audit log: %w", err)
@@ -146,10 +147,11 @@ func (b *chainBreak) classify(ctx context.Context, src Source, pageSize int) (Pr
 		target int64
 		found  bool
 	)
-	err := walk(ctx, src, pageSize, func(e store.AuditEntry) {
+	err := walk(ctx, src, time.Time{}, pageSize, func(e store.AuditEntry) error {
 		if !found && e.Hash == b.prevHash && e.Seq != b.seq {
 			target, found = e.Seq, true
 		}
+		return nil
 	})
 	if err != nil {
 		return Problem{}, err
@@ -189,17 +191,19 @@ func short(h string) string {
 	return h
 }
 
-// walk calls fn for every entry of the log in Seq order, reading pageSize
-// entries at a time.
-func walk(ctx context.Context, src Source, pageSize int, fn func(store.AuditEntry)) error {
+// walk calls fn for every entry with At >= since (the zero time: all) in
+// Seq order, reading pageSize entries at a time, until fn returns an error.
+func walk(ctx context.Context, src Source, since time.Time, pageSize int, fn func(store.AuditEntry) error) error {
 	var after int64
 	for {
-		page, err := src.AuditEntries(ctx, after, time.Time{}, pageSize)
+		page, err := src.AuditEntries(ctx, after, since, pageSize)
 		if err != nil {
 			return fmt.Errorf("reading entries after %d: %w", after, err)
 		}
 		for _, e := range page {
-			fn(e)
+			if err := fn(e); err != nil {
+				return err
+			}
 		}
 		if len(page) < pageSize {
 			return nil

@@ -5,7 +5,6 @@ package codeowners
 
 import (
 	"bufio"
-	"io/fs"
 	"path"
 	"strings"
 
@@ -22,17 +21,6 @@ type rule struct {
 
 // File is a parsed CODEOWNERS file.
 type File struct{ rules []rule }
-
-// Load reads the first CODEOWNERS file found in fsys; nil when none.
-func Load(fsys fs.FS) (*File, error) {
-	for _, loc := range Locations {
-		b, err := fs.ReadFile(fsys, loc)
-		if err == nil {
-			return Parse(string(b)), nil
-		}
-	}
-	return nil, nil
-}
 
 // Parse reads CODEOWNERS text. GitLab sections ([Section]) are read as
 // plain rules; comments and blank lines are skipped.

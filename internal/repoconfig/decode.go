@@ -13,6 +13,8 @@ import (
 	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/sluicehq/sluice/internal/suggest"
 )
 
 // maxNodes bounds the work of decoding, so that aliases cannot make a small
@@ -310,7 +312,7 @@ func (p *parser) decodeStruct(n *yaml.Node, v reflect.Value, l loc) bool {
 		seen[k.Value] = k
 		idx, ok := fields[k.Value]
 		if !ok {
-			if s := suggest(k.Value, names); s != "" {
+			if s, ok := suggest.Closest(k.Value, names); ok {
 				p.errorf(k, "unknown key %q %s; did you mean %q?", k.Value, l.where(), s)
 			} else {
 				p.errorf(k, "unknown key %q %s; the keys here are %s", k.Value, l.where(), strings.Join(names, ", "))

@@ -11,6 +11,8 @@ import (
 
 	"github.com/bmatcuk/doublestar/v4"
 	"gopkg.in/yaml.v3"
+
+	"github.com/sluicehq/sluice/internal/suggest"
 )
 
 var validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
@@ -272,7 +274,7 @@ func isPulumiDir(fsys fs.FS, dir string) bool {
 }
 
 func didYouMean(s string, candidates []string) string {
-	if m := suggest(s, candidates); m != "" {
+	if m, ok := suggest.Closest(s, candidates); ok {
 		return fmt.Sprintf("did you mean %q? ", m)
 	}
 	return ""
@@ -337,7 +339,7 @@ func (p *parser) closest(clean string, wantDir bool) string {
 			candidates = append(candidates, path.Join(parent, e.Name()))
 		}
 	}
-	if s := suggest(clean, candidates); s != "" {
+	if s, ok := suggest.Closest(clean, candidates); ok {
 		return fmt.Sprintf("did you mean %q?", s)
 	}
 	return "create it or correct the path"

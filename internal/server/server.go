@@ -43,10 +43,9 @@ type Server struct {
 	// Webhooks are the configured forges' endpoints, by forge name.
 	Webhooks map[string]Webhook
 
-	webhookMetrics webhookMetrics
-
-	requests *prometheus.CounterVec
-	duration *prometheus.HistogramVec
+	requests   *prometheus.CounterVec
+	duration   *prometheus.HistogramVec
+	deliveries *prometheus.CounterVec // webhook deliveries by forge and outcome
 }
 
 // maxAPIBody bounds an API request body.
@@ -61,10 +60,10 @@ func (s *Server) Handler() http.Handler {
 		Name: "sluice_http_request_duration_seconds", Help: "HTTP request latency by route.",
 		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 	}, []string{"route"})
-	s.webhookMetrics.deliveries = prometheus.NewCounterVec(prometheus.CounterOpts{
+	s.deliveries = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "sluice_webhook_deliveries_total", Help: "Webhook deliveries by forge and outcome (accepted, duplicate, ignored, bad_signature, ...).",
 	}, []string{"forge", "outcome"})
-	s.Registry.MustRegister(s.requests, s.duration, s.webhookMetrics.deliveries)
+	s.Registry.MustRegister(s.requests, s.duration, s.deliveries)
 	mux := http.NewServeMux()
 	s.routes(mux)
 	return mux
@@ -100,7 +99,6 @@ func (w *statusWriter) WriteHeader(code int) {
 }
 
 func (s *Server) handle(mux *http.ServeMux, pattern string, h apiHandler) {
-	route := pattern
 	mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
@@ -117,8 +115,8 @@ func (s *Server) handle(mux *http.ServeMux, pattern string, h apiHandler) {
 			enc.SetIndent("", "  ")
 			_ = enc.Encode(v)
 		}
-		s.requests.WithLabelValues(route, strconv.Itoa(sw.code)).Inc()
-		s.duration.WithLabelValues(route).Observe(time.Since(start).Seconds())
+		s.requests.WithLabelValues(pattern, strconv.Itoa(sw.code)).Inc()
+		s.duration.WithLabelValues(pattern).Observe(time.Since(start).Seconds())
 	})
 }
 

@@ -7,8 +7,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/sluicehq/sluice/internal/flow"
 	"github.com/sluicehq/sluice/internal/forge"
 )
@@ -23,10 +21,6 @@ type Webhook struct {
 	// Allowed reports whether Sluice works on the repository (its path on
 	// the forge); events of others are acknowledged and dropped.
 	Allowed func(repo string) bool
-}
-
-type webhookMetrics struct {
-	deliveries *prometheus.CounterVec
 }
 
 // webhook verifies a delivery, stores what it asks for durably and answers
@@ -82,13 +76,15 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.countDelivery(name, map[bool]string{true: "accepted", false: "duplicate"}[inserted])
+	outcome := "duplicate"
+	if inserted {
+		outcome = "accepted"
+	}
+	s.countDelivery(name, outcome)
 	w.WriteHeader(http.StatusAccepted)
 	return map[string]any{"event": stored.ID, "duplicate": !inserted}, nil
 }
 
 func (s *Server) countDelivery(forgeName, outcome string) {
-	if s.webhookMetrics.deliveries != nil {
-		s.webhookMetrics.deliveries.WithLabelValues(forgeName, outcome).Inc()
-	}
+	s.deliveries.WithLabelValues(forgeName, outcome).Inc()
 }

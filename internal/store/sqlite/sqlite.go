@@ -15,20 +15,20 @@ import (
 	"github.com/sluicehq/sluice/internal/store/sqlstore"
 )
 
-// DriverName is the database/sql driver DSN is for.
-const DriverName = "sqlite"
+// driverName is the database/sql driver dsn is for.
+const driverName = "sqlite"
 
 // maxConns bounds the pool. Readers run concurrently under WAL; writers
 // queue on SQLite's write lock (BEGIN IMMEDIATE, busy_timeout) whatever the
 // pool size.
 const maxConns = 8
 
-// DSN returns the data source name Sluice opens path with: WAL, a 10 s busy
+// dsn returns the data source name Sluice opens path with: WAL, a 10 s busy
 // timeout, foreign keys, and transactions that take the write lock when
 // they begin (BEGIN IMMEDIATE), so that a read-then-write transaction never
-// fails to upgrade. River's riversqlite driver should open its pool with the
-// same DSN.
-func DSN(path string) string {
+// fails to upgrade. River's riversqlite driver opens its pool with OpenDB,
+// so with the same settings.
+func dsn(path string) string {
 	return path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)" +
 		"&_pragma=synchronous(NORMAL)&_txlock=immediate"
 }
@@ -42,7 +42,7 @@ func OpenDB(ctx context.Context, path string) (*sql.DB, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("creating the directory of SQLite database %s: %w", path, err)
 	}
-	db, err := sql.Open(DriverName, DSN(path))
+	db, err := sql.Open(driverName, dsn(path))
 	if err != nil {
 		return nil, fmt.Errorf("opening SQLite database %s: %w", path, err)
 	}

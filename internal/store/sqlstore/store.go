@@ -37,9 +37,6 @@ func Open(ctx context.Context, db *sql.DB, d Dialect) (*Store, error) {
 // DB returns the pool the store uses.
 func (s *Store) DB() *sql.DB { return s.db }
 
-// Dialect returns the database the store runs on.
-func (s *Store) Dialect() Dialect { return s.d }
-
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.db.PingContext(ctx); err != nil {
@@ -131,13 +128,6 @@ func fromNullMicros(v sql.NullInt64) *time.Time {
 	}
 	t := fromMicros(v.Int64)
 	return &t
-}
-
-func nullMicros(t *time.Time) any {
-	if t == nil {
-		return nil
-	}
-	return micros(*t)
 }
 
 // nullString stores an empty string as NULL.
