@@ -43,8 +43,10 @@ import (
 
 // Files the server writes in its data dir (docs/server.md lists them).
 const (
-	planKeyFile  = "plan.key"
-	apiTokenFile = "api.token"
+	planKeyFile = "plan.key"
+	// APITokenFile is where a server with no configured token keeps the
+	// one it generated; client commands on the same machine read it.
+	APITokenFile = "api.token"
 )
 
 // Options are what Serve needs besides the configuration.
@@ -276,12 +278,12 @@ func ensureSecrets(cfg *config.Config, driver string, log *slog.Logger) error {
 		cfg.PlanKey = k
 	}
 	if cfg.APIToken == "" {
-		t, created, err := secretFile(filepath.Join(cfg.DataDir, apiTokenFile), 32)
+		t, created, err := secretFile(filepath.Join(cfg.DataDir, APITokenFile), 32)
 		if err != nil {
 			return err
 		}
 		if created {
-			log.Info("generated an API token for the sluice client commands", "file", filepath.Join(cfg.DataDir, apiTokenFile))
+			log.Info("generated an API token for the sluice client commands", "file", filepath.Join(cfg.DataDir, APITokenFile))
 		}
 		cfg.APIToken = t
 	}

@@ -102,7 +102,7 @@ func (r *remote) client(g *globals) (*client.Client, error) {
 				dir = cfg.DataDir
 			}
 		}
-		if b, err := os.ReadFile(filepath.Join(dir, "api.token")); err == nil {
+		if b, err := os.ReadFile(filepath.Join(dir, app.APITokenFile)); err == nil {
 			tok = strings.TrimSpace(string(b))
 		}
 	}
