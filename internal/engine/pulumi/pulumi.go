@@ -249,7 +249,7 @@ func (d *Driver) Plan(ctx context.Context, req engine.PlanRequest) (*engine.Plan
 	if created {
 		p.CreatedWorkspace = s.stack
 		p.Warnings = append(p.Warnings, fmt.Sprintf("Stack %q did not exist and was created for this plan: check the name if you expected an existing stack, "+
-			"and keep the stack's settings file (Pulumi.%s.yaml) in the repository if Pulumi wrote one", s.stack, s.stack))
+			"and keep the stack's settings file (Pulumi.%s.yaml) in the repository if Pulumi wrote one", s.stack, stackName(s.stack)))
 	}
 	art := artifact{Format: artifactFormat, Stack: s.stack, State: pv.fingerprint, Changes: rev, UpdatePlan: pv.updatePlan}
 	if err := art.write(req.PlanFile); err != nil {
