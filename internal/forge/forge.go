@@ -16,7 +16,8 @@ import (
 
 // Errors adapters return, to be tested with errors.Is.
 var (
-	// ErrNotFound: the repository, merge request, branch or user is gone.
+	// ErrNotFound: the repository, merge request, branch, user or group is
+	// gone (or the token may not see it).
 	ErrNotFound = errors.New("not found on the forge")
 	// ErrBadSignature: a webhook's signature or token is missing or wrong.
 	ErrBadSignature = errors.New("webhook signature missing or wrong")
@@ -223,6 +224,18 @@ type Issues interface {
 	CommentIssue(ctx context.Context, repo string, number int64, body string) error
 }
 
+// Groups reads who belongs to a group: the group:NAME entries of
+// sluice.yaml's approval.from and the team owners of CODEOWNERS.
+type Groups interface {
+	// GroupMembers returns the logins of the members of group as the forge
+	// understands it for repo: on Gitea and GitHub a team, "TEAM" of the
+	// organisation that owns repo or "ORG/TEAM"; on GitLab a group by its
+	// full path, counting members with at least the Developer role. A
+	// group that does not exist (or that the token may not see) is an
+	// error wrapping ErrNotFound.
+	GroupMembers(ctx context.Context, repo, group string) ([]string, error)
+}
+
 // Forge is everything Sluice asks of one forge.
 type Forge interface {
 	Name() string // gitlab, github, gitea
@@ -236,4 +249,5 @@ type Forge interface {
 	MergeRequests
 	Commenter
 	Issues
+	Groups
 }

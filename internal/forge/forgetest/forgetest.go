@@ -35,6 +35,12 @@ type Fixture struct {
 	ReadUser  string
 	// MissingMR is a number no merge request has.
 	MissingMR int64
+	// Groups maps group names (as written after group: in sluice.yaml)
+	// to their members, compared case-insensitively; MissingGroups name
+	// groups that do not exist. Set at least one of each: the contract
+	// asks every adapter to read a group.
+	Groups        map[string][]string
+	MissingGroups []string
 	// Webhooks are deliveries with the expected outcome.
 	Webhooks []Webhook
 	// SkipWrites skips the tests that change the forge.
@@ -119,6 +125,26 @@ func Run(t *testing.T, f forge.Forge, fx Fixture) {
 			p, err := f.Permission(ctx, fx.Repo, fx.ReadUser)
 			if err != nil || p >= forge.PermWrite {
 				t.Errorf("Permission(%s) = %v, %v; want less than write", fx.ReadUser, p, err)
+			}
+		}
+	})
+	t.Run("GroupMembers", func(t *testing.T) {
+		if len(fx.Groups) == 0 || len(fx.MissingGroups) == 0 {
+			t.Fatal("the fixture names no group, or no missing group")
+		}
+		for g, want := range fx.Groups {
+			got, err := f.GroupMembers(ctx, fx.Repo, g)
+			if err != nil {
+				t.Errorf("GroupMembers(%s): %v", g, err)
+				continue
+			}
+			if !sameSet(lower(got), lower(want)) {
+				t.Errorf("GroupMembers(%s) = %v, want %v", g, got, want)
+			}
+		}
+		for _, g := range fx.MissingGroups {
+			if got, err := f.GroupMembers(ctx, fx.Repo, g); !errors.Is(err, forge.ErrNotFound) {
+				t.Errorf("GroupMembers(%s) = %v, %v; want ErrNotFound", g, got, err)
 			}
 		}
 	})
@@ -251,6 +277,14 @@ func checkEvent(t *testing.T, got, want *forge.Event) {
 	if got.FromFork != want.FromFork {
 		t.Errorf("from fork = %v, want %v", got.FromFork, want.FromFork)
 	}
+}
+
+func lower(s []string) []string {
+	out := make([]string, len(s))
+	for i, x := range s {
+		out[i] = strings.ToLower(x)
+	}
+	return out
 }
 
 func sameSet(a, b []string) bool {

@@ -2,11 +2,13 @@
 // verification and parsing, and an API client over code.gitea.io/sdk/gitea.
 //
 // The token's user (the Sluice bot) needs the token scopes
-// write:repository, write:issue and read:user, and must be an
-// administrator of each repository (a collaborator with the Administrator
-// role, or in an organisation team with admin access): Gitea lets only
-// repository administrators read other users' permission, which the gate
-// needs. See docs/forges/gitea.md.
+// write:repository, write:issue, read:user and read:organization, and must
+// be an administrator of each repository (a collaborator with the
+// Administrator role, or in an organisation team with admin access): Gitea
+// lets only repository administrators read other users' permission, which
+// the gate needs. To read the teams that approval rules name, it must also
+// be a member of each such team or an owner of the organisation. See
+// docs/forges/gitea.md.
 package gitea
 
 import (

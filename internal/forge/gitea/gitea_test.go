@@ -23,7 +23,7 @@ var update = flag.Bool("update", false, "rewrite testdata/webhooks from the deli
 func TestMain(m *testing.M) { giteatest.Main(m) }
 
 // The scopes docs/forges/gitea.md tells users to give the bot's token.
-var botScopes = []string{"write:repository", "write:issue", "read:user"}
+var botScopes = []string{"write:repository", "write:issue", "read:user", "read:organization"}
 
 const webhookSecret = "sluice-test-webhook-secret"
 
@@ -120,6 +120,7 @@ func TestContract(t *testing.T) {
 		MissingMR:          9999,
 		Webhooks:           captureWebhooks(t, w),
 	}
+	fx.Groups, fx.MissingGroups = groups(t, w)
 	forgetest.Run(t, w.client(t), fx)
 }
 

@@ -45,6 +45,12 @@ func fixture(t *testing.T) forgetest.Fixture {
 		ReadUser:  "monalisa",
 		MissingMR: 9,
 		Webhooks:  hooks,
+		Groups: map[string][]string{
+			"justice-league":         {"octocat", "hubot", "monalisa"},
+			"octocat/justice-league": {"octocat", "hubot", "monalisa"},
+			"Justice-League":         {"octocat", "hubot", "monalisa"}, // slugs are lower case
+		},
+		MissingGroups: []string{"avengers", "octocat/avengers", "github/justice-league"},
 	}
 }
 
@@ -331,5 +337,36 @@ func TestURLs(t *testing.T) {
 	c, _ := New("", "tok")
 	if _, err := c.GetMR(context.Background(), "no-slash", 1); err == nil || !strings.Contains(err.Error(), "owner/name") {
 		t.Errorf("GetMR with a bad repository: %v", err)
+	}
+}
+
+// TestGroupMembers reads a team over two pages, and says what the token
+// lacks when GitHub refuses.
+func TestGroupMembers(t *testing.T) {
+	ctx := context.Background()
+	s := newRecorded(t)
+	s.pageSize = 2
+	c := s.client(t)
+	got, err := c.GroupMembers(ctx, testRepo, "justice-league")
+	if err != nil || strings.Join(got, ",") != "octocat,hubot,Monalisa" {
+		t.Errorf("GroupMembers = %v, %v; want octocat, hubot, Monalisa", got, err)
+	}
+	if n := s.hitCount("GET /orgs/octocat/teams/justice-league/members"); n != 2 {
+		t.Errorf("%d requests for the members, want 2 pages", n)
+	}
+
+	_, err = c.GroupMembers(ctx, testRepo, "octocat/avengers")
+	if !errors.Is(err, forge.ErrNotFound) || !strings.Contains(err.Error(), "octocat/avengers") {
+		t.Errorf("missing team: err = %v, want ErrNotFound naming the team", err)
+	}
+
+	s.fail("GET /orgs/octocat/teams/justice-league/members", fault{status: 403, body: string(readFile(t, "forbidden.json"))})
+	_, err = c.GroupMembers(ctx, testRepo, "justice-league")
+	if err == nil || errors.Is(err, forge.ErrNotFound) || !strings.Contains(err.Error(), `"Members: read"`) {
+		t.Errorf("refused: err = %v, want one naming the permission", err)
+	}
+
+	if _, err := c.GroupMembers(ctx, testRepo, "a/b/c"); err == nil || !strings.Contains(err.Error(), "ORG/TEAM") {
+		t.Errorf("a/b/c: err = %v, want one saying how to name a team", err)
 	}
 }

@@ -88,6 +88,7 @@ func newRecorded(t *testing.T) *recorded {
 	mux.HandleFunc("GET "+r+"/issues", s.listIssues)
 	mux.HandleFunc("POST "+r+"/issues", s.createIssue)
 	mux.HandleFunc("PATCH "+r+"/issues/{number}", s.editIssue)
+	mux.HandleFunc("GET /api/v3/orgs/{org}/teams/{slug}/members", s.teamMembers)
 	mux.HandleFunc("POST /api/graphql", s.graphql)
 	s.srv = httptest.NewServer(s.guard(mux))
 	t.Cleanup(s.srv.Close)
@@ -290,6 +291,18 @@ func (s *recorded) permission(w http.ResponseWriter, r *http.Request) {
 	doc["permission"], doc["role_name"] = role[0], role[1]
 	doc["user"].(map[string]any)["login"] = login
 	writeJSON(w, http.StatusOK, doc)
+}
+
+// teamMembers serves the members of team justice-league of octocat, the
+// recorded repository's owner, playing an organisation here.
+func (s *recorded) teamMembers(w http.ResponseWriter, r *http.Request) {
+	if r.PathValue("org") != "octocat" || r.PathValue("slug") != "justice-league" {
+		s.notFound(w)
+		return
+	}
+	var members []any
+	readJSON(s.t, "team-members.json", &members)
+	s.writePage(w, r, members, nil)
 }
 
 func (s *recorded) listComments(w http.ResponseWriter, r *http.Request) {

@@ -25,7 +25,8 @@ const (
 	testBaseTip   = "7b5c3cc8be40ee161ae89a06bba6229da1032a0c" // branch_main.json
 	testMergeBase = "1162f719d711319a2efb2a35566f3bfdadee8bab" // diff_refs.base_sha
 	testToken     = "glpat-recorded-test"
-	testGroupID   = 1234 // protected_branches_premium.json's merge group
+	testGroupID   = 1234            // protected_branches_premium.json's merge group
+	testGroupPath = "acme/platform" // the group of group_members_all.json
 )
 
 // Merge requests the fake derives from mr_133.json.
@@ -258,6 +259,14 @@ func (f *fakeGitLab) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		notFound(w, "404 Not found")
+	case r.Method == http.MethodGet && len(segs) == 4 && segs[0] == "groups" && segs[2] == "members" && segs[3] == "all":
+		if segs[1] == testGroupPath {
+			var ms []map[string]any
+			decode(f.t, recording(f.t, "group_members_all.json"), &ms)
+			f.page(w, r, ms)
+			return
+		}
+		notFound(w, "404 Group Not Found")
 	case len(segs) >= 3 && segs[0] == "projects":
 		if segs[1] != testProject && segs[1] != testProjectID {
 			notFound(w, "404 Project Not Found")

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -140,13 +141,54 @@ func fixture(t *testing.T) forgetest.Fixture {
 				Body: noteHook, Secret: testWhsec, WantErr: forge.ErrBadSignature},
 			{Name: "push hook", Header: tokenHeader("Push Hook", string(testSecret)), Body: recording(t, "hook_push.json"), Secret: testSecret, WantErr: forge.ErrIgnored},
 		},
+		// Developers and above who are active: not the Reporter, not the
+		// blocked Maintainer.
+		Groups: map[string][]string{
+			testGroupPath: {"raymond_smith", "john_doe", "foo_bar", "mia_maintainer"},
+		},
+		MissingGroups: []string{"acme", "acme/nobody"},
 	}
 }
 
 func TestContract(t *testing.T) {
+	// GitLab's largest page, and pages of 2, so every listing pages.
+	for _, perPage := range []int{0, 2} {
+		t.Run(fmt.Sprintf("max per page %d", perPage), func(t *testing.T) {
+			f := newFakeGitLab(t)
+			f.maxPerPage = perPage
+			c, _ := newTestClient(t, f)
+			forgetest.Run(t, c, fixture(t))
+		})
+	}
+}
+
+// TestGroupMembers reads a group over pages (offset and keyset), and
+// reports a group GitLab does not show as not found.
+func TestGroupMembers(t *testing.T) {
+	ctx := context.Background()
+	for _, keyset := range []bool{false, true} {
+		t.Run(fmt.Sprintf("keyset %v", keyset), func(t *testing.T) {
+			f := newFakeGitLab(t)
+			f.maxPerPage, f.keyset = 4, keyset
+			c, _ := newTestClient(t, f)
+			got, err := c.GroupMembers(ctx, testProject, testGroupPath)
+			if err != nil || strings.Join(got, ",") != "raymond_smith,john_doe,foo_bar,Mia_Maintainer" {
+				t.Errorf("GroupMembers = %v, %v", got, err)
+			}
+			if n := f.count(http.MethodGet, "groups/"+testGroupPath+"/members/all"); n != 2 {
+				t.Errorf("%d requests for the members, want 2 pages", n)
+			}
+		})
+	}
 	f := newFakeGitLab(t)
 	c, _ := newTestClient(t, f)
-	forgetest.Run(t, c, fixture(t))
+	if _, err := c.GroupMembers(ctx, testProject, "acme/nobody"); !errors.Is(err, forge.ErrNotFound) || !strings.Contains(err.Error(), "acme/nobody") {
+		t.Errorf("missing group: err = %v, want ErrNotFound naming the group", err)
+	}
+	f.inject(fault{method: http.MethodGet, path: "groups/" + testGroupPath + "/members/all", times: -1, status: http.StatusForbidden})
+	if _, err := c.GroupMembers(ctx, testProject, testGroupPath); err == nil || errors.Is(err, forge.ErrNotFound) {
+		t.Errorf("refused: err = %v, want an error that is not ErrNotFound", err)
+	}
 }
 
 func TestNewAndClone(t *testing.T) {
