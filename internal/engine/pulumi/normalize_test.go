@@ -220,8 +220,8 @@ func TestOwnFiles(t *testing.T) {
 		stack string
 		want  []engine.OwnFile
 	}{
-		{"prod", []engine.OwnFile{{Name: "Pulumi.prod.yaml", OnlyNew: true}}},
-		{"acme/net/prod", []engine.OwnFile{{Name: "Pulumi.prod.yaml", OnlyNew: true}}},
+		{"prod", []engine.OwnFile{{Name: "Pulumi.prod.yaml", OnlyNew: true}, {Name: "Pulumi.prod.yml", OnlyNew: true}}},
+		{"acme/net/prod", []engine.OwnFile{{Name: "Pulumi.prod.yaml", OnlyNew: true}, {Name: "Pulumi.prod.yml", OnlyNew: true}}},
 		{"", nil},
 	}
 	for _, tt := range tests {

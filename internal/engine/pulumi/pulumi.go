@@ -54,12 +54,15 @@ func New(binary string) *Driver {
 func (d *Driver) Name() string { return "pulumi" }
 
 // OwnFiles is the stack's settings file, which creating the stack writes
-// (it holds the salt of the stack's secrets).
+// (it holds the salt of the stack's secrets). Pulumi names it with the
+// project file's extension: Pulumi.<stack>.yaml, or .yml beside a
+// Pulumi.yml.
 func (d *Driver) OwnFiles(stack string) []engine.OwnFile {
 	if stack == "" {
 		return nil
 	}
-	return []engine.OwnFile{{Name: "Pulumi." + stackName(stack) + ".yaml", OnlyNew: true}}
+	name := "Pulumi." + stackName(stack)
+	return []engine.OwnFile{{Name: name + ".yaml", OnlyNew: true}, {Name: name + ".yml", OnlyNew: true}}
 }
 
 func (d *Driver) lookPath() (string, error) {
@@ -249,7 +252,7 @@ func (d *Driver) Plan(ctx context.Context, req engine.PlanRequest) (*engine.Plan
 	if created {
 		p.CreatedWorkspace = s.stack
 		p.Warnings = append(p.Warnings, fmt.Sprintf("Stack %q did not exist and was created for this plan: check the name if you expected an existing stack, "+
-			"and keep the stack's settings file (Pulumi.%s.yaml) in the repository if Pulumi wrote one", s.stack, stackName(s.stack)))
+			"and keep the stack's settings file (%s) in the repository if Pulumi wrote one", s.stack, s.stackFileName()))
 	}
 	art := artifact{Format: artifactFormat, Stack: s.stack, State: pv.fingerprint, Changes: rev, UpdatePlan: pv.updatePlan}
 	if err := art.write(req.PlanFile); err != nil {

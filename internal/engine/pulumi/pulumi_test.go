@@ -645,21 +645,7 @@ func TestExample(t *testing.T) {
 	if pl.CreatedWorkspace != stack || pl.Summary.Add != 3 || !strings.Contains(pl.Warnings[len(pl.Warnings)-1], `Stack "prod" did not exist`) {
 		t.Errorf("first plan: created %q, summary %+v, warnings %q; want the stack created and 3 to add", pl.CreatedWorkspace, pl.Summary, pl.Warnings)
 	}
-	// What creating the stack wrote in the project's directory is what
-	// OwnFiles declares, so that it does not count as a change made while
-	// planning.
-	var wrote, own []string
-	for _, n := range dirNames(t, dir) {
-		if !slices.Contains(before, n) {
-			wrote = append(wrote, n)
-		}
-	}
-	for _, f := range d.OwnFiles(stack) {
-		own = append(own, f.Name)
-	}
-	if !slices.Equal(wrote, own) {
-		t.Errorf("the first plan wrote %q in the project's directory, OwnFiles declares %q", wrote, own)
-	}
+	checkOwnFiles(t, d, dir, before, "Pulumi.prod.yaml")
 	apply("today", pl)
 	testkit.Replace(t, filepath.Join(dir, "Pulumi.yaml"), "desiredSize: 3", "desiredSize: 2")
 	pl = plan("two")
@@ -671,6 +657,61 @@ func TestExample(t *testing.T) {
 		t.Fatalf("the example's change planned %+v: %+v", pl.Summary, pl.Resources)
 	}
 	apply("two", pl)
+}
+
+// checkOwnFiles checks that creating the stack wrote exactly one file in
+// the project's directory, want, and that OwnFiles declares it, so that it
+// does not count as a change made while planning.
+func checkOwnFiles(t *testing.T, d *Driver, dir string, before []string, want string) {
+	t.Helper()
+	var wrote, own []string
+	for _, n := range dirNames(t, dir) {
+		if !slices.Contains(before, n) {
+			wrote = append(wrote, n)
+		}
+	}
+	for _, f := range d.OwnFiles(stack) {
+		own = append(own, f.Name)
+	}
+	if !slices.Equal(wrote, []string{want}) || !slices.Contains(own, want) {
+		t.Errorf("the first plan wrote %q in the project's directory (want %q), OwnFiles declares %q", wrote, want, own)
+	}
+}
+
+// TestStackFileBesidePulumiYml: a project file named Pulumi.yml gets a
+// stack settings file named Pulumi.<stack>.yml, which OwnFiles declares too.
+func TestStackFileBesidePulumiYml(t *testing.T) {
+	t.Parallel()
+	env := pulumitest.New(t)
+	dir := filepath.Join(t.TempDir(), "cluster")
+	testkit.CopyDir(t, filepath.Join("..", "..", "..", "examples", "pulumi-local", "cluster"), dir)
+	// The YAML language host reads a program from Pulumi.yaml or Main.yaml
+	// only: the project goes to Pulumi.yml, the program to Main.yaml.
+	src, err := os.ReadFile(filepath.Join(dir, "Pulumi.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	project, program, ok := strings.Cut(string(src), "outputs:")
+	if !ok {
+		t.Fatal("the example's Pulumi.yaml has no outputs")
+	}
+	testkit.WriteFile(t, filepath.Join(dir, "Pulumi.yml"), project)
+	testkit.WriteFile(t, filepath.Join(dir, "Main.yaml"), "outputs:"+program)
+	if err := os.Remove(filepath.Join(dir, "Pulumi.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	d := New(env.Bin)
+	d.Env = env.Vars
+	state := t.TempDir()
+	before := dirNames(t, dir)
+	pl, err := d.Plan(context.Background(), engine.PlanRequest{Project: "cluster", Dir: dir, Workspace: stack, StateDir: state, PlanFile: filepath.Join(state, "plan")})
+	if err != nil {
+		t.Fatalf("plan: %v\n%s", err, errText(err))
+	}
+	if pl.CreatedWorkspace != stack || !strings.Contains(pl.Warnings[len(pl.Warnings)-1], "(Pulumi.prod.yml)") {
+		t.Errorf("created %q, warnings %q; want the stack %q created and its settings file named", pl.CreatedWorkspace, pl.Warnings, stack)
+	}
+	checkOwnFiles(t, d, dir, before, "Pulumi.prod.yml")
 }
 
 // dirNames lists the names in dir, sorted.

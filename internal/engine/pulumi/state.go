@@ -298,6 +298,19 @@ func (s *session) projectFile() projectFile {
 	return pf
 }
 
+// stackFileName is the name Pulumi gives the stack's settings file: the
+// project file's, Pulumi.yaml or Pulumi.yml, with the stack's own name
+// before the extension.
+func (s *session) stackFileName() string {
+	ext := ".yaml"
+	if _, err := os.Stat(filepath.Join(s.dir, "Pulumi.yaml")); err != nil {
+		if _, err := os.Stat(filepath.Join(s.dir, "Pulumi.yml")); err == nil {
+			ext = ".yml"
+		}
+	}
+	return "Pulumi." + stackName(s.stack) + ext
+}
+
 // stackName is the stack's own name; the stack may be written
 // ORG/PROJECT/STACK.
 func stackName(stack string) string {
