@@ -149,6 +149,11 @@ type mrGate struct {
 
 	read bool
 	in   gate.Input // the merge request's part, once read
+
+	// groups and unread are the members of the groups the projects' rules
+	// name, each read once per decision, and why a group could not be read.
+	groups map[string][]string
+	unread map[string]string
 }
 
 func (f *Flow) newGate(fg forge.Forge, path string, mr *forge.MergeRequest, actor string, actorApproves bool) *mrGate {
@@ -227,6 +232,10 @@ func (g *mrGate) evaluate(ctx context.Context, st projectState) (gate.Result, er
 	}
 	// The server's policy has the last word over sluice.yaml.
 	rules, in.Relaxed, notes = gate.Effective(rules, relax, g.f.Policy)
+	if err := g.readGroups(ctx, gate.GroupsOf(rules)); err != nil {
+		return gate.Result{}, err
+	}
+	in.Groups, in.UnreadGroups = g.groups, g.unread
 	if st.Plan != nil {
 		in.PlanHead, in.PlanBase, in.PlanAt = st.Plan.HeadSHA, st.Plan.BaseSHA, st.Plan.CreatedAt
 		var err error
@@ -237,6 +246,38 @@ func (g *mrGate) evaluate(ctx context.Context, st projectState) (gate.Result, er
 	res := gate.Evaluate(rules, in)
 	res.Notes = notes
 	return res, nil
+}
+
+// readGroups reads the members of the groups not read yet in this
+// decision. A group that cannot be read (it does not exist, the token may
+// not see it, the forge fails) matches nobody: the gate fails closed and
+// its checklist says why. Only a cancelled context is an error.
+func (g *mrGate) readGroups(ctx context.Context, names []string) error {
+	if g.groups == nil {
+		g.groups, g.unread = map[string][]string{}, map[string]string{}
+	}
+	for _, name := range names {
+		if _, ok := g.groups[name]; ok {
+			continue
+		}
+		if _, ok := g.unread[name]; ok {
+			continue
+		}
+		members, err := g.fg.GroupMembers(ctx, g.path, name)
+		switch {
+		case err == nil:
+			g.groups[name] = members
+		case ctx.Err() != nil:
+			return err
+		case errors.Is(err, forge.ErrNotFound):
+			g.unread[name] = "not found"
+		default:
+			g.unread[name] = "the forge refused or failed (the Sluice server log has the error)"
+			g.f.Log.Warn("reading the members of a group failed; its members' approvals do not count",
+				"repo", g.path, "mr", g.mr.Number, "group", name, "err", err)
+		}
+	}
+	return nil
 }
 
 // diverged lists the project's files that differ between what was planned

@@ -2,6 +2,9 @@ package flow
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -18,6 +21,7 @@ type countingForge struct {
 	forge.Forge
 	reviews []forge.Review
 	perms   map[string]forge.Permission
+	groups  map[string][]string
 	calls   map[string]int
 }
 
@@ -39,6 +43,23 @@ func (c *countingForge) Checks(context.Context, string, string) ([]forge.Check, 
 func (c *countingForge) Permission(_ context.Context, _, login string) (forge.Permission, error) {
 	c.calls["Permission "+login]++
 	return c.perms[login], nil
+}
+
+// GroupMembers knows the groups in c.groups; "broken" fails as a forge
+// that answers 500 would, and a cancelled context fails as a request would.
+func (c *countingForge) GroupMembers(ctx context.Context, _, group string) ([]string, error) {
+	c.calls["GroupMembers "+group]++
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("listing the members of %s: %w", group, err)
+	}
+	if group == "broken" {
+		return nil, errors.New("gitea: listing the teams of organisation org: HTTP 500")
+	}
+	m, ok := c.groups[group]
+	if !ok {
+		return nil, fmt.Errorf("team %s: %w", group, forge.ErrNotFound)
+	}
+	return m, nil
 }
 
 func TestGateReadsTheMergeRequestOnce(t *testing.T) {
@@ -118,6 +139,72 @@ func TestGateReadsTheMergeRequestOnce(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestGateReadsEachGroupOnce: the groups the projects' rules name are read
+// once per decision; a group that cannot be read matches nobody, and the
+// approvals item says why.
+func TestGateReadsEachGroupOnce(t *testing.T) {
+	const head, base = "1111111111111111111111111111111111111111", "2222222222222222222222222222222222222222"
+	planned := time.Now().Add(-time.Hour)
+	approval := func(login string) forge.Review {
+		return forge.Review{User: forge.User{Login: login}, State: forge.ReviewApproved, CommitSHA: head, At: planned.Add(time.Minute)}
+	}
+	fg := &countingForge{
+		reviews: []forge.Review{approval("bob"), approval("erin")},
+		perms:   map[string]forge.Permission{"bob": forge.PermWrite, "erin": forge.PermWrite},
+		groups:  map[string][]string{"platform": {"Bob"}, "org/sre": {"erin"}},
+		calls:   map[string]int{},
+	}
+	f := &Flow{
+		Sources: func(repo string) (workspace.Source, error) { return workspace.Source{Repo: repo}, nil },
+		Log:     slog.New(slog.DiscardHandler),
+	}
+	mr := &forge.MergeRequest{Number: 7, State: forge.MROpen, HeadSHA: head, BaseSHA: base, BaseRef: "main", Author: forge.User{Login: "alice"}}
+	state := func(project string, rules projectRules) projectState {
+		return projectState{
+			Project: project, Workspace: "default",
+			PlanRun: store.Run{Repo: "gitea:org/infra", MR: 7, Project: project},
+			Plan:    &store.Plan{HeadSHA: head, BaseSHA: base, CreatedAt: planned},
+			Summary: runSummary{Rules: &rules},
+		}
+	}
+	projects := []struct {
+		st        projectState
+		ok        bool
+		approvals string
+	}{
+		{state("dev", projectRules{MinApprovals: 1, From: []string{"group:platform"}}), true, "1 of 1 needed: bob"},
+		{state("prod", projectRules{MinApprovals: 2, From: []string{"group:platform", "group:missing", "group:broken"}}), false,
+			"1 of 2 needed: bob (not counted: erin (not an eligible approver); group:missing could not be read: not found; " +
+				"group:broken could not be read: the forge refused or failed (the Sluice server log has the error))"},
+		{state("net", projectRules{MinApprovals: 1, From: []string{"group:platform"}, Owners: []string{"group:org/sre", "group:missing"}}), true,
+			"1 of 1 needed: erin (group:missing could not be read: not found)"},
+	}
+	g := f.newGate(fg, "org/infra", mr, "", false)
+	for _, p := range projects {
+		res, err := g.evaluate(context.Background(), p.st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, it := range res.Items {
+			if it.Name == gate.ItemApprovals && (it.OK != p.ok || it.Detail != p.approvals) {
+				t.Errorf("%s: approvals = %v %q, want %v %q", p.st.Project, it.OK, it.Detail, p.ok, p.approvals)
+			}
+		}
+	}
+	for _, group := range []string{"platform", "missing", "broken", "org/sre"} {
+		if n := fg.calls["GroupMembers "+group]; n != 1 {
+			t.Errorf("group %s read %d times, want once (all calls: %v)", group, n, fg.calls)
+		}
+	}
+
+	// A cancelled decision is an error, not an unreadable group.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := f.newGate(fg, "org/infra", mr, "", false).evaluate(ctx, projects[0].st); err == nil {
+		t.Error("evaluate with a cancelled context succeeded")
 	}
 }
 

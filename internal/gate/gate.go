@@ -60,8 +60,13 @@ type Input struct {
 	// Merged: the merge request is merged; draft and the head no longer
 	// matter, what was merged does (Diverged).
 	Merged bool
-	// Groups maps group names to member logins, for From entries group:NAME.
+	// Groups maps group names to member logins, for the group:NAME entries
+	// of From and Owners (see GroupsOf).
 	Groups map[string][]string
+	// UnreadGroups says why a group of the rules could not be read (group
+	// name → reason, such as "not found"). Such a group matches nobody, and
+	// the approvals item says so.
+	UnreadGroups map[string]string
 	// ReviewerPermissions are the approvers' access; without a From list,
 	// only approvals from people with write access count. Nil: not checked.
 	ReviewerPermissions map[string]forge.Permission
@@ -156,23 +161,26 @@ func Evaluate(r Rules, in Input) Result {
 	}
 
 	eligible, ineligible, tooEarly := approvals(r, in)
-	switch {
-	case len(eligible) >= r.MinApprovals:
-		add(ItemApprovals, true, "%d of %d needed%s", len(eligible), r.MinApprovals, who(eligible))
-	default:
-		var why []string
-		if len(ineligible) > 0 {
-			why = append(why, "not counted: "+strings.Join(ineligible, ", "))
-		}
-		if len(tooEarly) > 0 {
-			why = append(why, "given before the current plan: "+strings.Join(tooEarly, ", "))
-		}
-		detail := fmt.Sprintf("%d of %d needed%s", len(eligible), r.MinApprovals, who(eligible))
-		if len(why) > 0 {
-			detail += " (" + strings.Join(why, "; ") + ")"
-		}
-		add(ItemApprovals, false, "%s", detail)
+	ok := len(eligible) >= r.MinApprovals
+	var why []string
+	if !ok && len(ineligible) > 0 {
+		why = append(why, "not counted: "+strings.Join(ineligible, ", "))
 	}
+	if !ok && len(tooEarly) > 0 {
+		why = append(why, "given before the current plan: "+strings.Join(tooEarly, ", "))
+	}
+	// A group that could not be read matches nobody; say so, passing or
+	// not, so that nobody wonders why an approval does not count.
+	for _, g := range GroupsOf(r) {
+		if reason, unread := in.UnreadGroups[g]; unread {
+			why = append(why, fmt.Sprintf("group:%s could not be read: %s", g, reason))
+		}
+	}
+	detail := fmt.Sprintf("%d of %d needed%s", len(eligible), r.MinApprovals, who(eligible))
+	if len(why) > 0 {
+		detail += " (" + strings.Join(why, "; ") + ")"
+	}
+	add(ItemApprovals, ok, "%s", detail)
 
 	var changes []string
 	for _, rv := range in.Reviews {
@@ -266,11 +274,29 @@ func approvals(r Rules, in Input) (eligible, ineligible, tooEarly []string) {
 	return eligible, ineligible, tooEarly
 }
 
-func eligibleSet(r Rules, groups map[string][]string) map[string]bool {
-	src := r.From
+// eligibleFrom is the list that says who may approve: the code owners
+// when there are any, else From.
+func eligibleFrom(r Rules) []string {
 	if len(r.Owners) > 0 {
-		src = r.Owners
+		return r.Owners
 	}
+	return r.From
+}
+
+// GroupsOf lists the groups (NAME of group:NAME, once each, in order) whose
+// members may approve under r: the input's Groups must hold their members.
+func GroupsOf(r Rules) []string {
+	var out []string
+	for _, e := range eligibleFrom(r) {
+		if g, ok := strings.CutPrefix(e, "group:"); ok && g != "" && !slices.Contains(out, g) {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+func eligibleSet(r Rules, groups map[string][]string) map[string]bool {
+	src := eligibleFrom(r)
 	if len(src) == 0 {
 		return nil
 	}

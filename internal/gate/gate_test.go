@@ -118,6 +118,86 @@ func TestEvaluate(t *testing.T) {
 	}
 }
 
+// TestUnreadGroups: a group the forge could not read matches nobody, and
+// the approvals item says why, whether it passes or not.
+func TestUnreadGroups(t *testing.T) {
+	tests := []struct {
+		name   string
+		rules  Rules
+		edit   func(*Input)
+		ok     bool
+		detail string
+	}{
+		{
+			name:  "the only group is unread",
+			rules: Rules{MinApprovals: 1, From: []string{"group:platform"}},
+			edit: func(in *Input) {
+				in.UnreadGroups = map[string]string{"platform": "not found"}
+			},
+			detail: "0 of 1 needed (not counted: bob (not an eligible approver); group:platform could not be read: not found)",
+		},
+		{
+			name:  "an approval counts through another entry",
+			rules: Rules{MinApprovals: 1, From: []string{"bob", "group:platform", "group:sre"}},
+			edit: func(in *Input) {
+				in.UnreadGroups = map[string]string{"platform": "not found", "sre": "the forge refused or failed (see the server log)"}
+			},
+			ok:     true,
+			detail: "1 of 1 needed: bob (group:platform could not be read: not found; group:sre could not be read: the forge refused or failed (see the server log))",
+		},
+		{
+			name:  "a code owners' team is unread",
+			rules: Rules{MinApprovals: 1, From: []string{"bob"}, Owners: []string{"@erin", "group:org/infra"}},
+			edit: func(in *Input) {
+				in.UnreadGroups = map[string]string{"org/infra": "not found"}
+			},
+			detail: "0 of 1 needed (not counted: bob (not an eligible approver); group:org/infra could not be read: not found)",
+		},
+		{
+			name:  "an unread group the rules do not use is not mentioned",
+			rules: Rules{MinApprovals: 1, From: []string{"group:sre"}},
+			edit: func(in *Input) {
+				in.Groups = map[string][]string{"sre": {"bob"}}
+				in.UnreadGroups = map[string]string{"platform": "not found"}
+			},
+			ok:     true,
+			detail: "1 of 1 needed: bob",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := ready()
+			tt.edit(&in)
+			for _, it := range Evaluate(tt.rules, in).Items {
+				if it.Name != ItemApprovals {
+					continue
+				}
+				if it.OK != tt.ok || it.Detail != tt.detail {
+					t.Errorf("approvals = %v %q, want %v %q", it.OK, it.Detail, tt.ok, tt.detail)
+				}
+				return
+			}
+			t.Fatal("no approvals item")
+		})
+	}
+}
+
+func TestGroupsOf(t *testing.T) {
+	for _, tt := range []struct {
+		rules Rules
+		want  string
+	}{
+		{Rules{From: []string{"alice", "group:platform", "group:sre", "group:platform"}}, "platform,sre"},
+		{Rules{From: []string{"group:platform"}, Owners: []string{"@bob", "group:org/infra"}}, "org/infra"},
+		{Rules{From: []string{"alice"}}, ""},
+		{Rules{}, ""},
+	} {
+		if got := strings.Join(GroupsOf(tt.rules), ","); got != tt.want {
+			t.Errorf("GroupsOf(%+v) = %q, want %q", tt.rules, got, tt.want)
+		}
+	}
+}
+
 func TestEffective(t *testing.T) {
 	r, relaxed, notes := Effective(Rules{MinApprovals: 0}, []string{"threads", "checks"}, Policy{MinApprovalsFloor: 1, MayRelax: []string{"threads"}})
 	if r.MinApprovals != 1 || len(relaxed) != 1 || relaxed[0] != "threads" || len(notes) != 2 {
