@@ -108,6 +108,11 @@ func TestQuickstart(t *testing.T) {
 			if !strings.Contains(out, "node-group") || strings.Contains(out, "network ") {
 				t.Errorf("projects:\n%s", out)
 			}
+			// Without --base, the checkout's main is the base.
+			def, errOut, err := sluice(t, bin, repo, "projects")
+			if err != nil || def != out || !strings.Contains(errOut, "comparing with main (no --base given)") {
+				t.Errorf("projects without --base: err %v, stdout:\n%s\nstderr:\n%s", err, def, errOut)
+			}
 			comment := mustSluice(t, bin, repo, "plan", "--base", "main")
 			for _, want := range []string{"0 to add, 1 to change, 0 to destroy", "desired_size: 3 -> 2", "node-group"} {
 				if !strings.Contains(comment, want) {
@@ -128,7 +133,7 @@ func TestQuickstart(t *testing.T) {
 				t.Errorf("state after apply:\n%s", readState(t, state))
 			}
 			// A second apply finds nothing left to do and changes nothing.
-			_, errOut, err := sluice(t, bin, repo, "apply")
+			_, errOut, err = sluice(t, bin, repo, "apply")
 			if err != nil || !strings.Contains(errOut, "nothing to apply") {
 				t.Errorf("second apply: err=%v stderr:\n%s", err, errOut)
 			}
@@ -389,10 +394,12 @@ func TestBadInput(t *testing.T) {
 			want:  []string{`"no-such-branch" is not a commit`},
 		},
 		{
-			name:  "missing base",
-			setup: func(t *testing.T, repo string) {},
-			args:  []string{"plan"},
-			want:  []string{"--base is required"},
+			name: "no base given, and no default branch",
+			setup: func(t *testing.T, repo string) {
+				testkit.Git(t, repo, "branch", "-q", "-m", "main", "work")
+			},
+			args: []string{"plan"},
+			want: []string{"no local main or master branch", "pass --base"},
 		},
 	}
 	for _, tt := range tests {

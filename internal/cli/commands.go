@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/sluicehq/sluice/internal/gitx"
 	"github.com/sluicehq/sluice/internal/local"
 	"github.com/sluicehq/sluice/internal/render"
 	"github.com/sluicehq/sluice/internal/repoconfig"
@@ -47,8 +48,9 @@ files or a Pulumi.yaml) when there is none.`,
 				}
 				return printAllProjects(g.stdout, co.Config, format)
 			}
-			if base == "" {
-				return usageError{errors.New("--base is required (the branch your change will merge into, e.g. --base main), or use --all")}
+			base, err := g.base(cmd, base)
+			if err != nil {
+				return err
 			}
 			co, ch, err := local.OpenChanges(cmd.Context(), g.chdir, base)
 			if err != nil {
@@ -76,10 +78,30 @@ files or a Pulumi.yaml) when there is none.`,
 			return tw.Flush()
 		},
 	}
-	cmd.Flags().StringVar(&base, "base", "", "branch or commit the change will merge into (e.g. main, origin/main)")
+	cmd.Flags().StringVar(&base, "base", "", baseHelp)
 	cmd.Flags().BoolVar(&all, "all", false, "list every project, affected or not")
 	cmd.Flags().StringVar(&format, "format", "text", "output format: text or json")
 	return cmd
+}
+
+// baseHelp describes --base of plan and projects.
+const baseHelp = "branch or commit the change will merge into, e.g. main or origin/main (default: origin's default branch, else main, else master)"
+
+// base is the --base given, or the default branch the checkout names,
+// said on stderr.
+func (g *globals) base(cmd *cobra.Command, given string) (string, error) {
+	if given != "" {
+		return given, nil
+	}
+	base, err := gitx.DefaultBase(cmd.Context(), g.chdir)
+	if errors.Is(err, gitx.ErrNoDefaultBase) {
+		return "", usageError{err}
+	}
+	if err != nil {
+		return "", err
+	}
+	fmt.Fprintf(g.stderr, "sluice: comparing with %s (no --base given)\n", base)
+	return base, nil
 }
 
 func summarizePaths(paths []string) string {
@@ -136,11 +158,12 @@ error lines.`,
 			if err := checkFormat(format, "markdown", "json"); err != nil {
 				return err
 			}
-			if base == "" {
-				return usageError{errors.New("--base is required: the branch your change will merge into (e.g. --base main)")}
-			}
 			if limit < 0 || (limit > 0 && limit < 1024) {
 				return usageError{fmt.Errorf("--comment-limit %d is too small (use 0 for no limit, or at least 1024)", limit)}
+			}
+			base, err := g.base(cmd, base)
+			if err != nil {
+				return err
 			}
 			opts, err := g.options(cmd, verbose)
 			if err != nil {
@@ -163,7 +186,7 @@ error lines.`,
 			return err
 		},
 	}
-	cmd.Flags().StringVar(&base, "base", "", "branch or commit the change will merge into (required)")
+	cmd.Flags().StringVar(&base, "base", "", baseHelp)
 	cmd.Flags().StringSliceVarP(&projects, "project", "p", nil, "plan only these projects (repeat or comma-separate); planned even if untouched")
 	cmd.Flags().StringVar(&format, "format", "markdown", "output format: markdown (the comment) or json")
 	cmd.Flags().IntVar(&limit, "comment-limit", 0, "split the comment into parts of at most this many bytes, as a forge would need (GitHub 65536, GitLab 1000000); 0: one part")

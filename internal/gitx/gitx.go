@@ -171,6 +171,40 @@ func (r *Repo) ResolveCommits(ctx context.Context, revs ...string) ([]string, er
 	return ids, nil
 }
 
+// ErrNoDefaultBase means DefaultBase found no branch to compare with.
+var ErrNoDefaultBase = errors.New("no default branch")
+
+// DefaultBase guesses the branch a change in the working tree that
+// contains dir will merge into, for when none is given: the default branch
+// of the remote origin (origin/HEAD, which git clone sets), else a local
+// main, else a local master. One git call.
+func DefaultBase(ctx context.Context, dir string) (string, error) {
+	const originHead = "refs/remotes/origin/HEAD"
+	out, err := Run(ctx, dir, nil, "for-each-ref", "--format=%(refname)%00%(symref)", originHead, "refs/heads/main", "refs/heads/master")
+	if err != nil {
+		if _, oerr := Open(ctx, dir); oerr != nil {
+			return "", oerr // says what is wrong with dir
+		}
+		return "", err
+	}
+	refs := map[string]string{} // ref -> the ref it points to, if symbolic
+	for _, line := range strings.Split(out, "\n") {
+		if name, target, ok := strings.Cut(line, "\x00"); ok {
+			refs[name] = target
+		}
+	}
+	if target, ok := strings.CutPrefix(refs[originHead], "refs/remotes/"); ok && target != "origin/HEAD" {
+		return target, nil
+	}
+	for _, b := range []string{"main", "master"} {
+		if _, ok := refs["refs/heads/"+b]; ok {
+			return b, nil
+		}
+	}
+	return "", fmt.Errorf("%w: the remote origin names no default branch (origin/HEAD), and there is no local main or master branch; "+
+		"pass --base with the branch your change will merge into (if origin has one, `git remote set-head origin --auto` records it)", ErrNoDefaultBase)
+}
+
 // ErrNoMergeBase means two commits share no history.
 var ErrNoMergeBase = errors.New("no merge base")
 

@@ -268,3 +268,59 @@ func TestGuessAgreesWithGit(t *testing.T) {
 		t.Error("a guess while GIT_DIR is set")
 	}
 }
+
+func TestDefaultBase(t *testing.T) {
+	ctx := context.Background()
+	withMain := testkit.NewRepo(t, "")
+	withMaster := t.TempDir()
+	testkit.Git(t, withMaster, "init", "-q", "-b", "master")
+	testkit.Git(t, withMaster, "commit", "-q", "--allow-empty", "-m", "initial")
+	// A clone records the remote's default branch as origin/HEAD, here
+	// trunk; its local branch (reduce) is neither main nor the default.
+	origin := t.TempDir()
+	testkit.Git(t, origin, "init", "-q", "-b", "trunk")
+	testkit.Git(t, origin, "commit", "-q", "--allow-empty", "-m", "initial")
+	testkit.Git(t, origin, "branch", "main")
+	clone := filepath.Join(t.TempDir(), "clone")
+	testkit.Git(t, origin, "clone", "-q", origin, clone)
+	testkit.Git(t, clone, "switch", "-q", "-c", "reduce")
+	testkit.Git(t, clone, "branch", "-q", "-D", "trunk")
+	if err := os.Mkdir(filepath.Join(clone, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// A clone whose origin/HEAD is gone falls back to the local main.
+	noHead := filepath.Join(t.TempDir(), "nohead")
+	testkit.Git(t, origin, "clone", "-q", "-b", "main", origin, noHead)
+	testkit.Git(t, noHead, "remote", "set-head", "origin", "--delete")
+	none := t.TempDir()
+	testkit.Git(t, none, "init", "-q", "-b", "work")
+	testkit.Git(t, none, "commit", "-q", "--allow-empty", "-m", "initial")
+
+	tests := []struct {
+		name, dir, want string
+	}{
+		{"local main", withMain, "main"},
+		{"local master", withMaster, "master"},
+		{"origin's default", clone, "origin/trunk"},
+		{"origin's default from a subdirectory", filepath.Join(clone, "sub"), "origin/trunk"},
+		{"no origin/HEAD", noHead, "main"},
+		{"nothing to go by", none, ""},
+	}
+	if _, err := DefaultBase(ctx, t.TempDir()); !errors.Is(err, ErrNotARepo) {
+		t.Errorf("DefaultBase outside a checkout: %v, want ErrNotARepo", err)
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := DefaultBase(ctx, tt.dir)
+			if tt.want == "" {
+				if !errors.Is(err, ErrNoDefaultBase) || !strings.Contains(err.Error(), "pass --base") {
+					t.Fatalf("DefaultBase = %q, %v; want ErrNoDefaultBase saying to pass --base", got, err)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Fatalf("DefaultBase = %q, %v; want %q", got, err, tt.want)
+			}
+		})
+	}
+}
