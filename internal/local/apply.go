@@ -215,6 +215,7 @@ func (co *Checkout) applyProject(ctx context.Context, opts Options, p *ProjectRe
 	// Until the engine reports the plan's literal secrets (before it
 	// applies anything), only the masks are known.
 	r := co.redactor(nil)
+	stop := heartbeat(opts, p.Name+": still applying")
 	res, err := eng.Apply(ctx, engine.ApplyRequest{
 		Project:    p.Name,
 		Dir:        co.projectDir(p.Dir),
@@ -228,6 +229,7 @@ func (co *Checkout) applyProject(ctx context.Context, opts Options, p *ProjectRe
 			p.Plan.Secrets = secrets // in memory only: for the comment
 		},
 	})
+	stop()
 	p.DurationMS = time.Since(start).Milliseconds()
 	if err != nil {
 		p.Status = render.StatusApplyFailed

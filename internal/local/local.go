@@ -37,7 +37,14 @@ type Options struct {
 	Progress io.Writer
 	// Log receives the engines' own output lines when set.
 	Log engine.LineFunc
+	// Heartbeat is how often Progress hears that a plan or apply is still
+	// running: 0 means DefaultHeartbeat, a negative value never.
+	Heartbeat time.Duration
 }
+
+// DefaultHeartbeat is how often a long plan or apply says it is still
+// running: often enough for CI systems that end jobs quiet for minutes.
+const DefaultHeartbeat = 30 * time.Second
 
 // Checkout is an opened working tree with its configuration.
 type Checkout struct {
@@ -424,5 +431,8 @@ func since(t time.Time) string {
 	if d < time.Second {
 		return fmt.Sprintf("%dms", d.Milliseconds())
 	}
-	return fmt.Sprintf("%.1fs", d.Seconds())
+	if d < time.Minute {
+		return fmt.Sprintf("%.1fs", d.Seconds())
+	}
+	return d.Round(time.Second).String()
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/sluicehq/sluice/internal/engine"
 	"github.com/sluicehq/sluice/internal/render"
@@ -762,5 +763,98 @@ func TestApplyCommentShowsTheEnginesOwnCounts(t *testing.T) {
 	}
 	if !strings.Contains(string(saved), `"apply_summary": {`) {
 		t.Errorf("the record lacks the engine's counts:\n%s", saved)
+	}
+}
+
+// lineWriter collects progress lines and tells waiters when one that
+// contains a wanted text arrives.
+type lineWriter struct {
+	mu    sync.Mutex
+	text  strings.Builder
+	wants map[string]chan struct{}
+}
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.text.Write(p)
+	for want, ch := range w.wants {
+		if strings.Contains(w.text.String(), want) {
+			close(ch)
+			delete(w.wants, want)
+		}
+	}
+	return len(p), nil
+}
+
+// await returns a channel closed once the progress holds want.
+func (w *lineWriter) await(want string) <-chan struct{} {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	ch := make(chan struct{})
+	if w.wants == nil {
+		w.wants = map[string]chan struct{}{}
+	}
+	w.wants[want] = ch
+	return ch
+}
+
+func (w *lineWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.text.String()
+}
+
+// TestLongWorkSaysItIsStillRunning: a plan or apply that takes longer than
+// the heartbeat says so on the progress output while it runs, and stops
+// saying it once done. The engine waits for the line, so no clock decides.
+func TestLongWorkSaysItIsStillRunning(t *testing.T) {
+	ctx := context.Background()
+	dir := twoProjectRepo(t)
+	progress := &lineWriter{}
+	planning, applying := progress.await("net: still planning ("), progress.await("net: still applying (")
+	waitFor := func(ctx context.Context, ch <-chan struct{}, what string) error {
+		select {
+		case <-ch:
+			return nil
+		case <-time.After(10 * time.Second):
+			return fmt.Errorf("no %q line in 10s", what)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	eng := &fakeEngine{
+		onPlan: map[string]func(context.Context, engine.PlanRequest) error{
+			"net": func(ctx context.Context, _ engine.PlanRequest) error { return waitFor(ctx, planning, "still planning") },
+		},
+		onApply: map[string]func(context.Context, engine.ApplyRequest) (*engine.ApplyResult, error){
+			"net": func(ctx context.Context, _ engine.ApplyRequest) (*engine.ApplyResult, error) {
+				if err := waitFor(ctx, applying, "still applying"); err != nil {
+					return nil, err
+				}
+				return &engine.ApplyResult{Text: "Apply complete!\n"}, nil
+			},
+		},
+	}
+	opts := Options{
+		Dir:       dir,
+		Engines:   func(string) (engine.Engine, error) { return eng, nil },
+		Progress:  progress,
+		Heartbeat: 5 * time.Millisecond,
+	}
+	if _, _, err := Plan(ctx, PlanOptions{Options: opts, BaseRef: "main", Projects: []string{"net"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := Apply(ctx, ApplyOptions{Options: opts, Projects: []string{"net"}}); err != nil {
+		t.Fatal(err)
+	}
+	// Nothing is said after the work is done.
+	out := progress.String()
+	time.Sleep(20 * time.Millisecond)
+	if progress.String() != out {
+		t.Errorf("progress went on after the apply:\n%s", progress.String())
+	}
+	if i, j := strings.LastIndex(out, "still planning"), strings.Index(out, "net: 1 to add"); i < 0 || j < i {
+		t.Errorf("the heartbeat is not before the plan's result:\n%s", out)
 	}
 }

@@ -246,6 +246,7 @@ func (co *Checkout) planProject(ctx context.Context, opts Options, m affected.Ma
 		progress(opts.Progress, "%s: %v", p.Name, err)
 		return pr
 	}
+	stop := heartbeat(opts, p.Name+": still planning")
 	plan, err := eng.Plan(ctx, engine.PlanRequest{
 		Project:   p.Name,
 		Dir:       co.projectDir(p.Dir),
@@ -255,6 +256,7 @@ func (co *Checkout) planProject(ctx context.Context, opts Options, m affected.Ma
 		Log:       prefixed(opts.Log, p.Name, co.redactor(nil)),
 		Saved:     saved,
 	})
+	stop()
 	pr.DurationMS = time.Since(start).Milliseconds()
 	if err != nil {
 		pr.Status = render.StatusFailed
@@ -329,6 +331,38 @@ func prefixed(log engine.LineFunc, project string, r *redact.Redactor) engine.Li
 		return nil
 	}
 	return func(stream, line string) { log(stream, project+": "+r.String(line)) }
+}
+
+// heartbeat says on Progress every opts.Heartbeat that work is still
+// running, and for how long, until stop is called: a long plan or apply
+// shows it is alive, and CI systems that end quiet jobs see output.
+func heartbeat(opts Options, what string) (stop func()) {
+	every := opts.Heartbeat
+	if every == 0 {
+		every = DefaultHeartbeat
+	}
+	if opts.Progress == nil || every < 0 {
+		return func() {}
+	}
+	start := time.Now()
+	tick := time.NewTicker(every)
+	done, finished := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(finished)
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				progress(opts.Progress, "%s (%s so far)", what, since(start))
+			}
+		}
+	}()
+	return func() {
+		tick.Stop()
+		close(done)
+		<-finished
+	}
 }
 
 func progress(w io.Writer, format string, args ...any) {
