@@ -350,7 +350,7 @@ func (j *jobAdapter) EnqueueEvent(ctx context.Context, id int64) error {
 }
 
 func (j *jobAdapter) RequeueEvent(ctx context.Context, id int64) error {
-	_, err := j.q.Enqueue(ctx, queue.EventArgs{EventID: id, Recovery: time.Now().UnixNano()})
+	_, err := j.q.RequeueEvent(ctx, id, queue.EventStuckAfter)
 	return err
 }
 

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -95,6 +96,17 @@ func (w *eventWorker) Work(ctx context.Context, j *river.Job[EventArgs]) error {
 	return wrap(w.h.HandleEvent(ctx, j.Args.EventID))
 }
 
+// Timeout: an event's work is a few forge and store calls; one that runs
+// longer is cancelled (and retried), so a job that looks running for much
+// longer than this belongs to a process that died (see EventStuckAfter).
+func (w *eventWorker) Timeout(*river.Job[EventArgs]) time.Duration { return eventTimeout }
+
+const eventTimeout = 10 * time.Minute
+
+// EventStuckAfter is how long an event's job may look running before
+// RequeueEvent takes it for the job of a dead process.
+const EventStuckAfter = eventTimeout + 5*time.Minute
+
 type planWorker struct {
 	river.WorkerDefaults[PlanArgs]
 	h Handler
@@ -132,6 +144,7 @@ type Options struct {
 // Queue is a started or startable River client.
 type Queue struct {
 	insert func(ctx context.Context, args river.JobArgs) (bool, error)
+	list   func(ctx context.Context, params *river.JobListParams) (*river.JobListResult, error)
 	start  func(ctx context.Context) error
 	stop   func(ctx context.Context) error
 	cancel func(ctx context.Context) error
@@ -186,6 +199,7 @@ func build[TTx any](ctx context.Context, driver riverdriver.Driver[TTx], h Handl
 			}
 			return !res.UniqueSkippedAsDuplicate, nil
 		},
+		list:   client.JobList,
 		start:  client.Start,
 		stop:   client.Stop,
 		cancel: client.StopAndCancel,
@@ -218,6 +232,31 @@ func (q *Queue) Enqueue(ctx context.Context, args river.JobArgs) (inserted bool,
 		return false, fmt.Errorf("enqueuing %s job: %w", args.Kind(), err)
 	}
 	return inserted, nil
+}
+
+// RequeueEvent enqueues an event's job again, for a recovery pass that
+// found the event accepted but not processed, unless a job for it is still
+// to run: waiting, scheduled for a retry, or running for less than
+// stuckAfter (EventStuckAfter in production). Without that check every
+// pass would add a job while one waits out a retry, and an outage of the
+// forge would pile them up. A job of a process that died stays "running"
+// and would block an identical job, so the new one carries a Recovery key.
+func (q *Queue) RequeueEvent(ctx context.Context, eventID int64, stuckAfter time.Duration) (inserted bool, err error) {
+	res, err := q.list(ctx, river.NewJobListParams().
+		Kinds(EventArgs{}.Kind()).
+		States(rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateScheduled,
+			rivertype.JobStateRetryable, rivertype.JobStateRunning).
+		Where("CAST(args ->> 'event_id' AS TEXT) = @event_id", river.NamedArgs{"event_id": strconv.FormatInt(eventID, 10)}).
+		First(100))
+	if err != nil {
+		return false, fmt.Errorf("looking for the jobs of event %d: %w", eventID, err)
+	}
+	for _, j := range res.Jobs {
+		if j.State != rivertype.JobStateRunning || j.AttemptedAt == nil || time.Since(*j.AttemptedAt) < stuckAfter {
+			return false, nil // it will run, or runs
+		}
+	}
+	return q.Enqueue(ctx, EventArgs{EventID: eventID, Recovery: time.Now().UnixNano()})
 }
 
 // Start begins working jobs until Stop.

@@ -249,6 +249,94 @@ func (h *boundedHandler) HandlePlan(ctx context.Context, id int64) error {
 	return nil
 }
 
+// eventHandler works events by id: 1 blocks until release is closed, 2
+// always fails transiently, 4 fails permanently, others succeed.
+type eventHandler struct {
+	mu      sync.Mutex
+	worked  map[int64]int
+	release chan struct{}
+}
+
+func (h *eventHandler) HandleEvent(ctx context.Context, id int64) error {
+	h.mu.Lock()
+	h.worked[id]++
+	h.mu.Unlock()
+	switch id {
+	case 1:
+		select {
+		case <-h.release:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	case 2:
+		return errors.New("the forge is down")
+	case 4:
+		return Permanent(errors.New("unreadable payload"))
+	}
+	return nil
+}
+
+func (h *eventHandler) count(id int64) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.worked[id]
+}
+
+func (h *eventHandler) HandlePlan(context.Context, int64) error  { return nil }
+func (h *eventHandler) HandleApply(context.Context, int64) error { return nil }
+
+// TestRequeueEventOnlyWhenNoJobWillRun: a recovery pass re-queues an
+// unprocessed event only when no job of it waits, waits out a retry, or
+// runs; a job that has looked running for too long counts as dead.
+func TestRequeueEventOnlyWhenNoJobWillRun(t *testing.T) {
+	for _, be := range backends() {
+		t.Run(be.name, func(t *testing.T) {
+			ctx := context.Background()
+			h := &eventHandler{worked: map[int64]int{}, release: make(chan struct{})}
+			q, _ := be.open(t, h)
+			requeue := func(id int64, stuckAfter time.Duration, want bool) {
+				t.Helper()
+				got, err := q.RequeueEvent(ctx, id, stuckAfter)
+				if err != nil || got != want {
+					t.Fatalf("RequeueEvent(%d, %v) = %v, %v; want %v", id, stuckAfter, got, err, want)
+				}
+			}
+			for _, id := range []int64{1, 2, 4} {
+				if _, err := q.Enqueue(ctx, EventArgs{EventID: id}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			requeue(1, time.Hour, false) // waiting to run
+			requeue(3, time.Hour, true)  // its job was lost
+			requeue(3, time.Hour, false) // now it has one
+			start(t, q)
+
+			waitFor(t, "event 1 running", func() bool { return h.count(1) == 1 })
+			requeue(1, time.Hour, false) // running
+			waitFor(t, "event 2's first attempt", func() bool { return h.count(2) >= 1 })
+			waitFor(t, "event 4's attempt", func() bool { return h.count(4) == 1 })
+			waitFor(t, "event 3", func() bool { return h.count(3) == 1 })
+			// River's first retry of event 2 comes after a backoff of
+			// about a second: meanwhile its job waits, and counts.
+			requeue(2, time.Hour, false)
+			// Event 4's job was cancelled: nothing will run it.
+			waitFor(t, "event 4's job finished", func() bool {
+				got, err := q.RequeueEvent(ctx, 4, time.Hour)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return got
+			})
+			waitFor(t, "event 4 again", func() bool { return h.count(4) == 2 })
+			// Event 1 has run "too long": its job is taken for dead, and a
+			// new one runs beside it.
+			requeue(1, time.Nanosecond, true)
+			close(h.release)
+			waitFor(t, "event 1 again", func() bool { return h.count(1) == 2 })
+		})
+	}
+}
+
 // BenchmarkJobs measures jobs enqueued and completed per second with a
 // no-op engine — each job moves its run through queued → running →
 // succeeded in the store, as a real plan does — on SQLite and on
