@@ -29,6 +29,7 @@ type scenario struct {
 	t        *testing.T
 	g        *giteatest.Server
 	repo     string // owner/name on Gitea
+	org      string // the organisation that owns repo, if one does
 	state    string // where terraform keeps the state
 	tokens   map[string]string
 	logins   map[string]string // role → login
@@ -44,7 +45,11 @@ type scenario struct {
 // bob the reviewer, carol who merges, mallory who may only read), the
 // infrastructure repository with staging and prod at 3 nodes, applied,
 // and a Sluice server on SQLite whose webhook Gitea calls.
-func newScenario(t *testing.T) *scenario {
+func newScenario(t *testing.T) *scenario { return newScenarioOf(t, false) }
+
+// newScenarioOf is newScenario; with inOrg the repository belongs to an
+// organisation (sc.org) whose owners are owner and the bot.
+func newScenarioOf(t *testing.T, inOrg bool) *scenario {
 	t.Helper()
 	g := giteatest.Start(t)
 	sc := &scenario{t: t, g: g, state: t.TempDir(), tokens: map[string]string{}, logins: map[string]string{}}
@@ -53,7 +58,15 @@ func newScenario(t *testing.T) *scenario {
 		sc.logins[role] = login
 		sc.tokens[role] = g.CreateUser(t, login)
 	}
-	sc.repo = g.CreateRepo(t, sc.logins["owner"], "infra")
+	owner := sc.logins["owner"]
+	if inOrg {
+		sc.org = g.Name("org")
+		g.CreateOrg(t, sc.org)
+		g.AddOrgOwner(t, sc.org, sc.logins["owner"])
+		g.AddOrgOwner(t, sc.org, sc.logins["bot"]) // to read the organisation's teams
+		owner = sc.org
+	}
+	sc.repo = g.CreateRepo(t, owner, "infra")
 	sc.sluiceID = "gitea:" + sc.repo
 	g.AddCollaborator(t, sc.repo, sc.logins["bot"], "admin") // Gitea shows others' permissions to admins only
 	for _, role := range []string{"alice", "bob", "carol"} {
