@@ -26,8 +26,9 @@ import (
 // Jobs enqueues durable work; a job already enqueued is not enqueued again.
 type Jobs interface {
 	EnqueueEvent(ctx context.Context, eventID int64) error
-	// RequeueEvent enqueues an event again even if a job for it exists:
-	// that job may belong to a server that died.
+	// RequeueEvent enqueues an unprocessed event again unless a job of it
+	// will still run; a job that has looked running for too long belongs
+	// to a server that died and does not count.
 	RequeueEvent(ctx context.Context, eventID int64) error
 	EnqueuePlan(ctx context.Context, runID int64) error
 	EnqueueApply(ctx context.Context, runID int64) error
