@@ -105,7 +105,7 @@ func TestExitStatus(t *testing.T) {
 		{"unknown command", []string{"plna"}, 2},
 		{"unexpected argument", []string{"plan", "main"}, 2},
 		{"bad flag value", []string{"plan", "--format", "yaml"}, 2},
-		{"missing required flag", []string{"plan"}, 2},
+		{"bad flag value for the command", []string{"plan", "--base", "main", "--comment-limit", "10"}, 2},
 		{"a failure", []string{"-C", t.TempDir(), "plan", "--base", "main"}, 1},
 	}
 	for _, tt := range tests {
