@@ -81,7 +81,7 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 		st       store.Store
 		newQueue func(h queue.Handler) (*queue.Queue, error)
 	)
-	qopts := queue.Options{MaxConcurrent: cfg.MaxConcurrentRuns, Logger: log}
+	qopts := queue.Options{MaxConcurrent: cfg.MaxConcurrentRuns, Logger: log, ID: cfg.InstanceName}
 	switch driver {
 	case "sqlite":
 		s, err := sqlite.Open(ctx, dsn)
@@ -349,8 +349,8 @@ func (j *jobAdapter) EnqueueEvent(ctx context.Context, id int64) error {
 	return err
 }
 
-func (j *jobAdapter) RequeueEvent(ctx context.Context, id int64) error {
-	_, err := j.q.RequeueEvent(ctx, id, queue.EventStuckAfter)
+func (j *jobAdapter) RequeueEvent(ctx context.Context, id int64, alive []string) error {
+	_, err := j.q.RequeueEvent(ctx, id, alive)
 	return err
 }
 

@@ -27,9 +27,9 @@ import (
 type Jobs interface {
 	EnqueueEvent(ctx context.Context, eventID int64) error
 	// RequeueEvent enqueues an unprocessed event again unless a job of it
-	// will still run; a job that has looked running for too long belongs
+	// will still run: a job that runs on an instance not in alive belongs
 	// to a server that died and does not count.
-	RequeueEvent(ctx context.Context, eventID int64) error
+	RequeueEvent(ctx context.Context, eventID int64, alive []string) error
 	EnqueuePlan(ctx context.Context, runID int64) error
 	EnqueueApply(ctx context.Context, runID int64) error
 }

@@ -52,7 +52,7 @@ func (f *Flow) Recover(ctx context.Context, alive []string, pendingBefore time.T
 		return fmt.Errorf("listing pending events: %w", err)
 	}
 	for _, e := range events {
-		if err := f.Jobs.RequeueEvent(ctx, e.ID); err != nil {
+		if err := f.Jobs.RequeueEvent(ctx, e.ID, alive); err != nil {
 			return err
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"time"
 
@@ -98,14 +99,14 @@ func (w *eventWorker) Work(ctx context.Context, j *river.Job[EventArgs]) error {
 
 // Timeout: an event's work is a few forge and store calls; one that runs
 // longer is cancelled (and retried), so a job that looks running for much
-// longer than this belongs to a process that died (see EventStuckAfter).
+// longer than this is not really running (see RequeueEvent).
 func (w *eventWorker) Timeout(*river.Job[EventArgs]) time.Duration { return eventTimeout }
 
 const eventTimeout = 10 * time.Minute
 
-// EventStuckAfter is how long an event's job may look running before
-// RequeueEvent takes it for the job of a dead process.
-const EventStuckAfter = eventTimeout + 5*time.Minute
+// eventStuckAfter is how long an event's job may look running on a live
+// instance before RequeueEvent takes it for lost.
+const eventStuckAfter = eventTimeout + 5*time.Minute
 
 type planWorker struct {
 	river.WorkerDefaults[PlanArgs]
@@ -139,6 +140,11 @@ type Options struct {
 	// PollInterval is how often idle workers look for jobs (SQLite has no
 	// LISTEN/NOTIFY). Default 200ms.
 	PollInterval time.Duration
+	// ID names this process in the jobs it works (River's client id, at
+	// most 100 characters): the server's instance name, so that a recovery
+	// pass can tell the jobs of live instances from those of dead ones.
+	// Default: a random id.
+	ID string
 }
 
 // Queue is a started or startable River client.
@@ -180,6 +186,7 @@ func build[TTx any](ctx context.Context, driver riverdriver.Driver[TTx], h Handl
 	river.AddWorker(workers, &planWorker{h: h})
 	river.AddWorker(workers, &applyWorker{h: h})
 	client, err := river.NewClient(driver, &river.Config{
+		ID:                   opts.ID,
 		Logger:               discard(opts.Logger),
 		Queues:               map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: opts.MaxConcurrent}},
 		Workers:              workers,
@@ -236,12 +243,13 @@ func (q *Queue) Enqueue(ctx context.Context, args river.JobArgs) (inserted bool,
 
 // RequeueEvent enqueues an event's job again, for a recovery pass that
 // found the event accepted but not processed, unless a job for it is still
-// to run: waiting, scheduled for a retry, or running for less than
-// stuckAfter (EventStuckAfter in production). Without that check every
-// pass would add a job while one waits out a retry, and an outage of the
-// forge would pile them up. A job of a process that died stays "running"
-// and would block an identical job, so the new one carries a Recovery key.
-func (q *Queue) RequeueEvent(ctx context.Context, eventID int64, stuckAfter time.Duration) (inserted bool, err error) {
+// to run: waiting, scheduled for a retry, or running on one of the alive
+// instances (Options.ID) for less than a quarter of an hour. Without that
+// check every pass would add a job while one waits out a retry, and an
+// outage of the forge would pile them up. A job of a process that died
+// stays "running" and would block an identical job, so the new one carries
+// a Recovery key.
+func (q *Queue) RequeueEvent(ctx context.Context, eventID int64, alive []string) (inserted bool, err error) {
 	res, err := q.list(ctx, river.NewJobListParams().
 		Kinds(EventArgs{}.Kind()).
 		States(rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateScheduled,
@@ -252,11 +260,20 @@ func (q *Queue) RequeueEvent(ctx context.Context, eventID int64, stuckAfter time
 		return false, fmt.Errorf("looking for the jobs of event %d: %w", eventID, err)
 	}
 	for _, j := range res.Jobs {
-		if j.State != rivertype.JobStateRunning || j.AttemptedAt == nil || time.Since(*j.AttemptedAt) < stuckAfter {
+		if j.State != rivertype.JobStateRunning || runsOn(j, alive) {
 			return false, nil // it will run, or runs
 		}
 	}
 	return q.Enqueue(ctx, EventArgs{EventID: eventID, Recovery: time.Now().UnixNano()})
+}
+
+// runsOn reports whether a running job is worked by one of the alive
+// instances, and not for suspiciously long.
+func runsOn(j *rivertype.JobRow, alive []string) bool {
+	if len(j.AttemptedBy) == 0 || j.AttemptedAt == nil || time.Since(*j.AttemptedAt) > eventStuckAfter {
+		return false
+	}
+	return slices.Contains(alive, j.AttemptedBy[len(j.AttemptedBy)-1])
 }
 
 // Start begins working jobs until Stop.

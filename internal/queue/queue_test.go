@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/sluicehq/sluice/internal/store"
 	"github.com/sluicehq/sluice/internal/store/postgres"
@@ -72,6 +74,9 @@ func (h *handler) run(ctx context.Context, id int64) error {
 	return nil
 }
 
+// testInstance is the instance name the test queues work jobs as.
+const testInstance = "test-instance"
+
 type backend struct {
 	name string
 	open func(t testing.TB, h Handler) (*Queue, store.Store)
@@ -92,7 +97,7 @@ func backends() []backend {
 			}
 			db.SetMaxOpenConns(1)
 			t.Cleanup(func() { db.Close() })
-			q, err := NewSQLite(context.Background(), db, h, Options{MaxConcurrent: 4, PollInterval: 20 * time.Millisecond})
+			q, err := NewSQLite(context.Background(), db, h, Options{MaxConcurrent: 4, PollInterval: 20 * time.Millisecond, ID: testInstance})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -109,7 +114,7 @@ func backends() []backend {
 			if err != nil {
 				t.Fatal(err)
 			}
-			q, err := NewPostgres(context.Background(), pool, h, Options{MaxConcurrent: 4, PollInterval: 20 * time.Millisecond})
+			q, err := NewPostgres(context.Background(), pool, h, Options{MaxConcurrent: 4, PollInterval: 20 * time.Millisecond, ID: testInstance})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -287,18 +292,19 @@ func (h *eventHandler) HandleApply(context.Context, int64) error { return nil }
 
 // TestRequeueEventOnlyWhenNoJobWillRun: a recovery pass re-queues an
 // unprocessed event only when no job of it waits, waits out a retry, or
-// runs; a job that has looked running for too long counts as dead.
+// runs on a live instance.
 func TestRequeueEventOnlyWhenNoJobWillRun(t *testing.T) {
 	for _, be := range backends() {
 		t.Run(be.name, func(t *testing.T) {
 			ctx := context.Background()
 			h := &eventHandler{worked: map[int64]int{}, release: make(chan struct{})}
 			q, _ := be.open(t, h)
-			requeue := func(id int64, stuckAfter time.Duration, want bool) {
+			alive := []string{"other-instance", testInstance}
+			requeue := func(id int64, alive []string, want bool) {
 				t.Helper()
-				got, err := q.RequeueEvent(ctx, id, stuckAfter)
+				got, err := q.RequeueEvent(ctx, id, alive)
 				if err != nil || got != want {
-					t.Fatalf("RequeueEvent(%d, %v) = %v, %v; want %v", id, stuckAfter, got, err, want)
+					t.Fatalf("RequeueEvent(%d, %q) = %v, %v; want %v", id, alive, got, err, want)
 				}
 			}
 			for _, id := range []int64{1, 2, 4} {
@@ -306,31 +312,40 @@ func TestRequeueEventOnlyWhenNoJobWillRun(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			requeue(1, time.Hour, false) // waiting to run
-			requeue(3, time.Hour, true)  // its job was lost
-			requeue(3, time.Hour, false) // now it has one
+			requeue(1, alive, false) // waiting to run
+			requeue(3, alive, true)  // its job was lost
+			requeue(3, alive, false) // now it has one
 			start(t, q)
 
 			waitFor(t, "event 1 running", func() bool { return h.count(1) == 1 })
-			requeue(1, time.Hour, false) // running
+			requeue(1, alive, false) // running on a live instance
 			waitFor(t, "event 2's first attempt", func() bool { return h.count(2) >= 1 })
 			waitFor(t, "event 4's attempt", func() bool { return h.count(4) == 1 })
 			waitFor(t, "event 3", func() bool { return h.count(3) == 1 })
 			// River's first retry of event 2 comes after a backoff of
-			// about a second: meanwhile its job waits, and counts.
-			requeue(2, time.Hour, false)
+			// about a second: meanwhile its job waits, and counts, even
+			// when the instance that tried it is gone.
+			waitFor(t, "event 2's job to wait for its retry", func() bool {
+				res, err := q.list(ctx, river.NewJobListParams().States(rivertype.JobStateRetryable))
+				if err != nil {
+					t.Fatal(err)
+				}
+				return len(res.Jobs) == 1
+			})
+			requeue(2, nil, false)
 			// Event 4's job was cancelled: nothing will run it.
 			waitFor(t, "event 4's job finished", func() bool {
-				got, err := q.RequeueEvent(ctx, 4, time.Hour)
+				got, err := q.RequeueEvent(ctx, 4, alive)
 				if err != nil {
 					t.Fatal(err)
 				}
 				return got
 			})
 			waitFor(t, "event 4 again", func() bool { return h.count(4) == 2 })
-			// Event 1 has run "too long": its job is taken for dead, and a
-			// new one runs beside it.
-			requeue(1, time.Nanosecond, true)
+			// Event 1 runs on an instance that is not alive (as after a
+			// kill -9, seen from a replica or the next start): a new job
+			// runs beside it.
+			requeue(1, []string{"other-instance"}, true)
 			close(h.release)
 			waitFor(t, "event 1 again", func() bool { return h.count(1) == 2 })
 		})
