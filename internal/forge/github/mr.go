@@ -185,7 +185,7 @@ func (c *Client) UnresolvedThreads(ctx context.Context, repo string, number int6
 			return 0, fmt.Errorf("github: counting review threads of %s#%d: %w", repo, number, err)
 		}
 		var out reviewThreadsResult
-		resp, err := c.gh.Do(idempotent(ctx), req, &out)
+		resp, err := c.gh.Do(withRepo(idempotent(ctx), owner, name), req, &out)
 		if err != nil {
 			return 0, fail(resp, err, "counting review threads of %s#%d", repo, number)
 		}

@@ -2,6 +2,7 @@ package github
 
 import (
 	"context"
+	"crypto/rsa"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -22,9 +23,17 @@ import (
 // see its README), under /api/v3/ as GitHub Enterprise Server does, with
 // small in-memory state for what the adapter writes (comments, statuses,
 // issues) and queues of injected faults for the retry tests.
+//
+// It also plays the GitHub App "octoapp" (App ID 1, installed on octocat
+// as installation 1): the App's endpoints take only a JWT signed with the
+// test App's key (testAppKey), and the rest of the API takes either
+// testToken (octocat's) or an installation token it minted and that has
+// not expired by its clock (the App's bot, octoapp[bot], then writes).
 
 const (
 	testToken = "ghs_test-token"
+	testAppID = "1"
+	appBot    = "octoapp[bot]"
 	testRepo  = "octocat/Hello-World"
 	headSHA   = "6dcb09b5b57875f334f61aebed695e2e4193db5e"
 	branchSHA = "7fd1a60b01f91b314f59955a4e4d4e80d8edf11d"
@@ -53,7 +62,28 @@ type recorded struct {
 	nextID    int
 	hits      map[string]int // "METHOD /path" below /api/v3
 	faults    map[string][]fault
+
+	// The App's side. appKey verifies JWTs; now is the server's clock
+	// (the tests share their fake one); tokens are the installation
+	// tokens minted, with their expiry; mintGate, when set, holds every
+	// token request until it is closed, and minting is told of each
+	// request as it arrives.
+	appKey   *rsa.PublicKey
+	now      func() time.Time
+	tokens   map[string]time.Time
+	mintGate chan struct{}
+	minting  chan struct{}
 }
+
+// who is the account a request authenticates as.
+type who int
+
+const (
+	asUser who = iota // octocat, with testToken
+	asBot             // the App's bot, with an installation token
+)
+
+type whoKey struct{}
 
 func newRecorded(t *testing.T) *recorded {
 	t.Helper()
@@ -65,6 +95,9 @@ func newRecorded(t *testing.T) *recorded {
 		nextID:   1000,
 		hits:     map[string]int{},
 		faults:   map[string][]fault{},
+		appKey:   &testAppKey(t).PublicKey,
+		now:      time.Now,
+		tokens:   map[string]time.Time{},
 	}
 	var seed []map[string]any
 	readJSON(t, "issue-comments.json", &seed)
@@ -90,6 +123,10 @@ func newRecorded(t *testing.T) *recorded {
 	mux.HandleFunc("PATCH "+r+"/issues/{number}", s.editIssue)
 	mux.HandleFunc("GET /api/v3/orgs/{org}/teams/{slug}/members", s.teamMembers)
 	mux.HandleFunc("POST /api/graphql", s.graphql)
+	mux.HandleFunc("GET /api/v3/app", s.file("app.json"))
+	mux.HandleFunc("POST /api/v3/app/installations/{id}/access_tokens", s.accessToken)
+	mux.HandleFunc("GET /api/v3/repos/{owner}/{repo}/installation", s.installation)
+	mux.HandleFunc("GET /api/v3/orgs/{org}/installation", s.installation)
 	s.srv = httptest.NewServer(s.guard(mux))
 	t.Cleanup(s.srv.Close)
 	return s
@@ -100,6 +137,17 @@ func (s *recorded) client(t *testing.T, opts ...Option) *Client {
 	t.Helper()
 	opts = append([]Option{WithSleep(func(ctx context.Context, _ time.Duration) error { return ctx.Err() })}, opts...)
 	c, err := New(s.srv.URL+"/api/v3/", testToken, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// appClient is an adapter acting as the App, retrying without sleeping.
+func (s *recorded) appClient(t *testing.T, installation int64, opts ...Option) *Client {
+	t.Helper()
+	opts = append([]Option{WithSleep(func(ctx context.Context, _ time.Duration) error { return ctx.Err() })}, opts...)
+	c, err := NewApp(s.srv.URL+"/api/v3/", App{ID: testAppID, PrivateKey: testAppPEM(t), InstallationID: installation}, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,12 +167,28 @@ func (s *recorded) hitCount(key string) int {
 	return s.hits[key]
 }
 
-// guard checks the token, counts the call and serves injected faults.
+// guard checks the credentials, counts the call and serves injected
+// faults.
 func (s *recorded) guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if got := r.Header.Get("Authorization"); got != "Bearer "+testToken {
-			writeJSON(w, http.StatusUnauthorized, map[string]any{"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"})
-			return
+		auth, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if appEndpoint(r.URL.Path) {
+			if err := verifyJWT(auth, s.appKey, testAppID, s.now()); err != nil {
+				writeJSON(w, http.StatusUnauthorized, map[string]any{"message": "A JSON web token could not be decoded", "documentation_url": "https://docs.github.com/rest"})
+				return
+			}
+		} else {
+			s.mu.Lock()
+			expires, minted := s.tokens[auth]
+			s.mu.Unlock()
+			switch {
+			case auth == testToken:
+			case minted && s.now().Before(expires):
+				r = r.WithContext(context.WithValue(r.Context(), whoKey{}, asBot))
+			default:
+				writeJSON(w, http.StatusUnauthorized, map[string]any{"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"})
+				return
+			}
 		}
 		key := r.Method + " " + strings.TrimPrefix(r.URL.Path, "/api/v3")
 		s.mu.Lock()
@@ -147,8 +211,68 @@ func (s *recorded) guard(next http.Handler) http.Handler {
 			s.notFound(w)
 			return
 		}
+		if r.URL.Path == "/api/v3/user" && isBot(r) {
+			writeJSON(w, http.StatusForbidden, json.RawMessage(readFile(s.t, "not-accessible.json")))
+			return
+		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// appEndpoint: does path take the App's JWT rather than a token?
+func appEndpoint(path string) bool {
+	p := strings.TrimPrefix(path, "/api/v3")
+	if p == "/app" || strings.HasPrefix(p, "/app/") {
+		return true
+	}
+	parts := strings.Split(strings.Trim(p, "/"), "/")
+	return (len(parts) == 4 && parts[0] == "repos" && parts[3] == "installation") ||
+		(len(parts) == 3 && parts[0] == "orgs" && parts[2] == "installation")
+}
+
+func isBot(r *http.Request) bool {
+	w, _ := r.Context().Value(whoKey{}).(who)
+	return w == asBot
+}
+
+// accessToken mints a token of installation 1, valid for an hour by the
+// server's clock: the documented token first, then others.
+func (s *recorded) accessToken(w http.ResponseWriter, r *http.Request) {
+	if s.minting != nil {
+		s.minting <- struct{}{}
+	}
+	if s.mintGate != nil {
+		<-s.mintGate
+	}
+	if r.PathValue("id") != "1" {
+		s.notFound(w)
+		return
+	}
+	var doc map[string]any
+	readJSON(s.t, "installation-token.json", &doc)
+	expires := s.now().Add(time.Hour).UTC().Truncate(time.Second)
+	s.mu.Lock()
+	if len(s.tokens) > 0 {
+		doc["token"] = fmt.Sprintf("ghs_minted-token-%d", len(s.tokens)+1)
+	}
+	s.tokens[doc["token"].(string)] = expires
+	s.mu.Unlock()
+	doc["expires_at"] = expires.Format(time.RFC3339)
+	writeJSON(w, http.StatusCreated, doc)
+}
+
+// installation serves the App's installation on octocat, the recorded
+// repository's owner (playing an organisation too).
+func (s *recorded) installation(w http.ResponseWriter, r *http.Request) {
+	owner := r.PathValue("owner")
+	if owner == "" {
+		owner = r.PathValue("org")
+	}
+	if !strings.EqualFold(owner, "octocat") {
+		s.notFound(w)
+		return
+	}
+	s.file("installation.json")(w, r)
 }
 
 func (s *recorded) notFound(w http.ResponseWriter) {
@@ -330,21 +454,39 @@ func (s *recorded) createComment(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"message": "Validation Failed"})
 		return
 	}
-	c := s.addComment(n, in["body"].(string))
+	author := s.user()
+	if isBot(r) {
+		author = s.bot()
+	}
+	c := s.addCommentBy(n, in["body"].(string), author)
 	writeJSON(w, http.StatusCreated, c)
+}
+
+// user is testToken's user, octocat.
+func (s *recorded) user() map[string]any {
+	var u map[string]any
+	readJSON(s.t, "user.json", &u)
+	return map[string]any{"login": u["login"], "id": u["id"], "type": "User"}
+}
+
+// bot is the App's bot account, as GitHub shows it on its comments.
+func (s *recorded) bot() map[string]any {
+	return map[string]any{"login": appBot, "id": 2, "type": "Bot"}
 }
 
 // addComment stores a comment by the token's user, octocat.
 func (s *recorded) addComment(number int, body string) map[string]any {
-	var u map[string]any
-	readJSON(s.t, "user.json", &u)
+	return s.addCommentBy(number, body, s.user())
+}
+
+func (s *recorded) addCommentBy(number int, body string, author map[string]any) map[string]any {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.nextID++
 	c := map[string]any{
 		"id":         s.nextID,
 		"body":       body,
-		"user":       map[string]any{"login": u["login"], "id": u["id"], "type": "User"},
+		"user":       author,
 		"html_url":   fmt.Sprintf("https://github.com/%s/issues/%d#issuecomment-%d", testRepo, number, s.nextID),
 		"created_at": time.Now().UTC().Format(time.RFC3339),
 	}
@@ -431,9 +573,13 @@ func (s *recorded) createIssue(w http.ResponseWriter, r *http.Request) {
 	}
 	number++
 	s.nextID++
+	author := map[string]any{"login": "octocat", "id": 1}
+	if isBot(r) {
+		author = s.bot()
+	}
 	is := map[string]any{
 		"id": s.nextID, "number": float64(number), "state": "open", "title": in["title"], "body": in["body"],
-		"user":     map[string]any{"login": "octocat", "id": 1},
+		"user":     author,
 		"html_url": fmt.Sprintf("https://github.com/%s/issues/%d", testRepo, number),
 	}
 	s.issues = append(s.issues, is)

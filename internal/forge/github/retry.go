@@ -41,7 +41,10 @@ import (
 
 type ctxKey int
 
-const idempotentKey ctxKey = 0
+const (
+	idempotentKey ctxKey = iota
+	repoKey              // the "owner/name" a request is about (withRepo)
+)
 
 // idempotent marks ctx so that a POST made with it may be retried on 5xx.
 func idempotent(ctx context.Context) context.Context {
