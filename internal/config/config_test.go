@@ -2,14 +2,22 @@ package config
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
 	"encoding/base64"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -405,6 +413,10 @@ func TestRedacted(t *testing.T) {
 	env := baseEnv()
 	env["SLUICE_API_TOKEN"] = goodToken
 	env["SLUICE_DATABASE_URL"] = "postgres://sluice:pgSecret99@db:5432/sluice?sslmode=require&password=pgSecret99"
+	env["SLUICE_WEBHOOK_SECRET"] = "s3cret-webhook-value"
+	env["SLUICE_GITHUB_APP_ID"] = "12345"
+	env["SLUICE_GITHUB_APP_PRIVATE_KEY"] = appKeyPEM(t)
+	env["SLUICE_GITHUB_APP_INSTALLATION_ID"] = "42"
 	c, err := Load(nil, envOf(env))
 	if err != nil {
 		t.Fatal(err)
@@ -413,20 +425,24 @@ func TestRedacted(t *testing.T) {
 	if r["plan-key"] != "set" || r["api-token"] != "set" || r["max-concurrent-runs"] != "2" || r["listen"] != ":8080" {
 		t.Errorf("Redacted() = %v", r)
 	}
+	if r["github-app-private-key"] != "set" || r["github-app-id"] != "12345" || r["github-app-installation-id"] != "42" || r["webhook-secret"] != "set" {
+		t.Errorf("Redacted() GitHub App = %q, %q, %q", r["github-app-id"], r["github-app-private-key"], r["github-app-installation-id"])
+	}
 	if got, want := r["database-url"], "postgres://sluice:xxxxx@db:5432/sluice?password=xxxxx&sslmode=require"; got != want {
 		t.Errorf("database-url = %q, want %q", got, want)
 	}
 	if len(r) != len(settings())+1 {
 		t.Errorf("Redacted has %d settings, want %d", len(r), len(settings())+1)
 	}
-	if r := (Config{}).Redacted(); r["plan-key"] != "unset" || r["api-token"] != "unset" {
+	if r := (Config{}).Redacted(); r["plan-key"] != "unset" || r["api-token"] != "unset" || r["github-app-private-key"] != "unset" {
 		t.Errorf("zero Config: %v", r)
 	}
 
 	var logged bytes.Buffer
 	slog.New(slog.NewJSONHandler(&logged, nil)).Info("starting", "config", c, "ptr", c)
-	for _, s := range []string{fmt.Sprint(c), fmt.Sprint(*c), fmt.Sprintf("%+v", *c), fmt.Sprintf("%#v", *c), fmt.Sprintf("%#v", c), logged.String()} {
+	for _, s := range []string{fmt.Sprint(c), fmt.Sprint(*c), fmt.Sprintf("%+v", *c), fmt.Sprintf("%#v", *c), fmt.Sprintf("%#v", c), logged.String(), fmt.Sprint(r)} {
 		assertNoSecrets(t, s)
+		assertNoAppKey(t, s)
 		if strings.Contains(s, "pgSecret99") {
 			t.Errorf("database password in %q", s)
 		}
@@ -555,6 +571,127 @@ func TestForgeSettings(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("err = %v, want %q", err, tt.want)
 			}
+		})
+	}
+}
+
+// The GitHub App's test key, generated once: PKCS #1 PEM as GitHub hands
+// it out.
+var appKeyOnce = sync.OnceValues(func() ([]byte, error) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}), nil
+})
+
+func appKeyPEM(t *testing.T) string {
+	t.Helper()
+	b, err := appKeyOnce()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// assertNoAppKey: no line of the key's body, nor the start of any DER
+// key in base64, in s.
+func assertNoAppKey(t *testing.T, s string) {
+	t.Helper()
+	lines := strings.Split(appKeyPEM(t), "\n")
+	for _, bad := range []string{lines[1], lines[5], "MII"} {
+		if strings.Contains(s, bad) {
+			t.Errorf("the App's private key (%q) in %q", bad, s)
+		}
+	}
+}
+
+func TestGitHubApp(t *testing.T) {
+	secret := writeFile(t, "hook", "s3cret-webhook-value\n")
+	keyFile := writeFile(t, "app.pem", appKeyPEM(t))
+	ecKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ecDER, err := x509.MarshalPKCS8PrivateKey(ecKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ecFile := writeFile(t, "ec.pem", string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: ecDER})))
+	notPEM := writeFile(t, "token.txt", "ghp_not-a-key\n")
+	missing := filepath.Join(t.TempDir(), "app.pem")
+	oneLine := strings.ReplaceAll(strings.TrimSpace(appKeyPEM(t)), "\n", `\n`)
+
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string // a problem; "" for none
+		id   string
+		inst int64
+	}{
+		{name: "key file", args: []string{"--github-app-id", "12345", "--github-app-private-key-file", keyFile}, id: "12345"},
+		{name: "key in the environment, installation set", env: map[string]string{
+			"SLUICE_GITHUB_APP_ID": "12345", "SLUICE_GITHUB_APP_PRIVATE_KEY": appKeyPEM(t), "SLUICE_GITHUB_APP_INSTALLATION_ID": "42"},
+			id: "12345", inst: 42},
+		{name: "key on one line with \\n", env: map[string]string{"SLUICE_GITHUB_APP_ID": "12345", "SLUICE_GITHUB_APP_PRIVATE_KEY": oneLine}, id: "12345"},
+		{name: "client id", args: []string{"--github-app-id", "Iv1.ab1112223334445c", "--github-app-private-key-file", keyFile}, id: "Iv1.ab1112223334445c"},
+
+		{name: "token and App", args: []string{"--github-token", "tok", "--github-app-id", "12345", "--github-app-private-key-file", keyFile},
+			want: "--github-token and --github-app-id are both set: Sluice acts on GitHub either with a token or as a GitHub App; keep one"},
+		{name: "token file and installation", args: []string{"--github-token-file", secret}, env: map[string]string{"SLUICE_GITHUB_APP_INSTALLATION_ID": "42"},
+			want: "--github-token-file and SLUICE_GITHUB_APP_INSTALLATION_ID are both set"},
+		{name: "App id without key", args: []string{"--github-app-id", "12345"},
+			want: "--github-app-id is set but the App's private key is not: generate one on the GitHub App's settings page"},
+		{name: "key without App id", env: map[string]string{"SLUICE_GITHUB_APP_PRIVATE_KEY_FILE": keyFile},
+			want: "SLUICE_GITHUB_APP_PRIVATE_KEY_FILE is set but github-app-id is not: set --github-app-id"},
+		{name: "key file unreadable", args: []string{"--github-app-id", "12345", "--github-app-private-key-file", missing},
+			want: "--github-app-private-key-file=" + missing + ": cannot read: open " + missing + ": no such file or directory"},
+		{name: "key file not a key", args: []string{"--github-app-id", "12345", "--github-app-private-key-file", notPEM},
+			want: "--github-app-private-key-file=" + notPEM + ": not a PEM private key"},
+		{name: "EC key", args: []string{"--github-app-id", "12345", "--github-app-private-key-file", ecFile},
+			want: "not an RSA key: GitHub Apps sign with RSA"},
+		{name: "key cut short", env: map[string]string{"SLUICE_GITHUB_APP_ID": "12345", "SLUICE_GITHUB_APP_PRIVATE_KEY": appKeyPEM(t)[:300] + "\n-----END RSA PRIVATE KEY-----\n"},
+			want: "SLUICE_GITHUB_APP_PRIVATE_KEY: the RSA PRIVATE KEY block does not hold a valid RSA key"},
+		{name: "key and key file", args: []string{"--github-app-id", "12345", "--github-app-private-key-file", keyFile},
+			env:  map[string]string{"SLUICE_GITHUB_APP_PRIVATE_KEY": appKeyPEM(t)},
+			want: "SLUICE_GITHUB_APP_PRIVATE_KEY and --github-app-private-key-file=" + keyFile + " are both set; keep one"},
+		{name: "bad App id", args: []string{"--github-app-id", "my-app", "--github-app-private-key-file", keyFile},
+			want: "--github-app-id=my-app: neither an App ID (a number) nor a Client ID"},
+		{name: "bad installation", args: []string{"--github-app-id", "1", "--github-app-private-key-file", keyFile, "--github-app-installation-id", "0"},
+			want: "--github-app-installation-id=0: not an installation id"},
+		{name: "repo without token or App", args: []string{"--repos", "github:org/infra"},
+			want: "no github token is configured (set --github-token-file, or --github-app-id and --github-app-private-key-file)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := baseEnv()
+			for k, v := range tt.env {
+				env[k] = v
+			}
+			args := append([]string{"--webhook-secret-file", secret}, tt.args...)
+			c, err := Load(flags(t, args...), envOf(env))
+			if tt.want != "" {
+				if err == nil {
+					t.Fatalf("Load succeeded; want a problem containing %q", tt.want)
+				}
+				p := problems(t, err)
+				if len(p) != 1 || !strings.Contains(p[0], tt.want) {
+					t.Errorf("problems:\n  %s\nwant one containing %q", strings.Join(p, "\n  "), tt.want)
+				}
+				assertNoAppKey(t, err.Error())
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.GitHubAppID != tt.id || c.GitHubAppInstallationID != tt.inst || c.GitHubAppPrivateKey != strings.TrimSpace(appKeyPEM(t)) {
+				t.Errorf("App %q, installation %d, key loaded %v", c.GitHubAppID, c.GitHubAppInstallationID, c.GitHubAppPrivateKey == strings.TrimSpace(appKeyPEM(t)))
+			}
+			if !slices.Contains(c.Forges(), "github") {
+				t.Errorf("Forges() = %v, want github", c.Forges())
+			}
+			assertNoAppKey(t, c.String())
 		})
 	}
 }

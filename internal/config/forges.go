@@ -1,6 +1,9 @@
 package config
 
 import (
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"net/url"
 	"slices"
@@ -19,11 +22,22 @@ type forgeConfig struct {
 	GitHubURL         string
 	GitHubToken       string `json:"-"`
 	GitHubTokenFile   string
-	// GitHubLogin is the bot account's login (needed for GitHub App tokens).
-	GitHubLogin     string
-	GitLabURL       string
-	GitLabToken     string `json:"-"`
-	GitLabTokenFile string
+	// GitHubLogin is the login of Sluice's account, whose comments it
+	// edits: by default the token's user, or a GitHub App's bot.
+	GitHubLogin string
+	// GitHubAppID is the App ID (or Client ID) of the GitHub App Sluice
+	// acts as, instead of GitHubToken; with GitHubAppPrivateKey.
+	GitHubAppID string
+	// GitHubAppPrivateKey is the App's private key, PEM; after Load it
+	// holds the key also when it came from GitHubAppPrivateKeyFile. Secret.
+	GitHubAppPrivateKey     string `json:"-"`
+	GitHubAppPrivateKeyFile string
+	// GitHubAppInstallationID is the App's installation to act as; 0 finds
+	// each repository's.
+	GitHubAppInstallationID int64
+	GitLabURL               string
+	GitLabToken             string `json:"-"`
+	GitLabTokenFile         string
 	// ForgeRepos is the allow-list of forge repositories: "gitea:org/infra".
 	ForgeRepos []string
 	// MinApprovals is the least number of approvals any project may ask.
@@ -32,13 +46,13 @@ type forgeConfig struct {
 	RepoMayRelax []string
 }
 
-// Forges names the forges configured (with a token).
+// Forges names the forges configured (with a token, or a GitHub App).
 func (c *Config) Forges() []string {
 	var out []string
 	if c.GiteaToken != "" {
 		out = append(out, "gitea")
 	}
-	if c.GitHubToken != "" {
+	if c.GitHubToken != "" || c.GitHubAppID != "" {
 		out = append(out, "github")
 	}
 	if c.GitLabToken != "" {
@@ -60,8 +74,14 @@ func forgeSettings() []setting {
 			parse: text(func(c *Config) *string { return &c.GitHubURL }, checkOptionalURL)},
 		{name: "github-token", typ: "string", secret: true, help: "GitHub token of Sluice's account (prefer --github-token-file)"},
 		{name: "github-token-file", typ: "string", help: "file holding the GitHub token"},
-		{name: "github-login", typ: "string", help: "login of Sluice's GitHub account (needed with a GitHub App token)",
+		{name: "github-login", typ: "string", help: "login of Sluice's GitHub account, whose comments it edits (default: the token's user, or the GitHub App's bot, SLUG[bot])",
 			parse: text(func(c *Config) *string { return &c.GitHubLogin }, func(string) string { return "" })},
+		{name: "github-app-id", typ: "string", help: "App ID (or Client ID) of the GitHub App Sluice acts as, instead of a token; with --github-app-private-key-file",
+			parse: text(func(c *Config) *string { return &c.GitHubAppID }, checkAppID)},
+		{name: "github-app-private-key", typ: "string", secret: true, help: "the GitHub App's private key, PEM (prefer --github-app-private-key-file)"},
+		{name: "github-app-private-key-file", typ: "string", help: "file holding the GitHub App's private key, the .pem GitHub generated"},
+		{name: "github-app-installation-id", typ: "int", help: "the GitHub App's installation to act as (default: each repository's, asked of GitHub)",
+			parse: parseInstallationID},
 		{name: "gitlab-url", typ: "string", def: "https://gitlab.com", help: "base URL of the GitLab instance",
 			parse: text(func(c *Config) *string { return &c.GitLabURL }, checkOptionalURL)},
 		{name: "gitlab-token", typ: "string", secret: true, help: "GitLab access token of Sluice's account, scope api (prefer --gitlab-token-file)"},
@@ -125,6 +145,11 @@ func loadForges(c *Config, vals map[string]value) []string {
 	secret(&c.GiteaToken, "gitea-token")
 	secret(&c.GitHubToken, "github-token")
 	secret(&c.GitLabToken, "gitlab-token")
+	appKey := vals["github-app-private-key"]
+	appKey.raw = unescapePEM(appKey.raw)
+	problems = append(problems, loadSecret(&c.GitHubAppPrivateKey, appKey, vals["github-app-private-key-file"], checkAppKey, false, "")...)
+	c.GitHubAppPrivateKeyFile = vals["github-app-private-key-file"].raw
+	problems = append(problems, checkGitHubApp(c, vals)...)
 	c.WebhookSecretFile = vals["webhook-secret-file"].raw
 	c.GiteaTokenFile = vals["gitea-token-file"].raw
 	c.GitHubTokenFile = vals["github-token-file"].raw
@@ -139,10 +164,113 @@ func loadForges(c *Config, vals map[string]value) []string {
 	for _, r := range c.ForgeRepos {
 		name, _, _ := strings.Cut(r, ":")
 		if !slices.Contains(c.Forges(), name) {
-			problems = append(problems, fmt.Sprintf("--repos lists %s, but no %s token is configured (set --%s-token-file)", r, name, name))
+			how := fmt.Sprintf("set --%s-token-file", name)
+			if name == "github" {
+				how += ", or --github-app-id and --github-app-private-key-file"
+			}
+			problems = append(problems, fmt.Sprintf("--repos lists %s, but no %s token is configured (%s)", r, name, how))
 		}
 	}
 	return problems
+}
+
+// checkGitHubApp checks the GitHub App settings together: they replace
+// the token, and the App needs its ID and its key.
+func checkGitHubApp(c *Config, vals map[string]value) []string {
+	var app []value // the App settings given
+	for _, name := range []string{"github-app-id", "github-app-private-key", "github-app-private-key-file", "github-app-installation-id"} {
+		if v := vals[name]; v.raw != "" && v.origin != fromDefault {
+			app = append(app, v)
+		}
+	}
+	if len(app) == 0 {
+		return nil
+	}
+	for _, name := range []string{"github-token", "github-token-file"} {
+		if v := vals[name]; v.raw != "" {
+			return []string{fmt.Sprintf("%s and %s are both set: Sluice acts on GitHub either with a token or as a GitHub App; keep one "+
+				"(for an App: github-app-id and github-app-private-key-file, without github-token)", v.where, app[0].where)}
+		}
+	}
+	var problems []string
+	if c.GitHubAppID == "" && vals["github-app-id"].raw == "" {
+		problems = append(problems, fmt.Sprintf("%s is set but github-app-id is not: set --github-app-id to the App ID shown on the GitHub App's settings page", app[0].where))
+	}
+	if vals["github-app-private-key"].raw == "" && vals["github-app-private-key-file"].raw == "" {
+		problems = append(problems, fmt.Sprintf("%s is set but the App's private key is not: generate one on the GitHub App's settings page (Private keys) "+
+			"and set --github-app-private-key-file to the downloaded .pem file (or SLUICE_GITHUB_APP_PRIVATE_KEY to its content)", app[0].where))
+	}
+	return problems
+}
+
+// checkAppID accepts an App ID (a number) or a Client ID (Iv1.…, Iv23…).
+func checkAppID(s string) string {
+	if s == "" {
+		return ""
+	}
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		if n < 1 {
+			return "not an App ID (a whole number ≥ 1); copy the App ID from the GitHub App's settings page"
+		}
+		return ""
+	}
+	clientID := strings.HasPrefix(s, "Iv") && strings.IndexFunc(s, func(r rune) bool {
+		return !(r == '.' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z')
+	}) < 0
+	if !clientID {
+		return "neither an App ID (a number) nor a Client ID (Iv…); copy one from the GitHub App's settings page"
+	}
+	return ""
+}
+
+func parseInstallationID(c *Config, s string) string {
+	if s == "" {
+		c.GitHubAppInstallationID = 0
+		return ""
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 1 {
+		return "not an installation id (a whole number ≥ 1: the number at the end of the installation's settings URL, …/settings/installations/ID); " +
+			"or leave it unset to find each repository's installation"
+	}
+	c.GitHubAppInstallationID = n
+	return ""
+}
+
+// unescapePEM turns a PEM written on one line with \n for its line
+// breaks (as environment variables often carry it) back into lines.
+func unescapePEM(s string) string {
+	if strings.Contains(s, "\n") || !strings.Contains(s, `\n`) {
+		return s
+	}
+	return strings.ReplaceAll(s, `\n`, "\n")
+}
+
+// checkAppKey accepts an RSA private key in PEM, PKCS #1 (as GitHub
+// generates it) or PKCS #8. Its messages never quote the key.
+func checkAppKey(s string) string {
+	const hint = "give the .pem file GitHub generated on the App's settings page (Private keys → Generate a private key)"
+	block, _ := pem.Decode([]byte(s))
+	if block == nil {
+		return "not a PEM private key (no -----BEGIN RSA PRIVATE KEY----- line); " + hint
+	}
+	switch block.Type {
+	case "RSA PRIVATE KEY":
+		if _, err := x509.ParsePKCS1PrivateKey(block.Bytes); err != nil {
+			return "the RSA PRIVATE KEY block does not hold a valid RSA key; " + hint
+		}
+	case "PRIVATE KEY":
+		k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+		if err != nil {
+			return "the PRIVATE KEY block does not hold a valid key; " + hint
+		}
+		if _, ok := k.(*rsa.PrivateKey); !ok {
+			return "not an RSA key: GitHub Apps sign with RSA; " + hint
+		}
+	default:
+		return fmt.Sprintf("the PEM block is a %q, not a private key; %s", block.Type, hint)
+	}
+	return ""
 }
 
 // checkSecret accepts any non-empty secret without spaces.

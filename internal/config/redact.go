@@ -9,7 +9,8 @@ import (
 )
 
 // Redacted returns every setting by name, as the server logs it at start:
-// the plan key and API token appear only as "set" or "unset", and a
+// secrets (the plan key, the API token, the webhook secret, forge tokens
+// and the GitHub App's private key) appear only as "set" or "unset", and a
 // database URL's password as "xxxxx".
 func (c Config) Redacted() map[string]string {
 	m := map[string]string{}
@@ -77,6 +78,10 @@ func (c Config) summary() [][2]string {
 		{"github-token", setOrUnset(c.GitHubToken)},
 		{"github-token-file", c.GitHubTokenFile},
 		{"github-login", c.GitHubLogin},
+		{"github-app-id", c.GitHubAppID},
+		{"github-app-private-key", setOrUnset(c.GitHubAppPrivateKey)},
+		{"github-app-private-key-file", c.GitHubAppPrivateKeyFile},
+		{"github-app-installation-id", installationID(c.GitHubAppInstallationID)},
 		{"gitlab-url", c.GitLabURL},
 		{"gitlab-token", setOrUnset(c.GitLabToken)},
 		{"gitlab-token-file", c.GitLabTokenFile},
@@ -98,6 +103,14 @@ func reposSummary(repos map[string]string, forgeRepos []string) string {
 		parts[i] = n + "=" + redactURL(repos[n])
 	}
 	return strings.Join(append(parts, forgeRepos...), ",")
+}
+
+// installationID shows an installation id, or "" when unset.
+func installationID(id int64) string {
+	if id == 0 {
+		return ""
+	}
+	return strconv.FormatInt(id, 10)
 }
 
 func setOrUnset(secret string) string {
