@@ -1,10 +1,12 @@
 package app
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/flow"
@@ -26,12 +28,22 @@ func forges(cfg *config.Config, log *slog.Logger) (map[string]forge.Forge, error
 		}
 		out["gitea"] = c
 	}
-	if cfg.GitHubToken != "" {
-		var opts []github.Option
+	if cfg.GitHubToken != "" || cfg.GitHubAppID != "" {
+		opts := []github.Option{github.WithLogger(log)}
 		if cfg.GitHubLogin != "" {
 			opts = append(opts, github.WithLogin(cfg.GitHubLogin))
 		}
-		c, err := github.New(cfg.GitHubURL, cfg.GitHubToken, opts...)
+		var c *github.Client
+		var err error
+		if cfg.GitHubAppID != "" {
+			c, err = github.NewApp(cfg.GitHubURL, github.App{
+				ID:             cfg.GitHubAppID,
+				PrivateKey:     []byte(cfg.GitHubAppPrivateKey),
+				InstallationID: cfg.GitHubAppInstallationID,
+			}, opts...)
+		} else {
+			c, err = github.New(cfg.GitHubURL, cfg.GitHubToken, opts...)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("connecting to GitHub: %w", err)
 		}
@@ -60,6 +72,19 @@ func forgeResolver(cfg *config.Config, clients map[string]forge.Forge) flow.Forg
 	}
 }
 
+// repoCloneAuth is implemented by forges whose git credentials depend on
+// the repository and may need asking for: a GitHub App mints a token of
+// the installation serving the repository.
+type repoCloneAuth interface {
+	CloneAuthFor(ctx context.Context, repo string) (username, token string, err error)
+}
+
+// cloneAuthTimeout bounds the request for git credentials (a GitHub App's
+// installation token, retried like any GitHub request).
+const cloneAuthTimeout = 2 * time.Minute
+
+var _ repoCloneAuth = (*github.Client)(nil)
+
 // sources resolves where a repository is cloned from: a forge repository
 // through its forge (with the token passed to git in the environment), a
 // plain one from the --repos NAME=URL list. Anything else is refused.
@@ -67,7 +92,20 @@ func sources(cfg *config.Config, clients map[string]forge.Forge) flow.Sources {
 	resolve := forgeResolver(cfg, clients)
 	return func(repo string) (workspace.Source, error) {
 		if fg, path, ok := resolve(repo); ok {
-			user, token := fg.CloneAuth()
+			var user, token string
+			if ra, ok := fg.(repoCloneAuth); ok {
+				// flow.Sources has no context: the request gets its own,
+				// bounded.
+				ctx, cancel := context.WithTimeout(context.Background(), cloneAuthTimeout)
+				var err error
+				user, token, err = ra.CloneAuthFor(ctx, path)
+				cancel()
+				if err != nil {
+					return workspace.Source{}, fmt.Errorf("credentials to clone %s: %w", repo, err)
+				}
+			} else {
+				user, token = fg.CloneAuth()
+			}
 			return workspace.Source{Repo: repo, CloneURL: fg.CloneURL(path), Username: user, Token: token}, nil
 		}
 		u, ok := cfg.Repos[repo]
