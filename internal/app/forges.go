@@ -90,13 +90,11 @@ var _ repoCloneAuth = (*github.Client)(nil)
 // plain one from the --repos NAME=URL list. Anything else is refused.
 func sources(cfg *config.Config, clients map[string]forge.Forge) flow.Sources {
 	resolve := forgeResolver(cfg, clients)
-	return func(repo string) (workspace.Source, error) {
+	return func(ctx context.Context, repo string) (workspace.Source, error) {
 		if fg, path, ok := resolve(repo); ok {
 			var user, token string
 			if ra, ok := fg.(repoCloneAuth); ok {
-				// flow.Sources has no context: the request gets its own,
-				// bounded.
-				ctx, cancel := context.WithTimeout(context.Background(), cloneAuthTimeout)
+				ctx, cancel := context.WithTimeout(ctx, cloneAuthTimeout)
 				var err error
 				user, token, err = ra.CloneAuthFor(ctx, path)
 				cancel()
@@ -110,7 +108,7 @@ func sources(cfg *config.Config, clients map[string]forge.Forge) flow.Sources {
 		}
 		u, ok := cfg.Repos[repo]
 		if !ok {
-			return workspace.Source{}, fmt.Errorf("repository %q is not configured on this server (add it to --repos)", repo)
+			return workspace.Source{}, fmt.Errorf("%w: %q is not configured on this server (add it to --repos)", flow.ErrUnknownRepo, repo)
 		}
 		return workspace.Source{Repo: repo, CloneURL: u}, nil
 	}

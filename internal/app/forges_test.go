@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
@@ -73,7 +74,7 @@ func TestGitHubAppSources(t *testing.T) {
 	src := sources(cfg, clients)
 	want := workspace.Source{Repo: "github:octocat/Hello-World", CloneURL: srv.URL + "/octocat/Hello-World.git", Username: "x-access-token", Token: "ghs_app-token"}
 	for range 2 {
-		got, err := src("github:octocat/Hello-World")
+		got, err := src(context.Background(), "github:octocat/Hello-World")
 		if err != nil || got != want {
 			t.Errorf("source = %+v, %v; want %+v", got, err, want)
 		}
@@ -81,7 +82,7 @@ func TestGitHubAppSources(t *testing.T) {
 	if lookups.Load() != 1 || mints.Load() != 1 {
 		t.Errorf("%d installation lookups and %d tokens minted, want 1 and 1", lookups.Load(), mints.Load())
 	}
-	_, err = src("github:monalisa/infra")
+	_, err = src(context.Background(), "github:monalisa/infra")
 	if !errors.Is(err, forge.ErrNotFound) || !strings.Contains(err.Error(), "credentials to clone github:monalisa/infra") ||
 		!strings.Contains(err.Error(), "not installed") {
 		t.Errorf("a repository without the App: err = %v", err)
@@ -93,7 +94,7 @@ func TestGitHubAppSources(t *testing.T) {
 	if clients, err = forges(cfg, slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatal(err)
 	}
-	got, err := sources(cfg, clients)("github:octocat/Hello-World")
+	got, err := sources(cfg, clients)(context.Background(), "github:octocat/Hello-World")
 	if err != nil || got.Token != "ghp_fixed-token" || got.Username != "x-access-token" {
 		t.Errorf("token source = %+v, %v", got, err)
 	}

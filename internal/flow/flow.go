@@ -57,8 +57,24 @@ type Workspaces interface {
 // Engines returns the driver for an engine name from sluice.yaml.
 type Engines func(name string) (engine.Engine, error)
 
-// Sources resolves a repository name to where it is cloned from.
-type Sources func(repo string) (workspace.Source, error)
+// Sources resolves a repository name to where it is cloned from, with
+// credentials that may need asking the forge for (a GitHub App's
+// installation token). An error wrapping ErrUnknownRepo or
+// forge.ErrNotFound cannot pass by itself; any other is retried.
+type Sources func(ctx context.Context, repo string) (workspace.Source, error)
+
+// ErrUnknownRepo: the server is not configured for the repository.
+var ErrUnknownRepo = errors.New("repository not configured")
+
+// source resolves a repository through f.Sources; what retrying cannot
+// mend is permanent.
+func (f *Flow) source(ctx context.Context, repo string) (workspace.Source, error) {
+	src, err := f.Sources(ctx, repo)
+	if err != nil && (errors.Is(err, ErrUnknownRepo) || errors.Is(err, forge.ErrNotFound)) {
+		return src, permanent(err)
+	}
+	return src, err
+}
 
 // Flow carries out events and runs.
 type Flow struct {

@@ -283,7 +283,7 @@ func (g *mrGate) readGroups(ctx context.Context, names []string) error {
 // diverged lists the project's files that differ between what was planned
 // and what would be applied now.
 func (f *Flow) diverged(ctx context.Context, mr *forge.MergeRequest, st projectState) ([]string, error) {
-	src, err := f.Sources(st.PlanRun.Repo)
+	src, err := f.source(ctx, st.PlanRun.Repo)
 	if err != nil {
 		return nil, err
 	}

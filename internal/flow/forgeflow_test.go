@@ -73,7 +73,7 @@ func TestGateReadsTheMergeRequestOnce(t *testing.T) {
 		perms: map[string]forge.Permission{"bob": forge.PermWrite, "carol": forge.PermWrite, "erin": forge.PermRead},
 		calls: map[string]int{},
 	}
-	f := &Flow{Sources: func(repo string) (workspace.Source, error) { return workspace.Source{Repo: repo}, nil }}
+	f := &Flow{Sources: func(_ context.Context, repo string) (workspace.Source, error) { return workspace.Source{Repo: repo}, nil }}
 	mr := &forge.MergeRequest{Number: 7, State: forge.MROpen, HeadSHA: head, BaseSHA: base, BaseRef: "main", Author: forge.User{Login: "alice"}}
 	state := func(project string, min int) projectState {
 		return projectState{
@@ -158,7 +158,7 @@ func TestGateReadsEachGroupOnce(t *testing.T) {
 		calls:   map[string]int{},
 	}
 	f := &Flow{
-		Sources: func(repo string) (workspace.Source, error) { return workspace.Source{Repo: repo}, nil },
+		Sources: func(_ context.Context, repo string) (workspace.Source, error) { return workspace.Source{Repo: repo}, nil },
 		Log:     slog.New(slog.DiscardHandler),
 	}
 	mr := &forge.MergeRequest{Number: 7, State: forge.MROpen, HeadSHA: head, BaseSHA: base, BaseRef: "main", Author: forge.User{Login: "alice"}}
@@ -237,5 +237,27 @@ func TestKeyLocks(t *testing.T) {
 	}
 	if len(k.held) != 0 {
 		t.Errorf("keys left held: %v", k.held)
+	}
+}
+
+// TestSourceErrors: a repository the server does not know, or that the
+// forge does not have, fails the event for good; credentials the forge
+// cannot hand out right now (a GitHub App's token while GitHub is down)
+// are retried.
+func TestSourceErrors(t *testing.T) {
+	tests := []struct {
+		err       error
+		permanent bool
+	}{
+		{fmt.Errorf("%w: %q is not configured on this server", ErrUnknownRepo, "x"), true},
+		{fmt.Errorf("credentials to clone x: %w", forge.ErrNotFound), true},
+		{errors.New("credentials to clone x: 502 Bad Gateway"), false},
+	}
+	for _, tt := range tests {
+		f := &Flow{Sources: func(context.Context, string) (workspace.Source, error) { return workspace.Source{}, tt.err }}
+		_, err := f.source(context.Background(), "x")
+		if !errors.Is(err, tt.err) || IsPermanent(err) != tt.permanent {
+			t.Errorf("source error %v: got %v (permanent %v), want permanent %v", tt.err, err, IsPermanent(err), tt.permanent)
+		}
 	}
 }

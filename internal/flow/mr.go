@@ -53,9 +53,9 @@ func (f *Flow) loadConfig(ctx context.Context, src workspace.Source, req Request
 // plan run for each; runs whose project lock another MR holds wait queued
 // (without a job) until the lock passes to this MR.
 func (f *Flow) planMR(ctx context.Context, ev store.Event, req Request) error {
-	src, err := f.Sources(req.Repo)
+	src, err := f.source(ctx, req.Repo)
 	if err != nil {
-		return permanent(err)
+		return err
 	}
 	fg, path, mr, err := f.forgeMR(ctx, req.Repo, req.MR)
 	if err != nil {

@@ -43,9 +43,9 @@ func workspaceKey(repo string) string {
 // the same merge request never share files. The engine's working data
 // lives in stateDir, shared by the project's runs, so init is reused.
 func (f *Flow) checkout(ctx context.Context, r store.Run) (*workspace.Tree, error) {
-	src, err := f.Sources(r.Repo)
+	src, err := f.source(ctx, r.Repo)
 	if err != nil {
-		return nil, permanent(err)
+		return nil, err
 	}
 	return f.Workspaces.Checkout(ctx, src, r.HeadSHA, fmt.Sprintf("run-%d", r.ID))
 }
@@ -251,7 +251,7 @@ func (f *Flow) rulesOf(ctx context.Context, r store.Run, p *repoconfig.Project) 
 	}
 	// The owners are those of the base branch: a merge request must not
 	// choose its own reviewers by editing CODEOWNERS.
-	src, err := f.Sources(r.Repo)
+	src, err := f.source(ctx, r.Repo)
 	if err != nil {
 		return nil, err
 	}
