@@ -124,6 +124,7 @@ type Plan struct {
 	HasChanges bool      `json:"has_changes"`
 	CreatedAt  time.Time `json:"created_at"`
 	// Discarded plans (a newer push, a closed MR) can never be applied.
+	// Set when saving, the plan is stored already discarded.
 	Discarded bool `json:"discarded"`
 	// AppliedRunID is the apply run that used this plan, once one started.
 	AppliedRunID int64 `json:"applied_run_id,omitempty"`
@@ -218,8 +219,11 @@ type Store interface {
 	// Logs returns the lines with Seq > afterSeq, at most limit (0: all).
 	Logs(ctx context.Context, runID, afterSeq int64, limit int) ([]LogLine, error)
 
-	// SavePlan stores a plan, discarding earlier undiscarded plans of the
-	// same repo, MR, project and workspace.
+	// SavePlan stores a plan. A live plan discards the live plan of the
+	// same repo, MR, project and workspace. It is stored discarded, and
+	// the live plan left alone, when p.Discarded is set or when the live
+	// plan comes from a newer run (a larger RunID): an older plan saved
+	// after a newer one never replaces it.
 	SavePlan(ctx context.Context, p Plan) (Plan, error)
 	GetPlan(ctx context.Context, id int64) (Plan, error)
 	// LatestPlan returns the newest undiscarded plan of a project of an MR.

@@ -28,25 +28,43 @@ func scanPlan(sc scanner) (store.Plan, error) {
 	return p, nil
 }
 
-// SavePlan stores a plan and, in the same transaction, discards the older
-// live plans of the same project of the MR. Transactions saving plans for
-// the same project are serialised, so exactly one plan stays live.
+// SavePlan stores a plan. A live plan replaces the project's live plan of
+// the MR, which is discarded in the same transaction. The plan is stored
+// discarded instead, leaving the live one alone, when the caller says so
+// (p.Discarded: its run was overtaken) or when the live plan was made by a
+// newer run (a larger run id: runs are numbered in the order they were
+// created, and a newer push gets a newer run). Transactions saving plans
+// for the same project are serialised, so exactly one plan stays live and
+// an older plan saved last never replaces a newer one.
 func (s *Store) SavePlan(ctx context.Context, p store.Plan) (store.Plan, error) {
 	var saved store.Plan
 	err := s.inTx(ctx, []string{planKey(p.Repo, p.MR, p.Project, p.Workspace)}, func(c conn) error {
-		if _, err := c.exec(ctx, `UPDATE plans SET discarded = TRUE
-			WHERE repo = ? AND mr = ? AND project = ? AND workspace = ? AND NOT discarded`,
-			p.Repo, p.MR, p.Project, p.Workspace); err != nil {
-			return fmt.Errorf("discarding older plans: %w", err)
+		discarded := p.Discarded
+		if !discarded {
+			var newer int64
+			err := c.queryRow(ctx, `SELECT COUNT(*) FROM plans
+				WHERE repo = ? AND mr = ? AND project = ? AND workspace = ? AND NOT discarded AND run_id > ?`,
+				p.Repo, p.MR, p.Project, p.Workspace, p.RunID).Scan(&newer)
+			if err != nil {
+				return fmt.Errorf("looking for a newer plan: %w", err)
+			}
+			discarded = newer > 0
+		}
+		if !discarded {
+			if _, err := c.exec(ctx, `UPDATE plans SET discarded = TRUE
+				WHERE repo = ? AND mr = ? AND project = ? AND workspace = ? AND NOT discarded`,
+				p.Repo, p.MR, p.Project, p.Workspace); err != nil {
+				return fmt.Errorf("discarding older plans: %w", err)
+			}
 		}
 		var err error
 		saved, err = scanPlan(c.queryRow(ctx, `INSERT INTO plans
 			(run_id, repo, mr, project, workspace, head_sha, base_sha, artifact_sha256,
 			 sealed, normalized, has_changes, created_at, discarded)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, FALSE)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			RETURNING `+planColumns,
 			p.RunID, p.Repo, p.MR, p.Project, p.Workspace, p.HeadSHA, p.BaseSHA, p.ArtifactSHA256,
-			p.Sealed, p.Normalized, p.HasChanges, micros(stamp(p.CreatedAt))))
+			p.Sealed, p.Normalized, p.HasChanges, micros(stamp(p.CreatedAt)), discarded))
 		return err
 	})
 	if err != nil {

@@ -40,6 +40,8 @@ func Run(t *testing.T, open Opener) {
 		{"LogsConcurrentAppenders", testLogsConcurrent},
 		{"Plans", testPlans},
 		{"SavePlanConcurrent", testSavePlanConcurrent},
+		{"SavePlanOrder", testSavePlanOrder},
+		{"SavePlanOrderConcurrent", testSavePlanOrderConcurrent},
 		{"ClaimPlan", testClaimPlan},
 		{"ClaimPlanOnce", testClaimPlanOnce},
 		{"Locks", testLocks},
@@ -656,6 +658,87 @@ func testSavePlanConcurrent(t *testing.T, open Opener) {
 	}
 	if live != 1 {
 		t.Fatalf("%d live plans after concurrent saves, want 1", live)
+	}
+}
+
+// testSavePlanOrder: plans are ordered by their runs. An older run's plan
+// saved after a newer run's (two replicas planning two pushes at once, the
+// newer finishing first) is stored discarded and leaves the newer one
+// live; so is a plan saved with Discarded set.
+func testSavePlanOrder(t *testing.T, open Opener) {
+	s, ctx := open(t), t.Context()
+	planOf := func(run int64, head string) store.Plan {
+		p := newPlan("r", 1, "net", "default")
+		p.RunID, p.HeadSHA = run, head
+		return p
+	}
+	newer := must(s.SavePlan(ctx, planOf(11, "h2")))(t)
+	older := must(s.SavePlan(ctx, planOf(10, "h1")))(t)
+	if !older.Discarded {
+		t.Error("the older run's plan, saved last, is live")
+	}
+	if got := must(s.GetPlan(ctx, newer.ID))(t); got.Discarded {
+		t.Fatal("the older run's plan discarded the newer run's plan")
+	}
+	if got := must(s.LatestPlan(ctx, "r", 1, "net", "default"))(t); got.ID != newer.ID || got.HeadSHA != "h2" {
+		t.Fatalf("LatestPlan = plan %d at %s, want plan %d at h2", got.ID, got.HeadSHA, newer.ID)
+	}
+	wantErr(t, s.ClaimPlan(ctx, older.ID, 50), store.ErrConflict)
+
+	// A plan saved discarded (its run was overtaken) leaves the live one
+	// alone, whatever its run.
+	p := planOf(12, "h3")
+	p.Discarded = true
+	overtaken := must(s.SavePlan(ctx, p))(t)
+	if !overtaken.Discarded {
+		t.Error("a plan saved with Discarded set is live")
+	}
+	if got := must(s.LatestPlan(ctx, "r", 1, "net", "default"))(t); got.ID != newer.ID {
+		t.Fatalf("LatestPlan = plan %d, want plan %d: a discarded save replaced it", got.ID, newer.ID)
+	}
+
+	// A newer run's plan still replaces the live one; so does a plan of
+	// the same run saved again.
+	newest := must(s.SavePlan(ctx, planOf(13, "h4")))(t)
+	if newest.Discarded || !must(s.GetPlan(ctx, newer.ID))(t).Discarded {
+		t.Fatal("a newer run's plan did not replace the live plan")
+	}
+	again := must(s.SavePlan(ctx, planOf(13, "h4")))(t)
+	if again.Discarded || !must(s.GetPlan(ctx, newest.ID))(t).Discarded {
+		t.Fatal("the same run's plan saved again did not replace the live plan")
+	}
+
+	// Other projects and merge requests are not compared.
+	other := newPlan("r", 2, "net", "default")
+	other.RunID = 1
+	if got := must(s.SavePlan(ctx, other))(t); got.Discarded {
+		t.Fatal("a plan of another merge request was compared with this one's")
+	}
+}
+
+// testSavePlanOrderConcurrent: however the saves of plans of several runs
+// interleave, the newest run's plan is the one left live.
+func testSavePlanOrderConcurrent(t *testing.T, open Opener) {
+	s, ctx := open(t), t.Context()
+	const n = 10
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Go(func() {
+			p := newPlan("r", 1, "net", "default")
+			p.RunID, p.HeadSHA = int64(100+i), fmt.Sprintf("h%d", i)
+			if _, err := s.SavePlan(ctx, p); err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if got := must(s.LatestPlan(ctx, "r", 1, "net", "default"))(t); got.RunID != 100+n-1 {
+		t.Fatalf("live plan is run %d's, want the newest run's (%d)", got.RunID, 100+n-1)
 	}
 }
 
