@@ -245,10 +245,13 @@ func Evaluate(r Rules, in Input) Result {
 }
 
 // approvals sorts approvers into those that count, those that do not (the
-// author, not eligible) and those given before the plan.
+// author, not eligible) and those given before the plan. Each person
+// counts once, by their latest review (see latestReviews): a reviewer who
+// approved and then asks for the apply of a merged merge request, which
+// the flow reads as an approval too, is one approver, not two.
 func approvals(r Rules, in Input) (eligible, ineligible, tooEarly []string) {
 	allowed := eligibleSet(r, in.Groups)
-	for _, rv := range in.Reviews {
+	for _, rv := range latestReviews(in.Reviews) {
 		if rv.State != forge.ReviewApproved {
 			continue
 		}
@@ -272,6 +275,31 @@ func approvals(r Rules, in Input) (eligible, ineligible, tooEarly []string) {
 		}
 	}
 	return eligible, ineligible, tooEarly
+}
+
+// latestReviews keeps one review per person, logins compared without
+// regard to case: their latest approval or request for changes (other
+// reviews say neither). The latest is the one with the later time; when
+// either has none, the one listed last. People keep the place of their
+// first review.
+func latestReviews(reviews []forge.Review) []forge.Review {
+	var out []forge.Review
+	index := map[string]int{}
+	for _, rv := range reviews {
+		if rv.State != forge.ReviewApproved && rv.State != forge.ReviewChangesRequested {
+			continue
+		}
+		key := strings.ToLower(rv.User.Login)
+		i, seen := index[key]
+		switch {
+		case !seen:
+			index[key] = len(out)
+			out = append(out, rv)
+		case rv.At.IsZero() || out[i].At.IsZero() || !rv.At.Before(out[i].At):
+			out[i] = rv
+		}
+	}
+	return out
 }
 
 // eligibleFrom is the list that says who may approve: the code owners
