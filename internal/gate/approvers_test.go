@@ -98,6 +98,53 @@ func TestOneReviewerCountsOnce(t *testing.T) {
 	}
 }
 
+// TestApprovalWithoutCommitOrTime: an approval the forge gives neither a
+// commit nor a time for (GitLab without approved_at) may be from any
+// earlier plan: it does not count, and the checklist says why. Either one
+// is enough to place it.
+func TestApprovalWithoutCommitOrTime(t *testing.T) {
+	tests := []struct {
+		name   string
+		review forge.Review
+		ok     bool
+		detail string
+	}{
+		{
+			name:   "neither",
+			review: forge.Review{User: forge.User{Login: "bob"}, State: forge.ReviewApproved},
+			detail: "0 of 1 needed (given before the current plan: bob (the forge says neither when nor on which commit))",
+		},
+		{
+			name:   "the planned commit, no time",
+			review: forge.Review{User: forge.User{Login: "bob"}, State: forge.ReviewApproved, CommitSHA: head},
+			ok:     true,
+			detail: "1 of 1 needed: bob",
+		},
+		{
+			name:   "a time after the plan, no commit",
+			review: forge.Review{User: forge.User{Login: "bob"}, State: forge.ReviewApproved, At: planAt.Add(time.Minute)},
+			ok:     true,
+			detail: "1 of 1 needed: bob",
+		},
+		{
+			name:   "a time before the plan, no commit",
+			review: forge.Review{User: forge.User{Login: "bob"}, State: forge.ReviewApproved, At: planAt.Add(-time.Minute)},
+			detail: "0 of 1 needed (given before the current plan: bob)",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := ready()
+			in.Reviews = []forge.Review{tt.review}
+			res := Evaluate(Rules{MinApprovals: 1}, in)
+			it := approvalsItem(t, res)
+			if it.OK != tt.ok || it.Detail != tt.detail || res.OK() != tt.ok {
+				t.Errorf("approvals = %v %q (gate %v), want %v %q", it.OK, it.Detail, res.OK(), tt.ok, tt.detail)
+			}
+		})
+	}
+}
+
 func approvalsItem(t *testing.T, res Result) Item {
 	t.Helper()
 	for _, it := range res.Items {

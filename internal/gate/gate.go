@@ -263,6 +263,11 @@ func approvals(r Rules, in Input) (eligible, ineligible, tooEarly []string) {
 			ineligible = append(ineligible, login+" (not an eligible approver)")
 		case allowed == nil && in.ReviewerPermissions != nil && in.ReviewerPermissions[login] < forge.PermWrite:
 			ineligible = append(ineligible, login+" (no write access)")
+		// An approval the forge gives neither a commit nor a time for (GitLab
+		// before approved_at) may have been given on any earlier plan: it
+		// does not count.
+		case rv.CommitSHA == "" && rv.At.IsZero():
+			tooEarly = append(tooEarly, login+" (the forge says neither when nor on which commit)")
 		case rv.CommitSHA != "" && in.PlanHead != "" && rv.CommitSHA != in.PlanHead:
 			tooEarly = append(tooEarly, login)
 		// Forges give review times to the second, so an approval counts only
