@@ -11,8 +11,31 @@ import (
 	"github.com/bmatcuk/doublestar/v4"
 )
 
-// Locations where forges look for the file, in order.
-var Locations = []string{"CODEOWNERS", ".github/CODEOWNERS", ".gitlab/CODEOWNERS", "docs/CODEOWNERS", ".gitea/CODEOWNERS"}
+// Locations returns where a forge (its forge.Forge Name: github, gitlab,
+// gitea) looks for the file, in its order: the forge uses the first it
+// finds, and so must Sluice, or the owners it asks for would not be the
+// forge's.
+//
+//   - GitHub: .github/CODEOWNERS, CODEOWNERS, docs/CODEOWNERS
+//     (docs.github.com, "About code owners", CODEOWNERS file location).
+//   - GitLab: CODEOWNERS, docs/CODEOWNERS, .gitlab/CODEOWNERS (GitLab's
+//     Gitlab::CodeOwners::FILE_PATHS; gitlab-org/gitlab#366394).
+//   - Gitea: CODEOWNERS, docs/CODEOWNERS, .gitea/CODEOWNERS
+//     (docs.gitea.com, "Code Owners").
+//
+// Another name (a plain git repository) gets the root, docs/ and the
+// forges' own directories, in that order.
+func Locations(forge string) []string {
+	switch forge {
+	case "github":
+		return []string{".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS"}
+	case "gitlab":
+		return []string{"CODEOWNERS", "docs/CODEOWNERS", ".gitlab/CODEOWNERS"}
+	case "gitea":
+		return []string{"CODEOWNERS", "docs/CODEOWNERS", ".gitea/CODEOWNERS"}
+	}
+	return []string{"CODEOWNERS", "docs/CODEOWNERS", ".github/CODEOWNERS", ".gitlab/CODEOWNERS", ".gitea/CODEOWNERS"}
+}
 
 type rule struct {
 	pattern string

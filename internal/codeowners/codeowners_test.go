@@ -37,3 +37,22 @@ modules/ @org/module-owners # shared modules
 		t.Error("a missing file owns nothing")
 	}
 }
+
+// TestLocations: each forge's own order, the first found being the one it
+// uses.
+func TestLocations(t *testing.T) {
+	tests := []struct {
+		forge string
+		want  []string
+	}{
+		{"github", []string{".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS"}},
+		{"gitlab", []string{"CODEOWNERS", "docs/CODEOWNERS", ".gitlab/CODEOWNERS"}},
+		{"gitea", []string{"CODEOWNERS", "docs/CODEOWNERS", ".gitea/CODEOWNERS"}},
+		{"", []string{"CODEOWNERS", "docs/CODEOWNERS", ".github/CODEOWNERS", ".gitlab/CODEOWNERS", ".gitea/CODEOWNERS"}},
+	}
+	for _, tt := range tests {
+		if got := Locations(tt.forge); !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("Locations(%q) = %q, want %q", tt.forge, got, tt.want)
+		}
+	}
+}

@@ -256,7 +256,7 @@ func (f *Flow) rulesOf(ctx context.Context, r store.Run, p *repoconfig.Project) 
 		return nil, err
 	}
 	var co *codeowners.File
-	for _, loc := range codeowners.Locations {
+	for _, loc := range codeowners.Locations(f.forgeName(r.Repo)) {
 		b, err := f.Workspaces.ReadFile(ctx, src, r.BaseSHA, loc)
 		if err == nil {
 			co = codeowners.Parse(string(b))
@@ -287,6 +287,18 @@ func (f *Flow) rulesOf(ctx context.Context, r store.Run, p *repoconfig.Project) 
 		}
 	}
 	return pr, nil
+}
+
+// forgeName is the name of the forge that hosts repo (github, gitlab,
+// gitea), "" for a plain git repository.
+func (f *Flow) forgeName(repo string) string {
+	if f.Forges == nil {
+		return ""
+	}
+	if fg, _, ok := f.Forges(repo); ok && fg != nil {
+		return fg.Name()
+	}
+	return ""
 }
 
 // refresh updates the merge request's comment after a run changed state;
