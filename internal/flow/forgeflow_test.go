@@ -73,7 +73,9 @@ func TestGateReadsTheMergeRequestOnce(t *testing.T) {
 		perms: map[string]forge.Permission{"bob": forge.PermWrite, "carol": forge.PermWrite, "erin": forge.PermRead},
 		calls: map[string]int{},
 	}
-	f := &Flow{Sources: func(_ context.Context, repo string) (workspace.Source, error) { return workspace.Source{Repo: repo}, nil }}
+	f := &Flow{Sources: func(_ context.Context, repo string) (workspace.Source, error) {
+		return workspace.Source{Repo: repo}, nil
+	}}
 	mr := &forge.MergeRequest{Number: 7, State: forge.MROpen, HeadSHA: head, BaseSHA: base, BaseRef: "main", Author: forge.User{Login: "alice"}}
 	state := func(project string, min int) projectState {
 		return projectState{
@@ -158,8 +160,10 @@ func TestGateReadsEachGroupOnce(t *testing.T) {
 		calls:   map[string]int{},
 	}
 	f := &Flow{
-		Sources: func(_ context.Context, repo string) (workspace.Source, error) { return workspace.Source{Repo: repo}, nil },
-		Log:     slog.New(slog.DiscardHandler),
+		Sources: func(_ context.Context, repo string) (workspace.Source, error) {
+			return workspace.Source{Repo: repo}, nil
+		},
+		Log: slog.New(slog.DiscardHandler),
 	}
 	mr := &forge.MergeRequest{Number: 7, State: forge.MROpen, HeadSHA: head, BaseSHA: base, BaseRef: "main", Author: forge.User{Login: "alice"}}
 	state := func(project string, rules projectRules) projectState {
