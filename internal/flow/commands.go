@@ -21,20 +21,31 @@ var ErrNoCommand = errors.New("not a sluice command")
 var projectName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 
 // HelpText is the reply to `sluice help` and to commands Sluice does not
-// know.
-const HelpText = "Sluice commands, as a comment on this merge request:\n\n" +
+// know. No line of it, nor of any other comment Sluice writes, may start
+// with the word "sluice": it would read as a command.
+const HelpText = "Commands you can give Sluice, as a comment on this merge request:\n\n" +
 	"- `sluice plan` — plan the projects this merge request changes again (`-p NAME` for one project)\n" +
 	"- `sluice apply` — apply the reviewed plans once the checklist passes (`-p NAME` for one project)\n" +
 	"- `sluice unlock` — release this merge request's project locks so others can plan (`-p NAME` for one)\n" +
 	"- `sluice help` — this message\n"
 
 // ParseCommand reads the first line of a comment that starts with
-// "sluice". Arguments are only -p/--project NAME (repeatable); names are
+// "sluice", outside code blocks (a quoted line starts with ">", so it is
+// not one). A comment that carries one of Sluice's own markers is never a
+// command. Arguments are only -p/--project NAME (repeatable); names are
 // checked against the configuration later. No shell is ever involved.
 func ParseCommand(body string) (Command, error) {
+	if strings.Contains(body, "<!-- sluice:") {
+		return Command{}, ErrNoCommand
+	}
+	fenced := false
 	for _, line := range strings.Split(body, "\n") {
+		if t := strings.TrimSpace(line); strings.HasPrefix(t, "```") || strings.HasPrefix(t, "~~~") {
+			fenced = !fenced
+			continue
+		}
 		fields := strings.Fields(line)
-		if len(fields) == 0 || !strings.EqualFold(fields[0], "sluice") {
+		if fenced || len(fields) == 0 || !strings.EqualFold(fields[0], "sluice") {
 			continue
 		}
 		if len(fields) == 1 {

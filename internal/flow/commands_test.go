@@ -40,8 +40,42 @@ func TestParseCommand(t *testing.T) {
 			t.Errorf("ParseCommand(%q) = %+v, %v; want %+v", tt.body, got, err, tt.want)
 		}
 	}
-	if _, err := ParseCommand("LGTM, ship it"); !errors.Is(err, ErrNoCommand) {
-		t.Errorf("a plain comment: err = %v, want ErrNoCommand", err)
+	for _, body := range []string{
+		"LGTM, ship it",
+		"To apply, run:\n```\nsluice apply\n```",
+		"  ~~~\n  sluice apply -p prod\n  ~~~",
+		"> sluice apply",
+		"<!-- sluice:plan -->\nsluice apply",
+	} {
+		if _, err := ParseCommand(body); !errors.Is(err, ErrNoCommand) {
+			t.Errorf("ParseCommand(%q): err = %v, want ErrNoCommand", body, err)
+		}
+	}
+	// After a code block, a command line counts again.
+	if c, err := ParseCommand("```\nsluice plan\n```\nsluice apply"); err != nil || c.Verb != "apply" {
+		t.Errorf("command after a code block = %+v, %v", c, err)
+	}
+}
+
+// TestSemanticKeys: a comment is one request however often it is
+// delivered, a merge request is merged once; a close, or an API request,
+// is keyed by its delivery.
+func TestSemanticKeys(t *testing.T) {
+	comment := Request{Action: ActionApply, Repo: "gitea:org/infra", MR: 4, Actor: "bob", ByComment: true, CommentID: 9, Trigger: "comment:9"}
+	other := comment
+	other.CommentID, other.Trigger = 10, "comment:10"
+	merged := Request{Action: ActionClose, Repo: "gitea:org/infra", MR: 4, Actor: "bob", Merged: true}
+	closed := merged
+	closed.Merged = false
+	api := Request{Action: ActionApply, Repo: "gitea:org/infra", MR: 4, Actor: "bob"}
+	if k := comment.SemanticKey("gitea"); k == "" || k == other.SemanticKey("gitea") {
+		t.Errorf("comment keys %q and %q: want set and distinct", k, other.SemanticKey("gitea"))
+	}
+	if merged.SemanticKey("gitea") == "" {
+		t.Error("a merge has no semantic key: a replayed delivery would apply again")
+	}
+	if k := closed.SemanticKey("gitea") + api.SemanticKey("gitea"); k != "" {
+		t.Errorf("close and API requests keyed %q, want by delivery only", k)
 	}
 }
 

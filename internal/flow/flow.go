@@ -201,14 +201,25 @@ func (r Request) Validate() error {
 	return nil
 }
 
-// SemanticKey identifies what a request asks, so a redelivery is a
-// duplicate even under a new delivery id. Apply, close and unlock requests
-// are keyed by delivery only: a person may ask twice on purpose.
+// SemanticKey identifies what a request asks, so a redelivery (or a
+// replay of a captured delivery) is a duplicate even under a new delivery
+// id: a comment is one request however often it arrives, a merge request
+// is merged once, and a plan is asked once per head, base and trigger.
+// Other requests (a close, an API request) are keyed by delivery only: a
+// person may ask twice on purpose.
 func (r Request) SemanticKey(forge string) string {
-	if r.Action != ActionPlan {
-		return ""
+	key := func(parts ...string) string {
+		return strings.Join(append([]string{forge, r.Repo, fmt.Sprint(r.MR)}, parts...), "|")
 	}
-	return strings.Join([]string{forge, r.Repo, fmt.Sprint(r.MR), r.HeadSHA, r.BaseSHA, r.Action, r.Trigger}, "|")
+	switch {
+	case r.ByComment && r.CommentID != 0:
+		return key("comment", fmt.Sprint(r.CommentID))
+	case r.Action == ActionClose && r.Merged:
+		return key("merged")
+	case r.Action == ActionPlan:
+		return key(r.HeadSHA, r.BaseSHA, r.Action, r.Trigger)
+	}
+	return ""
 }
 
 // ErrInvalid marks a request that can never be carried out.
@@ -271,6 +282,16 @@ func (f *Flow) HandleEvent(ctx context.Context, eventID int64) error {
 	if err := json.Unmarshal(ev.Payload, &req); err != nil {
 		return permanent(fmt.Errorf("event %d has an unreadable payload: %w", eventID, err))
 	}
+	if req.ByComment {
+		machine, err := f.byMachine(ctx, req)
+		if err != nil {
+			return err
+		}
+		if machine {
+			f.Log.Info("ignoring a command written by Sluice itself or by a bot", "event", eventID, "repo", req.Repo, "mr", req.MR, "author", req.Actor)
+			return f.Store.MarkEventProcessed(ctx, eventID)
+		}
+	}
 	switch req.Action {
 	case ActionPlan:
 		err = f.planMR(ctx, ev, req)
@@ -291,7 +312,7 @@ func (f *Flow) HandleEvent(ctx context.Context, eventID int64) error {
 		// Retrying cannot help: say so where people look, and stop.
 		f.Log.Warn("event cannot be carried out", "event", eventID, "repo", req.Repo, "mr", req.MR, "err", err)
 		if fg, path, ok := f.forgeOf(req.Repo); ok {
-			msg := fmt.Sprintf("Sluice could not carry out %s for this merge request: %s", req.Action, err)
+			msg := fmt.Sprintf("This merge request's %s could not be carried out: %s", req.Action, err)
 			if rerr := fg.Reply(ctx, path, req.MR, msg); rerr != nil {
 				return rerr
 			}
@@ -302,6 +323,25 @@ func (f *Flow) HandleEvent(ctx context.Context, eventID int64) error {
 		return err
 	}
 	return f.Store.MarkEventProcessed(ctx, eventID)
+}
+
+// byMachine reports whether a command comment was written by the account
+// Sluice acts as, or by another bot (a GitHub App's "NAME[bot]"): commands
+// come from people. Without this, a comment of Sluice's own that reads as
+// a command would be answered, and the answer answered, without end.
+func (f *Flow) byMachine(ctx context.Context, req Request) (bool, error) {
+	if strings.HasSuffix(strings.ToLower(req.Actor), "[bot]") {
+		return true, nil
+	}
+	fg, _, ok := f.forgeOf(req.Repo)
+	if !ok {
+		return false, nil
+	}
+	self, err := fg.Self(ctx)
+	if err != nil {
+		return false, fmt.Errorf("asking the forge which account Sluice acts as: %w", err)
+	}
+	return self != "" && strings.EqualFold(self, req.Actor), nil
 }
 
 func (f *Flow) forgeOf(repo string) (forge.Forge, string, bool) {

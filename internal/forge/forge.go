@@ -239,6 +239,10 @@ type Groups interface {
 // Forge is everything Sluice asks of one forge.
 type Forge interface {
 	Name() string // gitlab, github, gitea
+	// Self is the login of the account Sluice acts as (a GitHub App's is
+	// "SLUG[bot]"), asked of the forge once; "" when the forge will not
+	// say (a GitHub App installation token given as a plain token).
+	Self(ctx context.Context) (string, error)
 	// CommentLimit is the largest comment body the forge accepts, in bytes.
 	CommentLimit() int
 	// CloneURL is where git fetches the repository from; the token for it

@@ -35,6 +35,8 @@ type Fixture struct {
 	ReadUser  string
 	// MissingMR is a number no merge request has.
 	MissingMR int64
+	// Self is the login the adapter acts as (compared case-insensitively).
+	Self string
 	// Groups maps group names (as written after group: in sluice.yaml)
 	// to their members, compared case-insensitively; MissingGroups name
 	// groups that do not exist. Set at least one of each: the contract
@@ -72,6 +74,12 @@ func Run(t *testing.T, f forge.Forge, fx Fixture) {
 		}
 		if len(mr.BaseSHA) < 40 {
 			t.Errorf("BaseSHA %q is not a commit id", mr.BaseSHA)
+		}
+	})
+	t.Run("Self", func(t *testing.T) {
+		login, err := f.Self(ctx)
+		if err != nil || !strings.EqualFold(login, fx.Self) {
+			t.Errorf("Self = %q, %v; want %q", login, err, fx.Self)
 		}
 	})
 	t.Run("GetMR missing", func(t *testing.T) {

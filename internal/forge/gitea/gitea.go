@@ -179,6 +179,15 @@ func all[T any](fetch func(sdk.ListOptions) ([]T, *sdk.Response, error)) ([]T, *
 	return nil, nil, fmt.Errorf("more than %d pages", maxPages)
 }
 
+// Self is the login of the token's user.
+func (c *Client) Self(ctx context.Context) (string, error) {
+	me, err := c.self(ctx)
+	if err != nil {
+		return "", err
+	}
+	return me.UserName, nil
+}
+
 // self is the token's user, asked once.
 func (c *Client) self(ctx context.Context) (*sdk.User, error) {
 	c.mu.Lock()

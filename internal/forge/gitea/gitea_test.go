@@ -118,6 +118,7 @@ func TestContract(t *testing.T) {
 		WriteUser:          w.author,
 		ReadUser:           w.reader,
 		MissingMR:          9999,
+		Self:               w.bot,
 		Webhooks:           captureWebhooks(t, w),
 	}
 	fx.Groups, fx.MissingGroups = groups(t, w)

@@ -467,7 +467,9 @@ func TestAppContract(t *testing.T) {
 	for _, installation := range []int64{0, 1} {
 		t.Run(fmt.Sprintf("installation %d", installation), func(t *testing.T) {
 			s := newRecorded(t)
-			forgetest.Run(t, s.appClient(t, installation), fixture(t))
+			fx := fixture(t)
+			fx.Self = appBot
+			forgetest.Run(t, s.appClient(t, installation), fx)
 		})
 	}
 }

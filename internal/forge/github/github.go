@@ -324,6 +324,10 @@ func user(u *gh.User) forge.User {
 	return forge.User{ID: u.GetID(), Login: u.GetLogin()}
 }
 
+// Self is the login the client acts as: the token's user, or a GitHub
+// App's bot "SLUG[bot]"; "" when GitHub will not say.
+func (c *Client) Self(ctx context.Context) (string, error) { return c.self(ctx) }
+
 // self is the login the token acts as, or "" when GitHub will not say
 // (an App installation token given as a fixed token). A GitHub App's is
 // its bot, "SLUG[bot]".

@@ -44,6 +44,7 @@ func fixture(t *testing.T) forgetest.Fixture {
 		WriteUser: "octocat",
 		ReadUser:  "monalisa",
 		MissingMR: 9,
+		Self:      "octocat",
 		Webhooks:  hooks,
 		Groups: map[string][]string{
 			"justice-league":         {"octocat", "hubot", "monalisa"},

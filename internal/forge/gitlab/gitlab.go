@@ -184,6 +184,12 @@ func (c *Client) Parse(h http.Header, body []byte, secret []byte) (*forge.Event,
 	return ParseWebhook(h, body, secret, c.now())
 }
 
+// Self is the username of the account the token acts as.
+func (c *Client) Self(ctx context.Context) (string, error) {
+	u, err := c.whoami(ctx)
+	return u.Login, err
+}
+
 // whoami is the account the token acts as, asked of GET /user once.
 func (c *Client) whoami(ctx context.Context) (forge.User, error) {
 	c.selfMu.Lock()

@@ -130,6 +130,7 @@ func fixture(t *testing.T) forgetest.Fixture {
 		WriteUser: "john_smith",
 		ReadUser:  "jack_smith",
 		MissingMR: 999,
+		Self:      "john_smith",
 		Webhooks: []forgetest.Webhook{
 			{Name: "merge request opened, X-Gitlab-Token", Header: tokenHeader(eventMergeRequest, string(testSecret)), Body: mrHook, Secret: testSecret, Want: openedMR},
 			{Name: "wrong X-Gitlab-Token", Header: tokenHeader(eventMergeRequest, "guess"), Body: mrHook, Secret: testSecret, WantErr: forge.ErrBadSignature},

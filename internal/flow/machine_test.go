@@ -1,0 +1,97 @@
+package flow
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/sluicehq/sluice/internal/forge"
+	"github.com/sluicehq/sluice/internal/store/sqlite"
+)
+
+// replyingForge is a forge whose account is self and whose merge request 1
+// is open; it keeps the replies Sluice posts.
+type replyingForge struct {
+	forge.Forge
+	self    string
+	replies []string
+}
+
+func (r *replyingForge) Self(context.Context) (string, error) { return r.self, nil }
+
+func (r *replyingForge) GetMR(_ context.Context, repo string, n int64) (*forge.MergeRequest, error) {
+	return &forge.MergeRequest{Repo: repo, Number: n, State: forge.MROpen, Author: forge.User{Login: "alice"}}, nil
+}
+
+func (r *replyingForge) Reply(_ context.Context, _ string, _ int64, body string) error {
+	r.replies = append(r.replies, body)
+	return nil
+}
+
+type noJobs struct{}
+
+func (noJobs) EnqueueEvent(context.Context, int64) error           { return nil }
+func (noJobs) RequeueEvent(context.Context, int64, []string) error { return nil }
+func (noJobs) EnqueuePlan(context.Context, int64) error            { return nil }
+func (noJobs) EnqueueApply(context.Context, int64) error           { return nil }
+
+// TestCommandsFromMachinesAreIgnored: a `sluice ...` comment written by
+// the account Sluice acts as, or by a bot, is not a command; Sluice's own
+// replies never read as one. Otherwise one `sluice help` makes Sluice
+// answer itself without end.
+func TestCommandsFromMachinesAreIgnored(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "sluice.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	fg := &replyingForge{self: "Sluice-Bot"}
+	f := &Flow{
+		Store:  st,
+		Jobs:   noJobs{},
+		Log:    slog.New(slog.DiscardHandler),
+		Forges: func(repo string) (forge.Forge, string, bool) { return fg, strings.TrimPrefix(repo, "gitea:"), true },
+	}
+	comment := func(id int64, author, body string) int64 {
+		t.Helper()
+		req, err := RequestFromEvent("gitea", &forge.Event{Kind: forge.EventComment, Action: "created", Repo: "org/infra", MR: 1,
+			Actor: forge.User{Login: author}, Comment: &forge.Comment{ID: id, Body: body}})
+		if err != nil {
+			t.Fatalf("comment %q: %v", body, err)
+		}
+		ev, _, err := f.Accept(ctx, "gitea", "delivery-"+author+body, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.HandleEvent(ctx, ev.ID); err != nil {
+			t.Fatal(err)
+		}
+		return ev.ID
+	}
+	comment(1, "alice", "sluice help")
+	if len(fg.replies) != 1 {
+		t.Fatalf("a person's `sluice help` got %d replies, want 1", len(fg.replies))
+	}
+	// The reply, and Sluice's other texts, are not commands.
+	for _, body := range []string{fg.replies[0], HelpText, "This merge request's apply could not be carried out: x"} {
+		if _, err := ParseCommand(body); !errors.Is(err, ErrNoCommand) {
+			t.Errorf("Sluice's own text reads as a command (%v):\n%s", err, body)
+		}
+	}
+	comment(2, "sluice-bot", "sluice help")       // Sluice's account, another case
+	comment(3, "dependabot[bot]", "sluice apply") // a bot
+	comment(4, "sluice-bot", "sluice destroy")    // an unknown command from itself
+	if len(fg.replies) != 1 {
+		t.Errorf("commands written by machines were answered: %q", fg.replies[1:])
+	}
+	for _, id := range []int64{2, 3, 4} {
+		ev, err := st.GetEvent(ctx, id)
+		if err != nil || ev.ProcessedAt == nil {
+			t.Errorf("event %d: %+v, %v; want it processed (ignored), not left to retry", id, ev, err)
+		}
+	}
+}
