@@ -646,7 +646,8 @@ func (f *Flow) createApply(ctx context.Context, p store.Plan, actor string) (int
 }
 
 // mergedForgeMR applies, on merge, the plans of projects in after_merge
-// mode when the gate allows it, with the merger as the one asking.
+// mode when the gate allows it, with the merger as the one asking. A
+// project whose latest plan was discarded is not applied.
 func (f *Flow) mergedForgeMR(ctx context.Context, ev store.Event, req Request, fg forge.Forge, path string, mr *forge.MergeRequest) error {
 	if _, err := f.Audit.Record(ctx, req.Actor, "mr.merged", subject(req.Repo, req.MR, ""), map[string]any{"event": ev.ID, "merge_sha": mr.MergeSHA}); err != nil {
 		return err
@@ -666,6 +667,18 @@ func (f *Flow) mergedForgeMR(ctx context.Context, ev store.Event, req Request, f
 			continue
 		}
 		held[st.Project+"\x00"+st.Workspace] = true // applied, or waiting for a person
+		if st.Plan.Discarded && st.Apply == nil {
+			// A discarded plan can never be applied: an apply run would only
+			// fail. What was merged is not applied, so the lock stays until
+			// a person has looked.
+			why := "its latest plan was discarded (another plan replaced it, or the merge request was closed), so there is no reviewed plan to apply and `sluice apply` cannot apply it; " +
+				fmt.Sprintf("check the project's state, then release its lock with `sluice unlock -p %s`", st.Project)
+			refused = append(refused, fmt.Sprintf("`%s`: %s", st.Project, why))
+			if _, err := f.Audit.Record(ctx, req.Actor, "apply.refused", subject(req.Repo, req.MR, st.Project), map[string]any{"reason": []string{why}, "on": "merge", "plan": st.Plan.ID}); err != nil {
+				return err
+			}
+			continue
+		}
 		if r := st.Summary.Rules; r != nil && r.Mode != repoconfig.ApplyAfterMerge {
 			refused = append(refused, fmt.Sprintf("`%s` applies before merge (apply mode before_merge) and was not applied: comment `sluice apply`", st.Project))
 			continue

@@ -14,7 +14,8 @@ type LockProber interface {
 }
 
 // Recover deals with what a dead server process left: runs it was running
-// are marked interrupted — a plan is queued again as a new run, an apply
+// are marked interrupted — a plan is queued again as a new run unless a
+// newer plan run of its project and merge request exists, an apply
 // is never re-run by itself but left for a person, with the engine's
 // state lock id when one is held — and accepted events that never got
 // their job are queued. alive lists the instances known to be running.
@@ -27,6 +28,17 @@ func (f *Flow) Recover(ctx context.Context, alive []string, pendingBefore time.T
 		details := map[string]any{"run": r.ID, "kind": r.Kind, "instance": r.Owner}
 		switch r.Kind {
 		case store.KindPlan:
+			newer, err := f.supersededBy(ctx, r)
+			if err != nil {
+				return err
+			}
+			if newer != 0 {
+				// Planning the old head again would make a plan newer, by
+				// its run, than the newer push's.
+				details["superseded_by"] = newer
+				f.Log.Warn("interrupted plan not queued again: a newer plan run of the project exists", "run", r.ID, "newer_run", newer, "repo", r.Repo, "mr", r.MR, "project", r.Project)
+				break
+			}
 			id, err := f.planAgain(ctx, r)
 			if err != nil {
 				return err
@@ -57,6 +69,23 @@ func (f *Flow) Recover(ctx context.Context, alive []string, pendingBefore time.T
 		}
 	}
 	return nil
+}
+
+// supersededBy returns the newest plan run of plan run r's project and
+// merge request when it is newer than r (0 when r is the newest): a newer
+// push, a person's `sluice plan`, or the re-plan of a newer interrupted
+// run. Plans are ordered by their runs' ids (the store keeps the newest
+// run's plan live), so a run that is planned again after a newer one would
+// replace the newer plan; r's head is superseded and is not planned again.
+func (f *Flow) supersededBy(ctx context.Context, r store.Run) (int64, error) {
+	runs, err := f.Store.ListRuns(ctx, store.RunFilter{Repo: r.Repo, MR: r.MR, Project: r.Project, Workspace: r.Workspace, Kind: store.KindPlan, Limit: 1})
+	if err != nil {
+		return 0, fmt.Errorf("looking for newer plan runs of %s: %w", subject(r.Repo, r.MR, r.Project), err)
+	}
+	if len(runs) > 0 && runs[0].ID > r.ID {
+		return runs[0].ID, nil
+	}
+	return 0, nil
 }
 
 // probeLock asks the engine, in the interrupted apply's workspace, whether
