@@ -600,3 +600,57 @@ func TestPluginCacheDir(t *testing.T) {
 		})
 	}
 }
+
+// TestSecretsOfUnchangedResourcesNeverShown: a secret applied long ago
+// sits in the state; a later change that does not touch it, but prints it
+// (a provisioner, with nonsensitive), must not show it either.
+func TestSecretsOfUnchangedResourcesNeverShown(t *testing.T) {
+	const canary = "canary-9c1e-old-token"
+	for _, bin := range testkit.Engines(t) {
+		t.Run(bin.Engine, func(t *testing.T) {
+			testkit.QuietTerraform(t)
+			repo := fixture(t, "oldsecret", bin, t.TempDir())
+			mustSluice(t, bin, repo, "plan", "--base", "main", "-p", "vault")
+			mustSluice(t, bin, repo, "apply")
+
+			testkit.Git(t, repo, "switch", "-q", "-c", "use-it")
+			f, err := os.OpenFile(filepath.Join(repo, "vault", "main.tf"), os.O_APPEND|os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = f.WriteString(`
+resource "terraform_data" "use" {
+  provisioner "local-exec" {
+    command = "echo using ${nonsensitive(terraform_data.token.output)}"
+  }
+}
+`)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			testkit.Git(t, repo, "commit", "-qam", "use the token")
+			var all strings.Builder
+			for _, args := range [][]string{{"plan", "--base", "main", "-v"}, {"apply"}} {
+				out, errOut, err := sluice(t, bin, repo, args...)
+				if err != nil {
+					t.Fatalf("sluice %v: %v\n%s", args, err, errOut)
+				}
+				all.WriteString(out + errOut)
+			}
+			rec, err := os.ReadFile(filepath.Join(repo, ".git", "sluice", "plans", "last.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			all.Write(rec)
+			if !strings.Contains(all.String(), "using ***") {
+				t.Errorf("the provisioner's output, with the token hidden, does not appear: the test proves nothing\n%s", all.String())
+			}
+			if strings.Contains(all.String(), canary) {
+				t.Errorf("the secret of the unchanged resource appears:\n%s", all.String())
+			}
+		})
+	}
+}

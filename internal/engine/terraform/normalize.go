@@ -29,14 +29,16 @@ func normalize(engineName string, raw []byte) (*engine.Plan, error) {
 		if rc == nil || rc.Change == nil {
 			continue
 		}
+		c := rc.Change
+		// An unchanged resource's secrets may still be echoed, by a
+		// provisioner or a provider error: collect them all.
+		collectSecrets(c.Before, c.BeforeSensitive, secrets)
+		collectSecrets(c.After, c.AfterSensitive, secrets)
 		act := action(rc.Change.Actions)
 		if act == engine.ActionNoOp {
 			continue
 		}
 		p.Summary.Count(act)
-		c := rc.Change
-		collectSecrets(c.Before, c.BeforeSensitive, secrets)
-		collectSecrets(c.After, c.AfterSensitive, secrets)
 		after := mask(c.After, c.AfterSensitive)
 		after = markUnknown(after, c.AfterUnknown)
 		p.Resources = append(p.Resources, engine.ResourceChange{
@@ -86,6 +88,16 @@ func normalize(engineName string, raw []byte) (*engine.Plan, error) {
 		for name, v := range tp.Config.RootModule.Variables {
 			if v != nil && v.Sensitive && tp.Variables[name] != nil {
 				collectSecrets(tp.Variables[name].Value, true, secrets)
+			}
+		}
+	}
+	// The prior state holds what the plan does not mention: data sources,
+	// and resources of other modules' secrets read through them.
+	if tp.PriorState != nil && tp.PriorState.Values != nil {
+		collectStateSecrets(tp.PriorState.Values.RootModule, secrets)
+		for _, o := range tp.PriorState.Values.Outputs {
+			if o != nil && o.Sensitive {
+				collectSecrets(o.Value, true, secrets)
 			}
 		}
 	}
@@ -220,6 +232,31 @@ func markUnknown(v, unknown any) any {
 
 // collectSecrets adds the scalar values of v that the sensitivity tree
 // marks, as strings, to dst.
+// collectStateSecrets collects the sensitive values of every resource
+// and data source of a state module and its children.
+func collectStateSecrets(m *tfjson.StateModule, dst map[string]bool) {
+	if m == nil {
+		return
+	}
+	for _, r := range m.Resources {
+		if r == nil || len(r.SensitiveValues) == 0 {
+			continue
+		}
+		var sens any
+		if err := json.Unmarshal(r.SensitiveValues, &sens); err != nil {
+			continue
+		}
+		values := make(map[string]any, len(r.AttributeValues))
+		for k, v := range r.AttributeValues {
+			values[k] = v
+		}
+		collectSecrets(values, sens, dst)
+	}
+	for _, c := range m.ChildModules {
+		collectStateSecrets(c, dst)
+	}
+}
+
 func collectSecrets(v, sens any, dst map[string]bool) {
 	switch s := sens.(type) {
 	case bool:
