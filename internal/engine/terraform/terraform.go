@@ -98,12 +98,14 @@ func (d *Driver) session(project, dir, ws, stateDir string, extra []string, log 
 
 // environ is the process environment with Sluice's settings on top.
 // TF_CLI_ARGS* are dropped so that nothing outside the saved plan can
-// change what plan and apply do.
+// change what plan and apply do, and TF_LOG* so that debug logs (which
+// hold providers' requests, credentials included) neither bury the
+// engine's error lines nor reach a comment.
 func (s *session) environ(extra []string) []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "TF_CLI_ARGS") || k == "TF_DATA_DIR" || k == "TF_WORKSPACE" {
+		if strings.HasPrefix(k, "TF_CLI_ARGS") || strings.HasPrefix(k, "TF_LOG") || k == "TF_DATA_DIR" || k == "TF_WORKSPACE" {
 			continue
 		}
 		env = append(env, kv)

@@ -688,3 +688,25 @@ func TestProbeLock(t *testing.T) {
 		})
 	}
 }
+
+// TestDebugLogsAreNotPassedOn: TF_LOG in Sluice's environment does not
+// reach the engine, whose debug log would bury its error lines (and hold
+// providers' requests, credentials included).
+func TestDebugLogsAreNotPassedOn(t *testing.T) {
+	t.Setenv("TF_LOG", "TRACE")
+	t.Setenv("TF_LOG_PROVIDER", "TRACE")
+	for _, bin := range testkit.Engines(t) {
+		t.Run(bin.Engine, func(t *testing.T) {
+			p := newProject(t, bin, "broken")
+			_, _, err := p.plan("x")
+			var re *engine.RunError
+			if !errors.As(err, &re) {
+				t.Fatalf("err = %v, want a RunError", err)
+			}
+			lines := strings.Join(re.Lines, "\n")
+			if !strings.Contains(lines, "Error:") || strings.Contains(lines, "[TRACE]") || strings.Contains(lines, "[DEBUG]") {
+				t.Errorf("error lines with TF_LOG=TRACE set:\n%s", lines)
+			}
+		})
+	}
+}
