@@ -146,6 +146,10 @@ type mrGate struct {
 	// eligible reviewer's `sluice apply` is how they give it.
 	actor         string
 	actorApproves bool
+	// api: the actor is Sluice's JSON API (APIActor), not a person. It is
+	// never asked about on the forge (a forge account may have the same
+	// name), has no right to apply and never approves.
+	api bool
 
 	read bool
 	in   gate.Input // the merge request's part, once read
@@ -160,6 +164,19 @@ func (f *Flow) newGate(fg forge.Forge, path string, mr *forge.MergeRequest, acto
 	return &mrGate{f: f, fg: fg, path: path, mr: mr, actor: actor, actorApproves: actorApproves && actor != ""}
 }
 
+// newAPIGate is the gate for a decision Sluice's JSON API asks for: the
+// asker is APIActor, which has no permission on the forge and whose
+// request is no approval, so the "may apply" item fails and says why.
+func (f *Flow) newAPIGate(fg forge.Forge, path string, mr *forge.MergeRequest) *mrGate {
+	g := f.newGate(fg, path, mr, APIActor, false)
+	g.api = true
+	return g
+}
+
+// apiMayNotApply is the "may apply" item's detail when the API asks.
+const apiMayNotApply = "asked through Sluice's API, which is not a person: the API token has no right to apply and never counts as an approval. " +
+	"A person with write access applies with a `sluice apply` comment, or by merging"
+
 // readMR reads the merge request's part of the gate's input.
 func (g *mrGate) readMR(ctx context.Context) error {
 	if g.read {
@@ -168,7 +185,7 @@ func (g *mrGate) readMR(ctx context.Context) error {
 	fg, path, mr := g.fg, g.path, g.mr
 	in := gate.Input{MR: *mr, Merged: mr.State == forge.MRMerged, Actor: g.actor, ReviewerPermissions: map[string]forge.Permission{}}
 	var err error
-	if g.actor != "" {
+	if g.actor != "" && !g.api {
 		if in.Permission, err = fg.Permission(ctx, path, g.actor); err != nil {
 			return err
 		}
@@ -245,6 +262,13 @@ func (g *mrGate) evaluate(ctx context.Context, st projectState) (gate.Result, er
 	}
 	res := gate.Evaluate(rules, in)
 	res.Notes = notes
+	if g.api {
+		for i := range res.Items {
+			if res.Items[i].Name == gate.ItemPermission {
+				res.Items[i].OK, res.Items[i].Detail = false, apiMayNotApply
+			}
+		}
+	}
 	return res, nil
 }
 
@@ -549,8 +573,12 @@ func (f *Flow) help(ctx context.Context, req Request) error {
 		return err
 	}
 	msg := HelpText
-	if req.Reason != "" {
+	switch {
+	case req.Reason == "":
+	case req.ByComment || req.Actor != APIActor:
 		msg = fmt.Sprintf("@%s, %s.\n\n%s", req.Actor, req.Reason, HelpText)
+	default: // asked through the API: nobody to mention
+		msg = fmt.Sprintf("Asked through Sluice's API: %s.\n\n%s", req.Reason, HelpText)
 	}
 	return fg.Reply(ctx, path, req.MR, msg)
 }
@@ -560,7 +588,7 @@ func (f *Flow) help(ctx context.Context, req Request) error {
 // as the one asking. Refusals are answered and audited.
 func (f *Flow) applyForgeMR(ctx context.Context, ev store.Event, req Request, fg forge.Forge, path string, mr *forge.MergeRequest) error {
 	if mr.State == forge.MRClosed {
-		return f.refuse(ctx, fg, path, req, "apply", fmt.Sprintf("@%s, this merge request was closed without merging; its plans were discarded and nothing is applied.", req.Actor))
+		return f.refuse(ctx, fg, path, req, "apply", greeting(ev, req)+"this merge request was closed without merging; its plans were discarded and nothing is applied.")
 	}
 	states, err := f.projectStates(ctx, req.Repo, req.MR)
 	if err != nil {
@@ -572,6 +600,9 @@ func (f *Flow) applyForgeMR(ctx context.Context, ev store.Event, req Request, fg
 		replan  bool
 	)
 	g := f.newGate(fg, path, mr, req.Actor, mr.State == forge.MRMerged)
+	if fromAPI(ev) {
+		g = f.newAPIGate(fg, path, mr)
+	}
 	for _, st := range states {
 		if len(req.Projects) > 0 && !slices.Contains(req.Projects, st.Project) {
 			continue
@@ -612,13 +643,13 @@ func (f *Flow) applyForgeMR(ctx context.Context, ev store.Event, req Request, fg
 		refused = append(refused, "Sluice is planning again; the new plan needs a review before it can be applied")
 	}
 	if len(refused) > 0 {
-		msg := fmt.Sprintf("@%s, Sluice did not apply:\n\n- %s", req.Actor, strings.Join(refused, "\n- "))
+		msg := fmt.Sprintf("%sSluice did not apply:\n\n- %s", greeting(ev, req), strings.Join(refused, "\n- "))
 		if err := f.refuse(ctx, fg, path, req, "apply", msg); err != nil {
 			return err
 		}
 	}
 	if len(created) == 0 && len(refused) == 0 {
-		if err := fg.Reply(ctx, path, req.MR, fmt.Sprintf("@%s, there is no reviewed plan with changes left to apply.", req.Actor)); err != nil {
+		if err := fg.Reply(ctx, path, req.MR, greeting(ev, req)+"there is no reviewed plan with changes left to apply."); err != nil {
 			return err
 		}
 	}
@@ -646,10 +677,23 @@ func (f *Flow) createApply(ctx context.Context, p store.Plan, actor string) (int
 }
 
 // mergedForgeMR applies, on merge, the plans of projects in after_merge
-// mode when the gate allows it, with the merger as the one asking. A
-// project whose latest plan was discarded is not applied.
+// mode when the gate allows it, with the merger as the one asking: the
+// sender of the forge's webhook, or for a request of the JSON API the
+// person the forge says merged (the API itself never has the right to
+// apply). The caller has checked that the forge says the merge request is
+// merged. A project whose latest plan was discarded is not applied.
 func (f *Flow) mergedForgeMR(ctx context.Context, ev store.Event, req Request, fg forge.Forge, path string, mr *forge.MergeRequest) error {
-	if _, err := f.Audit.Record(ctx, req.Actor, "mr.merged", subject(req.Repo, req.MR, ""), map[string]any{"event": ev.ID, "merge_sha": mr.MergeSHA}); err != nil {
+	details := map[string]any{"event": ev.ID, "merge_sha": mr.MergeSHA}
+	g := f.newGate(fg, path, mr, req.Actor, false)
+	if fromAPI(ev) {
+		if mr.MergedBy != nil && mr.MergedBy.Login != "" {
+			g = f.newGate(fg, path, mr, mr.MergedBy.Login, false)
+			details["merged_by"] = mr.MergedBy.Login
+		} else {
+			g = f.newAPIGate(fg, path, mr)
+		}
+	}
+	if _, err := f.Audit.Record(ctx, req.Actor, "mr.merged", subject(req.Repo, req.MR, ""), details); err != nil {
 		return err
 	}
 	states, err := f.projectStates(ctx, req.Repo, req.MR)
@@ -661,7 +705,6 @@ func (f *Flow) mergedForgeMR(ctx context.Context, ev store.Event, req Request, f
 		held    = map[string]bool{}
 		refused []string
 	)
-	g := f.newGate(fg, path, mr, req.Actor, false)
 	for _, st := range states {
 		if st.Plan == nil || !st.Plan.HasChanges || (st.Apply != nil && st.Apply.State == store.StateSucceeded) {
 			continue
@@ -728,6 +771,15 @@ func (f *Flow) mergedForgeMR(ctx context.Context, ev store.Event, req Request, f
 	}
 	f.Log.Info("merge request merged", "repo", req.Repo, "mr", req.MR, "applies", created, "refused", len(refused))
 	return f.RefreshMR(ctx, req.Repo, req.MR)
+}
+
+// greeting opens a reply to a request: the person who asked, mentioned; a
+// request of the JSON API has nobody to mention.
+func greeting(ev store.Event, req Request) string {
+	if fromAPI(ev) {
+		return "Asked through Sluice's API: "
+	}
+	return "@" + req.Actor + ", "
 }
 
 // reasons lists the failing items of a checklist as "name: detail", and

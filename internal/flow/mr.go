@@ -27,6 +27,29 @@ func IsPermanent(err error) bool {
 	return errors.As(err, &p) || errors.Is(err, ErrInvalid)
 }
 
+// APISource is the source (Accept's forge argument) of the requests the
+// JSON API accepts; webhooks are accepted under their forge's name.
+const APISource = "api"
+
+// APIActor is who a request of the JSON API acts as on a forge's
+// repository, whatever actor its body names. The API token is not a
+// person: it never counts as an approval, never has the right to apply or
+// to merge, and makes no comment.
+const APIActor = "api"
+
+// fromAPI reports whether an event came through the JSON API.
+func fromAPI(ev store.Event) bool { return ev.Forge == APISource }
+
+// asAPI makes a JSON API request for a forge's repository act as
+// APIActor, not as a comment. The server rewrites such requests before
+// accepting them; this covers events it accepted before it did.
+func asAPI(ev store.Event, req Request) Request {
+	if fromAPI(ev) {
+		req.Actor, req.ByComment, req.CommentID = APIActor, false, 0
+	}
+	return req
+}
+
 func subject(repo string, mr int64, project string) string {
 	s := fmt.Sprintf("%s!%d", repo, mr)
 	if project != "" {
@@ -62,6 +85,7 @@ func (f *Flow) planMR(ctx context.Context, ev store.Event, req Request) error {
 		return err
 	}
 	if fg != nil {
+		req = asAPI(ev, req)
 		if mr.State != forge.MROpen {
 			f.Log.Info("not planning a merge request that is not open", "repo", req.Repo, "mr", req.MR, "state", mr.State)
 			return nil
@@ -227,7 +251,7 @@ func (f *Flow) applyMR(ctx context.Context, ev store.Event, req Request) error {
 		return err
 	}
 	if fg != nil {
-		return f.applyForgeMR(ctx, ev, req, fg, path, mr)
+		return f.applyForgeMR(ctx, ev, asAPI(ev, req), fg, path, mr)
 	}
 	runs, err := f.Store.ListRuns(ctx, store.RunFilter{Repo: req.Repo, MR: req.MR, Kind: store.KindPlan, Limit: 500})
 	if err != nil {
@@ -282,13 +306,33 @@ func (f *Flow) applyMR(ctx context.Context, ev store.Event, req Request) error {
 // the comment says why, and the locks stay until a person applies or
 // unlocks); the rest of its locks go to the next merge requests. Closed
 // without merge, its plans are discarded and its locks released.
+//
+// On a forge, what counts is what the forge says the merge request is
+// now, not what the request claims (an API request, a late redelivery):
+// merged, it is handled as merged; closed, as closed without merge; open,
+// the request is ignored. A plain git repository has only the request's
+// word.
 func (f *Flow) closeMR(ctx context.Context, ev store.Event, req Request) error {
 	fg, path, mr, err := f.forgeMR(ctx, req.Repo, req.MR)
 	if err != nil {
 		return err
 	}
-	if fg != nil && req.Merged {
-		return f.mergedForgeMR(ctx, ev, req, fg, path, mr)
+	if fg != nil {
+		req = asAPI(ev, req)
+		switch mr.State {
+		case forge.MRMerged:
+			return f.mergedForgeMR(ctx, ev, req, fg, path, mr)
+		case forge.MRClosed:
+			if req.Merged {
+				f.Log.Warn("a request says the merge request was merged, but the forge says it was closed without merging: handling it as closed",
+					"repo", req.Repo, "mr", req.MR, "actor", req.Actor, "event", ev.ID)
+			}
+			req.Merged = false
+		default:
+			f.Log.Warn("ignoring a close request: the forge says the merge request is open",
+				"repo", req.Repo, "mr", req.MR, "state", mr.State, "merged", req.Merged, "actor", req.Actor, "event", ev.ID)
+			return nil
+		}
 	}
 	if err := f.Store.DiscardPlans(ctx, req.Repo, req.MR); err != nil {
 		return err
@@ -327,7 +371,11 @@ func (f *Flow) closeMR(ctx context.Context, ev store.Event, req Request) error {
 // unlockMR releases an MR's locks at a person's request; on a forge, the
 // person needs write access.
 func (f *Flow) unlockMR(ctx context.Context, ev store.Event, req Request) error {
-	if fg, path, ok := f.forgeOf(req.Repo); ok && req.ByComment {
+	fg, path, onForge := f.forgeOf(req.Repo)
+	if onForge {
+		req = asAPI(ev, req)
+	}
+	if onForge && req.ByComment {
 		perm, err := fg.Permission(ctx, path, req.Actor)
 		if err != nil && !errors.Is(err, forge.ErrNotFound) {
 			return err

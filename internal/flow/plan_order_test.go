@@ -226,6 +226,12 @@ func (e *flowEnv) planRun(repo string, mr int64, head string) store.Run {
 // discarded or not, as HandlePlan leaves them.
 func (e *flowEnv) plannedRun(repo string, mr int64, head string, discarded bool) (store.Run, store.Plan) {
 	e.t.Helper()
+	return e.plannedRunMode(repo, mr, head, discarded, repoconfig.ApplyAfterMerge)
+}
+
+// plannedRunMode is plannedRun of a project in apply mode mode.
+func (e *flowEnv) plannedRunMode(repo string, mr int64, head string, discarded bool, mode string) (store.Run, store.Plan) {
+	e.t.Helper()
 	ctx := e.t.Context()
 	r := e.planRun(repo, mr, head)
 	if _, err := e.st.StartRun(ctx, r.ID, "me"); err != nil {
@@ -239,14 +245,14 @@ func (e *flowEnv) plannedRun(repo string, mr int64, head string, discarded bool)
 		e.t.Fatal(err)
 	}
 	summary, _ := json.Marshal(runSummary{PlanID: p.ID, Summary: engine.Summary{Add: 1}, Changes: true,
-		Rules: &projectRules{MinApprovals: 1, Mode: repoconfig.ApplyAfterMerge, Patterns: []string{"net/**"}, Dir: "net", Engine: "terraform"}})
+		Rules: &projectRules{MinApprovals: 1, Mode: mode, Patterns: []string{"net/**"}, Dir: "net", Engine: "terraform"}})
 	if r, err = e.st.FinishRun(ctx, r.ID, store.StateSucceeded, "", summary); err != nil {
 		e.t.Fatal(err)
 	}
 	return r, p
 }
 
-// handle accepts a request from source (a forge's name, or "api")
+// handle accepts a request from source (a forge's name, or APISource)
 // and carries it out.
 func (e *flowEnv) handle(source string, req Request) store.Event {
 	e.t.Helper()
@@ -313,7 +319,7 @@ func TestOlderPlanFinishingLastIsNotApplied(t *testing.T) {
 		t.Fatalf("the live plan is run %d's at %s, want run %d's at H2: the older plan replaced the newer one", latest.RunID, short(latest.HeadSHA), r2.ID)
 	}
 
-	e.handle("api", Request{Action: ActionApply, Repo: "infra", MR: 1, Actor: "bob"})
+	e.handle(APISource, Request{Action: ActionApply, Repo: "infra", MR: 1, Actor: "bob"})
 	applies := e.applies("infra", 1)
 	if len(applies) != 1 || applies[0].HeadSHA != headH2 || applies[0].PlanID != latest.ID {
 		t.Fatalf("apply runs = %+v, want one of H2's plan %d", applies, latest.ID)
