@@ -203,6 +203,11 @@ func decode(r *http.Request, v any) error {
 // postEvent accepts a request as an event: stored durably, then 202.
 // The delivery id comes from the Idempotency-Key header; a retry with the
 // same key is answered with the first event and changes nothing.
+//
+// For a repository on a forge, the request acts as flow.APIActor whatever
+// actor it names, and is no comment: the API token is not a person, so it
+// cannot lend a person's approval or rights to a request. The answer says
+// whom the request acts as.
 func (s *Server) postEvent(w http.ResponseWriter, r *http.Request) (any, error) {
 	var req flow.Request
 	if err := decode(r, &req); err != nil {
@@ -212,13 +217,24 @@ func (s *Server) postEvent(w http.ResponseWriter, r *http.Request) (any, error) 
 	if key == "" {
 		return nil, errorf(http.StatusBadRequest, "missing Idempotency-Key header: give each distinct request its own key, and a retry the same one")
 	}
-	ev, inserted, err := s.Flow.Accept(r.Context(), "api", key, req)
+	if onForge(req.Repo) {
+		if req.Actor != flow.APIActor || req.ByComment {
+			s.Log.Info("an API request on a forge's repository acts as the API", "repo", req.Repo, "mr", req.MR, "action", req.Action,
+				"actor_given", req.Actor, "by_comment_given", req.ByComment, "actor", flow.APIActor)
+		}
+		req.Actor, req.ByComment, req.CommentID = flow.APIActor, false, 0
+	}
+	ev, inserted, err := s.Flow.Accept(r.Context(), flow.APISource, key, req)
 	if err != nil {
 		return nil, err
 	}
 	w.WriteHeader(http.StatusAccepted)
-	return map[string]any{"event": ev.ID, "duplicate": !inserted}, nil
+	return map[string]any{"event": ev.ID, "duplicate": !inserted, "actor": req.Actor}, nil
 }
+
+// onForge reports whether repo names a repository on a forge
+// ("gitea:org/infra"); a plain git repository's name has no colon.
+func onForge(repo string) bool { return strings.Contains(repo, ":") }
 
 func queryInt(r *http.Request, name string) (int64, error) {
 	v := r.URL.Query().Get(name)

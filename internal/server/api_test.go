@@ -1,0 +1,80 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sluicehq/sluice/internal/flow"
+	"github.com/sluicehq/sluice/internal/store"
+)
+
+// sourceFlow records what Accept was given, the source included.
+type sourceFlow struct {
+	source string
+	req    flow.Request
+}
+
+func (f *sourceFlow) Accept(_ context.Context, source, _ string, req flow.Request) (store.Event, bool, error) {
+	f.source, f.req = source, req
+	return store.Event{ID: 1}, true, nil
+}
+
+func (f *sourceFlow) ReleaseLock(context.Context, string, store.LockKey, string) (store.Lock, error) {
+	return store.Lock{}, errors.New("not used")
+}
+
+// TestAPIEventActor: a request of the JSON API for a repository on a forge
+// acts as flow.APIActor and is no comment, whatever its body says: the API
+// token is not a person, so it cannot lend a person's approval, merge
+// rights or comment to a request. A plain git repository's request keeps
+// its actor.
+func TestAPIEventActor(t *testing.T) {
+	const token = "0123456789abcdef-token"
+	tests := []struct {
+		name      string
+		body      string
+		wantActor string
+	}{
+		{"apply on a forge as bob", `{"action":"apply","repo":"gitea:org/infra","mr":3,"actor":"bob"}`, flow.APIActor},
+		{"close merged on a forge", `{"action":"close","repo":"github:org/infra","mr":3,"actor":"carol","merged":true}`, flow.APIActor},
+		{"a comment claimed on a forge", `{"action":"plan","repo":"gitlab:group/infra","mr":3,"actor":"bob","by_comment":true,"comment_id":42}`, flow.APIActor},
+		{"no actor on a forge", `{"action":"unlock","repo":"gitea:org/infra","mr":3,"reason":"stuck"}`, flow.APIActor},
+		{"plain git repository", `{"action":"apply","repo":"infra","mr":3,"actor":"bob"}`, "bob"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ff := &sourceFlow{}
+			s := &Server{Flow: ff, Log: slog.New(slog.DiscardHandler), Registry: prometheus.NewRegistry(), APIToken: token,
+				Ready: func(context.Context) error { return nil }}
+			req := httptest.NewRequest(http.MethodPost, "/api/v1/events", strings.NewReader(tt.body))
+			req.Header.Set("Authorization", "Bearer "+token)
+			req.Header.Set("Idempotency-Key", "k-1")
+			rec := httptest.NewRecorder()
+			s.Handler().ServeHTTP(rec, req)
+			if rec.Code != http.StatusAccepted {
+				t.Fatalf("%d %s, want 202", rec.Code, rec.Body)
+			}
+			if ff.source != flow.APISource {
+				t.Errorf("accepted from %q, want %q", ff.source, flow.APISource)
+			}
+			if ff.req.Actor != tt.wantActor || ff.req.ByComment || ff.req.CommentID != 0 {
+				t.Errorf("accepted %+v, want actor %q and no comment", ff.req, tt.wantActor)
+			}
+			var answer struct {
+				Event int64  `json:"event"`
+				Actor string `json:"actor"`
+			}
+			if err := json.Unmarshal(rec.Body.Bytes(), &answer); err != nil || answer.Event != 1 || answer.Actor != tt.wantActor {
+				t.Errorf("answer %s (%v), want event 1 acting as %q", rec.Body, err, tt.wantActor)
+			}
+		})
+	}
+}
