@@ -204,9 +204,12 @@ func (f *Flow) HandlePlan(ctx context.Context, runID int64) error {
 		Normalized: normalized, HasChanges: plan.Changes(),
 	}
 	sp.Sealed = f.Sealer.Seal(clear, artifactAD(sp))
-	rules, err := f.rulesOf(ctx, r, p)
+	rules, notes, err := f.rulesOf(ctx, r, p)
 	if err != nil {
 		return f.finishFailed(ctx, r, logs, err)
+	}
+	for _, n := range notes {
+		logs.Line("sluice", "note: "+n)
 	}
 	// A newer push may have been planned meanwhile; this plan must not
 	// replace that one.
@@ -236,43 +239,83 @@ func (f *Flow) HandlePlan(ctx context.Context, runID int64) error {
 	return nil
 }
 
-// rulesOf records the project's review rules as sluice.yaml has them at
-// the planned commit; with code owners, the owners of its changed files.
-func (f *Flow) rulesOf(ctx context.Context, r store.Run, p *repoconfig.Project) (*projectRules, error) {
-	pr := &projectRules{MinApprovals: 1, From: p.Approval.From, Mode: p.Apply.Mode, Relax: p.Relax, Patterns: p.Patterns(), Dir: p.Dir, Engine: p.Engine}
-	if p.Approval.Min != nil {
-		pr.MinApprovals = *p.Approval.Min
+// rulesOf records the project's rules for the gate. What is planned (the
+// project's patterns, dir and engine) is the head's. Who must approve
+// (approval), how it is applied (apply.mode) and which checks are relaxed
+// (relax) are the base's, as CODEOWNERS is: a merge request must not set
+// its own approval rules, say approval.from naming its author's second
+// account. A project the base does not have (this merge request adds it),
+// or a base without sluice.yaml, gets what a project without those
+// settings gets: one approval from anyone with write access, after_merge,
+// nothing relaxed (the server's policy then applies, in the gate). The
+// head may only ask for more approvals: approval.min is the greater of the
+// two. The notes say where the head asks for other rules, which hold once
+// it is merged.
+func (f *Flow) rulesOf(ctx context.Context, r store.Run, p *repoconfig.Project) (*projectRules, []string, error) {
+	src, err := f.source(ctx, r.Repo)
+	if err != nil {
+		return nil, nil, err
 	}
-	if pr.Mode == "" {
-		pr.Mode = repoconfig.ApplyAfterMerge
+	baseCfg, why, err := f.baseConfig(ctx, src, r)
+	if err != nil {
+		return nil, nil, err
 	}
-	if p.Approval.Codeowners == nil || !*p.Approval.Codeowners || r.BaseSHA == "" {
-		return pr, nil
+	var base *repoconfig.Project
+	if baseCfg != nil {
+		if bp, ok := baseCfg.Project(p.Name); ok {
+			base = bp
+		} else {
+			why = fmt.Sprintf("project %s is not in %s on the base branch (at %s)", p.Name, repoconfig.FileName, short(r.BaseSHA))
+		}
+	}
+	rules, headRules := gateSettingsOf(base), gateSettingsOf(p)
+	var notes []string
+	if !rules.equal(headRules) {
+		from := "the base branch's " + repoconfig.FileName
+		if base == nil {
+			from = "the defaults: " + why
+		}
+		note := fmt.Sprintf("the approval rules of %s (approval, apply.mode, relax) are from %s; this merge request changes them, and its rules take effect once it is merged", p.Name, from)
+		if headRules.Min > rules.Min {
+			note += fmt.Sprintf(", except its higher approval.min (%d), which counts now", headRules.Min)
+		}
+		notes = append(notes, note)
+	}
+	rules.Min = max(rules.Min, headRules.Min)
+
+	pr := &projectRules{MinApprovals: rules.Min, From: rules.From, Mode: rules.Mode, Relax: rules.Relax, Patterns: p.Patterns(), Dir: p.Dir, Engine: p.Engine}
+	if !rules.Codeowners {
+		return pr, notes, nil
 	}
 	// The owners are those of the base branch: a merge request must not
 	// choose its own reviewers by editing CODEOWNERS.
-	src, err := f.source(ctx, r.Repo)
+	co, err := f.codeownersAt(ctx, src, r.BaseSHA, f.forgeName(r.Repo))
 	if err != nil {
-		return nil, err
-	}
-	var co *codeowners.File
-	for _, loc := range codeowners.Locations(f.forgeName(r.Repo)) {
-		b, err := f.Workspaces.ReadFile(ctx, src, r.BaseSHA, loc)
-		if err == nil {
-			co = codeowners.Parse(string(b))
-			break
-		}
+		return nil, nil, err
 	}
 	if co == nil {
-		return nil, fmt.Errorf("project %s asks for code owners' approval, but %s has no CODEOWNERS file on its base branch", p.Name, r.Repo)
+		return nil, nil, fmt.Errorf("project %s asks for code owners' approval, but %s has no CODEOWNERS file on its base branch", p.Name, r.Repo)
 	}
 	paths, err := f.Workspaces.ChangedFiles(ctx, src, r.BaseSHA, r.HeadSHA)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	m, err := affected.NewMatcher([]affected.Project{{Name: p.Name, Patterns: pr.Patterns}})
+	// The project's files as the base and as the head define them: a head
+	// that moves the project (another dir, other patterns) still needs the
+	// owners of what it changes under the base's definition.
+	patterns := slices.Clone(pr.Patterns)
+	var basePatterns []string
+	if base != nil {
+		basePatterns = base.Patterns()
+	}
+	for _, pat := range basePatterns {
+		if !slices.Contains(patterns, pat) {
+			patterns = append(patterns, pat)
+		}
+	}
+	m, err := affected.NewMatcher([]affected.Project{{Name: p.Name, Patterns: patterns}})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for _, hit := range m.Match(paths) {
 		for _, path := range hit.Paths {
@@ -286,7 +329,111 @@ func (f *Flow) rulesOf(ctx context.Context, r store.Run, p *repoconfig.Project) 
 			}
 		}
 	}
-	return pr, nil
+	return pr, notes, nil
+}
+
+// gateSettings are a project's sluice.yaml settings that decide its gate,
+// defaults filled in.
+type gateSettings struct {
+	Min        int
+	From       []string
+	Codeowners bool
+	Mode       string
+	Relax      []string
+}
+
+// gateSettingsOf reads them from a project; nil (no project) has the
+// defaults.
+func gateSettingsOf(p *repoconfig.Project) gateSettings {
+	s := gateSettings{Min: 1, Mode: repoconfig.ApplyAfterMerge}
+	if p == nil {
+		return s
+	}
+	if p.Approval.Min != nil {
+		s.Min = *p.Approval.Min
+	}
+	s.From = p.Approval.From
+	s.Codeowners = p.Approval.Codeowners != nil && *p.Approval.Codeowners
+	if p.Apply.Mode != "" {
+		s.Mode = p.Apply.Mode
+	}
+	s.Relax = p.Relax
+	return s
+}
+
+func (s gateSettings) equal(o gateSettings) bool {
+	return s.Min == o.Min && slices.Equal(s.From, o.From) && s.Codeowners == o.Codeowners && s.Mode == o.Mode && slices.Equal(s.Relax, o.Relax)
+}
+
+// baseConfig reads sluice.yaml at the merge request's base commit. It
+// returns nil, and why, when there are no rules to take from there: no
+// base commit, no sluice.yaml, or one that is not valid (the base's own
+// plans fail then too; its fix must be reviewable). An error is returned
+// only when the base cannot be read at all, so that a failure to read
+// never passes for an absent file with weaker rules.
+func (f *Flow) baseConfig(ctx context.Context, src workspace.Source, r store.Run) (*repoconfig.Config, string, error) {
+	if r.BaseSHA == "" {
+		return nil, "the merge request has no base commit", nil
+	}
+	data, found, err := f.readAt(ctx, src, r.BaseSHA, repoconfig.FileName)
+	if err != nil {
+		return nil, "", err
+	}
+	if !found {
+		return nil, fmt.Sprintf("the base branch has no %s at %s", repoconfig.FileName, short(r.BaseSHA)), nil
+	}
+	cfg, err := repoconfig.Parse(nil, repoconfig.FileName, data)
+	if err == nil {
+		return cfg, "", nil
+	}
+	// Without the files beside it, the file may not validate (an engine
+	// told by a Pulumi.yaml in the project's dir): read it as a checkout
+	// of the base, as the base's own plans do.
+	tree, err := f.Workspaces.Checkout(ctx, src, r.BaseSHA, fmt.Sprintf("run-%d-base", r.ID))
+	if err != nil {
+		return nil, "", err
+	}
+	defer func() { _ = f.Workspaces.Remove(context.WithoutCancel(ctx), tree) }()
+	cfg, err = repoconfig.Load(os.DirFS(tree.Dir))
+	if err != nil {
+		return nil, fmt.Sprintf("the base branch's %s at %s is not valid: %v", repoconfig.FileName, short(r.BaseSHA), err), nil
+	}
+	return cfg, "", nil
+}
+
+// codeownersAt reads the CODEOWNERS file the forge uses at commit: the
+// first of its locations that exists; nil when there is none.
+func (f *Flow) codeownersAt(ctx context.Context, src workspace.Source, commit, forgeName string) (*codeowners.File, error) {
+	for _, loc := range codeowners.Locations(forgeName) {
+		b, found, err := f.readAt(ctx, src, commit, loc)
+		if err != nil {
+			return nil, err
+		}
+		if found {
+			return codeowners.Parse(string(b)), nil
+		}
+	}
+	return nil, nil
+}
+
+// readAt reads a file at a commit; found is false when the commit has no
+// such file. ReadFile does not tell a missing file from a failure (a
+// fetch that failed), so the commit is checked first: once it is there,
+// reading from it fails only for a path it does not have. A failure to
+// read is an error, never an absent file: absent, the next CODEOWNERS
+// location or the default rules would be used instead.
+func (f *Flow) readAt(ctx context.Context, src workspace.Source, commit, path string) (data []byte, found bool, err error) {
+	if _, err := f.Workspaces.DiffFiles(ctx, src, commit, commit); err != nil {
+		return nil, false, err
+	}
+	data, err = f.Workspaces.ReadFile(ctx, src, commit, path)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, false, ctx.Err()
+		}
+		return nil, false, nil
+	}
+	return data, true, nil
 }
 
 // forgeName is the name of the forge that hosts repo (github, gitlab,

@@ -1,0 +1,443 @@
+package flow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/forge"
+	"github.com/sluicehq/sluice/internal/gate"
+	"github.com/sluicehq/sluice/internal/repoconfig"
+	"github.com/sluicehq/sluice/internal/store"
+	"github.com/sluicehq/sluice/internal/workspace"
+)
+
+const (
+	rulesBase = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+	rulesHead = "cccccccccccccccccccccccccccccccccccccccc"
+)
+
+// commitFiles is a repository as the flow reads it: the files of each
+// commit, and the paths a merge request changes.
+type commitFiles struct {
+	t       *testing.T
+	commits map[string]map[string]string
+	changed []string
+	// broken makes every read fail, as a fetch that fails would.
+	broken    bool
+	checkouts int
+}
+
+func (c *commitFiles) have(commit string) error {
+	if c.broken {
+		return errors.New("fetching gitea:org/infra: connection refused")
+	}
+	if _, ok := c.commits[commit]; !ok {
+		return fmt.Errorf("commit %s is not in the repository", commit[:7])
+	}
+	return nil
+}
+
+func (c *commitFiles) Checkout(_ context.Context, _ workspace.Source, commit, _ string) (*workspace.Tree, error) {
+	if err := c.have(commit); err != nil {
+		return nil, err
+	}
+	c.checkouts++
+	dir := c.t.TempDir()
+	for p, content := range c.commits[commit] {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, p)), 0o700); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(filepath.Join(dir, p), []byte(content), 0o600); err != nil {
+			return nil, err
+		}
+	}
+	return &workspace.Tree{Dir: dir}, nil
+}
+
+func (c *commitFiles) Remove(context.Context, *workspace.Tree) error { return nil }
+
+func (c *commitFiles) ChangedFiles(_ context.Context, _ workspace.Source, base, head string) ([]string, error) {
+	if err := c.have(base); err != nil {
+		return nil, err
+	}
+	return c.changed, nil
+}
+
+func (c *commitFiles) DiffFiles(_ context.Context, _ workspace.Source, from, to string) ([]string, error) {
+	if err := c.have(from); err != nil {
+		return nil, err
+	}
+	if err := c.have(to); err != nil {
+		return nil, err
+	}
+	return nil, nil
+}
+
+// ReadFile fails for a missing file as git show does: with an error that
+// does not say why.
+func (c *commitFiles) ReadFile(_ context.Context, _ workspace.Source, commit, path string) ([]byte, error) {
+	if err := c.have(commit); err != nil {
+		return nil, err
+	}
+	content, ok := c.commits[commit][path]
+	if !ok {
+		return nil, fmt.Errorf("reading %s at %s of gitea:org/infra: exit status 128", path, commit[:7])
+	}
+	return []byte(content), nil
+}
+
+// gateForge is a forge as the gate reads it: reviews, permissions, green
+// checks, no threads, no groups.
+type gateForge struct {
+	forge.Forge
+	name    string
+	reviews []forge.Review
+	perms   map[string]forge.Permission
+}
+
+func (g *gateForge) Name() string { return g.name }
+func (g *gateForge) Reviews(context.Context, string, int64) ([]forge.Review, error) {
+	return g.reviews, nil
+}
+func (g *gateForge) UnresolvedThreads(context.Context, string, int64) (int, error) { return 0, nil }
+func (g *gateForge) Checks(context.Context, string, string) ([]forge.Check, error) { return nil, nil }
+func (g *gateForge) Permission(_ context.Context, _, login string) (forge.Permission, error) {
+	return g.perms[login], nil
+}
+func (g *gateForge) GroupMembers(context.Context, string, string) ([]string, error) {
+	return nil, forge.ErrNotFound
+}
+
+func rulesFlow(repo *commitFiles, fg *gateForge) *Flow {
+	return &Flow{
+		Workspaces: repo,
+		Sources:    func(_ context.Context, r string) (workspace.Source, error) { return workspace.Source{Repo: r}, nil },
+		Forges:     func(string) (forge.Forge, string, bool) { return fg, "org/infra", true },
+		Log:        slog.New(slog.DiscardHandler),
+		Policy:     gate.Policy{MinApprovalsFloor: 1, MayRelax: []string{"threads", "checks", "draft"}},
+	}
+}
+
+// headProject reads a project from the head's sluice.yaml, as the plan run
+// does from its checkout.
+func headProject(t *testing.T, yaml, name string) *repoconfig.Project {
+	t.Helper()
+	cfg, err := repoconfig.Parse(nil, repoconfig.FileName, []byte(yaml))
+	if err != nil {
+		t.Fatalf("head sluice.yaml: %v", err)
+	}
+	p, ok := cfg.Project(name)
+	if !ok {
+		t.Fatalf("no project %s in the head's sluice.yaml", name)
+	}
+	return p
+}
+
+const baseYAML = `version: 1
+projects:
+  - name: staging
+    dir: staging
+  - name: prod
+    dir: prod
+    approval:
+      min: 1
+`
+
+// TestRulesFromTheBase: the gate's rules of a project (approval,
+// apply.mode, relax) are those of the base branch's sluice.yaml; the head
+// may only raise approval.min. A project the base does not have, or a base
+// without sluice.yaml, gets the defaults, never the head's from,
+// codeowners: false or relax.
+func TestRulesFromTheBase(t *testing.T) {
+	tests := []struct {
+		name    string
+		base    map[string]string // files at the base; nil: sluice.yaml as baseYAML
+		project string
+		head    string // the project's entry in the head's sluice.yaml
+		want    projectRules
+		note    string // in the note; "" for none
+		// checkout: the base is read from a checkout of it.
+		checkout bool
+	}{
+		{
+			name:    "the head names its own approver",
+			project: "prod",
+			head:    "dir: prod\n    approval:\n      min: 1\n      from: [mallory]",
+			want:    projectRules{MinApprovals: 1, Mode: "after_merge"},
+			note:    "the approval rules of prod (approval, apply.mode, relax) are from the base branch's sluice.yaml; this merge request changes them",
+		},
+		{
+			name:    "the head lowers approval.min",
+			base:    map[string]string{"sluice.yaml": strings.Replace(baseYAML, "min: 1", "min: 2", 1)},
+			project: "prod",
+			head:    "dir: prod\n    approval:\n      min: 0",
+			want:    projectRules{MinApprovals: 2, Mode: "after_merge"},
+			note:    "this merge request changes them",
+		},
+		{
+			name:    "the head raises approval.min",
+			project: "prod",
+			head:    "dir: prod\n    approval:\n      min: 3",
+			want:    projectRules{MinApprovals: 3, Mode: "after_merge"},
+			note:    "except its higher approval.min (3), which counts now",
+		},
+		{
+			name:    "the head turns checks off",
+			project: "prod",
+			head:    "dir: prod\n    relax: [threads, checks]",
+			want:    projectRules{MinApprovals: 1, Mode: "after_merge"},
+			note:    "this merge request changes them",
+		},
+		{
+			name: "the head turns code owners off",
+			base: map[string]string{
+				"sluice.yaml": strings.Replace(baseYAML, "min: 1", "min: 1\n      codeowners: true", 1),
+				"CODEOWNERS":  "/prod/ @sre\n",
+			},
+			project: "prod",
+			head:    "dir: prod\n    approval:\n      codeowners: false",
+			want:    projectRules{MinApprovals: 1, Mode: "after_merge", Owners: []string{"sre"}},
+			note:    "this merge request changes them",
+		},
+		{
+			name:    "the head changes the apply mode",
+			base:    map[string]string{"sluice.yaml": strings.Replace(baseYAML, "min: 1", "min: 1\n    apply:\n      mode: before_merge", 1)},
+			project: "prod",
+			head:    "dir: prod",
+			want:    projectRules{MinApprovals: 1, Mode: "before_merge"},
+			note:    "this merge request changes them",
+		},
+		{
+			name:    "the base's rules, unchanged",
+			base:    map[string]string{"sluice.yaml": strings.Replace(baseYAML, "min: 1", "min: 2\n      from: [bob, \"group:sre\"]\n    relax: [draft]", 1)},
+			project: "prod",
+			head:    "dir: prod\n    approval:\n      min: 2\n      from: [bob, \"group:sre\"]\n    relax: [draft]",
+			want:    projectRules{MinApprovals: 2, From: []string{"bob", "group:sre"}, Mode: "after_merge", Relax: []string{"draft"}},
+		},
+		{
+			name:    "a project the merge request adds",
+			project: "net",
+			head:    "dir: net\n    apply:\n      mode: before_merge\n    approval:\n      min: 0\n      from: [mallory]\n      codeowners: false\n    relax: [threads, checks, draft]",
+			want:    projectRules{MinApprovals: 1, Mode: "after_merge"},
+			note:    "are from the defaults: project net is not in sluice.yaml on the base branch",
+		},
+		{
+			name:    "a project the merge request adds, with more approvals",
+			project: "net",
+			head:    "dir: net\n    approval:\n      min: 2\n      from: [mallory]",
+			want:    projectRules{MinApprovals: 2, Mode: "after_merge"},
+			note:    "except its higher approval.min (2), which counts now",
+		},
+		{
+			name:    "a project the merge request adds, with the defaults",
+			project: "net",
+			head:    "dir: net",
+			want:    projectRules{MinApprovals: 1, Mode: "after_merge"},
+		},
+		{
+			name:    "a base without sluice.yaml",
+			base:    map[string]string{"prod/main.tf": ""},
+			project: "prod",
+			head:    "dir: prod\n    approval:\n      min: 1\n      from: [mallory]",
+			want:    projectRules{MinApprovals: 1, Mode: "after_merge"},
+			note:    "are from the defaults: the base branch has no sluice.yaml",
+		},
+		{
+			name:     "a base whose sluice.yaml is not valid",
+			base:     map[string]string{"sluice.yaml": "version: 1\nprojects: {}\n"},
+			project:  "prod",
+			head:     "dir: prod\n    approval:\n      from: [mallory]",
+			want:     projectRules{MinApprovals: 1, Mode: "after_merge"},
+			note:     "is not valid",
+			checkout: true,
+		},
+		{
+			// Read without its checkout, this file fails (a stack on what
+			// would be a terraform project): it is read from a checkout of
+			// the base, where app/Pulumi.yaml makes the project pulumi.
+			name: "a base that validates only with its files",
+			base: map[string]string{
+				"sluice.yaml":     baseYAML + "  - name: app\n    dir: app\n    stack: prod\n    approval:\n      min: 2\n      from: [carol]\n",
+				"app/Pulumi.yaml": "name: app\nruntime: go\n",
+				"staging/main.tf": "",
+				"prod/main.tf":    "",
+			},
+			project:  "app",
+			head:     "dir: app\n    engine: pulumi\n    stack: prod\n    approval:\n      min: 1\n      from: [mallory]",
+			want:     projectRules{MinApprovals: 2, From: []string{"carol"}, Mode: "after_merge"},
+			note:     "this merge request changes them",
+			checkout: true,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			baseFiles := tt.base
+			if baseFiles == nil {
+				baseFiles = map[string]string{"sluice.yaml": baseYAML}
+			}
+			repo := &commitFiles{t: t, commits: map[string]map[string]string{rulesBase: baseFiles, rulesHead: {}}, changed: []string{tt.project + "/main.tf"}}
+			f := rulesFlow(repo, &gateForge{name: "gitea"})
+			headYAML := "version: 1\nprojects:\n  - name: " + tt.project + "\n    " + tt.head + "\n"
+			p := headProject(t, headYAML, tt.project)
+			got, notes, err := f.rulesOf(context.Background(), store.Run{ID: 1, Repo: "gitea:org/infra", MR: 7, Project: tt.project, BaseSHA: rulesBase, HeadSHA: rulesHead}, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			g := projectRules{MinApprovals: got.MinApprovals, From: got.From, Owners: got.Owners, Mode: got.Mode, Relax: got.Relax}
+			if !reflect.DeepEqual(g, tt.want) {
+				t.Errorf("rules = %+v, want %+v (notes %q)", g, tt.want, notes)
+			}
+			if got.Dir != p.Dir || got.Engine != p.Engine || !reflect.DeepEqual(got.Patterns, p.Patterns()) {
+				t.Errorf("what is planned is not the head's: %+v", got)
+			}
+			if (repo.checkouts > 0) != tt.checkout {
+				t.Errorf("%d checkouts of the base, want them %v", repo.checkouts, tt.checkout)
+			}
+			switch {
+			case tt.note == "" && len(notes) > 0:
+				t.Errorf("notes = %q, want none", notes)
+			case tt.note != "" && (len(notes) != 1 || !strings.Contains(notes[0], tt.note)):
+				t.Errorf("notes = %q, want one with %q", notes, tt.note)
+			}
+		})
+	}
+}
+
+// TestRulesBaseUnreadable: a base that cannot be read fails the rules; it
+// is never taken for a base without sluice.yaml, whose defaults may be
+// weaker than its rules.
+func TestRulesBaseUnreadable(t *testing.T) {
+	repo := &commitFiles{t: t, commits: map[string]map[string]string{rulesBase: {"sluice.yaml": baseYAML}}, broken: true}
+	f := rulesFlow(repo, &gateForge{name: "gitea"})
+	p := headProject(t, "version: 1\nprojects:\n  - name: prod\n    dir: prod\n    approval:\n      from: [mallory]\n", "prod")
+	got, _, err := f.rulesOf(context.Background(), store.Run{ID: 1, Repo: "gitea:org/infra", MR: 7, Project: "prod", BaseSHA: rulesBase, HeadSHA: rulesHead}, p)
+	if err == nil || !strings.Contains(err.Error(), "connection refused") {
+		t.Errorf("rulesOf = %+v, %v; want the read's error", got, err)
+	}
+}
+
+// TestRulesGateOfTheBase: the story of the review. A merge request adds
+// approval.from: [mallory] to prod, whose base rules want one approval
+// from anyone with write access; mallory may only read. Her approval does
+// not count, and the gate holds. bob's, who may write, does.
+func TestRulesGateOfTheBase(t *testing.T) {
+	repo := &commitFiles{t: t, commits: map[string]map[string]string{rulesBase: {"sluice.yaml": baseYAML}, rulesHead: {}}, changed: []string{"prod/main.tf", "sluice.yaml"}}
+	planned := time.Now().Add(-time.Hour)
+	approval := func(login string) forge.Review {
+		return forge.Review{User: forge.User{Login: login}, State: forge.ReviewApproved, CommitSHA: rulesHead, At: planned.Add(time.Minute)}
+	}
+	fg := &gateForge{name: "gitea", reviews: []forge.Review{approval("mallory")}, perms: map[string]forge.Permission{"mallory": forge.PermRead, "bob": forge.PermWrite}}
+	f := rulesFlow(repo, fg)
+	p := headProject(t, "version: 1\nprojects:\n  - name: prod\n    dir: prod\n    approval:\n      min: 1\n      from: [mallory]\n", "prod")
+	run := store.Run{ID: 1, Repo: "gitea:org/infra", MR: 7, Project: "prod", BaseSHA: rulesBase, HeadSHA: rulesHead}
+	rules, _, err := f.rulesOf(context.Background(), run, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := projectState{
+		Project: "prod", Workspace: "default", PlanRun: run,
+		Plan:    &store.Plan{HeadSHA: rulesHead, BaseSHA: rulesBase, CreatedAt: planned},
+		Summary: runSummary{Rules: rules},
+	}
+	mr := &forge.MergeRequest{Number: 7, State: forge.MROpen, HeadSHA: rulesHead, BaseSHA: rulesBase, BaseRef: "main", Author: forge.User{Login: "alice"}}
+	check := func(ok bool, detail string) {
+		t.Helper()
+		res, err := f.newGate(fg, "org/infra", mr, "", false).evaluate(context.Background(), st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, it := range res.Items {
+			if it.Name == gate.ItemApprovals && (it.OK != ok || it.Detail != detail) {
+				t.Errorf("approvals = %v %q, want %v %q", it.OK, it.Detail, ok, detail)
+			}
+		}
+		if res.OK() != ok {
+			t.Errorf("gate OK = %v, want %v: %+v", res.OK(), ok, res.Items)
+		}
+	}
+	check(false, "0 of 1 needed (not counted: mallory (no write access))")
+	fg.reviews = append(fg.reviews, approval("bob"))
+	check(true, "1 of 1 needed: bob")
+}
+
+// TestRulesCodeownersWhereTheForgeLooks: the CODEOWNERS file is the one the
+// forge uses, the first of its locations on the base branch.
+func TestRulesCodeownersWhereTheForgeLooks(t *testing.T) {
+	files := map[string]string{
+		"sluice.yaml":        strings.Replace(baseYAML, "min: 1", "min: 1\n      codeowners: true", 1),
+		"CODEOWNERS":         "/prod/ @root-owner\n",
+		".github/CODEOWNERS": "/prod/ @github-owner\n",
+		"docs/CODEOWNERS":    "/prod/ @docs-owner\n",
+		".gitlab/CODEOWNERS": "/prod/ @gitlab-owner\n",
+		".gitea/CODEOWNERS":  "/prod/ @gitea-owner\n",
+	}
+	tests := []struct {
+		forge   string
+		without []string // locations the base does not have
+		want    string
+	}{
+		{"github", nil, "github-owner"},
+		{"github", []string{".github/CODEOWNERS"}, "root-owner"},
+		{"github", []string{".github/CODEOWNERS", "CODEOWNERS"}, "docs-owner"},
+		{"gitlab", nil, "root-owner"},
+		{"gitlab", []string{"CODEOWNERS"}, "docs-owner"},
+		{"gitlab", []string{"CODEOWNERS", "docs/CODEOWNERS"}, "gitlab-owner"},
+		{"gitea", []string{"CODEOWNERS", "docs/CODEOWNERS"}, "gitea-owner"},
+		{"gitea", []string{"CODEOWNERS", "docs/CODEOWNERS", ".gitea/CODEOWNERS"}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.forge+" without "+strings.Join(tt.without, ","), func(t *testing.T) {
+			base := map[string]string{}
+			for k, v := range files {
+				base[k] = v
+			}
+			for _, loc := range tt.without {
+				delete(base, loc)
+			}
+			repo := &commitFiles{t: t, commits: map[string]map[string]string{rulesBase: base, rulesHead: {}}, changed: []string{"prod/main.tf"}}
+			f := rulesFlow(repo, &gateForge{name: tt.forge})
+			p := headProject(t, "version: 1\nprojects:\n  - name: prod\n    dir: prod\n    approval:\n      codeowners: true\n", "prod")
+			got, _, err := f.rulesOf(context.Background(), store.Run{ID: 1, Repo: tt.forge + ":org/infra", MR: 7, Project: "prod", BaseSHA: rulesBase, HeadSHA: rulesHead}, p)
+			if tt.want == "" {
+				if err == nil || !strings.Contains(err.Error(), "no CODEOWNERS file on its base branch") {
+					t.Errorf("rulesOf = %+v, %v; want no CODEOWNERS file", got, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got.Owners, []string{tt.want}) {
+				t.Errorf("owners = %q, want %q", got.Owners, tt.want)
+			}
+		})
+	}
+}
+
+// TestRulesOwnersOfTheBaseProject: a head that moves a code-owned project
+// elsewhere still needs the owners of the files it changes where the base
+// has the project.
+func TestRulesOwnersOfTheBaseProject(t *testing.T) {
+	base := map[string]string{
+		"sluice.yaml": strings.Replace(baseYAML, "min: 1", "min: 1\n      codeowners: true", 1),
+		"CODEOWNERS":  "/prod/ @sre\n/elsewhere/ @alice\n",
+	}
+	repo := &commitFiles{t: t, commits: map[string]map[string]string{rulesBase: base, rulesHead: {}}, changed: []string{"prod/main.tf", "elsewhere/main.tf"}}
+	f := rulesFlow(repo, &gateForge{name: "gitea"})
+	p := headProject(t, "version: 1\nprojects:\n  - name: prod\n    dir: elsewhere\n    approval:\n      codeowners: true\n", "prod")
+	got, _, err := f.rulesOf(context.Background(), store.Run{ID: 1, Repo: "gitea:org/infra", MR: 7, Project: "prod", BaseSHA: rulesBase, HeadSHA: rulesHead}, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got.Owners, []string{"sre", "alice"}) {
+		t.Errorf("owners = %q, want sre (the base's prod) and alice (the head's)", got.Owners)
+	}
+}
