@@ -858,3 +858,33 @@ func TestLongWorkSaysItIsStillRunning(t *testing.T) {
 		t.Errorf("the heartbeat is not before the plan's result:\n%s", out)
 	}
 }
+
+// TestAnyFileOfTheProjectIsBound: a file in the project's directory that
+// its globs do not name (a script a provisioner runs) is still bound to
+// the plan: changed after planning, the apply refuses; a file outside
+// the project's directory and globs is not.
+func TestAnyFileOfTheProjectIsBound(t *testing.T) {
+	ctx := context.Background()
+	dir := twoProjectRepo(t)
+	testkit.WriteFile(t, filepath.Join(dir, "net", "deploy.sh"), "echo reviewed\n")
+	testkit.WriteFile(t, filepath.Join(dir, "docs", "README.md"), "notes\n")
+	commitAll(t, dir, "a script")
+	eng := &fakeEngine{}
+	var progress bytes.Buffer
+	if _, _, err := Plan(ctx, PlanOptions{Options: options(dir, eng, &progress), BaseRef: "main", Projects: []string{"net"}}); err != nil {
+		t.Fatal(err)
+	}
+	testkit.WriteFile(t, filepath.Join(dir, "docs", "README.md"), "more notes\n")
+	testkit.WriteFile(t, filepath.Join(dir, "net", "deploy.sh"), "echo NOT reviewed\n")
+	_, _, err := Apply(ctx, ApplyOptions{Options: options(dir, eng, &progress)})
+	if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "net/deploy.sh") || strings.Contains(err.Error(), "README") {
+		t.Fatalf("err = %v, want a refusal naming net/deploy.sh only", err)
+	}
+	if got := eng.appliedProjects(); len(got) != 0 {
+		t.Errorf("applied %q", got)
+	}
+	testkit.WriteFile(t, filepath.Join(dir, "net", "deploy.sh"), "echo reviewed\n")
+	if _, _, err := Apply(ctx, ApplyOptions{Options: options(dir, eng, &progress)}); err != nil {
+		t.Fatalf("with the script as reviewed: %v", err)
+	}
+}

@@ -200,7 +200,7 @@ func (co *Checkout) failChangedWhilePlanning(ctx context.Context, opts Options, 
 		if p.Status != render.StatusPlanned && p.Status != render.StatusNoChanges {
 			continue
 		}
-		m, err := affected.NewMatcher([]affected.Project{{Name: p.Name, Patterns: append(p.Patterns[:len(p.Patterns):len(p.Patterns)], repoconfig.FileName)}})
+		m, err := affected.NewMatcher([]affected.Project{{Name: p.Name, Patterns: FreshnessPatterns(p.Dir, p.Patterns)}})
 		if err != nil {
 			return err
 		}
