@@ -97,7 +97,15 @@ func Apply(ctx context.Context, opts ApplyOptions) (*Record, *Checkout, error) {
 		case failure != nil:
 			p.Message = "not applied: an earlier apply failed"
 		default:
+			// Written down before the engine starts: if sluice dies now,
+			// the engine may go on, and no later apply may start it again.
+			now := time.Now().UTC()
+			p.ApplyingSince = &now
+			if err := writeRecord(co.dirs.record(), rec); err != nil {
+				return rec, co, err
+			}
 			failure = co.applyProject(ctx, opts.Options, p)
+			p.ApplyingSince = nil
 		}
 		// Record every outcome as it happens: a project applied is never
 		// applied again by a later `sluice apply`, and one not applied
@@ -149,6 +157,13 @@ func orNone(s string) string {
 // project a selected one depends on, is not in a state to go on from, and
 // returns how many selected projects have changes to apply.
 func checkStatus(rec *Record, sel []int) (int, error) {
+	for _, p := range rec.Projects {
+		if p.ApplyingSince != nil {
+			return 0, fmt.Errorf("%w: the apply of project %s started at %s and never finished (was sluice stopped?): its %s process may still be running, or may have stopped midway; "+
+				"make sure it is not running, then run `sluice plan` again to see where the state stands, and have the new plan reviewed",
+				ErrRefused, p.Name, p.ApplyingSince.Local().Format(time.DateTime), p.Engine)
+		}
+	}
 	selected := map[string]bool{}
 	for _, i := range sel {
 		selected[rec.Projects[i].Name] = true

@@ -888,3 +888,36 @@ func TestAnyFileOfTheProjectIsBound(t *testing.T) {
 		t.Fatalf("with the script as reviewed: %v", err)
 	}
 }
+
+// TestApplyThatNeverFinishedIsNotStartedAgain: sluice dies while the
+// engine applies (the engine may go on). The record says the apply
+// started; a later apply refuses instead of running the same plan again.
+func TestApplyThatNeverFinishedIsNotStartedAgain(t *testing.T) {
+	ctx := context.Background()
+	dir := twoProjectRepo(t)
+	record := filepath.Join(dir, ".git", "sluice", "plans", "last.json")
+	var during []byte
+	eng := &fakeEngine{onApply: map[string]func(context.Context, engine.ApplyRequest) (*engine.ApplyResult, error){
+		"net": func(context.Context, engine.ApplyRequest) (*engine.ApplyResult, error) {
+			// The record as a sluice killed at this moment leaves it.
+			var err error
+			during, err = os.ReadFile(record)
+			return &engine.ApplyResult{Text: "Apply complete!\n"}, err
+		},
+	}}
+	var progress bytes.Buffer
+	if _, _, err := Plan(ctx, PlanOptions{Options: options(dir, eng, &progress), BaseRef: "main", Projects: []string{"net"}}); err != nil {
+		t.Fatal(err)
+	}
+	rec, _, err := Apply(ctx, ApplyOptions{Options: options(dir, eng, &progress)})
+	if err != nil || rec.Projects[0].ApplyingSince != nil {
+		t.Fatalf("apply: %v, applying since %v; want it done and cleared", err, rec.Projects[0].ApplyingSince)
+	}
+	if err := os.WriteFile(record, during, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = Apply(ctx, ApplyOptions{Options: options(dir, eng, &progress)})
+	if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "the apply of project net started at") || !strings.Contains(err.Error(), "never finished") {
+		t.Fatalf("apply after one that never finished: %v", err)
+	}
+}

@@ -74,7 +74,11 @@ type ProjectRecord struct {
 	// ErrorLines are the engine's own error lines, already redacted.
 	ErrorLines []string     `json:"error_lines,omitempty"`
 	Plan       *engine.Plan `json:"plan,omitempty"`
-	AppliedAt  *time.Time   `json:"applied_at,omitempty"`
+	// ApplyingSince is set, and written down, before the engine starts
+	// applying, and cleared when it is done: found set, the apply never
+	// finished (sluice was killed), and the engine may still be running.
+	ApplyingSince *time.Time `json:"applying_since,omitempty"`
+	AppliedAt     *time.Time `json:"applied_at,omitempty"`
 	// ApplyText is the engine's apply output, redacted.
 	ApplyText string `json:"apply_text,omitempty"`
 	// ApplySummary is what the engine reported it applied (a replacement
