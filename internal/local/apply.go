@@ -96,6 +96,12 @@ func Apply(ctx context.Context, opts ApplyOptions) (*Record, *Checkout, error) {
 			}
 		case failure != nil:
 			p.Message = "not applied: an earlier apply failed"
+		case outputsChangedUnder(rec, p) != "":
+			dep := outputsChangedUnder(rec, p)
+			p.Message = fmt.Sprintf("not applied: it was planned before %s changed its outputs; plan it again", dep)
+			failure = fmt.Errorf("%w: project %s was planned before %s, which it depends on, changed its outputs (now applied); its plan may rest on the old ones: "+
+				"run `sluice plan` again and have the new plan of %s reviewed", ErrApplyFailed, p.Name, dep, p.Name)
+			progress(opts.Progress, "%s: %s", p.Name, p.Message)
 		default:
 			// Written down before the engine starts: if sluice dies now,
 			// the engine may go on, and no later apply may start it again.
@@ -347,6 +353,19 @@ func (co *Checkout) checkFresh(ctx context.Context, rec *Record, sel []int) erro
 			ErrRefused, gitx.Short(rec.Head), gitx.Short(head), strings.Join(stale, "; "))
 	}
 	return nil
+}
+
+// outputsChangedUnder names a project p depends on whose plan in the same
+// record changed outputs and that is applied now: p was planned against
+// the old outputs (read through remote state, say), so its plan may be
+// wrong. "" when there is none.
+func outputsChangedUnder(rec *Record, p *ProjectRecord) string {
+	for _, name := range p.DependsOn {
+		if d := rec.project(name); d != nil && d.Status == render.StatusApplied && d.Plan != nil && d.Plan.OutputChanges {
+			return name
+		}
+	}
+	return ""
 }
 
 // FreshnessPatterns are the files that must not change between a

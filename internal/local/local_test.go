@@ -29,6 +29,8 @@ type fakeEngine struct {
 	onPlan map[string]func(ctx context.Context, req engine.PlanRequest) error
 	// onApply replaces a project's apply.
 	onApply map[string]func(ctx context.Context, req engine.ApplyRequest) (*engine.ApplyResult, error)
+	// outputs names the projects whose plans change an output.
+	outputs map[string]bool
 }
 
 var _ engine.Engine = (*fakeEngine)(nil)
@@ -53,11 +55,12 @@ func (f *fakeEngine) Plan(ctx context.Context, req engine.PlanRequest) (*engine.
 	}
 	sum := sha256.Sum256(body)
 	return &engine.Plan{
-		Engine:    "terraform",
-		Resources: []engine.ResourceChange{{Address: "terraform_data.x", Type: "terraform_data", Name: "x", Action: engine.ActionCreate}},
-		Summary:   engine.Summary{Add: 1},
-		Text:      "Plan: 1 to add, 0 to change, 0 to destroy.\n",
-		Artifact:  engine.Artifact{Path: req.PlanFile, SHA256: hex.EncodeToString(sum[:]), Size: int64(len(body))},
+		OutputChanges: f.outputs[req.Project],
+		Engine:        "terraform",
+		Resources:     []engine.ResourceChange{{Address: "terraform_data.x", Type: "terraform_data", Name: "x", Action: engine.ActionCreate}},
+		Summary:       engine.Summary{Add: 1},
+		Text:          "Plan: 1 to add, 0 to change, 0 to destroy.\n",
+		Artifact:      engine.Artifact{Path: req.PlanFile, SHA256: hex.EncodeToString(sum[:]), Size: int64(len(body))},
 	}, nil
 }
 
@@ -919,5 +922,46 @@ func TestApplyThatNeverFinishedIsNotStartedAgain(t *testing.T) {
 	_, _, err = Apply(ctx, ApplyOptions{Options: options(dir, eng, &progress)})
 	if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "the apply of project net started at") || !strings.Contains(err.Error(), "never finished") {
 		t.Fatalf("apply after one that never finished: %v", err)
+	}
+}
+
+// TestDependentPlannedBeforeItsDependencyChangedOutputs: app depends on
+// net, both planned at once; net's plan changes an output. Once net is
+// applied, app's plan rests on net's old outputs: it is not applied, and
+// the apply says to plan it again.
+func TestDependentPlannedBeforeItsDependencyChangedOutputs(t *testing.T) {
+	ctx := context.Background()
+	for _, outputs := range []bool{false, true} {
+		t.Run(fmt.Sprintf("net changes outputs: %v", outputs), func(t *testing.T) {
+			dir := twoProjectRepo(t)
+			eng := &fakeEngine{outputs: map[string]bool{"net": outputs}}
+			var progress bytes.Buffer
+			if _, _, err := Plan(ctx, PlanOptions{Options: options(dir, eng, &progress), BaseRef: "main", Projects: []string{"net", "app"}}); err != nil {
+				t.Fatal(err)
+			}
+			rec, _, err := Apply(ctx, ApplyOptions{Options: options(dir, eng, &progress)})
+			if !outputs {
+				if err != nil || strings.Join(eng.appliedProjects(), ",") != "net,app" {
+					t.Fatalf("apply: %v, applied %q; want net and app", err, eng.appliedProjects())
+				}
+				return
+			}
+			if !errors.Is(err, ErrApplyFailed) || !strings.Contains(err.Error(), "project app was planned before net") || !strings.Contains(err.Error(), "run `sluice plan` again") {
+				t.Fatalf("err = %v", err)
+			}
+			if got := eng.appliedProjects(); strings.Join(got, ",") != "net" {
+				t.Errorf("applied %q, want net only", got)
+			}
+			if p := rec.project("app"); p.Status != render.StatusPlanned || !strings.Contains(p.Message, "planned before net changed its outputs") {
+				t.Errorf("app in the record: %s, %q", p.Status, p.Message)
+			}
+			// A second apply does not apply app's old plan either.
+			if _, _, err := Apply(ctx, ApplyOptions{Options: options(dir, eng, &progress)}); !errors.Is(err, ErrApplyFailed) {
+				t.Errorf("second apply: %v", err)
+			}
+			if got := eng.appliedProjects(); strings.Join(got, ",") != "net" {
+				t.Errorf("applied %q after a second apply, want net only", got)
+			}
+		})
 	}
 }
