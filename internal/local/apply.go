@@ -208,6 +208,9 @@ func checkStatus(rec *Record, sel []int) (int, error) {
 			case render.StatusApplyFailed:
 				return 0, fmt.Errorf("%w: project %s depends on %s, and the last apply of %s failed; fix it, run `sluice plan` again and have the new plan reviewed",
 					ErrRefused, p.Name, name, name)
+			case render.StatusSkipped:
+				return 0, fmt.Errorf("%w: project %s depends on %s, which was not planned (%s); plan both with `sluice plan -p %s -p %s`",
+					ErrRefused, p.Name, name, d.Message, name, p.Name)
 			default:
 				return 0, fmt.Errorf("%w: project %s depends on %s, whose last plan did not succeed (%s); fix it and run `sluice plan` again",
 					ErrRefused, p.Name, name, d.Message)

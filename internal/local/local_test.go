@@ -965,3 +965,33 @@ func TestDependentPlannedBeforeItsDependencyChangedOutputs(t *testing.T) {
 		})
 	}
 }
+
+// TestDependencyLeftOutWithP: the change affects net and app, app depends
+// on net, and `sluice plan -p app` leaves net out. The record says net was
+// not planned, and apply refuses app: net's state is not what the change
+// leaves it.
+func TestDependencyLeftOutWithP(t *testing.T) {
+	ctx := context.Background()
+	dir := twoProjectRepo(t)
+	eng := &fakeEngine{}
+	var progress bytes.Buffer
+	rec, _, err := Plan(ctx, PlanOptions{Options: options(dir, eng, &progress), BaseRef: "main", Projects: []string{"app"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := rec.project("net"); p == nil || p.Status != render.StatusSkipped || !strings.Contains(p.Message, "-p left it out") {
+		t.Fatalf("net in the record: %+v", p)
+	}
+	_, _, err = Apply(ctx, ApplyOptions{Options: options(dir, eng, &progress), Projects: []string{"app"}})
+	if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "sluice plan -p net -p app") {
+		t.Fatalf("apply -p app: %v", err)
+	}
+	if got := eng.appliedProjects(); len(got) != 0 {
+		t.Errorf("applied %q", got)
+	}
+	// other does not depend on net: leaving net out is fine for it.
+	rec, _, err = Plan(ctx, PlanOptions{Options: options(dir, eng, &progress), BaseRef: "main", Projects: []string{"other"}})
+	if err != nil || len(rec.Projects) != 1 {
+		t.Fatalf("plan -p other: %v, %d projects recorded", err, len(rec.Projects))
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -102,6 +103,12 @@ func Plan(ctx context.Context, opts PlanOptions) (*Record, *Checkout, error) {
 				rec.Tree, treeErr = co.Repo.WorktreeTree(ctx)
 			}()
 		})
+	}
+	// An affected dependency left out with -p is recorded as not planned,
+	// so that apply does not take its state for what the change leaves.
+	for _, r := range co.unselectedDependencies(ch.Matches, sel) {
+		progress(opts.Progress, "%s: %s", r.Name, r.Message)
+		rec.Projects = append(rec.Projects, r)
 	}
 	failed := map[string]bool{}
 	for i, m := range sel {
@@ -216,6 +223,35 @@ func (co *Checkout) failChangedWhilePlanning(ctx context.Context, opts Options, 
 		progress(opts.Progress, "%s: %s (%s)", p.Name, p.Message, strings.Join(firstN(hit[0].Paths, 5), ", "))
 	}
 	return nil
+}
+
+// unselectedDependencies are the projects the change affects that a
+// selected project depends on but -p left out.
+func (co *Checkout) unselectedDependencies(matches, sel []affected.Match) []ProjectRecord {
+	chosen := map[string]bool{}
+	for _, m := range sel {
+		chosen[m.Project] = true
+	}
+	var out []ProjectRecord
+	for _, m := range matches {
+		if chosen[m.Project] {
+			continue
+		}
+		for _, s := range sel {
+			sp, _ := co.Config.Project(s.Project)
+			if sp == nil || !slices.Contains(sp.DependsOn, m.Project) {
+				continue
+			}
+			p, _ := co.Config.Project(m.Project)
+			out = append(out, ProjectRecord{
+				Name: p.Name, Dir: p.Dir, Engine: p.Engine, Workspace: p.EngineWorkspace(), DependsOn: p.DependsOn,
+				Patterns: co.Patterns(p.Name), Reasons: m.Paths, Status: render.StatusSkipped,
+				Message: fmt.Sprintf("not planned: the change affects it, and %s depends on it, but -p left it out", s.Project),
+			})
+			break
+		}
+	}
+	return out
 }
 
 func (co *Checkout) planProject(ctx context.Context, opts Options, m affected.Match, failed map[string]bool, saved func()) ProjectRecord {
