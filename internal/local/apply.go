@@ -359,13 +359,20 @@ func (co *Checkout) checkFresh(ctx context.Context, rec *Record, sel []int) erro
 }
 
 // outputsChangedUnder names a project p depends on whose plan in the same
-// record changed outputs and that is applied now: p was planned against
-// the old outputs (read through remote state, say), so its plan may be
-// wrong. "" when there is none.
+// record changed or removed an output and that is applied now: p was
+// planned against the old value (read through remote state, say), so its
+// plan may be wrong. A new output does not count: p planned without it,
+// so it does not read it. "" when there is none.
 func outputsChangedUnder(rec *Record, p *ProjectRecord) string {
 	for _, name := range p.DependsOn {
-		if d := rec.project(name); d != nil && d.Status == render.StatusApplied && d.Plan != nil && d.Plan.OutputChanges {
-			return name
+		d := rec.project(name)
+		if d == nil || d.Status != render.StatusApplied || d.Plan == nil {
+			continue
+		}
+		for _, o := range d.Plan.Outputs {
+			if o.Action != engine.ActionCreate && o.Action != engine.ActionNoOp {
+				return name
+			}
 		}
 	}
 	return ""

@@ -29,8 +29,8 @@ type fakeEngine struct {
 	onPlan map[string]func(ctx context.Context, req engine.PlanRequest) error
 	// onApply replaces a project's apply.
 	onApply map[string]func(ctx context.Context, req engine.ApplyRequest) (*engine.ApplyResult, error)
-	// outputs names the projects whose plans change an output.
-	outputs map[string]bool
+	// outputs names the projects whose plans change an output, and how.
+	outputs map[string]engine.Action
 }
 
 var _ engine.Engine = (*fakeEngine)(nil)
@@ -54,8 +54,13 @@ func (f *fakeEngine) Plan(ctx context.Context, req engine.PlanRequest) (*engine.
 		req.Saved()
 	}
 	sum := sha256.Sum256(body)
+	var outputs []engine.OutputChange
+	if act, ok := f.outputs[req.Project]; ok {
+		outputs = []engine.OutputChange{{Name: "id", Action: act}}
+	}
 	return &engine.Plan{
-		OutputChanges: f.outputs[req.Project],
+		Outputs:       outputs,
+		OutputChanges: outputs != nil,
 		Engine:        "terraform",
 		Resources:     []engine.ResourceChange{{Address: "terraform_data.x", Type: "terraform_data", Name: "x", Action: engine.ActionCreate}},
 		Summary:       engine.Summary{Add: 1},
@@ -931,10 +936,11 @@ func TestApplyThatNeverFinishedIsNotStartedAgain(t *testing.T) {
 // the apply says to plan it again.
 func TestDependentPlannedBeforeItsDependencyChangedOutputs(t *testing.T) {
 	ctx := context.Background()
-	for _, outputs := range []bool{false, true} {
-		t.Run(fmt.Sprintf("net changes outputs: %v", outputs), func(t *testing.T) {
+	for _, act := range []engine.Action{engine.ActionNoOp, engine.ActionCreate, engine.ActionUpdate, engine.ActionDelete} {
+		outputs := act == engine.ActionUpdate || act == engine.ActionDelete
+		t.Run(fmt.Sprintf("net's output: %s", act), func(t *testing.T) {
 			dir := twoProjectRepo(t)
-			eng := &fakeEngine{outputs: map[string]bool{"net": outputs}}
+			eng := &fakeEngine{outputs: map[string]engine.Action{"net": act}}
 			var progress bytes.Buffer
 			if _, _, err := Plan(ctx, PlanOptions{Options: options(dir, eng, &progress), BaseRef: "main", Projects: []string{"net", "app"}}); err != nil {
 				t.Fatal(err)
