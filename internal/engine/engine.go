@@ -101,6 +101,23 @@ type ResourceChange struct {
 	ReplacePaths []string `json:"replace_paths,omitempty"`
 	Before       any      `json:"before,omitempty"`
 	After        any      `json:"after,omitempty"`
+	// PreviousAddress is the address the resource has in the state now
+	// when the plan moves it to Address (a `moved` block); "" when it
+	// stays where it is. A move changes the state even when Action is
+	// ActionNoOp.
+	PreviousAddress string `json:"previous_address,omitempty"`
+	// Import is true when the plan imports an existing object into the
+	// state at Address (an `import` block), whatever Action says: the
+	// action of a plain import is ActionNoOp.
+	Import bool `json:"import,omitempty"`
+	// ImportID is the id of the imported object, "" when the engine did
+	// not give one (an import by identity).
+	ImportID string `json:"import_id,omitempty"`
+}
+
+// Moved reports whether the plan moves the resource to a new address.
+func (rc ResourceChange) Moved() bool {
+	return rc.PreviousAddress != "" && rc.PreviousAddress != rc.Address
 }
 
 // OutputChange is one root output's planned change.
@@ -113,18 +130,25 @@ type OutputChange struct {
 }
 
 // Summary counts resource changes by action. Replacements are counted
-// only in Replace.
+// only in Replace. Imports and moves are counted besides the action, as
+// Terraform counts imports ("1 to import, 0 to add, 1 to change"): a
+// resource moved and updated counts in Change and in Move.
 type Summary struct {
 	Add     int `json:"add"`
 	Change  int `json:"change"`
 	Destroy int `json:"destroy"`
 	Replace int `json:"replace"`
 	Read    int `json:"read,omitempty"`
+	// Import counts the resources imported into the state.
+	Import int `json:"import,omitempty"`
+	// Move counts the resources moved to a new address in the state.
+	Move int `json:"move,omitempty"`
 }
 
-// HasChanges reports whether applying would change any resource.
+// HasChanges reports whether applying would change any resource, or the
+// state's record of one: an import or a move alone is a change to apply.
 func (s Summary) HasChanges() bool {
-	return s.Add+s.Change+s.Destroy+s.Replace > 0
+	return s.Add+s.Change+s.Destroy+s.Replace+s.Import+s.Move > 0
 }
 
 // Count counts one resource change with action a. A resource forgotten
@@ -142,6 +166,18 @@ func (s *Summary) Count(a Action) {
 		s.Replace++
 	case ActionRead:
 		s.Read++
+	}
+}
+
+// CountChange counts one resource change: its action (as Count), its
+// import and its move.
+func (s *Summary) CountChange(rc ResourceChange) {
+	s.Count(rc.Action)
+	if rc.Import {
+		s.Import++
+	}
+	if rc.Moved() {
+		s.Move++
 	}
 }
 
@@ -176,16 +212,18 @@ type Plan struct {
 	Secrets []string `json:"-"`
 }
 
-// Changes reports whether applying the plan would change anything at all,
-// resources or outputs.
+// Changes reports whether applying the plan would change anything at all:
+// resources (imports and moves included, which change the state even when
+// no resource changes) or outputs.
 func (p *Plan) Changes() bool {
 	return p.Summary.HasChanges() || p.OutputChanges
 }
 
 // Redact hides what r hides (the configured masks, literal secrets) in
-// every text and value of the plan: Text, Warnings, and every string in
-// the resources' and outputs' Before and After, in place. Sensitive values
-// are already masked by the engine. r is usually a *redact.Redactor.
+// every text and value of the plan: Text, Warnings, the resources'
+// ImportID and every string in the resources' and outputs' Before and
+// After, in place. Sensitive values are already masked by the engine. r is
+// usually a *redact.Redactor.
 func (p *Plan) Redact(r interface{ String(string) string }) {
 	p.Text = r.String(p.Text)
 	for i := range p.Warnings {
@@ -194,6 +232,9 @@ func (p *Plan) Redact(r interface{ String(string) string }) {
 	for i := range p.Resources {
 		p.Resources[i].Before = redactValue(p.Resources[i].Before, r)
 		p.Resources[i].After = redactValue(p.Resources[i].After, r)
+		if p.Resources[i].ImportID != "" {
+			p.Resources[i].ImportID = r.String(p.Resources[i].ImportID)
+		}
 	}
 	for i := range p.Outputs {
 		p.Outputs[i].Before = redactValue(p.Outputs[i].Before, r)

@@ -65,3 +65,34 @@ func TestHashFile(t *testing.T) {
 		t.Errorf("missing file: err = %v", err)
 	}
 }
+
+func TestMovesAndImportsAreChanges(t *testing.T) {
+	moved := ResourceChange{Address: "x.b", PreviousAddress: "x.a", Action: ActionNoOp}
+	imported := ResourceChange{Address: "x.c", Import: true, ImportID: "id-1", Action: ActionNoOp}
+	both := ResourceChange{Address: "x.d", PreviousAddress: "x.old", Import: true, Action: ActionUpdate}
+	same := ResourceChange{Address: "x.e", PreviousAddress: "x.e", Action: ActionNoOp}
+	if !moved.Moved() || imported.Moved() || same.Moved() {
+		t.Errorf("Moved: %v %v %v", moved.Moved(), imported.Moved(), same.Moved())
+	}
+	var s Summary
+	for _, rc := range []ResourceChange{moved, imported, both, same} {
+		s.CountChange(rc)
+	}
+	if want := (Summary{Change: 1, Import: 2, Move: 2}); s != want {
+		t.Errorf("summary = %+v, want %+v", s, want)
+	}
+	for _, s := range []Summary{{Import: 1}, {Move: 1}} {
+		if !s.HasChanges() || !(&Plan{Summary: s}).Changes() {
+			t.Errorf("%+v has no changes", s)
+		}
+	}
+	if (Summary{Read: 1}).HasChanges() || (&Plan{}).Changes() {
+		t.Error("reads alone are changes")
+	}
+
+	p := &Plan{Resources: []ResourceChange{{Address: "x.c", Import: true, ImportID: "arn:hunter2-secret"}}}
+	p.Redact(replacer("hunter2-secret"))
+	if p.Resources[0].ImportID != "arn:***" {
+		t.Errorf("import id not redacted: %q", p.Resources[0].ImportID)
+	}
+}
