@@ -35,13 +35,7 @@ func normalize(engineName string, raw []byte) (*engine.Plan, error) {
 		collectSecrets(c.Before, c.BeforeSensitive, secrets)
 		collectSecrets(c.After, c.AfterSensitive, secrets)
 		act := action(rc.Change.Actions)
-		if act == engine.ActionNoOp {
-			continue
-		}
-		p.Summary.Count(act)
-		after := mask(c.After, c.AfterSensitive)
-		after = markUnknown(after, c.AfterUnknown)
-		p.Resources = append(p.Resources, engine.ResourceChange{
+		out := engine.ResourceChange{
 			Address:      rc.Address,
 			Module:       rc.ModuleAddress,
 			Type:         rc.Type,
@@ -50,9 +44,23 @@ func normalize(engineName string, raw []byte) (*engine.Plan, error) {
 			Action:       act,
 			Reason:       string(rc.ActionReason),
 			ReplacePaths: replacePaths(c.ReplacePaths),
-			Before:       mask(c.Before, c.BeforeSensitive),
-			After:        after,
-		})
+		}
+		// A `moved` block gives the old address, an `import` block the
+		// importing object; either changes the state on apply even when
+		// the action is no-op, so such a resource is a change.
+		if rc.PreviousAddress != rc.Address {
+			out.PreviousAddress = rc.PreviousAddress
+		}
+		if c.Importing != nil {
+			out.Import, out.ImportID = true, c.Importing.ID
+		}
+		if act == engine.ActionNoOp && !out.Import && !out.Moved() {
+			continue
+		}
+		p.Summary.CountChange(out)
+		out.Before = mask(c.Before, c.BeforeSensitive)
+		out.After = markUnknown(mask(c.After, c.AfterSensitive), c.AfterUnknown)
+		p.Resources = append(p.Resources, out)
 	}
 
 	names := make([]string, 0, len(tp.OutputChanges))
