@@ -15,6 +15,9 @@ import (
 // The diff shows one line per resource, "SYMBOL ADDRESS (VERB)", then one
 // line per attribute, "S     PATH: VALUE" or "S     PATH: OLD -> NEW",
 // where S is + for an added, - for a removed and ! for a changed value.
+// A resource that is moved or imported says so after its verb ("update
+// in-place, moved from ADDRESS"); one that is only moved or imported, with
+// no change to the object, has the symbol = and no attribute lines.
 // attrIndent lines attributes up under the resource (the widest resource
 // symbol, "-/+", plus one space).
 const attrIndent = "     "
@@ -54,14 +57,34 @@ func resourceLines(rc engine.ResourceChange, red func(string) string) []string {
 	case engine.ActionRead:
 		sym, verb = "#", "read"
 	case engine.ActionNoOp, "":
-		return nil
+		if !rc.Moved() && !rc.Import {
+			return nil
+		}
+		// Only the state changes: the object stays as it is.
+		sym = "="
 	default:
 		sym, verb = "!", string(rc.Action)
 	}
-	if rc.Reason != "" {
-		verb += ", " + strings.ReplaceAll(rc.Reason, "_", " ")
+	notes := []string{}
+	if verb != "" {
+		notes = append(notes, oneLine(red(verb)))
 	}
-	lines := []string{sym + " " + oneLine(red(rc.Address)) + " (" + oneLine(red(verb)) + ")"}
+	// As Terraform words them: "# (moved from terraform_data.a)",
+	// "# (imported from "i-123")".
+	if rc.Moved() {
+		notes = append(notes, "moved from "+oneLine(red(rc.PreviousAddress)))
+	}
+	if rc.Import {
+		if rc.ImportID != "" {
+			notes = append(notes, "imported from "+strconv.Quote(red(rc.ImportID)))
+		} else {
+			notes = append(notes, "imported")
+		}
+	}
+	if rc.Reason != "" {
+		notes = append(notes, oneLine(red(strings.ReplaceAll(rc.Reason, "_", " "))))
+	}
+	lines := []string{sym + " " + oneLine(red(rc.Address)) + " (" + strings.Join(notes, ", ") + ")"}
 	switch rc.Action {
 	case engine.ActionCreate:
 		for _, l := range flatten(rc.After, nil, nil) {

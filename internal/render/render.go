@@ -129,20 +129,41 @@ func short(sha string) string {
 	return sha
 }
 
+// table is the summary table. The Import and Move columns are there only
+// when a project of the comment imports or moves resources.
 func table(projects []ProjectResult, red func(string) string) string {
-	var b strings.Builder
-	b.WriteString("| Project | Dir | Add | Change | Destroy | Replace | Status |\n")
-	b.WriteString("| --- | --- | ---: | ---: | ---: | ---: | --- |")
+	counted := func(p ProjectResult) bool {
+		return p.Plan != nil && p.Status != StatusFailed && p.Status != StatusSkipped
+	}
+	stateColumns := false
 	for _, p := range projects {
-		add, change, destroy, replace := "-", "-", "-", "-"
-		if p.Plan != nil && p.Status != StatusFailed && p.Status != StatusSkipped {
-			s := p.Plan.Summary
-			add, change, destroy, replace = strconv.Itoa(s.Add), strconv.Itoa(s.Change), strconv.Itoa(s.Destroy), strconv.Itoa(s.Replace)
-		} else if p.Status == StatusNoChanges {
-			add, change, destroy, replace = "0", "0", "0", "0"
+		if counted(p) && p.Plan.Summary.Import+p.Plan.Summary.Move > 0 {
+			stateColumns = true
 		}
-		fmt.Fprintf(&b, "\n| %s | %s | %s | %s | %s | %s | %s |",
-			cell(red(p.Name)), cell(red(p.Dir)), add, change, destroy, replace, statusWord(p))
+	}
+	var b strings.Builder
+	if stateColumns {
+		b.WriteString("| Project | Dir | Add | Change | Destroy | Replace | Import | Move | Status |\n")
+		b.WriteString("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+	} else {
+		b.WriteString("| Project | Dir | Add | Change | Destroy | Replace | Status |\n")
+		b.WriteString("| --- | --- | ---: | ---: | ---: | ---: | --- |")
+	}
+	for _, p := range projects {
+		n := []string{"-", "-", "-", "-", "-", "-"}
+		if counted(p) {
+			s := p.Plan.Summary
+			for i, c := range []int{s.Add, s.Change, s.Destroy, s.Replace, s.Import, s.Move} {
+				n[i] = strconv.Itoa(c)
+			}
+		} else if p.Status == StatusNoChanges {
+			n = []string{"0", "0", "0", "0", "0", "0"}
+		}
+		if !stateColumns {
+			n = n[:4]
+		}
+		fmt.Fprintf(&b, "\n| %s | %s | %s | %s |",
+			cell(red(p.Name)), cell(red(p.Dir)), strings.Join(n, " | "), statusWord(p))
 	}
 	return b.String()
 }
@@ -257,20 +278,34 @@ func planBlocks(plan *engine.Plan, red func(string) string) []string {
 	return blocks
 }
 
-// planSummary is the plan's counts, phrased as Terraform does, plus the
-// replacements when there are any: "0 to add, 1 to change, 0 to destroy".
+// planSummary is the plan's counts, phrased as Terraform does (imports
+// first, when there are any), plus the replacements and the moves when
+// there are any: "1 to import, 0 to add, 1 to change, 0 to destroy, 1 to
+// move".
 func planSummary(s engine.Summary) string {
 	out := fmt.Sprintf("%d to add, %d to change, %d to destroy", s.Add, s.Change, s.Destroy)
+	if s.Import > 0 {
+		out = fmt.Sprintf("%d to import, ", s.Import) + out
+	}
 	if s.Replace > 0 {
 		out += fmt.Sprintf(", %d to replace", s.Replace)
+	}
+	if s.Move > 0 {
+		out += fmt.Sprintf(", %d to move", s.Move)
 	}
 	return out
 }
 
 func applySummary(s engine.Summary) string {
 	out := fmt.Sprintf("%d added, %d changed, %d destroyed", s.Add, s.Change, s.Destroy)
+	if s.Import > 0 {
+		out = fmt.Sprintf("%d imported, ", s.Import) + out
+	}
 	if s.Replace > 0 {
 		out += fmt.Sprintf(", %d replaced", s.Replace)
+	}
+	if s.Move > 0 {
+		out += fmt.Sprintf(", %d moved", s.Move)
 	}
 	return out
 }

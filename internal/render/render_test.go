@@ -184,6 +184,40 @@ func TestMarkdownGolden(t *testing.T) {
 			},
 		},
 		{
+			// Moves and imports alone: Terraform plans them as no-ops,
+			// but they change the state.
+			name: "moves",
+			comment: func(t *testing.T) Comment {
+				return Comment{Head: head, Base: base, Projects: []ProjectResult{
+					planned("prod", &engine.Plan{
+						Engine: "terraform", EngineVersion: "1.11.4",
+						Summary: engine.Summary{Change: 1, Import: 2, Move: 2},
+						Resources: []engine.ResourceChange{
+							{
+								Address: "terraform_data.b", PreviousAddress: "terraform_data.a", Action: engine.ActionNoOp,
+								Before: decode(t, `{"id": "98d9", "input": "x"}`), After: decode(t, `{"id": "98d9", "input": "x"}`),
+							},
+							{
+								Address: "terraform_data.c", Import: true, ImportID: "imported-id-1", Action: engine.ActionNoOp,
+								Before: decode(t, `{"id": "imported-id-1"}`), After: decode(t, `{"id": "imported-id-1"}`),
+							},
+							{
+								Address: "terraform_data.d", PreviousAddress: "terraform_data.old_d", Action: engine.ActionUpdate,
+								Before: decode(t, `{"id": "a1", "input": "1"}`), After: decode(t, `{"id": "a1", "input": "2"}`),
+							},
+							{
+								Address: "aws_instance.web", Import: true, Action: engine.ActionNoOp,
+							},
+						},
+					}),
+					{
+						Name: "dev", Dir: "envs/dev", Engine: "terraform", Status: StatusNoChanges,
+						Plan: &engine.Plan{},
+					},
+				}}
+			},
+		},
+		{
 			name: "failed",
 			comment: func(t *testing.T) Comment {
 				return Comment{Head: head, Base: base, Projects: []ProjectResult{{
@@ -300,6 +334,27 @@ func golden(t *testing.T, path, got string) {
 	}
 	if got != string(want) {
 		t.Errorf("%s differs (run go test -update to accept)\n--- got ---\n%s\n--- want ---\n%s", path, got, want)
+	}
+}
+
+func TestSummaries(t *testing.T) {
+	s := engine.Summary{Add: 1, Change: 2, Destroy: 3, Replace: 4, Import: 5, Move: 6}
+	if got, want := planSummary(s), "5 to import, 1 to add, 2 to change, 3 to destroy, 4 to replace, 6 to move"; got != want {
+		t.Errorf("planSummary = %q, want %q", got, want)
+	}
+	if got, want := applySummary(s), "5 imported, 1 added, 2 changed, 3 destroyed, 4 replaced, 6 moved"; got != want {
+		t.Errorf("applySummary = %q, want %q", got, want)
+	}
+	if got, want := planSummary(engine.Summary{Change: 1}), "0 to add, 1 to change, 0 to destroy"; got != want {
+		t.Errorf("planSummary = %q, want %q", got, want)
+	}
+	c := Comment{Projects: []ProjectResult{{
+		Name: "prod", Status: StatusApplied,
+		Plan: &engine.Plan{Summary: engine.Summary{Import: 1, Move: 1}},
+	}}}
+	if got := Markdown(c, nil); !strings.Contains(got, "**Apply complete:** 1 imported, 0 added, 0 changed, 0 destroyed, 1 moved.") ||
+		!strings.Contains(got, "| Import | Move |") {
+		t.Errorf("applied moves and imports:\n%s", got)
 	}
 }
 
