@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -62,6 +63,7 @@ type fakeGitLab struct {
 	memberPatch   func(m map[string]any)    // changes member_1.json
 	branchPatch   func(bs []map[string]any) // changes the protected branches
 	freeTier      bool                      // no approval_state endpoint (GitLab Free: 404)
+	untimed       bool                      // approvals without approved_at (GitLab before 18)
 	brokenSearch  bool                      // the issue search finds nothing
 	jira          bool                      // closes_issues answers for an external tracker
 	reviewers     []byte                    // GET .../reviewers
@@ -384,7 +386,11 @@ func (f *fakeGitLab) mergeRequestRoute(w http.ResponseWriter, r *http.Request, i
 	case get && len(p) == 0:
 		f.raw(w, mr)
 	case get && sub == "approvals":
-		f.raw(w, recording(f.t, "approvals.json"))
+		body := recording(f.t, "approvals.json")
+		if f.untimed {
+			body = regexp.MustCompile(`,\s*"approved_at": "[^"]*"`).ReplaceAll(body, nil)
+		}
+		f.raw(w, body)
 	case get && sub == "approval_state":
 		if f.freeTier {
 			notFound(w, "404 Not Found")

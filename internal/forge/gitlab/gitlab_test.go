@@ -518,3 +518,43 @@ func mustJSON(t *testing.T, v any) []byte {
 	}
 	return b
 }
+
+// TestApprovalTimeFromSystemNote: GitLab before 18 gives no approved_at;
+// the approval's time comes from the "approved this merge request" system
+// note of its user (the latest), and without one it stays unknown.
+func TestApprovalTimeFromSystemNote(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeGitLab(t)
+	f.untimed = true
+	c, _ := newTestClient(t, f)
+	rootReview := func() forge.Review {
+		t.Helper()
+		rs, err := c.Reviews(ctx, testProject, testMR)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rs {
+			if r.User.Login == "root" && r.State == forge.ReviewApproved {
+				return r
+			}
+		}
+		t.Fatalf("no approval by root in %+v", rs)
+		return forge.Review{}
+	}
+	if r := rootReview(); !r.At.IsZero() {
+		t.Errorf("without a system note the approval has a time: %v", r.At)
+	}
+	note := func(id int64, by fakeUser, body, at string) {
+		f.notes[testMR] = append(f.notes[testMR], &fakeNote{ID: id, Body: body, Author: by, System: true, CreatedAt: at,
+			NoteableType: "MergeRequest", NoteableIID: testMR})
+	}
+	root := fakeUser{ID: 1, Username: "root"}
+	note(9001, root, "approved this merge request", "2016-06-09T01:00:00Z")
+	note(9002, fakeUser{ID: 7, Username: "jack_smith"}, "approved this merge request", "2016-06-10T00:00:00Z")
+	note(9003, root, "unapproved this merge request", "2016-06-09T02:00:00Z")
+	note(9004, root, "approved this merge request", "2016-06-09T03:00:00Z")
+	want := time.Date(2016, 6, 9, 3, 0, 0, 0, time.UTC)
+	if r := rootReview(); !r.At.Equal(want) {
+		t.Errorf("approval time %v, want %v (root's latest approval note)", r.At, want)
+	}
+}

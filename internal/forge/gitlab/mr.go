@@ -145,6 +145,7 @@ func (c *Client) Reviews(ctx context.Context, repo string, number int64) ([]forg
 		return nil, err
 	}
 	byUser := map[int64]forge.Review{}
+	untimed := false
 	for _, ab := range a.ApprovedBy {
 		if ab.User == nil {
 			continue
@@ -152,8 +153,17 @@ func (c *Client) Reviews(ctx context.Context, repo string, number int64) ([]forg
 		r := forge.Review{User: basicUser(ab.User), State: forge.ReviewApproved}
 		if ab.ApprovedAt != nil {
 			r.At = *ab.ApprovedAt
+		} else {
+			untimed = true
 		}
 		byUser[r.User.ID] = r
+	}
+	if untimed {
+		// GitLab before 18 does not say when an approval was given; the
+		// system note it writes ("approved this merge request") does.
+		if err := c.approvalTimes(ctx, repo, number, byUser); err != nil {
+			return nil, err
+		}
 	}
 	reviewers, err := fetch(ctx, c, "listing the reviewers of merge request "+mrRef(repo, number), true, func(o ...gl.RequestOptionFunc) ([]*gl.MergeRequestReviewer, *gl.Response, error) {
 		return c.gl.MergeRequests.GetMergeRequestReviewers(repo, number, o...)
@@ -179,6 +189,28 @@ func (c *Client) Reviews(ctx context.Context, repo string, number int64) ([]forg
 	}
 	slices.SortFunc(out, func(a, b forge.Review) int { return cmp.Compare(a.User.Login, b.User.Login) })
 	return out, nil
+}
+
+// approvalTimes sets the time of each approval in byUser that has none from
+// the latest "approved this merge request" system note of its user. One
+// without such a note keeps no time, and the gate does not count it.
+func (c *Client) approvalTimes(ctx context.Context, repo string, number int64, byUser map[int64]forge.Review) error {
+	notes, err := c.notes(ctx, repo, number)
+	if err != nil {
+		return err
+	}
+	for _, n := range notes {
+		if n == nil || !n.System || n.Author.ID == 0 || n.CreatedAt == nil ||
+			!strings.EqualFold(strings.TrimSpace(n.Body), "approved this merge request") {
+			continue
+		}
+		r, ok := byUser[n.Author.ID]
+		if ok && r.State == forge.ReviewApproved && n.CreatedAt.After(r.At) {
+			r.At = *n.CreatedAt
+			byUser[n.Author.ID] = r
+		}
+	}
+	return nil
 }
 
 // UnresolvedThreads counts the merge request's discussions that hold a
