@@ -48,6 +48,9 @@ type stepMeta struct {
 }
 
 type stepState struct {
+	// URN is the resource's URN in this state: the old one differs from
+	// the step's when an alias moves the resource to a new URN.
+	URN     string         `json:"urn"`
 	Parent  string         `json:"parent"`
 	Inputs  map[string]any `json:"inputs"`
 	Outputs map[string]any `json:"outputs"`
@@ -213,9 +216,6 @@ func normalize(ev *events) (*engine.Plan, changes) {
 			continue
 		}
 		act, reason := action(r.ops)
-		if act == engine.ActionNoOp || act == "" {
-			continue
-		}
 		rc := engine.ResourceChange{
 			Address:  urn,
 			Type:     m.Type,
@@ -223,6 +223,14 @@ func normalize(ev *events) (*engine.Plan, changes) {
 			Provider: providerURN(m.Provider),
 			Action:   act,
 			Reason:   reason,
+		}
+		// An alias moves the resource to a new URN: the step is "same",
+		// but the update rewrites the state, so it is a change.
+		if m.Old != nil && m.Old.URN != urn {
+			rc.PreviousAddress = m.Old.URN
+		}
+		if act == "" || act == engine.ActionNoOp && !rc.Moved() {
+			continue
 		}
 		if parent := parentOf(m); parent != "" && !strings.Contains(parent, "::"+stackType+"::") {
 			rc.Module = parent
@@ -240,7 +248,7 @@ func normalize(ev *events) (*engine.Plan, changes) {
 		if act == engine.ActionReplace {
 			rc.ReplacePaths = m.Keys
 		}
-		p.Summary.Count(act)
+		p.Summary.CountChange(rc)
 		p.Resources = append(p.Resources, rc)
 	}
 	return p, changes{Resources: p.Resources, Outputs: p.Outputs}
