@@ -469,3 +469,40 @@ func TestRecoverDoesNotReplanASupersededHead(t *testing.T) {
 		}
 	})
 }
+
+// TestShutdownDoesNotReplanASupersededHead: a plan stopped by a shutdown
+// is planned again, unless a newer push has a run of its own: a new run of
+// the older head would count as the newer plan.
+func TestShutdownDoesNotReplanASupersededHead(t *testing.T) {
+	for _, superseded := range []bool{false, true} {
+		t.Run(fmt.Sprintf("superseded %v", superseded), func(t *testing.T) {
+			e := newFlowEnv(t, nil)
+			r1 := e.planRun("infra", 1, headH1)
+			last := r1.ID
+			if superseded {
+				last = e.planRun("infra", 1, headH2).ID
+			}
+			if _, err := e.st.StartRun(t.Context(), r1.ID, "me"); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(t.Context())
+			cancel() // the server is stopping
+			if err := e.f.finishFailed(ctx, r1, e.f.newLogWriter(ctx, r1.ID), context.Canceled); err != nil {
+				t.Fatal(err)
+			}
+			runs, err := e.st.ListRuns(t.Context(), store.RunFilter{Kind: store.KindPlan})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var again []string
+			for _, r := range runs {
+				if r.ID > last {
+					again = append(again, short(r.HeadSHA))
+				}
+			}
+			if superseded && len(again) != 0 || !superseded && !slices.Equal(again, []string{short(headH1)}) {
+				t.Errorf("planned again: %v (superseded %v)", again, superseded)
+			}
+		})
+	}
+}

@@ -570,9 +570,16 @@ func (f *Flow) finishFailed(ctx context.Context, r store.Run, logs *logWriter, c
 	}
 	if state == store.StateCancelled && r.Kind == store.KindPlan {
 		// A plan stopped by a shutdown is planned again by the next server
-		// (an apply never is).
-		if _, err := f.planAgain(context.WithoutCancel(ctx), r); err != nil {
+		// (an apply never is), unless a newer push has its own run: a new
+		// run of the older head would count as the newer plan.
+		newer, err := f.supersededBy(context.WithoutCancel(ctx), r)
+		if err != nil {
 			return err
+		}
+		if newer == 0 {
+			if _, err := f.planAgain(context.WithoutCancel(ctx), r); err != nil {
+				return err
+			}
 		}
 	}
 	action := string(r.Kind) + ".failed"
