@@ -506,3 +506,34 @@ func TestShutdownDoesNotReplanASupersededHead(t *testing.T) {
 		})
 	}
 }
+
+// TestMergeWebhookBeforeTheForgeSaysMerged: a forge's API may still say
+// open when its merge webhook arrives. The event is retried (an error that
+// is not permanent) for a while, then ignored; a close that is not a merge
+// is ignored at once (the merge request was reopened since).
+func TestMergeWebhookBeforeTheForgeSaysMerged(t *testing.T) {
+	fg := &mrForge{countingForge: &countingForge{calls: map[string]int{}}}
+	fg.setMR(func(mr *forge.MergeRequest) {
+		*mr = forge.MergeRequest{Repo: "org/infra", Number: 1, State: forge.MROpen, HeadSHA: headH1, BaseSHA: baseB}
+	})
+	e := newFlowEnv(t, fg)
+	now := time.Now()
+	e.f.Now = func() time.Time { return now }
+	tests := []struct {
+		name    string
+		merged  bool
+		age     time.Duration
+		wantErr bool
+	}{
+		{"merge webhook, fresh", true, time.Minute, true},
+		{"merge webhook, long ago", true, time.Hour, false},
+		{"close webhook", false, time.Minute, false},
+	}
+	for _, tt := range tests {
+		ev := store.Event{ID: 1, Forge: "gitea", ReceivedAt: now.Add(-tt.age)}
+		err := e.f.closeMR(t.Context(), ev, Request{Action: ActionClose, Repo: "gitea:org/infra", MR: 1, Actor: "alice", Merged: tt.merged})
+		if (err != nil) != tt.wantErr || IsPermanent(err) {
+			t.Errorf("%s: err = %v, want an error to retry: %v", tt.name, err, tt.wantErr)
+		}
+	}
+}
