@@ -23,7 +23,9 @@ type GateItem struct {
 // Checklist renders the "Before apply" section of the comment (its Footer):
 // the checklist of each project with changes left to apply, in the order
 // given, and what to do next; merged says the merge request is merged. It
-// is "" when no project is left to apply.
+// is "" when no project is left to apply. Names, details and notes are
+// plain text, escaped: they hold what the merge request controls (the
+// names of its checks, the paths it changes).
 func Checklist(gates []Gate, merged bool) string {
 	if len(gates) == 0 {
 		return ""
@@ -39,10 +41,10 @@ func Checklist(gates []Gate, merged bool) string {
 			if it.OK {
 				mark = "[x]"
 			}
-			fmt.Fprintf(&b, "- %s %s — %s\n", mark, it.Name, it.Detail)
+			fmt.Fprintf(&b, "- %s %s — %s\n", mark, escapeText(it.Name), escapeText(it.Detail))
 		}
 		for _, n := range g.Notes {
-			fmt.Fprintf(&b, "- note: %s\n", n)
+			fmt.Fprintf(&b, "- note: %s\n", escapeText(n))
 		}
 	}
 	if merged {

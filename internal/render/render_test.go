@@ -5,6 +5,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -218,6 +219,33 @@ func TestMarkdownGolden(t *testing.T) {
 			},
 		},
 		{
+			// Text the merge request's code controls: a provider's
+			// warning, an engine's message, the checks' names. Mentions,
+			// references and bare links are neutralised outside code;
+			// the error lines and the diff are code blocks and stay as
+			// they are.
+			name: "untrusted-text",
+			comment: func(t *testing.T) Comment {
+				return Comment{Head: head, Base: base, Projects: []ProjectResult{
+					planned("prod", &engine.Plan{
+						Summary: engine.Summary{Change: 1},
+						Resources: []engine.ResourceChange{{
+							Address: "terraform_data.x", Action: engine.ActionUpdate,
+							Before: decode(t, `{"input": "@alice"}`), After: decode(t, `{"input": "see https://evil.example/x"}`),
+						}},
+						Warnings: []string{mentionsAndLinks},
+					}),
+					{
+						Name: "db", Dir: "envs/db", Engine: "terraform", Status: StatusFailed,
+						Message:    "@all: read https://evil.example/why (it is urgent)",
+						ErrorLines: []string{"Error: " + mentionsAndLinks},
+					},
+				}, Footer: Checklist([]Gate{{Project: "prod", Items: []GateItem{
+					{Name: "checks green", Detail: "failed: @org/reviewers please look, https://evil.example/ci"},
+				}}}, false)}
+			},
+		},
+		{
 			name: "failed",
 			comment: func(t *testing.T) Comment {
 				return Comment{Head: head, Base: base, Projects: []ProjectResult{{
@@ -334,6 +362,60 @@ func golden(t *testing.T, path, got string) {
 	}
 	if got != string(want) {
 		t.Errorf("%s differs (run go test -update to accept)\n--- got ---\n%s\n--- want ---\n%s", path, got, want)
+	}
+}
+
+// mentionsAndLinks is text a merge request's code could put in a warning.
+const mentionsAndLinks = "ping @alice and @org/team, see https://evil.example/x?a=b. " +
+	"Or [this](https://evil.example/y), www.evil.example, <https://evil.example/z>, bob@example.com; " +
+	"fixes #12, owner/repo#34, !56 and &7 (https://en.example/wiki/A_(b))"
+
+// outsideCode is markdown without its fenced code blocks and code spans:
+// where forges look for mentions, references and links.
+func outsideCode(md string) string {
+	var keep []string
+	fence := ""
+	for _, l := range strings.Split(md, "\n") {
+		t := strings.TrimLeft(l, " ")
+		switch {
+		case fence == "" && strings.HasPrefix(t, "```"):
+			fence = t[:len(t)-len(strings.TrimLeft(t, "`"))]
+		case fence != "" && strings.TrimSpace(t) == fence:
+			fence = ""
+		case fence == "":
+			keep = append(keep, l)
+		}
+	}
+	return codeSpans.ReplaceAllString(strings.Join(keep, "\n"), "")
+}
+
+var codeSpans = regexp.MustCompile("(`+)[^`](?:.*?[^`])?(`+)")
+
+func TestUntrustedTextNeitherMentionsNorLinks(t *testing.T) {
+	got := Markdown(Comment{Projects: []ProjectResult{
+		planned("prod", &engine.Plan{Warnings: []string{mentionsAndLinks}}),
+		{Name: "db", Status: StatusFailed, Message: mentionsAndLinks, ErrorLines: []string{mentionsAndLinks}},
+		{Name: "app", Status: StatusSkipped, Message: mentionsAndLinks},
+		{Name: "web", Status: StatusApplied, Message: mentionsAndLinks},
+		{Name: "api", Status: StatusPending, Message: mentionsAndLinks},
+	}, Footer: Checklist([]Gate{{Project: "prod", Items: []GateItem{{Name: "checks", Detail: mentionsAndLinks}}, Notes: []string{mentionsAndLinks}}}, false)}, nil)
+	text := outsideCode(got)
+	// What GitHub, GitLab and Gitea act on, roughly: a sign right before
+	// a name or a number, a scheme or www. starting a word.
+	for _, re := range []string{`(^|[^\w])@[\w-]`, `#\d`, `(?i)\b[a-z][a-z0-9+.-]*://`, `(?i)\bwww\.`, `(^|[^\\])\]\(`} {
+		if m := regexp.MustCompile(re).FindString(text); m != "" {
+			t.Errorf("%q matches %q outside code:\n%s", re, m, text)
+		}
+	}
+	want := "ping @\u200balice and @\u200borg/team, see `https://evil.example/x?a=b`. " +
+		"Or \\[this\\](`https://evil.example/y`), `www.evil.example`, \\<`https://evil.example/z`\\>, bob@\u200bexample.com; " +
+		"fixes \\#\u200b12, owner/repo\\#\u200b34, !56 and \\&7 (`https://en.example/wiki/A_(b)`)"
+	if n := strings.Count(got, want); n != 7 {
+		t.Errorf("the neutralised text is there %d times, want 7 (the warning, 4 messages, the check, the note):\n%s\nwant\n%s", n, got, want)
+	}
+	// In code blocks the forges neither mention nor link: left alone.
+	if !strings.Contains(got, "```text\n"+mentionsAndLinks+"\n```") {
+		t.Errorf("error lines changed:\n%s", got)
 	}
 }
 
