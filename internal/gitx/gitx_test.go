@@ -228,6 +228,17 @@ func TestTreeFS(t *testing.T) {
 	if _, err := fs.ReadFile(some, "sluice.yaml"); err == nil {
 		t.Error("a file not asked for was read")
 	}
+	// Links are always read, whatever read says.
+	none, err := r.TreeFS(ctx, "HEAD", func(string) bool { return false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if target, err := fs.ReadLink(none, "link.tf"); err != nil || target != "envs/prod/main.tf" {
+		t.Errorf("ReadLink(link.tf) = %q, %v", target, err)
+	}
+	if _, err := fs.ReadLink(none, "sluice.yaml"); err == nil {
+		t.Error("ReadLink of a file that is no link must fail")
+	}
 	if entries, err := fs.ReadDir(some, "envs"); err != nil || len(entries) != 2 || entries[0].Name() != "dev" {
 		t.Errorf("ReadDir(envs) = %v, %v", entries, err)
 	}

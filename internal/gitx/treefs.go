@@ -17,8 +17,9 @@ import (
 // checking it out. Every file and directory is listed; only the files for
 // which read returns true have their content (two git calls in all: one
 // listing, one reading every wanted blob); opening another file fails.
-// Symbolic links are reported as such (their content is the link's
-// target, they are not followed); submodules are left out.
+// Symbolic links are reported as such (their content, always read, is the
+// link's target; they are not followed, and fs.ReadLink reads them);
+// submodules are left out.
 func (r *Repo) TreeFS(ctx context.Context, rev string, read func(name string) bool) (fs.FS, error) {
 	out, err := r.Git(ctx, "ls-tree", "-r", "-z", "--full-tree", "--end-of-options", rev)
 	if err != nil {
@@ -44,7 +45,7 @@ func (r *Repo) TreeFS(ctx context.Context, rev string, read func(name string) bo
 			n.mode = 0o555
 		}
 		t.add(name, n)
-		if read(name) {
+		if read(name) || n.mode&fs.ModeSymlink != 0 {
 			want = append(want, n)
 			ids.WriteString(n.id + "\n")
 		}
@@ -75,6 +76,8 @@ func (r *Repo) TreeFS(ctx context.Context, rev string, read func(name string) bo
 	}
 	return t, nil
 }
+
+var _ fs.ReadLinkFS = (*treeFS)(nil)
 
 type treeFS struct {
 	nodes map[string]*treeNode
@@ -139,6 +142,21 @@ func (t *treeFS) Stat(name string) (fs.FileInfo, error) {
 		return nil, err
 	}
 	return info{n}, nil
+}
+
+// Lstat is Stat: the tree follows no link.
+func (t *treeFS) Lstat(name string) (fs.FileInfo, error) { return t.Stat(name) }
+
+// ReadLink returns a symbolic link's target.
+func (t *treeFS) ReadLink(name string) (string, error) {
+	n, err := t.lookup("readlink", name)
+	if err != nil {
+		return "", err
+	}
+	if n.mode&fs.ModeSymlink == 0 {
+		return "", &fs.PathError{Op: "readlink", Path: name, Err: fs.ErrInvalid}
+	}
+	return string(n.data), nil
 }
 
 func (t *treeFS) ReadDir(name string) ([]fs.DirEntry, error) {

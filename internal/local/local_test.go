@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -999,5 +1000,33 @@ func TestDependencyLeftOutWithP(t *testing.T) {
 	rec, _, err = Plan(ctx, PlanOptions{Options: options(dir, eng, &progress), BaseRef: "main", Projects: []string{"other"}})
 	if err != nil || len(rec.Projects) != 1 {
 		t.Fatalf("plan -p other: %v, %d projects recorded", err, len(rec.Projects))
+	}
+}
+
+// TestModuleThroughASymlink: prod calls ./mods/net, where prod/mods links
+// to ../modules. A change to modules/net makes prod affected, and
+// modules/net is a module, not a project of its own.
+func TestModuleThroughASymlink(t *testing.T) {
+	ctx := context.Background()
+	dir := newRepo(t, map[string]string{
+		"prod/main.tf":        "module \"net\" {\n  source = \"./mods/net\"\n}\n",
+		"modules/net/main.tf": "# net v1\n",
+	})
+	if err := os.Symlink("../modules", filepath.Join(dir, "prod", "mods")); err != nil {
+		t.Fatal(err)
+	}
+	commitAll(t, dir, "link")
+	testkit.Git(t, dir, "switch", "-q", "-c", "change")
+	testkit.WriteFile(t, filepath.Join(dir, "modules", "net", "main.tf"), "# net v2\n")
+	commitAll(t, dir, "net v2")
+	co, ch, err := OpenChanges(ctx, dir, "main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if names := co.Config.Names(); !slices.Equal(names, []string{"prod"}) {
+		t.Errorf("projects %q, want prod only (modules/net is a module)", names)
+	}
+	if len(ch.Matches) != 1 || ch.Matches[0].Project != "prod" {
+		t.Errorf("affected: %+v, want prod, through its module", ch.Matches)
 	}
 }

@@ -1,6 +1,7 @@
 package tfmodules
 
 import (
+	"io/fs"
 	"reflect"
 	"testing"
 	"testing/fstest"
@@ -52,5 +53,31 @@ module "computed" { source = "../${var.x}" }
 	}
 	if _, err := Dirs(fsys, "nope"); err == nil {
 		t.Error("Dirs of a missing directory must fail")
+	}
+}
+
+// TestDirsThroughSymlinks: a module reached through a symbolic link is the
+// directory the link leads to, as the engine reads it; a link that leaves
+// the file system, or is absolute, is left as it is.
+func TestDirsThroughSymlinks(t *testing.T) {
+	f := func(s string) *fstest.MapFile { return &fstest.MapFile{Data: []byte(s)} }
+	link := func(to string) *fstest.MapFile { return &fstest.MapFile{Data: []byte(to), Mode: fs.ModeSymlink} }
+	fsys := fstest.MapFS{
+		"prod/main.tf": f(`module "net" { source = "./mods/net" }` + "\n" +
+			`module "out" { source = "./out/x" }` + "\n" + `module "abs" { source = "./abs/x" }` + "\n" +
+			`module "twice" { source = "./twice/net" }`),
+		"prod/mods":            link("../modules"),
+		"prod/out":             link("../../elsewhere"),
+		"prod/abs":             link("/etc"),
+		"prod/twice":           link("mods"), // a link to a link
+		"modules/net/main.tf":  f(`module "sub" { source = "./sub" }`),
+		"modules/net/sub/a.tf": f(``),
+	}
+	got, err := Dirs(fsys, "prod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"modules/net", "modules/net/sub", "prod/abs/x", "prod/out/x"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("Dirs(prod) = %q, want %q", got, want)
 	}
 }
