@@ -58,7 +58,13 @@ func TestMovesAndImportsAreApplied(t *testing.T) {
 			testkit.WriteFile(t, main, strings.ReplaceAll(movedAndImported, "STATE_DIR", stateDir))
 			testkit.Git(t, repo, "commit", "-qam", "Rename a to b, import c")
 
-			comment := mustSluice(t, bin, repo, "plan", "--base", "main")
+			comment, progress, err := sluice(t, bin, repo, "plan", "--base", "main")
+			if err != nil {
+				t.Fatalf("plan: %v\n%s", err, progress)
+			}
+			if !strings.Contains(progress, "infra: 1 to import, 0 to add, 0 to change, 0 to destroy, 1 to move (") {
+				t.Errorf("plan progress:\n%s", progress)
+			}
 			for _, want := range []string{
 				"**Plan:** 1 to import, 0 to add, 0 to change, 0 to destroy, 1 to move.",
 				"| Import | Move |",
@@ -78,7 +84,8 @@ func TestMovesAndImportsAreApplied(t *testing.T) {
 			if err != nil || strings.Contains(errOut, "nothing to apply") {
 				t.Fatalf("apply: err %v\nstdout:\n%s\nstderr:\n%s", err, out, errOut)
 			}
-			if !strings.Contains(out, "**Apply complete:** 1 imported, 0 added, 0 changed, 0 destroyed, 1 moved.") {
+			if !strings.Contains(out, "**Apply complete:** 1 imported, 0 added, 0 changed, 0 destroyed, 1 moved.") ||
+				!strings.Contains(out, bin.Engine+" reported: 1 imported, 0 added, 0 changed, 0 destroyed.") {
 				t.Errorf("apply comment:\n%s", out)
 			}
 			s := readState(t, state)

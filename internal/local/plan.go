@@ -354,8 +354,14 @@ func summaryLine(p *engine.Plan) string {
 		return "no changes"
 	}
 	s := fmt.Sprintf("%d to add, %d to change, %d to destroy", p.Summary.Add, p.Summary.Change, p.Summary.Destroy)
+	if p.Summary.Import > 0 {
+		s = fmt.Sprintf("%d to import, %s", p.Summary.Import, s)
+	}
 	if p.Summary.Replace > 0 {
 		s += fmt.Sprintf(", %d to replace", p.Summary.Replace)
+	}
+	if p.Summary.Move > 0 {
+		s += fmt.Sprintf(", %d to move", p.Summary.Move)
 	}
 	return s
 }
@@ -459,6 +465,9 @@ func (co *Checkout) Comment(rec *Record) render.Comment {
 // reportedSummary is an engine's count of what it applied.
 func reportedSummary(s engine.Summary) string {
 	out := fmt.Sprintf("%d added, %d changed, %d destroyed", s.Add, s.Change, s.Destroy)
+	if s.Import > 0 {
+		out = fmt.Sprintf("%d imported, %s", s.Import, out)
+	}
 	if s.Replace > 0 {
 		out += fmt.Sprintf(", %d replaced", s.Replace)
 	}

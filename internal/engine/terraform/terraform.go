@@ -464,17 +464,17 @@ func planText(stdout string) string {
 	return strings.Join(engine.TrimBlank(keep), "\n") + "\n"
 }
 
-var applyComplete = regexp.MustCompile(`Resources: (\d+) added, (\d+) changed, (\d+) destroyed`)
+// applyComplete is the engine's closing line: "Apply complete! Resources:
+// 1 imported, 0 added, 1 changed, 0 destroyed." (imports only when some).
+var applyComplete = regexp.MustCompile(`Resources: (?:(\d+) imported, )?(\d+) added, (\d+) changed, (\d+) destroyed`)
 
 func applySummary(stdout string) engine.Summary {
 	m := applyComplete.FindStringSubmatch(stdout)
 	if m == nil {
 		return engine.Summary{}
 	}
-	a, _ := strconv.Atoi(m[1])
-	c, _ := strconv.Atoi(m[2])
-	d, _ := strconv.Atoi(m[3])
-	return engine.Summary{Add: a, Change: c, Destroy: d}
+	n := func(s string) int { v, _ := strconv.Atoi(s); return v }
+	return engine.Summary{Import: n(m[1]), Add: n(m[2]), Change: n(m[3]), Destroy: n(m[4])}
 }
 
 var lockIDLine = regexp.MustCompile(`(?m)^\s*(?:│\s*)?ID:\s+(\S+)`)
