@@ -342,7 +342,7 @@ func (co *Checkout) checkFresh(ctx context.Context, rec *Record, sel []int) erro
 		if p.Status != render.StatusPlanned {
 			continue
 		}
-		m, err := affected.NewMatcher([]affected.Project{{Name: p.Name, Patterns: FreshnessPatterns(p.Dir, p.Patterns)}})
+		m, err := affected.NewMatcher([]affected.Project{{Name: p.Name, Patterns: repoconfig.FreshnessPatterns(p.Dir, p.Patterns)}})
 		if err != nil {
 			return err
 		}
@@ -376,20 +376,6 @@ func outputsChangedUnder(rec *Record, p *ProjectRecord) string {
 		}
 	}
 	return ""
-}
-
-// FreshnessPatterns are the files that must not change between a
-// project's plan and its apply: the globs that make it affected (its
-// when_modified and the local modules it calls), sluice.yaml, and every
-// file in its directory, whatever the globs say. A script a provisioner
-// runs, a template a resource reads: the apply would use them as they are
-// then, so they must be what was reviewed.
-func FreshnessPatterns(dir string, patterns []string) []string {
-	out := append(patterns[:len(patterns):len(patterns)], repoconfig.FileName)
-	if dir == "." || dir == "" {
-		return append(out, "**")
-	}
-	return append(out, repoconfig.EscapeGlob(dir)+"/**")
 }
 
 func firstN(s []string, n int) []string {

@@ -207,7 +207,7 @@ func (co *Checkout) failChangedWhilePlanning(ctx context.Context, opts Options, 
 		if p.Status != render.StatusPlanned && p.Status != render.StatusNoChanges {
 			continue
 		}
-		m, err := affected.NewMatcher([]affected.Project{{Name: p.Name, Patterns: FreshnessPatterns(p.Dir, p.Patterns)}})
+		m, err := affected.NewMatcher([]affected.Project{{Name: p.Name, Patterns: repoconfig.FreshnessPatterns(p.Dir, p.Patterns)}})
 		if err != nil {
 			return err
 		}

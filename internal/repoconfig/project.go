@@ -100,6 +100,21 @@ func (p *Project) Patterns() []string {
 	return out
 }
 
+// FreshnessPatterns are the files that must not change between a
+// project's plan and its apply: the globs that make it affected (its
+// when_modified and the local modules it calls), sluice.yaml, and every
+// file in its directory, whatever the globs say. A script a provisioner
+// runs, a template a resource reads: the apply would use them as they are
+// then, so they must be what was reviewed. The local loop's freshness
+// check and the server's divergence check both use them.
+func FreshnessPatterns(dir string, patterns []string) []string {
+	out := append(patterns[:len(patterns):len(patterns)], FileName)
+	if dir == "." || dir == "" {
+		return append(out, "**")
+	}
+	return append(out, EscapeGlob(dir)+"/**")
+}
+
 // EscapeGlob escapes the characters that have a meaning in a doublestar
 // glob (* ? [ ] { } \), so that s matches only itself.
 func EscapeGlob(s string) string {
