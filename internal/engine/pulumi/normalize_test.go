@@ -230,3 +230,30 @@ func TestOwnFiles(t *testing.T) {
 		}
 	}
 }
+
+// TestLiveGate: preview lines are held until the secrets to hide are
+// known, then shown with them hidden; when they cannot be known, nothing
+// held or to come is shown.
+func TestLiveGate(t *testing.T) {
+	var shown []string
+	g := newGate(func(_, line string) { shown = append(shown, line) })
+	g.line("stdout", "password is hunter2")
+	if len(shown) != 0 {
+		t.Fatalf("shown before the secrets are known: %q", shown)
+	}
+	g.open(redact.New([]string{"hunter2"}, nil))
+	g.line("stdout", "again hunter2")
+	if want := []string{"password is ***", "again ***"}; !slices.Equal(shown, want) {
+		t.Errorf("shown %q, want %q", shown, want)
+	}
+
+	shown = nil
+	g = newGate(func(_, line string) { shown = append(shown, line) })
+	g.line("stdout", "password is hunter2")
+	g.drop()
+	g.line("stdout", "later hunter2")
+	g.open(redact.New(nil, nil))
+	if len(shown) != 0 {
+		t.Errorf("shown after drop: %q", shown)
+	}
+}

@@ -312,7 +312,9 @@ func (s *session) preview(ctx context.Context, updatePlan bool) (*previewed, err
 	go func() {
 		defer wg.Done()
 		secrets, secErr = s.configSecrets(ctx)
-		live.open(redact.New(secrets, nil))
+		if secErr == nil {
+			live.open(redact.New(secrets, nil))
+		}
 	}()
 	args := []string{"preview", "--diff"}
 	if planPath != "" {
@@ -328,7 +330,13 @@ func (s *session) preview(ctx context.Context, updatePlan bool) (*previewed, err
 	}
 	wg.Wait()
 	scrub := redact.New(secrets, nil)
-	live.open(scrub)
+	if secErr != nil {
+		// The secrets to hide are unknown: what the preview said is not
+		// shown, and neither are its error lines (below).
+		live.drop()
+	} else {
+		live.open(scrub)
+	}
 	var re *engine.RunError
 	if errors.As(err, &re) {
 		// The secrets were not known yet when the error was made.
@@ -343,10 +351,10 @@ func (s *session) preview(ctx context.Context, updatePlan bool) (*previewed, err
 		return nil, stErr
 	case len(st.pending) > 0:
 		return nil, s.pendingError(ctx, "pulumi preview", st)
-	case err != nil:
-		return nil, err
 	case secErr != nil:
 		return nil, secErr
+	case err != nil:
+		return nil, err
 	}
 	pv := &previewed{result: res, fingerprint: st.fingerprint, secrets: secrets, scrub: scrub}
 	if planPath != "" {
@@ -529,6 +537,14 @@ func (g *gate) open(r *redact.Redactor) {
 		}
 	}
 	g.held = nil
+}
+
+// drop discards the lines held and any to come: they cannot be shown
+// safely.
+func (g *gate) drop() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.opened, g.out, g.held = true, nil, nil
 }
 
 var ansi = regexp.MustCompile(`\x1b\[[0-9;]*[A-Za-z]`)
