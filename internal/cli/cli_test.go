@@ -297,29 +297,36 @@ func TestFailingPlan(t *testing.T) {
 	}
 }
 
+// everythingShown runs each command line in repo and returns everything
+// they printed, and the plan record they left.
+func everythingShown(t *testing.T, bin testkit.Binary, repo string, commands ...[]string) *strings.Builder {
+	t.Helper()
+	var all strings.Builder
+	for _, args := range commands {
+		out, errOut, err := sluice(t, bin, repo, args...)
+		if err != nil {
+			t.Fatalf("sluice %v: %v\n%s", args, err, errOut)
+		}
+		all.WriteString(out + errOut)
+	}
+	rec, err := os.ReadFile(filepath.Join(repo, ".git", "sluice", "plans", "last.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	all.Write(rec)
+	return &all
+}
+
 func TestSecretsNeverShown(t *testing.T) {
 	const canary = "canary-7d3f-sensitive-password"
 	for _, bin := range testkit.Engines(t) {
 		t.Run(bin.Engine, func(t *testing.T) {
 			testkit.QuietTerraform(t)
 			repo := fixture(t, "secret", bin, t.TempDir())
-			var all strings.Builder
-			for _, args := range [][]string{
-				{"plan", "--base", "main", "-p", "vault", "-v"},
-				{"plan", "--base", "main", "-p", "vault", "--format", "json"},
-				{"apply"},
-			} {
-				out, errOut, err := sluice(t, bin, repo, args...)
-				if err != nil {
-					t.Fatalf("sluice %v: %v\n%s", args, err, errOut)
-				}
-				all.WriteString(out + errOut)
-			}
-			rec, err := os.ReadFile(filepath.Join(repo, ".git", "sluice", "plans", "last.json"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			all.Write(rec)
+			all := everythingShown(t, bin, repo,
+				[]string{"plan", "--base", "main", "-p", "vault", "-v"},
+				[]string{"plan", "--base", "main", "-p", "vault", "--format", "json"},
+				[]string{"apply"})
 			if !strings.Contains(all.String(), "connecting with ***") {
 				t.Error("the provisioner's output, with the password hidden, does not appear: the test proves nothing")
 			}
@@ -632,19 +639,7 @@ resource "terraform_data" "use" {
 				t.Fatal(err)
 			}
 			testkit.Git(t, repo, "commit", "-qam", "use the token")
-			var all strings.Builder
-			for _, args := range [][]string{{"plan", "--base", "main", "-v"}, {"apply"}} {
-				out, errOut, err := sluice(t, bin, repo, args...)
-				if err != nil {
-					t.Fatalf("sluice %v: %v\n%s", args, err, errOut)
-				}
-				all.WriteString(out + errOut)
-			}
-			rec, err := os.ReadFile(filepath.Join(repo, ".git", "sluice", "plans", "last.json"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			all.Write(rec)
+			all := everythingShown(t, bin, repo, []string{"plan", "--base", "main", "-v"}, []string{"apply"})
 			if !strings.Contains(all.String(), "using ***") {
 				t.Errorf("the provisioner's output, with the token hidden, does not appear: the test proves nothing\n%s", all.String())
 			}
