@@ -146,7 +146,8 @@ and untracked), in dependency order, and print the comment Sluice would post
 on the merge request. The saved plans are kept in .git/sluice/ for
 'sluice apply', bound to the code they were made from.
 
-Progress goes to stderr; the comment (or JSON) to stdout. The exit status is
+Progress goes to stderr (a plan still running after 30 seconds says so, and
+for how long, every 30 seconds); the comment (or JSON) to stdout. The exit status is
 non-zero when any project failed to plan; the comment shows the engine's own
 error lines.`,
 		Example: `  sluice plan --base main
