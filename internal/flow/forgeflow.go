@@ -305,7 +305,8 @@ func (g *mrGate) readGroups(ctx context.Context, names []string) error {
 }
 
 // diverged lists the project's files that differ between what was planned
-// and what would be applied now.
+// and what would be applied now: its patterns, sluice.yaml and every file
+// under its directory (repoconfig.FreshnessPatterns).
 func (f *Flow) diverged(ctx context.Context, mr *forge.MergeRequest, st projectState) ([]string, error) {
 	src, err := f.source(ctx, st.PlanRun.Repo)
 	if err != nil {
@@ -324,11 +325,14 @@ func (f *Flow) diverged(ctx context.Context, mr *forge.MergeRequest, st projectS
 	if err != nil {
 		return nil, err
 	}
-	var patterns []string
-	if st.Summary.Rules != nil {
-		patterns = st.Summary.Rules.Patterns
+	// The files bound to the plan are those the local loop binds: the
+	// project's patterns, sluice.yaml, and every file in its directory
+	// (a script a provisioner runs must be what was reviewed).
+	patterns := []string{repoconfig.FileName}
+	if r := st.Summary.Rules; r != nil {
+		patterns = repoconfig.FreshnessPatterns(r.Dir, r.Patterns)
 	}
-	m, err := affected.NewMatcher([]affected.Project{{Name: st.Project, Patterns: append(patterns, repoconfig.FileName)}})
+	m, err := affected.NewMatcher([]affected.Project{{Name: st.Project, Patterns: patterns}})
 	if err != nil {
 		return nil, err
 	}
