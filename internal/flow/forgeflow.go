@@ -57,6 +57,9 @@ type projectRules struct {
 	Patterns []string `json:"patterns"`
 	Dir      string   `json:"dir"`
 	Engine   string   `json:"engine"`
+	// Notes are shown under the project's checklist: where the head's
+	// approval rules differ from those in force (the base's).
+	Notes []string `json:"notes,omitempty"`
 }
 
 func readSummary(r store.Run) runSummary {
@@ -262,6 +265,9 @@ func (g *mrGate) evaluate(ctx context.Context, st projectState) (gate.Result, er
 	}
 	res := gate.Evaluate(rules, in)
 	res.Notes = notes
+	if r := st.Summary.Rules; r != nil {
+		res.Notes = append(res.Notes, r.Notes...)
+	}
 	if g.api {
 		for i := range res.Items {
 			if res.Items[i].Name == gate.ItemPermission {

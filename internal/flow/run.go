@@ -283,7 +283,8 @@ func (f *Flow) rulesOf(ctx context.Context, r store.Run, p *repoconfig.Project) 
 	}
 	rules.Min = max(rules.Min, headRules.Min)
 
-	pr := &projectRules{MinApprovals: rules.Min, From: rules.From, Mode: rules.Mode, Relax: rules.Relax, Patterns: p.Patterns(), Dir: p.Dir, Engine: p.Engine}
+	pr := &projectRules{MinApprovals: rules.Min, From: rules.From, Mode: rules.Mode, Relax: rules.Relax, Patterns: p.Patterns(), Dir: p.Dir, Engine: p.Engine,
+		Notes: notes}
 	if !rules.Codeowners {
 		return pr, notes, nil
 	}
