@@ -57,6 +57,9 @@ type projectRules struct {
 	Patterns []string `json:"patterns"`
 	Dir      string   `json:"dir"`
 	Engine   string   `json:"engine"`
+	// DependsOn is the project's depends_on in the sluice.yaml it was
+	// planned with: its apply waits for theirs in the same merge request.
+	DependsOn []string `json:"depends_on,omitempty"`
 	// Notes are shown under the project's checklist: where the head's
 	// approval rules differ from those in force (the base's).
 	Notes []string `json:"notes,omitempty"`
@@ -366,7 +369,13 @@ func (f *Flow) RefreshMR(ctx context.Context, repo string, number int64) error {
 	g := f.newGate(fg, path, mr, "", false)
 	var gates []render.Gate
 	for _, st := range states {
-		pr, err := f.projectResult(ctx, st)
+		var waitingFor string
+		if st.Apply != nil && st.Apply.State == store.StateQueued {
+			if h := holdOf(st, states, nil); h.kind == holdWait {
+				waitingFor = h.dep
+			}
+		}
+		pr, err := f.projectResult(ctx, st, waitingFor)
 		if err != nil {
 			return err
 		}
@@ -391,7 +400,8 @@ func (f *Flow) RefreshMR(ctx context.Context, repo string, number int64) error {
 }
 
 // projectResult turns a project's state into what the comment shows.
-func (f *Flow) projectResult(ctx context.Context, st projectState) (render.ProjectResult, error) {
+// waitingFor names the project whose apply a queued apply waits for.
+func (f *Flow) projectResult(ctx context.Context, st projectState, waitingFor string) (render.ProjectResult, error) {
 	pr := render.ProjectResult{Name: st.Project, Workspace: st.Workspace}
 	if r := st.Summary.Rules; r != nil {
 		pr.Dir, pr.Engine = r.Dir, r.Engine
@@ -452,7 +462,15 @@ func (f *Flow) projectResult(ctx context.Context, st projectState) (render.Proje
 				pr.Message += fmt.Sprintf(" (the state is locked: lock id %s)", a.StateLockID)
 			}
 			pr.Message += ", then plan again."
-		case store.StateQueued, store.StateRunning:
+		case store.StateCancelled:
+			// Not applied: what it depends on was not (the reason says).
+			pr.Status, pr.Message = render.StatusSkipped, a.Error
+		case store.StateQueued:
+			pr.Status, pr.Message = render.StatusPending, fmt.Sprintf("applying (run %d)", a.ID)
+			if waitingFor != "" {
+				pr.Message = fmt.Sprintf("waiting for %s to be applied first (run %d)", waitingFor, a.ID)
+			}
+		case store.StateRunning:
 			pr.Status, pr.Message = render.StatusPending, fmt.Sprintf("applying (run %d)", a.ID)
 		}
 	}
@@ -608,13 +626,17 @@ func (f *Flow) applyForgeMR(ctx context.Context, ev store.Event, req Request, fg
 		created []int64
 		refused []string
 		replan  bool
+		// coming: the projects whose apply run this request creates; a
+		// project that depends on one of them waits for its apply.
+		coming = map[string]bool{}
 	)
 	g := f.newGate(fg, path, mr, req.Actor, mr.State == forge.MRMerged)
 	if fromAPI(ev) {
 		g = f.newAPIGate(fg, path, mr)
 	}
-	for _, st := range states {
-		if len(req.Projects) > 0 && !slices.Contains(req.Projects, st.Project) {
+	selected := func(name string) bool { return len(req.Projects) == 0 || slices.Contains(req.Projects, name) }
+	for _, st := range byDependency(states) {
+		if !selected(st.Project) {
 			continue
 		}
 		if st.Plan == nil || st.Plan.Discarded || !st.Plan.HasChanges || st.Apply != nil {
@@ -636,18 +658,27 @@ func (f *Flow) applyForgeMR(ctx context.Context, ev store.Event, req Request, fg
 			refused = append(refused, fmt.Sprintf("`%s`: %s", st.Project, strings.Join(why, "; ")))
 			continue
 		}
+		if h := holdOf(st, states, coming); h.blocks() {
+			why := h.why(st.Project, mr)
+			if h.kind == holdNotApplied && !selected(h.dep) {
+				why += fmt.Sprintf(": apply `%s` first, or add `-p %s`", h.dep, h.dep)
+			}
+			refused = append(refused, fmt.Sprintf("`%s`: %s", st.Project, why))
+			continue
+		}
 		id, err := f.createApply(ctx, *st.Plan, req.Actor)
 		if err != nil {
 			return err
 		}
+		coming[st.Project] = true
 		if id != 0 {
 			created = append(created, id)
 		}
 	}
-	for _, id := range created {
-		if err := f.Jobs.EnqueueApply(ctx, id); err != nil {
-			return err
-		}
+	// The runs that wait for nothing start; the others wait for the
+	// applies of what they depend on.
+	if err := f.advance(ctx, req.Repo, req.MR); err != nil {
+		return err
 	}
 	if replan && mr.State == forge.MROpen {
 		refused = append(refused, "Sluice is planning again; the new plan needs a review before it can be applied")
@@ -714,8 +745,9 @@ func (f *Flow) mergedForgeMR(ctx context.Context, ev store.Event, req Request, f
 		created []int64
 		held    = map[string]bool{}
 		refused []string
+		coming  = map[string]bool{}
 	)
-	for _, st := range states {
+	for _, st := range byDependency(states) {
 		if st.Plan == nil || !st.Plan.HasChanges || (st.Apply != nil && st.Apply.State == store.StateSucceeded) {
 			continue
 		}
@@ -751,10 +783,22 @@ func (f *Flow) mergedForgeMR(ctx context.Context, ev store.Event, req Request, f
 			}
 			continue
 		}
+		// A project whose dependency is not applied (refused above, say)
+		// gets no apply run: once the dependency is, `sluice apply`
+		// applies both, in order.
+		if h := holdOf(st, states, coming); h.blocks() {
+			why := h.why(st.Project, mr)
+			refused = append(refused, fmt.Sprintf("`%s`: %s", st.Project, why))
+			if _, err := f.Audit.Record(ctx, req.Actor, "apply.refused", subject(req.Repo, req.MR, st.Project), map[string]any{"reason": []string{why}, "on": "merge", "depends_on": h.dep}); err != nil {
+				return err
+			}
+			continue
+		}
 		id, err := f.createApply(ctx, *st.Plan, req.Actor)
 		if err != nil {
 			return err
 		}
+		coming[st.Project] = true
 		if id != 0 {
 			created = append(created, id)
 		}
@@ -767,10 +811,10 @@ func (f *Flow) mergedForgeMR(ctx context.Context, ev store.Event, req Request, f
 	if err := f.releaseLocks(ctx, req.MR, free...); err != nil {
 		return err
 	}
-	for _, id := range created {
-		if err := f.Jobs.EnqueueApply(ctx, id); err != nil {
-			return err
-		}
+	// The runs that wait for nothing start; the others wait for the
+	// applies of what they depend on.
+	if err := f.advance(ctx, req.Repo, req.MR); err != nil {
+		return err
 	}
 	if len(refused) > 0 {
 		msg := "Merged, but Sluice did not apply:\n\n- " + strings.Join(refused, "\n- ") +

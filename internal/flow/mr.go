@@ -249,7 +249,7 @@ func (f *Flow) cancelWaiting(ctx context.Context, repo string, mr int64, project
 }
 
 // applyMR creates an apply run for each project of the MR whose latest
-// plan has changes, and enqueues them in order.
+// plan has changes, and starts them in dependency order.
 func (f *Flow) applyMR(ctx context.Context, ev store.Event, req Request) error {
 	fg, path, mr, err := f.forgeMR(ctx, req.Repo, req.MR)
 	if err != nil {
@@ -295,12 +295,10 @@ func (f *Flow) applyMR(ctx context.Context, ev store.Event, req Request) error {
 			created = append(created, id)
 		}
 	}
-	// Oldest project first is not dependency order; plans were created in
-	// dependency order, so their ids are.
-	for i := len(created) - 1; i >= 0; i-- {
-		if err := f.Jobs.EnqueueApply(ctx, created[i]); err != nil {
-			return err
-		}
+	// The runs start in dependency order: those that depend on another
+	// project's apply wait for it (advance).
+	if err := f.advance(ctx, req.Repo, req.MR); err != nil {
+		return err
 	}
 	f.Log.Info("apply requested", "repo", req.Repo, "mr", req.MR, "actor", req.Actor, "runs", created, "event", ev.ID)
 	return nil

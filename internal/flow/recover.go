@@ -17,8 +17,10 @@ type LockProber interface {
 // are marked interrupted — a plan is queued again as a new run unless a
 // newer plan run of its project and merge request exists, an apply
 // is never re-run by itself but left for a person, with the engine's
-// state lock id when one is held — and accepted events that never got
-// their job are queued. alive lists the instances known to be running.
+// state lock id when one is held — apply runs that waited for the applies
+// of what they depend on are started (or cancelled, when one of those
+// failed or was interrupted), and accepted events that never got their
+// job are queued. alive lists the instances known to be running.
 func (f *Flow) Recover(ctx context.Context, alive []string, pendingBefore time.Time) error {
 	runs, err := f.Store.InterruptRuns(ctx, alive)
 	if err != nil {
@@ -59,6 +61,9 @@ func (f *Flow) Recover(ctx context.Context, alive []string, pendingBefore time.T
 			return err
 		}
 	}
+	if err := f.advanceWaiting(ctx); err != nil {
+		return err
+	}
 	events, err := f.Store.PendingEvents(ctx, pendingBefore, 1000)
 	if err != nil {
 		return fmt.Errorf("listing pending events: %w", err)
@@ -66,6 +71,35 @@ func (f *Flow) Recover(ctx context.Context, alive []string, pendingBefore time.T
 	for _, e := range events {
 		if err := f.Jobs.RequeueEvent(ctx, e.ID, alive); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// advanceWaiting advances every merge request with a queued apply run. A
+// run that waits for the applies of what it depends on has no job: the
+// apply it waited for enqueues it when it ends. If the server died in
+// between (or the apply it waited for was interrupted), this starts it,
+// or cancels it with the reason. Enqueuing a run whose job exists
+// changes nothing: jobs are unique by their run.
+func (f *Flow) advanceWaiting(ctx context.Context) error {
+	runs, err := f.Store.ListRuns(ctx, store.RunFilter{Kind: store.KindApply, State: store.StateQueued, Limit: 1000})
+	if err != nil {
+		return fmt.Errorf("listing queued apply runs: %w", err)
+	}
+	type mrKey struct {
+		repo string
+		mr   int64
+	}
+	seen := map[mrKey]bool{}
+	for i := len(runs) - 1; i >= 0; i-- { // oldest first
+		k := mrKey{runs[i].Repo, runs[i].MR}
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		if err := f.advance(ctx, k.repo, k.mr); err != nil {
+			return fmt.Errorf("starting the waiting applies of %s: %w", subject(k.repo, k.mr, ""), err)
 		}
 	}
 	return nil

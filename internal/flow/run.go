@@ -284,7 +284,7 @@ func (f *Flow) rulesOf(ctx context.Context, r store.Run, p *repoconfig.Project) 
 	rules.Min = max(rules.Min, headRules.Min)
 
 	pr := &projectRules{MinApprovals: rules.Min, From: rules.From, Mode: rules.Mode, Relax: rules.Relax, Patterns: p.Patterns(), Dir: p.Dir, Engine: p.Engine,
-		Notes: notes}
+		DependsOn: p.DependsOn, Notes: notes}
 	if !rules.Codeowners {
 		return pr, notes, nil
 	}
@@ -473,6 +473,19 @@ func (f *Flow) HandleApply(ctx context.Context, runID int64) error {
 	if plan.Discarded || plan.HeadSHA != r.HeadSHA || plan.BaseSHA != r.BaseSHA {
 		return f.fail(ctx, r, errors.New("the plan is no longer current (a newer push or a closed merge request replaced it); plan again"))
 	}
+	// The projects it depends on are applied first. Only a run free to go
+	// is enqueued (advance), but a job may come early or late: one that
+	// must wait is retried, one that can never run is cancelled.
+	h, err := f.applyHold(ctx, r)
+	if err != nil {
+		return err
+	}
+	switch {
+	case h.kind == holdWait:
+		return fmt.Errorf("apply run %d waits for the apply of %s, which it depends on", r.ID, h.dep)
+	case h.blocks():
+		return f.advance(ctx, r.Repo, r.MR)
+	}
 	st, done, err := f.start(ctx, r)
 	if st == nil {
 		return err
@@ -532,6 +545,8 @@ func (f *Flow) HandleApply(ctx context.Context, runID int64) error {
 	if err != nil {
 		return err
 	}
+	// The applies that waited for this one may go now.
+	f.advanceAfter(ctx, r)
 	return f.afterApply(ctx, r)
 }
 
@@ -541,6 +556,8 @@ func (f *Flow) fail(ctx context.Context, r store.Run, cause error) error {
 		return err
 	}
 	f.Log.Warn("run cancelled", "run", r.ID, "kind", r.Kind, "err", cause)
+	// The applies that wait for this one will not run.
+	f.advanceAfter(ctx, r)
 	return nil
 }
 
@@ -585,6 +602,8 @@ func (f *Flow) finishFailed(ctx context.Context, r store.Run, logs *logWriter, c
 	}
 	action := string(r.Kind) + ".failed"
 	_, err := f.Audit.Record(context.WithoutCancel(ctx), r.Actor, action, subject(r.Repo, r.MR, r.Project), map[string]any{"run": r.ID, "error": msg})
+	// The applies that wait for this one will not run.
+	f.advanceAfter(ctx, r)
 	f.refresh(ctx, r)
 	return err
 }

@@ -1,0 +1,590 @@
+package flow
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/engine"
+	"github.com/sluicehq/sluice/internal/forge"
+	"github.com/sluicehq/sluice/internal/store"
+	"github.com/sluicehq/sluice/internal/workspace"
+)
+
+// The fakes of the depends_on tests: a repository with two projects, net
+// and app, where app depends on net; an engine that records the order of
+// its applies; a forge that keeps the sticky comment.
+
+const depsYAML = `version: 1
+projects:
+  - name: app
+    dir: app
+    engine: terraform
+    depends_on: [net]
+  - name: net
+    dir: net
+    engine: terraform
+`
+
+// depTree is a repository whose every commit is the same tree, with the
+// given sluice.yaml; the merge request changes both projects.
+type depTree struct{ dir string }
+
+func newDepTree(t *testing.T, yaml string) depTree {
+	t.Helper()
+	dir := t.TempDir()
+	for name, body := range map[string]string{"sluice.yaml": yaml, "net/main.tf": "# net\n", "app/main.tf": "# app\n"} {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return depTree{dir: dir}
+}
+
+func (d depTree) Checkout(context.Context, workspace.Source, string, string) (*workspace.Tree, error) {
+	return &workspace.Tree{Dir: d.dir}, nil
+}
+func (d depTree) Remove(context.Context, *workspace.Tree) error { return nil }
+func (d depTree) ChangedFiles(context.Context, workspace.Source, string, string) ([]string, error) {
+	return []string{"net/main.tf", "app/main.tf"}, nil
+}
+func (d depTree) DiffFiles(context.Context, workspace.Source, string, string) ([]string, error) {
+	return nil, nil
+}
+func (d depTree) ReadFile(_ context.Context, _ workspace.Source, _, path string) ([]byte, error) {
+	return os.ReadFile(filepath.Join(d.dir, filepath.FromSlash(path)))
+}
+
+// depEngine plans one resource to add in every project, with the output
+// changes of outputs[project]; its applies are recorded in order and fail
+// for the projects in fail.
+type depEngine struct {
+	mu      sync.Mutex
+	n       int
+	outputs map[string][]engine.OutputChange
+	fail    map[string]bool
+	applied []string
+}
+
+func (e *depEngine) Name() string { return "terraform" }
+
+func (e *depEngine) Plan(_ context.Context, req engine.PlanRequest) (*engine.Plan, error) {
+	e.mu.Lock()
+	e.n++
+	body := fmt.Appendf(nil, "plan %d of %s", e.n, req.Project)
+	outputs := e.outputs[req.Project]
+	e.mu.Unlock()
+	if err := os.WriteFile(req.PlanFile, body, 0o600); err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(body)
+	return &engine.Plan{Engine: "terraform", Summary: engine.Summary{Add: 1}, Outputs: outputs, OutputChanges: len(outputs) > 0,
+		Artifact: engine.Artifact{Path: req.PlanFile, SHA256: hex.EncodeToString(sum[:]), Size: int64(len(body))}}, nil
+}
+
+func (e *depEngine) Apply(_ context.Context, req engine.ApplyRequest) (*engine.ApplyResult, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.applied = append(e.applied, req.Project)
+	if e.fail[req.Project] {
+		return nil, &engine.RunError{Project: req.Project, Command: "terraform apply", Lines: []string{"Error: creating the network failed"}}
+	}
+	return &engine.ApplyResult{Text: "Apply complete", Summary: engine.Summary{Add: 1}}, nil
+}
+
+func (e *depEngine) order() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Clone(e.applied)
+}
+
+// stickyForge is mrForge keeping the sticky comment.
+type stickyForge struct {
+	*mrForge
+	smu     sync.Mutex
+	comment string
+}
+
+func (s *stickyForge) UpsertComment(_ context.Context, _ string, _ int64, _ string, parts []string) error {
+	s.smu.Lock()
+	defer s.smu.Unlock()
+	s.comment = strings.Join(parts, "\n")
+	return nil
+}
+
+func (s *stickyForge) sticky() string {
+	s.smu.Lock()
+	defer s.smu.Unlock()
+	return s.comment
+}
+
+const depRepo = "gitea:org/infra"
+
+// depEnv is a flowEnv on the two projects' repository, with merge
+// request 7 (see newMergeForge) on a forge.
+type depEnv struct {
+	*flowEnv
+	eng    *depEngine
+	sticky *stickyForge
+	nextID int64
+}
+
+func newDepEnv(t *testing.T, yaml string) *depEnv {
+	t.Helper()
+	fg := newMergeForge()
+	e := newFlowEnv(t, fg)
+	eng := &depEngine{outputs: map[string][]engine.OutputChange{}, fail: map[string]bool{}}
+	sf := &stickyForge{mrForge: fg}
+	e.f.Workspaces = newDepTree(t, yaml)
+	e.f.Engines = func(string) (engine.Engine, error) { return eng, nil }
+	e.f.Forges = func(repo string) (forge.Forge, string, bool) {
+		path, ok := strings.CutPrefix(repo, "gitea:")
+		return sf, path, ok
+	}
+	return &depEnv{flowEnv: e, eng: eng, sticky: sf, nextID: 100}
+}
+
+// plan plans the merge request as its webhook does, and runs the plan
+// jobs.
+func (e *depEnv) plan() {
+	e.t.Helper()
+	e.handle("gitea", Request{Action: ActionPlan, Repo: depRepo, MR: 7, Actor: "alice", Trigger: "opened"})
+	e.runPlanJobs()
+}
+
+// runPlanJobs carries out the plan jobs enqueued so far, in order.
+func (e *depEnv) runPlanJobs() {
+	e.t.Helper()
+	e.jobs.mu.Lock()
+	plans := slices.Clone(e.jobs.plans)
+	e.jobs.plans = nil
+	e.jobs.mu.Unlock()
+	for _, id := range plans {
+		if err := e.f.HandlePlan(e.t.Context(), id); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+}
+
+// comment carries out a `sluice ...` comment of actor.
+func (e *depEnv) comment(actor, action string, projects ...string) {
+	e.t.Helper()
+	e.nextID++
+	e.handle("gitea", Request{Action: action, Repo: depRepo, MR: 7, Actor: actor, Projects: projects,
+		ByComment: true, CommentID: e.nextID, Trigger: fmt.Sprintf("comment:%d", e.nextID)})
+}
+
+// merge merges the merge request (carol merges) and handles the webhook.
+func (e *depEnv) merge() {
+	e.t.Helper()
+	e.fg.setMR(func(mr *forge.MergeRequest) { mr.State, mr.MergeSHA = forge.MRMerged, mergeM })
+	e.handle("gitea", Request{Action: ActionClose, Repo: depRepo, MR: 7, Actor: "carol", Merged: true, Trigger: "merged"})
+}
+
+// enqueued lists the apply jobs enqueued so far.
+func (e *depEnv) enqueued() []int64 {
+	e.jobs.mu.Lock()
+	defer e.jobs.mu.Unlock()
+	return slices.Clone(e.jobs.applies)
+}
+
+// applyOf returns the latest apply run of project.
+func (e *depEnv) applyOf(project string) store.Run {
+	e.t.Helper()
+	for _, r := range e.applies(depRepo, 7) { // newest first
+		if r.Project == project {
+			return r
+		}
+	}
+	e.t.Fatalf("no apply run of %s; runs: %+v", project, e.applies(depRepo, 7))
+	return store.Run{}
+}
+
+// runApply carries out project's apply job, which must have been
+// enqueued.
+func (e *depEnv) runApply(project string) {
+	e.t.Helper()
+	r := e.applyOf(project)
+	if !slices.Contains(e.enqueued(), r.ID) {
+		e.t.Fatalf("the apply run %d of %s was not enqueued (enqueued: %v)", r.ID, project, e.enqueued())
+	}
+	if err := e.f.HandleApply(e.t.Context(), r.ID); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *depEnv) replies() []string {
+	e.fg.mu.Lock()
+	defer e.fg.mu.Unlock()
+	return slices.Clone(e.fg.replies)
+}
+
+func (e *depEnv) refresh() string {
+	e.t.Helper()
+	if err := e.f.RefreshMR(e.t.Context(), depRepo, 7); err != nil {
+		e.t.Fatal(err)
+	}
+	return e.sticky.sticky()
+}
+
+// TestMergeAppliesInDependencyOrder: a merge creates both apply runs but
+// enqueues only net's; app's is enqueued when net's apply has succeeded.
+func TestMergeAppliesInDependencyOrder(t *testing.T) {
+	e := newDepEnv(t, depsYAML)
+	e.plan()
+	e.merge()
+
+	net, app := e.applyOf("net"), e.applyOf("app")
+	if got := e.enqueued(); !slices.Equal(got, []int64{net.ID}) {
+		t.Fatalf("enqueued on merge: %v, want only net's apply %d (app's %d waits for it)", got, net.ID, app.ID)
+	}
+	if c := e.refresh(); !strings.Contains(c, "waiting for net to be applied first") {
+		t.Errorf("the comment does not say app waits for net:\n%s", c)
+	}
+	// A job of app's run that comes early (say, a duplicate) does nothing
+	// but ask to be retried.
+	if err := e.f.HandleApply(t.Context(), app.ID); err == nil || IsPermanent(err) {
+		t.Errorf("app's apply before net's: err = %v, want one to retry", err)
+	}
+	if r, _ := e.st.GetRun(t.Context(), app.ID); r.State != store.StateQueued {
+		t.Fatalf("app's apply run is %s before net's apply, want it queued", r.State)
+	}
+
+	e.runApply("net")
+	if got := e.enqueued(); !slices.Equal(got, []int64{net.ID, app.ID}) {
+		t.Fatalf("enqueued after net's apply: %v, want net's then app's", got)
+	}
+	e.runApply("app")
+	if got := e.eng.order(); !slices.Equal(got, []string{"net", "app"}) {
+		t.Errorf("applied %v, want net then app", got)
+	}
+	for _, p := range []string{"net", "app"} {
+		if r := e.applyOf(p); r.State != store.StateSucceeded {
+			t.Errorf("%s's apply: %s %q", p, r.State, r.Error)
+		}
+	}
+	if locks, err := e.st.ListLocks(t.Context(), depRepo); err != nil || len(locks) != 0 {
+		t.Errorf("locks after both applies: %+v, %v", locks, err)
+	}
+}
+
+// TestFailedDependencyApply: when net's apply fails, app's run is
+// cancelled with the reason, answered on the merge request, audited and
+// shown in the comment; app is never applied and keeps its lock.
+func TestFailedDependencyApply(t *testing.T) {
+	e := newDepEnv(t, depsYAML)
+	e.eng.fail["net"] = true
+	e.plan()
+	e.merge()
+	e.runApply("net")
+
+	app := e.applyOf("app")
+	const why = "not applied: it depends on net, whose apply failed"
+	if app.State != store.StateCancelled || app.Error != why {
+		t.Fatalf("app's apply run: %s %q, want cancelled: %q", app.State, app.Error, why)
+	}
+	if slices.Contains(e.enqueued(), app.ID) {
+		t.Errorf("app's apply was enqueued: %v", e.enqueued())
+	}
+	if got := e.eng.order(); !slices.Equal(got, []string{"net"}) {
+		t.Errorf("applied %v, want only net's attempt", got)
+	}
+	replies := e.replies()
+	if len(replies) != 1 || !strings.Contains(replies[0], "These projects were not applied:\n\n- `app`: it depends on net, whose apply failed") || !strings.Contains(replies[0], "sluice unlock -p NAME") {
+		t.Errorf("replies = %q, want one saying app was not applied because net's apply failed", replies)
+	}
+	if got := e.auditActions(); !slices.Contains(got, "sluice apply.cancelled "+depRepo+"!7/app") {
+		t.Errorf("audit = %q, want apply.cancelled of app", got)
+	}
+	if c := e.refresh(); !strings.Contains(c, "whose apply failed") {
+		t.Errorf("the comment does not say why app was not applied:\n%s", c)
+	}
+	l, err := e.st.GetLock(t.Context(), store.LockKey{Repo: depRepo, Project: "app", Workspace: "default"})
+	if err != nil || l.MR != 7 {
+		t.Errorf("app's lock: %+v, %v; want it kept by !7", l, err)
+	}
+	// A later `sluice apply` does not apply app's plan either.
+	e.comment("bob", ActionApply)
+	if n := len(e.applies(depRepo, 7)); n != 2 {
+		t.Errorf("%d apply runs after a later `sluice apply`, want still 2", n)
+	}
+}
+
+// TestRefusedDependency: when the gate refuses net on merge, app gets no
+// apply run (so a later `sluice apply` can still apply both, in order),
+// and the reply says why.
+func TestRefusedDependency(t *testing.T) {
+	yaml := strings.Replace(depsYAML, "  - name: net\n    dir: net\n    engine: terraform\n",
+		"  - name: net\n    dir: net\n    engine: terraform\n    approval:\n      from: [erin]\n", 1)
+	e := newDepEnv(t, yaml)
+	e.plan()
+	e.merge()
+	if runs := e.applies(depRepo, 7); len(runs) != 0 {
+		t.Fatalf("apply runs: %+v, want none: net was refused and app depends on it", runs)
+	}
+	replies := e.replies()
+	if len(replies) != 1 || !strings.Contains(replies[0], "`net`: approvals") ||
+		!strings.Contains(replies[0], "`app`: not applied: it depends on net, whose changes are not applied") {
+		t.Fatalf("replies = %q, want net refused by the gate and app for depending on it", replies)
+	}
+	if i, j := strings.Index(replies[0], "`net`:"), strings.Index(replies[0], "`app`:"); i > j {
+		t.Errorf("the reply names app before net:\n%s", replies[0])
+	}
+
+	// erin approves by asking, in a later second than the plan: both are
+	// applied, net first.
+	e.fg.perms["erin"] = forge.PermWrite
+	e.f.Now = func() time.Time { return time.Now().Add(2 * time.Second) }
+	e.comment("erin", ActionApply)
+	net := e.applyOf("net")
+	if got := e.enqueued(); !slices.Equal(got, []int64{net.ID}) {
+		t.Fatalf("enqueued: %v, want net's apply only", got)
+	}
+	e.runApply("net")
+	e.runApply("app")
+	if got := e.eng.order(); !slices.Equal(got, []string{"net", "app"}) {
+		t.Errorf("applied %v, want net then app", got)
+	}
+}
+
+// TestApplyOfADependentAlone: `sluice apply -p app` while net has changes
+// that are not applied is refused and says what to do.
+func TestApplyOfADependentAlone(t *testing.T) {
+	yaml := strings.ReplaceAll(depsYAML, "    engine: terraform\n", "    engine: terraform\n    apply:\n      mode: before_merge\n")
+	e := newDepEnv(t, yaml)
+	e.plan()
+	e.comment("carol", ActionApply, "app")
+	if runs := e.applies(depRepo, 7); len(runs) != 0 {
+		t.Fatalf("apply runs: %+v, want none", runs)
+	}
+	if r := e.replies(); len(r) != 1 || !strings.Contains(r[0], "`app`: not applied: it depends on net, whose changes are not applied: apply `net` first, or add `-p net`") {
+		t.Errorf("replies = %q", r)
+	}
+}
+
+// TestDependencyChangedItsOutputs: both were planned before either was
+// applied. When net's plan changes or removes an output, app's plan may
+// rest on the old value: once net is applied, app's run is cancelled and
+// the reply says what to do, on a merged merge request and on an open
+// one. A new output does not hold app back.
+func TestDependencyChangedItsOutputs(t *testing.T) {
+	tests := []struct {
+		name    string
+		outputs []engine.OutputChange
+		open    bool
+		why     string // "": app is applied
+	}{
+		{"new output", []engine.OutputChange{{Name: "id", Action: engine.ActionCreate}, {Name: "cidr", Action: engine.ActionNoOp}}, false, ""},
+		{"changed output, merged", []engine.OutputChange{{Name: "cidr", Action: engine.ActionUpdate}}, false,
+			"this merge request is merged and is not planned again; release the lock with `sluice unlock -p app`, then plan app from a new merge request (comment `sluice plan -p app` on it)"},
+		{"removed output, merged", []engine.OutputChange{{Name: "cidr", Action: engine.ActionDelete}}, false, "sluice unlock -p app"},
+		{"changed output, open", []engine.OutputChange{{Name: "cidr", Action: engine.ActionUpdate}}, true,
+			"comment `sluice plan -p app` to plan it again against the new outputs, then have it reviewed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			yaml := depsYAML
+			if tt.open {
+				yaml = strings.ReplaceAll(depsYAML, "    engine: terraform\n", "    engine: terraform\n    apply:\n      mode: before_merge\n")
+			}
+			e := newDepEnv(t, yaml)
+			e.eng.outputs["net"] = tt.outputs
+			e.plan()
+			if tt.open {
+				e.comment("carol", ActionApply)
+			} else {
+				e.merge()
+			}
+			e.runApply("net")
+			app := e.applyOf("app")
+			if tt.why == "" {
+				e.runApply("app")
+				if got := e.eng.order(); !slices.Equal(got, []string{"net", "app"}) {
+					t.Errorf("applied %v, want net then app", got)
+				}
+				return
+			}
+			const prefix = "not applied: it was planned before net, which it depends on, changed or removed outputs (net is applied now), so its plan may rest on the old ones"
+			if app.State != store.StateCancelled || !strings.HasPrefix(app.Error, prefix) || !strings.Contains(app.Error, tt.why) {
+				t.Fatalf("app's apply run: %s %q, want cancelled saying %q", app.State, app.Error, tt.why)
+			}
+			if r := e.replies(); len(r) != 1 || !strings.Contains(r[0], tt.why) {
+				t.Errorf("replies = %q, want one saying %q", r, tt.why)
+			}
+			if got := e.eng.order(); !slices.Equal(got, []string{"net"}) {
+				t.Errorf("applied %v, want net only", got)
+			}
+			if !tt.open {
+				return
+			}
+			// What the reply says works: plan app again, now against the
+			// new outputs, and apply.
+			e.comment("carol", ActionPlan, "app")
+			e.runPlanJobs()
+			e.comment("carol", ActionApply)
+			e.runApply("app")
+			if got := e.eng.order(); !slices.Equal(got, []string{"net", "app"}) {
+				t.Errorf("applied %v, want net then app (planned again)", got)
+			}
+		})
+	}
+}
+
+// TestRecoverStartsWaitingApplies: a run that waits for its dependency's
+// apply has no job. If the server dies after that apply ended and before
+// the waiting run was enqueued, recovery enqueues it; if the dependency's
+// apply was interrupted, recovery cancels it with the reason; while the
+// dependency's apply runs on a live instance, it keeps waiting.
+func TestRecoverStartsWaitingApplies(t *testing.T) {
+	setup := func(t *testing.T) (*depEnv, store.Run, store.Run) {
+		e := newDepEnv(t, depsYAML)
+		e.plan()
+		e.merge()
+		net, app := e.applyOf("net"), e.applyOf("app")
+		if got := e.enqueued(); !slices.Equal(got, []int64{net.ID}) {
+			t.Fatalf("enqueued on merge: %v, want only net's apply", got)
+		}
+		return e, net, app
+	}
+	recoverNow := func(t *testing.T, e *depEnv) {
+		if err := e.f.Recover(t.Context(), []string{"me"}, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	t.Run("dependency applied, then the server died", func(t *testing.T) {
+		e, net, app := setup(t)
+		// The dead server applied net, and died before it enqueued app.
+		if _, err := e.st.StartRun(t.Context(), net.ID, "dead"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.st.FinishRun(t.Context(), net.ID, store.StateSucceeded, "", nil); err != nil {
+			t.Fatal(err)
+		}
+		recoverNow(t, e)
+		if got := e.enqueued(); !slices.Contains(got, app.ID) {
+			t.Fatalf("enqueued: %v, want app's waiting apply %d", got, app.ID)
+		}
+		e.runApply("app")
+		if r := e.applyOf("app"); r.State != store.StateSucceeded {
+			t.Errorf("app's apply: %s %q", r.State, r.Error)
+		}
+	})
+
+	t.Run("dependency interrupted", func(t *testing.T) {
+		e, net, app := setup(t)
+		if _, err := e.st.StartRun(t.Context(), net.ID, "dead"); err != nil {
+			t.Fatal(err)
+		}
+		recoverNow(t, e)
+		if r := e.applyOf("net"); r.State != store.StateInterrupted {
+			t.Fatalf("net's apply: %s, want interrupted", r.State)
+		}
+		r, err := e.st.GetRun(t.Context(), app.ID)
+		if err != nil || r.State != store.StateCancelled || r.Error != "not applied: it depends on net, whose apply was interrupted" {
+			t.Fatalf("app's apply: %+v, %v; want cancelled as net's apply was interrupted", r, err)
+		}
+		if slices.Contains(e.enqueued(), app.ID) {
+			t.Errorf("app's apply was enqueued: %v", e.enqueued())
+		}
+		if rs := e.replies(); len(rs) != 1 || !strings.Contains(rs[0], "whose apply was interrupted") {
+			t.Errorf("replies = %q", rs)
+		}
+	})
+
+	t.Run("dependency still applying", func(t *testing.T) {
+		e, net, app := setup(t)
+		if _, err := e.st.StartRun(t.Context(), net.ID, "me"); err != nil {
+			t.Fatal(err)
+		}
+		recoverNow(t, e)
+		recoverNow(t, e)
+		r, err := e.st.GetRun(t.Context(), app.ID)
+		if err != nil || r.State != store.StateQueued || slices.Contains(e.enqueued(), app.ID) {
+			t.Fatalf("app's apply: %+v, %v, enqueued %v; want it queued, waiting", r, err, e.enqueued())
+		}
+	})
+}
+
+// TestPlainGitAppliesInDependencyOrder: an apply asked through the API for
+// a plain git repository keeps to depends_on too.
+func TestPlainGitAppliesInDependencyOrder(t *testing.T) {
+	e := newDepEnv(t, depsYAML)
+	e.handle(APISource, Request{Action: ActionPlan, Repo: "infra", MR: 1, HeadSHA: headH1, BaseSHA: baseB, Actor: "alice"})
+	e.runPlanJobs()
+	e.handle(APISource, Request{Action: ActionApply, Repo: "infra", MR: 1, Actor: "bob"})
+	runs := e.applies("infra", 1)
+	if len(runs) != 2 {
+		t.Fatalf("apply runs: %+v", runs)
+	}
+	var net, app store.Run
+	for _, r := range runs {
+		if r.Project == "net" {
+			net = r
+		} else {
+			app = r
+		}
+	}
+	if got := e.enqueued(); !slices.Equal(got, []int64{net.ID}) {
+		t.Fatalf("enqueued: %v, want net's apply %d only", got, net.ID)
+	}
+	if err := e.f.HandleApply(t.Context(), net.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.enqueued(); !slices.Equal(got, []int64{net.ID, app.ID}) {
+		t.Fatalf("enqueued after net's apply: %v, want app's too", got)
+	}
+}
+
+// TestPlanRecordsDependsOn: the plan run records depends_on from the
+// sluice.yaml it planned with.
+func TestPlanRecordsDependsOn(t *testing.T) {
+	e := newDepEnv(t, depsYAML)
+	e.plan()
+	states, err := e.f.projectStates(t.Context(), depRepo, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string][]string{}
+	for _, st := range states {
+		got[st.Project] = dependsOn(st)
+	}
+	if !slices.Equal(got["app"], []string{"net"}) || len(got["net"]) != 0 {
+		t.Errorf("recorded depends_on: %v", got)
+	}
+}
+
+func TestByDependency(t *testing.T) {
+	st := func(name string, deps ...string) projectState {
+		return projectState{Project: name, Summary: runSummary{Rules: &projectRules{DependsOn: deps}}}
+	}
+	names := func(states []projectState) []string {
+		var out []string
+		for _, s := range states {
+			out = append(out, s.Project)
+		}
+		return out
+	}
+	// app was planned again after net: planned order is app, net.
+	got := names(byDependency([]projectState{st("app", "net"), st("x"), st("net", "db"), st("y", "app")}))
+	if want := []string{"x", "net", "app", "y"}; !slices.Equal(got, want) {
+		t.Errorf("byDependency = %v, want %v", got, want)
+	}
+	// A cycle (rejected by validation) keeps the given order.
+	got = names(byDependency([]projectState{st("a", "b"), st("b", "a")}))
+	if want := []string{"a", "b"}; !slices.Equal(got, want) {
+		t.Errorf("byDependency of a cycle = %v, want %v", got, want)
+	}
+}
