@@ -196,6 +196,26 @@ type MergeRequests interface {
 	Checks(ctx context.Context, repo, sha string) ([]Check, error)
 	// Permission is the user's access to the repository.
 	Permission(ctx context.Context, repo, login string) (Permission, error)
+	// Committers returns the logins of the accounts the forge links to the
+	// merge request's commits as their author or committer, each once, in
+	// no particular order: the gate does not count their approvals. The
+	// forge links a commit to an account by the email addresses git
+	// recorded, which whoever pushes chooses: this tells who the commits
+	// say wrote them, not who pushed them.
+	//
+	//   - Gitea: the users Gitea matches to each commit's author and
+	//     committer emails; a commit whose emails match no user adds nobody.
+	//   - GitHub: the users GitHub matches the same way, without web-flow
+	//     (the committer of the commits made in GitHub's web interface);
+	//     bots are included. GitHub lists at most 250 commits of a pull
+	//     request: with that many, it is an error, since the others cannot
+	//     be seen.
+	//   - GitLab: nil. Its commits carry only emails, which a token without
+	//     administrator rights cannot reliably map to users; GitLab's own
+	//     approval setting "Prevent approvals by users who add commits"
+	//     (Settings > Merge requests > Merge request approvals) refuses
+	//     their approvals there.
+	Committers(ctx context.Context, repo string, number int64) ([]string, error)
 }
 
 // Commenter writes on merge requests and commits.

@@ -26,6 +26,10 @@ type Fixture struct {
 	// Approvers and ChangesRequestedBy are the reviewers' latest words.
 	Approvers          []string
 	ChangesRequestedBy []string
+	// Committers are the logins the forge links to the merge request's
+	// commits as author or committer, compared as a set without regard to
+	// case (empty where the adapter cannot tell: GitLab).
+	Committers []string
 	// UnresolvedThreads is checked when ≥ 0.
 	UnresolvedThreads int
 	// Checks are expected on HeadSHA (by name and state); others may exist.
@@ -103,6 +107,26 @@ func Run(t *testing.T, f forge.Forge, fx Fixture) {
 		}
 		if !sameSet(approved, fx.Approvers) || !sameSet(changes, fx.ChangesRequestedBy) {
 			t.Errorf("reviews: approved %v, changes requested %v; want %v and %v", approved, changes, fx.Approvers, fx.ChangesRequestedBy)
+		}
+	})
+	t.Run("Committers", func(t *testing.T) {
+		got, err := f.Committers(ctx, fx.Repo, fx.MR)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(slices.Compact(slices.Sorted(slices.Values(lower(got))))) != len(got) {
+			t.Errorf("Committers = %v: a login is listed twice", got)
+		}
+		if !sameSet(lower(got), lower(fx.Committers)) {
+			t.Errorf("Committers = %v, want %v", got, fx.Committers)
+		}
+	})
+	t.Run("Committers missing", func(t *testing.T) {
+		if len(fx.Committers) == 0 {
+			t.Skip("the adapter names no committers")
+		}
+		if _, err := f.Committers(ctx, fx.Repo, fx.MissingMR); !errors.Is(err, forge.ErrNotFound) {
+			t.Errorf("Committers(%d) err = %v, want ErrNotFound", fx.MissingMR, err)
 		}
 	})
 	if fx.UnresolvedThreads >= 0 {

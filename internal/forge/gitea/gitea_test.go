@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"github.com/sluicehq/sluice/internal/forge"
 	"github.com/sluicehq/sluice/internal/forge/forgetest"
 	"github.com/sluicehq/sluice/internal/forge/gitea"
+	"github.com/sluicehq/sluice/internal/testkit"
 	"github.com/sluicehq/sluice/internal/testkit/giteatest"
 )
 
@@ -62,6 +64,41 @@ func newWorld(t *testing.T) *world {
 	return w
 }
 
+// unknownEmail is an address no Gitea user has (the test commits' usual
+// identity).
+const unknownEmail = "test@example.com"
+
+// email is the address giteatest gives a user.
+func (w *world) email(login string) string { return login + "@example.com" }
+
+// commit is a commit pushCommits makes: its author's and committer's
+// emails, and the files it writes.
+type commit struct {
+	author, committer string
+	files             map[string]string
+}
+
+// pushCommits makes commits, in order, on top of branch base and pushes
+// them to branch as pusher. It returns the last one's id.
+func (w *world) pushCommits(t *testing.T, pusher, base, branch string, commits ...commit) string {
+	t.Helper()
+	s, token := w.s, w.tok[pusher]
+	dir := s.Clone(t, token, w.repo)
+	s.Git(t, dir, token, "checkout", "-q", "-B", branch, "origin/"+base)
+	for i, c := range commits {
+		for p, content := range c.files {
+			testkit.WriteFile(t, filepath.Join(dir, p), content)
+		}
+		s.Git(t, dir, token, "add", "-A")
+		testkit.GitEnv(t, dir, []string{
+			"GIT_AUTHOR_NAME=Author", "GIT_AUTHOR_EMAIL=" + c.author,
+			"GIT_COMMITTER_NAME=Committer", "GIT_COMMITTER_EMAIL=" + c.committer,
+		}, "commit", "-q", "--allow-empty", "-m", fmt.Sprintf("change %d of %s", i+1, branch))
+	}
+	s.Git(t, dir, token, "push", "-q", "origin", "HEAD:refs/heads/"+branch)
+	return s.Git(t, dir, token, "rev-parse", "HEAD")
+}
+
 func (w *world) client(t *testing.T) *gitea.Client {
 	t.Helper()
 	c, err := gitea.New(w.s.URL(), w.botToken)
@@ -79,9 +116,15 @@ func TestContract(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
 	s := w.s
-	head := s.PushFiles(t, w.tok[w.author], w.repo, "main", "network", map[string]string{
+	// Two commits: the author's (committed by an address no user has), then
+	// one reviewer1 committed onto the author's branch (authored by that
+	// address).
+	w.pushCommits(t, w.author, "main", "network", commit{w.email(w.author), unknownEmail, map[string]string{
+		"main.tf": "resource \"terraform_data\" \"a\" {}\n",
+	}})
+	head := w.pushCommits(t, w.reviewer1, "network", "network", commit{unknownEmail, w.email(w.reviewer1), map[string]string{
 		"main.tf": "resource \"terraform_data\" \"a\" {}\nresource \"terraform_data\" \"b\" {}\n",
-	})
+	}})
 	pr := s.CreatePR(t, w.tok[w.author], w.repo, "network", "main", "WIP: add the network", "Adds it.")
 	if !pr.Draft {
 		t.Fatalf("a WIP: title does not make a draft on this Gitea: %+v", pr)
@@ -113,6 +156,7 @@ func TestContract(t *testing.T) {
 		Draft:              true,
 		Approvers:          []string{w.reviewer1},
 		ChangesRequestedBy: []string{w.reviewer2},
+		Committers:         []string{w.author, w.reviewer1},
 		UnresolvedThreads:  1,
 		Checks:             []forge.Check{{Name: "ci/build", State: forge.CheckSuccess}},
 		WriteUser:          w.author,
@@ -477,6 +521,7 @@ func TestErrors(t *testing.T) {
 		{"GetMR in a missing repository", func() error { _, err := c.GetMR(ctx, missing, 1); return err }, forge.ErrNotFound, "reading pull request " + missing + "!1 on gitea"},
 		{"Reviews of a missing MR", func() error { _, err := c.Reviews(ctx, w.repo, 404); return err }, forge.ErrNotFound, "reviews of pull request"},
 		{"Comments of a missing MR", func() error { _, err := c.Comments(ctx, w.repo, 404); return err }, forge.ErrNotFound, "comments of pull request"},
+		{"Committers of a missing MR", func() error { _, err := c.Committers(ctx, w.repo, 404); return err }, forge.ErrNotFound, "commits of pull request"},
 		{"FindIssue in a missing repository", func() error { _, err := c.FindIssue(ctx, missing, "x"); return err }, forge.ErrNotFound, missing},
 		{"UpdateIssue of a missing issue", func() error { return c.UpdateIssue(ctx, w.repo, 404, "t", "b") }, forge.ErrNotFound, "updating issue"},
 		{"malformed repository", func() error { _, err := c.GetMR(ctx, "no-slash", 1); return err }, nil, "want owner/name"},

@@ -142,6 +142,47 @@ func latestVerdicts(rs []*sdk.PullReview) []forge.Review {
 	return out
 }
 
+// Committers returns the users Gitea links to the pull request's commits:
+// those whose email (primary, or another activated one) is a commit's
+// author or committer email. Gitea does the matching and answers nil for
+// an email no user has, so such a commit adds nobody.
+func (c *Client) Committers(ctx context.Context, repo string, number int64) ([]string, error) {
+	what := fmt.Sprintf("reading the commits of pull request %s!%d", repo, number)
+	owner, name, err := splitRepo(repo)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	api := c.api(ctx)
+	cs, resp, err := all(func(lo sdk.ListOptions) ([]*sdk.Commit, *sdk.Response, error) {
+		return api.ListPullRequestCommits(owner, name, number, sdk.ListPullRequestCommitsOptions{ListOptions: lo})
+	})
+	if err != nil {
+		return nil, failed(what, resp, err)
+	}
+	return commitUsers(cs), nil
+}
+
+// commitUsers lists the logins of the commits' authors and committers,
+// each once (logins compared without regard to case), in order of first
+// appearance.
+func commitUsers(cs []*sdk.Commit) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, c := range cs {
+		if c == nil {
+			continue
+		}
+		for _, u := range []*sdk.User{c.Author, c.Committer} {
+			if u == nil || u.UserName == "" || seen[strings.ToLower(u.UserName)] {
+				continue
+			}
+			seen[strings.ToLower(u.UserName)] = true
+			out = append(out, u.UserName)
+		}
+	}
+	return out
+}
+
 // UnresolvedThreads counts the code conversations not marked resolved.
 // Gitea groups a pull request's review comments into a conversation per
 // file and line (old or new side), across reviews, and keeps the resolved

@@ -34,7 +34,9 @@ func fixture(t *testing.T) forgetest.Fixture {
 		BaseRef:            "master",
 		Approvers:          []string{"octocat"},
 		ChangesRequestedBy: []string{"hubot"},
-		UnresolvedThreads:  2,
+		// hubot's commit was made in the web interface: web-flow committed it.
+		Committers:        []string{"octocat", "hubot"},
+		UnresolvedThreads: 2,
 		Checks: []forge.Check{
 			{Name: "continuous-integration/jenkins", State: forge.CheckSuccess},
 			{Name: "security/brakeman", State: forge.CheckSuccess},

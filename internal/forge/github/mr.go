@@ -123,6 +123,57 @@ func (c *Client) Reviews(ctx context.Context, repo string, number int64) ([]forg
 	return out, nil
 }
 
+// webFlow is the account GitHub makes the committer of the commits made in
+// its web interface (edits, suggestions, the "Update branch" button): it
+// commits on behalf of the person who clicked, who is the author.
+const webFlow = "web-flow"
+
+// maxPullCommits is the most commits GitHub lists of a pull request.
+const maxPullCommits = 250
+
+// Committers returns the GitHub users linked to the pull request's commits
+// as author or committer (GitHub matches the commit's emails to its users;
+// an email nobody has verified links nobody), without web-flow. Bots, such
+// as dependabot[bot], are included. GitHub lists at most 250 commits of a
+// pull request: with that many, the commits after them cannot be seen, and
+// Committers fails rather than answer for part of them.
+func (c *Client) Committers(ctx context.Context, repo string, number int64) ([]string, error) {
+	owner, name, err := splitRepo(repo)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	seen := map[string]bool{webFlow: true}
+	count := 0
+	opt := &gh.ListOptions{PerPage: perPage}
+	for {
+		cs, resp, err := c.gh.PullRequests.ListCommits(ctx, owner, name, int(number), opt)
+		if err != nil {
+			return nil, fail(resp, err, "listing commits of %s#%d", repo, number)
+		}
+		count += len(cs)
+		for _, rc := range cs {
+			for _, u := range []*gh.User{rc.GetAuthor(), rc.GetCommitter()} {
+				login := u.GetLogin()
+				if login == "" || seen[strings.ToLower(login)] {
+					continue
+				}
+				seen[strings.ToLower(login)] = true
+				out = append(out, login)
+			}
+		}
+		if resp.NextPage == 0 {
+			break
+		}
+		opt.Page = resp.NextPage
+	}
+	if count >= maxPullCommits {
+		return nil, fmt.Errorf("github: listing commits of %s#%d: GitHub lists only the first %d commits of a pull request, so who wrote the others cannot be told; squash or split the pull request",
+			repo, number, maxPullCommits)
+	}
+	return out, nil
+}
+
 // reviewThreadsQuery pages through a pull request's review threads. The
 // REST API does not say whether a thread is resolved; GraphQL does.
 const reviewThreadsQuery = `query($owner: String!, $name: String!, $number: Int!, $cursor: String) {

@@ -63,6 +63,9 @@ type recorded struct {
 	hits      map[string]int // "METHOD /path" below /api/v3
 	faults    map[string][]fault
 
+	// pullCommits adds that many commits to the recorded pull request.
+	pullCommits int
+
 	// The App's side. appKey verifies JWTs; now is the server's clock
 	// (the tests share their fake one); tokens are the installation
 	// tokens minted, with their expiry; mintGate, when set, holds every
@@ -109,6 +112,7 @@ func newRecorded(t *testing.T) *recorded {
 	mux.HandleFunc("GET /api/v3/user", s.file("user.json"))
 	mux.HandleFunc("GET "+r+"/pulls/{number}", s.getPull)
 	mux.HandleFunc("GET "+r+"/pulls/{number}/reviews", s.listReviews)
+	mux.HandleFunc("GET "+r+"/pulls/{number}/commits", s.listPullCommits)
 	mux.HandleFunc("GET "+r+"/branches/{branch}", s.getBranch)
 	mux.HandleFunc("GET "+r+"/commits/{ref}/status", s.combinedStatus)
 	mux.HandleFunc("GET "+r+"/commits/{ref}/check-runs", s.checkRuns)
@@ -311,6 +315,24 @@ func (s *recorded) listReviews(w http.ResponseWriter, r *http.Request) {
 	var rs []any
 	readJSON(s.t, "reviews.json", &rs)
 	s.writePage(w, r, rs, nil)
+}
+
+// listPullCommits serves the commits of the recorded pull request, and
+// pullCommits more (by octocat) when set, as GitHub lists them: never more
+// than 250 in all, however many pages are asked for.
+func (s *recorded) listPullCommits(w http.ResponseWriter, r *http.Request) {
+	if r.PathValue("number") != "1347" {
+		s.notFound(w)
+		return
+	}
+	var cs []any
+	readJSON(s.t, "pull-commits.json", &cs)
+	s.mu.Lock()
+	for range s.pullCommits {
+		cs = append(cs, cs[len(cs)-1])
+	}
+	s.mu.Unlock()
+	s.writePage(w, r, cs[:min(len(cs), 250)], nil)
 }
 
 func (s *recorded) getBranch(w http.ResponseWriter, r *http.Request) {

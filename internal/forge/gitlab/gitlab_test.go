@@ -122,7 +122,10 @@ func fixture(t *testing.T) forgetest.Fixture {
 		Approvers: []string{"root"},
 		// The documented reviewers are "unreviewed" and "reviewed".
 		ChangesRequestedBy: nil,
-		UnresolvedThreads:  2,
+		// The adapter cannot tell who committed (only emails): GitLab's
+		// own approval setting does it (docs/forges/gitlab.md).
+		Committers:        nil,
+		UnresolvedThreads: 2,
 		Checks: []forge.Check{
 			{Name: "bundler:audit", State: forge.CheckPending},
 			{Name: "test", State: forge.CheckPending},

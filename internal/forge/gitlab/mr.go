@@ -101,6 +101,18 @@ func (c *Client) GetMR(ctx context.Context, repo string, number int64) (*forge.M
 	return out, nil
 }
 
+// Committers is nil: GitLab's merge request commits carry only the author
+// and committer emails, which a token without administrator rights cannot
+// reliably map to users (GitLab finds a user by email only when the user
+// made that email public). GitLab enforces this itself: its merge request
+// approval setting "Prevent approvals by users who add commits" (Settings >
+// Merge requests > Merge request approvals > Approval settings; Premium and
+// Ultimate) refuses the approvals of users who committed to the merge
+// request, so they never reach Reviews. See docs/forges/gitlab.md.
+func (c *Client) Committers(ctx context.Context, repo string, number int64) ([]string, error) {
+	return nil, nil
+}
+
 // approvalsAnswer is GET /projects/:id/merge_requests/:iid/approvals, read
 // directly: the client's type drops approved_at.
 type approvalsAnswer struct {
