@@ -15,7 +15,8 @@ import (
 // server's policy was applied.
 type Rules struct {
 	// MinApprovals is how many approvals from eligible reviewers, never
-	// counting the author's own, are needed.
+	// counting the author's own nor those of the merge request's
+	// committers, are needed.
 	MinApprovals int
 	// From lists the logins (and group:NAME entries, matched by Groups) whose
 	// approvals count; empty means anyone with write access.
@@ -37,6 +38,12 @@ type Policy struct {
 type Input struct {
 	MR      forge.MergeRequest
 	Reviews []forge.Review
+	// Committers are the logins that authored or committed the merge
+	// request's commits, as the forge knows them (forge.MergeRequests
+	// Committers): their approvals do not count, or whoever pushes a
+	// commit onto someone else's merge request could approve it. Empty
+	// where the forge cannot tell (GitLab, which enforces it itself).
+	Committers []string
 	// Threads is the number of unresolved discussion threads.
 	Threads int
 	// Checks are the commit's other pipelines and statuses; Sluice's own
@@ -245,12 +252,16 @@ func Evaluate(r Rules, in Input) Result {
 }
 
 // approvals sorts approvers into those that count, those that do not (the
-// author, not eligible) and those given before the plan. Each person
+// author, a committer, not eligible) and those given before the plan. Each person
 // counts once, by their latest review (see latestReviews): a reviewer who
 // approved and then asks for the apply of a merged merge request, which
 // the flow reads as an approval too, is one approver, not two.
 func approvals(r Rules, in Input) (eligible, ineligible, tooEarly []string) {
 	allowed := eligibleSet(r, in.Groups)
+	committed := map[string]bool{}
+	for _, c := range in.Committers {
+		committed[strings.ToLower(c)] = true
+	}
 	for _, rv := range latestReviews(in.Reviews) {
 		if rv.State != forge.ReviewApproved {
 			continue
@@ -259,6 +270,8 @@ func approvals(r Rules, in Input) (eligible, ineligible, tooEarly []string) {
 		switch {
 		case strings.EqualFold(login, in.MR.Author.Login):
 			ineligible = append(ineligible, login+" (the author)")
+		case committed[strings.ToLower(login)]:
+			ineligible = append(ineligible, login+" (pushed commits to this merge request)")
 		case allowed != nil && !allowed[strings.ToLower(login)]:
 			ineligible = append(ineligible, login+" (not an eligible approver)")
 		case allowed == nil && in.ReviewerPermissions != nil && in.ReviewerPermissions[login] < forge.PermWrite:
