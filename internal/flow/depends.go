@@ -257,20 +257,13 @@ func (f *Flow) advance(ctx context.Context, repo string, number int64) error {
 	if err != nil {
 		return err
 	}
-	// A queued apply of a plan that is not its project's latest any more
-	// cannot go on: its job finds the plan discarded and ends it.
-	latest := map[int64]bool{}
-	for _, st := range states {
-		if st.Apply != nil {
-			latest[st.Apply.ID] = true
-		}
-	}
+	var waiting []projectState
 	for i := len(queued) - 1; i >= 0; i-- { // oldest first
-		if r := queued[i]; !latest[r.ID] {
-			if err := f.Jobs.EnqueueApply(ctx, r.ID); err != nil {
-				return err
-			}
+		st, err := f.applyState(ctx, states, queued[i])
+		if err != nil {
+			return err
 		}
+		waiting = append(waiting, st)
 	}
 
 	var (
@@ -280,11 +273,8 @@ func (f *Flow) advance(ctx context.Context, repo string, number int64) error {
 		asked   bool
 		blocked []string
 	)
-	for _, st := range byDependency(states) {
+	for _, st := range byDependency(waiting) {
 		a := st.Apply
-		if a == nil || a.State != store.StateQueued {
-			continue
-		}
 		h := holdOf(st, states, nil)
 		switch {
 		case h.kind == holdNone:
@@ -311,7 +301,8 @@ func (f *Flow) advance(ctx context.Context, repo string, number int64) error {
 			}
 			return err
 		}
-		// The states that depend on this one see it cancelled.
+		// The states that depend on this one see it cancelled (a is
+		// theirs when it is its project's latest apply).
 		a.State, a.Error = store.StateCancelled, why
 		f.Log.Warn("apply run cancelled: what it depends on was not applied", "run", a.ID, "repo", repo, "mr", number, "project", st.Project, "reason", why)
 		if _, err := f.Audit.Record(ctx, "sluice", "apply.cancelled", subject(repo, number, st.Project),
@@ -346,17 +337,46 @@ func (f *Flow) advanceAfter(ctx context.Context, r store.Run) {
 }
 
 // applyHold is the hold on apply run r from what its project depends on:
-// holdNone when it may go (or is not its project's latest apply, which
-// HandleApply refuses by itself).
+// holdNone when it may go.
 func (f *Flow) applyHold(ctx context.Context, r store.Run) (hold, error) {
 	states, err := f.projectStates(ctx, r.Repo, r.MR)
 	if err != nil {
 		return hold{}, err
 	}
+	st, err := f.applyState(ctx, states, r)
+	if err != nil {
+		return hold{}, err
+	}
+	return holdOf(st, states, nil), nil
+}
+
+// applyState is the state of apply run a's project as a's plan left it:
+// its project's state in states when a applies the project's latest plan
+// (a is then that state's Apply, shared), else one made from a's plan and
+// the run that made it (a newer plan run of the project failed, say, or
+// is still planning).
+func (f *Flow) applyState(ctx context.Context, states []projectState, a store.Run) (projectState, error) {
 	for _, st := range states {
-		if st.Apply != nil && st.Apply.ID == r.ID {
-			return holdOf(st, states, nil), nil
+		if st.Apply != nil && st.Apply.ID == a.ID {
+			return st, nil
 		}
 	}
-	return hold{}, nil
+	st := projectState{Project: a.Project, Workspace: a.Workspace, Apply: &a}
+	p, err := f.Store.GetPlan(ctx, a.PlanID)
+	if errors.Is(err, store.ErrNotFound) {
+		return st, nil // the apply job ends the run: its plan is gone
+	}
+	if err != nil {
+		return st, err
+	}
+	st.Plan = &p
+	run, err := f.Store.GetRun(ctx, p.RunID)
+	if errors.Is(err, store.ErrNotFound) {
+		return st, nil
+	}
+	if err != nil {
+		return st, err
+	}
+	st.PlanRun, st.Summary = run, readSummary(run)
+	return st, nil
 }

@@ -504,6 +504,33 @@ func TestRecoverStartsWaitingApplies(t *testing.T) {
 		}
 	})
 
+	t.Run("the dependent planned again meanwhile", func(t *testing.T) {
+		e, net, app := setup(t)
+		// A newer plan run of app, still queued: app's waiting apply is
+		// not its latest any more, and still waits for net's.
+		if _, err := e.st.CreateRun(t.Context(), store.Run{Kind: store.KindPlan, Repo: depRepo, MR: 7, Project: "app", Workspace: "default",
+			HeadSHA: headH2, BaseSHA: baseB, Actor: "carol"}); err != nil {
+			t.Fatal(err)
+		}
+		recoverNow(t, e)
+		if slices.Contains(e.enqueued(), app.ID) {
+			t.Fatalf("app's apply was enqueued before net's ran: %v", e.enqueued())
+		}
+		if err := e.f.HandleApply(t.Context(), app.ID); err == nil {
+			t.Errorf("app's apply before net's: no error, want one to retry")
+		}
+		if _, err := e.st.StartRun(t.Context(), net.ID, "me"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.st.FinishRun(t.Context(), net.ID, store.StateSucceeded, "", nil); err != nil {
+			t.Fatal(err)
+		}
+		recoverNow(t, e)
+		if !slices.Contains(e.enqueued(), app.ID) {
+			t.Fatalf("app's apply was not enqueued once net's succeeded: %v", e.enqueued())
+		}
+	})
+
 	t.Run("dependency still applying", func(t *testing.T) {
 		e, net, app := setup(t)
 		if _, err := e.st.StartRun(t.Context(), net.ID, "me"); err != nil {
