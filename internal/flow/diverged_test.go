@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/forge"
@@ -96,7 +97,7 @@ func TestRulesNoteInTheChecklist(t *testing.T) {
 		{"rules unchanged", "version: 1\nprojects:\n  - name: prod\n    dir: prod\n    approval:\n      min: 1\n", false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			rules, _, err := f.rulesOf(t.Context(), run, headProject(t, tt.head, "prod"))
+			rules, _, err := f.rulesOf(t.Context(), run, headProject(t, tt.head, "prod"), fstest.MapFS{})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -64,17 +64,24 @@ func subject(repo string, mr int64, project string) string {
 }
 
 // loadConfig reads sluice.yaml (or discovers projects) at a commit.
-func (f *Flow) loadConfig(ctx context.Context, src workspace.Source, req Request, eventID int64) (*repoconfig.Config, error) {
+// loadConfig reads sluice.yaml at the request's head, and each project's
+// patterns there (with the local modules it calls).
+func (f *Flow) loadConfig(ctx context.Context, src workspace.Source, req Request, eventID int64) (*repoconfig.Config, map[string][]string, error) {
 	tree, err := f.Workspaces.Checkout(ctx, src, req.HeadSHA, fmt.Sprintf("config-event-%d", eventID))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer func() { _ = f.Workspaces.Remove(context.WithoutCancel(ctx), tree) }()
-	cfg, err := repoconfig.Load(os.DirFS(tree.Dir))
+	fsys := os.DirFS(tree.Dir)
+	cfg, err := repoconfig.Load(fsys)
 	if err != nil {
-		return nil, permanent(fmt.Errorf("%s at %s: %w", req.Repo, short(req.HeadSHA), err))
+		return nil, nil, permanent(fmt.Errorf("%s at %s: %w", req.Repo, short(req.HeadSHA), err))
 	}
-	return cfg, nil
+	patterns := make(map[string][]string, len(cfg.Projects))
+	for i := range cfg.Projects {
+		patterns[cfg.Projects[i].Name] = cfg.Projects[i].PatternsIn(fsys)
+	}
+	return cfg, patterns, nil
 }
 
 // planMR finds the projects a merge request's head touches and creates a
@@ -110,7 +117,7 @@ func (f *Flow) planMR(ctx context.Context, ev store.Event, req Request) error {
 		// Plan what the merge request is now, whatever push the event was for.
 		req.HeadSHA, req.BaseSHA = mr.HeadSHA, mr.BaseSHA
 	}
-	cfg, err := f.loadConfig(ctx, src, req, ev.ID)
+	cfg, patterns, err := f.loadConfig(ctx, src, req, ev.ID)
 	if err != nil {
 		return err
 	}
@@ -129,7 +136,8 @@ func (f *Flow) planMR(ctx context.Context, ev store.Event, req Request) error {
 		}
 		ps := make([]affected.Project, len(cfg.Projects))
 		for i := range cfg.Projects {
-			ps[i] = affected.Project{Name: cfg.Projects[i].Name, Patterns: append(cfg.Projects[i].Patterns(), repoconfig.FileName)}
+			name := cfg.Projects[i].Name
+			ps[i] = affected.Project{Name: name, Patterns: append(patterns[name], repoconfig.FileName)}
 		}
 		m, err := affected.NewMatcher(ps)
 		if err != nil {

@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/forge"
@@ -287,7 +288,7 @@ func TestRulesFromTheBase(t *testing.T) {
 			f := rulesFlow(repo, &gateForge{name: "gitea"})
 			headYAML := "version: 1\nprojects:\n  - name: " + tt.project + "\n    " + tt.head + "\n"
 			p := headProject(t, headYAML, tt.project)
-			got, notes, err := f.rulesOf(context.Background(), store.Run{ID: 1, Repo: "gitea:org/infra", MR: 7, Project: tt.project, BaseSHA: rulesBase, HeadSHA: rulesHead}, p)
+			got, notes, err := f.rulesOf(context.Background(), store.Run{ID: 1, Repo: "gitea:org/infra", MR: 7, Project: tt.project, BaseSHA: rulesBase, HeadSHA: rulesHead}, p, fstest.MapFS{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -318,7 +319,7 @@ func TestRulesBaseUnreadable(t *testing.T) {
 	repo := &commitFiles{t: t, commits: map[string]map[string]string{rulesBase: {"sluice.yaml": baseYAML}}, broken: true}
 	f := rulesFlow(repo, &gateForge{name: "gitea"})
 	p := headProject(t, "version: 1\nprojects:\n  - name: prod\n    dir: prod\n    approval:\n      from: [mallory]\n", "prod")
-	got, _, err := f.rulesOf(context.Background(), store.Run{ID: 1, Repo: "gitea:org/infra", MR: 7, Project: "prod", BaseSHA: rulesBase, HeadSHA: rulesHead}, p)
+	got, _, err := f.rulesOf(context.Background(), store.Run{ID: 1, Repo: "gitea:org/infra", MR: 7, Project: "prod", BaseSHA: rulesBase, HeadSHA: rulesHead}, p, fstest.MapFS{})
 	if err == nil || !strings.Contains(err.Error(), "connection refused") {
 		t.Errorf("rulesOf = %+v, %v; want the read's error", got, err)
 	}
@@ -338,7 +339,7 @@ func TestRulesGateOfTheBase(t *testing.T) {
 	f := rulesFlow(repo, fg)
 	p := headProject(t, "version: 1\nprojects:\n  - name: prod\n    dir: prod\n    approval:\n      min: 1\n      from: [mallory]\n", "prod")
 	run := store.Run{ID: 1, Repo: "gitea:org/infra", MR: 7, Project: "prod", BaseSHA: rulesBase, HeadSHA: rulesHead}
-	rules, _, err := f.rulesOf(context.Background(), run, p)
+	rules, _, err := f.rulesOf(context.Background(), run, p, fstest.MapFS{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -405,7 +406,7 @@ func TestRulesCodeownersWhereTheForgeLooks(t *testing.T) {
 			repo := &commitFiles{t: t, commits: map[string]map[string]string{rulesBase: base, rulesHead: {}}, changed: []string{"prod/main.tf"}}
 			f := rulesFlow(repo, &gateForge{name: tt.forge})
 			p := headProject(t, "version: 1\nprojects:\n  - name: prod\n    dir: prod\n    approval:\n      codeowners: true\n", "prod")
-			got, _, err := f.rulesOf(context.Background(), store.Run{ID: 1, Repo: tt.forge + ":org/infra", MR: 7, Project: "prod", BaseSHA: rulesBase, HeadSHA: rulesHead}, p)
+			got, _, err := f.rulesOf(context.Background(), store.Run{ID: 1, Repo: tt.forge + ":org/infra", MR: 7, Project: "prod", BaseSHA: rulesBase, HeadSHA: rulesHead}, p, fstest.MapFS{})
 			if tt.want == "" {
 				if err == nil || !strings.Contains(err.Error(), "no CODEOWNERS file on its base branch") {
 					t.Errorf("rulesOf = %+v, %v; want no CODEOWNERS file", got, err)
@@ -433,7 +434,7 @@ func TestRulesOwnersOfTheBaseProject(t *testing.T) {
 	repo := &commitFiles{t: t, commits: map[string]map[string]string{rulesBase: base, rulesHead: {}}, changed: []string{"prod/main.tf", "elsewhere/main.tf"}}
 	f := rulesFlow(repo, &gateForge{name: "gitea"})
 	p := headProject(t, "version: 1\nprojects:\n  - name: prod\n    dir: elsewhere\n    approval:\n      codeowners: true\n", "prod")
-	got, _, err := f.rulesOf(context.Background(), store.Run{ID: 1, Repo: "gitea:org/infra", MR: 7, Project: "prod", BaseSHA: rulesBase, HeadSHA: rulesHead}, p)
+	got, _, err := f.rulesOf(context.Background(), store.Run{ID: 1, Repo: "gitea:org/infra", MR: 7, Project: "prod", BaseSHA: rulesBase, HeadSHA: rulesHead}, p, fstest.MapFS{})
 	if err != nil {
 		t.Fatal(err)
 	}

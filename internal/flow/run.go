@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -204,7 +205,7 @@ func (f *Flow) HandlePlan(ctx context.Context, runID int64) error {
 		Normalized: normalized, HasChanges: plan.Changes(),
 	}
 	sp.Sealed = f.Sealer.Seal(clear, artifactAD(sp))
-	rules, notes, err := f.rulesOf(ctx, r, p)
+	rules, notes, err := f.rulesOf(ctx, r, p, os.DirFS(tree.Dir))
 	if err != nil {
 		return f.finishFailed(ctx, r, logs, err)
 	}
@@ -251,7 +252,7 @@ func (f *Flow) HandlePlan(ctx context.Context, runID int64) error {
 // head may only ask for more approvals: approval.min is the greater of the
 // two. The notes say where the head asks for other rules, which hold once
 // it is merged.
-func (f *Flow) rulesOf(ctx context.Context, r store.Run, p *repoconfig.Project) (*projectRules, []string, error) {
+func (f *Flow) rulesOf(ctx context.Context, r store.Run, p *repoconfig.Project, head fs.FS) (*projectRules, []string, error) {
 	src, err := f.source(ctx, r.Repo)
 	if err != nil {
 		return nil, nil, err
@@ -283,7 +284,7 @@ func (f *Flow) rulesOf(ctx context.Context, r store.Run, p *repoconfig.Project) 
 	}
 	rules.Min = max(rules.Min, headRules.Min)
 
-	pr := &projectRules{MinApprovals: rules.Min, From: rules.From, Mode: rules.Mode, Relax: rules.Relax, Patterns: p.Patterns(), Dir: p.Dir, Engine: p.Engine,
+	pr := &projectRules{MinApprovals: rules.Min, From: rules.From, Mode: rules.Mode, Relax: rules.Relax, Patterns: p.PatternsIn(head), Dir: p.Dir, Engine: p.Engine,
 		DependsOn: p.DependsOn, Notes: notes}
 	if !rules.Codeowners {
 		return pr, notes, nil

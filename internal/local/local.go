@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -97,23 +96,9 @@ func (c *Checkout) readPatterns() {
 		fsys := os.DirFS(c.Repo.Root)
 		for i := range c.Config.Projects {
 			p := &c.Config.Projects[i]
-			c.patterns[p.Name] = effectivePatterns(fsys, p)
+			c.patterns[p.Name] = p.PatternsIn(fsys)
 		}
 	})
-}
-
-func effectivePatterns(fsys fs.FS, p *repoconfig.Project) []string {
-	pats := p.Patterns()
-	if p.Engine == repoconfig.EnginePulumi {
-		return pats
-	}
-	// A directory that cannot be read calls no module here; the engine
-	// reports the problem when it plans.
-	mods, _ := tfmodules.Dirs(fsys, p.Dir)
-	for _, m := range mods {
-		pats = append(pats, repoconfig.EscapeGlob(m)+"/**")
-	}
-	return pats
 }
 
 // Change is what a branch changes relative to its base.

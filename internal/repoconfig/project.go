@@ -1,9 +1,12 @@
 package repoconfig
 
 import (
+	"io/fs"
 	"path"
 	"slices"
 	"strings"
+
+	"github.com/sluicehq/sluice/internal/engine/terraform/tfmodules"
 )
 
 // Project returns the project with the given name.
@@ -98,6 +101,24 @@ func (p *Project) Patterns() []string {
 		out[i] = path.Join(dir, g)
 	}
 	return out
+}
+
+// PatternsIn is Patterns plus, for Terraform and OpenTofu, DIR/** of
+// every local module the project calls (directly or through other local
+// modules, inside the repository), read from fsys, the repository's files:
+// a change to a module the project calls affects the project. A directory
+// that cannot be read calls no module here; the engine reports the problem
+// when it plans.
+func (p *Project) PatternsIn(fsys fs.FS) []string {
+	pats := p.Patterns()
+	if p.Engine == EnginePulumi {
+		return pats
+	}
+	mods, _ := tfmodules.Dirs(fsys, p.Dir)
+	for _, m := range mods {
+		pats = append(pats, EscapeGlob(m)+"/**")
+	}
+	return pats
 }
 
 // FreshnessPatterns are the files that must not change between a
