@@ -211,6 +211,10 @@ func (g *mrGate) readMR(ctx context.Context) error {
 	if in.Reviews, err = fg.Reviews(ctx, path, mr.Number); err != nil {
 		return err
 	}
+	// Who pushed commits to the merge request may not approve it.
+	if in.Committers, err = fg.Committers(ctx, path, mr.Number); err != nil {
+		return err
+	}
 	for _, rv := range in.Reviews {
 		if _, ok := in.ReviewerPermissions[rv.User.Login]; ok || rv.State != forge.ReviewApproved {
 			continue

@@ -19,15 +19,21 @@ import (
 // the calls; the rest of forge.Forge is not used.
 type countingForge struct {
 	forge.Forge
-	reviews []forge.Review
-	perms   map[string]forge.Permission
-	groups  map[string][]string
-	calls   map[string]int
+	reviews    []forge.Review
+	committers []string
+	perms      map[string]forge.Permission
+	groups     map[string][]string
+	calls      map[string]int
 }
 
 func (c *countingForge) Reviews(context.Context, string, int64) ([]forge.Review, error) {
 	c.calls["Reviews"]++
 	return c.reviews, nil
+}
+
+func (c *countingForge) Committers(context.Context, string, int64) ([]string, error) {
+	c.calls["Committers"]++
+	return c.committers, nil
 }
 
 func (c *countingForge) UnresolvedThreads(context.Context, string, int64) (int, error) {
@@ -90,6 +96,7 @@ func TestGateReadsTheMergeRequestOnce(t *testing.T) {
 		name          string
 		actor         string
 		actorApproves bool
+		committers    []string
 		// approvals is the detail of the approvals item of each project
 		// (needing 1 and 2 approvals).
 		approvals [2]string
@@ -98,25 +105,32 @@ func TestGateReadsTheMergeRequestOnce(t *testing.T) {
 		{
 			name:      "refresh",
 			approvals: [2]string{"1 of 1 needed: bob", "1 of 2 needed: bob (not counted: erin (no write access))"},
-			calls:     map[string]int{"Reviews": 1, "UnresolvedThreads": 1, "Checks": 1, "Permission bob": 1, "Permission erin": 1},
+			calls:     map[string]int{"Reviews": 1, "Committers": 1, "UnresolvedThreads": 1, "Checks": 1, "Permission bob": 1, "Permission erin": 1},
 		},
 		{
 			name:      "merge by an approver",
 			actor:     "bob",
 			approvals: [2]string{"1 of 1 needed: bob", "1 of 2 needed: bob (not counted: erin (no write access))"},
-			calls:     map[string]int{"Reviews": 1, "UnresolvedThreads": 1, "Checks": 1, "Permission bob": 1, "Permission erin": 1},
+			calls:     map[string]int{"Reviews": 1, "Committers": 1, "UnresolvedThreads": 1, "Checks": 1, "Permission bob": 1, "Permission erin": 1},
+		},
+		{
+			name:       "a reviewer who pushed commits",
+			committers: []string{"Bob"},
+			approvals:  [2]string{"0 of 1 needed (not counted: bob (pushed commits to this merge request), erin (no write access))", "0 of 2 needed (not counted: bob (pushed commits to this merge request), erin (no write access))"},
+			calls:      map[string]int{"Reviews": 1, "Committers": 1, "UnresolvedThreads": 1, "Checks": 1, "Permission bob": 1, "Permission erin": 1},
 		},
 		{
 			name:          "apply on a merged merge request",
 			actor:         "carol",
 			actorApproves: true,
 			approvals:     [2]string{"2 of 1 needed: bob, carol", "2 of 2 needed: bob, carol"},
-			calls:         map[string]int{"Reviews": 1, "UnresolvedThreads": 1, "Checks": 1, "Permission bob": 1, "Permission carol": 1, "Permission erin": 1},
+			calls:         map[string]int{"Reviews": 1, "Committers": 1, "UnresolvedThreads": 1, "Checks": 1, "Permission bob": 1, "Permission carol": 1, "Permission erin": 1},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			clear(fg.calls)
+			fg.committers = tt.committers
 			g := f.newGate(fg, "org/infra", mr, tt.actor, tt.actorApproves)
 			for i, st := range []projectState{state("dev", 1), state("prod", 2)} {
 				res, err := g.evaluate(context.Background(), st)

@@ -104,6 +104,8 @@ type gateForge struct {
 	perms   map[string]forge.Permission
 }
 
+func (g *gateForge) Committers(context.Context, string, int64) ([]string, error) { return nil, nil }
+
 func (g *gateForge) Name() string { return g.name }
 func (g *gateForge) Reviews(context.Context, string, int64) ([]forge.Review, error) {
 	return g.reviews, nil
