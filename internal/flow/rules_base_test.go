@@ -240,6 +240,16 @@ func TestRulesFromTheBase(t *testing.T) {
 			note:    "except its higher approval.min (2), which counts now",
 		},
 		{
+			// prod renamed prod2: the same directory and workspace keep the
+			// base's rules, or a rename would shed them.
+			name:    "a project the merge request renames",
+			base:    map[string]string{"sluice.yaml": strings.Replace(baseYAML, "min: 1", "min: 2\n      from: [\"group:sre\"]", 1)},
+			project: "prod2",
+			head:    "dir: prod\n    approval:\n      min: 1\n      from: [mallory]",
+			want:    projectRules{MinApprovals: 2, From: []string{"group:sre"}, Mode: "after_merge"},
+			note:    "this merge request changes them",
+		},
+		{
 			name:    "a project the merge request adds, with the defaults",
 			project: "net",
 			head:    "dir: net",

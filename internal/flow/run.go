@@ -265,6 +265,10 @@ func (f *Flow) rulesOf(ctx context.Context, r store.Run, p *repoconfig.Project, 
 	if baseCfg != nil {
 		if bp, ok := baseCfg.Project(p.Name); ok {
 			base = bp
+		} else if bp := sameProject(baseCfg, p); bp != nil {
+			// Renamed in the merge request: the same code and state keep
+			// the rules they had, or renaming would shed them.
+			base = bp
 		} else {
 			why = fmt.Sprintf("project %s is not in %s on the base branch (at %s)", p.Name, repoconfig.FileName, short(r.BaseSHA))
 		}
@@ -373,6 +377,18 @@ func (s gateSettings) equal(o gateSettings) bool {
 // plans fail then too; its fix must be reviewable). An error is returned
 // only when the base cannot be read at all, so that a failure to read
 // never passes for an absent file with weaker rules.
+// sameProject is the project of cfg with p's directory and workspace or
+// stack: p under another name.
+func sameProject(cfg *repoconfig.Config, p *repoconfig.Project) *repoconfig.Project {
+	for i := range cfg.Projects {
+		b := &cfg.Projects[i]
+		if b.Dir == p.Dir && b.EngineWorkspace() == p.EngineWorkspace() {
+			return b
+		}
+	}
+	return nil
+}
+
 func (f *Flow) baseConfig(ctx context.Context, src workspace.Source, r store.Run) (*repoconfig.Config, string, error) {
 	if r.BaseSHA == "" {
 		return nil, "the merge request has no base commit", nil
