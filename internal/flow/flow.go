@@ -288,7 +288,8 @@ func (f *Flow) HandleEvent(ctx context.Context, eventID int64) error {
 			return err
 		}
 		if machine {
-			f.Log.Info("ignoring a command written by Sluice itself or by a bot", "event", eventID, "repo", req.Repo, "mr", req.MR, "author", req.Actor)
+			f.Log.Warn("ignoring a command written by the account Sluice acts as, or by a bot: commands come from people (give Sluice an account of its own)",
+				"event", eventID, "repo", req.Repo, "mr", req.MR, "author", req.Actor)
 			return f.Store.MarkEventProcessed(ctx, eventID)
 		}
 	}

@@ -41,8 +41,8 @@ const APIActor = "api"
 // fromAPI reports whether an event came through the JSON API.
 func fromAPI(ev store.Event) bool { return ev.Forge == APISource }
 
-// mergeLag is how long a merge webhook is retried while the forge's API
-// still says the merge request is open.
+// mergeLag is how long a merge or close webhook is retried while the
+// forge's API still says the merge request is open.
 const mergeLag = 10 * time.Minute
 
 // asAPI makes a JSON API request for a forge's repository act as
@@ -340,10 +340,15 @@ func (f *Flow) closeMR(ctx context.Context, ev store.Event, req Request) error {
 			}
 			req.Merged = false
 		default:
-			if req.Merged && !fromAPI(ev) && f.now().Sub(ev.ReceivedAt) < mergeLag {
-				// The forge's API may not say merged yet when its webhook
-				// already does: ask again (with the job's backoff) a while.
-				return fmt.Errorf("merge request %s!%d: the webhook says merged, the forge still says %s; asking again", req.Repo, req.MR, mr.State)
+			if !fromAPI(ev) && f.now().Sub(ev.ReceivedAt) < mergeLag {
+				// The forge's API may not say merged or closed yet when its
+				// webhook already does: ask again (with the job's backoff) a
+				// while. After that, it was reopened.
+				what := "closed"
+				if req.Merged {
+					what = "merged"
+				}
+				return fmt.Errorf("merge request %s!%d: the webhook says %s, the forge still says %s; asking again", req.Repo, req.MR, what, mr.State)
 			}
 			f.Log.Warn("ignoring a close request: the forge says the merge request is open",
 				"repo", req.Repo, "mr", req.MR, "state", mr.State, "merged", req.Merged, "actor", req.Actor, "event", ev.ID)

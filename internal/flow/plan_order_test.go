@@ -508,9 +508,9 @@ func TestShutdownDoesNotReplanASupersededHead(t *testing.T) {
 }
 
 // TestMergeWebhookBeforeTheForgeSaysMerged: a forge's API may still say
-// open when its merge webhook arrives. The event is retried (an error that
-// is not permanent) for a while, then ignored; a close that is not a merge
-// is ignored at once (the merge request was reopened since).
+// open when its merge (or close) webhook arrives. The event is retried (an
+// error that is not permanent) for a while, then ignored: the merge
+// request was reopened since.
 func TestMergeWebhookBeforeTheForgeSaysMerged(t *testing.T) {
 	fg := &mrForge{countingForge: &countingForge{calls: map[string]int{}}}
 	fg.setMR(func(mr *forge.MergeRequest) {
@@ -527,7 +527,8 @@ func TestMergeWebhookBeforeTheForgeSaysMerged(t *testing.T) {
 	}{
 		{"merge webhook, fresh", true, time.Minute, true},
 		{"merge webhook, long ago", true, time.Hour, false},
-		{"close webhook", false, time.Minute, false},
+		{"close webhook, fresh", false, time.Minute, true},
+		{"close webhook, long ago (reopened since)", false, time.Hour, false},
 	}
 	for _, tt := range tests {
 		ev := store.Event{ID: 1, Forge: "gitea", ReceivedAt: now.Add(-tt.age)}
