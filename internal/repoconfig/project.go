@@ -127,11 +127,14 @@ func (p *Project) PatternsIn(fsys fs.FS) []string {
 // file in its directory, whatever the globs say. A script a provisioner
 // runs, a template a resource reads: the apply would use them as they are
 // then, so they must be what was reviewed. The local loop's freshness
-// check and the server's divergence check both use them.
+// check and the server's divergence check both use them. A project at the
+// repository's root binds its globs and modules only: its directory is
+// the whole repository, and binding it would make any change anywhere (a
+// README merged meanwhile) refuse its apply.
 func FreshnessPatterns(dir string, patterns []string) []string {
 	out := append(patterns[:len(patterns):len(patterns)], FileName)
 	if dir == "." || dir == "" {
-		return append(out, "**")
+		return out
 	}
 	return append(out, EscapeGlob(dir)+"/**")
 }
