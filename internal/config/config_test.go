@@ -263,6 +263,8 @@ func TestInvalid(t *testing.T) {
 			`data-dir (default)="": no directory; set --data-dir or SLUICE_DATA_DIR`},
 		{"instance name", []string{"--instance-name", "a b"}, nil,
 			`--instance-name="a b": contains spaces or control characters`},
+		{"long instance name", []string{"--instance-name", strings.Repeat("x", 101)}, nil,
+			"is 101 bytes long; use at most 100"},
 		{"missing config file", nil, map[string]string{"SLUICE_CONFIG": dir + "/sluice.yaml"},
 			"SLUICE_CONFIG=" + dir + "/sluice.yaml: cannot read the config file: open " + dir + "/sluice.yaml: no such file or directory"},
 	}

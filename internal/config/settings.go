@@ -265,6 +265,9 @@ func defaultInstanceName(func(string) string) string {
 	if err != nil || host == "" {
 		host = "sluice"
 	}
+	if len(host) > 64 {
+		host = host[:64] // an instance name is at most maxInstanceName bytes
+	}
 	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), strings.ToLower(rand.Text()[:6]))
 }
 
@@ -274,9 +277,15 @@ func checkInstanceName(s string) string {
 		return "empty; name this instance, or unset it for the default hostname-pid-random"
 	case strings.IndexFunc(s, func(r rune) bool { return unicode.IsSpace(r) || !unicode.IsPrint(r) }) >= 0:
 		return "contains spaces or control characters; use letters, digits, dots and dashes"
+	case len(s) > maxInstanceName:
+		return fmt.Sprintf("is %d bytes long; use at most %d (the job queue names its workers by it)", len(s), maxInstanceName)
 	}
 	return ""
 }
+
+// maxInstanceName is the longest instance name: River's client ids, which
+// are instance names, may not be longer.
+const maxInstanceName = 100
 
 // loadSecret resolves a secret given either directly (key) or as a file
 // (file) into dst. Messages name the sources, never the secret.
