@@ -123,11 +123,15 @@ func (f *Flow) projectStates(ctx context.Context, repo string, mr int64) ([]proj
 		seen[k] = len(states)
 		st := projectState{Project: r.Project, Workspace: r.Workspace, PlanRun: r, Summary: readSummary(r)}
 		if st.Summary.PlanID != 0 {
-			if p, err := f.Store.GetPlan(ctx, st.Summary.PlanID); err == nil {
-				st.Plan = &p
-				if a, ok := applies[p.ID]; ok {
-					st.Apply = &a
-				}
+			// A plan that cannot be read is an error, not a project with
+			// nothing to apply: the projects that depend on it would go.
+			p, err := f.Store.GetPlan(ctx, st.Summary.PlanID)
+			if err != nil {
+				return nil, fmt.Errorf("reading the plan of %s: %w", subject(repo, mr, r.Project), err)
+			}
+			st.Plan = &p
+			if a, ok := applies[p.ID]; ok {
+				st.Apply = &a
 			}
 		}
 		states = append(states, st)
