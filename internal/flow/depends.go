@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/sluicehq/sluice/internal/engine"
 	"github.com/sluicehq/sluice/internal/forge"
@@ -103,17 +104,22 @@ func depHold(st, ds projectState, coming map[string]bool) hold {
 		h.kind = holdPlanFailed
 		return h
 	}
+	// An apply of the dependency in this merge request that changed or
+	// removed outputs after st was planned holds st back, whichever plan
+	// it applied and whatever the dependency's latest plan is (planned
+	// again, it may have nothing left to apply): st's plan may rest on
+	// the old outputs.
+	if at := ds.OutputsChangedAt; at != nil && !plannedAfter(st, *at) {
+		h.kind = holdOutputs
+		return h
+	}
 	if ds.Plan == nil || !ds.Plan.HasChanges {
 		return hold{} // nothing to apply: st saw its state as it stays
 	}
 	if a := ds.Apply; a != nil {
 		switch a.State {
 		case store.StateSucceeded:
-			if outputsChanged(*ds.Plan) && !plannedAfter(st, *a) {
-				h.kind = holdOutputs
-				return h
-			}
-			return hold{}
+			return hold{} // its outputs are as st read them (checked above)
 		case store.StateQueued, store.StateRunning:
 			h.kind = holdWait
 		case store.StateFailed:
@@ -154,11 +160,11 @@ func outputsChanged(p store.Plan) bool {
 	return false
 }
 
-// plannedAfter reports whether st's plan run began after apply a ended,
-// so it read the state a left.
-func plannedAfter(st projectState, a store.Run) bool {
+// plannedAfter reports whether st's plan run began after an apply that
+// ended at ended, so it read the state that apply left.
+func plannedAfter(st projectState, ended time.Time) bool {
 	s := st.PlanRun.StartedAt
-	return s != nil && a.FinishedAt != nil && s.After(*a.FinishedAt)
+	return s != nil && s.After(ended)
 }
 
 // why says why project was not applied, for the reply, the audit log and

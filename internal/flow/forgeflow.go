@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/sluicehq/sluice/internal/affected"
 	"github.com/sluicehq/sluice/internal/engine"
@@ -98,6 +99,12 @@ type projectState struct {
 	Plan               *store.Plan
 	Apply              *store.Run
 	Summary            runSummary
+	// OutputsChangedAt is when the last apply of the project in this
+	// merge request that changed or removed an output ended (nil: none
+	// did), whichever plan it applied: a project that depends on it and
+	// was planned before may rest on the old outputs, even once the
+	// project is planned again with nothing left to apply.
+	OutputsChangedAt *time.Time
 }
 
 // projectStates lists the MR's projects in the order they were planned.
@@ -109,10 +116,23 @@ func (f *Flow) projectStates(ctx context.Context, repo string, mr int64) ([]proj
 	var states []projectState
 	seen := map[string]int{}
 	applies := map[int64]store.Run{}
+	// changed: by project and workspace, see OutputsChangedAt.
+	changed := map[string]time.Time{}
 	for _, r := range runs { // newest first
 		if r.Kind == store.KindApply {
 			if _, ok := applies[r.PlanID]; !ok {
 				applies[r.PlanID] = r
+			}
+			k := r.Project + "\x00" + r.Workspace
+			if r.State != store.StateSucceeded || r.FinishedAt == nil || !r.FinishedAt.After(changed[k]) {
+				continue
+			}
+			p, err := f.Store.GetPlan(ctx, r.PlanID)
+			if err != nil {
+				return nil, fmt.Errorf("reading the plan apply run %d applied: %w", r.ID, err)
+			}
+			if outputsChanged(p) {
+				changed[k] = *r.FinishedAt
 			}
 			continue
 		}
@@ -135,6 +155,11 @@ func (f *Flow) projectStates(ctx context.Context, repo string, mr int64) ([]proj
 			}
 		}
 		states = append(states, st)
+	}
+	for i := range states {
+		if at, ok := changed[states[i].Project+"\x00"+states[i].Workspace]; ok {
+			states[i].OutputsChangedAt = &at
+		}
 	}
 	// Planned order: oldest run first, which is dependency order.
 	slices.Reverse(states)
