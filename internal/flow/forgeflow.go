@@ -240,9 +240,18 @@ func (g *mrGate) readMR(ctx context.Context) error {
 	if in.Reviews, err = fg.Reviews(ctx, path, mr.Number); err != nil {
 		return err
 	}
-	// Who pushed commits to the merge request may not approve it.
-	if in.Committers, err = fg.Committers(ctx, path, mr.Number); err != nil {
+	// Who pushed commits to the merge request may not approve it. When
+	// the forge cannot say (GitHub lists 250 commits at most; an error),
+	// the gate fails closed and says why: failing the decision instead
+	// would retry it without end, and nobody would be told.
+	switch in.Committers, err = fg.Committers(ctx, path, mr.Number); {
+	case err == nil:
+	case ctx.Err() != nil:
 		return err
+	default:
+		in.Committers, in.CommittersUnread = nil, err.Error()
+		g.f.Log.Warn("reading who committed to the merge request failed; no approval counts",
+			"repo", path, "mr", mr.Number, "err", err)
 	}
 	for _, rv := range in.Reviews {
 		if _, ok := in.ReviewerPermissions[rv.User.Login]; ok || rv.State != forge.ReviewApproved {

@@ -44,6 +44,12 @@ type Input struct {
 	// commit onto someone else's merge request could approve it. Empty
 	// where the forge cannot tell (GitLab, which enforces it itself).
 	Committers []string
+	// CommittersUnread says why the committers could not be read (the
+	// forge failed, or cannot list them all: GitHub lists 250 commits of a
+	// pull request at most); "" when they were. Any approval may then be a
+	// committer's: when approvals are needed, the approvals item fails and
+	// says why.
+	CommittersUnread string
 	// Threads is the number of unresolved discussion threads.
 	Threads int
 	// Checks are the commit's other pipelines and statuses; Sluice's own
@@ -170,6 +176,12 @@ func Evaluate(r Rules, in Input) Result {
 	eligible, ineligible, tooEarly := approvals(r, in)
 	ok := len(eligible) >= r.MinApprovals
 	var why []string
+	// Fail closed: without the committers, no approval can be told from
+	// a committer's.
+	if in.CommittersUnread != "" {
+		ok = ok && r.MinApprovals <= 0
+		why = append(why, "cannot tell who pushed commits to this merge request: "+in.CommittersUnread)
+	}
 	if !ok && len(ineligible) > 0 {
 		why = append(why, "not counted: "+strings.Join(ineligible, ", "))
 	}
