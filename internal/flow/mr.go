@@ -271,7 +271,11 @@ func (f *Flow) applyMR(ctx context.Context, ev store.Event, req Request) error {
 		return err
 	}
 	seen := map[store.LockKey]bool{}
-	var created []int64
+	planRuns := map[int64]store.Run{}
+	for _, r := range runs {
+		planRuns[r.ID] = r
+	}
+	var todo []projectState
 	for _, r := range runs { // newest first
 		k := store.LockKey{Repo: r.Repo, Project: r.Project, Workspace: r.Workspace}
 		if seen[k] || (len(req.Projects) > 0 && !slices.Contains(req.Projects, r.Project)) {
@@ -295,7 +299,23 @@ func (f *Flow) applyMR(ctx context.Context, ev store.Event, req Request) error {
 		if len(prior) > 0 {
 			continue // this plan's apply exists already
 		}
-		id, err := f.createApply(ctx, plan, req.Actor)
+		// The run that made the plan recorded its depends_on.
+		pr, ok := planRuns[plan.RunID]
+		if !ok {
+			if pr, err = f.Store.GetRun(ctx, plan.RunID); err != nil {
+				return err
+			}
+		}
+		todo = append(todo, projectState{Project: plan.Project, Workspace: plan.Workspace, PlanRun: pr, Plan: &plan, Summary: readSummary(pr)})
+	}
+	// Created in dependency order, as on a forge: a dependent's run
+	// created before its dependency's would be cancelled by an advance
+	// (a recovery pass, another apply ending) that came in between, its
+	// dependency's changes not applied and not coming.
+	slices.Reverse(todo) // planned order
+	var created []int64
+	for _, st := range byDependency(todo) {
+		id, err := f.createApply(ctx, *st.Plan, req.Actor)
 		if err != nil {
 			return err
 		}
