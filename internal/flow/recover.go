@@ -21,44 +21,23 @@ type LockProber interface {
 // of what they depend on are started (or cancelled, when one of those
 // failed or was interrupted), and accepted events that never got their
 // job are queued. alive lists the instances known to be running.
+//
+// What fails for one run, merge request or event is logged and the pass
+// goes on with the others: one that cannot be dealt with must not keep
+// the rest waiting (or, at start, the server from starting). Only a
+// failure of the pass itself (listing what to look at) or a cancelled
+// context is returned.
 func (f *Flow) Recover(ctx context.Context, alive []string, pendingBefore time.Time) error {
 	runs, err := f.Store.InterruptRuns(ctx, alive)
 	if err != nil {
 		return fmt.Errorf("marking interrupted runs: %w", err)
 	}
 	for _, r := range runs {
-		details := map[string]any{"run": r.ID, "kind": r.Kind, "instance": r.Owner}
-		switch r.Kind {
-		case store.KindPlan:
-			newer, err := f.supersededBy(ctx, r)
-			if err != nil {
-				return err
+		if err := f.interrupted(ctx, r); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
 			}
-			if newer != 0 {
-				// Planning the old head again would make a plan newer, by
-				// its run, than the newer push's.
-				details["superseded_by"] = newer
-				f.Log.Warn("interrupted plan not queued again: a newer plan run of the project exists", "run", r.ID, "newer_run", newer, "repo", r.Repo, "mr", r.MR, "project", r.Project)
-				break
-			}
-			id, err := f.planAgain(ctx, r)
-			if err != nil {
-				return err
-			}
-			details["replanned_as"] = id
-			f.Log.Warn("interrupted plan queued again", "run", r.ID, "new_run", id, "repo", r.Repo, "mr", r.MR, "project", r.Project)
-		case store.KindApply:
-			if id := f.probeLock(ctx, r); id != "" {
-				if err := f.Store.SetStateLockID(ctx, r.ID, id); err != nil {
-					return err
-				}
-				details["state_lock_id"] = id
-			}
-			f.Log.Error("apply interrupted: not re-run; a person must check the state and decide",
-				"run", r.ID, "repo", r.Repo, "mr", r.MR, "project", r.Project, "state_lock_id", details["state_lock_id"])
-		}
-		if _, err := f.Audit.Record(ctx, "sluice", string(r.Kind)+".interrupted", subject(r.Repo, r.MR, r.Project), details); err != nil {
-			return err
+			f.Log.Error("dealing with an interrupted run failed", "run", r.ID, "kind", r.Kind, "repo", r.Repo, "mr", r.MR, "project", r.Project, "err", err)
 		}
 	}
 	if err := f.advanceWaiting(ctx); err != nil {
@@ -70,10 +49,51 @@ func (f *Flow) Recover(ctx context.Context, alive []string, pendingBefore time.T
 	}
 	for _, e := range events {
 		if err := f.Jobs.RequeueEvent(ctx, e.ID, alive); err != nil {
-			return err
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			f.Log.Warn("queueing a pending event again failed; the next recovery pass tries again", "event", e.ID, "err", err)
 		}
 	}
 	return nil
+}
+
+// interrupted deals with a run a dead server left running, now marked
+// interrupted: a plan is planned again, unless superseded; an apply's
+// state lock is probed. Either is audited.
+func (f *Flow) interrupted(ctx context.Context, r store.Run) error {
+	details := map[string]any{"run": r.ID, "kind": r.Kind, "instance": r.Owner}
+	switch r.Kind {
+	case store.KindPlan:
+		newer, err := f.supersededBy(ctx, r)
+		if err != nil {
+			return err
+		}
+		if newer != 0 {
+			// Planning the old head again would make a plan newer, by
+			// its run, than the newer push's.
+			details["superseded_by"] = newer
+			f.Log.Warn("interrupted plan not queued again: a newer plan run of the project exists", "run", r.ID, "newer_run", newer, "repo", r.Repo, "mr", r.MR, "project", r.Project)
+			break
+		}
+		id, err := f.planAgain(ctx, r)
+		if err != nil {
+			return err
+		}
+		details["replanned_as"] = id
+		f.Log.Warn("interrupted plan queued again", "run", r.ID, "new_run", id, "repo", r.Repo, "mr", r.MR, "project", r.Project)
+	case store.KindApply:
+		if id := f.probeLock(ctx, r); id != "" {
+			if err := f.Store.SetStateLockID(ctx, r.ID, id); err != nil {
+				return err
+			}
+			details["state_lock_id"] = id
+		}
+		f.Log.Error("apply interrupted: not re-run; a person must check the state and decide",
+			"run", r.ID, "repo", r.Repo, "mr", r.MR, "project", r.Project, "state_lock_id", details["state_lock_id"])
+	}
+	_, err := f.Audit.Record(ctx, "sluice", string(r.Kind)+".interrupted", subject(r.Repo, r.MR, r.Project), details)
+	return err
 }
 
 // advanceWaiting advances every merge request with a queued apply run. A
@@ -81,7 +101,9 @@ func (f *Flow) Recover(ctx context.Context, alive []string, pendingBefore time.T
 // apply it waited for enqueues it when it ends. If the server died in
 // between (or the apply it waited for was interrupted), this starts it,
 // or cancels it with the reason. Enqueuing a run whose job exists
-// changes nothing: jobs are unique by their run.
+// changes nothing: jobs are unique by their run. A merge request whose
+// advance fails is logged and left to the next pass; only listing the
+// runs fails the pass.
 func (f *Flow) advanceWaiting(ctx context.Context) error {
 	runs, err := f.Store.ListRuns(ctx, store.RunFilter{Kind: store.KindApply, State: store.StateQueued, Limit: 1000})
 	if err != nil {
@@ -99,7 +121,11 @@ func (f *Flow) advanceWaiting(ctx context.Context) error {
 		}
 		seen[k] = true
 		if err := f.advance(ctx, k.repo, k.mr); err != nil {
-			return fmt.Errorf("starting the waiting applies of %s: %w", subject(k.repo, k.mr, ""), err)
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			f.Log.Warn("starting the waiting applies of a merge request failed; the next recovery pass tries again",
+				"repo", k.repo, "mr", k.mr, "err", err)
 		}
 	}
 	return nil

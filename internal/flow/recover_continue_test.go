@@ -1,0 +1,98 @@
+package flow
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/store"
+)
+
+// requeueRecorder is recordingJobs that also records the events a
+// recovery pass queues again.
+type requeueRecorder struct {
+	*recordingJobs
+	mu     sync.Mutex
+	events []int64
+}
+
+func (j *requeueRecorder) RequeueEvent(_ context.Context, id int64, _ []string) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.events = append(j.events, id)
+	return nil
+}
+
+// TestRecoverGoesOnAfterAFailure: a merge request whose waiting apply
+// cannot be looked at (its plan cannot be read) does not stop the
+// recovery pass: the other merge request's waiting apply is started, the
+// pending events are queued again, and the pass reports no error (at
+// start, an error would stop the server).
+func TestRecoverGoesOnAfterAFailure(t *testing.T) {
+	e := newDepEnv(t, depsYAML)
+	jobs := &requeueRecorder{recordingJobs: e.jobs}
+	e.f.Jobs = jobs
+	ctx := t.Context()
+
+	// Merge requests of two plain git repositories, each with net applied
+	// by a server that died before it enqueued app's waiting apply.
+	apps := map[string]store.Run{}
+	var appPlan1 int64
+	for _, repo := range []string{"infra-a", "infra-b"} {
+		e.handle(APISource, Request{Action: ActionPlan, Repo: repo, MR: 1, HeadSHA: headH1, BaseSHA: baseB, Actor: "alice"})
+		e.runPlanJobs()
+		e.handle(APISource, Request{Action: ActionApply, Repo: repo, MR: 1, Actor: "bob"})
+		for _, r := range e.applies(repo, 1) {
+			switch r.Project {
+			case "net":
+				if _, err := e.st.StartRun(ctx, r.ID, "dead"); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := e.st.FinishRun(ctx, r.ID, store.StateSucceeded, "", nil); err != nil {
+					t.Fatal(err)
+				}
+			case "app":
+				apps[repo] = r
+				if repo == "infra-a" {
+					appPlan1 = r.PlanID
+				}
+			}
+		}
+	}
+	if len(apps) != 2 {
+		t.Fatalf("app's apply runs: %+v", apps)
+	}
+	// An event accepted, never processed.
+	ev, _, err := e.f.Accept(ctx, APISource, "lost-delivery", Request{Action: ActionUnlock, Repo: "infra-c", MR: 3, Actor: "bob"})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	e.f.Store = &planFailStore{Store: e.st, fail: map[int64]bool{appPlan1: true}}
+	if err := e.f.Recover(ctx, []string{"me"}, time.Now().Add(time.Second)); err != nil {
+		t.Fatalf("Recover: %v, want the failure of infra-a!1 logged, not returned", err)
+	}
+	if got := e.enqueued(); !slices.Contains(got, apps["infra-b"].ID) {
+		t.Errorf("enqueued %v, want infra-b!1's waiting apply %d started", got, apps["infra-b"].ID)
+	}
+	if slices.Contains(e.enqueued(), apps["infra-a"].ID) {
+		t.Errorf("infra-a!1's apply was enqueued, though its merge request could not be looked at")
+	}
+	jobs.mu.Lock()
+	events := slices.Clone(jobs.events)
+	jobs.mu.Unlock()
+	if !slices.Contains(events, ev.ID) {
+		t.Errorf("events queued again: %v, want the pending event %d", events, ev.ID)
+	}
+
+	// Once the plan reads again, the next pass starts infra-a!1's apply too.
+	e.f.Store = e.st
+	if err := e.f.Recover(ctx, []string{"me"}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.enqueued(); !slices.Contains(got, apps["infra-a"].ID) {
+		t.Errorf("enqueued %v, want infra-a!1's waiting apply %d started by the next pass", got, apps["infra-a"].ID)
+	}
+}
