@@ -363,3 +363,8 @@ func (j *jobAdapter) EnqueueApply(ctx context.Context, id int64) error {
 	_, err := j.q.Enqueue(ctx, queue.ApplyArgs{RunID: id})
 	return err
 }
+
+func (j *jobAdapter) RequeueApply(ctx context.Context, id int64, alive []string) error {
+	_, err := j.q.RequeueApply(ctx, id, alive)
+	return err
+}

@@ -252,8 +252,13 @@ func byDependency(states []projectState) []projectState {
 // whose dependencies' applies are still to come wait, and those that can
 // never run are cancelled with the reason, answered on the forge and
 // audited. Called after a decision creates apply runs, when an apply run
-// ends, and by Recover; it is idempotent.
+// ends, and by Recover (through advanceWith); it is idempotent.
 func (f *Flow) advance(ctx context.Context, repo string, number int64) error {
+	return f.advanceWith(ctx, repo, number, f.Jobs.EnqueueApply)
+}
+
+// advanceWith is advance enqueuing the runs free to go with enqueue.
+func (f *Flow) advanceWith(ctx context.Context, repo string, number int64, enqueue func(context.Context, int64) error) error {
 	defer f.busy.lock("advance " + subject(repo, number, ""))()
 	states, err := f.projectStates(ctx, repo, number)
 	if err != nil {
@@ -284,7 +289,7 @@ func (f *Flow) advance(ctx context.Context, repo string, number int64) error {
 		h := holdOf(st, states, nil)
 		switch {
 		case h.kind == holdNone:
-			if err := f.Jobs.EnqueueApply(ctx, a.ID); err != nil {
+			if err := enqueue(ctx, a.ID); err != nil {
 				return err
 			}
 			continue

@@ -32,6 +32,12 @@ type Jobs interface {
 	RequeueEvent(ctx context.Context, eventID int64, alive []string) error
 	EnqueuePlan(ctx context.Context, runID int64) error
 	EnqueueApply(ctx context.Context, runID int64) error
+	// RequeueApply enqueues an apply run's job again, for a recovery pass,
+	// unless a job of it will still run (as RequeueEvent decides): past a
+	// job of a server that died, and past one that completed with the run
+	// still to do, either of which an EnqueueApply would take for the same
+	// job.
+	RequeueApply(ctx context.Context, runID int64, alive []string) error
 }
 
 // Sealer encrypts plan artifacts at rest, bound to associated data.

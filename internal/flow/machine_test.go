@@ -37,6 +37,7 @@ func (noJobs) EnqueueEvent(context.Context, int64) error           { return nil 
 func (noJobs) RequeueEvent(context.Context, int64, []string) error { return nil }
 func (noJobs) EnqueuePlan(context.Context, int64) error            { return nil }
 func (noJobs) EnqueueApply(context.Context, int64) error           { return nil }
+func (noJobs) RequeueApply(context.Context, int64, []string) error { return nil }
 
 // TestCommandsFromMachinesAreIgnored: a `sluice ...` comment written by
 // the account Sluice acts as, or by a bot, is not a command; Sluice's own

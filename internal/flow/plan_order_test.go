@@ -32,6 +32,7 @@ import (
 type recordingJobs struct {
 	mu             sync.Mutex
 	plans, applies []int64
+	requeued       []requeuedApply
 }
 
 func (j *recordingJobs) EnqueueEvent(context.Context, int64) error           { return nil }
@@ -48,6 +49,21 @@ func (j *recordingJobs) EnqueueApply(_ context.Context, id int64) error {
 	defer j.mu.Unlock()
 	j.applies = append(j.applies, id)
 	return nil
+}
+
+// RequeueApply records the job in applies, and in requeued with the alive
+// instances it was given.
+func (j *recordingJobs) RequeueApply(_ context.Context, id int64, alive []string) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.applies = append(j.applies, id)
+	j.requeued = append(j.requeued, requeuedApply{id, slices.Clone(alive)})
+	return nil
+}
+
+type requeuedApply struct {
+	run   int64
+	alive []string
 }
 
 // clearSealer "seals" by copying: these tests are not about encryption.

@@ -40,7 +40,7 @@ func (f *Flow) Recover(ctx context.Context, alive []string, pendingBefore time.T
 			f.Log.Error("dealing with an interrupted run failed", "run", r.ID, "kind", r.Kind, "repo", r.Repo, "mr", r.MR, "project", r.Project, "err", err)
 		}
 	}
-	if err := f.advanceWaiting(ctx); err != nil {
+	if err := f.advanceWaiting(ctx, alive); err != nil {
 		return err
 	}
 	events, err := f.Store.PendingEvents(ctx, pendingBefore, 1000)
@@ -100,11 +100,14 @@ func (f *Flow) interrupted(ctx context.Context, r store.Run) error {
 // run that waits for the applies of what it depends on has no job: the
 // apply it waited for enqueues it when it ends. If the server died in
 // between (or the apply it waited for was interrupted), this starts it,
-// or cancels it with the reason. Enqueuing a run whose job exists
-// changes nothing: jobs are unique by their run. A merge request whose
-// advance fails is logged and left to the next pass; only listing the
-// runs fails the pass.
-func (f *Flow) advanceWaiting(ctx context.Context) error {
+// or cancels it with the reason. A run free to go is enqueued past a job
+// of it that will not run it (RequeueApply): one left running by a dead
+// server (River rescues those only after hours), or one that completed
+// while the run stayed queued; a job that waits, or runs on an alive
+// instance, is left to do it. A merge request whose advance fails is
+// logged and left to the next pass; only listing the runs fails the pass.
+func (f *Flow) advanceWaiting(ctx context.Context, alive []string) error {
+	requeue := func(ctx context.Context, id int64) error { return f.Jobs.RequeueApply(ctx, id, alive) }
 	runs, err := f.Store.ListRuns(ctx, store.RunFilter{Kind: store.KindApply, State: store.StateQueued, Limit: 1000})
 	if err != nil {
 		return fmt.Errorf("listing queued apply runs: %w", err)
@@ -120,7 +123,7 @@ func (f *Flow) advanceWaiting(ctx context.Context) error {
 			continue
 		}
 		seen[k] = true
-		if err := f.advance(ctx, k.repo, k.mr); err != nil {
+		if err := f.advanceWith(ctx, k.repo, k.mr, requeue); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}

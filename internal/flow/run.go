@@ -501,7 +501,22 @@ func (f *Flow) HandleApply(ctx context.Context, runID int64) error {
 	case h.kind == holdWait:
 		return fmt.Errorf("apply run %d waits for the apply of %s, which it depends on", r.ID, h.dep)
 	case h.blocks():
-		return f.advance(ctx, r.Repo, r.MR)
+		// advance cancels the run, with the reason. If what holds it
+		// changed meanwhile (a dependency's plan ended), it may leave the
+		// run queued, or enqueue it: as this very job, a duplicate.
+		// This job then must not end with the run still to do: it is
+		// tried again.
+		if err := f.advance(ctx, r.Repo, r.MR); err != nil {
+			return err
+		}
+		cur, err := f.Store.GetRun(ctx, r.ID)
+		if err != nil {
+			return err
+		}
+		if cur.State == store.StateQueued {
+			return fmt.Errorf("apply run %d: what it depends on changed while it was looked at; trying again", r.ID)
+		}
+		return nil
 	}
 	st, done, err := f.start(ctx, r)
 	if st == nil {

@@ -58,9 +58,13 @@ func (PlanArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{MaxAttempts: 5, UniqueOpts: river.UniqueOpts{ByArgs: true}}
 }
 
-// ApplyArgs asks for an apply run to be carried out.
+// ApplyArgs asks for an apply run to be carried out. Recovery is set, as
+// in EventArgs, when a recovery pass enqueues the run again past a job
+// that will not run it: one left "running" by a dead process, or one that
+// completed with the run still to do.
 type ApplyArgs struct {
-	RunID int64 `json:"run_id"`
+	RunID    int64 `json:"run_id"`
+	Recovery int64 `json:"recovery,omitempty"`
 }
 
 func (ApplyArgs) Kind() string { return "sluice_apply" }
@@ -104,9 +108,10 @@ func (w *eventWorker) Timeout(*river.Job[EventArgs]) time.Duration { return even
 
 const eventTimeout = 10 * time.Minute
 
-// eventStuckAfter is how long an event's job may look running on a live
-// instance before RequeueEvent takes it for lost.
-const eventStuckAfter = eventTimeout + 5*time.Minute
+// stuckAfter is how long a job may look running on a live instance, its
+// event not processed or its apply run still to do, before RequeueEvent
+// or RequeueApply takes it for lost.
+const stuckAfter = eventTimeout + 5*time.Minute
 
 type planWorker struct {
 	river.WorkerDefaults[PlanArgs]
@@ -250,27 +255,46 @@ func (q *Queue) Enqueue(ctx context.Context, args river.JobArgs) (inserted bool,
 // stays "running" and would block an identical job, so the new one carries
 // a Recovery key.
 func (q *Queue) RequeueEvent(ctx context.Context, eventID int64, alive []string) (inserted bool, err error) {
+	return q.requeue(ctx, EventArgs{}.Kind(), "event_id", eventID, alive, EventArgs{EventID: eventID, Recovery: time.Now().UnixNano()})
+}
+
+// RequeueApply enqueues an apply run's job again, for a recovery pass that
+// found the run still to do (queued, or applied with what follows an apply
+// left undone), unless a job for it is still to run, as RequeueEvent
+// decides. The job of a process that died stays "running", and a job that
+// completed while its run was left queued stays "completed": either would
+// block an identical job, so the new one carries a Recovery key. A run
+// worked by two jobs is still carried out once (the store's StartRun).
+func (q *Queue) RequeueApply(ctx context.Context, runID int64, alive []string) (inserted bool, err error) {
+	return q.requeue(ctx, ApplyArgs{}.Kind(), "run_id", runID, alive, ApplyArgs{RunID: runID, Recovery: time.Now().UnixNano()})
+}
+
+// requeue inserts args unless a job of kind whose argument field is id
+// waits, waits out a retry's backoff, or runs on an alive instance.
+func (q *Queue) requeue(ctx context.Context, kind, field string, id int64, alive []string, args river.JobArgs) (bool, error) {
 	res, err := q.list(ctx, river.NewJobListParams().
-		Kinds(EventArgs{}.Kind()).
+		Kinds(kind).
 		States(rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateScheduled,
 			rivertype.JobStateRetryable, rivertype.JobStateRunning).
-		Where("CAST(args ->> 'event_id' AS TEXT) = @event_id", river.NamedArgs{"event_id": strconv.FormatInt(eventID, 10)}).
+		Where("CAST(args ->> '"+field+"' AS TEXT) = @id", river.NamedArgs{"id": strconv.FormatInt(id, 10)}).
 		First(100))
 	if err != nil {
-		return false, fmt.Errorf("looking for the jobs of event %d: %w", eventID, err)
+		return false, fmt.Errorf("looking for the %s jobs of %s %d: %w", kind, field, id, err)
 	}
 	for _, j := range res.Jobs {
 		if j.State != rivertype.JobStateRunning || runsOn(j, alive) {
 			return false, nil // it will run, or runs
 		}
 	}
-	return q.Enqueue(ctx, EventArgs{EventID: eventID, Recovery: time.Now().UnixNano()})
+	return q.Enqueue(ctx, args)
 }
 
 // runsOn reports whether a running job is worked by one of the alive
-// instances, and not for suspiciously long.
+// instances, and not for suspiciously long. (An apply job that looks
+// running for long while its run is still to do is not applying either:
+// it starts its run within moments, or ends.)
 func runsOn(j *rivertype.JobRow, alive []string) bool {
-	if len(j.AttemptedBy) == 0 || j.AttemptedAt == nil || time.Since(*j.AttemptedAt) > eventStuckAfter {
+	if len(j.AttemptedBy) == 0 || j.AttemptedAt == nil || time.Since(*j.AttemptedAt) > stuckAfter {
 		return false
 	}
 	return slices.Contains(alive, j.AttemptedBy[len(j.AttemptedBy)-1])

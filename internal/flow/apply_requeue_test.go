@@ -1,0 +1,123 @@
+package flow
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/engine"
+	"github.com/sluicehq/sluice/internal/store"
+)
+
+// TestRecoverRequeuesApplyJobsPastDeadOnes: a replica that died in
+// HandleApply before it started the run leaves the run queued and its job
+// "running" in the queue, where an ordinary enqueue would take it for the
+// same job. Recovery enqueues the queued apply runs free to go through
+// RequeueApply, with the instances alive, which looks past such a job.
+func TestRecoverRequeuesApplyJobsPastDeadOnes(t *testing.T) {
+	e := newDepEnv(t, depsYAML)
+	e.plan()
+	e.merge()
+	net, app := e.applyOf("net"), e.applyOf("app")
+	alive := []string{"me", "replica-2"}
+	if err := e.f.Recover(t.Context(), alive, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	e.jobs.mu.Lock()
+	requeued := slices.Clone(e.jobs.requeued)
+	e.jobs.mu.Unlock()
+	if len(requeued) != 1 || requeued[0].run != net.ID || !slices.Equal(requeued[0].alive, alive) {
+		t.Fatalf("requeued %+v, want net's apply %d with the alive instances %q (app's %d waits for it)", requeued, net.ID, alive, app.ID)
+	}
+}
+
+// flipStore runs flip once, before the second read of the merge request's
+// runs (the one advance makes after HandleApply's own): what holds an
+// apply back changes between the two.
+type flipStore struct {
+	store.Store
+	mu    sync.Mutex
+	reads int
+	flip  func()
+}
+
+func (s *flipStore) ListRuns(ctx context.Context, f store.RunFilter) ([]store.Run, error) {
+	if f.MR != 0 && f.Kind == "" && f.State == "" {
+		s.mu.Lock()
+		s.reads++
+		flip := s.reads == 2 && s.flip != nil
+		s.mu.Unlock()
+		if flip {
+			s.flip()
+		}
+	}
+	return s.Store.ListRuns(ctx, f)
+}
+
+// TestBlockedApplyJobDoesNotEndWithItsRunQueued: app's apply job finds net
+// still being planned, which blocks app, and calls advance to cancel the
+// run; meanwhile net's plan ends with nothing to apply, so advance finds
+// app free to go and enqueues it, as this same job: a duplicate. The job
+// must not end with the run queued (nothing would run it again): it is
+// tried again, and then applies app.
+func TestBlockedApplyJobDoesNotEndWithItsRunQueued(t *testing.T) {
+	e := newDepEnv(t, depsYAML)
+	ctx := t.Context()
+	e.handle(APISource, Request{Action: ActionPlan, Repo: "infra", MR: 1, HeadSHA: headH1, BaseSHA: baseB, Actor: "alice"})
+	e.runPlanJobs()
+	// net is being planned again, and app's apply run is there (its job
+	// comes before any advance has looked at it).
+	pr, err := e.st.CreateRun(ctx, store.Run{Kind: store.KindPlan, Repo: "infra", MR: 1, Project: "net", Workspace: "default",
+		HeadSHA: headH1, BaseSHA: baseB, Actor: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.st.StartRun(ctx, pr.ID, "me"); err != nil {
+		t.Fatal(err)
+	}
+	appPlan, err := e.st.LatestPlan(ctx, "infra", 1, "app", "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := e.f.createApply(ctx, appPlan, "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := e.st.GetRun(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.f.Store = &flipStore{Store: e.st, flip: func() {
+		// net's plan ends: nothing to apply.
+		p, err := e.st.SavePlan(ctx, store.Plan{RunID: pr.ID, Repo: "infra", MR: 1, Project: "net", Workspace: "default",
+			HeadSHA: headH1, BaseSHA: baseB, ArtifactSHA256: "abc", Sealed: []byte("artifact"),
+			Normalized: []byte(`{"engine":"terraform","resources":[],"summary":{"add":0,"change":0,"destroy":0,"replace":0},"text":""}`)})
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		summary, _ := json.Marshal(runSummary{PlanID: p.ID, Summary: engine.Summary{},
+			Rules: &projectRules{MinApprovals: 1, Mode: "after_merge", Patterns: []string{"net/**"}, Dir: "net", Engine: "terraform"}})
+		if _, err := e.st.FinishRun(ctx, pr.ID, store.StateSucceeded, "", summary); err != nil {
+			t.Error(err)
+		}
+	}}
+
+	err = e.f.HandleApply(ctx, app.ID)
+	if r, gerr := e.st.GetRun(ctx, app.ID); gerr != nil || r.State != store.StateQueued {
+		t.Fatalf("app's apply run: %+v, %v; want it still queued (net has nothing left to apply)", r, gerr)
+	}
+	if err == nil || IsPermanent(err) {
+		t.Fatalf("HandleApply = %v, want an error to retry: the job would end with its run queued and no other job to run it", err)
+	}
+	// The retry applies app.
+	if err := e.f.HandleApply(ctx, app.ID); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := e.st.GetRun(ctx, app.ID); r.State != store.StateSucceeded {
+		t.Errorf("app's apply run after the retry: %s %q", r.State, r.Error)
+	}
+}
