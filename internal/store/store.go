@@ -77,6 +77,11 @@ type Run struct {
 	CreatedAt  time.Time  `json:"created_at"`
 	StartedAt  *time.Time `json:"started_at,omitempty"`
 	FinishedAt *time.Time `json:"finished_at,omitempty"`
+	// SettledAt is when what follows a succeeded apply was done (its lock
+	// released on a merged merge request, the applies that waited for it
+	// started, the linked issues told); nil until then, and for any other
+	// run.
+	SettledAt *time.Time `json:"settled_at,omitempty"`
 }
 
 // RunFilter selects runs to list; zero fields match everything. Runs come
@@ -93,6 +98,9 @@ type RunFilter struct {
 	Limit     int // default 100
 	// BeforeID pages: only runs with a smaller ID.
 	BeforeID int64
+	// Unsettled: only succeeded apply runs not settled yet (see
+	// Run.SettledAt).
+	Unsettled bool
 }
 
 // LogLine is one line of a run's output, numbered from 1 within the run.
@@ -207,6 +215,10 @@ type Store interface {
 	// FinishRun moves a running run to a final state. ErrConflict when it
 	// is not running (or, for cancelled, not queued or running).
 	FinishRun(ctx context.Context, id int64, state RunState, errMsg string, summary []byte) (Run, error)
+	// SettleRun records that what follows a succeeded run was done
+	// (SettledAt); settling it again changes nothing. ErrConflict when
+	// the run did not succeed.
+	SettleRun(ctx context.Context, id int64) error
 	// SetStateLockID records the engine state lock a running apply holds.
 	SetStateLockID(ctx context.Context, id int64, lockID string) error
 	// InterruptRuns marks every running run whose owner is not in alive as

@@ -14,23 +14,25 @@ import (
 )
 
 const runColumns = `id, kind, repo, mr, project, workspace, head_sha, base_sha, state, actor,
-	owner, plan_id, error_message, state_lock_id, summary, created_at, started_at, finished_at`
+	owner, plan_id, error_message, state_lock_id, summary, created_at, started_at, finished_at, settled_at`
 
 func scanRun(sc scanner) (store.Run, error) {
 	var (
 		r                 store.Run
 		created           int64
 		started, finished sql.NullInt64
+		settled           sql.NullInt64
 	)
 	err := sc.Scan(&r.ID, &r.Kind, &r.Repo, &r.MR, &r.Project, &r.Workspace, &r.HeadSHA, &r.BaseSHA,
 		&r.State, &r.Actor, &r.Owner, &r.PlanID, &r.Error, &r.StateLockID, &r.Summary,
-		&created, &started, &finished)
+		&created, &started, &finished, &settled)
 	if err != nil {
 		return store.Run{}, err
 	}
 	r.CreatedAt = fromMicros(created)
 	r.StartedAt = fromNullMicros(started)
 	r.FinishedAt = fromNullMicros(finished)
+	r.SettledAt = fromNullMicros(settled)
 	return r, nil
 }
 
@@ -105,6 +107,11 @@ func (s *Store) ListRuns(ctx context.Context, f store.RunFilter) ([]store.Run, e
 	if f.BeforeID > 0 {
 		add("id < ?", f.BeforeID)
 	}
+	if f.Unsettled {
+		// Literal, as the partial index runs_unsettled is written, so that
+		// both databases use it.
+		where = append(where, "kind = 'apply' AND state = 'succeeded' AND settled_at IS NULL")
+	}
 	q := "SELECT " + runColumns + " FROM runs"
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
@@ -167,6 +174,17 @@ func (s *Store) FinishRun(ctx context.Context, id int64, state store.RunState, e
 		return store.Run{}, fmt.Errorf("finishing run %d as %s: %w", id, state, err)
 	}
 	return r, nil
+}
+
+// SettleRun records that what follows a succeeded apply was done. Only a
+// succeeded run settles; settling it again keeps the first time.
+func (s *Store) SettleRun(ctx context.Context, id int64) error {
+	_, err := s.transition(ctx, id, `UPDATE runs SET settled_at = COALESCE(settled_at, ?)
+		WHERE id = ? AND state = ? RETURNING `+runColumns, micros(now()), id, store.StateSucceeded)
+	if err != nil {
+		return fmt.Errorf("settling run %d: %w", id, err)
+	}
+	return nil
 }
 
 // SetStateLockID records the engine state lock a run holds. It is not

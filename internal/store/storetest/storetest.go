@@ -33,6 +33,7 @@ func Run(t *testing.T, open Opener) {
 		{"RunTransitions", testRunTransitions},
 		{"StartRunAtMostOnce", testStartRunAtMostOnce},
 		{"SetStateLockID", testSetStateLockID},
+		{"SettleRun", testSettleRun},
 		{"InterruptRuns", testInterruptRuns},
 		{"ListRuns", testListRuns},
 		{"ListRunsPages", testListRunsPages},
@@ -160,9 +161,9 @@ func testRuns(t *testing.T, open Opener) {
 func equalRun(a, b store.Run) bool {
 	eqTime := func(x, y *time.Time) bool { return x == nil && y == nil || x != nil && y != nil && x.Equal(*y) }
 	same := string(a.Summary) == string(b.Summary) && a.CreatedAt.Equal(b.CreatedAt) &&
-		eqTime(a.StartedAt, b.StartedAt) && eqTime(a.FinishedAt, b.FinishedAt)
+		eqTime(a.StartedAt, b.StartedAt) && eqTime(a.FinishedAt, b.FinishedAt) && eqTime(a.SettledAt, b.SettledAt)
 	for _, r := range []*store.Run{&a, &b} {
-		r.Summary, r.CreatedAt, r.StartedAt, r.FinishedAt = nil, time.Time{}, nil, nil
+		r.Summary, r.CreatedAt, r.StartedAt, r.FinishedAt, r.SettledAt = nil, time.Time{}, nil, nil, nil
 	}
 	return same && reflect.DeepEqual(a, b)
 }
@@ -307,6 +308,53 @@ func testSetStateLockID(t *testing.T, open Opener) {
 		}
 	}
 	wantErr(t, s.SetStateLockID(ctx, 1<<40, "x"), store.ErrNotFound)
+}
+
+// testSettleRun: a succeeded run settles once (settling it again keeps
+// the time), no other run does, and Unsettled lists those not settled.
+func testSettleRun(t *testing.T, open Opener) {
+	s, ctx := open(t), t.Context()
+	apply := func() store.Run {
+		r := newRun("gitea:org/infra", 1, "net")
+		r.Kind, r.PlanID = store.KindApply, must(s.SavePlan(ctx, newPlan("gitea:org/infra", 1, "net", "default")))(t).ID
+		r = must(s.CreateRun(ctx, r))(t)
+		must(s.StartRun(ctx, r.ID, "instance-a"))(t)
+		return must(s.FinishRun(ctx, r.ID, store.StateSucceeded, "", nil))(t)
+	}
+	done, other := apply(), apply()
+	if done.SettledAt != nil {
+		t.Fatalf("a new succeeded run is settled: %+v", done)
+	}
+	ok(t, s.SettleRun(ctx, done.ID))
+	first := must(s.GetRun(ctx, done.ID))(t)
+	if first.SettledAt == nil || first.State != store.StateSucceeded || first.FinishedAt == nil || first.SettledAt.Before(*first.FinishedAt) {
+		t.Fatalf("settled run = %+v", first)
+	}
+	time.Sleep(2 * time.Millisecond)
+	ok(t, s.SettleRun(ctx, done.ID))
+	if again := must(s.GetRun(ctx, done.ID))(t); !again.SettledAt.Equal(*first.SettledAt) {
+		t.Errorf("settling again moved the time: %v, was %v", again.SettledAt, first.SettledAt)
+	}
+	for _, state := range []store.RunState{store.StateQueued, store.StateRunning, store.StateFailed, store.StateCancelled, store.StateInterrupted} {
+		r := runIn(t, s, state)
+		wantErr(t, s.SettleRun(ctx, r.ID), store.ErrConflict)
+		if got := must(s.GetRun(ctx, r.ID))(t); got.SettledAt != nil {
+			t.Errorf("a %s run was settled: %+v", state, got)
+		}
+	}
+	wantErr(t, s.SettleRun(ctx, 1<<40), store.ErrNotFound)
+
+	plan := runIn(t, s, store.StateSucceeded) // a plan run: nothing follows it
+	ok(t, s.SettleRun(ctx, plan.ID))
+	ok(t, s.SettleRun(ctx, plan.ID))
+	plan = runIn(t, s, store.StateSucceeded)
+	unsettled := must(s.ListRuns(ctx, store.RunFilter{Unsettled: true}))(t)
+	if ids := runIDs(unsettled); len(ids) != 1 || ids[0] != other.ID {
+		t.Errorf("unsettled succeeded applies: %v, want only %d (not the plan run %d)", ids, other.ID, plan.ID)
+	}
+	if all := must(s.ListRuns(ctx, store.RunFilter{State: store.StateSucceeded, Kind: store.KindApply}))(t); len(all) != 2 {
+		t.Errorf("succeeded applies: %v, want both", runIDs(all))
+	}
 }
 
 func testInterruptRuns(t *testing.T, open Opener) {
