@@ -600,32 +600,45 @@ func LinkedIssues(body string) []int64 {
 }
 
 // afterApply runs when an apply succeeded: the comment and statuses are
-// updated; once the merge request is merged and nothing of it is left to
-// apply, its locks go to the next merge requests and the issues it closes
-// are told.
+// updated; once the merge request is merged, the locks of its projects
+// with nothing left to apply go to the next merge requests and, once
+// nothing is left to apply at all, the issues it closes are told. It can
+// run again for the same apply (settle retries it) and changes nothing
+// more: a lock released is released, and only the apply that ended last
+// tells the issues.
 func (f *Flow) afterApply(ctx context.Context, r store.Run) error {
 	fg, path, mr, err := f.forgeMR(ctx, r.Repo, r.MR)
 	if err != nil || fg == nil || mr.State != forge.MRMerged {
 		f.refresh(ctx, r)
 		return err
 	}
-	defer f.refresh(ctx, r) // last: the comment then shows the lock gone
-	if err := f.releaseLocks(ctx, r.MR, store.LockKey{Repo: r.Repo, Project: r.Project, Workspace: r.Workspace}); err != nil {
-		return err
-	}
+	defer f.refresh(ctx, r) // last: the comment then shows the locks gone
 	states, err := f.projectStates(ctx, r.Repo, r.MR)
 	if err != nil {
 		return err
 	}
-	var applied []string
+	if err := f.releaseApplied(ctx, r.Repo, r.MR, states); err != nil {
+		return err
+	}
+	var (
+		applied []string
+		last    *store.Run
+	)
 	for _, st := range states {
 		if st.Plan == nil || !st.Plan.HasChanges {
 			continue
 		}
-		if st.Apply == nil || st.Apply.State != store.StateSucceeded {
+		a := st.Apply
+		if a == nil || a.State != store.StateSucceeded {
 			return nil // more to apply
 		}
 		applied = append(applied, st.Project)
+		if last == nil || endedAfter(*a, *last) {
+			last = a
+		}
+	}
+	if last == nil || last.ID != r.ID {
+		return nil // the apply that ended last tells the issues
 	}
 	for _, n := range LinkedIssues(mr.Body) {
 		msg := fmt.Sprintf("Sluice applied %s from merge request !%d (%s).", strings.Join(applied, ", "), mr.Number, mr.WebURL)
@@ -634,6 +647,41 @@ func (f *Flow) afterApply(ctx context.Context, r store.Run) error {
 		}
 	}
 	return nil
+}
+
+// endedAfter reports whether run a ended after run b (the later id, when
+// the times do not tell).
+func endedAfter(a, b store.Run) bool {
+	if a.FinishedAt == nil || b.FinishedAt == nil || a.FinishedAt.Equal(*b.FinishedAt) {
+		return a.ID > b.ID
+	}
+	return a.FinishedAt.After(*b.FinishedAt)
+}
+
+// unapplied names (project and workspace) the projects of a merge request
+// whose latest plan has changes not applied: applied later, or waiting
+// for a person. Their locks stay with a merged merge request.
+func unapplied(states []projectState) map[string]bool {
+	held := map[string]bool{}
+	for _, st := range states {
+		if st.Plan == nil || !st.Plan.HasChanges || (st.Apply != nil && st.Apply.State == store.StateSucceeded) {
+			continue
+		}
+		held[st.Project+"\x00"+st.Workspace] = true
+	}
+	return held
+}
+
+// releaseApplied releases the locks a merged merge request holds for
+// projects with nothing left to apply, and starts the merge requests
+// they pass to.
+func (f *Flow) releaseApplied(ctx context.Context, repo string, mr int64, states []projectState) error {
+	held := unapplied(states)
+	free, err := f.locksOf(ctx, repo, mr, func(l store.Lock) bool { return !held[l.Project+"\x00"+l.Workspace] })
+	if err != nil {
+		return err
+	}
+	return f.releaseLocks(ctx, mr, free...)
 }
 
 // help answers `sluice help` and commands Sluice does not understand.
@@ -785,7 +833,6 @@ func (f *Flow) mergedForgeMR(ctx context.Context, ev store.Event, req Request, f
 	}
 	var (
 		created []int64
-		held    = map[string]bool{}
 		refused []string
 		coming  = map[string]bool{}
 	)
@@ -793,7 +840,6 @@ func (f *Flow) mergedForgeMR(ctx context.Context, ev store.Event, req Request, f
 		if st.Plan == nil || !st.Plan.HasChanges || (st.Apply != nil && st.Apply.State == store.StateSucceeded) {
 			continue
 		}
-		held[st.Project+"\x00"+st.Workspace] = true // applied, or waiting for a person
 		if st.Plan.Discarded && st.Apply == nil {
 			// A discarded plan can never be applied: an apply run would only
 			// fail. What was merged is not applied, so the lock stays until
@@ -845,12 +891,9 @@ func (f *Flow) mergedForgeMR(ctx context.Context, ev store.Event, req Request, f
 			created = append(created, id)
 		}
 	}
-	// Locks of projects with nothing left to apply go to the next MRs.
-	free, err := f.locksOf(ctx, req.Repo, req.MR, func(l store.Lock) bool { return !held[l.Project+"\x00"+l.Workspace] })
-	if err != nil {
-		return err
-	}
-	if err := f.releaseLocks(ctx, req.MR, free...); err != nil {
+	// Locks of projects with nothing left to apply go to the next MRs;
+	// the others stay, applied later or waiting for a person.
+	if err := f.releaseApplied(ctx, req.Repo, req.MR, states); err != nil {
 		return err
 	}
 	// The runs that wait for nothing start; the others wait for the

@@ -19,8 +19,9 @@ type LockProber interface {
 // is never re-run by itself but left for a person, with the engine's
 // state lock id when one is held — apply runs that waited for the applies
 // of what they depend on are started (or cancelled, when one of those
-// failed or was interrupted), and accepted events that never got their
-// job are queued. alive lists the instances known to be running.
+// failed or was interrupted), succeeded applies that did not settle get a
+// job that settles them, and accepted events that never got their job are
+// queued. alive lists the instances known to be running.
 //
 // What fails for one run, merge request or event is logged and the pass
 // goes on with the others: one that cannot be dealt with must not keep
@@ -41,6 +42,9 @@ func (f *Flow) Recover(ctx context.Context, alive []string, pendingBefore time.T
 		}
 	}
 	if err := f.advanceWaiting(ctx, alive); err != nil {
+		return err
+	}
+	if err := f.settleLeft(ctx, alive); err != nil {
 		return err
 	}
 	events, err := f.Store.PendingEvents(ctx, pendingBefore, 1000)
@@ -129,6 +133,29 @@ func (f *Flow) advanceWaiting(ctx context.Context, alive []string) error {
 			}
 			f.Log.Warn("starting the waiting applies of a merge request failed; the next recovery pass tries again",
 				"repo", k.repo, "mr", k.mr, "err", err)
+		}
+	}
+	return nil
+}
+
+// settleLeft enqueues again the job of each succeeded apply run that is
+// not settled (see settle), unless a job of it waits, waits out a retry
+// or runs on a live instance: its job failed to settle it until it gave
+// up (the forge was down for long), or the server died between the end
+// of the apply and its settling (its job stays "running" for hours).
+// The job settles the run. Only listing the runs fails the pass.
+func (f *Flow) settleLeft(ctx context.Context, alive []string) error {
+	runs, err := f.Store.ListRuns(ctx, store.RunFilter{Unsettled: true, Limit: 1000})
+	if err != nil {
+		return fmt.Errorf("listing applies not settled: %w", err)
+	}
+	for i := len(runs) - 1; i >= 0; i-- { // oldest first
+		r := runs[i]
+		if err := f.Jobs.RequeueApply(ctx, r.ID, alive); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			f.Log.Warn("queueing the settling of an apply again failed; the next recovery pass tries again", "run", r.ID, "repo", r.Repo, "mr", r.MR, "err", err)
 		}
 	}
 	return nil

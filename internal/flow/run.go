@@ -474,13 +474,18 @@ func (f *Flow) refresh(ctx context.Context, r store.Run) {
 	}
 }
 
-// HandleApply applies exactly the run's stored plan, at most once.
+// HandleApply applies exactly the run's stored plan, at most once, then
+// settles it (see settle). A job of a run that succeeded but did not
+// settle (the forge failed, the server died in between) settles it.
 func (f *Flow) HandleApply(ctx context.Context, runID int64) error {
 	r, err := f.Store.GetRun(ctx, runID)
 	if err != nil {
 		return err
 	}
 	if r.State != store.StateQueued {
+		if r.Kind == store.KindApply && r.State == store.StateSucceeded && r.SettledAt == nil {
+			return f.settle(ctx, r)
+		}
 		return nil
 	}
 	plan, err := f.Store.GetPlan(ctx, r.PlanID)
@@ -567,7 +572,7 @@ func (f *Flow) HandleApply(ctx context.Context, runID int64) error {
 		return f.finishFailed(ctx, r, logs, err)
 	}
 	summary, _ := json.Marshal(map[string]any{"plan_id": plan.ID, "summary": res.Summary})
-	if _, err := f.Store.FinishRun(ctx, r.ID, store.StateSucceeded, "", summary); err != nil {
+	if r, err = f.Store.FinishRun(ctx, r.ID, store.StateSucceeded, "", summary); err != nil {
 		return err
 	}
 	_, err = f.Audit.Record(ctx, r.Actor, "apply", subject(r.Repo, r.MR, r.Project), map[string]any{
@@ -575,11 +580,31 @@ func (f *Flow) HandleApply(ctx context.Context, runID int64) error {
 		"artifact_sha256": plan.ArtifactSHA256, "summary": res.Summary,
 	})
 	if err != nil {
-		return err
+		return err // the job is retried, and settles the run
 	}
+	return f.settle(ctx, r)
+}
+
+// settle does what follows a succeeded apply, then records it done
+// (store.Run.SettledAt): the applies that waited for it are started, the
+// comment is updated, and on a merged merge request the locks of its
+// projects with nothing left to apply go to the next merge requests and,
+// once everything is applied, the linked issues are told (afterApply).
+// Each step can be done again, so settle runs until it is recorded: an
+// error is returned for the job to be retried, and a run whose job ended
+// or died before it settled is settled by a job a recovery pass enqueues
+// (settleLeft). What retrying cannot mend (the merge request is gone) is
+// logged, and the run settles.
+func (f *Flow) settle(ctx context.Context, r store.Run) error {
 	// The applies that waited for this one may go now.
 	f.advanceAfter(ctx, r)
-	return f.afterApply(ctx, r)
+	if err := f.afterApply(ctx, r); err != nil {
+		if !IsPermanent(err) {
+			return fmt.Errorf("apply run %d succeeded; what follows it is not done yet: %w", r.ID, err)
+		}
+		f.Log.Warn("what follows a succeeded apply cannot be done", "run", r.ID, "repo", r.Repo, "mr", r.MR, "project", r.Project, "err", err)
+	}
+	return f.Store.SettleRun(context.WithoutCancel(ctx), r.ID)
 }
 
 // fail ends a run that never started.

@@ -1,0 +1,243 @@
+package flow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/forge"
+	"github.com/sluicehq/sluice/internal/store"
+)
+
+// flakyForge is stickyForge whose GetMR fails the next failures times
+// (as a forge answering 502 would), or answers "not found" once gone is
+// set; it keeps the comments on linked issues.
+type flakyForge struct {
+	*stickyForge
+	fmu      sync.Mutex
+	failures int
+	gone     bool
+	issues   []string
+}
+
+func (f *flakyForge) GetMR(ctx context.Context, repo string, n int64) (*forge.MergeRequest, error) {
+	f.fmu.Lock()
+	fail, gone := f.failures > 0, f.gone
+	if fail {
+		f.failures--
+	}
+	f.fmu.Unlock()
+	switch {
+	case gone:
+		return nil, fmt.Errorf("merge request %d: %w", n, forge.ErrNotFound)
+	case fail:
+		return nil, errors.New("gitea: getting the pull request: HTTP 502")
+	}
+	return f.stickyForge.GetMR(ctx, repo, n)
+}
+
+func (f *flakyForge) CommentIssue(_ context.Context, _ string, n int64, body string) error {
+	f.fmu.Lock()
+	defer f.fmu.Unlock()
+	f.issues = append(f.issues, fmt.Sprintf("#%d: %s", n, body))
+	return nil
+}
+
+func (f *flakyForge) failNext(n int) {
+	f.fmu.Lock()
+	defer f.fmu.Unlock()
+	f.failures = n
+}
+
+func (f *flakyForge) issueComments() []string {
+	f.fmu.Lock()
+	defer f.fmu.Unlock()
+	return slices.Clone(f.issues)
+}
+
+// newSettleEnv is a depEnv whose merge request closes issue 12, on a
+// flakyForge.
+func newSettleEnv(t *testing.T) (*depEnv, *flakyForge) {
+	e := newDepEnv(t, depsYAML)
+	ff := &flakyForge{stickyForge: e.sticky}
+	e.f.Forges = func(repo string) (forge.Forge, string, bool) {
+		path, ok := strings.CutPrefix(repo, "gitea:")
+		return ff, path, ok
+	}
+	e.fg.setMR(func(mr *forge.MergeRequest) { mr.Body = "Closes #12" })
+	return e, ff
+}
+
+func (e *depEnv) lockHolder(project string) int64 {
+	e.t.Helper()
+	l, err := e.st.GetLock(e.t.Context(), store.LockKey{Repo: depRepo, Project: project, Workspace: "default"})
+	if errors.Is(err, store.ErrNotFound) {
+		return 0
+	}
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return l.MR
+}
+
+func (e *depEnv) run(id int64) store.Run {
+	e.t.Helper()
+	r, err := e.st.GetRun(e.t.Context(), id)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return r
+}
+
+// TestApplySettlesAfterATransientFailure: net's apply succeeds, then the
+// forge fails when Sluice asks whether the merge request is merged. The
+// job fails and is retried; the retry, finding the run succeeded, does
+// what follows it: net's lock is released. The issue the merge request
+// closes is told once, by the apply that ended last, however often the
+// jobs run again.
+func TestApplySettlesAfterATransientFailure(t *testing.T) {
+	e, ff := newSettleEnv(t)
+	ctx := t.Context()
+	e.plan()
+	e.merge()
+	net, app := e.applyOf("net"), e.applyOf("app")
+
+	ff.failNext(1)
+	if err := e.f.HandleApply(ctx, net.ID); err == nil || IsPermanent(err) {
+		t.Fatalf("net's apply with the forge failing after it: err = %v, want one to retry", err)
+	}
+	if r := e.run(net.ID); r.State != store.StateSucceeded || r.SettledAt != nil {
+		t.Fatalf("net's apply run: %s, settled %v; want succeeded, not settled", r.State, r.SettledAt)
+	}
+	if h := e.lockHolder("net"); h != 7 {
+		t.Fatalf("net's lock: held by !%d before the retry", h)
+	}
+
+	// The retry.
+	if err := e.f.HandleApply(ctx, net.ID); err != nil {
+		t.Fatal(err)
+	}
+	if h := e.lockHolder("net"); h != 0 {
+		t.Errorf("net's lock after the retry: held by !%d, want it released", h)
+	}
+	if r := e.run(net.ID); r.SettledAt == nil {
+		t.Errorf("net's apply run is not settled after the retry")
+	}
+	if got := e.eng.order(); !slices.Equal(got, []string{"net"}) {
+		t.Errorf("applied %v, want net once", got)
+	}
+
+	if !slices.Contains(e.enqueued(), app.ID) {
+		t.Fatalf("app's apply was not enqueued: %v", e.enqueued())
+	}
+	e.runApply("app")
+	if h := e.lockHolder("app"); h != 0 {
+		t.Errorf("app's lock: held by !%d, want it released", h)
+	}
+	// Every job again: nothing more happens.
+	for _, id := range []int64{net.ID, app.ID, net.ID} {
+		if err := e.f.HandleApply(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := ff.issueComments(); len(got) != 1 || !strings.HasPrefix(got[0], "#12: Sluice applied net, app from merge request !7") {
+		t.Errorf("issue comments = %q, want one on #12", got)
+	}
+	if got := e.eng.order(); !slices.Equal(got, []string{"net", "app"}) {
+		t.Errorf("applied %v, want net then app, once each", got)
+	}
+	// Nothing is left for recovery to settle.
+	e.jobs.mu.Lock()
+	e.jobs.requeued = nil
+	e.jobs.mu.Unlock()
+	if err := e.f.Recover(ctx, []string{"me"}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if e.jobs.requeued != nil {
+		t.Errorf("recovery queued jobs again: %+v", e.jobs.requeued)
+	}
+}
+
+// TestCrashAfterAnApplySucceeded: the server dies right after it
+// recorded net's apply as succeeded, before what follows it. Its job
+// stays "running" in the queue for hours; a recovery pass queues the run
+// again (past that job), and the new job releases net's lock and starts
+// app's waiting apply.
+func TestCrashAfterAnApplySucceeded(t *testing.T) {
+	e, _ := newSettleEnv(t)
+	ctx := t.Context()
+	e.plan()
+	e.merge()
+	net, app := e.applyOf("net"), e.applyOf("app")
+	if _, err := e.st.StartRun(ctx, net.ID, "dead"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.st.FinishRun(ctx, net.ID, store.StateSucceeded, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	// The server died here.
+
+	alive := []string{"me"}
+	if err := e.f.Recover(ctx, alive, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	e.jobs.mu.Lock()
+	requeued := slices.Clone(e.jobs.requeued)
+	e.jobs.mu.Unlock()
+	if !slices.ContainsFunc(requeued, func(q requeuedApply) bool { return q.run == net.ID && slices.Equal(q.alive, alive) }) {
+		t.Fatalf("requeued %+v, want net's succeeded apply %d to be settled", requeued, net.ID)
+	}
+	if h := e.lockHolder("net"); h != 7 {
+		t.Fatalf("net's lock: held by !%d before the job", h)
+	}
+	if err := e.f.HandleApply(ctx, net.ID); err != nil { // the job recovery queued
+		t.Fatal(err)
+	}
+	if h := e.lockHolder("net"); h != 0 {
+		t.Errorf("net's lock: held by !%d, want it released", h)
+	}
+	if r := e.run(net.ID); r.SettledAt == nil {
+		t.Errorf("net's apply run is not settled")
+	}
+	if !slices.Contains(e.enqueued(), app.ID) {
+		t.Errorf("app's waiting apply was not enqueued: %v", e.enqueued())
+	}
+
+	// Settled, it is not queued again.
+	e.jobs.mu.Lock()
+	e.jobs.requeued = nil
+	e.jobs.mu.Unlock()
+	if err := e.f.Recover(ctx, alive, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range e.jobs.requeued {
+		if q.run == net.ID {
+			t.Errorf("net's settled apply was queued again")
+		}
+	}
+}
+
+// TestSettleOfAMergeRequestThatIsGone: when the forge says the merge
+// request does not exist any more, retrying cannot help: the run settles
+// (logged), and its job does not fail.
+func TestSettleOfAMergeRequestThatIsGone(t *testing.T) {
+	e, ff := newSettleEnv(t)
+	ctx := t.Context()
+	e.plan()
+	e.merge()
+	net := e.applyOf("net")
+	ff.fmu.Lock()
+	ff.gone = true
+	ff.fmu.Unlock()
+	if err := e.f.HandleApply(ctx, net.ID); err != nil {
+		t.Fatalf("HandleApply: %v, want the run settled without an error", err)
+	}
+	if r := e.run(net.ID); r.State != store.StateSucceeded || r.SettledAt == nil {
+		t.Errorf("net's apply run: %s, settled %v; want succeeded and settled", r.State, r.SettledAt)
+	}
+}
