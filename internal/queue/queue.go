@@ -108,10 +108,15 @@ func (w *eventWorker) Timeout(*river.Job[EventArgs]) time.Duration { return even
 
 const eventTimeout = 10 * time.Minute
 
-// stuckAfter is how long a job may look running on a live instance, its
-// event not processed or its apply run still to do, before RequeueEvent
-// or RequeueApply takes it for lost.
-const stuckAfter = eventTimeout + 5*time.Minute
+// stuckMargin is how long past its worker's timeout a job may still look
+// running on a live instance: cancelled, it is still ending (an engine
+// stopped by SIGINT writes its state and releases its lock first).
+const stuckMargin = 5 * time.Minute
+
+// eventStuckAfter is how long an event's job may look running on a live
+// instance, its event not processed, before RequeueEvent takes it for
+// lost.
+const eventStuckAfter = eventTimeout + stuckMargin
 
 type planWorker struct {
 	river.WorkerDefaults[PlanArgs]
@@ -135,7 +140,18 @@ func (w *applyWorker) Work(ctx context.Context, j *river.Job[ApplyArgs]) error {
 	return wrap(w.h.HandleApply(ctx, j.Args.RunID))
 }
 
-func (w *applyWorker) Timeout(*river.Job[ApplyArgs]) time.Duration { return 6 * time.Hour }
+// Timeout: an apply may take long, and its job then settles the run
+// (see RequeueApply).
+func (w *applyWorker) Timeout(*river.Job[ApplyArgs]) time.Duration { return applyTimeout }
+
+const applyTimeout = 6 * time.Hour
+
+// applyStuckAfter is how long an apply's job may look running on a live
+// instance before RequeueApply takes it for lost: as long as its timeout
+// lets it run. The job applies, then settles the run; a recovery pass that
+// finds the run unsettled meanwhile must not add a job that settles it
+// beside this one, however long the apply took.
+const applyStuckAfter = applyTimeout + stuckMargin
 
 // Options configure a Queue.
 type Options struct {
@@ -154,6 +170,9 @@ type Options struct {
 
 // Queue is a started or startable River client.
 type Queue struct {
+	// now is the clock RequeueEvent and RequeueApply tell a job's age
+	// with; tests may replace it.
+	now    func() time.Time
 	insert func(ctx context.Context, args river.JobArgs) (bool, error)
 	list   func(ctx context.Context, params *river.JobListParams) (*river.JobListResult, error)
 	start  func(ctx context.Context) error
@@ -204,6 +223,7 @@ func build[TTx any](ctx context.Context, driver riverdriver.Driver[TTx], h Handl
 		return nil, fmt.Errorf("creating the job queue: %w", err)
 	}
 	return &Queue{
+		now: time.Now,
 		insert: func(ctx context.Context, args river.JobArgs) (bool, error) {
 			res, err := client.Insert(ctx, args, nil)
 			if err != nil {
@@ -249,29 +269,33 @@ func (q *Queue) Enqueue(ctx context.Context, args river.JobArgs) (inserted bool,
 // RequeueEvent enqueues an event's job again, for a recovery pass that
 // found the event accepted but not processed, unless a job for it is still
 // to run: waiting, scheduled for a retry, or running on one of the alive
-// instances (Options.ID) for less than a quarter of an hour. Without that
-// check every pass would add a job while one waits out a retry, and an
-// outage of the forge would pile them up. A job of a process that died
-// stays "running" and would block an identical job, so the new one carries
-// a Recovery key.
+// instances (Options.ID) for less than a quarter of an hour (its timeout
+// and a margin). Without that check every pass would add a job while one
+// waits out a retry, and an outage of the forge would pile them up. A job
+// of a process that died stays "running" and would block an identical
+// job, so the new one carries a Recovery key.
 func (q *Queue) RequeueEvent(ctx context.Context, eventID int64, alive []string) (inserted bool, err error) {
-	return q.requeue(ctx, EventArgs{}.Kind(), "event_id", eventID, alive, EventArgs{EventID: eventID, Recovery: time.Now().UnixNano()})
+	return q.requeue(ctx, EventArgs{}.Kind(), "event_id", eventID, alive, eventStuckAfter, EventArgs{EventID: eventID, Recovery: time.Now().UnixNano()})
 }
 
 // RequeueApply enqueues an apply run's job again, for a recovery pass that
 // found the run still to do (queued, or applied with what follows an apply
 // left undone), unless a job for it is still to run, as RequeueEvent
-// decides. The job of a process that died stays "running", and a job that
-// completed while its run was left queued stays "completed": either would
-// block an identical job, so the new one carries a Recovery key. A run
-// worked by two jobs is still carried out once (the store's StartRun).
+// decides, except that a job running on an alive instance counts for as
+// long as an apply may take (its timeout and a margin): the job of a long
+// apply settles its run once applied, and a second job would settle it
+// beside it. The job of a process that died stays "running", and a job
+// that completed while its run was left queued stays "completed": either
+// would block an identical job, so the new one carries a Recovery key. A
+// run worked by two jobs is still carried out once (the store's StartRun).
 func (q *Queue) RequeueApply(ctx context.Context, runID int64, alive []string) (inserted bool, err error) {
-	return q.requeue(ctx, ApplyArgs{}.Kind(), "run_id", runID, alive, ApplyArgs{RunID: runID, Recovery: time.Now().UnixNano()})
+	return q.requeue(ctx, ApplyArgs{}.Kind(), "run_id", runID, alive, applyStuckAfter, ApplyArgs{RunID: runID, Recovery: time.Now().UnixNano()})
 }
 
 // requeue inserts args unless a job of kind whose argument field is id
-// waits, waits out a retry's backoff, or runs on an alive instance.
-func (q *Queue) requeue(ctx context.Context, kind, field string, id int64, alive []string, args river.JobArgs) (bool, error) {
+// waits, waits out a retry's backoff, or runs on an alive instance (for
+// less than stuckAfter).
+func (q *Queue) requeue(ctx context.Context, kind, field string, id int64, alive []string, stuckAfter time.Duration, args river.JobArgs) (bool, error) {
 	res, err := q.list(ctx, river.NewJobListParams().
 		Kinds(kind).
 		States(rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateScheduled,
@@ -282,7 +306,7 @@ func (q *Queue) requeue(ctx context.Context, kind, field string, id int64, alive
 		return false, fmt.Errorf("looking for the %s jobs of %s %d: %w", kind, field, id, err)
 	}
 	for _, j := range res.Jobs {
-		if j.State != rivertype.JobStateRunning || runsOn(j, alive) {
+		if j.State != rivertype.JobStateRunning || runsOn(j, alive, q.now(), stuckAfter) {
 			return false, nil // it will run, or runs
 		}
 	}
@@ -290,11 +314,10 @@ func (q *Queue) requeue(ctx context.Context, kind, field string, id int64, alive
 }
 
 // runsOn reports whether a running job is worked by one of the alive
-// instances, and not for suspiciously long. (An apply job that looks
-// running for long while its run is still to do is not applying either:
-// it starts its run within moments, or ends.)
-func runsOn(j *rivertype.JobRow, alive []string) bool {
-	if len(j.AttemptedBy) == 0 || j.AttemptedAt == nil || time.Since(*j.AttemptedAt) > stuckAfter {
+// instances, and not for suspiciously long: for less than stuckAfter at
+// now since its attempt began.
+func runsOn(j *rivertype.JobRow, alive []string, now time.Time, stuckAfter time.Duration) bool {
+	if len(j.AttemptedBy) == 0 || j.AttemptedAt == nil || now.Sub(*j.AttemptedAt) > stuckAfter {
 		return false
 	}
 	return slices.Contains(alive, j.AttemptedBy[len(j.AttemptedBy)-1])
