@@ -241,17 +241,20 @@ func (g *mrGate) readMR(ctx context.Context) error {
 		return err
 	}
 	// Who pushed commits to the merge request may not approve it. When
-	// the forge cannot say (GitHub lists 250 commits at most; an error),
-	// the gate fails closed and says why: failing the decision instead
-	// would retry it without end, and nobody would be told.
+	// the forge cannot say, however often it is asked (GitHub lists 250
+	// commits at most: forge.ErrCommitsTruncated), the gate fails closed
+	// and says why: failing the decision instead would retry it without
+	// end, and nobody would be told. Any other error (the forge failing
+	// for a moment) fails the decision, to be retried, as the other reads
+	// do: turned into a refusal, it would refuse a merge's apply for good.
 	switch in.Committers, err = fg.Committers(ctx, path, mr.Number); {
 	case err == nil:
-	case ctx.Err() != nil:
-		return err
-	default:
+	case errors.Is(err, forge.ErrCommitsTruncated) && ctx.Err() == nil:
 		in.Committers, in.CommittersUnread = nil, err.Error()
-		g.f.Log.Warn("reading who committed to the merge request failed; no approval counts",
+		g.f.Log.Warn("the forge cannot say who committed to the merge request; no approval counts",
 			"repo", path, "mr", mr.Number, "err", err)
+	default:
+		return err
 	}
 	for _, rv := range in.Reviews {
 		if _, ok := in.ReviewerPermissions[rv.User.Login]; ok || rv.State != forge.ReviewApproved {

@@ -23,6 +23,10 @@ var (
 	ErrBadSignature = errors.New("webhook signature missing or wrong")
 	// ErrIgnored: a valid webhook Sluice has nothing to do with.
 	ErrIgnored = errors.New("event ignored")
+	// ErrCommitsTruncated: the forge lists only part of a merge request's
+	// commits (GitHub: the first 250), so who wrote the others cannot be
+	// told, however often Committers is asked.
+	ErrCommitsTruncated = errors.New("not every commit can be listed")
 )
 
 // User is a forge account.
@@ -208,8 +212,8 @@ type MergeRequests interface {
 	//   - GitHub: the users GitHub matches the same way, without web-flow
 	//     (the committer of the commits made in GitHub's web interface);
 	//     bots are included. GitHub lists at most 250 commits of a pull
-	//     request: with that many, it is an error, since the others cannot
-	//     be seen.
+	//     request: with that many, it is an error wrapping
+	//     ErrCommitsTruncated, since the others cannot be seen.
 	//   - GitLab: nil. Its commits carry only emails, which a token without
 	//     administrator rights cannot reliably map to users; GitLab's own
 	//     approval setting "Prevent approvals by users who add commits"

@@ -44,11 +44,12 @@ type Input struct {
 	// commit onto someone else's merge request could approve it. Empty
 	// where the forge cannot tell (GitLab, which enforces it itself).
 	Committers []string
-	// CommittersUnread says why the committers could not be read (the
-	// forge failed, or cannot list them all: GitHub lists 250 commits of a
-	// pull request at most); "" when they were. Any approval may then be a
-	// committer's: when approvals are needed, the approvals item fails and
-	// says why.
+	// CommittersUnread says why the forge cannot tell the committers,
+	// however often asked (forge.ErrCommitsTruncated: GitHub lists 250
+	// commits of a pull request at most); "" when they were read. Any
+	// approval may then be a committer's: when approvals are needed, the
+	// approvals item fails and says why. (A failure to read them is not
+	// this: the decision fails, and is retried.)
 	CommittersUnread string
 	// Threads is the number of unresolved discussion threads.
 	Threads int

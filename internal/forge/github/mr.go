@@ -136,7 +136,8 @@ const maxPullCommits = 250
 // an email nobody has verified links nobody), without web-flow. Bots, such
 // as dependabot[bot], are included. GitHub lists at most 250 commits of a
 // pull request: with that many, the commits after them cannot be seen, and
-// Committers fails rather than answer for part of them.
+// Committers fails (forge.ErrCommitsTruncated) rather than answer for part
+// of them.
 func (c *Client) Committers(ctx context.Context, repo string, number int64) ([]string, error) {
 	owner, name, err := splitRepo(repo)
 	if err != nil {
@@ -168,8 +169,8 @@ func (c *Client) Committers(ctx context.Context, repo string, number int64) ([]s
 		opt.Page = resp.NextPage
 	}
 	if count >= maxPullCommits {
-		return nil, fmt.Errorf("github: listing commits of %s#%d: GitHub lists only the first %d commits of a pull request, so who wrote the others cannot be told; squash or split the pull request",
-			repo, number, maxPullCommits)
+		return nil, fmt.Errorf("github: listing commits of %s#%d: %w: GitHub lists only the first %d commits of a pull request, so who wrote the others cannot be told; squash or split the pull request",
+			repo, number, forge.ErrCommitsTruncated, maxPullCommits)
 	}
 	return out, nil
 }
