@@ -143,7 +143,9 @@ func (f *Flow) advanceWaiting(ctx context.Context, alive []string) error {
 // or runs on a live instance: its job failed to settle it until it gave
 // up (the forge was down for long), or the server died between the end
 // of the apply and its settling (its job stays "running" for hours).
-// The job settles the run. Only listing the runs fails the pass.
+// The job settles the run, or gives up a day after the apply ended on
+// what the forge keeps refusing (see settle): a run is not queued again
+// without end. Only listing the runs fails the pass.
 func (f *Flow) settleLeft(ctx context.Context, alive []string) error {
 	runs, err := f.Store.ListRuns(ctx, store.RunFilter{Unsettled: true, Limit: 1000})
 	if err != nil {

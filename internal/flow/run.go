@@ -585,6 +585,13 @@ func (f *Flow) HandleApply(ctx context.Context, runID int64) error {
 	return f.settle(ctx, r)
 }
 
+// settleAbandonAfter is how long after a succeeded apply ended its
+// settling is tried again before Sluice gives up on what the forge keeps
+// refusing (a revoked token, an uninstalled App: a 401 or 403 as much as
+// a forge down for a day), and settles the run as it is, audited
+// (apply.settle_abandoned) and logged as an error for a person to finish.
+const settleAbandonAfter = 24 * time.Hour
+
 // settle does what follows a succeeded apply, then records it done
 // (store.Run.SettledAt): the applies that waited for it are started, the
 // comment is updated, and on a merged merge request the locks of its
@@ -594,17 +601,41 @@ func (f *Flow) HandleApply(ctx context.Context, runID int64) error {
 // error is returned for the job to be retried, and a run whose job ended
 // or died before it settled is settled by a job a recovery pass enqueues
 // (settleLeft). What retrying cannot mend (the merge request is gone) is
-// logged, and the run settles.
+// logged, and the run settles; so does one the forge kept failing for
+// settleAbandonAfter (abandonSettle).
 func (f *Flow) settle(ctx context.Context, r store.Run) error {
 	// The applies that waited for this one may go now.
 	f.advanceAfter(ctx, r)
 	if err := f.afterApply(ctx, r); err != nil {
-		if !IsPermanent(err) {
+		switch {
+		case IsPermanent(err):
+			f.Log.Warn("what follows a succeeded apply cannot be done", "run", r.ID, "repo", r.Repo, "mr", r.MR, "project", r.Project, "err", err)
+		case ctx.Err() == nil && r.FinishedAt != nil && f.now().Sub(*r.FinishedAt) >= settleAbandonAfter:
+			if err := f.abandonSettle(ctx, r, err); err != nil {
+				return err
+			}
+		default:
 			return fmt.Errorf("apply run %d succeeded; what follows it is not done yet: %w", r.ID, err)
 		}
-		f.Log.Warn("what follows a succeeded apply cannot be done", "run", r.ID, "repo", r.Repo, "mr", r.MR, "project", r.Project, "err", err)
 	}
 	return f.Store.SettleRun(context.WithoutCancel(ctx), r.ID)
+}
+
+// abandonSettle gives up on what follows succeeded apply run r, which
+// failed with cause for settleAbandonAfter since the apply ended: it is
+// audited (apply.settle_abandoned) and logged as an error saying what was
+// not done, and the run then settles, so that it is not tried again
+// without end.
+func (f *Flow) abandonSettle(ctx context.Context, r store.Run, cause error) error {
+	f.Log.Error("giving up on what follows a succeeded apply: the forge kept failing for a day since it ended "+
+		"(a revoked token? an uninstalled App?). Not done: the merge request's comment and statuses; on a merged merge request, "+
+		"the release of the locks of its projects with nothing left to apply, which may still be held (release them with `sluice locks release`), "+
+		"and the comment on the issues it closes",
+		"run", r.ID, "repo", r.Repo, "mr", r.MR, "project", r.Project, "finished_at", r.FinishedAt, "err", cause)
+	_, err := f.Audit.Record(context.WithoutCancel(ctx), "sluice", "apply.settle_abandoned", subject(r.Repo, r.MR, r.Project), map[string]any{
+		"run": r.ID, "finished_at": r.FinishedAt, "error": cause.Error(),
+	})
+	return err
 }
 
 // fail ends a run that never started.
