@@ -484,7 +484,7 @@ func (f *Flow) HandleApply(ctx context.Context, runID int64) error {
 	}
 	if r.State != store.StateQueued {
 		if r.Kind == store.KindApply && r.State == store.StateSucceeded && r.SettledAt == nil {
-			return f.settle(ctx, r)
+			return f.settle(ctx, r, false)
 		}
 		return nil
 	}
@@ -571,18 +571,30 @@ func (f *Flow) HandleApply(ctx context.Context, runID int64) error {
 	if err != nil {
 		return f.finishFailed(ctx, r, logs, err)
 	}
-	summary, _ := json.Marshal(map[string]any{"plan_id": plan.ID, "summary": res.Summary})
+	summary, _ := json.Marshal(applySummary{PlanID: plan.ID, Summary: res.Summary})
 	if r, err = f.Store.FinishRun(ctx, r.ID, store.StateSucceeded, "", summary); err != nil {
 		return err
 	}
-	_, err = f.Audit.Record(ctx, r.Actor, "apply", subject(r.Repo, r.MR, r.Project), map[string]any{
-		"run": r.ID, "plan": plan.ID, "workspace": r.Workspace, "head": r.HeadSHA, "base": r.BaseSHA,
-		"artifact_sha256": plan.ArtifactSHA256, "summary": res.Summary,
-	})
-	if err != nil {
-		return err // the job is retried, and settles the run
+	if _, err := f.Audit.Record(ctx, r.Actor, "apply", subject(r.Repo, r.MR, r.Project), applyDetails(r, plan, res.Summary)); err != nil {
+		// The job is retried: it settles the run, and records the entry
+		// then (settle, audited false).
+		return err
 	}
-	return f.settle(ctx, r)
+	return f.settle(ctx, r, true)
+}
+
+// applySummary is what a succeeded apply run records as its summary.
+type applySummary struct {
+	PlanID  int64          `json:"plan_id"`
+	Summary engine.Summary `json:"summary"`
+}
+
+// applyDetails are the details of the audit entry "apply" of run r.
+func applyDetails(r store.Run, plan store.Plan, summary engine.Summary) map[string]any {
+	return map[string]any{
+		"run": r.ID, "plan": plan.ID, "workspace": r.Workspace, "head": r.HeadSHA, "base": r.BaseSHA,
+		"artifact_sha256": plan.ArtifactSHA256, "summary": summary,
+	}
 }
 
 // settleAbandonAfter is how long after a succeeded apply ended its
@@ -591,6 +603,10 @@ func (f *Flow) HandleApply(ctx context.Context, runID int64) error {
 // a forge down for a day), and settles the run as it is, audited
 // (apply.settle_abandoned) and logged as an error for a person to finish.
 const settleAbandonAfter = 24 * time.Hour
+
+// applyAuditWindow is how long after an apply run finished the audit
+// entry its job records right then is looked for (see applyAudited).
+const applyAuditWindow = 10 * time.Minute
 
 // settle does what follows a succeeded apply, then records it done
 // (store.Run.SettledAt): the applies that waited for it are started, the
@@ -603,7 +619,12 @@ const settleAbandonAfter = 24 * time.Hour
 // (settleLeft). What retrying cannot mend (the merge request is gone) is
 // logged, and the run settles; so does one the forge kept failing for
 // settleAbandonAfter (abandonSettle).
-func (f *Flow) settle(ctx context.Context, r store.Run) error {
+//
+// audited says the apply's audit entry was recorded by this very job.
+// Otherwise (a retry, or the job of a recovery pass) the entry is looked
+// for, and recorded now when the job that applied did not record it: it
+// failed to, or its server died first.
+func (f *Flow) settle(ctx context.Context, r store.Run, audited bool) error {
 	// The applies that waited for this one may go now.
 	f.advanceAfter(ctx, r)
 	if err := f.afterApply(ctx, r); err != nil {
@@ -616,6 +637,14 @@ func (f *Flow) settle(ctx context.Context, r store.Run) error {
 			}
 		default:
 			return fmt.Errorf("apply run %d succeeded; what follows it is not done yet: %w", r.ID, err)
+		}
+	}
+	// Recorded last, right before the run settles, so that a later job
+	// never has to look for an entry written long after the apply: only
+	// one whose SettleRun failed right after may record it twice.
+	if !audited {
+		if err := f.auditApplyLate(ctx, r); err != nil {
+			return err
 		}
 	}
 	return f.Store.SettleRun(context.WithoutCancel(ctx), r.ID)
@@ -636,6 +665,63 @@ func (f *Flow) abandonSettle(ctx context.Context, r store.Run, cause error) erro
 		"run": r.ID, "finished_at": r.FinishedAt, "error": cause.Error(),
 	})
 	return err
+}
+
+// auditApplyLate records the audit entry "apply" of succeeded apply run r
+// unless it is in the log already.
+func (f *Flow) auditApplyLate(ctx context.Context, r store.Run) error {
+	found, err := f.applyAudited(ctx, r)
+	if err != nil || found {
+		return err
+	}
+	plan, err := f.Store.GetPlan(ctx, r.PlanID)
+	if err != nil {
+		return fmt.Errorf("reading the plan apply run %d applied, for its audit entry: %w", r.ID, err)
+	}
+	var s applySummary
+	_ = json.Unmarshal(r.Summary, &s)
+	details := applyDetails(r, plan, s.Summary)
+	details["recorded_late"] = true // at its settling, not when it ended
+	_, err = f.Audit.Record(context.WithoutCancel(ctx), r.Actor, "apply", subject(r.Repo, r.MR, r.Project), details)
+	return err
+}
+
+// applyAudited reports whether the audit entry "apply" of apply run r is
+// in the log. The job that applied records it right after the run
+// finished, so it is looked for among the entries of the minutes around
+// then (applyAuditWindow), not the whole log.
+func (f *Flow) applyAudited(ctx context.Context, r store.Run) (bool, error) {
+	if r.FinishedAt == nil {
+		return false, nil
+	}
+	const page = 200
+	since, until := r.FinishedAt.Add(-time.Minute), r.FinishedAt.Add(applyAuditWindow)
+	subj := subject(r.Repo, r.MR, r.Project)
+	var after int64
+	for {
+		entries, err := f.Store.AuditEntries(ctx, after, since, page)
+		if err != nil {
+			return false, fmt.Errorf("looking for the audit entry of apply run %d: %w", r.ID, err)
+		}
+		for _, e := range entries {
+			if e.At.After(until) {
+				return false, nil
+			}
+			if e.Action != "apply" || e.Subject != subj {
+				continue
+			}
+			var d struct {
+				Run int64 `json:"run"`
+			}
+			if json.Unmarshal(e.Details, &d) == nil && d.Run == r.ID {
+				return true, nil
+			}
+		}
+		if len(entries) < page {
+			return false, nil
+		}
+		after = entries[len(entries)-1].Seq
+	}
 }
 
 // fail ends a run that never started.
