@@ -108,44 +108,64 @@ type projectState struct {
 }
 
 // projectStates lists the MR's projects in the order they were planned.
+// It runs on every decision and every apply's start and settling, so it
+// reads each plan once (the plan a project's apply applied is usually its
+// latest, read for the project too), and reads the plans of applies only
+// for OutputsChangedAt, which only a project that another one depends on
+// needs.
 func (f *Flow) projectStates(ctx context.Context, repo string, mr int64) ([]projectState, error) {
 	runs, err := f.Store.ListRuns(ctx, store.RunFilter{Repo: repo, MR: mr, Limit: 1000})
 	if err != nil {
 		return nil, err
 	}
-	var states []projectState
-	seen := map[string]int{}
-	applies := map[int64]store.Run{}
-	// changed: by project and workspace, see OutputsChangedAt.
-	changed := map[string]time.Time{}
+	plans := map[int64]store.Plan{}
+	getPlan := func(id int64) (store.Plan, error) {
+		if p, ok := plans[id]; ok {
+			return p, nil
+		}
+		p, err := f.Store.GetPlan(ctx, id)
+		if err == nil {
+			plans[id] = p
+		}
+		return p, err
+	}
+	var (
+		states  []projectState
+		seen    = map[string]int{}
+		applies = map[int64]store.Run{}
+		// applied: the succeeded applies, newest first.
+		applied []store.Run
+		// deps: the projects some plan run of the merge request (not
+		// only the latest of each project: an apply may be of an older
+		// plan, see applyState) lists in depends_on.
+		deps = map[string]bool{}
+	)
 	for _, r := range runs { // newest first
 		if r.Kind == store.KindApply {
 			if _, ok := applies[r.PlanID]; !ok {
 				applies[r.PlanID] = r
 			}
-			k := r.Project + "\x00" + r.Workspace
-			if r.State != store.StateSucceeded || r.FinishedAt == nil || !r.FinishedAt.After(changed[k]) {
-				continue
-			}
-			p, err := f.Store.GetPlan(ctx, r.PlanID)
-			if err != nil {
-				return nil, fmt.Errorf("reading the plan apply run %d applied: %w", r.ID, err)
-			}
-			if outputsChanged(p) {
-				changed[k] = *r.FinishedAt
+			if r.State == store.StateSucceeded && r.FinishedAt != nil {
+				applied = append(applied, r)
 			}
 			continue
+		}
+		summary := readSummary(r)
+		if summary.Rules != nil {
+			for _, d := range summary.Rules.DependsOn {
+				deps[d] = true
+			}
 		}
 		k := r.Project + "\x00" + r.Workspace
 		if _, ok := seen[k]; ok {
 			continue
 		}
 		seen[k] = len(states)
-		st := projectState{Project: r.Project, Workspace: r.Workspace, PlanRun: r, Summary: readSummary(r)}
+		st := projectState{Project: r.Project, Workspace: r.Workspace, PlanRun: r, Summary: summary}
 		if st.Summary.PlanID != 0 {
 			// A plan that cannot be read is an error, not a project with
 			// nothing to apply: the projects that depend on it would go.
-			p, err := f.Store.GetPlan(ctx, st.Summary.PlanID)
+			p, err := getPlan(st.Summary.PlanID)
 			if err != nil {
 				return nil, fmt.Errorf("reading the plan of %s: %w", subject(repo, mr, r.Project), err)
 			}
@@ -155,6 +175,21 @@ func (f *Flow) projectStates(ctx context.Context, repo string, mr int64) ([]proj
 			}
 		}
 		states = append(states, st)
+	}
+	// changed: by project and workspace, see OutputsChangedAt.
+	changed := map[string]time.Time{}
+	for _, r := range applied {
+		k := r.Project + "\x00" + r.Workspace
+		if !deps[r.Project] || !r.FinishedAt.After(changed[k]) {
+			continue
+		}
+		p, err := getPlan(r.PlanID)
+		if err != nil {
+			return nil, fmt.Errorf("reading the plan apply run %d applied: %w", r.ID, err)
+		}
+		if outputsChanged(p) {
+			changed[k] = *r.FinishedAt
+		}
 	}
 	for i := range states {
 		if at, ok := changed[states[i].Project+"\x00"+states[i].Workspace]; ok {
