@@ -649,3 +649,26 @@ resource "terraform_data" "use" {
 		})
 	}
 }
+
+// TestPlainSettingsInSecretStoresStayVisible: values kept sensitive by
+// resources the plan does not change (a parameter store's "prod", a
+// region) are hidden only when they could be secrets and appear nowhere
+// else in the plan: the change of what uses them stays readable.
+func TestPlainSettingsInSecretStoresStayVisible(t *testing.T) {
+	bin := testkit.Engines(t)[0]
+	testkit.QuietTerraform(t)
+	repo := fixture(t, "settings", bin, t.TempDir())
+	mustSluice(t, bin, repo, "plan", "--base", "main", "-p", "app")
+	mustSluice(t, bin, repo, "apply")
+	testkit.Git(t, repo, "switch", "-q", "-c", "rename")
+	main := filepath.Join(repo, "app", "main.tf")
+	testkit.Replace(t, main, `name = "api-production-east"`, `name = "api-production-east-2"`)
+	testkit.Replace(t, main, `db   = "prod-db"`, `db   = "prod-db2"`)
+	testkit.Git(t, repo, "commit", "-qam", "rename")
+	comment := mustSluice(t, bin, repo, "plan", "--base", "main")
+	for _, want := range []string{`"api-production-east" -> "api-production-east-2"`, `"prod-db" -> "prod-db2"`} {
+		if !strings.Contains(comment, want) {
+			t.Errorf("the comment lacks %s:\n%s", want, comment)
+		}
+	}
+}

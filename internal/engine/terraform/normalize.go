@@ -24,17 +24,26 @@ func normalize(engineName string, raw []byte) (*engine.Plan, error) {
 	}
 	p := &engine.Plan{Engine: engineName, EngineVersion: tp.TerraformVersion, Resources: []engine.ResourceChange{}}
 	secrets := map[string]bool{}
+	// quiet are the sensitive values of what the plan does not change (an
+	// unchanged resource, a data source, the prior state): a provisioner
+	// or a provider error may still echo them, but many are plain settings
+	// kept in a secret store ("prod", a region), so only those that could
+	// be secrets and that the plan shows nowhere else are hidden.
+	quiet := map[string]bool{}
 
 	for _, rc := range tp.ResourceChanges {
 		if rc == nil || rc.Change == nil {
 			continue
 		}
 		c := rc.Change
-		// An unchanged resource's secrets may still be echoed, by a
-		// provisioner or a provider error: collect them all.
-		collectSecrets(c.Before, c.BeforeSensitive, secrets)
-		collectSecrets(c.After, c.AfterSensitive, secrets)
 		act := action(rc.Change.Actions)
+		if act == engine.ActionNoOp {
+			collectSecrets(c.Before, c.BeforeSensitive, quiet)
+			collectSecrets(c.After, c.AfterSensitive, quiet)
+		} else {
+			collectSecrets(c.Before, c.BeforeSensitive, secrets)
+			collectSecrets(c.After, c.AfterSensitive, secrets)
+		}
 		out := engine.ResourceChange{
 			Address:      rc.Address,
 			Module:       rc.ModuleAddress,
@@ -102,10 +111,10 @@ func normalize(engineName string, raw []byte) (*engine.Plan, error) {
 	// The prior state holds what the plan does not mention: data sources,
 	// and resources of other modules' secrets read through them.
 	if tp.PriorState != nil && tp.PriorState.Values != nil {
-		collectStateSecrets(tp.PriorState.Values.RootModule, secrets)
+		collectStateSecrets(tp.PriorState.Values.RootModule, quiet)
 		for _, o := range tp.PriorState.Values.Outputs {
 			if o != nil && o.Sensitive {
-				collectSecrets(o.Value, true, secrets)
+				collectSecrets(o.Value, true, quiet)
 			}
 		}
 	}
@@ -116,11 +125,52 @@ func normalize(engineName string, raw []byte) (*engine.Plan, error) {
 			}
 		}
 	}
+	addQuietSecrets(p, quiet, secrets)
 	for s := range secrets {
 		p.Secrets = append(p.Secrets, s)
 	}
 	sort.Strings(p.Secrets)
 	return p, nil
+}
+
+// quietMinLen is the shortest value of what the plan does not change that
+// is hidden as a secret.
+const quietMinLen = 8
+
+// addQuietSecrets adds to secrets the values of quiet that could be
+// secrets: at least quietMinLen bytes, not a number, and not shown
+// anywhere in the plan's own (masked) values, where hiding them would
+// protect nothing and hide what changes.
+func addQuietSecrets(p *engine.Plan, quiet, secrets map[string]bool) {
+	shown := map[string]bool{}
+	for _, r := range p.Resources {
+		engine.CollectStrings(r.Before, shown)
+		engine.CollectStrings(r.After, shown)
+	}
+	for _, o := range p.Outputs {
+		engine.CollectStrings(o.Before, shown)
+		engine.CollectStrings(o.After, shown)
+	}
+	for s := range quiet {
+		if secrets[s] || len(s) < quietMinLen || isNumber(s) || shownIn(s, shown) {
+			continue
+		}
+		secrets[s] = true
+	}
+}
+
+func shownIn(s string, shown map[string]bool) bool {
+	for v := range shown {
+		if strings.Contains(v, s) {
+			return true
+		}
+	}
+	return false
+}
+
+func isNumber(s string) bool {
+	_, err := strconv.ParseFloat(s, 64)
+	return err == nil
 }
 
 func action(a tfjson.Actions) engine.Action {
