@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -409,6 +410,37 @@ func (r *Repo) ChangedSince(ctx context.Context, base string) ([]Change, error) 
 		}
 	}
 	return changes, nil
+}
+
+// Tracked returns the paths (relative to the top of the working tree)
+// that git tracks: in the index, or in HEAD (a file removed from the index
+// since counts). One git call.
+func (r *Repo) Tracked(ctx context.Context, paths []string) ([]string, error) {
+	if len(paths) == 0 {
+		return nil, nil
+	}
+	args := []string{"ls-files", "-z", "--full-name", "--with-tree=HEAD", "--"}
+	for _, p := range paths {
+		args = append(args, ":(top,literal)"+p)
+	}
+	out, err := r.Git(ctx, args...)
+	if err != nil {
+		// A checkout without commits has no HEAD to compare with.
+		if _, herr := r.ResolveCommit(ctx, "HEAD"); herr != nil {
+			args = slices.DeleteFunc(args, func(a string) bool { return a == "--with-tree=HEAD" })
+			out, err = r.Git(ctx, args...)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("asking git which files it tracks: %w", err)
+		}
+	}
+	var tracked []string
+	for _, p := range strings.Split(out, "\x00") {
+		if p != "" && !slices.Contains(tracked, p) {
+			tracked = append(tracked, p)
+		}
+	}
+	return tracked, nil
 }
 
 // HasObject reports whether the repository still has an object.

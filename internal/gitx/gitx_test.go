@@ -335,3 +335,26 @@ func TestDefaultBase(t *testing.T) {
 		})
 	}
 }
+
+func TestTracked(t *testing.T) {
+	ctx := context.Background()
+	dir := testkit.NewRepo(t, "")
+	testkit.WriteFile(t, filepath.Join(dir, "app", "deploy.sh"), "echo\n")
+	testkit.WriteFile(t, filepath.Join(dir, "app", "gone.sh"), "echo\n")
+	testkit.WriteFile(t, filepath.Join(dir, "app", "we[ird].tf"), "\n")
+	testkit.Git(t, dir, "add", "-A")
+	testkit.Git(t, dir, "commit", "-qm", "files")
+	testkit.Git(t, dir, "rm", "-q", "--cached", "app/gone.sh")
+	testkit.WriteFile(t, filepath.Join(dir, "app", "lambda.zip"), "zip\n")
+	r, err := Open(ctx, filepath.Join(dir, "app"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := r.Tracked(ctx, []string{"app/deploy.sh", "app/gone.sh", "app/lambda.zip", "app/we[ird].tf", "app/missing"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"app/deploy.sh", "app/gone.sh", "app/we[ird].tf"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("Tracked = %q, want %q", got, want)
+	}
+}

@@ -342,12 +342,12 @@ func (co *Checkout) checkFresh(ctx context.Context, rec *Record, sel []int) erro
 		if p.Status != render.StatusPlanned {
 			continue
 		}
-		m, err := affected.NewMatcher([]affected.Project{{Name: p.Name, Patterns: repoconfig.FreshnessPatterns(p.Dir, p.Patterns)}})
+		hit, err := co.staleFiles(ctx, p, paths)
 		if err != nil {
 			return err
 		}
-		if hit := m.Match(paths); len(hit) > 0 {
-			stale = append(stale, fmt.Sprintf("%s (%s)", p.Name, strings.Join(firstN(hit[0].Paths, 5), ", ")))
+		if len(hit) > 0 {
+			stale = append(stale, fmt.Sprintf("%s (%s)", p.Name, strings.Join(firstN(hit, 5), ", ")))
 		}
 	}
 	if len(stale) > 0 {
@@ -356,6 +356,47 @@ func (co *Checkout) checkFresh(ctx context.Context, rec *Record, sel []int) erro
 			ErrRefused, gitx.Short(rec.Head), gitx.Short(head), strings.Join(stale, "; "))
 	}
 	return nil
+}
+
+// staleFiles returns the paths among changed that make p's plan stale:
+// those its patterns match (its globs, its local modules, sluice.yaml),
+// and, of the other files in its directory (repoconfig.FreshnessPatterns),
+// those git tracks. A file that is not tracked there is something the
+// engine or the code writes while it runs (a local state, a built
+// archive), not the reviewed code.
+func (co *Checkout) staleFiles(ctx context.Context, p ProjectRecord, changed []string) ([]string, error) {
+	match := func(patterns []string) ([]string, error) {
+		m, err := affected.NewMatcher([]affected.Project{{Name: p.Name, Patterns: patterns}})
+		if err != nil {
+			return nil, err
+		}
+		if hit := m.Match(changed); len(hit) > 0 {
+			return hit[0].Paths, nil
+		}
+		return nil, nil
+	}
+	stale, err := match(append(p.Patterns[:len(p.Patterns):len(p.Patterns)], repoconfig.FileName))
+	if err != nil {
+		return nil, err
+	}
+	inDir, err := match(repoconfig.FreshnessPatterns(p.Dir, p.Patterns))
+	if err != nil {
+		return nil, err
+	}
+	var others []string
+	for _, f := range inDir {
+		if !slices.Contains(stale, f) {
+			others = append(others, f)
+		}
+	}
+	if len(others) == 0 {
+		return stale, nil
+	}
+	tracked, err := co.Repo.Tracked(ctx, others)
+	if err != nil {
+		return nil, err
+	}
+	return append(stale, tracked...), nil
 }
 
 // outputsChangedUnder names a project p depends on whose plan in the same

@@ -1030,3 +1030,31 @@ func TestModuleThroughASymlink(t *testing.T) {
 		t.Errorf("affected: %+v, want prod, through its module", ch.Matches)
 	}
 }
+
+// TestFilesTheRunWritesAreNotTheCode: files that appear or change in a
+// project's directory without git tracking them (a built archive written
+// while planning, a local state written by an apply) neither fail the plan
+// nor make a later apply stale; a tracked file there does.
+func TestFilesTheRunWritesAreNotTheCode(t *testing.T) {
+	ctx := context.Background()
+	dir := twoProjectRepo(t)
+	eng := &fakeEngine{onPlan: map[string]func(context.Context, engine.PlanRequest) error{
+		"net": func(_ context.Context, req engine.PlanRequest) error {
+			return os.WriteFile(filepath.Join(req.Dir, "lambda.zip"), []byte(req.PlanFile), 0o644)
+		},
+	}}
+	var progress bytes.Buffer
+	rec, _, err := Plan(ctx, PlanOptions{Options: options(dir, eng, &progress), BaseRef: "main", Projects: []string{"net", "app"}})
+	if err != nil {
+		t.Fatalf("plan: %v\n%s", err, progress.String())
+	}
+	if p := rec.project("net"); p.Status != render.StatusPlanned {
+		t.Fatalf("net: %s %q, want planned (lambda.zip is not the code)", p.Status, p.Message)
+	}
+	// A local state the apply of net writes, before app is applied.
+	testkit.WriteFile(t, filepath.Join(dir, "net", "terraform.tfstate"), "{}\n")
+	testkit.WriteFile(t, filepath.Join(dir, "app", "terraform.tfstate"), "{}\n")
+	if _, _, err := Apply(ctx, ApplyOptions{Options: options(dir, eng, &progress)}); err != nil {
+		t.Fatalf("apply with untracked files written in the projects: %v", err)
+	}
+}

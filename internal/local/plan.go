@@ -207,20 +207,19 @@ func (co *Checkout) failChangedWhilePlanning(ctx context.Context, opts Options, 
 		if p.Status != render.StatusPlanned && p.Status != render.StatusNoChanges {
 			continue
 		}
-		m, err := affected.NewMatcher([]affected.Project{{Name: p.Name, Patterns: repoconfig.FreshnessPatterns(p.Dir, p.Patterns)}})
+		hit, err := co.staleFiles(ctx, *p, paths)
 		if err != nil {
 			return err
 		}
-		hit := m.Match(paths)
 		if len(hit) == 0 {
 			continue
 		}
 		p.Status = render.StatusFailed
 		p.Message = "the code changed while it was being planned; run `sluice plan` again"
-		p.ErrorLines = append([]string{"changed while planning:"}, firstN(hit[0].Paths, 5)...)
+		p.ErrorLines = append([]string{"changed while planning:"}, firstN(hit, 5)...)
 		p.Plan = nil
 		_ = os.Remove(co.dirs.artifact(p.Name))
-		progress(opts.Progress, "%s: %s (%s)", p.Name, p.Message, strings.Join(firstN(hit[0].Paths, 5), ", "))
+		progress(opts.Progress, "%s: %s (%s)", p.Name, p.Message, strings.Join(firstN(hit, 5), ", "))
 	}
 	return nil
 }
