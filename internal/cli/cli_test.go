@@ -137,6 +137,13 @@ func TestQuickstart(t *testing.T) {
 			if err != nil || !strings.Contains(errOut, "nothing to apply") {
 				t.Errorf("second apply: err=%v stderr:\n%s", err, errOut)
 			}
+			// On main, a plan finds nothing to compare, and says how to
+			// plan a project anyway.
+			_, errOut, err = sluice(t, bin, repo, "plan")
+			if err != nil || !strings.Contains(errOut, "HEAD is on main, so nothing differs from it; to plan a project anyway: sluice plan -p NAME") ||
+				strings.Contains(errOut, "never applied") {
+				t.Errorf("plan on main: err=%v stderr:\n%s", err, errOut)
+			}
 		})
 	}
 }

@@ -183,6 +183,9 @@ error lines.`,
 			}
 			if err == nil && len(rec.Projects) == 0 {
 				fmt.Fprintln(g.stderr, "sluice: no project is affected; nothing to plan")
+				if rec.Head == rec.MergeBase {
+					fmt.Fprintf(g.stderr, "sluice: HEAD is on %s, so nothing differs from it; to plan a project anyway: sluice plan -p NAME\n", rec.BaseRef)
+				}
 			}
 			return err
 		},

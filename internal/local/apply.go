@@ -98,9 +98,9 @@ func Apply(ctx context.Context, opts ApplyOptions) (*Record, *Checkout, error) {
 			p.Message = "not applied: an earlier apply failed"
 		case outputsChangedUnder(rec, p) != "":
 			dep := outputsChangedUnder(rec, p)
-			p.Message = fmt.Sprintf("not applied: it was planned before %s changed its outputs; plan it again", dep)
+			p.Message = fmt.Sprintf("not applied: it was planned before %s changed its outputs; plan it again with `sluice plan -p %s`", dep, p.Name)
 			failure = fmt.Errorf("%w: project %s was planned before %s, which it depends on, changed its outputs (now applied); its plan may rest on the old ones: "+
-				"run `sluice plan` again and have the new plan of %s reviewed", ErrApplyFailed, p.Name, dep, p.Name)
+				"run `sluice plan -p %s` (after a merge, nothing differs from the base any more, so name it) and have the new plan reviewed", ErrApplyFailed, p.Name, dep, p.Name)
 			progress(opts.Progress, "%s: %s", p.Name, p.Message)
 		default:
 			// Written down before the engine starts: if sluice dies now,
@@ -177,14 +177,22 @@ func checkStatus(rec *Record, sel []int) (int, error) {
 	todo := 0
 	for _, i := range sel {
 		p := &rec.Projects[i]
-		switch p.Status {
-		case render.StatusFailed, render.StatusSkipped:
+		switch {
+		case p.Status == render.StatusSkipped && p.Plan == nil && strings.HasSuffix(p.Message, "-p left it out"):
+			return 0, fmt.Errorf("%w: project %s was not planned (%s): plan it with the projects that depend on it, or apply only those that do not (-p NAME)",
+				ErrRefused, p.Name, p.Message)
+		case p.Status == render.StatusFailed, p.Status == render.StatusSkipped:
 			return 0, fmt.Errorf("%w: the last plan of project %s did not succeed (%s); fix it and run `sluice plan` again",
 				ErrRefused, p.Name, p.Message)
-		case render.StatusApplyFailed:
+		case p.Status == render.StatusApplyFailed:
 			return 0, fmt.Errorf("%w: the last apply of %s failed; fix it, run `sluice plan` again and have the new plan reviewed",
 				ErrRefused, p.Name)
-		case render.StatusPlanned:
+		case p.Status == render.StatusPlanned:
+			if dep := outputsChangedUnder(rec, p); dep != "" {
+				// Its dependency was applied by an earlier `sluice apply`.
+				return 0, fmt.Errorf("%w: project %s was planned before %s, which it depends on, changed its outputs (applied since); its plan may rest on the old ones: "+
+					"run `sluice plan -p %s` and have the new plan reviewed", ErrRefused, p.Name, dep, p.Name)
+			}
 			todo++
 		}
 	}

@@ -953,7 +953,7 @@ func TestDependentPlannedBeforeItsDependencyChangedOutputs(t *testing.T) {
 				}
 				return
 			}
-			if !errors.Is(err, ErrApplyFailed) || !strings.Contains(err.Error(), "project app was planned before net") || !strings.Contains(err.Error(), "run `sluice plan` again") {
+			if !errors.Is(err, ErrApplyFailed) || !strings.Contains(err.Error(), "project app was planned before net") || !strings.Contains(err.Error(), "run `sluice plan -p app`") {
 				t.Fatalf("err = %v", err)
 			}
 			if got := eng.appliedProjects(); strings.Join(got, ",") != "net" {
@@ -962,8 +962,8 @@ func TestDependentPlannedBeforeItsDependencyChangedOutputs(t *testing.T) {
 			if p := rec.project("app"); p.Status != render.StatusPlanned || !strings.Contains(p.Message, "planned before net changed its outputs") {
 				t.Errorf("app in the record: %s, %q", p.Status, p.Message)
 			}
-			// A second apply does not apply app's old plan either.
-			if _, _, err := Apply(ctx, ApplyOptions{Options: options(dir, eng, &progress)}); !errors.Is(err, ErrApplyFailed) {
+			// A second apply refuses app's old plan before anything runs.
+			if _, _, err := Apply(ctx, ApplyOptions{Options: options(dir, eng, &progress)}); !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "sluice plan -p app") {
 				t.Errorf("second apply: %v", err)
 			}
 			if got := eng.appliedProjects(); strings.Join(got, ",") != "net" {
@@ -995,6 +995,9 @@ func TestDependencyLeftOutWithP(t *testing.T) {
 	}
 	if got := eng.appliedProjects(); len(got) != 0 {
 		t.Errorf("applied %q", got)
+	}
+	if _, _, err := Apply(ctx, ApplyOptions{Options: options(dir, eng, &progress)}); !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "project net was not planned") {
+		t.Errorf("apply of everything: %v", err)
 	}
 	// other does not depend on net: leaving net out is fine for it.
 	rec, _, err = Plan(ctx, PlanOptions{Options: options(dir, eng, &progress), BaseRef: "main", Projects: []string{"other"}})
@@ -1056,5 +1059,36 @@ func TestFilesTheRunWritesAreNotTheCode(t *testing.T) {
 	testkit.WriteFile(t, filepath.Join(dir, "app", "terraform.tfstate"), "{}\n")
 	if _, _, err := Apply(ctx, ApplyOptions{Options: options(dir, eng, &progress)}); err != nil {
 		t.Fatalf("apply with untracked files written in the projects: %v", err)
+	}
+}
+
+// TestHeldDependentAfterAMerge: after a merge, net is applied and app held
+// back (net changed an output). `sluice plan` on main finds nothing that
+// differs: it says that app's reviewed plan was never applied and how to
+// plan it, and `plan -p app` does.
+func TestHeldDependentAfterAMerge(t *testing.T) {
+	ctx := context.Background()
+	dir := twoProjectRepo(t)
+	eng := &fakeEngine{outputs: map[string]engine.Action{"net": engine.ActionUpdate}}
+	var progress bytes.Buffer
+	if _, _, err := Plan(ctx, PlanOptions{Options: options(dir, eng, &progress), BaseRef: "main", Projects: []string{"net", "app"}}); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Git(t, dir, "switch", "-q", "main")
+	testkit.Git(t, dir, "merge", "-q", "--no-ff", "change", "-m", "merge")
+	_, _, err := Apply(ctx, ApplyOptions{Options: options(dir, eng, &progress)})
+	if !errors.Is(err, ErrApplyFailed) || !strings.Contains(err.Error(), "sluice plan -p app") {
+		t.Fatalf("apply: %v, want app held with the command to plan it", err)
+	}
+	progress.Reset()
+	rec, _, err := Plan(ctx, PlanOptions{Options: options(dir, eng, &progress), BaseRef: "main"})
+	if err != nil || len(rec.Projects) != 0 {
+		t.Fatalf("plan on main: %v, %d projects", err, len(rec.Projects))
+	}
+	if !strings.Contains(progress.String(), "warning: app had a plan with changes that was never applied") || !strings.Contains(progress.String(), "sluice plan -p app") {
+		t.Errorf("progress:\n%s", progress.String())
+	}
+	if strings.Contains(progress.String(), "warning: net") {
+		t.Errorf("net was applied, yet warned about:\n%s", progress.String())
 	}
 }

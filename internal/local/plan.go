@@ -64,6 +64,16 @@ func Plan(ctx context.Context, opts PlanOptions) (*Record, *Checkout, error) {
 	if err != nil {
 		return nil, co, err
 	}
+	// A reviewed plan that was never applied and that this plan leaves out
+	// (after a merge nothing differs from the base any more) is said, not
+	// dropped in silence.
+	if old, err := readRecord(co.dirs.record()); err == nil {
+		for _, p := range old.Projects {
+			if p.Status == render.StatusPlanned && p.Plan != nil && p.Plan.Changes() && !slices.ContainsFunc(sel, func(m affected.Match) bool { return m.Project == p.Name }) {
+				progress(opts.Progress, "warning: %s had a plan with changes that was never applied, and this plan leaves it out; to plan it: sluice plan -p %s", p.Name, p.Name)
+			}
+		}
+	}
 	// The old record goes first: an interrupted plan must leave nothing
 	// that apply could mistake for a reviewed plan.
 	if err := os.Remove(co.dirs.record()); err != nil && !errors.Is(err, os.ErrNotExist) {
