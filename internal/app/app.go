@@ -240,10 +240,18 @@ func maintain(ctx context.Context, fl *flow.Flow, st store.Store, driver string,
 			log.Warn("listing live instances failed", "err", err)
 			continue
 		}
-		if err := fl.Recover(ctx, alive, time.Now().Add(-time.Minute)); err != nil && ctx.Err() == nil {
+		if err := fl.Recover(ctx, alive, time.Now().Add(-pendingAfter(cfg.HeartbeatInterval))); err != nil && ctx.Err() == nil {
 			log.Warn("recovery pass failed", "err", err)
 		}
 	}
+}
+
+// pendingAfter is how long an accepted event may wait for its job before a
+// recovery pass looks at it: long enough for Accept to have enqueued it,
+// and as long as an instance takes to count as dead (three heartbeats),
+// since recovery only re-queues an event none of whose jobs will run.
+func pendingAfter(heartbeat time.Duration) time.Duration {
+	return max(3*heartbeat, 5*time.Second)
 }
 
 // aliveInstances: SQLite is one server by design, so every other owner is
