@@ -54,9 +54,6 @@ func (s *Server) RecordWebhooks(t testing.TB, repo, secret string, events ...str
 	return r
 }
 
-// URL is where the recorder listens.
-func (r *Recorder) URL() string { return r.srv.URL }
-
 // Take waits up to 10 s for a delivery of the event type (see
 // [Delivery.Event]) and removes the first one from the record.
 func (r *Recorder) Take(t testing.TB, event string) Delivery {
