@@ -214,13 +214,11 @@ func (f *Flow) HandlePlan(ctx context.Context, runID int64) error {
 	}
 	// A newer push may have been planned meanwhile; this plan must not
 	// replace that one.
-	newer, err := f.Store.ListRuns(ctx, store.RunFilter{Repo: r.Repo, MR: r.MR, Project: r.Project, Workspace: r.Workspace, Kind: store.KindPlan, Limit: 1})
+	newer, err := f.supersededBy(ctx, r)
 	if err != nil {
 		return err
 	}
-	if len(newer) > 0 && newer[0].ID > r.ID {
-		sp.Discarded = true
-	}
+	sp.Discarded = newer != 0
 	saved, err := f.Store.SavePlan(ctx, sp)
 	if err != nil {
 		return err
