@@ -219,6 +219,19 @@ func (p *Plan) Changes() bool {
 	return p.Summary.HasChanges() || p.OutputChanges
 }
 
+// RewritesOutputs reports whether applying the plan changes or removes an
+// output the state already has: what another project planned against
+// those outputs (through remote state, say) may then be wrong. A new
+// output does not count: nothing planned before could read it.
+func (p *Plan) RewritesOutputs() bool {
+	for _, o := range p.Outputs {
+		if o.Action != ActionCreate && o.Action != ActionNoOp {
+			return true
+		}
+	}
+	return false
+}
+
 // Redact hides what r hides (the configured masks, literal secrets) in
 // every text and value of the plan: Text, Warnings, the resources'
 // ImportID and every string in the resources' and outputs' Before and

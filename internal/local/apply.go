@@ -414,14 +414,8 @@ func (co *Checkout) staleFiles(ctx context.Context, p ProjectRecord, changed []s
 // so it does not read it. "" when there is none.
 func outputsChangedUnder(rec *Record, p *ProjectRecord) string {
 	for _, name := range p.DependsOn {
-		d := rec.project(name)
-		if d == nil || d.Status != render.StatusApplied || d.Plan == nil {
-			continue
-		}
-		for _, o := range d.Plan.Outputs {
-			if o.Action != engine.ActionCreate && o.Action != engine.ActionNoOp {
-				return name
-			}
+		if d := rec.project(name); d != nil && d.Status == render.StatusApplied && d.Plan != nil && d.Plan.RewritesOutputs() {
+			return name
 		}
 	}
 	return ""
