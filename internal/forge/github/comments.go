@@ -15,23 +15,13 @@ import (
 // listComments pages through the issue comments of a pull request or
 // issue, oldest first.
 func (c *Client) listComments(ctx context.Context, owner, name string, number int64) ([]*gh.IssueComment, *gh.Response, error) {
-	opt := &gh.IssueListCommentsOptions{
-		Sort:        gh.Ptr("created"),
-		Direction:   gh.Ptr("asc"),
-		ListOptions: gh.ListOptions{PerPage: perPage},
-	}
-	var all []*gh.IssueComment
-	for {
-		cs, resp, err := c.gh.Issues.ListComments(ctx, owner, name, int(number), opt)
-		if err != nil {
-			return nil, resp, err
-		}
-		all = append(all, cs...)
-		if resp.NextPage == 0 {
-			return all, resp, nil
-		}
-		opt.Page = resp.NextPage
-	}
+	return all(func(lo gh.ListOptions) ([]*gh.IssueComment, *gh.Response, error) {
+		return c.gh.Issues.ListComments(ctx, owner, name, int(number), &gh.IssueListCommentsOptions{
+			Sort:        gh.Ptr("created"),
+			Direction:   gh.Ptr("asc"),
+			ListOptions: lo,
+		})
+	})
 }
 
 // Comments lists a pull request's conversation comments, oldest first

@@ -38,6 +38,24 @@ const commentLimit = 65536
 // perPage is the page size asked for on every listing (GitHub's maximum).
 const perPage = 100
 
+// all lists every page of a listing, from the first until GitHub names no
+// next one, and returns the last answer (or the failed one).
+func all[T any](list func(gh.ListOptions) ([]T, *gh.Response, error)) ([]T, *gh.Response, error) {
+	var out []T
+	opt := gh.ListOptions{PerPage: perPage}
+	for {
+		items, resp, err := list(opt)
+		if err != nil {
+			return nil, resp, err
+		}
+		out = append(out, items...)
+		if resp.NextPage == 0 {
+			return out, resp, nil
+		}
+		opt.Page = resp.NextPage
+	}
+}
+
 // Client is a forge.Forge for one GitHub (or GitHub Enterprise Server)
 // instance, acting with one token (New) or as a GitHub App (NewApp).
 type Client struct {

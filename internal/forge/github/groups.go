@@ -29,24 +29,20 @@ func (c *Client) GroupMembers(ctx context.Context, repo, group string) ([]string
 	}
 	// Slugs are lower case; a team named in another case is the same team.
 	slug = strings.ToLower(slug)
-	var logins []string
-	opt := &gh.TeamListTeamMembersOptions{ListOptions: gh.ListOptions{PerPage: perPage}}
-	for {
-		users, resp, err := c.gh.Teams.ListTeamMembersBySlug(ctx, org, slug, opt)
-		if err != nil {
-			if status(resp) == http.StatusForbidden {
-				return nil, fmt.Errorf("github: listing the members of team %s/%s: the token was refused: it needs the organisation permission \"Members: read\" (read:org for a classic token): %w", org, slug, err)
-			}
-			return nil, fail(resp, err, "listing the members of team %s/%s (a team the token may not see is not found too)", org, slug)
+	users, resp, err := all(func(lo gh.ListOptions) ([]*gh.User, *gh.Response, error) {
+		return c.gh.Teams.ListTeamMembersBySlug(ctx, org, slug, &gh.TeamListTeamMembersOptions{ListOptions: lo})
+	})
+	if err != nil {
+		if status(resp) == http.StatusForbidden {
+			return nil, fmt.Errorf("github: listing the members of team %s/%s: the token was refused: it needs the organisation permission \"Members: read\" (read:org for a classic token): %w", org, slug, err)
 		}
-		for _, u := range users {
-			if login := u.GetLogin(); login != "" {
-				logins = append(logins, login)
-			}
-		}
-		if resp.NextPage == 0 {
-			return logins, nil
-		}
-		opt.Page = resp.NextPage
+		return nil, fail(resp, err, "listing the members of team %s/%s (a team the token may not see is not found too)", org, slug)
 	}
+	var logins []string
+	for _, u := range users {
+		if login := u.GetLogin(); login != "" {
+			logins = append(logins, login)
+		}
+	}
+	return logins, nil
 }

@@ -74,41 +74,36 @@ func (c *Client) Reviews(ctx context.Context, repo string, number int64) ([]forg
 	if err != nil {
 		return nil, err
 	}
+	rs, resp, err := all(func(lo gh.ListOptions) ([]*gh.PullRequestReview, *gh.Response, error) {
+		return c.gh.PullRequests.ListReviews(ctx, owner, name, int(number), &lo)
+	})
+	if err != nil {
+		return nil, fail(resp, err, "listing reviews of %s#%d", repo, number)
+	}
 	latest := map[string]forge.Review{}
-	opt := &gh.ListOptions{PerPage: perPage}
-	for {
-		rs, resp, err := c.gh.PullRequests.ListReviews(ctx, owner, name, int(number), opt)
-		if err != nil {
-			return nil, fail(resp, err, "listing reviews of %s#%d", repo, number)
+	for _, r := range rs {
+		if r.User == nil {
+			continue
 		}
-		for _, r := range rs {
-			if r.User == nil {
-				continue
-			}
-			key := strings.ToLower(r.GetUser().GetLogin())
-			var state forge.ReviewState
-			switch r.GetState() {
-			case "APPROVED":
-				state = forge.ReviewApproved
-			case "CHANGES_REQUESTED":
-				state = forge.ReviewChangesRequested
-			case "DISMISSED":
-				delete(latest, key)
-				continue
-			default: // COMMENTED, PENDING
-				continue
-			}
-			latest[key] = forge.Review{
-				User:      user(r.GetUser()),
-				State:     state,
-				CommitSHA: r.GetCommitID(),
-				At:        r.GetSubmittedAt().Time,
-			}
+		key := strings.ToLower(r.GetUser().GetLogin())
+		var state forge.ReviewState
+		switch r.GetState() {
+		case "APPROVED":
+			state = forge.ReviewApproved
+		case "CHANGES_REQUESTED":
+			state = forge.ReviewChangesRequested
+		case "DISMISSED":
+			delete(latest, key)
+			continue
+		default: // COMMENTED, PENDING
+			continue
 		}
-		if resp.NextPage == 0 {
-			break
+		latest[key] = forge.Review{
+			User:      user(r.GetUser()),
+			State:     state,
+			CommitSHA: r.GetCommitID(),
+			At:        r.GetSubmittedAt().Time,
 		}
-		opt.Page = resp.NextPage
 	}
 	out := make([]forge.Review, 0, len(latest))
 	for _, r := range latest {
@@ -143,34 +138,27 @@ func (c *Client) Committers(ctx context.Context, repo string, number int64) ([]s
 	if err != nil {
 		return nil, err
 	}
-	var out []string
-	seen := map[string]bool{webFlow: true}
-	count := 0
-	opt := &gh.ListOptions{PerPage: perPage}
-	for {
-		cs, resp, err := c.gh.PullRequests.ListCommits(ctx, owner, name, int(number), opt)
-		if err != nil {
-			return nil, fail(resp, err, "listing commits of %s#%d", repo, number)
-		}
-		count += len(cs)
-		for _, rc := range cs {
-			for _, u := range []*gh.User{rc.GetAuthor(), rc.GetCommitter()} {
-				login := u.GetLogin()
-				if login == "" || seen[strings.ToLower(login)] {
-					continue
-				}
-				seen[strings.ToLower(login)] = true
-				out = append(out, login)
-			}
-		}
-		if resp.NextPage == 0 {
-			break
-		}
-		opt.Page = resp.NextPage
+	cs, resp, err := all(func(lo gh.ListOptions) ([]*gh.RepositoryCommit, *gh.Response, error) {
+		return c.gh.PullRequests.ListCommits(ctx, owner, name, int(number), &lo)
+	})
+	if err != nil {
+		return nil, fail(resp, err, "listing commits of %s#%d", repo, number)
 	}
-	if count >= maxPullCommits {
+	if len(cs) >= maxPullCommits {
 		return nil, fmt.Errorf("github: listing commits of %s#%d: %w: GitHub lists only the first %d commits of a pull request, so who wrote the others cannot be told; squash or split the pull request",
 			repo, number, forge.ErrCommitsTruncated, maxPullCommits)
+	}
+	var out []string
+	seen := map[string]bool{webFlow: true}
+	for _, rc := range cs {
+		for _, u := range []*gh.User{rc.GetAuthor(), rc.GetCommitter()} {
+			login := u.GetLogin()
+			if login == "" || seen[strings.ToLower(login)] {
+				continue
+			}
+			seen[strings.ToLower(login)] = true
+			out = append(out, login)
+		}
 	}
 	return out, nil
 }
@@ -273,48 +261,46 @@ func (c *Client) Checks(ctx context.Context, repo, sha string) ([]forge.Check, e
 	if err != nil {
 		return nil, err
 	}
-	var out []forge.Check
-	opt := &gh.ListOptions{PerPage: perPage}
-	for {
-		cs, resp, err := c.gh.Repositories.GetCombinedStatus(ctx, owner, name, sha, opt)
+	statuses, resp, err := all(func(lo gh.ListOptions) ([]*gh.RepoStatus, *gh.Response, error) {
+		cs, resp, err := c.gh.Repositories.GetCombinedStatus(ctx, owner, name, sha, &lo)
 		if err != nil {
-			return nil, fail(resp, err, "getting the statuses of %s@%s", repo, sha)
+			return nil, resp, err
 		}
-		for _, s := range cs.Statuses {
-			out = append(out, forge.Check{
-				Name:        s.GetContext(),
-				State:       statusState(s.GetState()),
-				Description: s.GetDescription(),
-				URL:         s.GetTargetURL(),
-			})
-		}
-		if resp.NextPage == 0 {
-			break
-		}
-		opt.Page = resp.NextPage
+		return cs.Statuses, resp, nil
+	})
+	if err != nil {
+		return nil, fail(resp, err, "getting the statuses of %s@%s", repo, sha)
 	}
-	ropt := &gh.ListCheckRunsOptions{Filter: gh.Ptr("latest"), ListOptions: gh.ListOptions{PerPage: perPage}}
-	for {
-		rs, resp, err := c.gh.Checks.ListCheckRunsForRef(ctx, owner, name, sha, ropt)
+	var out []forge.Check
+	for _, s := range statuses {
+		out = append(out, forge.Check{
+			Name:        s.GetContext(),
+			State:       statusState(s.GetState()),
+			Description: s.GetDescription(),
+			URL:         s.GetTargetURL(),
+		})
+	}
+	runs, resp, err := all(func(lo gh.ListOptions) ([]*gh.CheckRun, *gh.Response, error) {
+		rs, resp, err := c.gh.Checks.ListCheckRunsForRef(ctx, owner, name, sha, &gh.ListCheckRunsOptions{Filter: gh.Ptr("latest"), ListOptions: lo})
 		if err != nil {
-			return nil, fail(resp, err, "listing the check runs of %s@%s", repo, sha)
+			return nil, resp, err
 		}
-		for _, r := range rs.CheckRuns {
-			url := r.GetHTMLURL()
-			if url == "" {
-				url = r.GetDetailsURL()
-			}
-			out = append(out, forge.Check{
-				Name:        r.GetName(),
-				State:       checkRunState(r.GetStatus(), r.GetConclusion()),
-				Description: r.GetOutput().GetTitle(),
-				URL:         url,
-			})
+		return rs.CheckRuns, resp, nil
+	})
+	if err != nil {
+		return nil, fail(resp, err, "listing the check runs of %s@%s", repo, sha)
+	}
+	for _, r := range runs {
+		url := r.GetHTMLURL()
+		if url == "" {
+			url = r.GetDetailsURL()
 		}
-		if resp.NextPage == 0 {
-			break
-		}
-		ropt.Page = resp.NextPage
+		out = append(out, forge.Check{
+			Name:        r.GetName(),
+			State:       checkRunState(r.GetStatus(), r.GetConclusion()),
+			Description: r.GetOutput().GetTitle(),
+			URL:         url,
+		})
 	}
 	return out, nil
 }
