@@ -794,13 +794,8 @@ func (f *Flow) applyForgeMR(ctx context.Context, ev store.Event, req Request, fg
 			refused = append(refused, fmt.Sprintf("`%s`: %s", st.Project, why))
 			continue
 		}
-		id, err := f.createApply(ctx, *st.Plan, req.Actor)
-		if err != nil {
+		if created, err = f.queueApply(ctx, st, req.Actor, coming, created); err != nil {
 			return err
-		}
-		coming[st.Project] = true
-		if id != 0 {
-			created = append(created, id)
 		}
 	}
 	// The runs that wait for nothing start; the others wait for the
@@ -843,6 +838,22 @@ func (f *Flow) createApply(ctx context.Context, p store.Plan, actor string) (int
 		return 0, err
 	}
 	return run.ID, nil
+}
+
+// queueApply creates the apply run of st's plan in a decision
+// (createApply): st's project counts as coming for the projects that
+// depend on it (holdOf) whether this processing created the run or an
+// earlier one did, and a run it created is added to created.
+func (f *Flow) queueApply(ctx context.Context, st projectState, actor string, coming map[string]bool, created []int64) ([]int64, error) {
+	id, err := f.createApply(ctx, *st.Plan, actor)
+	if err != nil {
+		return created, err
+	}
+	coming[st.Project] = true
+	if id != 0 {
+		created = append(created, id)
+	}
+	return created, nil
 }
 
 // mergedForgeMR applies, on merge, the plans of projects in after_merge
@@ -920,13 +931,8 @@ func (f *Flow) mergedForgeMR(ctx context.Context, ev store.Event, req Request, f
 			}
 			continue
 		}
-		id, err := f.createApply(ctx, *st.Plan, req.Actor)
-		if err != nil {
+		if created, err = f.queueApply(ctx, st, req.Actor, coming, created); err != nil {
 			return err
-		}
-		coming[st.Project] = true
-		if id != 0 {
-			created = append(created, id)
 		}
 	}
 	// Locks of projects with nothing left to apply go to the next MRs;
