@@ -57,7 +57,7 @@ func (c *Client) UpsertComment(ctx context.Context, repo string, number int64, m
 	if marker == "" || len(bodies) == 0 {
 		return fmt.Errorf("github: updating the comment on %s#%d: no marker or no body", repo, number)
 	}
-	self, err := c.self(ctx)
+	self, err := c.Self(ctx)
 	if err != nil {
 		return err
 	}

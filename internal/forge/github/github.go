@@ -343,13 +343,9 @@ func user(u *gh.User) forge.User {
 }
 
 // Self is the login the client acts as: the token's user, or a GitHub
-// App's bot "SLUG[bot]"; "" when GitHub will not say.
-func (c *Client) Self(ctx context.Context) (string, error) { return c.self(ctx) }
-
-// self is the login the token acts as, or "" when GitHub will not say
-// (an App installation token given as a fixed token). A GitHub App's is
-// its bot, "SLUG[bot]".
-func (c *Client) self(ctx context.Context) (string, error) {
+// App's bot "SLUG[bot]"; "" when GitHub will not say (an App installation
+// token given as a fixed token). Asked once.
+func (c *Client) Self(ctx context.Context) (string, error) {
 	c.loginMu.Lock()
 	defer c.loginMu.Unlock()
 	if c.loginKnown {
