@@ -182,7 +182,7 @@ func (c *Client) SetStatus(ctx context.Context, repo, sha string, ch forge.Check
 		_, resp, err := c.gl.Commits.SetCommitStatus(repo, sha, opt, o...)
 		return resp, err
 	})
-	if statusOfErr(err) == http.StatusBadRequest && strings.Contains(errorMessage(err), "Cannot transition status") {
+	if statusOf(nil, err) == http.StatusBadRequest && strings.Contains(errorMessage(err), "Cannot transition status") {
 		return nil
 	}
 	return err

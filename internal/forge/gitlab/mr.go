@@ -567,7 +567,7 @@ func (c *Client) ApprovalState(ctx context.Context, repo string, number int64) (
 	st, err := fetch(ctx, c, "getting the approval state of merge request "+mrRef(repo, number), true, func(o ...gl.RequestOptionFunc) (*gl.MergeRequestApprovalState, *gl.Response, error) {
 		return c.gl.MergeRequestApprovals.GetApprovalState(repo, number, o...)
 	})
-	if errors.Is(err, forge.ErrNotFound) || statusOfErr(err) == http.StatusForbidden {
+	if errors.Is(err, forge.ErrNotFound) || statusOf(nil, err) == http.StatusForbidden {
 		return c.approvalStateFree(ctx, repo, number)
 	}
 	if err != nil {
@@ -604,14 +604,6 @@ func (c *Client) approvalStateFree(ctx context.Context, repo string, number int6
 		}
 	}
 	return &ApprovalState{Approved: rule.Approved, Rules: []ApprovalRule{rule}}, nil
-}
-
-// statusOfErr digs the HTTP status out of a wrapped client error.
-func statusOfErr(err error) int {
-	if err == nil {
-		return 0
-	}
-	return statusOf(nil, err)
 }
 
 // closingIssue is one entry of GET .../closes_issues: GitLab issues have
