@@ -131,7 +131,7 @@ func (f *Flow) projectStates(ctx context.Context, repo string, mr int64) ([]proj
 	}
 	var (
 		states  []projectState
-		seen    = map[string]int{}
+		seen    = map[string]bool{}
 		applies = map[int64]store.Run{}
 		// applied: the succeeded applies, newest first.
 		applied []store.Run
@@ -157,10 +157,10 @@ func (f *Flow) projectStates(ctx context.Context, repo string, mr int64) ([]proj
 			}
 		}
 		k := r.Project + "\x00" + r.Workspace
-		if _, ok := seen[k]; ok {
+		if seen[k] {
 			continue
 		}
-		seen[k] = len(states)
+		seen[k] = true
 		st := projectState{Project: r.Project, Workspace: r.Workspace, PlanRun: r, Summary: summary}
 		if st.Summary.PlanID != 0 {
 			// A plan that cannot be read is an error, not a project with
