@@ -107,6 +107,9 @@ type projectState struct {
 	OutputsChangedAt *time.Time
 }
 
+// projectKey is the map key of a project and workspace of a merge request.
+func projectKey(project, workspace string) string { return project + "\x00" + workspace }
+
 // projectStates lists the MR's projects in the order they were planned.
 // It runs on every decision and every apply's start and settling, so it
 // reads each plan once (the plan a project's apply applied is usually its
@@ -156,7 +159,7 @@ func (f *Flow) projectStates(ctx context.Context, repo string, mr int64) ([]proj
 				deps[d] = true
 			}
 		}
-		k := r.Project + "\x00" + r.Workspace
+		k := projectKey(r.Project, r.Workspace)
 		if seen[k] {
 			continue
 		}
@@ -179,7 +182,7 @@ func (f *Flow) projectStates(ctx context.Context, repo string, mr int64) ([]proj
 	// changed: by project and workspace, see OutputsChangedAt.
 	changed := map[string]time.Time{}
 	for _, r := range applied {
-		k := r.Project + "\x00" + r.Workspace
+		k := projectKey(r.Project, r.Workspace)
 		if !deps[r.Project] || !r.FinishedAt.After(changed[k]) {
 			continue
 		}
@@ -192,7 +195,7 @@ func (f *Flow) projectStates(ctx context.Context, repo string, mr int64) ([]proj
 		}
 	}
 	for i := range states {
-		if at, ok := changed[states[i].Project+"\x00"+states[i].Workspace]; ok {
+		if at, ok := changed[projectKey(states[i].Project, states[i].Workspace)]; ok {
 			states[i].OutputsChangedAt = &at
 		}
 	}
@@ -705,7 +708,7 @@ func unapplied(states []projectState) map[string]bool {
 		if st.Plan == nil || !st.Plan.HasChanges || (st.Apply != nil && st.Apply.State == store.StateSucceeded) {
 			continue
 		}
-		held[st.Project+"\x00"+st.Workspace] = true
+		held[projectKey(st.Project, st.Workspace)] = true
 	}
 	return held
 }
@@ -715,7 +718,7 @@ func unapplied(states []projectState) map[string]bool {
 // they pass to.
 func (f *Flow) releaseApplied(ctx context.Context, repo string, mr int64, states []projectState) error {
 	held := unapplied(states)
-	free, err := f.locksOf(ctx, repo, mr, func(l store.Lock) bool { return !held[l.Project+"\x00"+l.Workspace] })
+	free, err := f.locksOf(ctx, repo, mr, func(l store.Lock) bool { return !held[projectKey(l.Project, l.Workspace)] })
 	if err != nil {
 		return err
 	}
