@@ -142,9 +142,9 @@ func depHold(st, ds projectState, coming map[string]bool) hold {
 	return h
 }
 
-// outputsChanged reports whether a plan changes or removes an output its
-// project had. A new output does not count: nothing planned before could
-// read it. (The local loop's rule, in local.outputsChangedUnder.)
+// outputsChanged reports whether a stored plan changes or removes an
+// output its project had (engine.Plan.RewritesOutputs, the local loop's
+// rule too).
 func outputsChanged(p store.Plan) bool {
 	var plan struct {
 		Outputs []engine.OutputChange `json:"outputs"`
@@ -152,12 +152,7 @@ func outputsChanged(p store.Plan) bool {
 	if err := json.Unmarshal(p.Normalized, &plan); err != nil {
 		return true // unreadable: assume the worst
 	}
-	for _, o := range plan.Outputs {
-		if o.Action != engine.ActionCreate && o.Action != engine.ActionNoOp {
-			return true
-		}
-	}
-	return false
+	return (&engine.Plan{Outputs: plan.Outputs}).RewritesOutputs()
 }
 
 // plannedAfter reports whether st's plan run began after an apply that
