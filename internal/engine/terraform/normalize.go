@@ -142,6 +142,15 @@ const quietMinLen = 8
 // anywhere in the plan's own (masked) values, where hiding them would
 // protect nothing and hide what changes.
 func addQuietSecrets(p *engine.Plan, quiet, secrets map[string]bool) {
+	var candidates []string
+	for s := range quiet {
+		if !secrets[s] && len(s) >= quietMinLen && !isNumber(s) {
+			candidates = append(candidates, s)
+		}
+	}
+	if len(candidates) == 0 {
+		return // most plans: no need to walk every value they show
+	}
 	shown := map[string]bool{}
 	for _, r := range p.Resources {
 		engine.CollectStrings(r.Before, shown)
@@ -151,11 +160,10 @@ func addQuietSecrets(p *engine.Plan, quiet, secrets map[string]bool) {
 		engine.CollectStrings(o.Before, shown)
 		engine.CollectStrings(o.After, shown)
 	}
-	for s := range quiet {
-		if secrets[s] || len(s) < quietMinLen || isNumber(s) || shownIn(s, shown) {
-			continue
+	for _, s := range candidates {
+		if !shownIn(s, shown) {
+			secrets[s] = true
 		}
-		secrets[s] = true
 	}
 }
 
