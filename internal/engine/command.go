@@ -62,6 +62,9 @@ type Command struct {
 	Env   []string // the complete environment
 	Log   LineFunc // receives output lines as they come; may be nil
 	Grace time.Duration
+	// Sandbox, when set, confines the command and all it starts; when the
+	// machine cannot confine it, the command does not run.
+	Sandbox *Sandbox
 }
 
 // Output is what a finished command printed.
@@ -89,20 +92,23 @@ func (c Command) Run(ctx context.Context) (Output, error) {
 	}
 	defer stderr.Close()
 
+	// Opened here, not by Start: a sandboxed Start runs confined.
+	stdin, err := os.Open(os.DevNull)
+	if err != nil {
+		return Output{}, err
+	}
+	defer stdin.Close()
+
 	cmd := exec.Command(c.Path, c.Args...)
 	cmd.Dir = c.Dir
 	cmd.Env = c.Env
+	cmd.Stdin = stdin
 	cmd.Stdout = stdout
 	cmd.Stderr = stderr
 	cmd.SysProcAttr = sysProcAttr()
 
-	// The parent-death signal fires when the thread that started the child
-	// exits, not the process. Go only ends a thread when a goroutine exits
-	// while locked to it; this goroutine stays locked, and so its thread
-	// alive, from the start of the child until it is reaped.
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	if err := cmd.Start(); err != nil {
+	exited := make(chan struct{})
+	if err := c.start(cmd, exited); err != nil {
 		if errors.Is(err, exec.ErrNotFound) {
 			return Output{}, fmt.Errorf("%s: %w", c.Path, ErrBinaryNotFound)
 		}
@@ -111,7 +117,6 @@ func (c Command) Run(ctx context.Context) (Output, error) {
 
 	out := &capture{f: stdout, stream: "stdout"}
 	errOut := &capture{f: stderr, stream: "stderr"}
-	exited := make(chan struct{})
 	read := make(chan struct{})
 	go func() {
 		defer close(read)
@@ -175,6 +180,46 @@ func (c Command) Run(ctx context.Context) (Output, error) {
 		return res, fmt.Errorf("%s interrupted: %w", c.Path, ctx.Err())
 	}
 	return res, err
+}
+
+// start starts cmd from an OS thread of its own, confined first when the
+// command has a sandbox, and keeps that thread until exited is closed.
+//
+// The parent-death signal fires when the thread that started the child
+// exits, not the process, so the thread must live as long as the child.
+// A sandbox confines the thread that applies it and every process it
+// starts, for good, so a confined thread must never run another
+// goroutine: its goroutine stays locked to it and ends locked, and the Go
+// runtime then ends the thread.
+func (c Command) start(cmd *exec.Cmd, exited <-chan struct{}) error {
+	ruleset := -1
+	var flags uint32
+	if c.Sandbox != nil {
+		var err error
+		if ruleset, flags, err = c.Sandbox.ruleset(); err != nil {
+			return err
+		}
+		defer closeRuleset(ruleset)
+	}
+	started := make(chan error)
+	go func() {
+		runtime.LockOSThread()
+		if ruleset >= 0 {
+			if err := confineThread(ruleset, flags); err != nil {
+				started <- err
+				return // still locked: the thread may be half confined
+			}
+		}
+		err := cmd.Start()
+		started <- err
+		if err == nil {
+			<-exited
+		}
+		if ruleset < 0 {
+			runtime.UnlockOSThread()
+		}
+	}()
+	return <-started
 }
 
 // capture reads one output file of a running command from its own offset

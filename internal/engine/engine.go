@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 )
 
 // Engine plans and applies one project. Implementations are safe for
@@ -32,7 +33,11 @@ type LineFunc func(stream, line string)
 
 // PlanRequest describes one project to plan.
 type PlanRequest struct {
-	Project   string   // project name, for messages
+	Project string // project name, for messages
+	// Root is the checkout the project is in: a sandboxed engine may read
+	// and write all of it (local modules are beside the project), and
+	// nothing of the repository beyond it. "" means Dir.
+	Root      string
 	Dir       string   // absolute directory of the project's code
 	Workspace string   // Terraform workspace, "" means default
 	StateDir  string   // directory the engine may keep its working data in (persists between runs)
@@ -48,6 +53,7 @@ type PlanRequest struct {
 // ApplyRequest describes one saved plan to apply.
 type ApplyRequest struct {
 	Project   string
+	Root      string // as in PlanRequest
 	Dir       string
 	Workspace string
 	StateDir  string
@@ -62,6 +68,67 @@ type ApplyRequest struct {
 	// Plan.Secrets, which are never stored), so the caller can hide them in
 	// the live output, the error lines and the result.
 	Secrets func(secrets []string)
+}
+
+// ProbeRequest names the project whose state ProbeLock looks at.
+type ProbeRequest struct {
+	Root      string // as in PlanRequest
+	Dir       string
+	Workspace string
+	StateDir  string
+}
+
+// Where is what a driver needs of any request: where the project is, and
+// who hears of its output.
+type Where struct {
+	Project, Root, Dir, Workspace, StateDir, PlanFile string
+	Env                                               []string // extra environment
+	Log                                               LineFunc
+}
+
+// Where is where the plan is made.
+func (r PlanRequest) Where() Where {
+	return Where{r.Project, r.Root, r.Dir, r.Workspace, r.StateDir, r.PlanFile, r.Env, r.Log}
+}
+
+// Where is where the plan is applied.
+func (r ApplyRequest) Where() Where {
+	return Where{r.Project, r.Root, r.Dir, r.Workspace, r.StateDir, r.PlanFile, r.Env, r.Log}
+}
+
+// Where is where the lock is probed.
+func (r ProbeRequest) Where() Where {
+	return Where{Project: "probe", Root: r.Root, Dir: r.Dir, Workspace: r.Workspace, StateDir: r.StateDir}
+}
+
+// Paths are what a run at w writes: the checkout the project is in, its
+// working data, and the directory of its plan file.
+func (w Where) Paths() Paths {
+	root := w.Root
+	if root == "" {
+		root = w.Dir
+	}
+	p := Paths{Write: []string{root, w.StateDir}}
+	if w.PlanFile != "" {
+		p.Write = append(p.Write, filepath.Dir(w.PlanFile))
+	}
+	return p
+}
+
+// TempDir makes a private temporary directory for one session at w (its
+// TMPDIR), in the project's working data: a sandboxed engine may write
+// nowhere else, and no run sees another project's files. remove deletes
+// it.
+func (w Where) TempDir() (dir string, remove func(), err error) {
+	parent := filepath.Join(w.StateDir, "tmp")
+	if err := os.MkdirAll(parent, 0o700); err != nil {
+		return "", nil, fmt.Errorf("project %s: creating %s: %w", w.Project, parent, err)
+	}
+	dir, err = os.MkdirTemp(parent, "session-")
+	if err != nil {
+		return "", nil, fmt.Errorf("project %s: %w", w.Project, err)
+	}
+	return dir, func() { _ = os.RemoveAll(dir) }, nil
 }
 
 // Action is what a plan does to one resource.

@@ -3,14 +3,16 @@ package flow
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/engine"
 	"github.com/sluicehq/sluice/internal/store"
 )
 
 // LockProber finds the state lock an interrupted engine left behind.
 type LockProber interface {
-	ProbeLock(ctx context.Context, dir, workspace, stateDir string) (string, error)
+	ProbeLock(ctx context.Context, req engine.ProbeRequest) (string, error)
 }
 
 // Recover deals with what a dead server process left: runs it was running
@@ -202,7 +204,9 @@ func (f *Flow) probeLock(ctx context.Context, r store.Run) string {
 	}
 	pctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	id, err := prober.ProbeLock(pctx, tree.Dir+"/"+p.Dir, r.Workspace, f.stateDir(r))
+	id, err := prober.ProbeLock(pctx, engine.ProbeRequest{
+		Root: tree.Dir, Dir: filepath.Join(tree.Dir, filepath.FromSlash(p.Dir)), Workspace: r.Workspace, StateDir: f.stateDir(r),
+	})
 	if err != nil {
 		f.Log.Warn("could not check for a held state lock", "run", r.ID, "err", err)
 		return ""

@@ -180,6 +180,7 @@ func (f *Flow) HandlePlan(ctx context.Context, runID int64) error {
 	defer os.Remove(artifact)
 	plan, err := eng.Plan(ctx, engine.PlanRequest{
 		Project:   r.Project,
+		Root:      tree.Dir,
 		Dir:       filepath.Join(tree.Dir, filepath.FromSlash(p.Dir)),
 		Workspace: r.Workspace,
 		StateDir:  f.stateDir(r),
@@ -559,6 +560,7 @@ func (f *Flow) HandleApply(ctx context.Context, runID int64) error {
 		// The plan's secrets are hidden in the apply's output too.
 		Secrets:    func(secrets []string) { logs.setRedactor(redact.New(secrets, masks)) },
 		Project:    r.Project,
+		Root:       tree.Dir,
 		Dir:        filepath.Join(tree.Dir, filepath.FromSlash(p.Dir)),
 		Workspace:  r.Workspace,
 		StateDir:   f.stateDir(r),

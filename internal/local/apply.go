@@ -250,6 +250,7 @@ func (co *Checkout) applyProject(ctx context.Context, opts Options, p *ProjectRe
 	stop := heartbeat(opts, p.Name+": still applying")
 	res, err := eng.Apply(ctx, engine.ApplyRequest{
 		Project:    p.Name,
+		Root:       co.Repo.Root,
 		Dir:        co.projectDir(p.Dir),
 		Workspace:  p.Workspace,
 		StateDir:   co.dirs.state(p.Name),

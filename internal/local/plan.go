@@ -294,6 +294,7 @@ func (co *Checkout) planProject(ctx context.Context, opts Options, m affected.Ma
 	stop := heartbeat(opts, p.Name+": still planning")
 	plan, err := eng.Plan(ctx, engine.PlanRequest{
 		Project:   p.Name,
+		Root:      co.Repo.Root,
 		Dir:       co.projectDir(p.Dir),
 		Workspace: p.EngineWorkspace(),
 		StateDir:  co.dirs.state(p.Name),

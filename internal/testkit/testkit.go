@@ -151,3 +151,17 @@ func NewRepo(t testing.TB, fixture string) string {
 	Git(t, dir, "commit", "-q", "--allow-empty", "-m", "initial")
 	return dir
 }
+
+// NeedSandbox skips the test, or fails it when SLUICE_TEST_REQUIRE_TOOLS=1,
+// unless the machine can confine engine processes: support says how it
+// would (engine.SandboxSupport, passed in to keep this package free of
+// Sluice's own).
+func NeedSandbox(t testing.TB, support func() (string, error)) {
+	t.Helper()
+	if _, err := support(); err != nil {
+		if required() {
+			t.Fatalf("required: %v", err)
+		}
+		t.Skip(err)
+	}
+}

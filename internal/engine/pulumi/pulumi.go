@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -37,11 +38,15 @@ type Driver struct {
 	// credentials when they are not in the process environment. ProbeLock,
 	// which has no request, uses it too.
 	Env []string
+	// Confine is what the engine's processes get of the machine: their
+	// environment and, in a sandbox, the paths they reach.
+	Confine engine.Confinement
 }
 
 var (
-	_ engine.Engine   = (*Driver)(nil)
-	_ engine.OwnFiles = (*Driver)(nil)
+	_ engine.Engine       = (*Driver)(nil)
+	_ engine.OwnFiles     = (*Driver)(nil)
+	_ engine.SandboxPaths = (*Driver)(nil)
 )
 
 // New returns a driver that runs binary, a path or a name looked up on
@@ -79,34 +84,43 @@ type session struct {
 	stack   string
 	state   string
 	env     []string
+	sandbox *engine.Sandbox
 	log     engine.LineFunc
+	close   func()
 }
 
-func (d *Driver) session(project, dir, stack, stateDir string, extra []string, log engine.LineFunc) (*session, error) {
-	if err := engine.CheckDir(project, dir); err != nil {
+func (d *Driver) session(w engine.Where) (*session, error) {
+	if err := engine.CheckDir(w.Project, w.Dir); err != nil {
 		return nil, err
 	}
-	if stack == "" {
-		return nil, fmt.Errorf("project %s: a Pulumi project needs a stack: name it in sluice.yaml (stack: prod)", project)
+	if w.Workspace == "" {
+		return nil, fmt.Errorf("project %s: a Pulumi project needs a stack: name it in sluice.yaml (stack: prod)", w.Project)
 	}
 	bin, err := d.lookPath()
 	if err != nil {
-		return nil, fmt.Errorf("project %s: %w", project, err)
+		return nil, fmt.Errorf("project %s: %w", w.Project, err)
 	}
-	if err := os.MkdirAll(stateDir, 0o700); err != nil {
-		return nil, fmt.Errorf("project %s: creating %s: %w", project, stateDir, err)
+	if err := os.MkdirAll(w.StateDir, 0o700); err != nil {
+		return nil, fmt.Errorf("project %s: creating %s: %w", w.Project, w.StateDir, err)
 	}
-	s := &session{d: d, bin: bin, project: project, dir: dir, stack: stack, state: stateDir, log: log}
-	s.env = environ(append(d.Env[:len(d.Env):len(d.Env)], extra...))
+	tmp, remove, err := w.TempDir()
+	if err != nil {
+		return nil, err
+	}
+	s := &session{d: d, bin: bin, project: w.Project, dir: w.Dir, stack: w.Workspace, state: w.StateDir, log: w.Log, close: remove}
+	s.env = d.environ(append(append(d.Env[:len(d.Env):len(d.Env)], "TMPDIR="+tmp), w.Env...))
+	own := d.ownPaths(s.env, bin)
+	reach := w.Paths()
+	s.sandbox = d.Confine.SandboxFor(s.env, engine.Paths{Read: own.Read, Write: append(reach.Write, own.Write...)})
 	return s, nil
 }
 
-// environ is the process environment with Sluice's settings and then the
-// request's on top. The backend (PULUMI_BACKEND_URL or the project's
-// backend.url), its token or passphrase and the cloud credentials come
-// from there, never from the repository.
-func environ(extra []string) []string {
-	env := append(os.Environ(),
+// environ is the environment engines start from with Sluice's settings and
+// then the request's on top. The backend (PULUMI_BACKEND_URL or the
+// project's backend.url), its token or passphrase and the cloud
+// credentials come from there, never from the repository.
+func (d *Driver) environ(extra []string) []string {
+	env := append(d.Confine.Environ(),
 		"PULUMI_SKIP_UPDATE_CHECK=true",
 		// --event-log is one of the debug commands' flags, as for the
 		// Automation API, which reads the same log.
@@ -116,17 +130,32 @@ func environ(extra []string) []string {
 	return append(env, extra...)
 }
 
-// getenv is the value of key in the session's environment (the last one
-// wins, as for the subprocess).
-func (s *session) getenv(key string) string {
-	v := ""
-	for _, kv := range s.env {
-		if k, val, ok := strings.Cut(kv, "="); ok && k == key {
-			v = val
-		}
-	}
-	return v
+// SandboxPaths are the paths the engine reaches of its own: its binary's
+// directory (the language hosts are beside it), Pulumi's home (plugins,
+// credentials, workspaces) and a local backend that the operator's
+// environment names (PULUMI_BACKEND_URL=file://...). A backend that only
+// the repository's Pulumi.yaml names is not among them.
+func (d *Driver) SandboxPaths(c engine.Confinement) engine.Paths {
+	bin, _ := d.lookPath()
+	return d.ownPaths(d.environ(d.Env), bin)
 }
+
+func (d *Driver) ownPaths(env []string, bin string) engine.Paths {
+	p := engine.Paths{Read: []string{engine.BinaryDir(bin)}}
+	home := engine.HomeDir(env)
+	if h := engine.Getenv(env, "PULUMI_HOME"); filepath.IsAbs(h) {
+		p.Write = append(p.Write, h)
+	} else if home != "" {
+		p.Write = append(p.Write, filepath.Join(home, ".pulumi"))
+	}
+	if dir, _ := fileBackend(engine.Getenv(env, "PULUMI_BACKEND_URL"), home); filepath.IsAbs(dir) {
+		p.Write = append(p.Write, dir)
+	}
+	return p
+}
+
+// getenv is the value of key in the session's environment.
+func (s *session) getenv(key string) string { return engine.Getenv(s.env, key) }
 
 // How run treats a command's output.
 type runMode int
@@ -163,7 +192,7 @@ func (s *session) run(ctx context.Context, mode runMode, log engine.LineFunc, sc
 		defer os.Remove(evPath)
 		args = append(args, "--event-log", evPath)
 	}
-	c := engine.Command{Path: s.bin, Args: args, Dir: s.dir, Env: s.env, Grace: s.d.Grace}
+	c := engine.Command{Path: s.bin, Args: args, Dir: s.dir, Env: s.env, Grace: s.d.Grace, Sandbox: s.sandbox}
 	if mode == streamed {
 		c.Log = log
 	}
@@ -221,10 +250,11 @@ func (s *session) createStack(ctx context.Context) error {
 // Pulumi's update plan, the reviewed changes and the fingerprint of the
 // state they were made from.
 func (d *Driver) Plan(ctx context.Context, req engine.PlanRequest) (*engine.Plan, error) {
-	s, err := d.session(req.Project, req.Dir, req.Workspace, req.StateDir, req.Env, req.Log)
+	s, err := d.session(req.Where())
 	if err != nil {
 		return nil, err
 	}
+	defer s.close()
 	if err := req.ClearPlanFile(); err != nil {
 		return nil, err
 	}
@@ -393,10 +423,11 @@ func (d *Driver) Apply(ctx context.Context, req engine.ApplyRequest) (*engine.Ap
 	if err != nil {
 		return nil, fmt.Errorf("project %s: %w", req.Project, err)
 	}
-	s, err := d.session(req.Project, req.Dir, req.Workspace, req.StateDir, req.Env, req.Log)
+	s, err := d.session(req.Where())
 	if err != nil {
 		return nil, err
 	}
+	defer s.close()
 	if art.Stack != s.stack {
 		return nil, fmt.Errorf("project %s: the saved plan is for stack %q, not %q: %w", req.Project, art.Stack, s.stack, engine.ErrArtifactChanged)
 	}

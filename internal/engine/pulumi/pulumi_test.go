@@ -514,7 +514,7 @@ func TestInterruptedUpdate(t *testing.T) {
 			p := newProject(t, "nodegroup", false)
 			p.initStack("not-the-canary")
 			p.mustApply("create", p.mustPlan("create"))
-			if id, err := p.d.ProbeLock(context.Background(), p.dir, stack, p.state); err != nil || id != "" {
+			if id, err := p.d.ProbeLock(context.Background(), engine.ProbeRequest{Dir: p.dir, Workspace: stack, StateDir: p.state}); err != nil || id != "" {
 				t.Fatalf("probe of a clean stack: %q, %v", id, err)
 			}
 			tt.change(p)
@@ -532,7 +532,7 @@ func TestInterruptedUpdate(t *testing.T) {
 				t.Fatal("the killed apply succeeded")
 			}
 
-			id, err := p.d.ProbeLock(context.Background(), p.dir, stack, p.state)
+			id, err := p.d.ProbeLock(context.Background(), engine.ProbeRequest{Dir: p.dir, Workspace: stack, StateDir: p.state})
 			if err != nil || !strings.Contains(id, "lock ") || !strings.Contains(id, "1 pending operation: "+tt.pending) {
 				t.Errorf("probe after the kill: %q, %v; want the lock and the pending operation", id, err)
 			}
@@ -542,14 +542,14 @@ func TestInterruptedUpdate(t *testing.T) {
 				!strings.Contains(text, tt.clear) || !strings.Contains(text, tt.pending+" urn:pulumi:prod::nodegroup::sluicetest:index:NodeGroup::") {
 				t.Fatalf("plan after the kill: %v\n%s\nwant ErrPendingOperations naming %q", err, text, tt.clear)
 			}
-			if id2, _ := p.d.ProbeLock(context.Background(), p.dir, stack, p.state); id2 != id {
+			if id2, _ := p.d.ProbeLock(context.Background(), engine.ProbeRequest{Dir: p.dir, Workspace: stack, StateDir: p.state}); id2 != id {
 				t.Errorf("the refused plan changed what the probe sees: %q, was %q", id2, id)
 			}
 
 			// A person follows the advice.
 			p.env.Run(t, p.dir, "cancel", "--stack", stack, "--yes")
 			p.env.Run(t, p.dir, strings.Fields(strings.TrimPrefix(tt.clear, "pulumi "))...)
-			if id, err := p.d.ProbeLock(context.Background(), p.dir, stack, p.state); err != nil || id != "" {
+			if id, err := p.d.ProbeLock(context.Background(), engine.ProbeRequest{Dir: p.dir, Workspace: stack, StateDir: p.state}); err != nil || id != "" {
 				t.Errorf("probe after clearing: %q, %v", id, err)
 			}
 			if pl := p.mustPlan("again"); !pl.Changes() {

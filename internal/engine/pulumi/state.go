@@ -245,6 +245,19 @@ func (s *session) backendDir(ctx context.Context) (string, error) {
 		}
 		u = who.URL
 	}
+	dir, err := fileBackend(u, engine.HomeDir(s.env))
+	if err != nil || dir == "" {
+		return "", err
+	}
+	if !filepath.IsAbs(dir) {
+		dir = filepath.Join(s.dir, dir)
+	}
+	return dir, nil
+}
+
+// fileBackend is the directory of a file:// backend URL (relative when the
+// URL is; ~ is home), or "" for any other backend.
+func fileBackend(u, home string) (string, error) {
 	if !strings.HasPrefix(u, "file://") {
 		return "", nil
 	}
@@ -254,23 +267,19 @@ func (s *session) backendDir(ctx context.Context) (string, error) {
 	}
 	dir := p.Path
 	if p.Host == "~" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return "", err
+		if home == "" {
+			return "", fmt.Errorf("the backend URL %q names the home directory, and HOME is not set", u)
 		}
 		dir = filepath.Join(home, dir)
 	} else if p.Host != "" {
 		dir = p.Host + dir // file://relative/path
-	}
-	if !filepath.IsAbs(dir) {
-		dir = filepath.Join(s.dir, dir)
 	}
 	return dir, nil
 }
 
 // runPlain runs a pulumi command that takes no stack.
 func (s *session) runPlain(ctx context.Context, args ...string) (result, error) {
-	c := engine.Command{Path: s.bin, Args: append(args, "--non-interactive", "--color=never"), Dir: s.dir, Env: s.env, Grace: s.d.Grace}
+	c := engine.Command{Path: s.bin, Args: append(args, "--non-interactive", "--color=never"), Dir: s.dir, Env: s.env, Grace: s.d.Grace, Sandbox: s.sandbox}
 	out, err := c.Run(ctx)
 	if err != nil {
 		return result{out: out}, &engine.RunError{Project: s.project, Command: "pulumi " + args[0], Lines: errorLines(out, nil, nil), Err: err}
@@ -333,11 +342,12 @@ func (s *session) names() (project, stack string, err error) {
 // ProbeLock reports what an interrupted update left on the stack (its
 // lock file, when the backend is a local directory, and its pending
 // operations), or "" when there is nothing. It changes nothing.
-func (d *Driver) ProbeLock(ctx context.Context, dir, stack, stateDir string) (string, error) {
-	s, err := d.session("probe", dir, stack, stateDir, nil, nil)
+func (d *Driver) ProbeLock(ctx context.Context, req engine.ProbeRequest) (string, error) {
+	s, err := d.session(req.Where())
 	if err != nil {
 		return "", err
 	}
+	defer s.close()
 	st, err := s.inspect(ctx)
 	if isNoStack(err) {
 		return "", nil

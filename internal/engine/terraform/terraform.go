@@ -29,11 +29,15 @@ type Driver struct {
 	Grace time.Duration
 	// LockTimeout is passed as -lock-timeout to plan and apply.
 	LockTimeout time.Duration
+	// Confine is what the engine's processes get of the machine: their
+	// environment and, in a sandbox, the paths they reach.
+	Confine engine.Confinement
 }
 
 var (
-	_ engine.Engine   = (*Driver)(nil)
-	_ engine.OwnFiles = (*Driver)(nil)
+	_ engine.Engine       = (*Driver)(nil)
+	_ engine.OwnFiles     = (*Driver)(nil)
+	_ engine.SandboxPaths = (*Driver)(nil)
 )
 
 // New returns a driver for engineName ("terraform" or "opentofu") that runs
@@ -72,40 +76,72 @@ type session struct {
 	ws      string
 	state   string
 	env     []string
+	sandbox *engine.Sandbox
 	log     engine.LineFunc
+	close   func()
 	// created is set when init created the workspace.
 	created bool
 }
 
-func (d *Driver) session(project, dir, ws, stateDir string, extra []string, log engine.LineFunc) (*session, error) {
-	if err := engine.CheckDir(project, dir); err != nil {
+func (d *Driver) session(w engine.Where) (*session, error) {
+	if err := engine.CheckDir(w.Project, w.Dir); err != nil {
 		return nil, err
 	}
 	bin, err := d.lookPath()
 	if err != nil {
-		return nil, fmt.Errorf("project %s: %w", project, err)
+		return nil, fmt.Errorf("project %s: %w", w.Project, err)
 	}
+	ws := w.Workspace
 	if ws == "" {
 		ws = "default"
 	}
-	if err := os.MkdirAll(stateDir, 0o700); err != nil {
-		return nil, fmt.Errorf("project %s: creating %s: %w", project, stateDir, err)
+	if err := os.MkdirAll(w.StateDir, 0o700); err != nil {
+		return nil, fmt.Errorf("project %s: creating %s: %w", w.Project, w.StateDir, err)
 	}
-	s := &session{d: d, bin: bin, project: project, dir: dir, ws: ws, state: stateDir, log: log}
-	s.env = s.environ(extra)
+	tmp, remove, err := w.TempDir()
+	if err != nil {
+		return nil, err
+	}
+	s := &session{d: d, bin: bin, project: w.Project, dir: w.Dir, ws: ws, state: w.StateDir, log: w.Log, close: remove}
+	s.env = s.environ(append([]string{"TMPDIR=" + tmp}, w.Env...))
+	own := d.ownPaths(s.env, bin)
+	reach := w.Paths()
+	s.sandbox = d.Confine.SandboxFor(s.env, engine.Paths{Read: own.Read, Write: append(reach.Write, own.Write...)})
 	return s, nil
 }
 
-// environ is the process environment with Sluice's settings on top.
-// TF_CLI_ARGS* are dropped so that nothing outside the saved plan can
+// SandboxPaths are the paths the engine reaches of its own: its binary's
+// directory, the plugin directories of its CLI configuration and the
+// shared plugin cache.
+func (d *Driver) SandboxPaths(c engine.Confinement) engine.Paths {
+	bin, _ := d.lookPath()
+	return d.ownPaths(c.Environ(), bin)
+}
+
+func (d *Driver) ownPaths(env []string, bin string) engine.Paths {
+	p := engine.Paths{Read: []string{engine.BinaryDir(bin)}}
+	if f := engine.Getenv(env, "TF_CLI_CONFIG_FILE"); f != "" {
+		p.Read = append(p.Read, f)
+	}
+	if home := engine.HomeDir(env); home != "" {
+		p.Read = append(p.Read, filepath.Join(home, ".terraformrc"), filepath.Join(home, ".terraform.d"))
+	}
+	if d.PluginCacheDir != "" {
+		p.Write = append(p.Write, d.PluginCacheDir)
+	}
+	return p
+}
+
+// environ is the environment engines start from with Sluice's settings on
+// top. TF_CLI_ARGS* are dropped so that nothing outside the saved plan can
 // change what plan and apply do, and TF_LOG* so that debug logs (which
 // hold providers' requests, credentials included) neither bury the
 // engine's error lines nor reach a comment.
 func (s *session) environ(extra []string) []string {
 	var env []string
-	for _, kv := range os.Environ() {
+	for _, kv := range s.d.Confine.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "TF_CLI_ARGS") || strings.HasPrefix(k, "TF_LOG") || k == "TF_DATA_DIR" || k == "TF_WORKSPACE" {
+		if strings.HasPrefix(k, "TF_CLI_ARGS") || strings.HasPrefix(k, "TF_LOG") || k == "TF_DATA_DIR" || k == "TF_WORKSPACE" || k == "TMPDIR" {
 			continue
 		}
 		env = append(env, kv)
@@ -148,7 +184,7 @@ func (s *session) run(ctx context.Context, mode runMode, args ...string) (engine
 		// workspace selected last, which may be another one.
 		env = append(env[:len(env):len(env)], "TF_WORKSPACE="+s.ws)
 	}
-	c := engine.Command{Path: s.bin, Args: args, Dir: s.dir, Env: env, Grace: s.d.Grace}
+	c := engine.Command{Path: s.bin, Args: args, Dir: s.dir, Env: env, Grace: s.d.Grace, Sandbox: s.sandbox}
 	if mode == streamed {
 		c.Log = s.log
 	}
@@ -263,10 +299,11 @@ func (d *Driver) lockArg() string {
 // Plan runs init when needed, `plan -out`, and `show -json` of the saved
 // plan.
 func (d *Driver) Plan(ctx context.Context, req engine.PlanRequest) (*engine.Plan, error) {
-	s, err := d.session(req.Project, req.Dir, req.Workspace, req.StateDir, req.Env, req.Log)
+	s, err := d.session(req.Where())
 	if err != nil {
 		return nil, err
 	}
+	defer s.close()
 	if err := req.ClearPlanFile(); err != nil {
 		return nil, err
 	}
@@ -314,10 +351,11 @@ func (d *Driver) Apply(ctx context.Context, req engine.ApplyRequest) (*engine.Ap
 	if err := req.CheckPlanFile(); err != nil {
 		return nil, err
 	}
-	s, err := d.session(req.Project, req.Dir, req.Workspace, req.StateDir, req.Env, req.Log)
+	s, err := d.session(req.Where())
 	if err != nil {
 		return nil, err
 	}
+	defer s.close()
 	if _, err := s.init(ctx, false); err != nil {
 		return nil, err
 	}
@@ -483,11 +521,12 @@ var lockIDLine = regexp.MustCompile(`(?m)^\s*(?:│\s*)?ID:\s+(\S+)`)
 // state, or "" when the state is not locked. It takes the lock itself for
 // a moment (a plan without refresh, failing at once on a held lock) and
 // changes nothing.
-func (d *Driver) ProbeLock(ctx context.Context, dir, workspace, stateDir string) (string, error) {
-	s, err := d.session("probe", dir, workspace, stateDir, nil, nil)
+func (d *Driver) ProbeLock(ctx context.Context, req engine.ProbeRequest) (string, error) {
+	s, err := d.session(req.Where())
 	if err != nil {
 		return "", err
 	}
+	defer s.close()
 	if _, err := s.init(ctx, false); err != nil {
 		return "", err
 	}

@@ -675,14 +675,14 @@ func TestProbeLock(t *testing.T) {
 				done <- err
 			}()
 			<-started
-			id, err := p.d.ProbeLock(context.Background(), p.dir, "", p.state)
+			id, err := p.d.ProbeLock(context.Background(), engine.ProbeRequest{Dir: p.dir, Workspace: "", StateDir: p.state})
 			if err != nil || id == "" {
 				t.Errorf("probe during the apply: id %q, err %v; want the lock id", id, err)
 			}
 			if err := <-done; err != nil {
 				t.Fatalf("apply: %v", err)
 			}
-			if id, err := p.d.ProbeLock(context.Background(), p.dir, "", p.state); err != nil || id != "" {
+			if id, err := p.d.ProbeLock(context.Background(), engine.ProbeRequest{Dir: p.dir, Workspace: "", StateDir: p.state}); err != nil || id != "" {
 				t.Errorf("probe after the apply: id %q, err %v; want none", id, err)
 			}
 		})
