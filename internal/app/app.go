@@ -32,6 +32,7 @@ import (
 	"github.com/sluicehq/sluice/internal/flow"
 	"github.com/sluicehq/sluice/internal/gate"
 	"github.com/sluicehq/sluice/internal/queue"
+	"github.com/sluicehq/sluice/internal/redact"
 	"github.com/sluicehq/sluice/internal/repoconfig"
 	"github.com/sluicehq/sluice/internal/seal"
 	"github.com/sluicehq/sluice/internal/server"
@@ -68,6 +69,9 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 	if err := ensureSecrets(cfg, driver, log); err != nil {
 		return err
 	}
+	// No log line may hold one of Sluice's secrets, whatever it logs.
+	log = slog.New(redact.Handler(log.Handler(), redact.New(cfg.Secrets(), nil)))
+	guardProcess(log)
 	key, err := cfg.PlanKeyBytes()
 	if err != nil {
 		return err
@@ -116,7 +120,10 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 	if err != nil {
 		return err
 	}
-	engines := engineFactory(cfg)
+	engines, err := engineFactory(cfg, log)
+	if err != nil {
+		return err
+	}
 	auditLog := audit.New(st)
 	jobs := &jobAdapter{}
 	fl := &flow.Flow{
@@ -132,6 +139,7 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 		Log:        log,
 		Instance:   cfg.InstanceName,
 		StateDir:   filepath.Join(cfg.DataDir, "engines"),
+		OwnSecrets: cfg.Secrets(),
 	}
 	q, err := newQueue(fl)
 	if err != nil {
@@ -325,7 +333,7 @@ func secretFile(path string, n int) (string, bool, error) {
 	return s, true, f.Close()
 }
 
-func engineFactory(cfg *config.Config) flow.Engines {
+func engineFactory(cfg *config.Config, log *slog.Logger) (flow.Engines, error) {
 	cache := filepath.Join(cfg.DataDir, "plugin-cache")
 	tf := terraform.New(repoconfig.EngineTerraform, cfg.TerraformBin)
 	tofu := terraform.New(repoconfig.EngineOpenTofu, cfg.TofuBin)
@@ -336,6 +344,11 @@ func engineFactory(cfg *config.Config) flow.Engines {
 	}
 	pl := pulumi.New(cfg.PulumiBin)
 	pl.Grace = cfg.EngineGrace
+	conf, err := confinement(cfg, []engine.SandboxPaths{tf, tofu, pl}, log)
+	if err != nil {
+		return nil, err
+	}
+	tf.Confine, tofu.Confine, pl.Confine = conf, conf, conf
 	return func(name string) (engine.Engine, error) {
 		switch name {
 		case repoconfig.EngineTerraform:
@@ -346,7 +359,7 @@ func engineFactory(cfg *config.Config) flow.Engines {
 			return pl, nil
 		}
 		return nil, fmt.Errorf("unknown engine %q", name)
-	}
+	}, nil
 }
 
 // jobAdapter lets the flow enqueue jobs without knowing River.

@@ -64,6 +64,7 @@ type Config struct {
 	Repos map[string]string
 	// InstanceName identifies this replica among those sharing a database.
 	InstanceName string
+	engineFields
 	forgeConfig
 	// ConfigFile is the YAML file the settings were read from, if any.
 	ConfigFile string

@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/sluicehq/sluice/internal/engine"
 )
 
 // Secrets used in the tests; none may ever appear in an error or summary.
@@ -90,6 +92,8 @@ func TestDefaults(t *testing.T) {
 		Repos:             map[string]string{},
 	}
 	want.GitLabURL, want.MinApprovals, want.PulumiBin = "https://gitlab.com", 1, "pulumi"
+	want.EngineSandbox, want.EngineEnv = "auto", engine.DefaultEnv
+	want.EngineRead = []string{"/home/op/.aws", "/home/op/.azure", "/home/op/.config/gcloud", "/home/op/.kube"}
 	if !reflect.DeepEqual(*c, want) {
 		t.Errorf("defaults:\n got %#v\nwant %#v", *c, want)
 	}

@@ -97,7 +97,7 @@ func settings() []setting {
 		{name: "instance-name", typ: "string", deflt: defaultInstanceName,
 			help:  "name of this instance among the replicas sharing a database (default hostname-pid-random)",
 			parse: text(func(c *Config) *string { return &c.InstanceName }, checkInstanceName)},
-	}, forgeSettings()...)
+	}, append(engineSettings(), forgeSettings()...)...)
 }
 
 // text parses a string setting: check returns a problem or "".

@@ -139,6 +139,12 @@ func serverEnv(t *testing.T, r *repo, dataDir, databaseURL string) []string {
 		"SLUICE_HEARTBEAT_INTERVAL=300ms",
 		"SLUICE_SHUTDOWN_TIMEOUT=20s",
 		"TF_CLI_CONFIG_FILE=" + emptyFile(t),
+		// What the test's engines need beyond the defaults: the wrapper's
+		// settings and the test providers' files.
+		"SLUICE_ENGINE_ENV=defaults,REAL_ENGINE,SLOW_*,MARKER_DIR,SLUICETEST_*",
+	}
+	if r.state != "" {
+		env = append(env, "SLUICE_ENGINE_WRITE="+r.state)
 	}
 	if databaseURL != "" {
 		// Replicas share one plan key and one API token.
@@ -147,6 +153,29 @@ func serverEnv(t *testing.T, r *repo, dataDir, databaseURL string) []string {
 			"SLUICE_API_TOKEN=test-token-shared-by-replicas")
 	}
 	return env
+}
+
+// engineWrite merges every SLUICE_ENGINE_WRITE of env into one, with the
+// slow engine's MARKER_DIR: each test names the directories its engines
+// write (a local backend's state), and the sandbox lets them write there
+// only.
+func engineWrite(env []string) []string {
+	var dirs, out []string
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		switch k {
+		case "SLUICE_ENGINE_WRITE":
+			dirs = append(dirs, v)
+			continue
+		case "MARKER_DIR":
+			dirs = append(dirs, v)
+		}
+		out = append(out, kv)
+	}
+	if len(dirs) > 0 {
+		out = append(out, "SLUICE_ENGINE_WRITE="+strings.Join(dirs, ","))
+	}
+	return out
 }
 
 func emptyFile(t *testing.T) string {
@@ -166,7 +195,7 @@ func startServer(t *testing.T, env []string, extra ...string) *server {
 	}
 	s := &server{t: t, url: "http://" + addr, logs: &lockedBuffer{}, done: make(chan struct{}), env: env}
 	s.cmd = exec.Command(self, "serve", "--listen", addr)
-	s.cmd.Env = append(append(os.Environ(), env...), extra...)
+	s.cmd.Env = engineWrite(append(append(os.Environ(), env...), extra...))
 	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)

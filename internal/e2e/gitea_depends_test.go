@@ -86,7 +86,7 @@ func newDependsScenario(t *testing.T) *scenario {
 	}
 	g.PushFixture(t, sc.tokens["owner"], sc.repo, "main", "main", fixture)
 
-	env := serverEnv(t, &repo{dir: t.TempDir()}, t.TempDir(), "")
+	env := serverEnv(t, &repo{dir: t.TempDir(), state: sc.state}, t.TempDir(), "")
 	env = append(env, "SLUICE_GITEA_URL="+g.URL(), "SLUICE_GITEA_TOKEN="+sc.tokens["bot"],
 		"SLUICE_WEBHOOK_SECRET="+webhookSecret, "SLUICE_REPOS="+sc.sluiceID, "SLUICE_MAX_CONCURRENT_RUNS=2")
 	sc.s = startServer(t, env)

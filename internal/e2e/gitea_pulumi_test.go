@@ -48,7 +48,7 @@ func TestGiteaPulumiScenario(t *testing.T) {
 		t.Fatalf("bootstrap: desiredSize %v", got)
 	}
 
-	env := serverEnv(t, &repo{dir: t.TempDir()}, t.TempDir(), "")
+	env := serverEnv(t, &repo{dir: t.TempDir(), state: filepath.Dir(pe.StateFile)}, t.TempDir(), "")
 	env = append(env, pe.Vars...)
 	env = append(env, "SLUICE_PULUMI_BIN="+pe.Bin, "SLUICE_GITEA_URL="+g.URL(), "SLUICE_GITEA_TOKEN="+sc.tokens["bot"],
 		"SLUICE_WEBHOOK_SECRET="+webhookSecret, "SLUICE_REPOS="+sc.sluiceID)

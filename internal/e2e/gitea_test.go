@@ -89,7 +89,7 @@ func newScenarioOf(t *testing.T, inOrg bool) *scenario {
 		t.Fatalf("bootstrap: prod has %s nodes", got)
 	}
 
-	env := serverEnv(t, &repo{dir: t.TempDir()}, t.TempDir(), "")
+	env := serverEnv(t, &repo{dir: t.TempDir(), state: sc.state}, t.TempDir(), "")
 	env = append(env, "SLUICE_GITEA_URL="+g.URL(), "SLUICE_GITEA_TOKEN="+sc.tokens["bot"],
 		"SLUICE_WEBHOOK_SECRET="+webhookSecret, "SLUICE_REPOS="+sc.sluiceID)
 	sc.s = startServer(t, env)

@@ -102,6 +102,10 @@ type Flow struct {
 	Policy gate.Policy
 	// Now is the clock; tests may replace it.
 	Now func() time.Time
+	// OwnSecrets are the values of Sluice's own secrets: hidden from
+	// everything the flow stores or writes (see secrets.go).
+	OwnSecrets []string
+	secrets    ownSecrets
 
 	// busy serialises, in this process, the handling of one event (a
 	// recovered event may be queued twice) and the refreshes of one merge
@@ -351,9 +355,15 @@ func (f *Flow) byMachine(ctx context.Context, req Request) (bool, error) {
 	return self != "" && strings.EqualFold(self, req.Actor), nil
 }
 
+// forgeOf is the forge of a repository and its path there; everything
+// written through it has Sluice's own secrets hidden.
 func (f *Flow) forgeOf(repo string) (forge.Forge, string, bool) {
 	if f.Forges == nil {
 		return nil, "", false
 	}
-	return f.Forges(repo)
+	fg, path, ok := f.Forges(repo)
+	if !ok || fg == nil {
+		return fg, path, ok
+	}
+	return scrubbed{Forge: fg, r: f.own()}, path, true
 }

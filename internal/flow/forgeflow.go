@@ -74,10 +74,7 @@ func readSummary(r store.Run) runSummary {
 
 // forgeMR reads a merge request from its forge.
 func (f *Flow) forgeMR(ctx context.Context, repo string, number int64) (forge.Forge, string, *forge.MergeRequest, error) {
-	if f.Forges == nil {
-		return nil, "", nil, nil
-	}
-	fg, path, ok := f.Forges(repo)
+	fg, path, ok := f.forgeOf(repo)
 	if !ok {
 		return nil, "", nil, nil
 	}
@@ -265,7 +262,7 @@ func (g *mrGate) readMR(ctx context.Context) error {
 		in.ReviewerPermissions[g.actor] = in.Permission
 		// Where the forge says who may merge into the base branch (GitLab's
 		// protected branches), applying needs that right too.
-		if mr2, ok := fg.(MergeRights); ok && in.Permission >= forge.PermWrite {
+		if mr2, ok := unscrubbed(fg).(MergeRights); ok && in.Permission >= forge.PermWrite {
 			may, err := mr2.CanMerge(ctx, path, g.actor, mr.BaseRef)
 			if err != nil {
 				return err
@@ -312,7 +309,7 @@ func (g *mrGate) readMR(ctx context.Context) error {
 	}
 	// GitLab runs merge request pipelines on a merge commit the head's
 	// checks do not show.
-	if mc, ok := fg.(MRPipelines); ok {
+	if mc, ok := unscrubbed(fg).(MRPipelines); ok {
 		if in.Checks, err = mc.MRChecks(ctx, path, mr.Number); err != nil {
 			return err
 		}

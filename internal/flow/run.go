@@ -19,7 +19,6 @@ import (
 	"github.com/sluicehq/sluice/internal/affected"
 	"github.com/sluicehq/sluice/internal/codeowners"
 	"github.com/sluicehq/sluice/internal/engine"
-	"github.com/sluicehq/sluice/internal/redact"
 	"github.com/sluicehq/sluice/internal/repoconfig"
 	"github.com/sluicehq/sluice/internal/store"
 	"github.com/sluicehq/sluice/internal/workspace"
@@ -175,7 +174,9 @@ func (f *Flow) HandlePlan(ctx context.Context, runID int64) error {
 	if err != nil {
 		return f.finishFailed(ctx, r, logs, err)
 	}
-	logs.setRedactor(redact.New(nil, masks))
+	logs.setRedactor(f.redactor(nil, masks))
+	// The engine's output is stored once the plan says what to hide in it.
+	logs.hold()
 	artifact := filepath.Join(f.stateDir(r), fmt.Sprintf("run-%d.plan", r.ID))
 	defer os.Remove(artifact)
 	plan, err := eng.Plan(ctx, engine.PlanRequest{
@@ -190,7 +191,8 @@ func (f *Flow) HandlePlan(ctx context.Context, runID int64) error {
 	if err != nil {
 		return f.finishFailed(ctx, r, logs, err)
 	}
-	red := redact.New(plan.Secrets, masks)
+	red := f.redactor(plan.Secrets, masks)
+	logs.setRedactor(red)
 	clear, err := os.ReadFile(artifact)
 	if err != nil {
 		return f.finishFailed(ctx, r, logs, fmt.Errorf("reading the plan artifact: %w", err))
@@ -539,7 +541,7 @@ func (f *Flow) HandleApply(ctx context.Context, runID int64) error {
 	if err != nil {
 		return f.finishFailed(ctx, r, logs, err)
 	}
-	logs.setRedactor(redact.New(nil, masks))
+	logs.setRedactor(f.redactor(nil, masks))
 	eng, err := f.Engines(p.Engine)
 	if err != nil {
 		return f.finishFailed(ctx, r, logs, err)
@@ -558,7 +560,7 @@ func (f *Flow) HandleApply(ctx context.Context, runID int64) error {
 	defer os.Remove(artifact)
 	res, err := eng.Apply(ctx, engine.ApplyRequest{
 		// The plan's secrets are hidden in the apply's output too.
-		Secrets:    func(secrets []string) { logs.setRedactor(redact.New(secrets, masks)) },
+		Secrets:    func(secrets []string) { logs.setRedactor(f.redactor(secrets, masks)) },
 		Project:    r.Project,
 		Root:       tree.Dir,
 		Dir:        filepath.Join(tree.Dir, filepath.FromSlash(p.Dir)),
@@ -726,7 +728,7 @@ func (f *Flow) applyAudited(ctx context.Context, r store.Run) (bool, error) {
 
 // fail ends a run that never started.
 func (f *Flow) fail(ctx context.Context, r store.Run, cause error) error {
-	if _, err := f.Store.FinishRun(ctx, r.ID, store.StateCancelled, cause.Error(), nil); err != nil && !errors.Is(err, store.ErrConflict) {
+	if _, err := f.Store.FinishRun(ctx, r.ID, store.StateCancelled, f.scrub(cause.Error()), nil); err != nil && !errors.Is(err, store.ErrConflict) {
 		return err
 	}
 	f.Log.Warn("run cancelled", "run", r.ID, "kind", r.Kind, "err", cause)
