@@ -40,7 +40,7 @@ func engineSettings() []setting {
 				"SLUICE_* and any value holding one of Sluice's secrets are never passed",
 			parse: parseEngineEnv},
 		{name: "engine-read", typ: "string", deflt: defaultEngineRead,
-			help: "paths engines may read in their sandbox beyond the system's and their own, comma-separated, absolute (default: the usual cloud credential files in HOME: .aws, .azure, .config/gcloud, .kube)",
+			help:  "paths engines may read in their sandbox beyond the system's and their own, comma-separated, absolute (default: the usual cloud credential files in HOME: .aws, .azure, .config/gcloud, .kube)",
 			parse: paths(func(c *Config) *[]string { return &c.EngineRead })},
 		{name: "engine-write", typ: "string",
 			help:  "paths engines may read and write in their sandbox, comma-separated, absolute: a local backend's state directory, say",

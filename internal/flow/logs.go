@@ -27,10 +27,10 @@ type logWriter struct {
 	held      []store.LogLine
 	heldBytes int
 	dropped   int
-	kick     chan struct{}
-	done     chan struct{}
-	finished chan struct{}
-	once     sync.Once
+	kick      chan struct{}
+	done      chan struct{}
+	finished  chan struct{}
+	once      sync.Once
 }
 
 const logFlushEvery = 250 * time.Millisecond
