@@ -49,7 +49,11 @@ func newScenario(t *testing.T) *scenario { return newScenarioOf(t, false) }
 
 // newScenarioOf is newScenario; with inOrg the repository belongs to an
 // organisation (sc.org) whose owners are owner and the bot.
-func newScenarioOf(t *testing.T, inOrg bool) *scenario {
+func newScenarioOf(t *testing.T, inOrg bool) *scenario { return newScenarioEnv(t, inOrg, nil) }
+
+// newScenarioEnv is newScenarioOf with the server's environment passed
+// through edit, when set, before the server starts.
+func newScenarioEnv(t *testing.T, inOrg bool, edit func(env []string) []string) *scenario {
 	t.Helper()
 	g := giteatest.Start(t)
 	sc := &scenario{t: t, g: g, state: t.TempDir(), tokens: map[string]string{}, logins: map[string]string{}}
@@ -92,6 +96,9 @@ func newScenarioOf(t *testing.T, inOrg bool) *scenario {
 	env := serverEnv(t, &repo{dir: t.TempDir(), state: sc.state}, t.TempDir(), "")
 	env = append(env, "SLUICE_GITEA_URL="+g.URL(), "SLUICE_GITEA_TOKEN="+sc.tokens["bot"],
 		"SLUICE_WEBHOOK_SECRET="+webhookSecret, "SLUICE_REPOS="+sc.sluiceID)
+	if edit != nil {
+		env = edit(env)
+	}
 	sc.s = startServer(t, env)
 	// Gitea calls a recording proxy in front of Sluice, so a test can
 	// deliver the very same request again.

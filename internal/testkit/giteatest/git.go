@@ -64,6 +64,14 @@ func (s *Server) PushFixture(t testing.TB, token, repo, base, branch, fixture st
 	})
 }
 
+// PushChange checks branch base out, lets change edit the checkout (say,
+// to add a symbolic link), commits everything and pushes the commit to
+// branch as the holder of token. It returns the new commit's id.
+func (s *Server) PushChange(t testing.TB, token, repo, base, branch string, change func(dir string)) string {
+	t.Helper()
+	return s.push(t, token, repo, base, branch, change)
+}
+
 func (s *Server) push(t testing.TB, token, repo, base, branch string, change func(dir string)) string {
 	t.Helper()
 	dir := s.Clone(t, token, repo)
