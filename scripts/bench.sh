@@ -10,6 +10,8 @@
 #   - jobs per second with a no-op engine, SQLite against PostgreSQL
 #   - webhook acknowledgement latency at 200 deliveries/s (target p99 < 100 ms)
 #   - the pulumi driver's plan against a bare `pulumi preview` of the same stack
+#   - an engine command in the server's sandbox against the same command
+#     unconfined: sandboxed/plain
 set -euo pipefail
 cd "$(dirname "$0")/.."
 eval "$(scripts/tools.sh --env tofu gitea pulumi tfprovider)"
@@ -18,3 +20,4 @@ go test -run '^$' -bench 'Quickstart(Provider)?Plan' -benchtime "${BENCH_RUNS:-3
 go test -run '^$' -bench 'Jobs' -benchtime 3x ./internal/queue/
 go test -run '^$' -bench 'WebhookAck' -benchtime 1x ./internal/app/
 go test -run '^$' -bench 'PlanOverhead' -benchtime 5x ./internal/engine/pulumi/
+go test -run '^$' -bench 'SandboxedCommand' -benchtime 500x ./internal/engine/

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/sluicehq/sluice/internal/testkit"
 )
@@ -119,4 +120,30 @@ func TestSandboxBeneath(t *testing.T) {
 			t.Errorf("Beneath(%s, %v) = %v, want %v", c.path, c.roots, got, c.want)
 		}
 	}
+}
+
+// BenchmarkSandboxedCommand is what confining costs an engine command:
+// /bin/true run plainly and in the server's usual sandbox, interleaved;
+// sandboxed/plain is reported.
+func BenchmarkSandboxedCommand(b *testing.B) {
+	testkit.NeedSandbox(b, SandboxSupport)
+	dir := b.TempDir()
+	sb := Confinement{Sandbox: true, Env: []string{"PATH=/usr/bin:/bin"}}.SandboxFor([]string{"PATH=/usr/bin:/bin"}, Paths{Write: []string{dir}})
+	var plain, boxed time.Duration
+	for range b.N {
+		for _, s := range []*Sandbox{nil, sb} {
+			start := time.Now()
+			if _, err := (Command{Path: "/bin/true", Sandbox: s}).Run(context.Background()); err != nil {
+				b.Fatal(err)
+			}
+			if s == nil {
+				plain += time.Since(start)
+			} else {
+				boxed += time.Since(start)
+			}
+		}
+	}
+	b.ReportMetric(float64(plain.Microseconds())/float64(b.N), "plain-us/op")
+	b.ReportMetric(float64(boxed.Microseconds())/float64(b.N), "sandboxed-us/op")
+	b.ReportMetric(float64(boxed)/float64(plain), "sandboxed/plain")
 }
