@@ -29,7 +29,7 @@ func TestConfinementRefusesToExposeSecrets(t *testing.T) {
 	drivers := []engine.SandboxPaths{terraform.New("terraform", "terraform")}
 	log := slog.New(slog.DiscardHandler)
 	for name, cfg := range map[string]*config.Config{
-		"a read path holds a token file": {DataDir: t.TempDir()},
+		"a read path holds a token file":  {DataDir: t.TempDir()},
 		"a write path holds the database": {DataDir: data},
 	} {
 		cfg.GiteaTokenFile = token
