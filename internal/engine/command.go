@@ -172,6 +172,11 @@ func (c Command) Run(ctx context.Context) (Output, error) {
 	}()
 
 	err = cmd.Wait()
+	// What the engine left running in its process group (a provider or a
+	// program it started that did not exit with it) does not outlive it:
+	// it would go on with the engine's credentials, and could change the
+	// project's files after Sluice checked them.
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	close(exited)
 	<-stopped
 	<-read

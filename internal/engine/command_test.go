@@ -157,6 +157,38 @@ func TestCommandDoesNotWaitForOrphans(t *testing.T) {
 	}
 }
 
+// TestCommandLeavesNothingRunning: a process the engine started in its
+// process group and left running is killed when the engine exits.
+func TestCommandLeavesNothingRunning(t *testing.T) {
+	mark := filepath.Join(t.TempDir(), "left.pid")
+	script := `sleep 30 & echo $! > ` + mark + `; echo done`
+	if _, err := (Command{Path: "/bin/sh", Args: []string{"-c", script}, Env: []string{"PATH=/usr/bin:/bin"}}).Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(mark)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		// Gone, or a zombie waiting for its reaper (this test's process,
+		// which it was reparented to, or init).
+		st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil || strings.Contains(string(st), ") Z ") {
+			return
+		}
+		if time.Now().After(deadline) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+			t.Fatalf("the engine's child %d still runs after the engine exited", pid)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func TestCommandLargeOutput(t *testing.T) {
 	// Several MiB, more than one release of the output file's memory.
 	var n int
