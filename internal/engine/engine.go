@@ -115,6 +115,14 @@ func (w Where) Paths() Paths {
 	return p
 }
 
+// Sandbox is the sandbox under c of an engine command of a run at w whose
+// environment is env and that reaches own of its own, or nil when c does
+// not confine engines.
+func (w Where) Sandbox(c Confinement, env []string, own Paths) *Sandbox {
+	run := w.Paths()
+	return c.SandboxFor(env, Paths{Read: append(run.Read, own.Read...), Write: append(run.Write, own.Write...)})
+}
+
 // TempDir makes a private temporary directory for one session at w (its
 // TMPDIR), in the project's working data: a sandboxed engine may write
 // nowhere else, and no run sees another project's files. remove deletes

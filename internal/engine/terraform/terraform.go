@@ -104,9 +104,7 @@ func (d *Driver) session(w engine.Where) (*session, error) {
 	}
 	s := &session{d: d, bin: bin, project: w.Project, dir: w.Dir, ws: ws, state: w.StateDir, log: w.Log, close: remove}
 	s.env = s.environ(append([]string{"TMPDIR=" + tmp}, w.Env...))
-	own := d.ownPaths(s.env, bin)
-	reach := w.Paths()
-	s.sandbox = d.Confine.SandboxFor(s.env, engine.Paths{Read: own.Read, Write: append(reach.Write, own.Write...)})
+	s.sandbox = w.Sandbox(d.Confine, s.env, d.ownPaths(s.env, bin))
 	return s, nil
 }
 
