@@ -62,8 +62,11 @@ type Options struct {
 // cancelled), and everything is closed.
 func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 	log := opts.Log
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return fmt.Errorf("creating the data dir %s: %w", cfg.DataDir, err)
+	for _, w := range cfg.Warnings {
+		log.Warn(w)
+	}
+	if err := privateDataDir(cfg.DataDir, log); err != nil {
+		return err
 	}
 	driver, dsn := cfg.Database()
 	if err := ensureSecrets(cfg, driver, log); err != nil {
@@ -284,7 +287,7 @@ func ensureSecrets(cfg *config.Config, driver string, log *slog.Logger) error {
 		if driver != "sqlite" {
 			return errors.New("no plan key: replicas sharing PostgreSQL must all use the same key to open each other's plans; set --plan-key-file or SLUICE_PLAN_KEY (generate one with: head -c 32 /dev/urandom | base64)")
 		}
-		k, created, err := secretFile(filepath.Join(cfg.DataDir, planKeyFile), 32)
+		k, created, err := secretFile(filepath.Join(cfg.DataDir, planKeyFile), 32, log)
 		if err != nil {
 			return err
 		}
@@ -294,7 +297,7 @@ func ensureSecrets(cfg *config.Config, driver string, log *slog.Logger) error {
 		cfg.PlanKey = k
 	}
 	if cfg.APIToken == "" {
-		t, created, err := secretFile(filepath.Join(cfg.DataDir, APITokenFile), 32)
+		t, created, err := secretFile(filepath.Join(cfg.DataDir, APITokenFile), 32, log)
 		if err != nil {
 			return err
 		}
@@ -306,11 +309,11 @@ func ensureSecrets(cfg *config.Config, driver string, log *slog.Logger) error {
 	return nil
 }
 
-// secretFile reads a base64 secret from path, or creates it with n random
-// bytes.
-func secretFile(path string, n int) (string, bool, error) {
+// secretFile reads a base64 secret from path, made private if it was not,
+// or creates it (0600) with n random bytes.
+func secretFile(path string, n int, log *slog.Logger) (string, bool, error) {
 	if b, err := os.ReadFile(path); err == nil {
-		return strings.TrimSpace(string(b)), false, nil
+		return strings.TrimSpace(string(b)), false, tighten(path, 0o600, "the generated secret", log)
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return "", false, fmt.Errorf("reading %s: %w", path, err)
 	}
@@ -321,7 +324,7 @@ func secretFile(path string, n int) (string, bool, error) {
 	s := base64.StdEncoding.EncodeToString(buf)
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if errors.Is(err, os.ErrExist) {
-		return secretFile(path, n) // another process made it first
+		return secretFile(path, n, log) // another process made it first
 	}
 	if err != nil {
 		return "", false, fmt.Errorf("creating %s: %w", path, err)

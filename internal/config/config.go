@@ -68,6 +68,10 @@ type Config struct {
 	forgeConfig
 	// ConfigFile is the YAML file the settings were read from, if any.
 	ConfigFile string
+	// Warnings are what Load found unsafe but not wrong enough to refuse
+	// (a secret file other users may read), for the server to log at
+	// start. They never contain a secret.
+	Warnings []string `json:"-"`
 }
 
 // Database returns the database to open: driver "sqlite" with the database
@@ -183,9 +187,11 @@ func Load(fs *pflag.FlagSet, getenv func(string) string) (*Config, error) {
 
 	c := &Config{ConfigFile: cfgFile.raw}
 	vals := map[string]value{}
+	secretInFile := false
 	for _, s := range all {
 		v := pick(s, fs, getenv, file)
 		vals[s.name] = v
+		secretInFile = secretInFile || s.secret && v.origin == fromFile
 		if s.parse == nil {
 			continue
 		}
@@ -193,8 +199,13 @@ func Load(fs *pflag.FlagSet, getenv func(string) string) (*Config, error) {
 			problems = append(problems, describe(s, v)+": "+msg)
 		}
 	}
-	problems = append(problems, loadSecret(&c.PlanKey, vals["plan-key"], vals["plan-key-file"], checkPlanKey, false, missingPlanKey)...)
-	problems = append(problems, loadSecret(&c.APIToken, vals["api-token"], vals["api-token-file"], checkToken, false, "")...)
+	if secretInFile {
+		if w := openToOthers(cfgFile.where, cfgFile.raw); w != "" {
+			c.Warnings = append(c.Warnings, w)
+		}
+	}
+	problems = append(problems, loadSecret(&c.PlanKey, vals["plan-key"], vals["plan-key-file"], checkPlanKey, false, missingPlanKey, &c.Warnings)...)
+	problems = append(problems, loadSecret(&c.APIToken, vals["api-token"], vals["api-token-file"], checkToken, false, "", &c.Warnings)...)
 	c.PlanKeyFile = vals["plan-key-file"].raw
 	c.APITokenFile = vals["api-token-file"].raw
 	if len(problems) == 0 {

@@ -701,3 +701,116 @@ func TestGitHubApp(t *testing.T) {
 		})
 	}
 }
+
+// A webhook secret anyone could guess lets anyone sign deliveries: one
+// shorter than the API token's minimum is refused, wherever it comes from.
+func TestWebhookSecretTooShort(t *testing.T) {
+	short := writeFile(t, "hook", "x\n")
+	forge := []string{"--gitea-url", "https://gitea.example.com", "--gitea-token", "tok"}
+	for _, tt := range []struct {
+		name  string
+		args  []string
+		env   map[string]string
+		where string
+	}{
+		{"file", append([]string{"--webhook-secret-file", short}, forge...), nil, "--webhook-secret-file=" + short},
+		{"flag", append([]string{"--webhook-secret", "fifteen-chars15"}, forge...), nil, "--webhook-secret"},
+		{"environment", forge, map[string]string{"SLUICE_WEBHOOK_SECRET": "a"}, "SLUICE_WEBHOOK_SECRET"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			env := baseEnv()
+			for k, v := range tt.env {
+				env[k] = v
+			}
+			_, err := Load(flags(t, tt.args...), envOf(env))
+			if err == nil {
+				t.Fatal("Load accepted a webhook secret shorter than 16 characters")
+			}
+			p := problems(t, err)
+			if len(p) != 1 || !strings.HasPrefix(p[0], tt.where+": too short to be safe (fewer than 16 characters)") {
+				t.Errorf("problems:\n  %s\nwant one starting %q", strings.Join(p, "\n  "), tt.where)
+			}
+			if strings.Contains(err.Error(), "fifteen-chars15") {
+				t.Errorf("the secret is in the error: %v", err)
+			}
+		})
+	}
+	c, err := Load(flags(t, append([]string{"--webhook-secret", "sixteen-chars-16"}, forge...)...), envOf(baseEnv()))
+	if err != nil || c.WebhookSecret != "sixteen-chars-16" {
+		t.Fatalf("a 16-character secret: %v", err)
+	}
+}
+
+// Every file that holds a secret, and the config file when it sets one,
+// is warned about when its group or other users may read it; a private
+// one is not. The warning names the file and the fix, never the secret.
+func TestSecretFilesOpenToOthers(t *testing.T) {
+	open := func(name, content string) string {
+		p := writeFile(t, name, content)
+		if err := os.Chmod(p, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	keyFile := open("plan.key", goodKey)
+	tokenFile := open("api.token", goodToken)
+	hookFile := open("hook", "s3cret-webhook-value")
+	giteaFile := open("gitea.token", "gitea-tok-secret")
+	gitlabFile := open("gitlab.token", "gitlab-tok-secret")
+	appFile := open("app.pem", appKeyPEM(t))
+	githubFile := open("github.token", "github-tok-secret")
+	cfgFile := open("sluice.yaml", "webhook-secret: s3cret-in-the-file\n")
+	group := writeFile(t, "group.token", "glab-group-secret")
+	if err := os.Chmod(group, 0o640); err != nil {
+		t.Fatal(err)
+	}
+
+	c, err := Load(flags(t, "--plan-key-file", keyFile, "--api-token-file", tokenFile, "--webhook-secret-file", hookFile,
+		"--gitea-url", "https://gitea.example.com", "--gitea-token-file", giteaFile, "--gitlab-token-file", gitlabFile,
+		"--github-app-id", "1", "--github-app-private-key-file", appFile), envOf(map[string]string{"HOME": "/h"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{keyFile, tokenFile, hookFile, giteaFile, gitlabFile, appFile} {
+		want := "=" + f + ": the file is mode 0644, so other users of this machine may read the secret it holds; make it private: chmod 600 " + f
+		if !slices.ContainsFunc(c.Warnings, func(w string) bool { return strings.Contains(w, want) }) {
+			t.Errorf("no warning %q in:\n  %s", want, strings.Join(c.Warnings, "\n  "))
+		}
+	}
+	if len(c.Warnings) != 6 {
+		t.Errorf("%d warnings, want 6:\n  %s", len(c.Warnings), strings.Join(c.Warnings, "\n  "))
+	}
+
+	c, err = Load(flags(t, "--github-token-file", githubFile, "--gitlab-token-file", group, "--config", cfgFile), envOf(baseEnv()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"--github-token-file=" + githubFile + ": the file is mode 0644", "--gitlab-token-file=" + group + ": the file is mode 0640",
+		"--config=" + cfgFile + ": the file is mode 0644"} {
+		if !slices.ContainsFunc(c.Warnings, func(w string) bool { return strings.HasPrefix(w, want) }) {
+			t.Errorf("no warning starting %q in:\n  %s", want, strings.Join(c.Warnings, "\n  "))
+		}
+	}
+	all := strings.Join(c.Warnings, "\n")
+	for _, secret := range []string{"github-tok-secret", "glab-group-secret", "s3cret-in-the-file", goodKey, goodToken} {
+		if strings.Contains(all, secret) {
+			t.Errorf("a secret in the warnings: %s", all)
+		}
+	}
+
+	// Private files, and a config file that sets no secret, say nothing.
+	for _, f := range []string{keyFile, tokenFile, hookFile, giteaFile} {
+		if err := os.Chmod(f, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	plain := open("plain.yaml", "log-level: debug\n")
+	c, err = Load(flags(t, "--plan-key-file", keyFile, "--api-token-file", tokenFile, "--webhook-secret-file", hookFile,
+		"--gitea-url", "https://gitea.example.com", "--gitea-token-file", giteaFile, "--config", plain), envOf(map[string]string{"HOME": "/h"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Warnings) != 0 {
+		t.Errorf("warnings for private files:\n  %s", strings.Join(c.Warnings, "\n  "))
+	}
+}

@@ -138,16 +138,16 @@ func parseRelax(c *Config, s string) string {
 // repository in the allow-list needs its forge.
 func loadForges(c *Config, vals map[string]value) []string {
 	var problems []string
-	secret := func(dst *string, name string) {
-		problems = append(problems, loadSecret(dst, vals[name], vals[name+"-file"], checkSecret, false, "")...)
+	secret := func(dst *string, name string, check func(string) string) {
+		problems = append(problems, loadSecret(dst, vals[name], vals[name+"-file"], check, false, "", &c.Warnings)...)
 	}
-	secret(&c.WebhookSecret, "webhook-secret")
-	secret(&c.GiteaToken, "gitea-token")
-	secret(&c.GitHubToken, "github-token")
-	secret(&c.GitLabToken, "gitlab-token")
+	secret(&c.WebhookSecret, "webhook-secret", checkWebhookSecret)
+	secret(&c.GiteaToken, "gitea-token", checkSecret)
+	secret(&c.GitHubToken, "github-token", checkSecret)
+	secret(&c.GitLabToken, "gitlab-token", checkSecret)
 	appKey := vals["github-app-private-key"]
 	appKey.raw = unescapePEM(appKey.raw)
-	problems = append(problems, loadSecret(&c.GitHubAppPrivateKey, appKey, vals["github-app-private-key-file"], checkAppKey, false, "")...)
+	problems = append(problems, loadSecret(&c.GitHubAppPrivateKey, appKey, vals["github-app-private-key-file"], checkAppKey, false, "", &c.Warnings)...)
 	c.GitHubAppPrivateKeyFile = vals["github-app-private-key-file"].raw
 	problems = append(problems, checkGitHubApp(c, vals)...)
 	c.WebhookSecretFile = vals["webhook-secret-file"].raw
@@ -157,7 +157,8 @@ func loadForges(c *Config, vals map[string]value) []string {
 	if c.GiteaToken != "" && c.GiteaURL == "" {
 		problems = append(problems, "gitea-token is set but gitea-url is not; set --gitea-url to your Gitea server")
 	}
-	if len(c.Forges()) > 0 && c.WebhookSecret == "" {
+	given := strings.TrimSpace(vals["webhook-secret"].raw) != "" || vals["webhook-secret-file"].raw != ""
+	if len(c.Forges()) > 0 && !given { // a secret given but refused has its own problem
 		problems = append(problems, "no webhook secret: a server that talks to a forge refuses unverified webhooks and will not start without one; "+
 			"set --webhook-secret-file (generate one with: head -c 32 /dev/urandom | base64) and give the same secret to the forge's webhook")
 	}
@@ -271,6 +272,16 @@ func checkAppKey(s string) string {
 		return fmt.Sprintf("the PEM block is a %q, not a private key; %s", block.Type, hint)
 	}
 	return ""
+}
+
+// checkWebhookSecret accepts a secret without spaces of at least
+// minTokenLen characters: whoever guesses it can sign deliveries (and on
+// GitLab it is the delivery's only proof).
+func checkWebhookSecret(s string) string {
+	if msg := checkSecret(s); msg != "" {
+		return msg
+	}
+	return tooShort(s)
 }
 
 // checkSecret accepts any non-empty secret without spaces.

@@ -288,8 +288,9 @@ func checkInstanceName(s string) string {
 const maxInstanceName = 100
 
 // loadSecret resolves a secret given either directly (key) or as a file
-// (file) into dst. Messages name the sources, never the secret.
-func loadSecret(dst *string, key, file value, check func(string) string, required bool, missing string) []string {
+// (file) into dst. Messages name the sources, never the secret. A file
+// other users may read adds a warning to warn.
+func loadSecret(dst *string, key, file value, check func(string) string, required bool, missing string, warn *[]string) []string {
 	keySet, fileSet := strings.TrimSpace(key.raw) != "", file.raw != ""
 	switch {
 	case keySet && fileSet:
@@ -301,6 +302,9 @@ func loadSecret(dst *string, key, file value, check func(string) string, require
 		}
 		if msg := check(s); msg != "" {
 			return []string{fmt.Sprintf("%s=%s: %s", file.where, show(file.raw), msg)}
+		}
+		if w := openToOthers(file.where, file.raw); w != "" {
+			*warn = append(*warn, w)
 		}
 		*dst = s
 	case keySet:
@@ -341,6 +345,21 @@ func readSecretFile(name string) (string, error) {
 	return s, nil
 }
 
+// openToOthers returns a warning when the file at path, which holds a
+// secret, may be read or written by its group or other users, or "".
+// A warning, not a refusal: Kubernetes and Docker mount secrets 0644 by
+// default, and a directory may still keep others out; the operator
+// decides, told what to run.
+func openToOthers(where, path string) string {
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm()&0o077 == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%s=%s: the file is mode %04o, so other users of this machine may read the secret it holds; "+
+		"make it private: chmod 600 %s (in Kubernetes, give the secret volume defaultMode: 0400)",
+		where, show(path), fi.Mode().Perm(), show(path))
+}
+
 func checkPlanKey(s string) string {
 	if _, err := decodeKey(s); err != nil {
 		return err.Error()
@@ -348,12 +367,23 @@ func checkPlanKey(s string) string {
 	return ""
 }
 
+// minTokenLen is the shortest API token or webhook secret accepted: a
+// shorter one can be guessed.
 const minTokenLen = 16
+
+// tooShort returns a problem when a token or secret is shorter than
+// minTokenLen, or "".
+func tooShort(s string) string {
+	if len(s) < minTokenLen {
+		return fmt.Sprintf("too short to be safe (fewer than %d characters); generate one with: head -c 32 /dev/urandom | base64", minTokenLen)
+	}
+	return ""
+}
 
 func checkToken(s string) string {
 	switch {
-	case len(s) < minTokenLen:
-		return fmt.Sprintf("too short to be safe (fewer than %d characters); generate one with: head -c 32 /dev/urandom | base64", minTokenLen)
+	case tooShort(s) != "":
+		return tooShort(s)
 	case strings.IndexFunc(s, func(r rune) bool { return unicode.IsSpace(r) || !unicode.IsPrint(r) }) >= 0:
 		return "contains spaces or control characters, which an Authorization header cannot carry"
 	}

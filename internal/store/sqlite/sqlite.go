@@ -5,6 +5,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -33,14 +34,17 @@ func dsn(path string) string {
 		"&_pragma=synchronous(NORMAL)&_txlock=immediate"
 }
 
-// OpenDB opens a pool on the SQLite file at path, creating the file and its
-// directory (0700) when missing. It applies no migrations.
+// OpenDB opens a pool on the SQLite file at path, creating the file (0600)
+// and its directory (0700) when missing. It applies no migrations.
 func OpenDB(ctx context.Context, path string) (*sql.DB, error) {
 	if path == "" || strings.ContainsAny(path, "?#") || strings.HasPrefix(path, "file:") {
 		return nil, fmt.Errorf("opening SQLite database %q: give a plain file path (without ?, # or file:)", path)
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("creating the directory of SQLite database %s: %w", path, err)
+	}
+	if err := private(path); err != nil {
+		return nil, err
 	}
 	db, err := sql.Open(driverName, dsn(path))
 	if err != nil {
@@ -68,4 +72,31 @@ func Open(ctx context.Context, path string) (*sqlstore.Store, error) {
 		return nil, fmt.Errorf("opening store in %s: %w", path, err)
 	}
 	return s, nil
+}
+
+// private makes the database file, its write-ahead log and its shared
+// memory file readable by the server's user only: they hold the run logs,
+// the plans and the audit log. SQLite creates a database 0644 whatever the
+// umask allows, but gives the -wal and -shm files the mode of the database
+// file, so the file is created here first, 0600, and files an earlier
+// version left looser are tightened.
+func private(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("opening SQLite database %s: %w", path, err)
+	}
+	f.Close()
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(p)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err == nil && fi.Mode().Perm()&0o077 != 0 {
+			err = os.Chmod(p, fi.Mode().Perm()&0o700)
+		}
+		if err != nil {
+			return fmt.Errorf("making SQLite database file %s private: %w", p, err)
+		}
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/sluicehq/sluice/internal/store"
@@ -107,4 +108,39 @@ func TestAuditIsAppendOnly(t *testing.T) {
 			t.Errorf("%s succeeded", q)
 		}
 	}
+}
+
+// The database holds run logs, plans and the audit log: it and its -wal
+// and -shm files are readable by the server's user only, whatever the
+// umask, and files an earlier version left 0644 are tightened.
+func TestOpenCreatesPrivateFiles(t *testing.T) {
+	old := syscall.Umask(0)
+	defer syscall.Umask(old)
+	check := func(path string) {
+		t.Helper()
+		for _, p := range []string{path, path + "-wal", path + "-shm"} {
+			fi, err := os.Stat(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fi.Mode().Perm() != 0o600 {
+				t.Errorf("%s is mode %04o, want 0600", filepath.Base(p), fi.Mode().Perm())
+			}
+		}
+	}
+	path := filepath.Join(t.TempDir(), "sluice.db")
+	s := open(t, path)
+	if _, err := s.DB().ExecContext(t.Context(), "CREATE TABLE t (x)"); err != nil {
+		t.Fatal(err)
+	}
+	check(path)
+
+	// A second pool on the same file, as River opens, finds them loose.
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		if err := os.Chmod(p, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	open(t, path)
+	check(path)
 }
