@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -194,15 +193,9 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 		_ = q.Stop(context.Background())
 		return fmt.Errorf("listening on %s: %w", cfg.Listen, err)
 	}
-	hs := &http.Server{
-		Handler:           srv.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       time.Minute,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	hs := srv.HTTPServer(slog.NewLogLogger(log.Handler(), slog.LevelWarn))
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- hs.Serve(ln) }()
+	go func() { serveErr <- hs.Serve(server.Listener(ln)) }()
 	log.Info("sluice serving", "addr", ln.Addr().String(), "instance", cfg.InstanceName, "database", driver, "settings", cfg.Redacted())
 	if opts.Listening != nil {
 		opts.Listening(ln.Addr().String())

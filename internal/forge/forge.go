@@ -181,11 +181,28 @@ type Event struct {
 
 // Webhooks verifies and parses a forge's webhook deliveries.
 type Webhooks interface {
+	// Precheck judges a delivery by its headers alone, before its body is
+	// read, so that a delivery nobody signed costs no memory:
+	// ErrBadSignature when it carries none of the forge's signature or
+	// token headers, or one that cannot be right (a token that does not
+	// match, a signature of the wrong form, an empty secret); ErrIgnored
+	// for an event Sluice never acts on (whatever its body, which is
+	// neither read nor verified); nil otherwise. A delivery Parse accepts
+	// always passes Precheck.
+	Precheck(h http.Header, secret []byte) error
+	// MaxBody is the largest delivery body this forge sends: a longer one
+	// is refused unread.
+	MaxBody() int64
 	// Parse verifies the delivery's signature or token against secret
 	// (ErrBadSignature when wrong or missing), then returns the event, or
 	// ErrIgnored for a valid delivery Sluice has no use for.
 	Parse(h http.Header, body []byte, secret []byte) (*Event, error)
 }
+
+// MaxWebhookBody is the payload cap GitHub documents ("Payloads are
+// capped at 25 MB"), and GitLab's (it does not send a payload whose JSON
+// is over 25 MB). The adapters' MaxBody use it.
+const MaxWebhookBody = 25 << 20
 
 // MergeRequests reads merge request state.
 type MergeRequests interface {

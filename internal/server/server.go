@@ -10,7 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -18,6 +20,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/net/netutil"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/sluicehq/sluice/internal/audit"
 	"github.com/sluicehq/sluice/internal/flow"
@@ -42,14 +46,51 @@ type Server struct {
 	Registry *prometheus.Registry
 	// Webhooks are the configured forges' endpoints, by forge name.
 	Webhooks map[string]Webhook
+	// WebhookMemory bounds the bytes of webhook bodies held at once
+	// (DefaultWebhookMemory when 0); WebhookWait is how long a delivery
+	// waits for room among them (DefaultWebhookWait when 0).
+	WebhookMemory int64
+	WebhookWait   time.Duration
 
 	requests   *prometheus.CounterVec
 	duration   *prometheus.HistogramVec
 	deliveries *prometheus.CounterVec // webhook deliveries by forge and outcome
+	bodyBytes  prometheus.Gauge       // bytes of webhook bodies held
+	bodies     *semaphore.Weighted    // room for webhook bodies, in bytes
 }
 
 // maxAPIBody bounds an API request body.
 const maxAPIBody = 1 << 20
+
+// What one connection may make the server hold before it authenticates,
+// besides a webhook's body (see DefaultWebhookMemory).
+const (
+	// maxConns bounds the connections served at once; past it, new ones
+	// wait in the kernel's queue until one closes.
+	maxConns = 1024
+	// maxHeaderBytes bounds a request's headers (Go's default is 1 MiB);
+	// a forge's or a client's take a few KiB.
+	maxHeaderBytes = 64 << 10
+)
+
+// HTTPServer returns the http.Server that serves s.Handler(), with the
+// limits that bound what clients that never authenticate can make it
+// hold: headers of at most maxHeaderBytes, read within 10 s; a whole
+// request within a minute (a webhook's body within webhookReadTimeout);
+// idle connections closed after 30 s. Serve it on Listener(ln).
+func (s *Server) HTTPServer(errorLog *log.Logger) *http.Server {
+	return &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       time.Minute,
+		IdleTimeout:       30 * time.Second,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          errorLog,
+	}
+}
+
+// Listener serves at most maxConns connections of ln at once.
+func Listener(ln net.Listener) net.Listener { return netutil.LimitListener(ln, maxConns) }
 
 // Handler returns the server's routes with metrics around them.
 func (s *Server) Handler() http.Handler {
@@ -63,7 +104,11 @@ func (s *Server) Handler() http.Handler {
 	s.deliveries = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "sluice_webhook_deliveries_total", Help: "Webhook deliveries by forge and outcome (accepted, duplicate, ignored, bad_signature, ...).",
 	}, []string{"forge", "outcome"})
-	s.Registry.MustRegister(s.requests, s.duration, s.deliveries)
+	s.bodyBytes = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "sluice_webhook_body_bytes", Help: "Bytes of webhook bodies held (being read or parsed) now.",
+	})
+	s.bodies = s.newBodies()
+	s.Registry.MustRegister(s.requests, s.duration, s.deliveries, s.bodyBytes)
 	mux := http.NewServeMux()
 	s.routes(mux)
 	return mux

@@ -184,6 +184,7 @@ func Run(t *testing.T, f forge.Forge, fx Fixture) {
 		for _, w := range fx.Webhooks {
 			t.Run(w.Name, func(t *testing.T) {
 				ev, err := f.Parse(w.Header, w.Body, w.Secret)
+				CheckPrecheck(t, f, w, err)
 				if w.WantErr != nil {
 					if !errors.Is(err, w.WantErr) {
 						t.Fatalf("err = %v, want %v", err, w.WantErr)
@@ -324,4 +325,30 @@ func sameSet(a, b []string) bool {
 	slices.Sort(a)
 	slices.Sort(b)
 	return slices.Equal(slices.Compact(a), slices.Compact(b))
+}
+
+// CheckPrecheck: judging a delivery by its headers alone never refuses
+// one Parse accepts (parseErr is what Parse said), and what it refuses
+// or ignores Parse refuses or ignores too; a delivery with no headers, or
+// checked against no secret, is refused before its body is read.
+func CheckPrecheck(t *testing.T, f forge.Webhooks, w Webhook, parseErr error) {
+	t.Helper()
+	pre := f.Precheck(w.Header, w.Secret)
+	switch {
+	case parseErr == nil && pre != nil:
+		t.Errorf("Precheck refuses a delivery Parse accepts: %v", pre)
+	case errors.Is(pre, forge.ErrBadSignature) && !errors.Is(parseErr, forge.ErrBadSignature):
+		t.Errorf("Precheck = %v but Parse = %v", pre, parseErr)
+	case errors.Is(pre, forge.ErrIgnored) && !errors.Is(parseErr, forge.ErrIgnored) && !errors.Is(parseErr, forge.ErrBadSignature):
+		t.Errorf("Precheck ignores a delivery Parse does not: Parse = %v", parseErr)
+	}
+	if err := f.Precheck(http.Header{}, w.Secret); !errors.Is(err, forge.ErrBadSignature) {
+		t.Errorf("Precheck of a delivery without headers = %v, want ErrBadSignature", err)
+	}
+	if err := f.Precheck(w.Header, nil); !errors.Is(err, forge.ErrBadSignature) {
+		t.Errorf("Precheck against no secret = %v, want ErrBadSignature", err)
+	}
+	if f.MaxBody() < int64(len(w.Body)) {
+		t.Errorf("MaxBody() = %d, smaller than a recorded delivery (%d bytes)", f.MaxBody(), len(w.Body))
+	}
 }

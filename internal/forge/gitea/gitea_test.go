@@ -411,6 +411,7 @@ func TestParseRecorded(t *testing.T) {
 		for _, w := range cases {
 			t.Run(r.Name+"/"+w.Name, func(t *testing.T) {
 				ev, err := c.Parse(w.Header, w.Body, w.Secret)
+				forgetest.CheckPrecheck(t, c, w, err)
 				if w.WantErr != nil {
 					if !errors.Is(err, w.WantErr) {
 						t.Fatalf("err = %v, want %v", err, w.WantErr)

@@ -19,6 +19,7 @@ import (
 	sdk "code.gitea.io/sdk/gitea"
 
 	"github.com/sluicehq/sluice/internal/forge"
+	"github.com/sluicehq/sluice/internal/forge/forgetest"
 )
 
 func TestNew(t *testing.T) {
@@ -305,6 +306,7 @@ func TestParse(t *testing.T) {
 				sec = secret
 			}
 			got, err := c.Parse(tc.header, []byte(tc.body), sec)
+			forgetest.CheckPrecheck(t, c, forgetest.Webhook{Header: tc.header, Body: []byte(tc.body), Secret: sec}, err)
 			if tc.wantErr != nil || tc.errText != "" {
 				if err == nil || (tc.wantErr != nil && !errors.Is(err, tc.wantErr)) || !strings.Contains(err.Error(), tc.errText) {
 					t.Fatalf("err = %v, want %v %q", err, tc.wantErr, tc.errText)

@@ -24,13 +24,14 @@ func header(h http.Header, names ...string) string {
 	return ""
 }
 
-// verify checks the delivery's HMAC-SHA256 signature of body with secret,
-// in constant time. Gitea sends the hex digest in X-Gitea-Signature (and
-// X-Forgejo-Signature on Forgejo), and the same as "sha256=HEX" in
-// X-Hub-Signature-256, which is checked when the first are absent.
-func verify(h http.Header, body, secret []byte) error {
+// signature returns the delivery's HMAC-SHA256 signature. Gitea sends the
+// hex digest in X-Gitea-Signature (and X-Forgejo-Signature on Forgejo),
+// and the same as "sha256=HEX" in X-Hub-Signature-256, which is read when
+// the first are absent. No secret, no signature, or one that is not 32
+// bytes of hex is forge.ErrBadSignature.
+func signature(h http.Header, secret []byte) ([]byte, error) {
 	if len(secret) == 0 {
-		return fmt.Errorf("gitea webhook: no secret configured to check it against: %w", forge.ErrBadSignature)
+		return nil, fmt.Errorf("gitea webhook: no secret configured to check it against: %w", forge.ErrBadSignature)
 	}
 	sig := header(h, "X-Gitea-Signature", "X-Forgejo-Signature")
 	if sig == "" {
@@ -39,12 +40,25 @@ func verify(h http.Header, body, secret []byte) error {
 		}
 	}
 	if sig == "" {
-		return fmt.Errorf("gitea webhook has no signature (give the webhook a secret): %w", forge.ErrBadSignature)
+		return nil, fmt.Errorf("gitea webhook has no signature (give the webhook a secret): %w", forge.ErrBadSignature)
 	}
 	got, err := hex.DecodeString(strings.TrimSpace(sig))
+	if err != nil || len(got) != sha256.Size {
+		return nil, fmt.Errorf("gitea webhook signature is not a hex HMAC-SHA256: %w", forge.ErrBadSignature)
+	}
+	return got, nil
+}
+
+// verify checks the delivery's HMAC-SHA256 signature of body with secret,
+// in constant time.
+func verify(h http.Header, body, secret []byte) error {
+	got, err := signature(h, secret)
+	if err != nil {
+		return err
+	}
 	mac := hmac.New(sha256.New, secret)
 	mac.Write(body)
-	if err != nil || !hmac.Equal(got, mac.Sum(nil)) {
+	if !hmac.Equal(got, mac.Sum(nil)) {
 		if strings.HasPrefix(h.Get("Content-Type"), "application/x-www-form-urlencoded") {
 			return fmt.Errorf("gitea webhook was sent as a form, which Sluice cannot verify: set its content type to application/json: %w", forge.ErrBadSignature)
 		}
@@ -119,25 +133,70 @@ func (c *Client) Parse(h http.Header, body []byte, secret []byte) (*forge.Event,
 	if err := verify(h, body, secret); err != nil {
 		return nil, err
 	}
-	event := header(h, "X-Gitea-Event-Type", "X-Forgejo-Event-Type")
-	if event == "" {
-		event = legacyEventType(header(h, "X-Gitea-Event", "X-Forgejo-Event"))
+	parse, err := parser(h)
+	if err != nil {
+		return nil, err
 	}
-	delivery := header(h, "X-Gitea-Delivery", "X-Forgejo-Delivery")
-	switch event {
-	case "pull_request", "pull_request_sync":
-		return c.parsePR(event, delivery, body)
-	case "pull_request_comment":
+	return parse(c, eventType(h), header(h, "X-Gitea-Delivery", "X-Forgejo-Delivery"), body)
+}
+
+// Precheck refuses a delivery without a well-formed signature, and
+// ignores an event Parse would ignore whatever its body, from its headers
+// alone (see forge.Webhooks).
+func (c *Client) Precheck(h http.Header, secret []byte) error {
+	if _, err := signature(h, secret); err != nil {
+		return err
+	}
+	_, err := parser(h)
+	return err
+}
+
+// MaxBody is the largest delivery read. Gitea documents no cap on its
+// payloads; the events Sluice reads carry a pull request and a comment or
+// review, far smaller than GitHub's and GitLab's cap, which is used here
+// too.
+func (c *Client) MaxBody() int64 { return forge.MaxWebhookBody }
+
+// eventType is the delivery's event type, from X-Gitea-Event-Type (or
+// Forgejo's), else from the older X-Gitea-Event.
+func eventType(h http.Header) string {
+	if event := header(h, "X-Gitea-Event-Type", "X-Forgejo-Event-Type"); event != "" {
+		return event
+	}
+	return legacyEventType(header(h, "X-Gitea-Event", "X-Forgejo-Event"))
+}
+
+// parsers are the event types Sluice acts on. Any other — issue_comment
+// (on issues: Gitea sends pull_request_comment for pull requests), push,
+// create, pull_request_label, ... — is forge.ErrIgnored.
+var parsers = map[string]func(c *Client, event, delivery string, body []byte) (*forge.Event, error){
+	"pull_request":      (*Client).parsePR,
+	"pull_request_sync": (*Client).parsePR,
+	"pull_request_comment": func(_ *Client, event, delivery string, body []byte) (*forge.Event, error) {
 		return parseComment(event, delivery, body)
-	case "pull_request_review_approved", "pull_request_review_rejected", "pull_request_review_comment":
+	},
+	"pull_request_review_approved": func(_ *Client, event, delivery string, body []byte) (*forge.Event, error) {
 		return parseReview(event, delivery, body)
-	case "":
-		return nil, fmt.Errorf("gitea webhook without X-Gitea-Event: %w", forge.ErrIgnored)
-	default:
-		// issue_comment (on issues: Gitea sends pull_request_comment for
-		// pull requests), push, create, pull_request_label, ...
-		return nil, fmt.Errorf("gitea %s webhook: %w", event, forge.ErrIgnored)
+	},
+	"pull_request_review_rejected": func(_ *Client, event, delivery string, body []byte) (*forge.Event, error) {
+		return parseReview(event, delivery, body)
+	},
+	"pull_request_review_comment": func(_ *Client, event, delivery string, body []byte) (*forge.Event, error) {
+		return parseReview(event, delivery, body)
+	},
+}
+
+// parser returns the parser of the delivery's event type, or
+// forge.ErrIgnored.
+func parser(h http.Header) (func(c *Client, event, delivery string, body []byte) (*forge.Event, error), error) {
+	event := eventType(h)
+	if parse, ok := parsers[event]; ok {
+		return parse, nil
 	}
+	if event == "" {
+		return nil, fmt.Errorf("gitea webhook without X-Gitea-Event: %w", forge.ErrIgnored)
+	}
+	return nil, fmt.Errorf("gitea %s webhook: %w", event, forge.ErrIgnored)
 }
 
 // legacyEventType maps X-Gitea-Event, for servers that send no

@@ -32,25 +32,15 @@ func (c *Client) Parse(h http.Header, body []byte, secret []byte) (*forge.Event,
 	if err := verify(h.Get("X-Hub-Signature-256"), body, secret); err != nil {
 		return nil, err
 	}
-	kind := h.Get("X-GitHub-Event")
-	if kind == "" {
-		return nil, fmt.Errorf("github webhook: no X-GitHub-Event header")
+	kind, parse, err := parser(h)
+	if err != nil {
+		return nil, err
 	}
 	payload, err := jsonPayload(h.Get("Content-Type"), body)
 	if err != nil {
 		return nil, err
 	}
-	var ev *forge.Event
-	switch kind {
-	case "pull_request":
-		ev, err = parsePullRequest(payload)
-	case "issue_comment":
-		ev, err = parseIssueComment(payload)
-	case "pull_request_review":
-		ev, err = parseReview(payload)
-	default:
-		return nil, fmt.Errorf("github webhook %q: %w", kind, forge.ErrIgnored)
-	}
+	ev, err := parse(payload)
 	if err != nil {
 		return nil, fmt.Errorf("github webhook %q: %w", kind, err)
 	}
@@ -58,19 +48,65 @@ func (c *Client) Parse(h http.Header, body []byte, secret []byte) (*forge.Event,
 	return ev, nil
 }
 
-// verify checks "sha256=" + hex(HMAC-SHA256(secret, body)) in constant
-// time.
-func verify(header string, body, secret []byte) error {
+// Precheck refuses a delivery without a well-formed X-Hub-Signature-256,
+// and ignores an event Parse would ignore whatever its body, from its
+// headers alone (see forge.Webhooks).
+func (c *Client) Precheck(h http.Header, secret []byte) error {
+	if _, err := signature(h.Get("X-Hub-Signature-256"), secret); err != nil {
+		return err
+	}
+	_, _, err := parser(h)
+	return err
+}
+
+// MaxBody is GitHub's documented payload cap.
+func (c *Client) MaxBody() int64 { return forge.MaxWebhookBody }
+
+// parsers are the events Sluice acts on, by X-GitHub-Event.
+var parsers = map[string]func(payload []byte) (*forge.Event, error){
+	"pull_request":        parsePullRequest,
+	"issue_comment":       parseIssueComment,
+	"pull_request_review": parseReview,
+}
+
+// parser returns the delivery's event and its parser, or forge.ErrIgnored
+// for an event Sluice does not act on.
+func parser(h http.Header) (string, func([]byte) (*forge.Event, error), error) {
+	kind := h.Get("X-GitHub-Event")
+	if kind == "" {
+		return "", nil, fmt.Errorf("github webhook: no X-GitHub-Event header")
+	}
+	parse, ok := parsers[kind]
+	if !ok {
+		return kind, nil, fmt.Errorf("github webhook %q: %w", kind, forge.ErrIgnored)
+	}
+	return kind, parse, nil
+}
+
+// signature returns the HMAC-SHA256 of an X-Hub-Signature-256 header,
+// "sha256=" + hex: forge.ErrBadSignature when there is no secret or no
+// such signature.
+func signature(header string, secret []byte) ([]byte, error) {
 	if len(secret) == 0 {
-		return fmt.Errorf("github webhook: no secret configured: %w", forge.ErrBadSignature)
+		return nil, fmt.Errorf("github webhook: no secret configured: %w", forge.ErrBadSignature)
 	}
 	hexSig, ok := strings.CutPrefix(strings.TrimSpace(header), "sha256=")
 	if !ok {
-		return fmt.Errorf("github webhook: no X-Hub-Signature-256 sha256 signature: %w", forge.ErrBadSignature)
+		return nil, fmt.Errorf("github webhook: no X-Hub-Signature-256 sha256 signature: %w", forge.ErrBadSignature)
 	}
 	got, err := hex.DecodeString(hexSig)
+	if err != nil || len(got) != sha256.Size {
+		return nil, fmt.Errorf("github webhook: X-Hub-Signature-256 is not a hex HMAC-SHA256: %w", forge.ErrBadSignature)
+	}
+	return got, nil
+}
+
+// verify checks "sha256=" + hex(HMAC-SHA256(secret, body)) in constant
+// time.
+func verify(header string, body, secret []byte) error {
+	got, err := signature(header, secret)
 	if err != nil {
-		return fmt.Errorf("github webhook: X-Hub-Signature-256 is not hex: %w", forge.ErrBadSignature)
+		return err
 	}
 	mac := hmac.New(sha256.New, secret)
 	mac.Write(body)

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/sluicehq/sluice/internal/forge"
+	"github.com/sluicehq/sluice/internal/forge/forgetest"
 )
 
 // testSecret is the webhook secret of GitHub's "Validating webhook
@@ -192,6 +193,7 @@ func TestParse(t *testing.T) {
 				tc.header(h)
 			}
 			ev, err := c.Parse(h, tc.body, testSecret)
+			forgetest.CheckPrecheck(t, c, forgetest.Webhook{Header: h, Body: tc.body, Secret: testSecret}, err)
 			switch {
 			case tc.wantErr != nil:
 				if !errors.Is(err, tc.wantErr) {

@@ -184,6 +184,15 @@ func (c *Client) Parse(h http.Header, body []byte, secret []byte) (*forge.Event,
 	return ParseWebhook(h, body, secret, c.now())
 }
 
+// Precheck judges a delivery by its headers alone (see PrecheckWebhook).
+func (c *Client) Precheck(h http.Header, secret []byte) error {
+	return PrecheckWebhook(h, secret, c.now())
+}
+
+// MaxBody is GitLab's payload cap: it sends no webhook whose JSON is over
+// 25 MB.
+func (c *Client) MaxBody() int64 { return forge.MaxWebhookBody }
+
 // Self is the username of the account the token acts as.
 func (c *Client) Self(ctx context.Context) (string, error) {
 	u, err := c.whoami(ctx)

@@ -74,26 +74,48 @@ func deliveryID(h http.Header) string {
 }
 
 func verify(h http.Header, body, secret []byte, now time.Time) error {
+	signed, err := checkHeaders(h, secret, now)
+	if err != nil || !signed {
+		return err
+	}
+	return verifySignature(h.Get("Webhook-Id"), h.Get("Webhook-Timestamp"), h.Get("Webhook-Signature"), body, secret)
+}
+
+// checkHeaders verifies what the headers alone can tell: a secret is
+// configured, the delivery carries a mechanism, X-Gitlab-Token matches,
+// and the Standard Webhooks headers come together with a timestamp within
+// signatureTolerance. signed says whether webhook-signature is left to
+// check against the body.
+func checkHeaders(h http.Header, secret []byte, now time.Time) (signed bool, err error) {
 	if len(secret) == 0 {
-		return fmt.Errorf("%w: no webhook secret is configured for GitLab", forge.ErrBadSignature)
+		return false, fmt.Errorf("%w: no webhook secret is configured for GitLab", forge.ErrBadSignature)
 	}
 	tokens := h.Values("X-Gitlab-Token")
 	id, ts, sig := h.Get("Webhook-Id"), h.Get("Webhook-Timestamp"), h.Get("Webhook-Signature")
-	signed := id != "" || ts != "" || sig != ""
+	signed = id != "" || ts != "" || sig != ""
 	if len(tokens) == 0 && !signed {
-		return fmt.Errorf("%w: the delivery has neither X-Gitlab-Token nor webhook-signature; set the webhook's secret token in GitLab", forge.ErrBadSignature)
+		return false, fmt.Errorf("%w: the delivery has neither X-Gitlab-Token nor webhook-signature; set the webhook's secret token in GitLab", forge.ErrBadSignature)
 	}
 	if len(tokens) > 0 {
 		if len(tokens) != 1 || !equalSecret([]byte(tokens[0]), secret) {
-			return fmt.Errorf("%w: X-Gitlab-Token does not match the configured secret", forge.ErrBadSignature)
+			return false, fmt.Errorf("%w: X-Gitlab-Token does not match the configured secret", forge.ErrBadSignature)
 		}
 	}
-	if signed {
-		if err := verifySignature(id, ts, sig, body, secret, now); err != nil {
-			return err
-		}
+	if !signed {
+		return false, nil
 	}
-	return nil
+	if id == "" || ts == "" || sig == "" {
+		return false, fmt.Errorf("%w: webhook-id, webhook-timestamp and webhook-signature must come together", forge.ErrBadSignature)
+	}
+	sec, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil {
+		return false, fmt.Errorf("%w: webhook-timestamp is not Unix seconds", forge.ErrBadSignature)
+	}
+	if d := now.Sub(time.Unix(sec, 0)); d > signatureTolerance || d < -signatureTolerance {
+		return false, fmt.Errorf("%w: webhook-timestamp is %s away from this server's clock (at most %s allowed): a replay, or a clock to fix",
+			forge.ErrBadSignature, d.Abs().Round(time.Second), signatureTolerance)
+	}
+	return true, nil
 }
 
 // equalSecret compares in constant time, length included.
@@ -102,18 +124,9 @@ func equalSecret(got, want []byte) bool {
 	return subtle.ConstantTimeCompare(g[:], w[:]) == 1
 }
 
-func verifySignature(id, ts, sig string, body, secret []byte, now time.Time) error {
-	if id == "" || ts == "" || sig == "" {
-		return fmt.Errorf("%w: webhook-id, webhook-timestamp and webhook-signature must come together", forge.ErrBadSignature)
-	}
-	sec, err := strconv.ParseInt(ts, 10, 64)
-	if err != nil {
-		return fmt.Errorf("%w: webhook-timestamp is not Unix seconds", forge.ErrBadSignature)
-	}
-	if d := now.Sub(time.Unix(sec, 0)); d > signatureTolerance || d < -signatureTolerance {
-		return fmt.Errorf("%w: webhook-timestamp is %s away from this server's clock (at most %s allowed): a replay, or a clock to fix",
-			forge.ErrBadSignature, d.Abs().Round(time.Second), signatureTolerance)
-	}
+// verifySignature checks webhook-signature, whose headers checkHeaders
+// has checked: an HMAC-SHA256 of "id.timestamp.body".
+func verifySignature(id, ts, sig string, body, secret []byte) error {
 	mac := hmac.New(sha256.New, signingKey(secret))
 	mac.Write([]byte(id))
 	mac.Write([]byte{'.'})
@@ -203,13 +216,38 @@ type change struct {
 }
 
 func parseEvent(event string, body []byte) (*forge.Event, error) {
-	switch event {
-	case eventMergeRequest:
-		return parseMergeRequest(body)
-	case eventNote:
-		return parseNote(body)
+	parse, err := parser(event)
+	if err != nil {
+		return nil, err
+	}
+	return parse(body)
+}
+
+// parsers are the events Sluice acts on, by X-Gitlab-Event.
+var parsers = map[string]func(body []byte) (*forge.Event, error){
+	eventMergeRequest: parseMergeRequest,
+	eventNote:         parseNote,
+}
+
+// parser returns the parser of an X-Gitlab-Event, or forge.ErrIgnored.
+func parser(event string) (func([]byte) (*forge.Event, error), error) {
+	if parse, ok := parsers[event]; ok {
+		return parse, nil
 	}
 	return nil, fmt.Errorf("%w: GitLab %q", forge.ErrIgnored, event)
+}
+
+// PrecheckWebhook judges a delivery by its headers alone (see
+// forge.Webhooks): X-Gitlab-Token is compared with secret, and the
+// Standard Webhooks headers must come together with a recent timestamp,
+// before any body is read; an event Sluice does not act on is
+// forge.ErrIgnored.
+func PrecheckWebhook(h http.Header, secret []byte, now time.Time) error {
+	if _, err := checkHeaders(h, secret, now); err != nil {
+		return err
+	}
+	_, err := parser(h.Get("X-Gitlab-Event"))
+	return err
 }
 
 // parseMergeRequest maps object_attributes.action: open, reopen, close,

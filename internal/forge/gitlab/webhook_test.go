@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/forge"
+	"github.com/sluicehq/sluice/internal/forge/forgetest"
 )
 
 // hookPatch changes a documented payload: attrs go into
@@ -180,6 +181,7 @@ func TestVerify(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ParseWebhook(tc.h, tc.body, tc.secret, testNow)
+			forgetest.CheckPrecheck(t, precheckAt{testNow}, forgetest.Webhook{Header: tc.h, Body: tc.body, Secret: tc.secret}, err)
 			if tc.ok {
 				if err != nil {
 					t.Fatalf("rejected: %v", err)
@@ -211,5 +213,50 @@ func TestDeliveryID(t *testing.T) {
 	h.Set("Idempotency-Key", "key")
 	if got := deliveryID(h); got != "key" {
 		t.Errorf("deliveryID = %q", got)
+	}
+}
+
+// precheckAt is a forge.Webhooks whose clock is fixed, for
+// forgetest.CheckPrecheck.
+type precheckAt struct{ now time.Time }
+
+func (p precheckAt) Precheck(h http.Header, secret []byte) error {
+	return PrecheckWebhook(h, secret, p.now)
+}
+func (p precheckAt) MaxBody() int64 { return forge.MaxWebhookBody }
+func (p precheckAt) Parse(h http.Header, body, secret []byte) (*forge.Event, error) {
+	return ParseWebhook(h, body, secret, p.now)
+}
+
+// What the headers alone refuse is refused before the body is read: a
+// wrong or doubled X-Gitlab-Token, no mechanism at all, Standard Webhooks
+// headers that are incomplete or stale. An event Sluice does not act on
+// is ignored unread.
+func TestPrecheckWithoutTheBody(t *testing.T) {
+	sw := func(at time.Time) http.Header {
+		return signedHeader(eventMergeRequest, "msg_1", at, []byte("{}"), testSigningKey)
+	}
+	two := tokenHeader(eventMergeRequest, string(testSecret))
+	two.Add("X-Gitlab-Token", "guess")
+	noID := sw(testNow)
+	noID.Del("Webhook-Id")
+	for name, h := range map[string]http.Header{
+		"wrong token":     tokenHeader(eventMergeRequest, "s3cr3t-webhook-tokeN"),
+		"two tokens":      two,
+		"nothing":         tokenHeader(eventMergeRequest, ""),
+		"stale signature": sw(testNow.Add(-6 * time.Minute)),
+		"no id":           noID,
+	} {
+		if err := PrecheckWebhook(h, testWhsec, testNow); !errors.Is(err, forge.ErrBadSignature) {
+			t.Errorf("%s: Precheck = %v, want ErrBadSignature", name, err)
+		}
+	}
+	if err := PrecheckWebhook(tokenHeader("Push Hook", string(testSecret)), testSecret, testNow); !errors.Is(err, forge.ErrIgnored) {
+		t.Errorf("a push: Precheck = %v, want ErrIgnored", err)
+	}
+	for _, event := range []string{eventMergeRequest, eventNote} {
+		if err := PrecheckWebhook(tokenHeader(event, string(testSecret)), testSecret, testNow); err != nil {
+			t.Errorf("%s with the right token: Precheck = %v", event, err)
+		}
 	}
 }
