@@ -270,6 +270,11 @@ type Store interface {
 	// PendingEvents returns unprocessed events received before cutoff,
 	// oldest first: work accepted but not yet queued (after a crash).
 	PendingEvents(ctx context.Context, before time.Time, limit int) ([]Event, error)
+	// DeleteProcessedEvents deletes the events processed before cutoff and
+	// returns how many went. An unprocessed event is never deleted,
+	// whatever its age. Their delivery ids and semantic keys go with them:
+	// a duplicate of a deleted event is new again.
+	DeleteProcessedEvents(ctx context.Context, before time.Time) (int64, error)
 
 	// AppendAudit appends an entry: the store assigns Seq and PrevHash
 	// (from the last entry, atomically) and sets Hash = hash(entry).

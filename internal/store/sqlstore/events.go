@@ -99,3 +99,24 @@ func (s *Store) PendingEvents(ctx context.Context, before time.Time, limit int) 
 	}
 	return events, nil
 }
+
+// pruneBatch is how many events one DELETE removes, so that pruning a
+// long history never holds the write lock for long.
+const pruneBatch = 1000
+
+// DeleteProcessedEvents deletes, a batch at a time, the events processed
+// before cutoff (events_processed finds them).
+func (s *Store) DeleteProcessedEvents(ctx context.Context, before time.Time) (int64, error) {
+	var total int64
+	for {
+		n, err := s.pool().execN(ctx, `DELETE FROM events WHERE id IN (SELECT id FROM events
+			WHERE processed_at IS NOT NULL AND processed_at < ? ORDER BY processed_at LIMIT ?)`, micros(before), pruneBatch)
+		if err != nil {
+			return total, fmt.Errorf("deleting events processed before %s: %w", before.UTC().Format(time.RFC3339), err)
+		}
+		total += n
+		if n < pruneBatch {
+			return total, nil
+		}
+	}
+}

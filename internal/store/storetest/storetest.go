@@ -52,6 +52,7 @@ func Run(t *testing.T, open Opener) {
 		{"Events", testEvents},
 		{"EventsConcurrentDuplicates", testEventsConcurrent},
 		{"PendingEvents", testPendingEvents},
+		{"DeleteProcessedEvents", testDeleteProcessedEvents},
 		{"Audit", testAudit},
 		{"AuditConcurrent", testAuditConcurrent},
 		{"AuditEntries", testAuditEntries},
@@ -1410,5 +1411,55 @@ func testHeartbeats(t *testing.T, open Opener) {
 	ok(t, s.Heartbeat(ctx, "b"))
 	if got := must(s.Instances(ctx, mid))(t); !slices.Equal(got, []string{"b"}) {
 		t.Fatalf("Instances since a renewed heartbeat = %v, want [b]", got)
+	}
+}
+
+// testDeleteProcessedEvents: pruning deletes the events processed before
+// the cutoff, in batches however many there are, and never an unprocessed
+// one however old; a replay of a deleted event's delivery is then new.
+func testDeleteProcessedEvents(t *testing.T, open Opener) {
+	s, ctx := open(t), t.Context()
+	old := time.Now().Add(-90 * 24 * time.Hour)
+	insert := func(delivery, semantic string, received time.Time) int64 {
+		e := newEvent(delivery, semantic)
+		e.ReceivedAt = received
+		got, inserted, err := s.InsertEvent(ctx, e)
+		ok(t, err)
+		if !inserted {
+			t.Fatalf("%s not inserted", delivery)
+		}
+		return got.ID
+	}
+	pendingOld := insert("pending-old", "k-pending-old", old)
+	processed := insert("processed", "k-processed", old)
+	ok(t, s.MarkEventProcessed(ctx, processed))
+	const many = 2500 // over the store's batch
+	for i := range many {
+		ok(t, s.MarkEventProcessed(ctx, insert(fmt.Sprint("bulk-", i), "", old)))
+	}
+	marked := time.Now()
+
+	// Nothing was processed before an hour ago.
+	if n := must(s.DeleteProcessedEvents(ctx, marked.Add(-time.Hour)))(t); n != 0 {
+		t.Fatalf("deleted %d events processed after the cutoff", n)
+	}
+	if n := must(s.DeleteProcessedEvents(ctx, marked.Add(time.Minute)))(t); n != many+1 {
+		t.Fatalf("deleted %d events, want %d", n, many+1)
+	}
+	if _, err := s.GetEvent(ctx, processed); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the processed event is still there: %v", err)
+	}
+	if e := must(s.GetEvent(ctx, pendingOld))(t); e.ProcessedAt != nil {
+		t.Fatalf("the unprocessed event changed: %+v", e)
+	}
+	if got := must(s.PendingEvents(ctx, time.Now(), 0))(t); len(got) != 1 || got[0].ID != pendingOld {
+		t.Fatalf("pending events after pruning: %+v", got)
+	}
+	if n := must(s.DeleteProcessedEvents(ctx, time.Now().Add(time.Hour)))(t); n != 0 {
+		t.Fatalf("a second prune deleted %d", n)
+	}
+	// The deleted event's delivery id and semantic key are free again.
+	if _, inserted, err := s.InsertEvent(ctx, newEvent("processed", "k-processed")); err != nil || !inserted {
+		t.Fatalf("re-inserting a pruned event: inserted %v, %v", inserted, err)
 	}
 }
