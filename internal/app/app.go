@@ -225,10 +225,12 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 }
 
 // maintain keeps the heartbeat and, on PostgreSQL, takes over what dead
-// replicas left; on both it re-queues accepted events whose job was lost.
+// replicas left; on both it re-queues accepted events whose job was lost,
+// and deletes processed events past the retention.
 func maintain(ctx context.Context, fl *flow.Flow, st store.Store, driver string, cfg *config.Config, log *slog.Logger) {
 	t := time.NewTicker(cfg.HeartbeatInterval)
 	defer t.Stop()
+	pruner := &eventPruner{store: st, retention: cfg.EventRetention, log: log}
 	for {
 		select {
 		case <-ctx.Done():
@@ -247,6 +249,7 @@ func maintain(ctx context.Context, fl *flow.Flow, st store.Store, driver string,
 		if err := fl.Recover(ctx, alive, time.Now().Add(-pendingAfter(cfg.HeartbeatInterval))); err != nil && ctx.Err() == nil {
 			log.Warn("recovery pass failed", "err", err)
 		}
+		pruner.prune(ctx, time.Now())
 	}
 }
 

@@ -54,11 +54,15 @@ type Config struct {
 	// HeartbeatInterval is how often this instance reports alive; an instance
 	// unseen for 3 intervals is dead.
 	HeartbeatInterval time.Duration
-	LogFormat         string // json or text
-	LogLevel          string // debug, info, warn or error
-	TerraformBin      string
-	TofuBin           string
-	PulumiBin         string
+	// EventRetention is how long a processed event is kept (and so how
+	// long a replay of its delivery is known for a duplicate); 0 keeps
+	// events for ever.
+	EventRetention time.Duration
+	LogFormat      string // json or text
+	LogLevel       string // debug, info, warn or error
+	TerraformBin   string
+	TofuBin        string
+	PulumiBin      string
 	// Repos maps repository names to clone URLs: the repositories this
 	// server works on.
 	Repos map[string]string

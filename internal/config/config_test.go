@@ -84,6 +84,7 @@ func TestDefaults(t *testing.T) {
 		ShutdownTimeout:   5 * time.Minute,
 		EngineGrace:       30 * time.Second,
 		HeartbeatInterval: 10 * time.Second,
+		EventRetention:    30 * 24 * time.Hour,
 		LogFormat:         "json",
 		LogLevel:          "info",
 		TerraformBin:      "terraform",

@@ -62,6 +62,7 @@ func (c Config) summary() [][2]string {
 		{"engine-grace", c.EngineGrace.String()},
 		{"lock-timeout", c.LockTimeout.String()},
 		{"heartbeat-interval", c.HeartbeatInterval.String()},
+		{"event-retention", c.EventRetention.String()},
 		{"log-format", c.LogFormat},
 		{"log-level", c.LogLevel},
 		{"terraform-bin", c.TerraformBin},

@@ -76,6 +76,9 @@ func settings() []setting {
 		{name: "heartbeat-interval", typ: "duration", def: "10s",
 			help:  "how often this instance reports alive; an instance unseen for 3 intervals is dead and its runs are interrupted",
 			parse: duration(func(c *Config) *time.Duration { return &c.HeartbeatInterval })},
+		{name: "event-retention", typ: "duration", def: "720h",
+			help:  "how long processed webhook and API events are kept (a replay of a delivery is known for a duplicate that long); 0s keeps them for ever",
+			parse: durationOrZero(func(c *Config) *time.Duration { return &c.EventRetention })},
 		{name: "log-format", typ: "string", def: "json",
 			help:  "log format: json or text",
 			parse: text(func(c *Config) *string { return &c.LogFormat }, oneOf("json", "text"))},
@@ -133,7 +136,7 @@ func durationOrZero(field func(*Config) *time.Duration) func(*Config, string) st
 			return "not a duration; write a number with a unit, e.g. 0s, 30s or 5m"
 		}
 		if d < 0 {
-			return "must not be negative; write 0s to fail at once, or e.g. 30s or 5m"
+			return "must not be negative; write 0s, or e.g. 30s or 5m"
 		}
 		*field(c) = d
 		return ""

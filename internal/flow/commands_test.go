@@ -77,6 +77,32 @@ func TestSemanticKeys(t *testing.T) {
 	if k := closed.SemanticKey("gitea") + api.SemanticKey("gitea"); k != "" {
 		t.Errorf("close and API requests keyed %q, want by delivery only", k)
 	}
+
+	// Every webhook has a key: what the forge signed, when nothing
+	// narrower says what it means. The same body is the same request;
+	// the same transition made again carries another body.
+	hooked := func(r Request, digest string) Request { r.Digest = digest; return r }
+	review := Request{Action: ActionRefresh, Repo: "gitea:org/infra", MR: 4, Actor: "carol", HeadSHA: strings.Repeat("a", 40), Trigger: "submitted"}
+	reopen := Request{Action: ActionPlan, Repo: "gitea:org/infra", MR: 4, Actor: "bob", HeadSHA: strings.Repeat("a", 40), Trigger: "reopened"}
+	push := Request{Action: ActionPlan, Repo: "gitea:org/infra", MR: 4, Actor: "bob", HeadSHA: strings.Repeat("a", 40), Trigger: "synchronize"}
+	for _, r := range []Request{closed, review, reopen} {
+		k := hooked(r, "d1").SemanticKey("gitea")
+		if k == "" || k != hooked(r, "d1").SemanticKey("gitea") || k == hooked(r, "d2").SemanticKey("gitea") {
+			t.Errorf("%s (%s): keys %q / %q; want set, the same for the same body, another for another",
+				r.Action, r.Trigger, k, hooked(r, "d2").SemanticKey("gitea"))
+		}
+	}
+	if hooked(closed, "d1").SemanticKey("gitea") == hooked(review, "d1").SemanticKey("gitea") {
+		t.Error("a close and a review share a key")
+	}
+	// A push is planned once per head, whatever else its body holds; a
+	// comment is its id, a merge once.
+	if hooked(push, "d1").SemanticKey("gitea") != hooked(push, "d2").SemanticKey("gitea") {
+		t.Error("two deliveries of one push are keyed apart")
+	}
+	if hooked(comment, "d1").SemanticKey("gitea") != comment.SemanticKey("gitea") || hooked(merged, "d1").SemanticKey("gitea") != merged.SemanticKey("gitea") {
+		t.Error("a comment's or a merge's key depends on its body")
+	}
 }
 
 func TestRequestFromEvent(t *testing.T) {

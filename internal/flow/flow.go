@@ -163,6 +163,9 @@ type Request struct {
 	// "comment:ID"); requests with different triggers are never
 	// duplicates of each other.
 	Trigger string `json:"trigger,omitempty"`
+	// Digest is the SHA-256 of the webhook delivery's verified body (hex),
+	// for SemanticKey; empty for API requests, which cannot set it.
+	Digest string `json:"-"`
 }
 
 // Actions a Request may carry.
@@ -211,23 +214,37 @@ func (r Request) Validate() error {
 	return nil
 }
 
-// SemanticKey identifies what a request asks, so a redelivery (or a
-// replay of a captured delivery) is a duplicate even under a new delivery
-// id: a comment is one request however often it arrives, a merge request
-// is merged once, and a plan is asked once per head, base and trigger.
-// Other requests (a close, an API request) are keyed by delivery only: a
-// person may ask twice on purpose.
-func (r Request) SemanticKey(forge string) string {
+// SemanticKey identifies what a request means, so that a redelivery, or a
+// replay of a captured delivery under a new delivery id (or none), is a
+// duplicate. Every webhook has one:
+//
+//   - a comment, by its id: one request however often it arrives (a
+//     second `sluice plan` is another comment, with another id);
+//   - a merge, once per merge request;
+//   - a push (opened, synchronize), once per head, base and trigger;
+//   - any other delivery (a close, a reopen, ready or draft, an edit, a
+//     review), by what the forge signed: its body's Digest. The body
+//     holds the merge request's updated_at (and the review), so the same
+//     transition made again by a person (a reopen after a close, a new
+//     approval after changes were asked) is new, and the same delivery
+//     sent again is not.
+//
+// An API request is keyed by its Idempotency-Key only (a person may ask
+// twice on purpose), except a plan, keyed as a push.
+func (r Request) SemanticKey(forgeName string) string {
 	key := func(parts ...string) string {
-		return strings.Join(append([]string{forge, r.Repo, fmt.Sprint(r.MR)}, parts...), "|")
+		return strings.Join(append([]string{forgeName, r.Repo, fmt.Sprint(r.MR)}, parts...), "|")
 	}
+	push := r.Action == ActionPlan && (r.Digest == "" || r.Trigger == forge.ActionOpened || r.Trigger == forge.ActionSynchronize)
 	switch {
 	case r.ByComment && r.CommentID != 0:
 		return key("comment", fmt.Sprint(r.CommentID))
 	case r.Action == ActionClose && r.Merged:
 		return key("merged")
-	case r.Action == ActionPlan:
+	case push:
 		return key(r.HeadSHA, r.BaseSHA, r.Action, r.Trigger)
+	case r.Digest != "":
+		return key(r.Action, r.Trigger, "body", r.Digest)
 	}
 	return ""
 }

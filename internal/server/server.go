@@ -57,6 +57,8 @@ type Server struct {
 	deliveries *prometheus.CounterVec // webhook deliveries by forge and outcome
 	bodyBytes  prometheus.Gauge       // bytes of webhook bodies held
 	bodies     *semaphore.Weighted    // room for webhook bodies, in bytes
+	limits     limits                 // new deliveries per merge request and repository
+	clock      func() time.Time       // the limits' clock; tests may set it
 }
 
 // maxAPIBody bounds an API request body.

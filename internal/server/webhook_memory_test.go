@@ -50,7 +50,8 @@ func TestUnauthenticatedWebhookMemory(t *testing.T) {
 	}
 	ff := &fakeFlow{}
 	s := &Server{
-		Flow: ff, Log: slog.New(slog.DiscardHandler), Registry: prometheus.NewRegistry(),
+		Store: openStore(t),
+		Flow:  ff, Log: slog.New(slog.DiscardHandler), Registry: prometheus.NewRegistry(),
 		Ready: func(context.Context) error { return nil },
 		Webhooks: map[string]Webhook{
 			"gitea":  {Parser: gt, Secret: secret},

@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io"
 	"net/http"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/flow"
 	"github.com/sluicehq/sluice/internal/forge"
+	"github.com/sluicehq/sluice/internal/store"
 )
 
 // What a delivery may make the server hold before anyone knows who sent
@@ -48,7 +51,9 @@ type Webhook struct {
 // before its body is read, and so is one whose body does not match its
 // signature, once read; nothing is stored. A valid delivery Sluice ignores
 // is answered 200; an event Sluice never acts on is answered so from its
-// headers, unread.
+// headers, unread. A duplicate (flow.Request.SemanticKey) is answered 202
+// as such; a new delivery past its merge request's or repository's rate
+// (limits) is answered 429 and not stored.
 func (s *Server) webhook(w http.ResponseWriter, r *http.Request) (any, error) {
 	name := r.PathValue("forge")
 	hook, ok := s.Webhooks[name]
@@ -63,6 +68,7 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) (any, error) {
 		return nil, err
 	}
 	ev, err := hook.Parser.Parse(r.Header, body, hook.Secret)
+	digest := sha256.Sum256(body)
 	body = nil
 	release() // the event holds what it needs of the body
 	if err != nil {
@@ -81,10 +87,26 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	req.Digest = hex.EncodeToString(digest[:])
 	// Once verified, the delivery is stored even if the forge hangs up:
 	// it may retry, and the retry is then a duplicate, not a loss.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)
 	defer cancel()
+	// A duplicate is answered before the rate is counted: replaying one
+	// captured delivery must not use up its merge request's deliveries.
+	if dup, err := s.Store.FindEvent(ctx, name, ev.DeliveryID, req.SemanticKey(name)); err == nil {
+		s.countDelivery(name, "duplicate")
+		w.WriteHeader(http.StatusAccepted)
+		return map[string]any{"event": dup.ID, "duplicate": true}, nil
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	if !s.limits.allow(req.Repo, req.MR, s.now()) {
+		s.countDelivery(name, "rate_limited")
+		s.Log.Warn("webhook refused: too many deliveries for the merge request or its repository", "forge", name, "repo", req.Repo, "mr", req.MR, "remote", r.RemoteAddr)
+		w.Header().Set("Retry-After", "60")
+		return nil, errorf(http.StatusTooManyRequests, "too many deliveries for %s merge request %d or its repository; nothing was stored: redeliver it later", req.Repo, req.MR)
+	}
 	stored, inserted, err := s.Flow.Accept(ctx, name, ev.DeliveryID, req)
 	if err != nil {
 		return nil, err
@@ -170,6 +192,13 @@ func readAll(r io.Reader, n int64) ([]byte, error) {
 		return nil, err
 	}
 	return buf, nil
+}
+
+func (s *Server) now() time.Time {
+	if s.clock != nil {
+		return s.clock()
+	}
+	return time.Now()
 }
 
 func (s *Server) webhookWait() time.Duration {

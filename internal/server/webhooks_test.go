@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	"github.com/sluicehq/sluice/internal/flow"
 	"github.com/sluicehq/sluice/internal/forge"
 	"github.com/sluicehq/sluice/internal/store"
+	"github.com/sluicehq/sluice/internal/store/sqlite"
 )
 
 // fakeParser accepts deliveries signed with "good" and reports what the
@@ -71,7 +73,8 @@ func (f *fakeFlow) ReleaseLock(ctx context.Context, actor string, k store.LockKe
 func TestWebhook(t *testing.T) {
 	ff := &fakeFlow{}
 	s := &Server{
-		Flow: ff, Log: slog.New(slog.DiscardHandler), Registry: prometheus.NewRegistry(),
+		Store: openStore(t),
+		Flow:  ff, Log: slog.New(slog.DiscardHandler), Registry: prometheus.NewRegistry(),
 		Ready: func(context.Context) error { return nil },
 		Webhooks: map[string]Webhook{"gitea": {
 			Parser: fakeParser{}, Secret: []byte("good"),
@@ -175,4 +178,15 @@ func TestHTTPServerBoundsHeaders(t *testing.T) {
 	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
 		t.Errorf("a request with %d KiB of headers: %s, want 431", 2*maxHeaderBytes>>10, resp.Status)
 	}
+}
+
+// openStore opens a real store in a fresh SQLite file.
+func openStore(t *testing.T) store.Store {
+	t.Helper()
+	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "sluice.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
 }

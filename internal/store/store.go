@@ -265,6 +265,10 @@ type Store interface {
 	// semantic key exists; inserted is false for a duplicate (then the
 	// existing event is returned).
 	InsertEvent(ctx context.Context, e Event) (stored Event, inserted bool, err error)
+	// FindEvent returns the event a new one with these keys would be a
+	// duplicate of (the same delivery id of the same forge, or the same
+	// semantic key), or ErrNotFound. Empty keys match nothing.
+	FindEvent(ctx context.Context, forge, deliveryID, semanticKey string) (Event, error)
 	GetEvent(ctx context.Context, id int64) (Event, error)
 	MarkEventProcessed(ctx context.Context, id int64) error
 	// PendingEvents returns unprocessed events received before cutoff,

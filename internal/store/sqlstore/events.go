@@ -51,17 +51,28 @@ func (s *Store) InsertEvent(ctx context.Context, e store.Event) (store.Event, bo
 		if !errors.Is(err, sql.ErrNoRows) {
 			return store.Event{}, false, fmt.Errorf("storing %s event %s: %w", e.Forge, e.DeliveryID, err)
 		}
-		existing, err := scanEvent(c.queryRow(ctx, "SELECT "+eventColumns+` FROM events
-			WHERE (forge = ? AND delivery_id = ?) OR semantic_key = ? ORDER BY id LIMIT 1`,
-			e.Forge, nullString(e.DeliveryID), nullString(e.SemanticKey)))
+		existing, err := s.FindEvent(ctx, e.Forge, e.DeliveryID, e.SemanticKey)
 		if err == nil {
 			return existing, false, nil
 		}
-		if !errors.Is(err, sql.ErrNoRows) {
-			return store.Event{}, false, fmt.Errorf("reading the event %s %s duplicates: %w", e.Forge, e.DeliveryID, err)
+		if !errors.Is(err, store.ErrNotFound) {
+			return store.Event{}, false, err
 		}
 	}
 	return store.Event{}, false, fmt.Errorf("storing %s event %s: duplicate of an event that vanished", e.Forge, e.DeliveryID)
+}
+
+// FindEvent returns the first event with the delivery id of that forge, or
+// with the semantic key: the one InsertEvent would take a new event with
+// those keys for a duplicate of. Empty keys match nothing.
+func (s *Store) FindEvent(ctx context.Context, forge, deliveryID, semanticKey string) (store.Event, error) {
+	e, err := scanEvent(s.pool().queryRow(ctx, "SELECT "+eventColumns+` FROM events
+		WHERE (forge = ? AND delivery_id = ?) OR semantic_key = ? ORDER BY id LIMIT 1`,
+		forge, nullString(deliveryID), nullString(semanticKey)))
+	if err != nil {
+		return store.Event{}, fmt.Errorf("looking for the event %s %s: %w", forge, deliveryID, notFound(err))
+	}
+	return e, nil
 }
 
 // GetEvent returns an event, or ErrNotFound.

@@ -1167,6 +1167,15 @@ func testEvents(t *testing.T, open Opener) {
 			}
 		}
 	}
+	for _, keys := range [][3]string{{"gitea", "d1", ""}, {"github", "x", "gitea|r|1|sha|open"}, {"gitea", "d1", "gitea|r|1|sha|open"}} {
+		if got := must(s.FindEvent(ctx, keys[0], keys[1], keys[2]))(t); !equalEvent(got, first) {
+			t.Fatalf("FindEvent%q = %+v, want %+v", keys, got, first)
+		}
+	}
+	for _, keys := range [][3]string{{"gitlab", "d1", ""}, {"gitea", "", ""}, {"gitea", "nope", "nope"}} {
+		_, err := s.FindEvent(ctx, keys[0], keys[1], keys[2])
+		wantErr(t, err, store.ErrNotFound)
+	}
 	_, err = s.GetEvent(ctx, 1<<40)
 	wantErr(t, err, store.ErrNotFound)
 	wantErr(t, s.MarkEventProcessed(ctx, 1<<40), store.ErrNotFound)
