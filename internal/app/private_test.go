@@ -1,37 +1,18 @@
 package app
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 
 	"github.com/sluicehq/sluice/internal/config"
+	"github.com/sluicehq/sluice/internal/testkit"
 )
-
-// syncBuffer is a log sink the server's goroutines may share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestServeKeepsItsFilesPrivate starts a real server, with no umask to
 // help, on a data dir an earlier version left 0755 holding a 0644 API
@@ -60,7 +41,7 @@ func TestServeKeepsItsFilesPrivate(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	var logs syncBuffer
+	var logs testkit.SyncBuffer
 	ctx, cancel := context.WithCancel(t.Context())
 	listening := make(chan struct{})
 	done := make(chan error, 1)

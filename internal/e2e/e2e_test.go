@@ -4,7 +4,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"fmt"
@@ -14,7 +13,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -85,28 +83,11 @@ type server struct {
 	t       *testing.T
 	cmd     *exec.Cmd
 	url     string
-	logs    *lockedBuffer
+	logs    *testkit.SyncBuffer
 	done    chan struct{}
 	client  *client.Client
 	env     []string
 	dataDir string
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // freePort returns a loopback address with a port that was free a moment
@@ -193,7 +174,7 @@ func startServer(t *testing.T, env []string, extra ...string) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &server{t: t, url: "http://" + addr, logs: &lockedBuffer{}, done: make(chan struct{}), env: env}
+	s := &server{t: t, url: "http://" + addr, logs: &testkit.SyncBuffer{}, done: make(chan struct{}), env: env}
 	s.cmd = exec.Command(self, "serve", "--listen", addr)
 	s.cmd.Env = engineWrite(append(append(os.Environ(), env...), extra...))
 	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs

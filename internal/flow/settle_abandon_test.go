@@ -1,7 +1,6 @@
 package flow
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,12 +8,12 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/forge"
 	"github.com/sluicehq/sluice/internal/store"
+	"github.com/sluicehq/sluice/internal/testkit"
 )
 
 // revokedForge is stickyForge answering 403 to every read of the merge
@@ -27,24 +26,6 @@ func (revokedForge) GetMR(context.Context, string, int64) (*forge.MergeRequest, 
 	return nil, errors.New(revokedErr)
 }
 
-// syncBuffer is a log destination tests read while the flow writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestSettleGivesUpAfterADay: net's apply succeeds, but the forge
 // answers 403 to everything after it (a token revoked), which no retry
 // mends. Its job fails and is retried, and recovery queues it again,
@@ -54,7 +35,7 @@ func (s *syncBuffer) String() string {
 func TestSettleGivesUpAfterADay(t *testing.T) {
 	e, ff := newSettleEnv(t)
 	ctx := t.Context()
-	var logs syncBuffer
+	var logs testkit.SyncBuffer
 	e.f.Log = slog.New(slog.NewTextHandler(&logs, nil))
 	e.plan()
 	e.merge()
