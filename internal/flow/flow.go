@@ -353,23 +353,19 @@ func (f *Flow) HandleEvent(ctx context.Context, eventID int64) error {
 	return f.Store.MarkEventProcessed(ctx, eventID)
 }
 
-// byMachine reports whether a command comment was written by the account
-// Sluice acts as, or by another bot (a GitHub App's "NAME[bot]"): commands
+// byMachine reports whether a command comment was written by a machine
+// (gate.MachineAccount: the account Sluice acts as, or a bot): commands
 // come from people. Without this, a comment of Sluice's own that reads as
 // a command would be answered, and the answer answered, without end.
 func (f *Flow) byMachine(ctx context.Context, req Request) (bool, error) {
-	if strings.HasSuffix(strings.ToLower(req.Actor), "[bot]") {
-		return true, nil
+	self := ""
+	if fg, _, ok := f.forgeOf(req.Repo); ok {
+		var err error
+		if self, err = fg.Self(ctx); err != nil {
+			return false, fmt.Errorf("asking the forge which account Sluice acts as: %w", err)
+		}
 	}
-	fg, _, ok := f.forgeOf(req.Repo)
-	if !ok {
-		return false, nil
-	}
-	self, err := fg.Self(ctx)
-	if err != nil {
-		return false, fmt.Errorf("asking the forge which account Sluice acts as: %w", err)
-	}
-	return self != "" && strings.EqualFold(self, req.Actor), nil
+	return gate.MachineAccount(req.Actor, self) != "", nil
 }
 
 // forgeOf is the forge of a repository and its path there; everything

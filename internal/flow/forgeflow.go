@@ -255,6 +255,10 @@ func (g *mrGate) readMR(ctx context.Context) error {
 	fg, path, mr := g.fg, g.path, g.mr
 	in := gate.Input{MR: *mr, Merged: mr.State == forge.MRMerged, Actor: g.actor, ReviewerPermissions: map[string]forge.Permission{}}
 	var err error
+	// The account Sluice acts as never approves (the gate decides).
+	if in.Self, err = fg.Self(ctx); err != nil {
+		return fmt.Errorf("asking the forge which account Sluice acts as: %w", err)
+	}
 	if g.actor != "" && !g.api {
 		if in.Permission, err = fg.Permission(ctx, path, g.actor); err != nil {
 			return err

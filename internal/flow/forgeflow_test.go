@@ -26,6 +26,8 @@ type countingForge struct {
 	calls      map[string]int
 }
 
+func (c *countingForge) Self(context.Context) (string, error) { return "sluice", nil }
+
 func (c *countingForge) Reviews(context.Context, string, int64) ([]forge.Review, error) {
 	c.calls["Reviews"]++
 	return c.reviews, nil

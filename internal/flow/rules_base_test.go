@@ -102,7 +102,11 @@ type gateForge struct {
 	name    string
 	reviews []forge.Review
 	perms   map[string]forge.Permission
+	// self is the account Sluice acts as.
+	self string
 }
+
+func (g *gateForge) Self(context.Context) (string, error) { return g.self, nil }
 
 func (g *gateForge) Committers(context.Context, string, int64) ([]string, error) { return nil, nil }
 

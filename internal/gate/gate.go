@@ -81,6 +81,11 @@ type Input struct {
 	// name → reason, such as "not found"). Such a group matches nobody, and
 	// the approvals item says so.
 	UnreadGroups map[string]string
+	// Self is the login of the account Sluice acts as ("" when the forge
+	// will not say). Its approvals never count, nor those of any bot
+	// (MachineAccount): whoever holds Sluice's token, or a bot's, is not a
+	// reviewer.
+	Self string
 	// ReviewerPermissions are the approvers' access; without a From list,
 	// only approvals from people with write access count. Nil: not checked.
 	ReviewerPermissions map[string]forge.Permission
@@ -280,7 +285,10 @@ func approvals(r Rules, in Input) (eligible, ineligible, tooEarly []string) {
 			continue
 		}
 		login := rv.User.Login
+		machine := MachineAccount(login, in.Self)
 		switch {
+		case machine != "":
+			ineligible = append(ineligible, login+" ("+machine+")")
 		case strings.EqualFold(login, in.MR.Author.Login):
 			ineligible = append(ineligible, login+" (the author)")
 		case committed[strings.ToLower(login)]:
@@ -306,6 +314,22 @@ func approvals(r Rules, in Input) (eligible, ineligible, tooEarly []string) {
 		}
 	}
 	return eligible, ineligible, tooEarly
+}
+
+// MachineAccount says why login is a machine's account, not a person's:
+// the account Sluice acts as (self, "" when unknown), or a bot (a GitHub
+// App's "NAME[bot]"); "" for anyone else. A machine's approval never
+// counts, and its `sluice ...` comments are no commands (the flow's
+// byMachine): Sluice's token must not approve what Sluice applies, and
+// Sluice must not answer its own replies.
+func MachineAccount(login, self string) string {
+	switch {
+	case self != "" && strings.EqualFold(login, self):
+		return "the account Sluice acts as"
+	case strings.HasSuffix(strings.ToLower(login), "[bot]"):
+		return "a bot"
+	}
+	return ""
 }
 
 // latestReviews keeps one review per person, logins compared without
