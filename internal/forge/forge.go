@@ -277,6 +277,15 @@ type Groups interface {
 	GroupMembers(ctx context.Context, repo, group string) ([]string, error)
 }
 
+// Repositories reads what Sluice needs of a repository itself.
+type Repositories interface {
+	// DefaultBranch is the repository's default branch ("main") as the
+	// forge says now: the branch Sluice applies from unless the server
+	// is told otherwise. A repository that does not exist (or that the
+	// token may not see) is an error wrapping ErrNotFound.
+	DefaultBranch(ctx context.Context, repo string) (string, error)
+}
+
 // Forge is everything Sluice asks of one forge.
 type Forge interface {
 	Name() string // gitlab, github, gitea
@@ -291,6 +300,7 @@ type Forge interface {
 	CloneURL(repo string) string
 	CloneAuth() (username, token string)
 	Webhooks
+	Repositories
 	MergeRequests
 	Commenter
 	Issues

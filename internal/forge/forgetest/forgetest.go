@@ -17,6 +17,9 @@ import (
 // knows what to expect.
 type Fixture struct {
 	Repo string
+	// DefaultBranch is Repo's default branch. A repository named Repo
+	// with "-gone" appended must not exist.
+	DefaultBranch string
 	// MR is an open merge request by Author at HeadSHA into BaseRef.
 	MR      int64
 	Author  string
@@ -84,6 +87,15 @@ func Run(t *testing.T, f forge.Forge, fx Fixture) {
 		login, err := f.Self(ctx)
 		if err != nil || !strings.EqualFold(login, fx.Self) {
 			t.Errorf("Self = %q, %v; want %q", login, err, fx.Self)
+		}
+	})
+	t.Run("DefaultBranch", func(t *testing.T) {
+		b, err := f.DefaultBranch(ctx, fx.Repo)
+		if err != nil || b != fx.DefaultBranch {
+			t.Errorf("DefaultBranch = %q, %v; want %q", b, err, fx.DefaultBranch)
+		}
+		if b, err := f.DefaultBranch(ctx, fx.Repo+"-gone"); !errors.Is(err, forge.ErrNotFound) {
+			t.Errorf("DefaultBranch of a repository that does not exist = %q, %v; want ErrNotFound", b, err)
 		}
 	})
 	t.Run("GetMR missing", func(t *testing.T) {

@@ -149,6 +149,7 @@ func TestContract(t *testing.T) {
 
 	fx := forgetest.Fixture{
 		Repo:               w.repo,
+		DefaultBranch:      "main",
 		MR:                 pr.Number,
 		Author:             w.author,
 		HeadSHA:            head,

@@ -28,6 +28,7 @@ func fixture(t *testing.T) forgetest.Fixture {
 	}
 	return forgetest.Fixture{
 		Repo:               testRepo,
+		DefaultBranch:      "master",
 		MR:                 1347,
 		Author:             "octocat",
 		HeadSHA:            headSHA,

@@ -110,6 +110,7 @@ func newRecorded(t *testing.T) *recorded {
 	mux := http.NewServeMux()
 	const r = "/api/v3/repos/{owner}/{repo}"
 	mux.HandleFunc("GET /api/v3/user", s.file("user.json"))
+	mux.HandleFunc("GET "+r, s.getRepo)
 	mux.HandleFunc("GET "+r+"/pulls/{number}", s.getPull)
 	mux.HandleFunc("GET "+r+"/pulls/{number}/reviews", s.listReviews)
 	mux.HandleFunc("GET "+r+"/pulls/{number}/commits", s.listPullCommits)
@@ -211,7 +212,7 @@ func (s *recorded) guard(next http.Handler) http.Handler {
 			_, _ = io.WriteString(w, f.body)
 			return
 		}
-		if strings.HasPrefix(r.URL.Path, "/api/v3/repos/") && !strings.HasPrefix(r.URL.Path, "/api/v3/repos/"+testRepo+"/") {
+		if p := r.URL.Path; strings.HasPrefix(p, "/api/v3/repos/") && p != "/api/v3/repos/"+testRepo && !strings.HasPrefix(p, "/api/v3/repos/"+testRepo+"/") {
 			s.notFound(w)
 			return
 		}
@@ -290,6 +291,11 @@ func (s *recorded) file(name string) http.HandlerFunc {
 		w.Header().Set("Content-Type", "application/json; charset=utf-8")
 		_, _ = w.Write(readFile(s.t, name))
 	}
+}
+
+// getRepo serves the recorded repository (guard answers 404 for others).
+func (s *recorded) getRepo(w http.ResponseWriter, r *http.Request) {
+	s.file("repo.json")(w, r)
 }
 
 func (s *recorded) getPull(w http.ResponseWriter, r *http.Request) {

@@ -269,6 +269,12 @@ func (f *fakeGitLab) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		notFound(w, "404 Group Not Found")
+	case r.Method == http.MethodGet && len(segs) == 2 && segs[0] == "projects":
+		if segs[1] != testProject && segs[1] != testProjectID {
+			notFound(w, "404 Project Not Found")
+			return
+		}
+		f.raw(w, recording(f.t, "project.json"))
 	case len(segs) >= 3 && segs[0] == "projects":
 		if segs[1] != testProject && segs[1] != testProjectID {
 			notFound(w, "404 Project Not Found")

@@ -113,13 +113,14 @@ func fixture(t *testing.T) forgetest.Fixture {
 		Comment: &forge.Comment{Body: "This MR needs work."}}
 	badSig := signedHeader(eventNote, "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W", testNow, noteHook, []byte("another key"))
 	return forgetest.Fixture{
-		Repo:      testProject,
-		MR:        testMR,
-		Author:    "marcel.amirault",
-		HeadSHA:   testHead,
-		BaseRef:   "main",
-		Draft:     false,
-		Approvers: []string{"root"},
+		Repo:          testProject,
+		DefaultBranch: "master",
+		MR:            testMR,
+		Author:        "marcel.amirault",
+		HeadSHA:       testHead,
+		BaseRef:       "main",
+		Draft:         false,
+		Approvers:     []string{"root"},
 		// The documented reviewers are "unreviewed" and "reviewed".
 		ChangesRequestedBy: nil,
 		// The adapter cannot tell who committed (only emails): GitLab's
