@@ -129,19 +129,20 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 	auditLog := audit.New(st)
 	jobs := &jobAdapter{}
 	fl := &flow.Flow{
-		Store:      st,
-		Jobs:       jobs,
-		Sealer:     sealer,
-		Audit:      auditLog,
-		Workspaces: workspace.New(filepath.Join(cfg.DataDir, "workspaces")),
-		Engines:    engines,
-		Sources:    sources(cfg, clients),
-		Forges:     forgeResolver(cfg, clients),
-		Policy:     gate.Policy{MinApprovalsFloor: cfg.MinApprovals, MayRelax: cfg.RepoMayRelax},
-		Log:        log,
-		Instance:   cfg.InstanceName,
-		StateDir:   filepath.Join(cfg.DataDir, "engines"),
-		OwnSecrets: cfg.Secrets(),
+		Store:         st,
+		Jobs:          jobs,
+		Sealer:        sealer,
+		Audit:         auditLog,
+		Workspaces:    workspace.New(filepath.Join(cfg.DataDir, "workspaces")),
+		Engines:       engines,
+		Sources:       sources(cfg, clients),
+		Forges:        forgeResolver(cfg, clients),
+		Policy:        gate.Policy{MinApprovalsFloor: cfg.MinApprovals, MayRelax: cfg.RepoMayRelax},
+		ApplyBranches: cfg.ApplyBranches,
+		Log:           log,
+		Instance:      cfg.InstanceName,
+		StateDir:      filepath.Join(cfg.DataDir, "engines"),
+		OwnSecrets:    cfg.Secrets(),
 	}
 	q, err := newQueue(fl)
 	if err != nil {

@@ -566,8 +566,11 @@ func TestForgeSettings(t *testing.T) {
 		{"bad repo entry", []string{"--repos", "bitbucket:org/infra"}, "is not FORGE:OWNER/NAME"},
 		{"bad relax", []string{"--repo-may-relax", "approvals"}, "not a check a repository may relax"},
 		{"url with credentials", []string{"--gitea-url", "https://u:p@gitea.example.com"}, "must not hold credentials"},
+		{"apply branch pattern", []string{"--apply-branches", "main,release/*"}, `"release/*" is not a branch name`},
+		{"apply branch ref", []string{"--apply-branches", "refs/heads/main"}, "without refs/heads/"},
 		{"complete", []string{"--gitea-url", "https://gitea.example.com", "--gitea-token", "tok", "--webhook-secret-file", secret,
-			"--repos", "gitea:org/infra,plain=file:///srv/infra.git", "--repo-may-relax", "threads,draft", "--min-approvals", "2"}, ""},
+			"--repos", "gitea:org/infra,plain=file:///srv/infra.git", "--repo-may-relax", "threads,draft", "--min-approvals", "2",
+			"--apply-branches", "main, production,main"}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -576,7 +579,8 @@ func TestForgeSettings(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if c.WebhookSecret != "s3cret-webhook-value" || len(c.ForgeRepos) != 1 || c.Repos["plain"] == "" || c.MinApprovals != 2 || len(c.RepoMayRelax) != 2 {
+				if c.WebhookSecret != "s3cret-webhook-value" || len(c.ForgeRepos) != 1 || c.Repos["plain"] == "" || c.MinApprovals != 2 || len(c.RepoMayRelax) != 2 ||
+					strings.Join(c.ApplyBranches, ",") != "main,production" {
 					t.Errorf("config = %#v", c)
 				}
 				if strings.Contains(c.String(), "s3cret") || strings.Contains(c.String(), "tok ") {

@@ -44,6 +44,10 @@ type forgeConfig struct {
 	MinApprovals int
 	// RepoMayRelax lists the checks a repository's sluice.yaml may turn off.
 	RepoMayRelax []string
+	// ApplyBranches are the only branches whose merge requests Sluice
+	// applies (and whose sluice.yaml sets the gate's rules); empty means
+	// each repository's default branch, as its forge says.
+	ApplyBranches []string
 }
 
 // Forges names the forges configured (with a token, or a GitHub App).
@@ -92,6 +96,9 @@ func forgeSettings() []setting {
 		{name: "repo-may-relax", typ: "string",
 			help:  "checks a repository's sluice.yaml may turn off, comma-separated: threads, checks, draft (default none)",
 			parse: parseRelax},
+		{name: "apply-branches", typ: "string",
+			help:  "the branches Sluice applies merge requests into, comma-separated; merge requests into any other branch are planned, never applied (default: each repository's default branch)",
+			parse: parseApplyBranches},
 	}
 }
 
@@ -129,6 +136,31 @@ func parseRelax(c *Config, s string) string {
 			return fmt.Sprintf("%q is not a check a repository may relax (threads, checks, draft)", x)
 		}
 		c.RepoMayRelax = append(c.RepoMayRelax, x)
+	}
+	return ""
+}
+
+// parseApplyBranches reads the comma-separated branch names. A name is
+// matched exactly; one git would refuse as a branch name, or that looks
+// like a pattern, is a mistake to report now rather than a branch that
+// never matches.
+func parseApplyBranches(c *Config, s string) string {
+	c.ApplyBranches = nil
+	for _, b := range strings.Split(s, ",") {
+		b = strings.TrimSpace(b)
+		if b == "" {
+			continue
+		}
+		if strings.HasPrefix(b, "refs/") {
+			return fmt.Sprintf("%q: write the branch's name, without refs/heads/", b)
+		}
+		if strings.ContainsAny(b, " \t*?[\\~^:") || strings.Contains(b, "..") || strings.HasPrefix(b, "-") ||
+			strings.HasPrefix(b, "/") || strings.HasSuffix(b, "/") || strings.HasSuffix(b, ".lock") {
+			return fmt.Sprintf("%q is not a branch name (names are matched exactly; no patterns)", b)
+		}
+		if !slices.Contains(c.ApplyBranches, b) {
+			c.ApplyBranches = append(c.ApplyBranches, b)
+		}
 	}
 	return ""
 }

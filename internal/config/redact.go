@@ -92,6 +92,7 @@ func (c Config) summary() [][2]string {
 		{"gitlab-token-file", c.GitLabTokenFile},
 		{"min-approvals", strconv.Itoa(c.MinApprovals)},
 		{"repo-may-relax", strings.Join(c.RepoMayRelax, ",")},
+		{"apply-branches", strings.Join(c.ApplyBranches, ",")},
 	}
 }
 

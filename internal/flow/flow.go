@@ -100,6 +100,9 @@ type Flow struct {
 	Forges Forges
 	// Policy is the server's say over what a repository may relax.
 	Policy gate.Policy
+	// ApplyBranches are the only branches whose merge requests are
+	// applied; empty: each forge repository's default branch.
+	ApplyBranches []string
 	// Now is the clock; tests may replace it.
 	Now func() time.Time
 	// OwnSecrets are the values of Sluice's own secrets: hidden from

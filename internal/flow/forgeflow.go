@@ -52,8 +52,12 @@ type projectRules struct {
 	From         []string `json:"from,omitempty"`
 	// Owners are the CODEOWNERS owners of the project's changed files when
 	// sluice.yaml asks for code owners' approval.
-	Owners   []string `json:"owners,omitempty"`
-	Mode     string   `json:"mode"`
+	Owners []string `json:"owners,omitempty"`
+	Mode   string   `json:"mode"`
+	// Branch is the branch whose sluice.yaml and CODEOWNERS (at its tip
+	// as the forge said when the plan ran) the rules come from; "" for a
+	// plain git repository, and for plans recorded before it was.
+	Branch   string   `json:"branch,omitempty"`
 	Relax    []string `json:"relax,omitempty"`
 	Patterns []string `json:"patterns"`
 	Dir      string   `json:"dir"`
@@ -259,6 +263,9 @@ func (g *mrGate) readMR(ctx context.Context) error {
 	if in.Self, err = fg.Self(ctx); err != nil {
 		return fmt.Errorf("asking the forge which account Sluice acts as: %w", err)
 	}
+	if in.ApplyBranches, err = g.f.applyBranches(ctx, fg, path); err != nil {
+		return err
+	}
 	if g.actor != "" && !g.api {
 		if in.Permission, err = fg.Permission(ctx, path, g.actor); err != nil {
 			return err
@@ -336,6 +343,7 @@ func (g *mrGate) evaluate(ctx context.Context, st projectState) (gate.Result, er
 	if r := st.Summary.Rules; r != nil {
 		rules = gate.Rules{MinApprovals: r.MinApprovals, From: r.From, Owners: r.Owners}
 		relax = r.Relax
+		in.RulesBranch = r.Branch
 	}
 	// The server's policy has the last word over sluice.yaml.
 	rules, in.Relaxed, notes = gate.Effective(rules, relax, g.f.Policy)

@@ -28,6 +28,8 @@ type countingForge struct {
 
 func (c *countingForge) Self(context.Context) (string, error) { return "sluice", nil }
 
+func (c *countingForge) DefaultBranch(context.Context, string) (string, error) { return "main", nil }
+
 func (c *countingForge) Reviews(context.Context, string, int64) ([]forge.Review, error) {
 	c.calls["Reviews"]++
 	return c.reviews, nil

@@ -352,7 +352,14 @@ func (f *Flow) closeMR(ctx context.Context, ev store.Event, req Request) error {
 		req = asAPI(ev, req)
 		switch mr.State {
 		case forge.MRMerged:
-			return f.mergedForgeMR(ctx, ev, req, fg, path, mr)
+			elsewhere, err := f.mergedElsewhere(ctx, fg, path, mr)
+			if err != nil {
+				return err
+			}
+			if !elsewhere {
+				return f.mergedForgeMR(ctx, ev, req, fg, path, mr)
+			}
+			req.Merged = true
 		case forge.MRClosed:
 			if req.Merged {
 				f.Log.Warn("a request says the merge request was merged, but the forge says it was closed without merging: handling it as closed",

@@ -108,6 +108,14 @@ type gateForge struct {
 
 func (g *gateForge) Self(context.Context) (string, error) { return g.self, nil }
 
+func (g *gateForge) DefaultBranch(context.Context, string) (string, error) { return "main", nil }
+
+// GetMR is the open merge request 7 into main at rulesBase, as the plan
+// run asks it for the branch its rules come from.
+func (g *gateForge) GetMR(_ context.Context, repo string, n int64) (*forge.MergeRequest, error) {
+	return &forge.MergeRequest{Repo: repo, Number: n, State: forge.MROpen, HeadSHA: rulesHead, BaseSHA: rulesBase, BaseRef: "main"}, nil
+}
+
 func (g *gateForge) Committers(context.Context, string, int64) ([]string, error) { return nil, nil }
 
 func (g *gateForge) Name() string { return g.name }

@@ -252,13 +252,23 @@ func (f *Flow) HandlePlan(ctx context.Context, runID int64) error {
 // nothing relaxed (the server's policy then applies, in the gate). The
 // head may only ask for more approvals: approval.min is the greater of the
 // two. The notes say where the head asks for other rules, which hold once
-// it is merged.
+// it is merged. On a forge the base is the target branch as the forge says
+// it is when the plan runs, recorded with its name (rulesCommit): the gate
+// applies those rules only to a merge into that branch, and applies only
+// merges into the branches Sluice applies from.
 func (f *Flow) rulesOf(ctx context.Context, r store.Run, p *repoconfig.Project, head fs.FS) (*projectRules, []string, error) {
 	src, err := f.source(ctx, r.Repo)
 	if err != nil {
 		return nil, nil, err
 	}
-	baseCfg, why, err := f.baseConfig(ctx, src, r)
+	// The base, for the rules, is the target branch's tip as the forge
+	// says it now (rulesCommit): a rule of its own is recorded with the
+	// branch it belongs to.
+	rulesAt, branch, err := f.rulesCommit(ctx, r)
+	if err != nil {
+		return nil, nil, err
+	}
+	baseCfg, why, err := f.baseConfig(ctx, src, rulesAt, r.ID)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -271,7 +281,7 @@ func (f *Flow) rulesOf(ctx context.Context, r store.Run, p *repoconfig.Project, 
 			// the rules they had, or renaming would shed them.
 			base = bp
 		} else {
-			why = fmt.Sprintf("project %s is not in %s on the base branch (at %s)", p.Name, repoconfig.FileName, short(r.BaseSHA))
+			why = fmt.Sprintf("project %s is not in %s on the base branch (at %s)", p.Name, repoconfig.FileName, short(rulesAt))
 		}
 	}
 	rules, headRules := gateSettingsOf(base), gateSettingsOf(p)
@@ -289,14 +299,14 @@ func (f *Flow) rulesOf(ctx context.Context, r store.Run, p *repoconfig.Project, 
 	}
 	rules.Min = max(rules.Min, headRules.Min)
 
-	pr := &projectRules{MinApprovals: rules.Min, From: rules.From, Mode: rules.Mode, Relax: rules.Relax, Patterns: p.PatternsIn(head), Dir: p.Dir, Engine: p.Engine,
+	pr := &projectRules{MinApprovals: rules.Min, From: rules.From, Mode: rules.Mode, Branch: branch, Relax: rules.Relax, Patterns: p.PatternsIn(head), Dir: p.Dir, Engine: p.Engine,
 		DependsOn: p.DependsOn, Notes: notes}
 	if !rules.Codeowners {
 		return pr, notes, nil
 	}
 	// The owners are those of the base branch: a merge request must not
 	// choose its own reviewers by editing CODEOWNERS.
-	co, err := f.codeownersAt(ctx, src, r.BaseSHA, f.forgeName(r.Repo))
+	co, err := f.codeownersAt(ctx, src, rulesAt, f.forgeName(r.Repo))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -372,12 +382,6 @@ func (s gateSettings) equal(o gateSettings) bool {
 	return s.Min == o.Min && slices.Equal(s.From, o.From) && s.Codeowners == o.Codeowners && s.Mode == o.Mode && slices.Equal(s.Relax, o.Relax)
 }
 
-// baseConfig reads sluice.yaml at the merge request's base commit. It
-// returns nil, and why, when there are no rules to take from there: no
-// base commit, no sluice.yaml, or one that is not valid (the base's own
-// plans fail then too; its fix must be reviewable). An error is returned
-// only when the base cannot be read at all, so that a failure to read
-// never passes for an absent file with weaker rules.
 // sameProject is the project of cfg with p's directory and workspace or
 // stack: p under another name.
 func sameProject(cfg *repoconfig.Config, p *repoconfig.Project) *repoconfig.Project {
@@ -390,16 +394,23 @@ func sameProject(cfg *repoconfig.Config, p *repoconfig.Project) *repoconfig.Proj
 	return nil
 }
 
-func (f *Flow) baseConfig(ctx context.Context, src workspace.Source, r store.Run) (*repoconfig.Config, string, error) {
-	if r.BaseSHA == "" {
+// baseConfig reads sluice.yaml at base, the commit the rules come from
+// (rulesCommit; runID names the checkout). It returns nil, and why, when
+// there are no rules to take from there: no base commit, no sluice.yaml,
+// or one that is not valid (the base's own plans fail then too; its fix
+// must be reviewable). An error is returned only when the base cannot be
+// read at all, so that a failure to read never passes for an absent file
+// with weaker rules.
+func (f *Flow) baseConfig(ctx context.Context, src workspace.Source, base string, runID int64) (*repoconfig.Config, string, error) {
+	if base == "" {
 		return nil, "the merge request has no base commit", nil
 	}
-	data, found, err := f.readAt(ctx, src, r.BaseSHA, repoconfig.FileName)
+	data, found, err := f.readAt(ctx, src, base, repoconfig.FileName)
 	if err != nil {
 		return nil, "", err
 	}
 	if !found {
-		return nil, fmt.Sprintf("the base branch has no %s at %s", repoconfig.FileName, short(r.BaseSHA)), nil
+		return nil, fmt.Sprintf("the base branch has no %s at %s", repoconfig.FileName, short(base)), nil
 	}
 	cfg, err := repoconfig.Parse(nil, repoconfig.FileName, data)
 	if err == nil {
@@ -408,14 +419,14 @@ func (f *Flow) baseConfig(ctx context.Context, src workspace.Source, r store.Run
 	// Without the files beside it, the file may not validate (an engine
 	// told by a Pulumi.yaml in the project's dir): read it as a checkout
 	// of the base, as the base's own plans do.
-	tree, err := f.Workspaces.Checkout(ctx, src, r.BaseSHA, fmt.Sprintf("run-%d-base", r.ID))
+	tree, err := f.Workspaces.Checkout(ctx, src, base, fmt.Sprintf("run-%d-base", runID))
 	if err != nil {
 		return nil, "", err
 	}
 	defer func() { _ = f.Workspaces.Remove(context.WithoutCancel(ctx), tree) }()
 	cfg, err = repoconfig.Load(os.DirFS(tree.Dir))
 	if err != nil {
-		return nil, fmt.Sprintf("the base branch's %s at %s is not valid: %v", repoconfig.FileName, short(r.BaseSHA), err), nil
+		return nil, fmt.Sprintf("the base branch's %s at %s is not valid: %v", repoconfig.FileName, short(base), err), nil
 	}
 	return cfg, "", nil
 }

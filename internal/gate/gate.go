@@ -60,6 +60,18 @@ type Input struct {
 	// Permission their access.
 	Actor      string
 	Permission forge.Permission
+	// ApplyBranches are the branches Sluice applies merge requests into
+	// (the repository's default branch unless the server names others).
+	// A merge request into any other branch is planned, never applied:
+	// anyone who may push can make a branch, and the rules come from the
+	// branch a merge request merges into.
+	ApplyBranches []string
+	// RulesBranch is the branch the plan took its rules from (its
+	// sluice.yaml and CODEOWNERS, as the forge said it was when the plan
+	// ran); "" for a plan recorded before Sluice said. A plan whose rules
+	// are not those of the branch the merge request now merges into (its
+	// target was changed) is no longer current.
+	RulesBranch string
 	// PlanHead and PlanBase are the commits the plan was made at; PlanAt
 	// when it was made. Approvals given before the plan do not count: a
 	// reviewer approves what they saw.
@@ -131,6 +143,7 @@ func (r Result) Failing() []Item {
 
 // Names of the checklist items.
 const (
+	ItemBranch     = "merges into a branch Sluice applies from"
 	ItemFresh      = "plan is current"
 	ItemApprovals  = "approvals"
 	ItemChanges    = "no changes requested"
@@ -170,12 +183,25 @@ func Evaluate(r Rules, in Input) Result {
 	}
 	relaxed := func(name string) bool { return slices.Contains(in.Relaxed, name) }
 
-	// The plan must describe the code being merged.
-	if in.PlanHead == "" {
-		add(ItemFresh, false, "no successful plan yet")
-	} else if in.MR.HeadSHA != in.PlanHead && !in.Merged {
-		add(ItemFresh, false, "the plan is of %s, the merge request is now at %s: a new plan is needed", short(in.PlanHead), short(in.MR.HeadSHA))
+	// Only merge requests into the branches Sluice applies from are
+	// applied, under those branches' rules.
+	if slices.Contains(in.ApplyBranches, in.MR.BaseRef) {
+		add(ItemBranch, true, "%s", in.MR.BaseRef)
 	} else {
+		add(ItemBranch, false, "this merge request merges into %s, and Sluice applies only merge requests into %s: it is planned, never applied",
+			in.MR.BaseRef, strings.Join(in.ApplyBranches, ", "))
+	}
+
+	// The plan must describe the code being merged, under the rules of
+	// the branch it is merged into.
+	switch {
+	case in.PlanHead == "":
+		add(ItemFresh, false, "no successful plan yet")
+	case in.MR.HeadSHA != in.PlanHead && !in.Merged:
+		add(ItemFresh, false, "the plan is of %s, the merge request is now at %s: a new plan is needed", short(in.PlanHead), short(in.MR.HeadSHA))
+	case in.RulesBranch != "" && in.RulesBranch != in.MR.BaseRef:
+		add(ItemFresh, false, "the plan took its rules from %s, the merge request now merges into %s: a new plan is needed", in.RulesBranch, in.MR.BaseRef)
+	default:
 		add(ItemFresh, true, "planned at %s", short(in.PlanHead))
 	}
 

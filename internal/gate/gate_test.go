@@ -28,6 +28,7 @@ func ready() Input {
 		Actor:      "carol",
 		Permission: forge.PermWrite,
 		PlanHead:   head, PlanBase: base, PlanAt: planAt,
+		ApplyBranches: []string{"main"}, RulesBranch: "main",
 	}
 }
 
