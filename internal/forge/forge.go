@@ -11,6 +11,8 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -248,6 +250,12 @@ type Commenter interface {
 	UpsertComment(ctx context.Context, repo string, number int64, marker string, bodies []string) error
 	// Comments lists a merge request's comments, oldest first.
 	Comments(ctx context.Context, repo string, number int64) ([]Comment, error)
+	// GetComment reads comment id of merge request number as the forge
+	// has it now: its author and body, not what a webhook said they were.
+	// A comment that does not exist, was deleted, is not a plain comment
+	// (a GitLab system note) or belongs to another merge request or issue
+	// is an error wrapping ErrNotFound.
+	GetComment(ctx context.Context, repo string, number, id int64) (*Comment, error)
 	// Reply posts a new comment.
 	Reply(ctx context.Context, repo string, number int64, body string) error
 	// SetStatus sets a commit status named name on sha.
@@ -305,4 +313,16 @@ type Forge interface {
 	Commenter
 	Issues
 	Groups
+}
+
+// NumberAtEnd reads the number a merge request's or issue's URL ends with
+// (".../pulls/12", ".../issues/12"): the adapters tell with it which one a
+// comment belongs to. ok is false for a URL that ends otherwise.
+func NumberAtEnd(u string) (n int64, ok bool) {
+	i := strings.LastIndexByte(u, '/')
+	if i < 0 {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(u[i+1:], 10, 64)
+	return n, err == nil && n > 0
 }

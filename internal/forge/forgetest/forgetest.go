@@ -259,6 +259,33 @@ func Run(t *testing.T, f forge.Forge, fx Fixture) {
 			t.Errorf("reply not found in %+v (%v)", cs, err)
 		}
 	})
+	t.Run("GetComment", func(t *testing.T) {
+		const body = "forgetest comment, read back"
+		if err := f.Reply(ctx, fx.Repo, fx.MR, body); err != nil {
+			t.Fatal(err)
+		}
+		cs, err := f.Comments(ctx, fx.Repo, fx.MR)
+		if err != nil {
+			t.Fatal(err)
+		}
+		i := slices.IndexFunc(cs, func(c forge.Comment) bool { return c.Body == body })
+		if i < 0 {
+			t.Fatalf("the comment is not in %+v", cs)
+		}
+		id := cs[i].ID
+		got, err := f.GetComment(ctx, fx.Repo, fx.MR, id)
+		if err != nil || got.ID != id || got.Body != body || !strings.EqualFold(got.Author.Login, fx.Self) {
+			t.Errorf("GetComment(%d) = %+v, %v; want comment %d by %s saying %q", id, got, err, id, fx.Self, body)
+		}
+		// The same comment asked of another merge request, and a comment
+		// that does not exist: webhooks name both, and neither may act.
+		if got, err := f.GetComment(ctx, fx.Repo, fx.MissingMR, id); !errors.Is(err, forge.ErrNotFound) {
+			t.Errorf("GetComment of merge request %d, comment %d of %d = %+v, %v; want ErrNotFound", fx.MissingMR, id, fx.MR, got, err)
+		}
+		if got, err := f.GetComment(ctx, fx.Repo, fx.MR, id+1_000_000); !errors.Is(err, forge.ErrNotFound) {
+			t.Errorf("GetComment of a comment that does not exist = %+v, %v; want ErrNotFound", got, err)
+		}
+	})
 	t.Run("SetStatus", func(t *testing.T) {
 		for _, st := range []forge.CheckState{forge.CheckPending, forge.CheckSuccess} {
 			c := forge.Check{Name: "sluice/plan: forgetest", State: st, Description: "forgetest"}

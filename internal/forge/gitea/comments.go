@@ -196,3 +196,27 @@ func (c *Client) SetStatus(ctx context.Context, repo, sha string, check forge.Ch
 	}
 	return nil
 }
+
+// GetComment reads one comment of a pull request. Gitea finds comments by
+// id across the repository and answers 204 for one that is not a plain
+// comment (a review's, a system event's); the pull request it belongs to
+// is the number at the end of its pull_request_url, a comment on an issue
+// having an issue_url instead.
+func (c *Client) GetComment(ctx context.Context, repo string, number, id int64) (*forge.Comment, error) {
+	what := fmt.Sprintf("reading comment %d of pull request %s!%d", id, repo, number)
+	owner, name, err := splitRepo(repo)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	cm, resp, err := c.api(ctx).GetIssueComment(owner, name, id)
+	if resp != nil && resp.StatusCode == http.StatusNoContent {
+		return nil, fmt.Errorf("%s on gitea: %w: not a plain comment", what, forge.ErrNotFound)
+	}
+	if err != nil {
+		return nil, failed(what, resp, err)
+	}
+	if n, ok := forge.NumberAtEnd(cm.PRURL); !ok || n != number {
+		return nil, fmt.Errorf("%s on gitea: %w: it belongs to %s", what, forge.ErrNotFound, cmp.Or(cm.PRURL, cm.IssueURL, "nothing Gitea names"))
+	}
+	return &forge.Comment{ID: cm.ID, Author: user(cm.Poster), Body: cm.Body}, nil
+}

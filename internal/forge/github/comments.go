@@ -42,6 +42,24 @@ func (c *Client) Comments(ctx context.Context, repo string, number int64) ([]for
 	return out, nil
 }
 
+// GetComment reads one conversation comment of a pull request. GitHub
+// finds issue comments by id across the repository; the issue or pull
+// request a comment belongs to is the number its issue_url ends with.
+func (c *Client) GetComment(ctx context.Context, repo string, number, id int64) (*forge.Comment, error) {
+	owner, name, err := splitRepo(repo)
+	if err != nil {
+		return nil, err
+	}
+	cm, resp, err := c.gh.Issues.GetComment(ctx, owner, name, id)
+	if err != nil {
+		return nil, fail(resp, err, "getting comment %d of %s#%d", id, repo, number)
+	}
+	if n, ok := forge.NumberAtEnd(cm.GetIssueURL()); !ok || n != number {
+		return nil, fmt.Errorf("github: getting comment %d of %s#%d: %w: it belongs to %q", id, repo, number, forge.ErrNotFound, cm.GetIssueURL())
+	}
+	return &forge.Comment{ID: cm.GetID(), Author: user(cm.GetUser()), Body: cm.GetBody()}, nil
+}
+
 // UpsertComment keeps one comment per marker: bodies[0] goes into the
 // oldest comment containing marker (created when there is none), and
 // bodies[1:] into the continuation parts after it, found by the part

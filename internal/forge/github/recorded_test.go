@@ -119,7 +119,9 @@ func newRecorded(t *testing.T) *recorded {
 	mux.HandleFunc("GET "+r+"/commits/{ref}/check-runs", s.checkRuns)
 	mux.HandleFunc("POST "+r+"/statuses/{sha}", s.createStatus)
 	mux.HandleFunc("GET "+r+"/collaborators/{user}/permission", s.permission)
-	mux.HandleFunc("GET "+r+"/issues/{number}/comments", s.listComments)
+	// GET .../issues/comments/{id} and .../issues/{number}/comments: one
+	// pattern, as the two would overlap (.../issues/comments/comments).
+	mux.HandleFunc("GET "+r+"/issues/{a}/{b}", s.issueGet)
 	mux.HandleFunc("POST "+r+"/issues/{number}/comments", s.createComment)
 	mux.HandleFunc("PATCH "+r+"/issues/comments/{id}", s.editComment)
 	mux.HandleFunc("DELETE "+r+"/issues/comments/{id}", s.deleteComment)
@@ -516,6 +518,7 @@ func (s *recorded) addCommentBy(number int, body string, author map[string]any) 
 		"body":       body,
 		"user":       author,
 		"html_url":   fmt.Sprintf("https://github.com/%s/issues/%d#issuecomment-%d", testRepo, number, s.nextID),
+		"issue_url":  fmt.Sprintf("https://api.github.com/repos/%s/issues/%d", testRepo, number),
 		"created_at": time.Now().UTC().Format(time.RFC3339),
 	}
 	s.comments[number] = append(s.comments[number], c)
@@ -531,6 +534,33 @@ func (s *recorded) findComment(id string) (number, index int) {
 		}
 	}
 	return 0, -1
+}
+
+func (s *recorded) issueGet(w http.ResponseWriter, r *http.Request) {
+	switch a, b := r.PathValue("a"), r.PathValue("b"); {
+	case a == "comments":
+		s.getComment(w, b)
+	case b == "comments":
+		r.SetPathValue("number", a)
+		s.listComments(w, r)
+	default:
+		s.notFound(w)
+	}
+}
+
+func (s *recorded) getComment(w http.ResponseWriter, id string) {
+	s.mu.Lock()
+	n, i := s.findComment(id)
+	var c map[string]any
+	if i >= 0 {
+		c = s.comments[n][i]
+	}
+	s.mu.Unlock()
+	if c == nil {
+		s.notFound(w)
+		return
+	}
+	writeJSON(w, http.StatusOK, c)
 }
 
 func (s *recorded) editComment(w http.ResponseWriter, r *http.Request) {

@@ -50,6 +50,24 @@ func (c *Client) Comments(ctx context.Context, repo string, number int64) ([]for
 	return out, nil
 }
 
+// GetComment reads one note of a merge request. GitLab finds it under
+// the merge request itself, so a note of another merge request or of an
+// issue is not found; a system note ("added 1 commit") is no comment.
+func (c *Client) GetComment(ctx context.Context, repo string, number, id int64) (*forge.Comment, error) {
+	what := fmt.Sprintf("getting comment %d of merge request %s", id, mrRef(repo, number))
+	n, err := fetch(ctx, c, what, true, func(o ...gl.RequestOptionFunc) (*gl.Note, *gl.Response, error) {
+		return c.gl.Notes.GetMergeRequestNote(repo, number, id, o...)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if n == nil || n.System {
+		return nil, fmt.Errorf("gitlab: %s: %w: a system note", what, forge.ErrNotFound)
+	}
+	cm := comment(n)
+	return &cm, nil
+}
+
 // Reply posts a new comment on the merge request.
 func (c *Client) Reply(ctx context.Context, repo string, number int64, body string) error {
 	_, err := c.createNote(ctx, repo, number, body)

@@ -433,11 +433,15 @@ func (f *fakeGitLab) mergeRequestRoute(w http.ResponseWriter, r *http.Request, i
 			CreatedAt: "2026-01-01T00:00:00Z", NoteableType: "MergeRequest", NoteableIID: iid}
 		f.notes[iid] = append(f.notes[iid], n)
 		writeJSON(w, http.StatusCreated, n)
-	case (put || del) && sub == "notes" && len(p) == 2:
+	case (get || put || del) && sub == "notes" && len(p) == 2:
 		id, _ := strconv.ParseInt(p[1], 10, 64)
 		i := slices.IndexFunc(f.notes[iid], func(n *fakeNote) bool { return n.ID == id })
 		if i < 0 {
 			notFound(w, "404 Note Not Found")
+			return
+		}
+		if get {
+			writeJSON(w, http.StatusOK, f.notes[iid][i])
 			return
 		}
 		if f.notes[iid][i].Author.ID != 1 {
