@@ -2,8 +2,15 @@ package e2e
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sluicehq/sluice/internal/store"
 )
@@ -84,5 +91,142 @@ func TestGiteaOwnBaseBranchIsNeverApplied(t *testing.T) {
 	locks, err := sc.s.client.ListLocks(context.Background(), sc.sluiceID)
 	if err != nil || len(locks) != 0 {
 		t.Errorf("locks after the merge into my-base: %+v %v", locks, err)
+	}
+}
+
+// TestGiteaForgedCommentChangesNothing: whoever holds the webhook secret,
+// or replays a delivery the forge's delivery page shows, can sign any
+// author and any body. On a merged pull request nobody approved, a
+// `sluice apply` of bob's, who may approve, would count as his approval.
+// Two correctly signed deliveries say bob wrote `sluice apply`: one names
+// alice's real comment "thanks!", the other a comment that does not
+// exist. Nothing is applied and nobody is answered; bob's real comment
+// then applies, and the audit log names bob.
+func TestGiteaForgedCommentChangesNothing(t *testing.T) {
+	sc := newScenario(t)
+	bob := sc.logins["bob"]
+	pr, _ := sc.openPR("alice", "forged", "prod", "2")
+	sc.waitPlanned(pr.Number)
+	sc.g.MergePR(t, sc.tokens["carol"], sc.repo, pr.Number)
+	sc.waitReply(pr.Number, "Merged, but Sluice did not apply")
+
+	thanks := sc.g.Comment(t, sc.tokens["alice"], sc.repo, pr.Number, "thanks!")
+	real := sc.delivery(func(body []byte) bool { return strings.Contains(string(body), `"body": "thanks!"`) || strings.Contains(string(body), `"body":"thanks!"`) })
+	for _, id := range []int64{thanks, thanks + 1000} {
+		body := forgeComment(t, real.body, id, bob, "sluice apply")
+		h := real.header.Clone()
+		h.Set("X-Gitea-Delivery", fmt.Sprintf("forged-%d", id))
+		sign(h, body)
+		if code, answer := sc.deliver(h, body); code != http.StatusAccepted {
+			t.Fatalf("forged delivery for comment %d: %d %s", id, code, answer)
+		}
+		// Until Sluice says it ignored the delivery, or it did not.
+		ignored := fmt.Sprintf("ignoring a command the forge does not confirm: comment %d", id)
+		sc.waitFor("the forged delivery for comment "+fmt.Sprint(id)+" handled", func() bool {
+			return strings.Contains(sc.s.logs.String(), ignored) || countKind(sc.runs(pr.Number), store.KindApply) > 0
+		})
+	}
+	if got := sc.desiredSize("prod"); got != "3" {
+		t.Fatalf("prod has %s nodes: a forged comment applied", got)
+	}
+	for _, r := range sc.runs(pr.Number) {
+		if r.Kind == store.KindApply {
+			t.Fatalf("a forged comment made an apply run: %+v", r)
+		}
+	}
+	for _, c := range sc.comments(pr.Number) {
+		if strings.Contains(c.Body, "@"+bob) {
+			t.Errorf("Sluice answered a comment bob did not write:\n%s", c.Body)
+		}
+	}
+
+	sc.approveLater()
+	sc.g.Comment(t, sc.tokens["bob"], sc.repo, pr.Number, "sluice apply")
+	sc.waitComment("the apply of bob's real comment", pr.Number, func(b string) bool { return strings.Contains(b, "Apply complete") })
+	if got := sc.desiredSize("prod"); got != "2" {
+		t.Errorf("prod has %s nodes after bob's apply, want 2", got)
+	}
+	entries, err := sc.s.client.Audit(context.Background(), 0, time.Time{}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var applied bool
+	for _, e := range entries {
+		if e.Action == "apply" {
+			applied = true
+			if e.Actor != bob {
+				t.Errorf("the apply is audited as %s's, want %s's: %+v", e.Actor, bob, e)
+			}
+		}
+	}
+	if !applied {
+		t.Errorf("no apply in the audit log: %+v", entries)
+	}
+}
+
+// delivery returns the first delivery Gitea made whose body matches.
+func (sc *scenario) delivery(match func(body []byte) bool) delivery {
+	sc.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		sc.mu.Lock()
+		for _, d := range sc.deliveries {
+			if match(d.body) {
+				sc.mu.Unlock()
+				return d
+			}
+		}
+		sc.mu.Unlock()
+		time.Sleep(50 * time.Millisecond)
+	}
+	sc.t.Fatal("no such delivery")
+	return delivery{}
+}
+
+// approveLater waits for the second after now: a request for the apply
+// of a merged merge request counts as an approval from the second after
+// the plan's.
+func (sc *scenario) approveLater() {
+	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(1100 * time.Millisecond)))
+}
+
+// forgeComment rewrites a comment delivery: its comment is id, written by
+// login, saying body.
+func forgeComment(t *testing.T, payload []byte, id int64, login, body string) []byte {
+	t.Helper()
+	var p map[string]any
+	if err := json.Unmarshal(payload, &p); err != nil {
+		t.Fatal(err)
+	}
+	c := p["comment"].(map[string]any)
+	c["id"], c["body"] = id, body
+	c["user"].(map[string]any)["login"] = login
+	p["sender"].(map[string]any)["login"] = login
+	out, err := json.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// sign signs a delivery with the webhook secret, as Gitea does.
+func sign(h http.Header, body []byte) {
+	mac := hmac.New(sha256.New, []byte(webhookSecret))
+	mac.Write(body)
+	sig := hex.EncodeToString(mac.Sum(nil))
+	h.Set("X-Gitea-Signature", sig)
+	h.Set("X-Hub-Signature-256", "sha256="+sig)
+	h.Del("X-Hub-Signature")
+}
+
+// waitFor polls until ok.
+func (sc *scenario) waitFor(what string, ok func() bool) {
+	sc.t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			sc.t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

@@ -313,6 +313,15 @@ func (f *Flow) HandleEvent(ctx context.Context, eventID int64) error {
 		return permanent(fmt.Errorf("event %d has an unreadable payload: %w", eventID, err))
 	}
 	if req.ByComment {
+		var why string
+		if req, why, err = f.confirmCommand(ctx, ev, req); err != nil {
+			return err
+		}
+		if why != "" {
+			f.Log.Warn("ignoring a command the forge does not confirm: "+why,
+				"event", eventID, "repo", req.Repo, "mr", req.MR, "comment", req.CommentID, "webhook_author", req.Actor)
+			return f.Store.MarkEventProcessed(ctx, eventID)
+		}
 		machine, err := f.byMachine(ctx, req)
 		if err != nil {
 			return err

@@ -220,10 +220,11 @@ type mrGate struct {
 	// eligible reviewer's `sluice apply` is how they give it.
 	actor         string
 	actorApproves bool
-	// api: the actor is Sluice's JSON API (APIActor), not a person. It is
-	// never asked about on the forge (a forge account may have the same
-	// name), has no right to apply and never approves.
-	api bool
+	// nobody, when set, says why no person asks (the JSON API, APIActor,
+	// asks; the forge does not say who merged): the actor is never asked
+	// about on the forge (a forge account may have the same name), has no
+	// right to apply and never approves, and "may apply" fails saying this.
+	nobody string
 
 	read bool
 	in   gate.Input // the merge request's part, once read
@@ -242,8 +243,14 @@ func (f *Flow) newGate(fg forge.Forge, path string, mr *forge.MergeRequest, acto
 // asker is APIActor, which has no permission on the forge and whose
 // request is no approval, so the "may apply" item fails and says why.
 func (f *Flow) newAPIGate(fg forge.Forge, path string, mr *forge.MergeRequest) *mrGate {
-	g := f.newGate(fg, path, mr, APIActor, false)
-	g.api = true
+	return f.newNobodyGate(fg, path, mr, APIActor, apiMayNotApply)
+}
+
+// newNobodyGate is the gate for a decision no person asks for: actor
+// names who asks instead, and why is the "may apply" item's detail.
+func (f *Flow) newNobodyGate(fg forge.Forge, path string, mr *forge.MergeRequest, actor, why string) *mrGate {
+	g := f.newGate(fg, path, mr, actor, false)
+	g.nobody = why
 	return g
 }
 
@@ -266,7 +273,7 @@ func (g *mrGate) readMR(ctx context.Context) error {
 	if in.ApplyBranches, err = g.f.applyBranches(ctx, fg, path); err != nil {
 		return err
 	}
-	if g.actor != "" && !g.api {
+	if g.actor != "" && g.nobody == "" {
 		if in.Permission, err = fg.Permission(ctx, path, g.actor); err != nil {
 			return err
 		}
@@ -363,10 +370,10 @@ func (g *mrGate) evaluate(ctx context.Context, st projectState) (gate.Result, er
 	if r := st.Summary.Rules; r != nil {
 		res.Notes = append(res.Notes, r.Notes...)
 	}
-	if g.api {
+	if g.nobody != "" {
 		for i := range res.Items {
 			if res.Items[i].Name == gate.ItemPermission {
-				res.Items[i].OK, res.Items[i].Detail = false, apiMayNotApply
+				res.Items[i].OK, res.Items[i].Detail = false, g.nobody
 			}
 		}
 	}
@@ -870,22 +877,15 @@ func (f *Flow) queueApply(ctx context.Context, st projectState, actor string, co
 
 // mergedForgeMR applies, on merge, the plans of projects in after_merge
 // mode when the gate allows it, with the merger as the one asking: the
-// sender of the forge's webhook, or for a request of the JSON API the
-// person the forge says merged (the API itself never has the right to
-// apply). The caller has checked that the forge says the merge request is
-// merged. A project whose latest plan was discarded is not applied.
+// person the forge says merged (mr.MergedBy), never the sender a webhook
+// names, which whoever holds the webhook secret can sign (the API itself
+// never has the right to apply). The caller has checked that the forge
+// says the merge request is merged. A project whose latest plan was
+// discarded is not applied.
 func (f *Flow) mergedForgeMR(ctx context.Context, ev store.Event, req Request, fg forge.Forge, path string, mr *forge.MergeRequest) error {
 	details := map[string]any{"event": ev.ID, "merge_sha": mr.MergeSHA}
-	g := f.newGate(fg, path, mr, req.Actor, false)
-	if fromAPI(ev) {
-		if mr.MergedBy != nil && mr.MergedBy.Login != "" {
-			g = f.newGate(fg, path, mr, mr.MergedBy.Login, false)
-			details["merged_by"] = mr.MergedBy.Login
-		} else {
-			g = f.newAPIGate(fg, path, mr)
-		}
-	}
-	if _, err := f.Audit.Record(ctx, req.Actor, "mr.merged", subject(req.Repo, req.MR, ""), details); err != nil {
+	g, actor := f.mergerGate(ev, req, fg, path, mr, details)
+	if _, err := f.Audit.Record(ctx, actor, "mr.merged", subject(req.Repo, req.MR, ""), details); err != nil {
 		return err
 	}
 	states, err := f.projectStates(ctx, req.Repo, req.MR)
@@ -908,7 +908,7 @@ func (f *Flow) mergedForgeMR(ctx context.Context, ev store.Event, req Request, f
 			why := "its latest plan was discarded (another plan replaced it, or the merge request was closed), so there is no reviewed plan to apply and `sluice apply` cannot apply it; " +
 				fmt.Sprintf("check the project's state, then release its lock with `sluice unlock -p %s`", st.Project)
 			refused = append(refused, fmt.Sprintf("`%s`: %s", st.Project, why))
-			if _, err := f.Audit.Record(ctx, req.Actor, "apply.refused", subject(req.Repo, req.MR, st.Project), map[string]any{"reason": []string{why}, "on": "merge", "plan": st.Plan.ID}); err != nil {
+			if _, err := f.Audit.Record(ctx, actor, "apply.refused", subject(req.Repo, req.MR, st.Project), map[string]any{"reason": []string{why}, "on": "merge", "plan": st.Plan.ID}); err != nil {
 				return err
 			}
 			continue
@@ -927,7 +927,7 @@ func (f *Flow) mergedForgeMR(ctx context.Context, ev store.Event, req Request, f
 		if !res.OK() {
 			why, _ := reasons(res)
 			refused = append(refused, fmt.Sprintf("`%s`: %s", st.Project, strings.Join(why, "; ")))
-			if _, err := f.Audit.Record(ctx, req.Actor, "apply.refused", subject(req.Repo, req.MR, st.Project), map[string]any{"reason": why, "on": "merge"}); err != nil {
+			if _, err := f.Audit.Record(ctx, actor, "apply.refused", subject(req.Repo, req.MR, st.Project), map[string]any{"reason": why, "on": "merge"}); err != nil {
 				return err
 			}
 			continue
@@ -938,12 +938,12 @@ func (f *Flow) mergedForgeMR(ctx context.Context, ev store.Event, req Request, f
 		if h := holdOf(st, states, coming); h.blocks() {
 			why := h.why(st.Project, mr)
 			refused = append(refused, fmt.Sprintf("`%s`: %s", st.Project, why))
-			if _, err := f.Audit.Record(ctx, req.Actor, "apply.refused", subject(req.Repo, req.MR, st.Project), map[string]any{"reason": []string{why}, "on": "merge", "depends_on": h.dep}); err != nil {
+			if _, err := f.Audit.Record(ctx, actor, "apply.refused", subject(req.Repo, req.MR, st.Project), map[string]any{"reason": []string{why}, "on": "merge", "depends_on": h.dep}); err != nil {
 				return err
 			}
 			continue
 		}
-		if created, err = f.queueApply(ctx, st, req.Actor, coming, created); err != nil {
+		if created, err = f.queueApply(ctx, st, actor, coming, created); err != nil {
 			return err
 		}
 	}
@@ -966,6 +966,41 @@ func (f *Flow) mergedForgeMR(ctx context.Context, ev store.Event, req Request, f
 	}
 	f.Log.Info("merge request merged", "repo", req.Repo, "mr", req.MR, "applies", created, "refused", len(refused))
 	return f.RefreshMR(ctx, req.Repo, req.MR)
+}
+
+// mergerUnknown is the "may apply" item's detail on a merge the forge
+// does not say who made.
+const mergerUnknown = "the forge does not say who merged this merge request, so nobody asks for its apply. " +
+	"A person with write access applies with a `sluice apply` comment"
+
+// mergerGate is the gate of a merge's applies, asked by whoever the forge
+// says merged, and the actor the decision is audited and applied as:
+// the merger, or for a request of the JSON API, APIActor. The sender a
+// webhook names is only a claim; where it is not the forge's merger,
+// details keep it beside the merger.
+func (f *Flow) mergerGate(ev store.Event, req Request, fg forge.Forge, path string, mr *forge.MergeRequest, details map[string]any) (*mrGate, string) {
+	merger := ""
+	if mr.MergedBy != nil {
+		merger = mr.MergedBy.Login
+	}
+	if merger != "" {
+		details["merged_by"] = merger
+	}
+	if fromAPI(ev) {
+		if merger == "" {
+			return f.newAPIGate(fg, path, mr), req.Actor
+		}
+		return f.newGate(fg, path, mr, merger, false), req.Actor
+	}
+	if !strings.EqualFold(req.Actor, merger) {
+		details["webhook_sender"] = req.Actor
+		f.Log.Warn("a merge webhook names another sender than the forge's merger; the merger asks for the applies",
+			"event", ev.ID, "repo", req.Repo, "mr", req.MR, "webhook_sender", req.Actor, "merged_by", merger)
+	}
+	if merger == "" {
+		return f.newNobodyGate(fg, path, mr, "unknown", mergerUnknown), "unknown"
+	}
+	return f.newGate(fg, path, mr, merger, false), merger
 }
 
 // greeting opens a reply to a request: the person who asked, mentioned; a

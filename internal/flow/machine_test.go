@@ -16,8 +16,17 @@ import (
 // is open; it keeps the replies Sluice posts.
 type replyingForge struct {
 	forge.Forge
-	self    string
-	replies []string
+	self     string
+	replies  []string
+	comments map[int64]forge.Comment
+}
+
+func (r *replyingForge) GetComment(_ context.Context, _ string, _, id int64) (*forge.Comment, error) {
+	c, ok := r.comments[id]
+	if !ok {
+		return nil, forge.ErrNotFound
+	}
+	return &c, nil
 }
 
 func (r *replyingForge) Self(context.Context) (string, error) { return r.self, nil }
@@ -50,7 +59,7 @@ func TestCommandsFromMachinesAreIgnored(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	fg := &replyingForge{self: "Sluice-Bot"}
+	fg := &replyingForge{self: "Sluice-Bot", comments: map[int64]forge.Comment{}}
 	f := &Flow{
 		Store:  st,
 		Jobs:   noJobs{},
@@ -59,6 +68,7 @@ func TestCommandsFromMachinesAreIgnored(t *testing.T) {
 	}
 	comment := func(id int64, author, body string) int64 {
 		t.Helper()
+		fg.comments[id] = forge.Comment{ID: id, Author: forge.User{Login: author}, Body: body}
 		req, err := RequestFromEvent("gitea", &forge.Event{Kind: forge.EventComment, Action: "created", Repo: "org/infra", MR: 1,
 			Actor: forge.User{Login: author}, Comment: &forge.Comment{ID: id, Body: body}})
 		if err != nil {

@@ -142,6 +142,35 @@ type mrForge struct {
 	mu      sync.Mutex
 	mr      forge.MergeRequest
 	replies []string
+	// comments are the merge request's comments by id, as people wrote
+	// them (wrote).
+	comments map[int64]forge.Comment
+}
+
+// wrote records on the forge the comment a command request of a webhook
+// names, as its actor wrote it: Sluice reads it back before acting.
+func (m *mrForge) wrote(req Request) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.comments == nil {
+		m.comments = map[int64]forge.Comment{}
+	}
+	verb := map[string]string{ActionPlan: "plan", ActionApply: "apply", ActionUnlock: "unlock", ActionHelp: "help"}[req.Action]
+	body := "sluice " + verb
+	for _, p := range req.Projects {
+		body += " -p " + p
+	}
+	m.comments[req.CommentID] = forge.Comment{ID: req.CommentID, Author: forge.User{Login: req.Actor}, Body: body}
+}
+
+func (m *mrForge) GetComment(_ context.Context, _ string, n, id int64) (*forge.Comment, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c, ok := m.comments[id]
+	if !ok || n != m.mr.Number {
+		return nil, fmt.Errorf("comment %d of !%d: %w", id, n, forge.ErrNotFound)
+	}
+	return &c, nil
 }
 
 func (m *mrForge) GetMR(_ context.Context, repo string, n int64) (*forge.MergeRequest, error) {
@@ -273,6 +302,9 @@ func (e *flowEnv) plannedRunMode(repo string, mr int64, head string, discarded b
 func (e *flowEnv) handle(source string, req Request) store.Event {
 	e.t.Helper()
 	ctx := e.t.Context()
+	if req.ByComment && source != APISource && e.fg != nil {
+		e.fg.wrote(req)
+	}
 	ev, _, err := e.f.Accept(ctx, source, fmt.Sprintf("delivery-%d", time.Now().UnixNano()), req)
 	if err != nil {
 		e.t.Fatal(err)

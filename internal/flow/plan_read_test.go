@@ -55,8 +55,9 @@ func TestUnreadablePlanIsAnError(t *testing.T) {
 	if _, err := e.f.projectStates(t.Context(), depRepo, 7); err == nil {
 		t.Errorf("projectStates with net's plan unreadable: no error")
 	}
-	ev, _, err := e.f.Accept(t.Context(), "gitea", "delivery-apply-app", Request{Action: ActionApply, Repo: depRepo, MR: 7, Actor: "carol",
-		Projects: []string{"app"}, ByComment: true, CommentID: 1, Trigger: "comment:1"})
+	apply := Request{Action: ActionApply, Repo: depRepo, MR: 7, Actor: "carol", Projects: []string{"app"}, ByComment: true, CommentID: 1, Trigger: "comment:1"}
+	e.fg.wrote(apply)
+	ev, _, err := e.f.Accept(t.Context(), "gitea", "delivery-apply-app", apply)
 	if err != nil {
 		t.Fatal(err)
 	}
