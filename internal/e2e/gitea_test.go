@@ -399,8 +399,15 @@ func TestGiteaScenario(t *testing.T) {
 // second after the plan's, so the test waits for the next second.
 func (sc *scenario) approve(role string, pr int64, body string) {
 	sc.t.Helper()
-	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(1100 * time.Millisecond)))
+	nextSecond()
 	sc.g.Review(sc.t, sc.tokens[role], sc.repo, pr, "APPROVED", body)
+}
+
+// nextSecond waits until the next second has begun: an approval (or a
+// request for the apply of a merged merge request, which counts as one)
+// counts from the second after the plan's.
+func nextSecond() {
+	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(1100 * time.Millisecond)))
 }
 
 func countKind(runs []store.Run, k store.RunKind) int {
