@@ -20,6 +20,7 @@ import (
 	"github.com/sluicehq/sluice/internal/codeowners"
 	"github.com/sluicehq/sluice/internal/engine"
 	"github.com/sluicehq/sluice/internal/repoconfig"
+	"github.com/sluicehq/sluice/internal/safename"
 	"github.com/sluicehq/sluice/internal/store"
 	"github.com/sluicehq/sluice/internal/workspace"
 )
@@ -30,10 +31,19 @@ func artifactAD(p store.Plan) []byte {
 	return []byte(strings.Join([]string{"sluice-plan-v1", p.Repo, fmt.Sprint(p.MR), p.Project, p.Workspace, p.HeadSHA, p.BaseSHA, p.ArtifactSHA256}, "\x00"))
 }
 
+// stateDir is where the engine keeps the run's project's working data:
+// STATEDIR/REPOHASH/PROJECT/WORKSPACE. The project and workspace come
+// from the repository: sluice.yaml's validation refuses one that is not a
+// plain name, and here each is made one path segment whatever it holds
+// (a Pulumi stack ORG/PROJECT/STACK becomes ORG%2FPROJECT%2FSTACK), so no
+// name can lead out of StateDir; the engine driver refuses a bad name
+// before it runs anything.
 func (f *Flow) stateDir(r store.Run) string {
-	return filepath.Join(f.StateDir, workspaceKey(r.Repo), r.Project, r.Workspace)
+	return filepath.Join(f.StateDir, workspaceKey(r.Repo), safename.Segment(r.Project), safename.Segment(r.Workspace))
 }
 
+// workspaceKey names a repository's directory under StateDir: a hash, so
+// nothing of the repository's name reaches the path.
 func workspaceKey(repo string) string {
 	h := sha256.Sum256([]byte(repo))
 	return hex.EncodeToString(h[:8])

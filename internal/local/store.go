@@ -11,6 +11,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/engine"
 	"github.com/sluicehq/sluice/internal/render"
+	"github.com/sluicehq/sluice/internal/safename"
 )
 
 // Layout of Sluice's files inside a checkout's git directory. Keeping them
@@ -21,12 +22,20 @@ import (
 //	.git/sluice/plans/last.json         the last plan: bindings and results
 //	.git/sluice/plans/NAME.plan         saved plan artifact of project NAME
 //	.git/sluice/projects/NAME/          the engine's working data (init, providers)
+//
+// NAME is the project's name made one path segment (safename.Segment): a
+// valid name is itself, and a name that did not come through sluice.yaml's
+// validation (a record edited by hand) stays inside its directory.
 type dirs struct{ root string }
 
-func (d dirs) lock() string                   { return filepath.Join(d.root, "lock") }
-func (d dirs) record() string                 { return filepath.Join(d.root, "plans", "last.json") }
-func (d dirs) artifact(project string) string { return filepath.Join(d.root, "plans", project+".plan") }
-func (d dirs) state(project string) string    { return filepath.Join(d.root, "projects", project) }
+func (d dirs) lock() string   { return filepath.Join(d.root, "lock") }
+func (d dirs) record() string { return filepath.Join(d.root, "plans", "last.json") }
+func (d dirs) artifact(project string) string {
+	return filepath.Join(d.root, "plans", safename.Segment(project)+".plan")
+}
+func (d dirs) state(project string) string {
+	return filepath.Join(d.root, "projects", safename.Segment(project))
+}
 
 // recordVersion changes when the record's meaning changes; older records
 // are refused rather than misread.

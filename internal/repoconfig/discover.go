@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/sluicehq/sluice/internal/engine/terraform/tfmodules"
+	"github.com/sluicehq/sluice/internal/safename"
 )
 
 // Discover finds the projects of a repository without sluice.yaml: every
@@ -74,7 +75,8 @@ func uniqueNames(projects []Project) {
 		base := projects[i].Name
 		name := base
 		for n := 2; used[name] || name != base && taken[name]; n++ {
-			name = fmt.Sprintf("%s-%d", base, n)
+			suffix := fmt.Sprintf("-%d", n)
+			name = base[:min(len(base), safename.MaxLen-len(suffix))] + suffix
 		}
 		used[name] = true
 		projects[i].Name = name
@@ -116,8 +118,25 @@ func nameFromDir(dir string) string {
 	return sanitizeName(strings.ReplaceAll(dir, "/", "-"))
 }
 
+// sanitizeStack turns s into a valid Pulumi stack, part by part.
+func sanitizeStack(s string) string {
+	parts := strings.FieldsFunc(s, func(r rune) bool { return r == '/' })
+	parts = slices.DeleteFunc(parts, func(p string) bool { return strings.Trim(p, ".") == "" })
+	if len(parts) == 0 {
+		return "dev"
+	}
+	for i := range parts {
+		parts[i] = sanitize(parts[i], "dev")
+	}
+	return strings.Join(parts[max(0, len(parts)-3):], "/")
+}
+
 // sanitizeName turns s into a valid project name.
-func sanitizeName(s string) string {
+func sanitizeName(s string) string { return sanitize(s, "project") }
+
+// sanitize turns s into a valid project name, workspace or part of a
+// stack: fallback when nothing of s is left.
+func sanitize(s, fallback string) string {
 	b := []byte(s)
 	for i, c := range b {
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
@@ -125,8 +144,11 @@ func sanitizeName(s string) string {
 		}
 	}
 	name := strings.TrimLeft(string(b), "._-")
+	if len(name) > safename.MaxLen {
+		name = name[:safename.MaxLen]
+	}
 	if name == "" {
-		return "project"
+		return fallback
 	}
 	return name
 }

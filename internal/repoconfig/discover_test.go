@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+
+	"github.com/sluicehq/sluice/internal/safename"
 )
 
 func TestDiscover(t *testing.T) {
@@ -87,7 +89,7 @@ func TestDiscover(t *testing.T) {
 			}
 			var got []Project
 			for _, p := range c.Projects {
-				if !validName.MatchString(p.Name) {
+				if safename.Project(p.Name) != nil {
 					t.Errorf("invalid name %q", p.Name)
 				}
 				if p.Apply.Mode != ApplyAfterMerge || *p.Approval.Min != 1 || len(p.WhenModified) == 0 ||

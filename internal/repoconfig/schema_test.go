@@ -13,6 +13,8 @@ import (
 	"testing"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/sluicehq/sluice/internal/safename"
 )
 
 var update = flag.Bool("update", false, "rewrite schema/sluice.schema.json")
@@ -87,8 +89,20 @@ func TestSchemaMatchesTypes(t *testing.T) {
 	if got := project["engine"].(map[string]any)["enum"]; fmt.Sprint(got) != fmt.Sprint(engines()) {
 		t.Errorf("engine enum = %v, want %v", got, engines())
 	}
-	if got := project["name"].(map[string]any)["pattern"]; got != validName.String() {
-		t.Errorf("name pattern = %v, want %v", got, validName)
+	// The patterns say what safename does, but for what a pattern cannot
+	// say simply (. and .., the length of a stack's parts).
+	for key, check := range map[string]func(string) error{"name": safename.Project, "workspace": safename.Workspace, "stack": safename.Stack} {
+		prop := project[key].(map[string]any)
+		re := regexp.MustCompile(prop["pattern"].(string))
+		for _, s := range []string{"prod", "eu-west_1.v2", "a~b$c&d+e=f:g@h", "acme/dev", "acme/app/dev", "a/b/c/d",
+			"-prod", "my prod", "a%b", "acme//dev", "/dev", "dev/", ".hidden", "café", ""} {
+			if re.MatchString(s) != (check(s) == nil) {
+				t.Errorf("%s pattern %s matches %q: %v, but safename says %v", key, re, s, re.MatchString(s), check(s))
+			}
+		}
+		if key != "stack" && prop["maxLength"] != float64(safename.MaxLen) {
+			t.Errorf("%s maxLength = %v, want %d", key, prop["maxLength"], safename.MaxLen)
+		}
 	}
 }
 
@@ -215,6 +229,9 @@ func validateSchema(root, s map[string]any, v any, at string) []string {
 		}
 		if p, ok := s["pattern"].(string); ok && !regexp.MustCompile(p).MatchString(str) {
 			fail("%q does not match %s", str, p)
+		}
+		if most, ok := s["maxLength"].(float64); ok && float64(len(str)) > most {
+			fail("%q is longer than %v", str, most)
 		}
 	case "integer":
 		i, ok := v.(int)

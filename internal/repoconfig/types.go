@@ -38,14 +38,14 @@ type Config struct {
 
 // Project is one independently planned and applied unit of infrastructure.
 type Project struct {
-	Name string `yaml:"name" jsonschema:"required,pattern=^[A-Za-z0-9][A-Za-z0-9._-]*$,description=Unique name of the project\\, used in comments\\, commands (sluice plan -p NAME) and statuses."`
+	Name string `yaml:"name" jsonschema:"required,pattern=^[A-Za-z0-9][A-Za-z0-9._-]*$,maxLength=100,description=Unique name of the project\\, used in comments\\, commands (sluice plan -p NAME) and statuses."`
 	Dir  string `yaml:"dir" jsonschema:"required,description=Directory of the project's code\\, relative to the repository root."`
 	// Engine: terraform, opentofu or pulumi.
 	Engine string `yaml:"engine,omitempty" jsonschema:"enum=terraform,enum=opentofu,enum=pulumi,description=Which tool plans and applies the project. Default: pulumi when the dir has a Pulumi.yaml\\, else terraform."`
 	// Workspace is the Terraform/OpenTofu workspace (default "default").
-	Workspace string `yaml:"workspace,omitempty" jsonschema:"description=Terraform or OpenTofu workspace. Default: default. Not allowed for pulumi."`
+	Workspace string `yaml:"workspace,omitempty" jsonschema:"pattern=^[A-Za-z0-9._~$&+=:@][A-Za-z0-9._~$&+=:@-]*$,maxLength=100,description=Terraform or OpenTofu workspace: letters\\, digits and - . _ ~ $ & + = : @ (not . or ..\\, not starting with -). Default: default. Not allowed for pulumi."`
 	// Stack is the Pulumi stack.
-	Stack string `yaml:"stack,omitempty" jsonschema:"description=Pulumi stack. Required for pulumi; not allowed for terraform or opentofu."`
+	Stack string `yaml:"stack,omitempty" jsonschema:"pattern=^([A-Za-z0-9_.][A-Za-z0-9_.-]*/){0\\,2}[A-Za-z0-9_.][A-Za-z0-9_.-]*$,description=Pulumi stack: STACK\\, ORG/STACK or ORG/PROJECT/STACK\\, each part letters\\, digits\\, - _ and . (not . or ..\\, not starting with -). Required for pulumi; not allowed for terraform or opentofu."`
 	// WhenModified globs, relative to Dir, that make the project affected.
 	WhenModified []string `yaml:"when_modified,omitempty" jsonschema:"description=Glob patterns relative to dir; a change to a matching file makes the project affected. ** matches across directories and ../ reaches outside dir (inside the repository). Default depends on the engine."`
 	// DependsOn names projects that must be planned and applied first.

@@ -12,10 +12,9 @@ import (
 	"github.com/bmatcuk/doublestar/v4"
 	"gopkg.in/yaml.v3"
 
+	"github.com/sluicehq/sluice/internal/safename"
 	"github.com/sluicehq/sluice/internal/suggest"
 )
-
-var validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 
 func engines() []string    { return []string{EngineTerraform, EngineOpenTofu, EnginePulumi} }
 func applyModes() []string { return []string{ApplyAfterMerge, ApplyBeforeMerge} }
@@ -117,8 +116,8 @@ func (p *parser) validateName(c *Config, i int, names map[string]int) {
 			eg = nameFromDir(path.Clean(pr.Dir))
 		}
 		p.errorf(p.node(l.path), "%s has no name; add a unique name, e.g. name: %s", l.owner, eg)
-	case !validName.MatchString(pr.Name):
-		p.errorf(p.node(l.path), "invalid project name %q; use letters, digits, '.', '_' and '-', starting with a letter or digit, e.g. %q", pr.Name, sanitizeName(pr.Name))
+	case safename.Project(pr.Name) != nil:
+		p.errorf(p.node(l.path), "invalid project name %q (%v); use up to %d letters, digits, '.', '_' and '-', starting with a letter or digit, e.g. %q", pr.Name, safename.Project(pr.Name), safename.MaxLen, sanitizeName(pr.Name))
 	default:
 		if first, dup := names[pr.Name]; dup {
 			line := p.node(fmt.Sprintf("projects[%d].name", first)).Line
@@ -241,8 +240,14 @@ func (p *parser) validateEngine(pr *Project, l loc, detected bool) {
 		if p.present(wsL.path) {
 			p.errorf(p.keyNode(wsL.path), "workspace is for terraform and opentofu, but %s uses pulumi%s; remove it (a Pulumi project names its stack: instead)", l.owner, why)
 		}
-		if !p.bad[stL.path] && pr.Stack == "" {
+		switch {
+		case p.bad[stL.path]:
+		case pr.Stack == "":
 			p.errorf(p.node(stL.path), "%s uses pulumi%s but has no stack; add the name of its Pulumi stack, e.g. stack: dev", l.owner, why)
+		default:
+			if err := safename.Stack(pr.Stack); err != nil {
+				p.errorf(p.values[stL.path], "invalid stack %q %s (%v); write a stack such as %q (STACK, ORG/STACK or ORG/PROJECT/STACK)", pr.Stack, l.where(), err, sanitizeStack(pr.Stack))
+			}
 		}
 		return
 	}
@@ -252,8 +257,10 @@ func (p *parser) validateEngine(pr *Project, l loc, detected bool) {
 	if p.present(stL.path) {
 		p.errorf(p.keyNode(stL.path), "stack is for pulumi, but %s uses %s%s; remove it (terraform and opentofu use workspace: instead)", l.owner, pr.Engine, why)
 	}
-	if p.present(wsL.path) && (pr.Workspace == "" || strings.HasPrefix(pr.Workspace, "-")) {
-		p.errorf(p.values[wsL.path], "invalid workspace %q %s; write a workspace name, or remove the key for the default workspace", pr.Workspace, l.where())
+	if p.present(wsL.path) {
+		if err := safename.Workspace(pr.Workspace); err != nil {
+			p.errorf(p.values[wsL.path], "invalid workspace %q %s (%v); write a workspace name such as %q, or remove the key for the default workspace", pr.Workspace, l.where(), err, sanitize(pr.Workspace, "default"))
+		}
 	}
 }
 

@@ -90,6 +90,29 @@ func CopyDir(t testing.TB, src, dst string) {
 	}
 }
 
+// Tree lists every path under dir, relative and sorted, directories with
+// a trailing /: what a test compares before and after an attempt to
+// write outside where it should.
+func Tree(t testing.TB, dir string) []string {
+	t.Helper()
+	var out []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		if d.IsDir() {
+			rel += "/"
+		}
+		out = append(out, filepath.ToSlash(rel))
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("listing %s: %v", dir, err)
+	}
+	return out
+}
+
 // WriteFile writes a file, creating its directory.
 func WriteFile(t testing.TB, path, content string) {
 	t.Helper()

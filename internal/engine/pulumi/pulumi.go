@@ -20,6 +20,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/engine"
 	"github.com/sluicehq/sluice/internal/redact"
+	"github.com/sluicehq/sluice/internal/safename"
 )
 
 // Driver plans and applies Pulumi projects with the pulumi CLI.
@@ -95,6 +96,12 @@ func (d *Driver) session(w engine.Where) (*session, error) {
 	}
 	if w.Workspace == "" {
 		return nil, fmt.Errorf("project %s: a Pulumi project needs a stack: name it in sluice.yaml (stack: prod)", w.Project)
+	}
+	// The stack becomes an argument and the name of its settings file:
+	// sluice.yaml's validation refused a bad one; a name from anywhere
+	// else is refused here, before anything is created.
+	if err := safename.Stack(w.Workspace); err != nil {
+		return nil, fmt.Errorf("project %s: invalid stack %q (%v); fix stack in sluice.yaml", w.Project, w.Workspace, err)
 	}
 	bin, err := d.lookPath()
 	if err != nil {
@@ -178,7 +185,7 @@ type result struct {
 // output of a streamed command; scrub, when not nil, hides secrets in its
 // error lines.
 func (s *session) run(ctx context.Context, mode runMode, log engine.LineFunc, scrub *redact.Redactor, args ...string) (result, error) {
-	args = append(args, "--stack", s.stack, "--non-interactive", "--color=never")
+	args = append(args, "--stack="+s.stack, "--non-interactive", "--color=never")
 	var evPath string
 	if args[0] == "preview" || args[0] == "up" {
 		f, err := os.CreateTemp(s.state, "events-*.jsonl")

@@ -818,3 +818,24 @@ func TestPlanWithoutUpdatePlans(t *testing.T) {
 		t.Errorf("update plan %s, version %q, lines:\n%s", art.UpdatePlan, pl.EngineVersion, ls.String())
 	}
 }
+
+// TestBadStackIsRefused: a stack that is not [ORG/[PROJECT/]]STACK of
+// plain parts is refused before anything runs or is created.
+func TestBadStackIsRefused(t *testing.T) {
+	dir, data := t.TempDir(), t.TempDir()
+	state := filepath.Join(data, "engines", "p", "stack")
+	for _, s := range []string{"../../escaped", "acme/../dev", "--yes", "a/b/c/d", "dev stack"} {
+		_, err := New("pulumi").Plan(context.Background(), engine.PlanRequest{
+			Project: "p", Dir: dir, Workspace: s, StateDir: state, PlanFile: filepath.Join(state, "p.plan"),
+		})
+		if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("project p: invalid stack %q (", s)) {
+			t.Errorf("stack %q: %v, want it refused", s, err)
+		}
+	}
+	if got := testkit.Tree(t, data); !slices.Equal(got, []string{"./"}) {
+		t.Errorf("created %q", got)
+	}
+	if got := testkit.Tree(t, dir); !slices.Equal(got, []string{"./"}) {
+		t.Errorf("created in the project's directory: %q", got)
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/engine"
+	"github.com/sluicehq/sluice/internal/safename"
 )
 
 // Driver plans and applies Terraform or OpenTofu projects.
@@ -87,13 +88,19 @@ func (d *Driver) session(w engine.Where) (*session, error) {
 	if err := engine.CheckDir(w.Project, w.Dir); err != nil {
 		return nil, err
 	}
-	bin, err := d.lookPath()
-	if err != nil {
-		return nil, fmt.Errorf("project %s: %w", w.Project, err)
-	}
 	ws := w.Workspace
 	if ws == "" {
 		ws = "default"
+	}
+	// The workspace becomes an argument and, in the local backend, a
+	// directory: sluice.yaml's validation refused a bad one; a name from
+	// anywhere else is refused here, before anything is created.
+	if err := safename.Workspace(ws); err != nil {
+		return nil, fmt.Errorf("project %s: invalid workspace %q (%v); fix workspace in sluice.yaml", w.Project, ws, err)
+	}
+	bin, err := d.lookPath()
+	if err != nil {
+		return nil, fmt.Errorf("project %s: %w", w.Project, err)
 	}
 	if err := os.MkdirAll(w.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("project %s: creating %s: %w", w.Project, w.StateDir, err)
@@ -230,7 +237,7 @@ func (s *session) init(ctx context.Context, force bool) (bool, error) {
 	if s.ws != "default" {
 		// A workspace that does not exist yet is created, as automation
 		// needs; a misspelled name shows as a new, empty workspace.
-		out, err := s.run(ctx, streamed, "workspace", "select", "-or-create=true", "-no-color", s.ws)
+		out, err := s.run(ctx, streamed, "workspace", "select", "-or-create=true", "-no-color", "--", s.ws)
 		if err != nil {
 			return false, err
 		}

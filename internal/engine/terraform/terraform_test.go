@@ -710,3 +710,33 @@ func TestDebugLogsAreNotPassedOn(t *testing.T) {
 		})
 	}
 }
+
+// TestBadWorkspaceIsRefused: a workspace that is not a plain name is
+// refused before anything runs or is created. Terraform itself takes ".."
+// (the local backend then keeps that workspace's state in
+// terraform.tfstate.d/../, the default workspace's), and a name starting
+// with '-' would be read as an option.
+func TestBadWorkspaceIsRefused(t *testing.T) {
+	for _, bin := range testkit.Engines(t) {
+		t.Run(bin.Engine, func(t *testing.T) {
+			p := newProject(t, bin, "nodegroup")
+			before := testkit.Tree(t, filepath.Dir(p.dir))
+			stateBefore := testkit.Tree(t, filepath.Dir(p.state))
+			for _, ws := range []string{"..", ".", "../../escaped", "-help", "a b"} {
+				_, err := p.d.Plan(context.Background(), engine.PlanRequest{
+					Project: "ng", Dir: p.dir, Workspace: ws, StateDir: p.state,
+					PlanFile: filepath.Join(p.state, "ws.tfplan"),
+				})
+				if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("project ng: invalid workspace %q (", ws)) {
+					t.Errorf("workspace %q: %v, want it refused", ws, err)
+				}
+			}
+			if after := testkit.Tree(t, filepath.Dir(p.dir)); !slices.Equal(after, before) {
+				t.Errorf("the project's directory changed:\n%q\nwas\n%q", after, before)
+			}
+			if after := testkit.Tree(t, filepath.Dir(p.state)); !slices.Equal(after, stateBefore) {
+				t.Errorf("the state directory changed:\n%q\nwas\n%q", after, stateBefore)
+			}
+		})
+	}
+}
