@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -63,8 +64,8 @@ func (d depTree) ChangedFiles(context.Context, workspace.Source, string, string)
 func (d depTree) DiffFiles(context.Context, workspace.Source, string, string) ([]string, error) {
 	return nil, nil
 }
-func (d depTree) ReadFile(_ context.Context, _ workspace.Source, _, path string) ([]byte, error) {
-	return os.ReadFile(filepath.Join(d.dir, filepath.FromSlash(path)))
+func (d depTree) TreeFS(context.Context, workspace.Source, string, func(string, int64) bool) (fs.FS, error) {
+	return os.DirFS(d.dir), nil
 }
 
 // depEngine plans one resource to add in every project, with the output

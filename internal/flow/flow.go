@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"regexp"
 	"strings"
@@ -57,7 +58,8 @@ type Workspaces interface {
 	Remove(ctx context.Context, t *workspace.Tree) error
 	ChangedFiles(ctx context.Context, src workspace.Source, base, head string) ([]string, error)
 	DiffFiles(ctx context.Context, src workspace.Source, from, to string) ([]string, error)
-	ReadFile(ctx context.Context, src workspace.Source, commit, path string) ([]byte, error)
+	// TreeFS is a commit's tree; read says which files' content to load.
+	TreeFS(ctx context.Context, src workspace.Source, commit string, read func(name string, size int64) bool) (fs.FS, error)
 }
 
 // Engines returns the driver for an engine name from sluice.yaml.

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/audit"
@@ -105,8 +107,8 @@ func (o oneTree) ChangedFiles(context.Context, workspace.Source, string, string)
 func (o oneTree) DiffFiles(context.Context, workspace.Source, string, string) ([]string, error) {
 	return nil, nil
 }
-func (o oneTree) ReadFile(context.Context, workspace.Source, string, string) ([]byte, error) {
-	return nil, os.ErrNotExist
+func (o oneTree) TreeFS(context.Context, workspace.Source, string, func(string, int64) bool) (fs.FS, error) {
+	return fstest.MapFS{}, nil
 }
 
 // artifactEngine plans one resource to add; its artifact names the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -82,17 +83,16 @@ func (c *commitFiles) DiffFiles(_ context.Context, _ workspace.Source, from, to 
 	return nil, nil
 }
 
-// ReadFile fails for a missing file as git show does: with an error that
-// does not say why.
-func (c *commitFiles) ReadFile(_ context.Context, _ workspace.Source, commit, path string) ([]byte, error) {
+// TreeFS is the commit's files; every one is read.
+func (c *commitFiles) TreeFS(_ context.Context, _ workspace.Source, commit string, _ func(string, int64) bool) (fs.FS, error) {
 	if err := c.have(commit); err != nil {
 		return nil, err
 	}
-	content, ok := c.commits[commit][path]
-	if !ok {
-		return nil, fmt.Errorf("reading %s at %s of gitea:org/infra: exit status 128", path, commit[:7])
+	fsys := fstest.MapFS{}
+	for p, content := range c.commits[commit] {
+		fsys[p] = &fstest.MapFile{Data: []byte(content)}
 	}
-	return []byte(content), nil
+	return fsys, nil
 }
 
 // gateForge is a forge as the gate reads it: reviews, permissions, green
@@ -179,8 +179,6 @@ func TestRulesFromTheBase(t *testing.T) {
 		head    string // the project's entry in the head's sluice.yaml
 		want    projectRules
 		note    string // in the note; "" for none
-		// checkout: the base is read from a checkout of it.
-		checkout bool
 	}{
 		{
 			name:    "the head names its own approver",
@@ -276,18 +274,17 @@ func TestRulesFromTheBase(t *testing.T) {
 			note:    "are from the defaults: the base branch has no sluice.yaml",
 		},
 		{
-			name:     "a base whose sluice.yaml is not valid",
-			base:     map[string]string{"sluice.yaml": "version: 1\nprojects: {}\n"},
-			project:  "prod",
-			head:     "dir: prod\n    approval:\n      from: [mallory]",
-			want:     projectRules{MinApprovals: 1, Mode: "after_merge"},
-			note:     "is not valid",
-			checkout: true,
+			name:    "a base whose sluice.yaml is not valid",
+			base:    map[string]string{"sluice.yaml": "version: 1\nprojects: {}\n"},
+			project: "prod",
+			head:    "dir: prod\n    approval:\n      from: [mallory]",
+			want:    projectRules{MinApprovals: 1, Mode: "after_merge"},
+			note:    "is not valid",
 		},
 		{
-			// Read without its checkout, this file fails (a stack on what
-			// would be a terraform project): it is read from a checkout of
-			// the base, where app/Pulumi.yaml makes the project pulumi.
+			// Read alone, this file fails (a stack on what would be a
+			// terraform project): it is read with the base's tree, where
+			// app/Pulumi.yaml makes the project pulumi.
 			name: "a base that validates only with its files",
 			base: map[string]string{
 				"sluice.yaml":     baseYAML + "  - name: app\n    dir: app\n    stack: prod\n    approval:\n      min: 2\n      from: [carol]\n",
@@ -295,11 +292,10 @@ func TestRulesFromTheBase(t *testing.T) {
 				"staging/main.tf": "",
 				"prod/main.tf":    "",
 			},
-			project:  "app",
-			head:     "dir: app\n    engine: pulumi\n    stack: prod\n    approval:\n      min: 1\n      from: [mallory]",
-			want:     projectRules{MinApprovals: 2, From: []string{"carol"}, Mode: "after_merge"},
-			note:     "this merge request changes them",
-			checkout: true,
+			project: "app",
+			head:    "dir: app\n    engine: pulumi\n    stack: prod\n    approval:\n      min: 1\n      from: [mallory]",
+			want:    projectRules{MinApprovals: 2, From: []string{"carol"}, Mode: "after_merge"},
+			note:    "this merge request changes them",
 		},
 	}
 	for _, tt := range tests {
@@ -323,8 +319,8 @@ func TestRulesFromTheBase(t *testing.T) {
 			if got.Dir != p.Dir || got.Engine != p.Engine || !reflect.DeepEqual(got.Patterns, p.Patterns()) {
 				t.Errorf("what is planned is not the head's: %+v", got)
 			}
-			if (repo.checkouts > 0) != tt.checkout {
-				t.Errorf("%d checkouts of the base, want them %v", repo.checkouts, tt.checkout)
+			if repo.checkouts > 0 {
+				t.Errorf("%d checkouts of the base: its files are read from git", repo.checkouts)
 			}
 			switch {
 			case tt.note == "" && len(notes) > 0:

@@ -278,10 +278,11 @@ func (f *Flow) rulesOf(ctx context.Context, r store.Run, p *repoconfig.Project, 
 	if err != nil {
 		return nil, nil, err
 	}
-	baseCfg, why, err := f.baseConfig(ctx, src, rulesAt, r.ID)
+	baseFS, err := f.baseTree(ctx, src, rulesAt)
 	if err != nil {
 		return nil, nil, err
 	}
+	baseCfg, why := baseConfig(baseFS, rulesAt)
 	var base *repoconfig.Project
 	if baseCfg != nil {
 		if bp, ok := baseCfg.Project(p.Name); ok {
@@ -316,7 +317,7 @@ func (f *Flow) rulesOf(ctx context.Context, r store.Run, p *repoconfig.Project, 
 	}
 	// The owners are those of the base branch: a merge request must not
 	// choose its own reviewers by editing CODEOWNERS.
-	co, err := f.codeownersAt(ctx, src, rulesAt, f.forgeName(r.Repo))
+	co, err := codeownersAt(baseFS, f.forgeName(r.Repo))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -404,76 +405,72 @@ func sameProject(cfg *repoconfig.Config, p *repoconfig.Project) *repoconfig.Proj
 	return nil
 }
 
-// baseConfig reads sluice.yaml at base, the commit the rules come from
-// (rulesCommit; runID names the checkout). It returns nil, and why, when
-// there are no rules to take from there: no base commit, no sluice.yaml,
-// or one that is not valid (the base's own plans fail then too; its fix
-// must be reviewable). An error is returned only when the base cannot be
-// read at all, so that a failure to read never passes for an absent file
-// with weaker rules.
-func (f *Flow) baseConfig(ctx context.Context, src workspace.Source, base string, runID int64) (*repoconfig.Config, string, error) {
+// baseTree is the commit the rules come from (rulesCommit) as git has
+// it, with the content of the files rulesOf reads there: sluice.yaml and
+// CODEOWNERS (wherever a forge looks for it), each if at most
+// repoconfig.MaxFileSize (a larger one is listed, not read, and refused
+// by repoconfig.ReadFile). nil when there is no base commit. A base that
+// cannot be read (a fetch that failed) is an error, never a base without
+// those files, whose defaults may be weaker than its rules.
+func (f *Flow) baseTree(ctx context.Context, src workspace.Source, base string) (fs.FS, error) {
 	if base == "" {
-		return nil, "the merge request has no base commit", nil
+		return nil, nil
 	}
-	data, found, err := f.readAt(ctx, src, base, repoconfig.FileName)
-	if err != nil {
-		return nil, "", err
-	}
-	if !found {
-		return nil, fmt.Sprintf("the base branch has no %s at %s", repoconfig.FileName, short(base)), nil
-	}
-	cfg, err := repoconfig.Parse(nil, repoconfig.FileName, data)
-	if err == nil {
-		return cfg, "", nil
-	}
-	// Without the files beside it, the file may not validate (an engine
-	// told by a Pulumi.yaml in the project's dir): read it as a checkout
-	// of the base, as the base's own plans do.
-	tree, err := f.Workspaces.Checkout(ctx, src, base, fmt.Sprintf("run-%d-base", runID))
-	if err != nil {
-		return nil, "", err
-	}
-	defer func() { _ = f.Workspaces.Remove(context.WithoutCancel(ctx), tree) }()
-	cfg, err = repoconfig.Load(os.DirFS(tree.Dir))
-	if err != nil {
-		return nil, fmt.Sprintf("the base branch's %s at %s is not valid: %v", repoconfig.FileName, short(base), err), nil
-	}
-	return cfg, "", nil
+	owners := codeowners.Locations("")
+	return f.Workspaces.TreeFS(ctx, src, base, func(name string, size int64) bool {
+		return size <= repoconfig.MaxFileSize && (name == repoconfig.FileName || slices.Contains(owners, name))
+	})
 }
 
-// codeownersAt reads the CODEOWNERS file the forge uses at commit: the
-// first of its locations that exists; nil when there is none.
-func (f *Flow) codeownersAt(ctx context.Context, src workspace.Source, commit, forgeName string) (*codeowners.File, error) {
+// baseConfig reads sluice.yaml in the base's tree. It returns nil, and
+// why, when there are no rules to take from there: no base commit, no
+// sluice.yaml, or one that is not valid (larger than
+// repoconfig.MaxFileSize, say: the base's own plans fail then too; its
+// fix must be reviewable).
+func baseConfig(base fs.FS, at string) (*repoconfig.Config, string) {
+	if base == nil {
+		return nil, "the merge request has no base commit"
+	}
+	data, err := repoconfig.ReadFile(base, repoconfig.FileName)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Sprintf("the base branch has no %s at %s", repoconfig.FileName, short(at))
+	}
+	if err == nil {
+		// The rules, whether or not every directory they name is there.
+		var cfg *repoconfig.Config
+		if cfg, err = repoconfig.Parse(nil, repoconfig.FileName, data); err == nil {
+			return cfg, ""
+		}
+		// Without the files beside it, the file may not validate (an
+		// engine told by a Pulumi.yaml in the project's dir): read it
+		// with the tree, which lists every file, as the base's own plans
+		// do.
+		if cfg, err = repoconfig.Parse(base, repoconfig.FileName, data); err == nil {
+			return cfg, ""
+		}
+	}
+	return nil, fmt.Sprintf("the base branch's %s at %s is not valid: %v", repoconfig.FileName, short(at), err)
+}
+
+// codeownersAt reads the CODEOWNERS file the forge uses in the base's
+// tree: the first of its locations that exists; nil when there is none
+// (or no base). One that cannot be read (a symbolic link, too large) is an
+// error: the next location or no owners would be weaker rules.
+func codeownersAt(base fs.FS, forgeName string) (*codeowners.File, error) {
+	if base == nil {
+		return nil, nil
+	}
 	for _, loc := range codeowners.Locations(forgeName) {
-		b, found, err := f.readAt(ctx, src, commit, loc)
+		b, err := repoconfig.ReadFile(base, loc)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("on the base branch: %w", err)
 		}
-		if found {
-			return codeowners.Parse(string(b)), nil
-		}
+		return codeowners.Parse(string(b)), nil
 	}
 	return nil, nil
-}
-
-// readAt reads a file at a commit; found is false when the commit has no
-// such file. ReadFile does not tell a missing file from a failure (a
-// fetch that failed), so the commit is checked first: once it is there,
-// reading from it fails only for a path it does not have. A failure to
-// read is an error, never an absent file: absent, the next CODEOWNERS
-// location or the default rules would be used instead.
-func (f *Flow) readAt(ctx context.Context, src workspace.Source, commit, path string) (data []byte, found bool, err error) {
-	if _, err := f.Workspaces.DiffFiles(ctx, src, commit, commit); err != nil {
-		return nil, false, err
-	}
-	data, err = f.Workspaces.ReadFile(ctx, src, commit, path)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, false, ctx.Err()
-		}
-		return nil, false, nil
-	}
-	return data, true, nil
 }
 
 // forgeName is the name of the forge that hosts repo (github, gitlab,

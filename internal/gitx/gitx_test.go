@@ -3,10 +3,12 @@ package gitx
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -207,7 +209,7 @@ func TestTreeFS(t *testing.T) {
 	testkit.WriteFile(t, filepath.Join(dir, "envs", "prod", "main.tf"), "changed in the working tree\n")
 	r, _ := Open(ctx, dir)
 
-	all, err := r.TreeFS(ctx, "HEAD", func(string) bool { return true })
+	all, err := r.TreeFS(ctx, "HEAD", func(string, int64) bool { return true })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +223,7 @@ func TestTreeFS(t *testing.T) {
 		t.Errorf("link.tf: %v, %v; want a symbolic link", st, err)
 	}
 
-	some, err := r.TreeFS(ctx, "HEAD", func(name string) bool { return strings.HasSuffix(name, ".tf") })
+	some, err := r.TreeFS(ctx, "HEAD", func(name string, _ int64) bool { return strings.HasSuffix(name, ".tf") })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,7 +231,7 @@ func TestTreeFS(t *testing.T) {
 		t.Error("a file not asked for was read")
 	}
 	// Links are always read, whatever read says.
-	none, err := r.TreeFS(ctx, "HEAD", func(string) bool { return false })
+	none, err := r.TreeFS(ctx, "HEAD", func(string, int64) bool { return false })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,7 +244,30 @@ func TestTreeFS(t *testing.T) {
 	if entries, err := fs.ReadDir(some, "envs"); err != nil || len(entries) != 2 || entries[0].Name() != "dev" {
 		t.Errorf("ReadDir(envs) = %v, %v", entries, err)
 	}
-	if _, err := r.TreeFS(ctx, "no-such-rev", func(string) bool { return true }); err == nil {
+	// Sizes are known without reading, so a caller can leave large files
+	// unread.
+	var sizes []string
+	small, err := r.TreeFS(ctx, "HEAD", func(name string, size int64) bool {
+		sizes = append(sizes, fmt.Sprintf("%s=%d", name, size))
+		return size < 1000
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(sizes)
+	if want := []string{"envs/dev/main.tofu=0", "envs/prod/big.bin=10000", "envs/prod/main.tf=14", "sluice.yaml=11"}; !slices.Equal(sizes, want) {
+		t.Errorf("read was asked about %q, want %q", sizes, want)
+	}
+	if st, err := fs.Stat(small, "envs/prod/big.bin"); err != nil || st.Size() != 10000 {
+		t.Errorf("Stat(big.bin) = %v, %v; want its size, 10000", st, err)
+	}
+	if _, err := fs.ReadFile(small, "envs/prod/big.bin"); err == nil {
+		t.Error("a file left out by read was read")
+	}
+	if b, err := fs.ReadFile(small, "sluice.yaml"); err != nil || string(b) != "version: 1\n" {
+		t.Errorf("sluice.yaml = %q, %v", b, err)
+	}
+	if _, err := r.TreeFS(ctx, "no-such-rev", func(string, int64) bool { return true }); err == nil {
 		t.Error("TreeFS of a missing revision must fail")
 	}
 }

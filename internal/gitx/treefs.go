@@ -13,15 +13,21 @@ import (
 	"time"
 )
 
+// maxLink is the longest symbolic link TreeFS reads: a longer one is no
+// path (PATH_MAX), and a blob of any size can claim to be a link.
+const maxLink = 4096
+
 // TreeFS returns the tree of a commit as a read-only file system, without
-// checking it out. Every file and directory is listed; only the files for
-// which read returns true have their content (two git calls in all: one
-// listing, one reading every wanted blob); opening another file fails.
-// Symbolic links are reported as such (their content, always read, is the
-// link's target; they are not followed, and fs.ReadLink reads them);
-// submodules are left out.
-func (r *Repo) TreeFS(ctx context.Context, rev string, read func(name string) bool) (fs.FS, error) {
-	out, err := r.Git(ctx, "ls-tree", "-r", "-z", "--full-tree", "--end-of-options", rev)
+// checking it out. Every file and directory is listed, with its size;
+// only the files for which read returns true (given each file's name and
+// size, so that a caller can leave out what is too large to hold) have
+// their content (two git calls in all: one listing, one reading every
+// wanted blob); opening another file fails. Symbolic links are reported
+// as such (their content, read when it is at most 4 KiB whatever read
+// says, is the link's target; they are not followed, and fs.ReadLink
+// reads them); submodules are left out.
+func (r *Repo) TreeFS(ctx context.Context, rev string, read func(name string, size int64) bool) (fs.FS, error) {
+	out, err := r.Git(ctx, "ls-tree", "-r", "-z", "--long", "--full-tree", "--end-of-options", rev)
 	if err != nil {
 		return nil, fmt.Errorf("listing the files of %s: %w", short(rev), err)
 	}
@@ -33,11 +39,15 @@ func (r *Repo) TreeFS(ctx context.Context, rev string, read func(name string) bo
 		if !ok {
 			continue
 		}
-		f := strings.Fields(meta) // mode type object
-		if len(f) != 3 || f[1] != "blob" {
+		f := strings.Fields(meta) // mode type object size
+		if len(f) != 4 || f[1] != "blob" {
 			continue
 		}
-		n := &treeNode{name: path.Base(name), mode: 0o444, id: f[2]}
+		size, err := strconv.ParseInt(f[3], 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("listing the files of %s: unexpected git ls-tree output %q", short(rev), meta)
+		}
+		n := &treeNode{name: path.Base(name), mode: 0o444, id: f[2], size: size}
 		switch f[0] {
 		case "120000":
 			n.mode = fs.ModeSymlink | 0o777
@@ -45,7 +55,8 @@ func (r *Repo) TreeFS(ctx context.Context, rev string, read func(name string) bo
 			n.mode = 0o555
 		}
 		t.add(name, n)
-		if read(name) || n.mode&fs.ModeSymlink != 0 {
+		isLink := n.mode&fs.ModeSymlink != 0
+		if isLink && size <= maxLink || !isLink && read(name, size) {
 			want = append(want, n)
 			ids.WriteString(n.id + "\n")
 		}
@@ -87,6 +98,7 @@ type treeNode struct {
 	name     string
 	mode     fs.FileMode
 	id       string
+	size     int64
 	data     []byte
 	loaded   bool
 	children []string // full names, for directories
@@ -153,8 +165,11 @@ func (t *treeFS) ReadLink(name string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if n.mode&fs.ModeSymlink == 0 {
+	switch {
+	case n.mode&fs.ModeSymlink == 0:
 		return "", &fs.PathError{Op: "readlink", Path: name, Err: fs.ErrInvalid}
+	case !n.loaded:
+		return "", &fs.PathError{Op: "readlink", Path: name, Err: fmt.Errorf("a link of %d bytes is no path: %w", n.size, fs.ErrInvalid)}
 	}
 	return string(n.data), nil
 }
@@ -178,7 +193,7 @@ func (t *treeFS) ReadDir(name string) ([]fs.DirEntry, error) {
 type info struct{ n *treeNode }
 
 func (i info) Name() string               { return i.n.name }
-func (i info) Size() int64                { return int64(len(i.n.data)) }
+func (i info) Size() int64                { return i.n.size }
 func (i info) Mode() fs.FileMode          { return i.n.mode }
 func (i info) ModTime() time.Time         { return time.Time{} }
 func (i info) IsDir() bool                { return i.n.mode.IsDir() }

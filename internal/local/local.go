@@ -306,9 +306,11 @@ func mayRemoveProjects(files []gitx.Change) bool {
 // the same directory and workspace or stack now. A configuration at mb
 // that does not load is not compared.
 func (c *Checkout) removedSince(ctx context.Context, mb string) []RemovedProject {
-	fsys, err := c.Repo.TreeFS(ctx, mb, func(name string) bool {
-		base := path.Base(name)
-		return name == repoconfig.FileName || tfmodules.IsConfigFile(base)
+	fsys, err := c.Repo.TreeFS(ctx, mb, func(name string, size int64) bool {
+		if name == repoconfig.FileName {
+			return size <= repoconfig.MaxFileSize // a larger one is refused unread
+		}
+		return tfmodules.IsConfigFile(path.Base(name))
 	})
 	if err != nil {
 		return nil

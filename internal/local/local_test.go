@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -1090,5 +1091,38 @@ func TestHeldDependentAfterAMerge(t *testing.T) {
 	}
 	if strings.Contains(progress.String(), "warning: net") {
 		t.Errorf("net was applied, yet warned about:\n%s", progress.String())
+	}
+}
+
+// TestLargeConfigAtTheMergeBase: the merge base's sluice.yaml, read from
+// git to name removed projects, goes through the same limit as the
+// working tree's: a 40 MiB one is left unread (not held in memory) and
+// not compared.
+func TestLargeConfigAtTheMergeBase(t *testing.T) {
+	ctx := context.Background()
+	var big strings.Builder
+	big.WriteString(twoProjects)
+	for big.Len() < 40<<20 {
+		big.WriteString("# " + strings.Repeat("padding ", 12) + "\n")
+	}
+	dir := newRepo(t, map[string]string{"sluice.yaml": big.String(), "app/main.tf": "", "net/main.tf": "", "other/main.tf": ""})
+	mb := strings.TrimSpace(testkit.Git(t, dir, "rev-parse", "HEAD"))
+	testkit.Git(t, dir, "switch", "-q", "-c", "change")
+	testkit.WriteFile(t, filepath.Join(dir, "sluice.yaml"), strings.Replace(twoProjects, "  - name: other\n    dir: other\n", "", 1))
+	commitAll(t, dir, "smaller")
+	co, err := Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	removed := co.removedSince(ctx, mb)
+	runtime.ReadMemStats(&after)
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 8<<20 {
+		t.Errorf("reading the merge base's configuration allocated %d MiB", alloc>>20)
+	}
+	if len(removed) != 0 {
+		t.Errorf("removed = %+v, compared with a configuration larger than the limit", removed)
 	}
 }

@@ -17,9 +17,15 @@ import (
 	"github.com/sluicehq/sluice/internal/suggest"
 )
 
-// maxNodes bounds the work of decoding, so that aliases cannot make a small
-// file expand into a huge one.
+// maxNodes bounds the work of parsing and decoding. yaml.v3 builds a node
+// per value, some 250 bytes each, and does not expand aliases in the node
+// tree; decoding does, following each alias, so a small file could stand
+// for a huge one ("billion laughs"). Both stop at maxNodes values, and a
+// real sluice.yaml has a few thousand.
 const maxNodes = 100_000
+
+// maxProblems is how many problems a report lists; the rest are counted.
+const maxProblems = 100
 
 // parser decodes sluice.yaml from the yaml.v3 node tree, which knows the
 // position of every key and value, and validates the result. It collects
@@ -37,6 +43,8 @@ type parser struct {
 	// does not report them a second time.
 	bad   map[string]bool
 	nodes int
+	// more counts the problems beyond maxProblems, not kept.
+	more int
 }
 
 func newParser(fsys fs.FS, file string) *parser {
@@ -50,6 +58,10 @@ func newParser(fsys fs.FS, file string) *parser {
 }
 
 func (p *parser) addf(line, col int, format string, args ...any) {
+	if len(p.problems) == maxProblems {
+		p.more++
+		return
+	}
 	p.problems = append(p.problems, Problem{File: p.file, Line: line, Col: col, Msg: fmt.Sprintf(format, args...)})
 }
 
@@ -60,6 +72,10 @@ func (p *parser) errorf(n *yaml.Node, format string, args ...any) {
 // parse reads the YAML document and returns its root node, or nil after
 // reporting a problem.
 func (p *parser) parse(data []byte) *yaml.Node {
+	if n := separators(data); n > maxNodes {
+		p.addf(1, 1, "%s has %d separators (',', ':', '-', '[', '{', '?' and line breaks), more than the %d Sluice reads; a real %s has a few thousand, write it more simply", p.file, n, maxNodes, FileName)
+		return nil
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	err := dec.Decode(&doc)
@@ -79,6 +95,24 @@ func (p *parser) parse(data []byte) *yaml.Node {
 		p.syntaxError(data, err)
 	}
 	return doc.Content[0]
+}
+
+// separators counts the bytes that can begin a YAML node: each value but
+// the first follows one of them (an entry its '-' or ',', a key its line
+// break, '{' or ',', a value its ':'), and none begins more than two (a
+// mapping and its first key). So a document has at most twice as many
+// nodes, plus one, and counting them bounds what parsing it costs before
+// it starts. Those in comments and quoted strings count too: the bound
+// only gets safer.
+func separators(data []byte) int {
+	n := 0
+	for _, c := range data {
+		switch c {
+		case ',', ':', '-', '[', '{', '?', '\n':
+			n++
+		}
+	}
+	return n
 }
 
 var (
@@ -240,7 +274,7 @@ func (p *parser) decode(n *yaml.Node, v reflect.Value, l loc) bool {
 	}
 	p.values[l.path] = n
 	if p.nodes++; p.nodes == maxNodes {
-		p.errorf(n, "%s expands to more than %d values through aliases; write it without so many aliases", p.file, maxNodes)
+		p.errorf(n, "%s expands to more than %d values (aliases count each time they are used); write it without so many aliases", p.file, maxNodes)
 	}
 	if p.nodes >= maxNodes || isNull(n) {
 		return true

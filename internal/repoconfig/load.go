@@ -9,8 +9,12 @@ import (
 	"strings"
 )
 
-// maxFileSize bounds how much of sluice.yaml is read; a real one is a few KiB.
-const maxFileSize = 1 << 20
+// MaxFileSize bounds a configuration file Sluice reads from a repository
+// (sluice.yaml, CODEOWNERS): a real one is a few KiB. Every read of one
+// goes through ReadFile, and Parse refuses more, so a large file on any
+// branch costs no more than this; readers that learn a file's size
+// before reading it (gitx.TreeFS) leave larger ones unread.
+const MaxFileSize = 1 << 20
 
 // Problem is one thing wrong in a configuration file, with its position.
 type Problem struct {
@@ -25,15 +29,20 @@ func (p Problem) String() string {
 	return fmt.Sprintf("%s:%d:%d: %s", p.File, p.Line, p.Col, p.Msg)
 }
 
-// Error is every problem found in a configuration file, in file order.
+// Error is every problem found in a configuration file, in file order:
+// the first maxProblems of them, and how many more there are.
 type Error struct {
 	Problems []Problem
+	More     int
 }
 
 func (e *Error) Error() string {
-	lines := make([]string, len(e.Problems))
+	lines := make([]string, len(e.Problems), len(e.Problems)+1)
 	for i, p := range e.Problems {
 		lines[i] = p.String()
+	}
+	if e.More > 0 {
+		lines = append(lines, fmt.Sprintf("%s: %d more problems; fix these first", e.Problems[0].File, e.More))
 	}
 	return strings.Join(lines, "\n")
 }
@@ -42,7 +51,7 @@ func (e *Error) Error() string {
 // validates it and applies defaults. Without a sluice.yaml it discovers the
 // projects (see Discover). Problems in the file are reported as an *Error.
 func Load(fsys fs.FS) (*Config, error) {
-	data, err := readFile(fsys, FileName)
+	data, err := ReadFile(fsys, FileName)
 	if errors.Is(err, fs.ErrNotExist) {
 		return Discover(fsys)
 	}
@@ -52,9 +61,12 @@ func Load(fsys fs.FS) (*Config, error) {
 	return Parse(fsys, FileName, data)
 }
 
-// readFile reads a regular file, refusing symbolic links (they could point
-// outside the repository) and files over maxFileSize.
-func readFile(fsys fs.FS, name string) ([]byte, error) {
+// ReadFile reads a configuration file of the repository fsys: a regular
+// file of at most MaxFileSize. It refuses a symbolic link (it could lead
+// outside the repository, and the forge does not follow one either) and
+// a larger file, before reading it when fsys knows its size. A missing
+// file is an error wrapping fs.ErrNotExist.
+func ReadFile(fsys fs.FS, name string) ([]byte, error) {
 	info, err := fs.Lstat(fsys, name)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -64,25 +76,31 @@ func readFile(fsys fs.FS, name string) ([]byte, error) {
 	}
 	switch {
 	case info.Mode()&fs.ModeSymlink != 0:
-		return nil, fmt.Errorf("reading %s: it is a symbolic link; commit the file itself at the repository root", name)
+		return nil, fmt.Errorf("reading %s: it is a symbolic link; commit the file itself", name)
 	case info.IsDir():
-		return nil, fmt.Errorf("reading %s: it is a directory; Sluice expects a YAML file with that name at the repository root", name)
+		return nil, fmt.Errorf("reading %s: it is a directory; Sluice expects a file with that name", name)
 	case !info.Mode().IsRegular():
 		return nil, fmt.Errorf("reading %s: not a regular file (%s)", name, info.Mode().Type())
+	case info.Size() > MaxFileSize:
+		return nil, tooLarge(name)
 	}
 	f, err := fsys.Open(name)
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", name, err)
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", name, err)
 	}
-	if len(data) > maxFileSize {
-		return nil, fmt.Errorf("reading %s: larger than %d KiB; keep the configuration small", name, maxFileSize>>10)
+	if len(data) > MaxFileSize {
+		return nil, tooLarge(name)
 	}
 	return data, nil
+}
+
+func tooLarge(name string) error {
+	return fmt.Errorf("reading %s: larger than %d KiB; a configuration file is a few KiB, keep it small", name, MaxFileSize>>10)
 }
 
 // Parse parses and validates sluice.yaml content and applies defaults. name
@@ -90,6 +108,9 @@ func readFile(fsys fs.FS, name string) ([]byte, error) {
 // to check that directories exist and to detect engines; nil skips those
 // checks. Problems are reported as an *Error.
 func Parse(fsys fs.FS, name string, data []byte) (*Config, error) {
+	if len(data) > MaxFileSize {
+		return nil, tooLarge(name)
+	}
 	p := newParser(fsys, name)
 	var c Config
 	if root := p.parse(data); root != nil && p.decodeRoot(root, &c) {
@@ -102,7 +123,7 @@ func Parse(fsys fs.FS, name string, data []byte) (*Config, error) {
 			}
 			return a.Col - b.Col
 		})
-		return nil, &Error{Problems: p.problems}
+		return nil, &Error{Problems: p.problems, More: p.more}
 	}
 	c.File = name
 	return &c, nil

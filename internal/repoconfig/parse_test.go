@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"io/fs"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"testing/fstest"
+
+	"gopkg.in/yaml.v3"
 )
 
 // testRepo is a repository checkout for the tests.
@@ -386,15 +389,15 @@ func TestLoad(t *testing.T) {
 		{name: "invalid", fsys: withFile(&fstest.MapFile{Data: []byte("version: 2\n")}),
 			wantErr: "sluice.yaml:1:1: no projects; add a projects: list (see docs/configuration.md), or delete sluice.yaml to let Sluice discover projects\nsluice.yaml:1:10: unsupported version 2; write version: 1 (the only version)"},
 		{name: "directory", fsys: withFile(&fstest.MapFile{Mode: fs.ModeDir | 0o755}),
-			wantErr: "reading sluice.yaml: it is a directory; Sluice expects a YAML file"},
+			wantErr: "reading sluice.yaml: it is a directory; Sluice expects a file with that name"},
 		{name: "symlink", fsys: withFile(&fstest.MapFile{Data: []byte("/etc/passwd"), Mode: fs.ModeSymlink}),
 			wantErr: "reading sluice.yaml: it is a symbolic link; commit the file itself"},
 		{name: "device", fsys: withFile(&fstest.MapFile{Mode: fs.ModeDevice}),
 			wantErr: "reading sluice.yaml: not a regular file"},
 		{name: "unreadable", fsys: permFS{withFile(valid)},
 			wantErr: "reading sluice.yaml: open sluice.yaml: permission denied"},
-		{name: "too large", fsys: withFile(&fstest.MapFile{Data: make([]byte, maxFileSize+1)}),
-			wantErr: "reading sluice.yaml: larger than 1024 KiB"},
+		{name: "too large", fsys: withFile(&fstest.MapFile{Data: make([]byte, MaxFileSize+1)}),
+			wantErr: "reading sluice.yaml: larger than 1024 KiB; a configuration file is a few KiB, keep it small"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -415,19 +418,100 @@ func TestLoad(t *testing.T) {
 	}
 }
 
-func TestAliasBomb(t *testing.T) {
-	// Aliases must not expand a small file into an enormous amount of work.
+// TestParseIsBounded: what parsing a sluice.yaml costs does not grow with
+// what its aliases stand for, nor beyond what MaxFileSize allows: each of
+// these is refused with one clear problem (or the first maxProblems and
+// a count), for a few MiB of memory at most. Without the bounds, the
+// first took 240 MiB, and one 40 MiB file on a base branch 2.1 GiB.
+func TestParseIsBounded(t *testing.T) {
+	const maxAlloc = 64 << 20
+	project := "version: 1\nprojects:\n  - name: a\n    dir: a\n"
+	// A billion laughs: each level is nine aliases of the level above.
+	var laughs strings.Builder
+	laughs.WriteString("version: 1\nprojects:\n  - name: a\n    dir: a\n    when_modified: &l0 ['lol', 'lol', 'lol', 'lol', 'lol', 'lol', 'lol', 'lol', 'lol']\n")
+	for i := 1; i <= 9; i++ {
+		fmt.Fprintf(&laughs, "  - name: p%d\n    dir: a\n    when_modified: &l%d [%s]\n", i, i, strings.TrimSuffix(strings.Repeat(fmt.Sprintf("*l%d, ", i-1), 9), ", "))
+	}
+	// Projects made of aliases of a project whose list is an alias.
+	var projects strings.Builder
+	projects.WriteString("version: 1\nprojects:\n  - &p {name: a, dir: a, when_modified: &w ['" + strings.Repeat("x', '", 300) + "x']}\n")
+	for range 400 {
+		projects.WriteString("  - *p\n")
+	}
+	tests := []struct {
+		name, yaml, want string
+	}{
+		{"dense", project + "    when_modified: [" + strings.Repeat("a,", (MaxFileSize-len(project))/2-40) + "a]\n",
+			"separators (',', ':', '-', '[', '{', '?' and line breaks), more than the 100000 Sluice reads; a real sluice.yaml has a few thousand, write it more simply"},
+		{"dense, under the separators' bound", project + "    when_modified: [" + strings.Repeat("a,", maxNodes-20) + "a]\n",
+			""}, // valid, and the most a file that passes costs
+		// Nothing in sluice.yaml is a list of lists: the aliases are
+		// values of the wrong type, not followed.
+		{"billion laughs", laughs.String(),
+			`sluice.yaml:5:20: when_modified entry of project "p1" must be a single value, got a list`},
+		{"aliased projects", projects.String(),
+			"sluice.yaml expands to more than 100000 values (aliases count each time they are used)"},
+		{"many problems", project + "    when_modified: [" + strings.Repeat("[a], ", 19000) + "a]\n",
+			"sluice.yaml: 18900 more problems; fix these first"},
+		{"too large", project + "    when_modified: ['" + strings.Repeat("a", MaxFileSize) + "']\n",
+			"reading sluice.yaml: larger than 1024 KiB"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			_, err := Parse(nil, "sluice.yaml", []byte(tt.yaml))
+			runtime.ReadMemStats(&after)
+			if alloc := after.TotalAlloc - before.TotalAlloc; alloc > maxAlloc {
+				t.Errorf("Parse allocated %d MiB, more than %d MiB", alloc>>20, maxAlloc>>20)
+			} else {
+				t.Logf("%d KiB of YAML: %d MiB allocated", len(tt.yaml)>>10, alloc>>20)
+			}
+			if tt.want == "" {
+				if err != nil {
+					t.Errorf("Parse() error = %.400v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Parse() error = %.400v, want %q", err, tt.want)
+			}
+			if !strings.HasPrefix(err.Error(), "sluice.yaml:") && !strings.HasPrefix(err.Error(), "reading sluice.yaml") {
+				t.Errorf("the error does not say where: %.200v", err)
+			}
+			if n := strings.Count(err.Error(), "\n") + 1; n > maxProblems+1 {
+				t.Errorf("the error has %d lines", n)
+			}
+		})
+	}
+}
+
+// TestYAMLNodesDoNotExpandAliases: what TestParseIsBounded rests on.
+// yaml.v3 builds a node tree in which an alias is one node pointing to
+// its anchor, however often the anchor is used; decoding into Go values
+// would expand it (yaml.v3 then stops at "excessive aliasing"), which is
+// why Parse decodes from the nodes itself, counting every alias it
+// follows.
+func TestYAMLNodesDoNotExpandAliases(t *testing.T) {
 	var b strings.Builder
-	b.WriteString("version: 1\nx: &w ['*.tf'")
-	for range 500 {
-		b.WriteString(", '*.tf'")
+	b.WriteString("l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n")
+	for i := 1; i <= 9; i++ {
+		fmt.Fprintf(&b, "l%d: &l%d [%s]\n", i, i, strings.TrimSuffix(strings.Repeat(fmt.Sprintf("*l%d, ", i-1), 9), ", "))
 	}
-	b.WriteString("]\nprojects:\n")
-	for i := range 500 {
-		fmt.Fprintf(&b, "  - {name: p%d, dir: envs/prod, when_modified: *w, policies: *w, depends_on: *w}\n", i)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	var doc yaml.Node
+	if err := yaml.Unmarshal([]byte(b.String()), &doc); err != nil {
+		t.Fatal(err)
 	}
-	_, err := Parse(nil, "sluice.yaml", []byte(b.String()))
-	if err == nil || !strings.Contains(err.Error(), "expands to more than 100000 values through aliases") {
-		t.Fatalf("Parse() error = %.300v", err)
+	runtime.ReadMemStats(&after)
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 1<<20 {
+		t.Errorf("parsing %d bytes into nodes allocated %d KiB", b.Len(), alloc>>10)
+	}
+	var v any
+	if err := yaml.Unmarshal([]byte(b.String()), &v); err == nil || !strings.Contains(err.Error(), "excessive aliasing") {
+		t.Errorf("decoding the aliases into Go values: %v, want yaml.v3's refusal", err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -174,17 +175,20 @@ func (m *Manager) ChangedFiles(ctx context.Context, src Source, base, head strin
 	return paths(out)
 }
 
-// ReadFile returns a file's content at a commit.
-func (m *Manager) ReadFile(ctx context.Context, src Source, commit, path string) ([]byte, error) {
+// TreeFS returns the tree of a commit as a read-only file system
+// (gitx.TreeFS): every file listed with its size, the content of those
+// read wants. A failure to fetch or list the commit is an error; a file
+// the commit does not have is fs.ErrNotExist when it is opened.
+func (m *Manager) TreeFS(ctx context.Context, src Source, commit string, read func(name string, size int64) bool) (fs.FS, error) {
 	mirror, err := m.Mirror(ctx, src, commit)
 	if err != nil {
 		return nil, err
 	}
-	out, err := git(ctx, mirror, Source{}, "show", "--no-textconv", commit+":"+path)
+	fsys, err := gitx.At(mirror).TreeFS(ctx, commit, read)
 	if err != nil {
-		return nil, fmt.Errorf("reading %s at %s of %s: %w", path, gitx.Short(commit), src.Repo, err)
+		return nil, fmt.Errorf("reading %s of %s: %w", gitx.Short(commit), src.Repo, err)
 	}
-	return []byte(out), nil
+	return fsys, nil
 }
 
 // DiffFiles lists the paths that differ between two commits (renames give

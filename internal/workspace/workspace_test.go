@@ -2,6 +2,8 @@ package workspace
 
 import (
 	"context"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -43,12 +45,18 @@ func TestMirrorCheckoutAndDiffs(t *testing.T) {
 	if err != nil || len(diff) != 2 {
 		t.Errorf("DiffFiles = %q, %v", diff, err)
 	}
-	co, err := m.ReadFile(ctx, src, base, "CODEOWNERS")
-	if err != nil || string(co) != "* @sre\n" {
-		t.Errorf("ReadFile = %q, %v", co, err)
+	fsys, err := m.TreeFS(ctx, src, base, func(name string, _ int64) bool { return name == "CODEOWNERS" })
+	if err != nil {
+		t.Fatal(err)
 	}
-	if _, err := m.ReadFile(ctx, src, base, "missing"); err == nil {
-		t.Error("reading a missing file must fail")
+	if co, err := fs.ReadFile(fsys, "CODEOWNERS"); err != nil || string(co) != "* @sre\n" {
+		t.Errorf("CODEOWNERS at the base = %q, %v", co, err)
+	}
+	if _, err := fs.Stat(fsys, "staging.tf"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a file of another commit: %v", err)
+	}
+	if _, err := m.TreeFS(ctx, src, strings.Repeat("c", 40), func(string, int64) bool { return true }); err == nil || !strings.Contains(err.Error(), "not in the repository") {
+		t.Errorf("the tree of a missing commit: %v", err)
 	}
 	if err := m.Remove(ctx, tree); err != nil {
 		t.Fatal(err)
