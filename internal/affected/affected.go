@@ -44,16 +44,18 @@ func NewMatcher(projects []Project) (*Matcher, error) {
 			if !doublestar.ValidatePattern(pat) {
 				return nil, fmt.Errorf("project %s: invalid glob %q", p.Name, pat)
 			}
-			pre := literalPrefix(pat)
+			pre := LiteralPrefix(pat)
 			m.byPrefix[pre] = append(m.byPrefix[pre], rule{project: i, pattern: pat})
 		}
 	}
 	return m, nil
 }
 
-// literalPrefix returns the directory part of a glob before its first
-// segment with a wildcard; for a glob without wildcards, its directory.
-func literalPrefix(pat string) string {
+// LiteralPrefix returns the directory part of a glob before its first
+// segment with a wildcard (or an escape); for a glob without wildcards,
+// its directory: the directory a glob starts in, where it is indexed and
+// whose symbolic links repoconfig resolves.
+func LiteralPrefix(pat string) string {
 	segs := strings.Split(pat, "/")
 	n := 0
 	for n < len(segs) && !strings.ContainsAny(segs[n], `*?[{\`) {

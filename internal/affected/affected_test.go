@@ -70,8 +70,8 @@ func TestLiteralPrefix(t *testing.T) {
 		"c.json":            "",
 		"apps/{a,b}/x":      "apps",
 	} {
-		if got := literalPrefix(pat); got != want {
-			t.Errorf("literalPrefix(%q) = %q, want %q", pat, got, want)
+		if got := LiteralPrefix(pat); got != want {
+			t.Errorf("LiteralPrefix(%q) = %q, want %q", pat, got, want)
 		}
 	}
 }

@@ -36,7 +36,8 @@ type PlanRequest struct {
 	Project string // project name, for messages
 	// Root is the checkout the project is in: a sandboxed engine may read
 	// and write all of it (local modules are beside the project), and
-	// nothing of the repository beyond it. "" means Dir.
+	// nothing of the repository beyond it; what the driver itself reads of
+	// the project stays inside it too. "" means Dir.
 	Root      string
 	Dir       string   // absolute directory of the project's code
 	Workspace string   // Terraform workspace, "" means default
@@ -101,14 +102,21 @@ func (r ProbeRequest) Where() Where {
 	return Where{Project: "probe", Root: r.Root, Dir: r.Dir, Workspace: r.Workspace, StateDir: r.StateDir}
 }
 
+// Checkout is the checkout the project is in: Root, or Dir when the
+// caller named none. What the engine may write, and all the driver itself
+// reads of the project (its lock file, its modules, its project file),
+// is inside it.
+func (w Where) Checkout() string {
+	if w.Root == "" {
+		return w.Dir
+	}
+	return w.Root
+}
+
 // Paths are what a run at w writes: the checkout the project is in, its
 // working data, and the directory of its plan file.
 func (w Where) Paths() Paths {
-	root := w.Root
-	if root == "" {
-		root = w.Dir
-	}
-	p := Paths{Write: []string{root, w.StateDir}}
+	p := Paths{Write: []string{w.Checkout(), w.StateDir}}
 	if w.PlanFile != "" {
 		p.Write = append(p.Write, filepath.Dir(w.PlanFile))
 	}

@@ -436,16 +436,16 @@ func baseConfig(base fs.FS, at string) (*repoconfig.Config, string) {
 		return nil, fmt.Sprintf("the base branch has no %s at %s", repoconfig.FileName, short(at))
 	}
 	if err == nil {
-		// The rules, whether or not every directory they name is there.
+		// With the tree, which lists every file, as the base's own plans
+		// read it: an engine told by a Pulumi.yaml in the project's dir,
+		// a dir that is a link known by the directory it leads to (so that
+		// a project moved behind a link keeps its rules).
 		var cfg *repoconfig.Config
-		if cfg, err = repoconfig.Parse(nil, repoconfig.FileName, data); err == nil {
+		if cfg, err = repoconfig.Parse(base, repoconfig.FileName, data); err == nil {
 			return cfg, ""
 		}
-		// Without the files beside it, the file may not validate (an
-		// engine told by a Pulumi.yaml in the project's dir): read it
-		// with the tree, which lists every file, as the base's own plans
-		// do.
-		if cfg, err = repoconfig.Parse(base, repoconfig.FileName, data); err == nil {
+		// The rules, whether or not every directory they name is there.
+		if cfg, err = repoconfig.Parse(nil, repoconfig.FileName, data); err == nil {
 			return cfg, ""
 		}
 	}

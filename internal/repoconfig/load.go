@@ -3,18 +3,18 @@ package repoconfig
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"slices"
 	"strings"
+
+	"github.com/sluicehq/sluice/internal/repofs"
 )
 
 // MaxFileSize bounds a configuration file Sluice reads from a repository
-// (sluice.yaml, CODEOWNERS): a real one is a few KiB. Every read of one
-// goes through ReadFile, and Parse refuses more, so a large file on any
-// branch costs no more than this; readers that learn a file's size
-// before reading it (gitx.TreeFS) leave larger ones unread.
-const MaxFileSize = 1 << 20
+// (sluice.yaml, CODEOWNERS): every read of one goes through ReadFile, and
+// Parse refuses more, so a large file on any branch costs no more than
+// this.
+const MaxFileSize = repofs.MaxFileSize
 
 // Problem is one thing wrong in a configuration file, with its position.
 type Problem struct {
@@ -61,46 +61,23 @@ func Load(fsys fs.FS) (*Config, error) {
 	return Parse(fsys, FileName, data)
 }
 
-// ReadFile reads a configuration file of the repository fsys: a regular
-// file of at most MaxFileSize. It refuses a symbolic link (it could lead
-// outside the repository, and the forge does not follow one either) and
-// a larger file, before reading it when fsys knows its size. A missing
-// file is an error wrapping fs.ErrNotExist.
+// ReadFile reads a configuration file of the repository fsys (through
+// repofs.ReadFile: a regular file of at most MaxFileSize). It refuses a
+// symbolic link, which the forge does not follow either. A missing file is
+// an error wrapping fs.ErrNotExist.
 func ReadFile(fsys fs.FS, name string) ([]byte, error) {
 	info, err := fs.Lstat(fsys, name)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, err
-		}
-		return nil, fmt.Errorf("reading %s: %w", name, err)
-	}
 	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, err
+	case err != nil:
+		return nil, fmt.Errorf("reading %s: %w", name, err)
 	case info.Mode()&fs.ModeSymlink != 0:
 		return nil, fmt.Errorf("reading %s: it is a symbolic link; commit the file itself", name)
 	case info.IsDir():
 		return nil, fmt.Errorf("reading %s: it is a directory; Sluice expects a file with that name", name)
-	case !info.Mode().IsRegular():
-		return nil, fmt.Errorf("reading %s: not a regular file (%s)", name, info.Mode().Type())
-	case info.Size() > MaxFileSize:
-		return nil, tooLarge(name)
 	}
-	f, err := fsys.Open(name)
-	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", name, err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", name, err)
-	}
-	if len(data) > MaxFileSize {
-		return nil, tooLarge(name)
-	}
-	return data, nil
-}
-
-func tooLarge(name string) error {
-	return fmt.Errorf("reading %s: larger than %d KiB; a configuration file is a few KiB, keep it small", name, MaxFileSize>>10)
+	return repofs.ReadFile(fsys, name)
 }
 
 // Parse parses and validates sluice.yaml content and applies defaults. name
@@ -109,7 +86,7 @@ func tooLarge(name string) error {
 // checks. Problems are reported as an *Error.
 func Parse(fsys fs.FS, name string, data []byte) (*Config, error) {
 	if len(data) > MaxFileSize {
-		return nil, tooLarge(name)
+		return nil, repofs.TooLarge(name)
 	}
 	p := newParser(fsys, name)
 	var c Config

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -12,6 +13,8 @@ import (
 	"github.com/bmatcuk/doublestar/v4"
 	"gopkg.in/yaml.v3"
 
+	"github.com/sluicehq/sluice/internal/affected"
+	"github.com/sluicehq/sluice/internal/repofs"
 	"github.com/sluicehq/sluice/internal/safename"
 	"github.com/sluicehq/sluice/internal/suggest"
 )
@@ -165,7 +168,7 @@ func (p *parser) validateProject(c *Config, i int, names map[string]int) {
 	for j, g := range pr.WhenModified {
 		at := fmt.Sprintf("%s.when_modified[%d]", l.path, j)
 		if !p.bad[at] {
-			p.checkGlob(p.node(at), l, pr.Dir, dirOK, g)
+			pr.WhenModified[j] = p.checkGlob(p.node(at), l, pr.Dir, dirOK, g)
 		}
 	}
 
@@ -271,9 +274,15 @@ func (p *parser) hasPulumi(dir string) bool {
 	return isPulumiDir(p.fsys, dir)
 }
 
+// isPulumiDir reports whether dir holds Pulumi's project file: a regular
+// file, or a link to one inside the repository.
 func isPulumiDir(fsys fs.FS, dir string) bool {
 	for _, name := range []string{"Pulumi.yaml", "Pulumi.yml"} {
-		if info, err := fs.Stat(fsys, path.Join(dir, name)); err == nil && info.Mode().IsRegular() {
+		real, err := repofs.RealPath(fsys, path.Join(dir, name))
+		if err != nil {
+			continue
+		}
+		if info, err := fs.Stat(fsys, real); err == nil && info.Mode().IsRegular() {
 			return true
 		}
 	}
@@ -293,8 +302,11 @@ func outside(clean string) bool {
 }
 
 // checkPath checks a repository-relative path (noun is "directory" or
-// "policy path", label names the key) and returns it cleaned. It checks
-// that the path exists (and is a directory if wantDir) when it has fsys.
+// "policy path", label names the key) and returns it cleaned. With fsys it
+// also resolves the path's symbolic links, refusing one that leads outside
+// the repository, and returns the real path (a dir that links to another
+// project's dir is that dir), and checks that it exists (and is a
+// directory if wantDir).
 func (p *parser) checkPath(n *yaml.Node, noun, label, value string, wantDir bool) (string, bool) {
 	clean := path.Clean(value)
 	switch {
@@ -313,7 +325,16 @@ func (p *parser) checkPath(n *yaml.Node, noun, label, value string, wantDir bool
 	case p.fsys == nil:
 		return clean, true
 	}
-	info, err := fs.Stat(p.fsys, clean)
+	real, err := repofs.RealPath(p.fsys, clean)
+	if le := (*repofs.LinkError)(nil); errors.As(err, &le) {
+		p.errorf(n, "%s %q leads outside the repository (%s): %v; Sluice plans and reads only what is inside it, so point %s at a %s in the repository", noun, value, label, err, label, strings.TrimSuffix(noun, " path"))
+		return clean, false
+	}
+	if err != nil {
+		p.errorf(n, "cannot read %s %q (%s): %v; check the repository checkout", noun, clean, label, err)
+		return clean, false
+	}
+	info, err := fs.Stat(p.fsys, real)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		hint := ""
@@ -330,7 +351,7 @@ func (p *parser) checkPath(n *yaml.Node, noun, label, value string, wantDir bool
 		p.errorf(n, "%s %q is a file (%s); write the directory that holds the code, e.g. %q", noun, clean, label, path.Dir(clean))
 		return clean, false
 	}
-	return clean, true
+	return real, true
 }
 
 // closest suggests an existing sibling of a path that does not exist.
@@ -352,8 +373,12 @@ func (p *parser) closest(clean string, wantDir bool) string {
 	return "create it or correct the path"
 }
 
-// checkGlob checks one when_modified glob of a project.
-func (p *parser) checkGlob(n *yaml.Node, l loc, dir string, dirOK bool, g string) {
+// checkGlob checks one when_modified glob of a project and returns it,
+// with the symbolic links of the directory it starts in resolved: with
+// dir prod and prod/shared a link to ../shared, "shared/*.json" is
+// "../shared/*.json", the paths git reports changed. A glob whose
+// directory leads outside the repository is refused.
+func (p *parser) checkGlob(n *yaml.Node, l loc, dir string, dirOK bool, g string) string {
 	switch {
 	case g == "":
 		p.errorf(n, "empty entry in when_modified of %s; remove it or write a glob such as \"**/*.tf\"", l.owner)
@@ -367,7 +392,25 @@ func (p *parser) checkGlob(n *yaml.Node, l loc, dir string, dirOK bool, g string
 			up = fmt.Sprintf("from dir %q at most %d ../ stay inside the repository", dir, strings.Count(dir, "/")+1)
 		}
 		p.errorf(n, "glob %q in when_modified of %s reaches outside the repository; %s", g, l.owner, up)
+	case dirOK && p.fsys != nil:
+		prefix := affected.LiteralPrefix(g)
+		root := path.Join(dir, prefix)
+		real, err := repofs.RealPath(p.fsys, root)
+		if le := (*repofs.LinkError)(nil); errors.As(err, &le) {
+			p.errorf(n, "glob %q in when_modified of %s starts in %s, which leads outside the repository: %v; Sluice watches only files inside it", g, l.owner, root, err)
+			return g
+		}
+		if err != nil || real == root {
+			return g
+		}
+		rel, err := filepath.Rel(dir, real)
+		if err != nil {
+			return g
+		}
+		rest := strings.TrimPrefix(strings.TrimPrefix(g, prefix), "/")
+		return path.Join(EscapeGlob(filepath.ToSlash(rel)), rest)
 	}
+	return g
 }
 
 // checkCycles reports each cycle of depends_on once, at the entry that

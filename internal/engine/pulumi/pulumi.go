@@ -82,6 +82,7 @@ type session struct {
 	bin     string
 	project string
 	dir     string
+	root    string // the checkout: what the driver reads of the project stays inside it
 	stack   string
 	state   string
 	env     []string
@@ -114,7 +115,7 @@ func (d *Driver) session(w engine.Where) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &session{d: d, bin: bin, project: w.Project, dir: w.Dir, stack: w.Workspace, state: w.StateDir, log: w.Log, close: remove}
+	s := &session{d: d, bin: bin, project: w.Project, dir: w.Dir, root: w.Checkout(), stack: w.Workspace, state: w.StateDir, log: w.Log, close: remove}
 	s.env = d.environ(append(append(d.Env[:len(d.Env):len(d.Env)], "TMPDIR="+tmp), w.Env...))
 	s.sandbox = w.Sandbox(d.Confine, s.env, d.ownPaths(s.env, bin))
 	return s, nil

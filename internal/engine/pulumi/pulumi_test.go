@@ -839,3 +839,34 @@ func TestBadStackIsRefused(t *testing.T) {
 		t.Errorf("created in the project's directory: %q", got)
 	}
 }
+
+// TestProjectFileStaysInside: the driver reads Pulumi's project and stack
+// files only inside the repository: a Pulumi.yaml that links outside it
+// (to another project's secrets, /proc/self/environ) is not read; one
+// that links to a file inside is.
+func TestProjectFileStaysInside(t *testing.T) {
+	top := t.TempDir()
+	repo := filepath.Join(top, "repo")
+	dir := filepath.Join(repo, "app")
+	testkit.WriteFile(t, filepath.Join(top, "outside.yaml"), "name: leaked\nbackend:\n  url: file:///somewhere\n")
+	testkit.WriteFile(t, filepath.Join(repo, "shared", "Pulumi.yaml"), "name: shared\n")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s := &session{dir: dir, root: repo, stack: "dev"}
+	for target, want := range map[string]string{"../../outside.yaml": "", "../shared/Pulumi.yaml": "shared"} {
+		_ = os.Remove(filepath.Join(dir, "Pulumi.yaml"))
+		if err := os.Symlink(target, filepath.Join(dir, "Pulumi.yaml")); err != nil {
+			t.Fatal(err)
+		}
+		if pf := s.projectFile(); pf.Name != want || pf.Backend.URL != "" {
+			t.Errorf("Pulumi.yaml -> %s: read %+v, want the name %q", target, pf, want)
+		}
+	}
+	if err := os.Symlink("../../outside.yaml", filepath.Join(dir, "Pulumi.dev.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.readFile("Pulumi.dev.yaml"); err == nil {
+		t.Error("the stack's settings file was read through a link outside the repository")
+	}
+}

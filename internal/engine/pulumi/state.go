@@ -18,6 +18,8 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/sluicehq/sluice/internal/engine"
+	"github.com/sluicehq/sluice/internal/repofs"
+	"github.com/sluicehq/sluice/internal/safename"
 )
 
 // ErrPendingOperations means an interrupted update left operations whose
@@ -125,7 +127,7 @@ func (s *session) configSecrets(ctx context.Context) ([]string, error) {
 // the secrets costs a decryption, which is slow with a passphrase.
 func (s *session) mayHaveSecrets() bool {
 	for _, ext := range []string{".yaml", ".yml"} {
-		b, err := os.ReadFile(filepath.Join(s.dir, "Pulumi."+stackName(s.stack)+ext))
+		b, err := s.readFile("Pulumi." + stackName(s.stack) + ext)
 		if err == nil {
 			return bytes.Contains(b, []byte("secure:")) || bytes.Contains(b, []byte("environment:"))
 		}
@@ -299,12 +301,25 @@ type projectFile struct {
 func (s *session) projectFile() projectFile {
 	var pf projectFile
 	for _, name := range []string{"Pulumi.yaml", "Pulumi.yml"} {
-		if b, err := os.ReadFile(filepath.Join(s.dir, name)); err == nil {
+		if b, err := s.readFile(name); err == nil {
 			_ = yaml.Unmarshal(b, &pf)
 			break
 		}
 	}
 	return pf
+}
+
+// readFile reads a file of the project's directory as Sluice reads
+// repository files (repofs.ReadFile): following links only inside the
+// repository, a regular file of at most 1 MiB. A Pulumi.yaml that links
+// to /proc/self/environ is not read, whatever pulumi then does with it.
+func (s *session) readFile(name string) ([]byte, error) {
+	root := s.root
+	rel, err := filepath.Rel(root, filepath.Join(s.dir, name))
+	if err != nil || repofs.Outside(filepath.ToSlash(rel)) {
+		return nil, fmt.Errorf("%s is not inside the repository %s", name, root)
+	}
+	return repofs.ReadFile(os.DirFS(root), filepath.ToSlash(rel))
 }
 
 // stackFileName is the name Pulumi gives the stack's settings file: the
@@ -335,6 +350,10 @@ func (s *session) names() (project, stack string, err error) {
 	project = s.projectFile().Name
 	if project == "" {
 		return "", "", fmt.Errorf("project %s: no project name in %s/Pulumi.yaml", s.project, s.dir)
+	}
+	// It names directories the locks are looked for in.
+	if err := safename.Stack(project); err != nil || strings.Contains(project, "/") {
+		return "", "", fmt.Errorf("project %s: the name %q in %s/Pulumi.yaml is not a Pulumi project name (letters, digits, '-', '_' and '.')", s.project, project, s.dir)
 	}
 	return project, stack, nil
 }

@@ -74,6 +74,7 @@ type session struct {
 	bin     string
 	project string
 	dir     string
+	root    string // the checkout: what the driver reads of the project stays inside it
 	ws      string
 	state   string
 	env     []string
@@ -109,7 +110,7 @@ func (d *Driver) session(w engine.Where) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &session{d: d, bin: bin, project: w.Project, dir: w.Dir, ws: ws, state: w.StateDir, log: w.Log, close: remove}
+	s := &session{d: d, bin: bin, project: w.Project, dir: w.Dir, root: w.Checkout(), ws: ws, state: w.StateDir, log: w.Log, close: remove}
 	s.env = s.environ(append([]string{"TMPDIR=" + tmp}, w.Env...))
 	s.sandbox = w.Sandbox(d.Confine, s.env, d.ownPaths(s.env, bin))
 	return s, nil
@@ -215,7 +216,7 @@ func (s *session) init(ctx context.Context, force bool) (bool, error) {
 			return false, fmt.Errorf("creating the plugin cache %s: %w", s.d.PluginCacheDir, err)
 		}
 	}
-	key, err := initKey(s.bin, s.ws, s.dir)
+	key, err := initKey(s.bin, s.ws, s.root, s.dir)
 	if err != nil {
 		return false, fmt.Errorf("project %s: %w", s.project, err)
 	}

@@ -322,7 +322,7 @@ func TestInitKey(t *testing.T) {
 	testkit.CopyDir(t, filepath.Join("testdata", "nodegroup"), dir)
 	main := filepath.Join(dir, "main.tf")
 	key := func() string {
-		k, err := initKey("/bin/terraform", "default", dir)
+		k, err := initKey("/bin/terraform", "default", dir, dir)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -348,13 +348,13 @@ func TestInitKey(t *testing.T) {
 	if key() == k2 {
 		t.Error("a new implied provider in a local module must change the init key")
 	}
-	if k, _ := initKey("/bin/terraform", "prod", dir); k == key() {
+	if k, _ := initKey("/bin/terraform", "prod", dir, dir); k == key() {
 		t.Error("the workspace must be part of the init key")
 	}
 	// The same code elsewhere (another worktree) keeps the key.
 	elsewhere := t.TempDir()
 	testkit.CopyDir(t, dir, elsewhere)
-	if k, _ := initKey("/bin/terraform", "default", elsewhere); k != key() {
+	if k, _ := initKey("/bin/terraform", "default", elsewhere, elsewhere); k != key() {
 		t.Error("the init key must not depend on where the project is checked out")
 	}
 }
@@ -736,6 +736,71 @@ func TestBadWorkspaceIsRefused(t *testing.T) {
 			}
 			if after := testkit.Tree(t, filepath.Dir(p.state)); !slices.Equal(after, stateBefore) {
 				t.Errorf("the state directory changed:\n%q\nwas\n%q", after, stateBefore)
+			}
+		})
+	}
+}
+
+// TestNothingOutsideTheRepositoryIsPlanned: a local module, or the lock
+// file, that leads outside the repository (through a symbolic link, or a
+// source with more ../ than the project is deep) is refused before init
+// runs: terraform would read, and plan, the code there. A link to a
+// module inside the repository is that module.
+func TestNothingOutsideTheRepositoryIsPlanned(t *testing.T) {
+	for _, bin := range testkit.Engines(t) {
+		t.Run(bin.Engine, func(t *testing.T) {
+			testkit.QuietTerraform(t)
+			top := t.TempDir()
+			repo := filepath.Join(top, "repo")
+			testkit.WriteFile(t, filepath.Join(top, "outside", "main.tf"), `output "where" { value = "outside the repository" }`+"\n")
+			testkit.WriteFile(t, filepath.Join(repo, "modules", "net", "main.tf"), `output "where" { value = "inside" }`+"\n")
+			prod := filepath.Join(repo, "envs", "prod")
+			tests := []struct {
+				name, main string
+				links      map[string]string
+				want       string // "" when the plan works
+			}{
+				{"a module through a link outside", `module "m" { source = "./m" }`, map[string]string{"m": "../../../outside"},
+					"module envs/prod/m: envs/prod/m is a symbolic link to ../../../outside, outside the repository; Sluice plans only code inside the repository"},
+				{"a module through an absolute link", `module "m" { source = "./m" }`, map[string]string{"m": filepath.Join(top, "outside")},
+					"module envs/prod/m: envs/prod/m is a symbolic link to " + filepath.Join(top, "outside") + ", outside the repository"},
+				{"a module up the tree", `module "m" { source = "../../../outside" }`, nil,
+					`the module source "../../../outside" in envs/prod leads outside the repository; Sluice plans only code inside it`},
+				// A link to /dev/zero made the old reader take all memory;
+				// any file outside shows the same.
+				{"the lock file through a link", `module "m" { source = "../../modules/net" }`, map[string]string{".terraform.lock.hcl": "../../../outside/main.tf"},
+					"reading envs/prod/.terraform.lock.hcl: envs/prod/.terraform.lock.hcl is a symbolic link to ../../../outside/main.tf, outside the repository"},
+				{"a module through a link inside", `module "m" { source = "./m" }`, map[string]string{"m": "../../modules/net"}, ""},
+			}
+			for _, tt := range tests {
+				t.Run(tt.name, func(t *testing.T) {
+					if err := os.RemoveAll(prod); err != nil {
+						t.Fatal(err)
+					}
+					testkit.WriteFile(t, filepath.Join(prod, "main.tf"), tt.main+"\n"+`output "where" { value = module.m.where }`+"\n")
+					for name, target := range tt.links {
+						if err := os.Symlink(target, filepath.Join(prod, name)); err != nil {
+							t.Fatal(err)
+						}
+					}
+					state := filepath.Join(t.TempDir(), "state")
+					d := New(bin.Engine, bin.Path)
+					pl, err := d.Plan(context.Background(), engine.PlanRequest{
+						Project: "prod", Dir: prod, Root: repo, StateDir: state, PlanFile: filepath.Join(state, "p.tfplan"),
+					})
+					if tt.want == "" {
+						if err != nil || !strings.Contains(fmt.Sprint(pl.Outputs), "inside") {
+							t.Fatalf("Plan() = %+v, %v; want the module inside planned", pl, err)
+						}
+						return
+					}
+					if err == nil || !strings.Contains(err.Error(), tt.want) {
+						t.Fatalf("Plan() = %+v, %v; want %q", pl, err, tt.want)
+					}
+					if _, err := os.Stat(filepath.Join(state, "data")); err == nil {
+						t.Error("init ran")
+					}
+				})
 			}
 		})
 	}

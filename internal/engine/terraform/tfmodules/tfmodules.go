@@ -2,7 +2,7 @@
 // configuration calls (module "x" { source = "../modules/x" }). It is
 // shared by the driver's init key, project discovery and the matching of
 // changed paths to projects, so all three agree on what a local module is.
-// It imports no other Sluice package.
+// It imports only repofs, to resolve the links on a module's way.
 package tfmodules
 
 import (
@@ -15,6 +15,8 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
+
+	"github.com/sluicehq/sluice/internal/repofs"
 )
 
 // IsConfigFile reports whether name is a Terraform or OpenTofu
@@ -147,10 +149,11 @@ func calls(fsys fs.FS, dir string) ([]string, error) {
 
 // Dirs returns every directory the configuration in dir calls as a local
 // module, directly or through other local modules, as cleaned slash paths
-// of fsys with their symbolic links resolved (where fsys can read them,
-// fs.ReadLinkFS), sorted. dir itself is not included, nor modules outside fsys
-// (a source with more ../ than dir is deep). A called directory that does
-// not exist is included, and not followed.
+// of fsys with their symbolic links resolved (repofs.RealPath), sorted.
+// dir itself is not included, nor modules outside fsys: a source with more
+// ../ than dir is deep, or one that passes through a link leading outside
+// (neither is read). A called directory that does not exist is included,
+// and not followed.
 func Dirs(fsys fs.FS, dir string) ([]string, error) {
 	dir = path.Clean(dir)
 	seen := map[string]bool{dir: true}
@@ -167,8 +170,12 @@ func Dirs(fsys fs.FS, dir string) ([]string, error) {
 			return nil, err
 		}
 		for _, s := range called {
-			m := realPath(fsys, path.Join(d, s))
-			if m == ".." || strings.HasPrefix(m, "../") || seen[m] {
+			m := path.Join(d, s)
+			if repofs.Outside(m) {
+				continue
+			}
+			m, err := repofs.RealPath(fsys, m)
+			if err != nil || seen[m] {
 				continue
 			}
 			seen[m] = true
@@ -178,42 +185,4 @@ func Dirs(fsys fs.FS, dir string) ([]string, error) {
 	}
 	sort.Strings(out)
 	return out, nil
-}
-
-// realPath resolves the symbolic links in p, a slash path of fsys, as the
-// engine does when it reads a module there: prod/mods/net, where prod/mods
-// links to ../modules, is modules/net. A path fsys cannot resolve (no
-// fs.ReadLinkFS, a missing part, a link that leaves fsys or is absolute,
-// too many links) is returned as it is.
-func realPath(fsys fs.FS, p string) string {
-	rl, ok := fsys.(fs.ReadLinkFS)
-	if !ok {
-		return p
-	}
-	parts := strings.Split(path.Clean(p), "/")
-	cur := "."
-	for hops := 0; len(parts) > 0; {
-		next := path.Join(cur, parts[0])
-		parts = parts[1:]
-		if next == ".." || strings.HasPrefix(next, "../") {
-			return path.Clean(p)
-		}
-		fi, err := rl.Lstat(next)
-		if err != nil {
-			return path.Clean(p)
-		}
-		if fi.Mode()&fs.ModeSymlink == 0 {
-			cur = next
-			continue
-		}
-		target, err := rl.ReadLink(next)
-		if hops++; err != nil || path.IsAbs(target) || hops > 40 {
-			return path.Clean(p)
-		}
-		// The target is relative to the link's directory and may hold
-		// links of its own: walk it again from the top.
-		parts = append(strings.Split(path.Join(cur, target), "/"), parts...)
-		cur = "."
-	}
-	return cur
 }

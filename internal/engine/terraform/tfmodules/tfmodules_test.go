@@ -2,6 +2,8 @@ package tfmodules
 
 import (
 	"io/fs"
+	"os"
+	"path/filepath"
 	"reflect"
 	"testing"
 	"testing/fstest"
@@ -57,8 +59,10 @@ module "computed" { source = "../${var.x}" }
 }
 
 // TestDirsThroughSymlinks: a module reached through a symbolic link is the
-// directory the link leads to, as the engine reads it; a link that leaves
-// the file system, or is absolute, is left as it is.
+// directory the link leads to, as the engine reads it; one whose way
+// leaves the file system through a link, or an absolute one, is neither
+// followed nor counted: what is outside the repository is not Sluice's to
+// read.
 func TestDirsThroughSymlinks(t *testing.T) {
 	f := func(s string) *fstest.MapFile { return &fstest.MapFile{Data: []byte(s)} }
 	link := func(to string) *fstest.MapFile { return &fstest.MapFile{Data: []byte(to), Mode: fs.ModeSymlink} }
@@ -77,7 +81,31 @@ func TestDirsThroughSymlinks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"modules/net", "modules/net/sub", "prod/abs/x", "prod/out/x"}; !reflect.DeepEqual(got, want) {
+	if want := []string{"modules/net", "modules/net/sub"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("Dirs(prod) = %q, want %q", got, want)
+	}
+}
+
+// TestDirsReadNothingOutside: on a checkout, where os.DirFS would follow
+// a link anywhere, a module whose way leaves the repository is not read:
+// the modules the code outside calls are not found.
+func TestDirsReadNothingOutside(t *testing.T) {
+	top := t.TempDir()
+	write := func(p, s string) {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(top, p)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(top, p), []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("repo/prod/main.tf", `module "out" { source = "./out" }`+"\n"+`module "up" { source = "../../outside" }`)
+	write("outside/main.tf", `module "deeper" { source = "./deeper" }`)
+	if err := os.Symlink("../../outside", filepath.Join(top, "repo/prod/out")); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Dirs(os.DirFS(filepath.Join(top, "repo")), "prod")
+	if err != nil || len(got) != 0 {
+		t.Errorf("Dirs(prod) = %q, %v; want nothing outside the repository", got, err)
 	}
 }
