@@ -143,6 +143,9 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 		Instance:      cfg.InstanceName,
 		StateDir:      filepath.Join(cfg.DataDir, "engines"),
 		OwnSecrets:    cfg.Secrets(),
+
+		MaxProjectsPerMR: cfg.MaxProjectsPerMR,
+		RefreshEvery:     flow.DefaultRefreshEvery,
 	}
 	q, err := newQueue(fl)
 	if err != nil {
@@ -221,6 +224,8 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 	defer cancel()
 	err = q.Stop(qctx)
 	<-maint
+	// The comments and statuses of the runs that just ended.
+	fl.FlushRefreshes()
 	log.Info("stopped")
 	return err
 }

@@ -44,6 +44,9 @@ type Config struct {
 	APITokenFile string
 	// MaxConcurrentRuns is how many runs this instance executes at once.
 	MaxConcurrentRuns int
+	// MaxProjectsPerMR is the most projects one merge request plans at
+	// once; past it nothing is planned and the merge request is told why.
+	MaxProjectsPerMR int
 	// ShutdownTimeout is how long runs may finish after SIGTERM.
 	ShutdownTimeout time.Duration
 	// EngineGrace is how long an engine has after SIGINT before it is killed.

@@ -58,6 +58,7 @@ func (c Config) summary() [][2]string {
 		{"api-token", setOrUnset(c.APIToken)},
 		{"api-token-file", c.APITokenFile},
 		{"max-concurrent-runs", strconv.Itoa(c.MaxConcurrentRuns)},
+		{"max-projects-per-mr", strconv.Itoa(c.MaxProjectsPerMR)},
 		{"shutdown-timeout", c.ShutdownTimeout.String()},
 		{"engine-grace", c.EngineGrace.String()},
 		{"lock-timeout", c.LockTimeout.String()},

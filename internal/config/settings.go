@@ -63,7 +63,10 @@ func settings() []setting {
 			help: "file holding the API token"},
 		{name: "max-concurrent-runs", typ: "int", def: "2",
 			help:  "plans and applies this instance runs at once",
-			parse: parseRuns},
+			parse: atLeastOne(func(c *Config) *int { return &c.MaxConcurrentRuns })},
+		{name: "max-projects-per-mr", typ: "int", def: "50",
+			help:  "most projects one merge request may plan at once; past it nothing is planned and the merge request is told to split, or to name projects with sluice plan -p",
+			parse: atLeastOne(func(c *Config) *int { return &c.MaxProjectsPerMR })},
 		{name: "shutdown-timeout", typ: "duration", def: "5m",
 			help:  "on SIGTERM, how long running plans and applies may finish before they are interrupted",
 			parse: duration(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
@@ -173,16 +176,19 @@ func parseRepos(c *Config, s string) string {
 	return ""
 }
 
-func parseRuns(c *Config, s string) string {
-	n, err := strconv.Atoi(s)
-	if err != nil {
-		return "not a number; set a whole number ≥ 1"
+// atLeastOne parses a whole-number setting of at least 1.
+func atLeastOne(field func(*Config) *int) func(*Config, string) string {
+	return func(c *Config, s string) string {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return "not a number; set a whole number ≥ 1"
+		}
+		if n < 1 {
+			return "must be at least 1; set a whole number ≥ 1"
+		}
+		*field(c) = n
+		return ""
 	}
-	if n < 1 {
-		return "must be at least 1; set a whole number ≥ 1"
-	}
-	c.MaxConcurrentRuns = n
-	return ""
 }
 
 func oneOf(allowed ...string) func(string) string {

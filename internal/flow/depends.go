@@ -259,7 +259,7 @@ func (f *Flow) advanceWith(ctx context.Context, repo string, number int64, enque
 	if err != nil {
 		return err
 	}
-	queued, err := f.Store.ListRuns(ctx, store.RunFilter{Repo: repo, MR: number, Kind: store.KindApply, State: store.StateQueued, Limit: 500})
+	queued, err := f.allRuns(ctx, store.RunFilter{Repo: repo, MR: number, Kind: store.KindApply, State: store.StateQueued})
 	if err != nil {
 		return err
 	}

@@ -105,6 +105,14 @@ type Flow struct {
 	// ApplyBranches are the only branches whose merge requests are
 	// applied; empty: each forge repository's default branch.
 	ApplyBranches []string
+	// MaxProjectsPerMR is the most projects one merge request plans at
+	// once (0: no cap); past it nothing is planned and the merge request
+	// is told why (tooManyProjects).
+	MaxProjectsPerMR int
+	// RefreshEvery is how often, at most, a merge request's comment and
+	// statuses are rewritten after its runs end (DefaultRefreshEvery in
+	// the server); 0 rewrites them after every run.
+	RefreshEvery time.Duration
 	// Now is the clock; tests may replace it.
 	Now func() time.Time
 	// OwnSecrets are the values of Sluice's own secrets: hidden from
@@ -116,6 +124,12 @@ type Flow struct {
 	// recovered event may be queued twice) and the refreshes of one merge
 	// request.
 	busy keyLocks
+	// statuses remembers the commit statuses posted, refreshes coalesces
+	// the refreshes that follow runs (see refresh.go).
+	statuses  statusMemo
+	refreshes refreshQueue
+	// configs keeps the sluice.yaml read at recent commits (configs.go).
+	configs configCache
 }
 
 // keyLocks is a mutex per key, for keys that come and go.

@@ -118,7 +118,7 @@ func projectKey(project, workspace string) string { return project + "\x00" + wo
 // for OutputsChangedAt, which only a project that another one depends on
 // needs.
 func (f *Flow) projectStates(ctx context.Context, repo string, mr int64) ([]projectState, error) {
-	runs, err := f.Store.ListRuns(ctx, store.RunFilter{Repo: repo, MR: mr, Limit: 1000})
+	runs, err := f.allRuns(ctx, store.RunFilter{Repo: repo, MR: mr})
 	if err != nil {
 		return nil, err
 	}
@@ -464,6 +464,8 @@ func (f *Flow) RefreshMR(ctx context.Context, repo string, number int64) error {
 	if err != nil {
 		return err
 	}
+	memo := subject(repo, number, "")
+	before, after := f.statuses.posted(memo), map[statusKey]commitStatus{}
 	comment := render.Comment{Head: mr.HeadSHA, Base: mr.BaseSHA}
 	g := f.newGate(fg, path, mr, "", false)
 	var gates []render.Gate
@@ -486,10 +488,9 @@ func (f *Flow) RefreshMR(ctx context.Context, repo string, number int64) error {
 			}
 			gates = append(gates, checklistOf(st.Project, res))
 		}
-		if err := f.setStatuses(ctx, fg, path, st); err != nil {
-			f.Log.Warn("setting commit status failed", "repo", repo, "mr", number, "project", st.Project, "err", err)
-		}
+		f.postStatuses(ctx, fg, path, st, before, after)
 	}
+	f.statuses.keep(memo, after)
 	comment.Footer = render.Checklist(gates, mr.State == forge.MRMerged)
 	if mr.State == forge.MRClosed {
 		comment.Footer = "Closed without merging: the plans were discarded and the project locks released. Nothing was applied."
@@ -592,45 +593,6 @@ func (f *Flow) errorLines(ctx context.Context, runID int64) ([]string, error) {
 		out = out[len(out)-40:]
 	}
 	return out, nil
-}
-
-// setStatuses sets sluice/plan: PROJECT (and sluice/apply: PROJECT once
-// an apply exists) on the planned commit.
-func (f *Flow) setStatuses(ctx context.Context, fg forge.Forge, path string, st projectState) error {
-	run := st.PlanRun
-	c := forge.Check{Name: "sluice/plan: " + st.Project}
-	switch run.State {
-	case store.StateQueued, store.StateRunning:
-		c.State, c.Description = forge.CheckPending, "planning"
-	case store.StateSucceeded:
-		c.State = forge.CheckSuccess
-		c.Description = "no changes"
-		if st.Summary.Changes {
-			s := st.Summary.Summary
-			c.Description = fmt.Sprintf("%d to add, %d to change, %d to destroy", s.Add, s.Change, s.Destroy)
-			if s.Replace > 0 {
-				c.Description += fmt.Sprintf(", %d to replace", s.Replace)
-			}
-		}
-	default:
-		c.State, c.Description = forge.CheckFailure, "plan "+string(run.State)
-	}
-	if err := fg.SetStatus(ctx, path, run.HeadSHA, c); err != nil {
-		return err
-	}
-	if a := st.Apply; a != nil {
-		ac := forge.Check{Name: "sluice/apply: " + st.Project}
-		switch a.State {
-		case store.StateQueued, store.StateRunning:
-			ac.State, ac.Description = forge.CheckPending, "applying"
-		case store.StateSucceeded:
-			ac.State, ac.Description = forge.CheckSuccess, "applied"
-		default:
-			ac.State, ac.Description = forge.CheckFailure, "apply "+string(a.State)
-		}
-		return fg.SetStatus(ctx, path, run.HeadSHA, ac)
-	}
-	return nil
 }
 
 // checklistOf is a project's gate as the comment shows it.

@@ -63,7 +63,29 @@ func subject(repo string, mr int64, project string) string {
 	return s
 }
 
-// loadConfig reads sluice.yaml (or discovers projects) at a commit.
+// runsPage is how many runs allRuns reads at a time.
+const runsPage = 500
+
+// allRuns lists every run the filter matches, newest first, a page at a
+// time: a merge request may have more runs than any one page (a thousand
+// projects, pushed several times), and one left out would be a lock not
+// released, a run not cancelled or a project not applied, in silence.
+func (f *Flow) allRuns(ctx context.Context, filter store.RunFilter) ([]store.Run, error) {
+	filter.Limit = runsPage
+	var all []store.Run
+	for {
+		runs, err := f.Store.ListRuns(ctx, filter)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, runs...)
+		if len(runs) < runsPage {
+			return all, nil
+		}
+		filter.BeforeID = runs[len(runs)-1].ID
+	}
+}
+
 // loadConfig reads sluice.yaml at the request's head, and each project's
 // patterns there (with the local modules it calls).
 func (f *Flow) loadConfig(ctx context.Context, src workspace.Source, req Request, eventID int64) (*repoconfig.Config, map[string][]string, error) {
@@ -148,6 +170,9 @@ func (f *Flow) planMR(ctx context.Context, ev store.Event, req Request) error {
 		}
 		names = cfg.Order(names)
 	}
+	if n := f.MaxProjectsPerMR; n > 0 && len(names) > n {
+		return f.tooManyProjects(ctx, fg, path, req, names)
+	}
 	for _, name := range names {
 		p, _ := cfg.Project(name)
 		if err := f.queuePlan(ctx, req, p); err != nil {
@@ -159,6 +184,42 @@ func (f *Flow) planMR(ctx context.Context, ev store.Event, req Request) error {
 		return f.RefreshMR(ctx, req.Repo, req.MR)
 	}
 	return nil
+}
+
+// tooManyProjects refuses to plan a merge request that would plan more
+// projects than the server's cap (MaxProjectsPerMR): one merge request
+// must not queue a thousand plans in front of everyone else. Nothing is
+// planned and no lock is taken; the merge request is told, in one notice
+// kept up to date, how many projects it touches, the cap and what to do.
+func (f *Flow) tooManyProjects(ctx context.Context, fg forge.Forge, path string, req Request, names []string) error {
+	limit := f.MaxProjectsPerMR
+	what := "touches"
+	if len(req.Projects) > 0 {
+		what = "names"
+	}
+	shown := names
+	if len(shown) > 20 {
+		shown = shown[:20]
+	}
+	list := strings.Join(shown, ", ")
+	if len(names) > len(shown) {
+		list += fmt.Sprintf(" and %d more", len(names)-len(shown))
+	}
+	msg := fmt.Sprintf("This merge request was not planned: at %s it %s %d projects, more than the %d this server plans for one merge request "+
+		"(its `--max-projects-per-mr` setting). Nothing was planned and no project lock was taken.\n\n"+
+		"To go on, split the change into merge requests of at most %d projects each; or comment `sluice plan -p NAME,NAME` naming at most %d of them; "+
+		"or ask the server's operator to raise `--max-projects-per-mr`.\n\nThe projects: %s.",
+		short(req.HeadSHA), what, len(names), limit, limit, limit, list)
+	if _, err := f.Audit.Record(ctx, req.Actor, "plan.refused", subject(req.Repo, req.MR, ""),
+		map[string]any{"reason": "too many projects", "projects": len(names), "max_projects_per_mr": limit, "head": req.HeadSHA}); err != nil {
+		return err
+	}
+	f.Log.Warn("not planning a merge request with more projects than --max-projects-per-mr",
+		"repo", req.Repo, "mr", req.MR, "head", short(req.HeadSHA), "projects", len(names), "max_projects_per_mr", limit)
+	if fg == nil {
+		return permanent(fmt.Errorf("%w: %s", ErrInvalid, msg))
+	}
+	return f.notice(ctx, fg, path, req, "too-many-projects", msg)
 }
 
 // refuse answers a command that may not be carried out, and audits it.
@@ -266,7 +327,7 @@ func (f *Flow) applyMR(ctx context.Context, ev store.Event, req Request) error {
 	if fg != nil {
 		return f.applyForgeMR(ctx, ev, asAPI(ev, req), fg, path, mr)
 	}
-	runs, err := f.Store.ListRuns(ctx, store.RunFilter{Repo: req.Repo, MR: req.MR, Kind: store.KindPlan, Limit: 500})
+	runs, err := f.allRuns(ctx, store.RunFilter{Repo: req.Repo, MR: req.MR, Kind: store.KindPlan})
 	if err != nil {
 		return err
 	}
@@ -385,15 +446,13 @@ func (f *Flow) closeMR(ctx context.Context, ev store.Event, req Request) error {
 	if err := f.Store.DiscardPlans(ctx, req.Repo, req.MR); err != nil {
 		return err
 	}
-	waiting, err := f.Store.ListRuns(ctx, store.RunFilter{Repo: req.Repo, MR: req.MR, State: store.StateQueued, Limit: 500})
+	waiting, err := f.allRuns(ctx, store.RunFilter{Repo: req.Repo, MR: req.MR, Kind: store.KindPlan, State: store.StateQueued})
 	if err != nil {
 		return err
 	}
 	for _, r := range waiting {
-		if r.Kind == store.KindPlan {
-			if _, err := f.Store.FinishRun(ctx, r.ID, store.StateCancelled, "the merge request was closed", nil); err != nil && !errors.Is(err, store.ErrConflict) {
-				return err
-			}
+		if _, err := f.Store.FinishRun(ctx, r.ID, store.StateCancelled, "the merge request was closed", nil); err != nil && !errors.Is(err, store.ErrConflict) {
+			return err
 		}
 	}
 	passed, err := f.Store.ReleaseMR(ctx, req.Repo, req.MR)

@@ -114,7 +114,7 @@ func (f *Flow) interrupted(ctx context.Context, r store.Run) error {
 // logged and left to the next pass; only listing the runs fails the pass.
 func (f *Flow) advanceWaiting(ctx context.Context, alive []string) error {
 	requeue := func(ctx context.Context, id int64) error { return f.Jobs.RequeueApply(ctx, id, alive) }
-	runs, err := f.Store.ListRuns(ctx, store.RunFilter{Kind: store.KindApply, State: store.StateQueued, Limit: 1000})
+	runs, err := f.allRuns(ctx, store.RunFilter{Kind: store.KindApply, State: store.StateQueued})
 	if err != nil {
 		return fmt.Errorf("listing queued apply runs: %w", err)
 	}
@@ -149,7 +149,7 @@ func (f *Flow) advanceWaiting(ctx context.Context, alive []string) error {
 // what the forge keeps refusing (see settle): a run is not queued again
 // without end. Only listing the runs fails the pass.
 func (f *Flow) settleLeft(ctx context.Context, alive []string) error {
-	runs, err := f.Store.ListRuns(ctx, store.RunFilter{Unsettled: true, Limit: 1000})
+	runs, err := f.allRuns(ctx, store.RunFilter{Unsettled: true})
 	if err != nil {
 		return fmt.Errorf("listing applies not settled: %w", err)
 	}

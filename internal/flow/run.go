@@ -89,7 +89,10 @@ func (f *Flow) lockProject(ctx context.Context, r store.Run) (func(), error) {
 // project reads the run's project from sluice.yaml in its checkout, and
 // the masks to hide in its output, compiled.
 func (f *Flow) project(tree *workspace.Tree, r store.Run) (*repoconfig.Project, []*regexp.Regexp, error) {
-	cfg, err := repoconfig.Load(os.DirFS(tree.Dir))
+	cfg, _, err := f.configs.get("head\x00"+r.Repo+"\x00"+r.HeadSHA, func() (*repoconfig.Config, string, error) {
+		cfg, err := repoconfig.Load(os.DirFS(tree.Dir))
+		return cfg, "", err
+	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s at %s: %w", r.Repo, short(r.HeadSHA), err)
 	}
@@ -165,6 +168,13 @@ func (f *Flow) HandlePlan(ctx context.Context, runID int64) error {
 	lock, err := f.Store.AcquireLock(ctx, store.LockKey{Repo: r.Repo, Project: r.Project, Workspace: r.Workspace}, r.MR)
 	if err != nil {
 		return err
+	}
+	if cur, err := f.Store.GetRun(ctx, r.ID); err != nil {
+		return err
+	} else if cur.State != store.StateQueued {
+		// It ended while the lock was asked for: its merge request was
+		// closed, and released its locks, just before this one took it.
+		return f.releaseIfUnused(ctx, cur)
 	}
 	if !lock.Held {
 		return nil // it waits; the lock's release enqueues it again
@@ -251,6 +261,31 @@ func (f *Flow) HandlePlan(ctx context.Context, runID int64) error {
 	return nil
 }
 
+// releaseIfUnused gives up the lock (or the place in its queue) that
+// HandlePlan took for plan run r, which ended meanwhile, unless something
+// else of r's merge request needs it: a plan run of the project still to
+// run, or a live plan. A close cancels the merge request's waiting runs,
+// then releases its locks; a plan job that read its run queued before the
+// close and asked for the lock after it would otherwise leave the lock
+// with a closed merge request for good.
+func (f *Flow) releaseIfUnused(ctx context.Context, r store.Run) error {
+	for _, state := range []store.RunState{store.StateQueued, store.StateRunning} {
+		runs, err := f.Store.ListRuns(ctx, store.RunFilter{Repo: r.Repo, MR: r.MR, Project: r.Project, Workspace: r.Workspace,
+			Kind: store.KindPlan, State: state, Limit: 1})
+		if err != nil || len(runs) > 0 {
+			return err
+		}
+	}
+	switch _, err := f.Store.LatestPlan(ctx, r.Repo, r.MR, r.Project, r.Workspace); {
+	case err == nil:
+		return nil
+	case !errors.Is(err, store.ErrNotFound):
+		return err
+	}
+	f.Log.Info("releasing a lock taken for a plan run that ended meanwhile", "run", r.ID, "repo", r.Repo, "mr", r.MR, "project", r.Project, "state", r.State)
+	return f.releaseLocks(ctx, r.MR, store.LockKey{Repo: r.Repo, Project: r.Project, Workspace: r.Workspace})
+}
+
 // rulesOf records the project's rules for the gate. What is planned (the
 // project's patterns, dir and engine) is the head's. Who must approve
 // (approval), how it is applied (apply.mode) and which checks are relaxed
@@ -278,11 +313,28 @@ func (f *Flow) rulesOf(ctx context.Context, r store.Run, p *repoconfig.Project, 
 	if err != nil {
 		return nil, nil, err
 	}
-	baseFS, err := f.baseTree(ctx, src, rulesAt)
+	// The base's tree is read once per commit for its sluice.yaml (kept
+	// in f.configs), and again for CODEOWNERS when the rules ask for it.
+	var baseFS fs.FS
+	baseTree := func() (fs.FS, error) {
+		if baseFS != nil {
+			return baseFS, nil
+		}
+		b, err := f.baseTree(ctx, src, rulesAt)
+		baseFS = b
+		return b, err
+	}
+	baseCfg, why, err := f.configs.get("base\x00"+r.Repo+"\x00"+rulesAt, func() (*repoconfig.Config, string, error) {
+		b, err := baseTree()
+		if err != nil {
+			return nil, "", err
+		}
+		cfg, why := baseConfig(b, rulesAt)
+		return cfg, why, nil
+	})
 	if err != nil {
 		return nil, nil, err
 	}
-	baseCfg, why := baseConfig(baseFS, rulesAt)
 	var base *repoconfig.Project
 	if baseCfg != nil {
 		if bp, ok := baseCfg.Project(p.Name); ok {
@@ -317,7 +369,11 @@ func (f *Flow) rulesOf(ctx context.Context, r store.Run, p *repoconfig.Project, 
 	}
 	// The owners are those of the base branch: a merge request must not
 	// choose its own reviewers by editing CODEOWNERS.
-	co, err := codeownersAt(baseFS, f.forgeName(r.Repo))
+	b, err := baseTree()
+	if err != nil {
+		return nil, nil, err
+	}
+	co, err := codeownersAt(b, f.forgeName(r.Repo))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -483,14 +539,6 @@ func (f *Flow) forgeName(repo string) string {
 		return fg.Name()
 	}
 	return ""
-}
-
-// refresh updates the merge request's comment after a run changed state;
-// a failure to reach the forge is logged, not fatal: the run is done.
-func (f *Flow) refresh(ctx context.Context, r store.Run) {
-	if err := f.RefreshMR(context.WithoutCancel(ctx), r.Repo, r.MR); err != nil {
-		f.Log.Warn("updating the merge request comment failed", "repo", r.Repo, "mr", r.MR, "err", err)
-	}
 }
 
 // HandleApply applies exactly the run's stored plan, at most once, then

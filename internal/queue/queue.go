@@ -43,10 +43,19 @@ type EventArgs struct {
 func (EventArgs) Kind() string { return "sluice_event" }
 
 // InsertOpts makes the job unique by its arguments: enqueuing the same
-// event twice processes it once.
+// event twice processes it once. Events have a queue of their own
+// (QueueEvents), so that a close, a merge or a command is carried out
+// while plans and applies keep every other worker busy.
 func (EventArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{MaxAttempts: 10, UniqueOpts: river.UniqueOpts{ByArgs: true}}
+	return river.InsertOpts{Queue: QueueEvents, MaxAttempts: 10, UniqueOpts: river.UniqueOpts{ByArgs: true}}
 }
+
+// QueueEvents is the queue of event jobs. Plans and applies are in River's
+// default queue, worked by Options.MaxConcurrent workers; events have
+// Options.EventWorkers of their own. A merge request of a thousand
+// projects queues a thousand plans, and its close must not wait for them:
+// the close is what cancels them and releases their locks.
+const QueueEvents = "events"
 
 // PlanArgs asks for a plan run to be carried out.
 type PlanArgs struct {
@@ -155,9 +164,13 @@ const applyStuckAfter = applyTimeout + stuckMargin
 
 // Options configure a Queue.
 type Options struct {
-	// MaxConcurrent bounds how many jobs this process works at once.
+	// MaxConcurrent bounds how many plans and applies this process works
+	// at once.
 	MaxConcurrent int
-	Logger        *slog.Logger
+	// EventWorkers bounds how many events this process works at once,
+	// beside the plans and applies. Default 4.
+	EventWorkers int
+	Logger       *slog.Logger
 	// PollInterval is how often idle workers look for jobs (SQLite has no
 	// LISTEN/NOTIFY). Default 200ms.
 	PollInterval time.Duration
@@ -202,6 +215,9 @@ func build[TTx any](ctx context.Context, driver riverdriver.Driver[TTx], h Handl
 	if opts.MaxConcurrent <= 0 {
 		opts.MaxConcurrent = 1
 	}
+	if opts.EventWorkers <= 0 {
+		opts.EventWorkers = 4
+	}
 	if opts.PollInterval <= 0 {
 		opts.PollInterval = 200 * time.Millisecond
 	}
@@ -209,10 +225,14 @@ func build[TTx any](ctx context.Context, driver riverdriver.Driver[TTx], h Handl
 	river.AddWorker(workers, &eventWorker{h: h})
 	river.AddWorker(workers, &planWorker{h: h})
 	river.AddWorker(workers, &applyWorker{h: h})
+	queues := map[string]river.QueueConfig{
+		river.QueueDefault: {MaxWorkers: opts.MaxConcurrent},
+		QueueEvents:        {MaxWorkers: opts.EventWorkers},
+	}
 	client, err := river.NewClient(driver, &river.Config{
 		ID:                   opts.ID,
 		Logger:               discard(opts.Logger),
-		Queues:               map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: opts.MaxConcurrent}},
+		Queues:               queues,
 		Workers:              workers,
 		FetchPollInterval:    opts.PollInterval,
 		FetchCooldown:        min(opts.PollInterval, 100*time.Millisecond),

@@ -1,0 +1,571 @@
+package flow
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/sluicehq/sluice/internal/audit"
+	"github.com/sluicehq/sluice/internal/engine"
+	"github.com/sluicehq/sluice/internal/forge"
+	"github.com/sluicehq/sluice/internal/store"
+	"github.com/sluicehq/sluice/internal/store/postgres"
+	"github.com/sluicehq/sluice/internal/store/sqlite"
+	"github.com/sluicehq/sluice/internal/testkit/pgtest"
+	"github.com/sluicehq/sluice/internal/workspace"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// The fakes of the tests of merge requests with many projects: a
+// repository of n Terraform projects that every merge request changes
+// all of, a forge that counts what it is asked, and both real stores.
+
+// manyProjects is a repository whose every commit is the same tree, with
+// projects p0001 to pN, each in its own directory.
+type manyProjects struct {
+	dir   string
+	paths []string
+}
+
+func newManyProjects(t testing.TB, n int) manyProjects {
+	t.Helper()
+	dir := t.TempDir()
+	var yaml strings.Builder
+	yaml.WriteString("version: 1\nprojects:\n")
+	m := manyProjects{dir: dir}
+	for i := 1; i <= n; i++ {
+		name := fmt.Sprintf("p%04d", i)
+		fmt.Fprintf(&yaml, "  - name: %s\n    dir: %s\n    engine: terraform\n", name, name)
+		if err := os.MkdirAll(filepath.Join(dir, name), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name, "main.tf"), []byte("# nothing\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		m.paths = append(m.paths, name+"/main.tf")
+	}
+	if err := os.WriteFile(filepath.Join(dir, "sluice.yaml"), []byte(yaml.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func (m manyProjects) Checkout(context.Context, workspace.Source, string, string) (*workspace.Tree, error) {
+	return &workspace.Tree{Dir: m.dir}, nil
+}
+func (m manyProjects) Remove(context.Context, *workspace.Tree) error { return nil }
+func (m manyProjects) ChangedFiles(context.Context, workspace.Source, string, string) ([]string, error) {
+	return m.paths, nil
+}
+func (m manyProjects) DiffFiles(context.Context, workspace.Source, string, string) ([]string, error) {
+	return nil, nil
+}
+func (m manyProjects) ReadFile(_ context.Context, _ workspace.Source, _, path string) ([]byte, error) {
+	return os.ReadFile(filepath.Join(m.dir, filepath.FromSlash(path)))
+}
+
+// callsForge is a forge with one merge request, 7, approved by bob, that
+// counts every call, keeps the statuses posted in order, the comments by
+// marker and the replies.
+type callsForge struct {
+	forge.Forge
+	mu       sync.Mutex
+	mr       forge.MergeRequest
+	calls    map[string]int
+	statuses []string // "SHA NAME STATE DESCRIPTION", in the order posted
+	comments map[string]string
+	replies  []string
+}
+
+func newCallsForge() *callsForge {
+	return &callsForge{
+		mr: forge.MergeRequest{Repo: "org/infra", Number: 7, State: forge.MROpen, HeadSHA: headH2, BaseSHA: baseB, BaseRef: "main",
+			Author: forge.User{Login: "alice"}, MergedBy: &forge.User{Login: "carol"}},
+		calls: map[string]int{}, comments: map[string]string{},
+	}
+}
+
+func (c *callsForge) count(call string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.calls[call]++
+}
+
+// total is the number of calls the forge answered.
+func (c *callsForge) total() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, v := range c.calls {
+		n += v
+	}
+	return n
+}
+
+func (c *callsForge) setMR(update func(*forge.MergeRequest)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	update(&c.mr)
+}
+
+func (c *callsForge) Name() string { return "gitea" }
+func (c *callsForge) GetMR(context.Context, string, int64) (*forge.MergeRequest, error) {
+	c.count("GetMR")
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	mr := c.mr
+	return &mr, nil
+}
+func (c *callsForge) Reviews(context.Context, string, int64) ([]forge.Review, error) {
+	c.count("Reviews")
+	return []forge.Review{{User: forge.User{Login: "bob"}, State: forge.ReviewApproved, At: time.Now().Add(time.Hour)}}, nil
+}
+func (c *callsForge) Committers(context.Context, string, int64) ([]string, error) {
+	c.count("Committers")
+	return nil, nil
+}
+func (c *callsForge) UnresolvedThreads(context.Context, string, int64) (int, error) {
+	c.count("UnresolvedThreads")
+	return 0, nil
+}
+func (c *callsForge) Checks(context.Context, string, string) ([]forge.Check, error) {
+	c.count("Checks")
+	return nil, nil
+}
+func (c *callsForge) Permission(context.Context, string, string) (forge.Permission, error) {
+	c.count("Permission")
+	return forge.PermWrite, nil
+}
+func (c *callsForge) UpsertComment(_ context.Context, _ string, _ int64, marker string, bodies []string) error {
+	c.count("UpsertComment")
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.comments[marker] = strings.Join(bodies, "\n")
+	return nil
+}
+func (c *callsForge) Reply(_ context.Context, _ string, _ int64, body string) error {
+	c.count("Reply")
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.replies = append(c.replies, body)
+	return nil
+}
+func (c *callsForge) SetStatus(_ context.Context, _, sha string, ch forge.Check) error {
+	c.count("SetStatus")
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.statuses = append(c.statuses, fmt.Sprintf("%s %s %s %s", short(sha), ch.Name, ch.State, ch.Description))
+	return nil
+}
+func (c *callsForge) CommentLimit() int { return 65536 }
+func (c *callsForge) CommentIssue(context.Context, string, int64, string) error {
+	c.count("CommentIssue")
+	return nil
+}
+func (c *callsForge) Self(context.Context) (string, error) { return "sluice-bot", nil }
+
+func (c *callsForge) posted() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.statuses)
+}
+
+// scaleStore is a real store of each kind: SQLite in a file, and a fresh
+// PostgreSQL database.
+type scaleStore struct {
+	name string
+	open func(t testing.TB) store.Store
+}
+
+func scaleStores() []scaleStore {
+	return []scaleStore{
+		{"sqlite", openSQLite},
+		{"postgres", func(t testing.TB) store.Store {
+			pool, err := pgxpool.New(context.Background(), pgtest.NewDatabase(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(pool.Close)
+			st, err := postgres.New(context.Background(), pool)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return st
+		}},
+	}
+}
+
+func openSQLite(t testing.TB) store.Store {
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "sluice.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// newScaleFlow is a Flow over st, on the repository ws, with the forge fg
+// for gitea: repositories (nil: every repository is plain git).
+func newScaleFlow(t testing.TB, st store.Store, ws Workspaces, fg forge.Forge) (*Flow, *recordingJobs) {
+	jobs := &recordingJobs{}
+	eng := &artifactEngine{}
+	f := &Flow{
+		Store: st, Jobs: jobs, Sealer: clearSealer{}, Audit: audit.New(st), Workspaces: ws,
+		Engines: func(string) (engine.Engine, error) { return eng, nil },
+		Sources: func(_ context.Context, repo string) (workspace.Source, error) {
+			return workspace.Source{Repo: repo, CloneURL: "file:///nowhere"}, nil
+		},
+		Log: slog.New(slog.DiscardHandler), Instance: "me", StateDir: t.TempDir(),
+	}
+	if fg != nil {
+		f.Forges = func(repo string) (forge.Forge, string, bool) {
+			path, ok := strings.CutPrefix(repo, "gitea:")
+			return fg, path, ok
+		}
+	}
+	return f, jobs
+}
+
+// accept accepts a request and carries it out, as the event job does.
+func accept(t testing.TB, f *Flow, req Request) {
+	t.Helper()
+	ctx := context.Background()
+	ev, _, err := f.Accept(ctx, "gitea", fmt.Sprintf("delivery-%d", time.Now().UnixNano()), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.HandleEvent(ctx, ev.ID); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// workPlans works the plan jobs enqueued since the first next, in order,
+// as the job queue would (jobs they enqueue included), at most max of
+// them (0: all); it returns where it stopped.
+func workPlans(t testing.TB, f *Flow, jobs *recordingJobs, next, max int) int {
+	t.Helper()
+	for done := 0; max == 0 || done < max; done++ {
+		jobs.mu.Lock()
+		if next >= len(jobs.plans) {
+			jobs.mu.Unlock()
+			break
+		}
+		id := jobs.plans[next]
+		jobs.mu.Unlock()
+		next++
+		if err := f.HandlePlan(context.Background(), id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return next
+}
+
+// TestCloseReleasesEveryLock: a merge request of 1,100 projects (more
+// runs than any page Sluice reads: closeMR read 500 waiting runs, and the
+// plan jobs of the others took the locks again once the close had
+// released them) is closed while most of its plans still wait. Once the
+// waiting jobs have run, no lock is held and no run waits.
+func TestCloseReleasesEveryLock(t *testing.T) {
+	const n = 1100
+	for _, sk := range scaleStores() {
+		t.Run(sk.name, func(t *testing.T) {
+			st := sk.open(t)
+			f, jobs := newScaleFlow(t, st, newManyProjects(t, n), nil)
+			ctx := t.Context()
+			accept(t, f, Request{Action: ActionPlan, Repo: "infra", MR: 7, HeadSHA: headH2, BaseSHA: baseB, Actor: "alice", Trigger: "opened"})
+			if locks, err := st.ListLocks(ctx, "infra"); err != nil || len(locks) != n {
+				t.Fatalf("%d locks, %v; want the %d projects' locks held", len(locks), err, n)
+			}
+			next := workPlans(t, f, jobs, 0, 50)
+
+			accept(t, f, Request{Action: ActionClose, Repo: "infra", MR: 7, Actor: "alice", Trigger: "closed"})
+			// The plan jobs queued before the close run after it.
+			workPlans(t, f, jobs, next, 0)
+
+			if locks, err := st.ListLocks(ctx, "infra"); err != nil || len(locks) != 0 {
+				t.Errorf("%d locks held after the close (%v), want none", len(locks), err)
+			}
+			for _, state := range []store.RunState{store.StateQueued, store.StateRunning} {
+				if runs, err := f.allRuns(ctx, store.RunFilter{Repo: "infra", MR: 7, State: state}); err != nil || len(runs) != 0 {
+					t.Errorf("%d runs %s after the close (%v), want none", len(runs), state, err)
+				}
+			}
+		})
+	}
+}
+
+// TestMergeAppliesEveryProject: a merged merge request of 1,100 planned
+// projects gets an apply run for each and keeps every lock until they
+// are applied. Reading its last 1,000 runs only, the merge left a hundred
+// projects unapplied and released their locks.
+func TestMergeAppliesEveryProject(t *testing.T) {
+	const n = 1100
+	for _, sk := range scaleStores() {
+		t.Run(sk.name, func(t *testing.T) {
+			st := sk.open(t)
+			fg := newCallsForge()
+			tree := newManyProjects(t, n)
+			f, jobs := newScaleFlow(t, st, tree, fg)
+			f.RefreshEvery = time.Hour // one refresh now; these tests count no comments
+			accept(t, f, Request{Action: ActionPlan, Repo: "gitea:org/infra", MR: 7, Actor: "alice", Trigger: "opened"})
+			workPlans(t, f, jobs, 0, 0)
+
+			fg.setMR(func(mr *forge.MergeRequest) { mr.State, mr.MergeSHA = forge.MRMerged, mergeM })
+			accept(t, f, Request{Action: ActionClose, Repo: "gitea:org/infra", MR: 7, Actor: "carol", Merged: true, Trigger: "merged"})
+
+			ctx := t.Context()
+			applies, err := f.allRuns(ctx, store.RunFilter{Repo: "gitea:org/infra", MR: 7, Kind: store.KindApply})
+			if err != nil || len(applies) != n {
+				t.Errorf("%d apply runs (%v), want one per project, %d", len(applies), err, n)
+			}
+			if locks, err := st.ListLocks(ctx, "gitea:org/infra"); err != nil || len(locks) != n {
+				t.Errorf("%d locks held (%v), want all %d until their projects are applied", len(locks), err, n)
+			}
+			if len(jobs.applies) != n {
+				t.Errorf("%d apply jobs, want %d", len(jobs.applies), n)
+			}
+		})
+	}
+}
+
+// hookStore runs beforeAcquire (once) before the next AcquireLock.
+type hookStore struct {
+	store.Store
+	beforeAcquire func()
+}
+
+func (h *hookStore) AcquireLock(ctx context.Context, k store.LockKey, mr int64) (store.LockResult, error) {
+	if fn := h.beforeAcquire; fn != nil {
+		h.beforeAcquire = nil
+		fn()
+	}
+	return h.Store.AcquireLock(ctx, k, mr)
+}
+
+// TestCloseDuringAPlanJobLeavesNoLock: a plan job reads its run queued;
+// the merge request is closed (its waiting runs cancelled, its locks
+// released) before the job asks for the project lock. The job must give
+// the lock back, or its place in the lock's queue when another merge
+// request took the lock meanwhile, rather than keep either for a closed
+// merge request.
+func TestCloseDuringAPlanJobLeavesNoLock(t *testing.T) {
+	for _, tt := range []struct{ name, project string }{
+		{"another merge request waits for the lock", "p0001"},
+		{"nobody waits for the lock", "p0002"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			hs := &hookStore{Store: openSQLite(t)}
+			f, jobs := newScaleFlow(t, hs, newManyProjects(t, 2), nil)
+			ctx := t.Context()
+			accept(t, f, Request{Action: ActionPlan, Repo: "infra", MR: 7, HeadSHA: headH2, BaseSHA: baseB, Actor: "alice", Trigger: "opened"})
+			// Merge request 8 waits for p0001's lock.
+			if _, err := hs.AcquireLock(ctx, store.LockKey{Repo: "infra", Project: "p0001", Workspace: "default"}, 8); err != nil {
+				t.Fatal(err)
+			}
+			waiting, err := hs.CreateRun(ctx, store.Run{Kind: store.KindPlan, Repo: "infra", MR: 8, Project: "p0001", Workspace: "default",
+				HeadSHA: headH1, BaseSHA: baseB, Actor: "bob"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			runs, err := hs.ListRuns(ctx, store.RunFilter{Repo: "infra", MR: 7, Project: tt.project})
+			if err != nil || len(runs) != 1 {
+				t.Fatalf("runs of %s: %+v, %v", tt.project, runs, err)
+			}
+			hs.beforeAcquire = func() {
+				accept(t, f, Request{Action: ActionClose, Repo: "infra", MR: 7, Actor: "alice", Trigger: "closed"})
+			}
+			if err := f.HandlePlan(ctx, runs[0].ID); err != nil {
+				t.Fatal(err)
+			}
+			locks, err := hs.ListLocks(ctx, "infra")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(locks) != 1 || locks[0].Project != "p0001" || locks[0].MR != 8 || len(locks[0].Queue) != 0 {
+				t.Errorf("locks = %+v, want p0001's alone, held by !8, none waiting (the closed !7 holds nothing, waits for nothing)", locks)
+			}
+			if !slices.Contains(jobs.plans, waiting.ID) {
+				t.Errorf("plan jobs %v: !8's waiting run %d was not started", jobs.plans, waiting.ID)
+			}
+		})
+	}
+}
+
+// TestStatusesArePostedOnlyWhenTheyChange: after every run the comment
+// and statuses are refreshed, but a status is posted only when it says
+// something new: once pending and once with the result per project, not
+// every project's status after every run. A new run on the same commit
+// (`sluice plan` again) posts again.
+func TestStatusesArePostedOnlyWhenTheyChange(t *testing.T) {
+	fg := newCallsForge()
+	f, jobs := newScaleFlow(t, openSQLite(t), newManyProjects(t, 3), fg)
+	accept(t, f, Request{Action: ActionPlan, Repo: "gitea:org/infra", MR: 7, Actor: "alice", Trigger: "opened"})
+	next := workPlans(t, f, jobs, 0, 0)
+	if err := f.RefreshMR(t.Context(), "gitea:org/infra", 7); err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, p := range []string{"p0001", "p0002", "p0003"} {
+		want = append(want, fmt.Sprintf("2222222 sluice/plan: %s pending planning", p))
+	}
+	for _, p := range []string{"p0001", "p0002", "p0003"} {
+		want = append(want, fmt.Sprintf("2222222 sluice/plan: %s success 1 to add, 0 to change, 0 to destroy", p))
+	}
+	if got := fg.posted(); !slices.Equal(got, want) {
+		t.Errorf("statuses posted:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+
+	// A person plans again: the new runs' statuses are posted, though the
+	// commit and the words are those posted before.
+	accept(t, f, Request{Action: ActionPlan, Repo: "gitea:org/infra", MR: 7, Actor: "bob", ByComment: true, CommentID: 99, Trigger: "comment:99"})
+	workPlans(t, f, jobs, next, 0)
+	if got := fg.posted(); len(got) != 2*len(want) || !slices.Equal(got[len(want):], want) {
+		t.Errorf("statuses posted after `sluice plan`:\n%s\nwant the same again", strings.Join(got, "\n"))
+	}
+}
+
+// TestTooManyProjectsAreNotPlanned: past --max-projects-per-mr, a merge
+// request gets no run and no lock, and one notice says how many projects
+// it touches, the cap and what to do; naming projects with -p within the
+// cap plans them.
+func TestTooManyProjectsAreNotPlanned(t *testing.T) {
+	fg := newCallsForge()
+	st := openSQLite(t)
+	f, jobs := newScaleFlow(t, st, newManyProjects(t, 3), fg)
+	f.MaxProjectsPerMR = 2
+	ctx := t.Context()
+	accept(t, f, Request{Action: ActionPlan, Repo: "gitea:org/infra", MR: 7, Actor: "alice", Trigger: "opened"})
+	if runs, err := st.ListRuns(ctx, store.RunFilter{Repo: "gitea:org/infra"}); err != nil || len(runs) != 0 {
+		t.Errorf("%d runs (%v), want none", len(runs), err)
+	}
+	if locks, err := st.ListLocks(ctx, ""); err != nil || len(locks) != 0 {
+		t.Errorf("%d locks (%v), want none", len(locks), err)
+	}
+	notice := fg.comments["<!-- sluice:notice too-many-projects -->"]
+	for _, want := range []string{"at 2222222 it touches 3 projects, more than the 2 this server plans for one merge request",
+		"`--max-projects-per-mr`", "split the change", "`sluice plan -p NAME,NAME` naming at most 2", "The projects: p0001, p0002, p0003."} {
+		if !strings.Contains(notice, want) {
+			t.Errorf("notice %q does not say %q", notice, want)
+		}
+	}
+	for _, line := range strings.Split(notice, "\n") {
+		if strings.HasPrefix(strings.ToLower(strings.TrimSpace(line)), "sluice") {
+			t.Errorf("a line of the notice reads as a command: %q", line)
+		}
+	}
+	if got := auditOf(t, st); !slices.Contains(got, "alice plan.refused gitea:org/infra!7") {
+		t.Errorf("audit = %q, want plan.refused", got)
+	}
+
+	accept(t, f, Request{Action: ActionPlan, Repo: "gitea:org/infra", MR: 7, Actor: "bob", ByComment: true, CommentID: 5, Trigger: "comment:5",
+		Projects: []string{"p0001", "p0003"}})
+	if len(jobs.plans) != 2 {
+		t.Errorf("plan jobs %v, want the two projects named", jobs.plans)
+	}
+}
+
+func auditOf(t *testing.T, st store.Store) []string {
+	t.Helper()
+	entries, err := st.AuditEntries(t.Context(), 0, time.Time{}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, a := range entries {
+		out = append(out, a.Actor+" "+a.Action+" "+a.Subject)
+	}
+	return out
+}
+
+// TestRefreshesAreCoalesced: the refreshes asked for after runs come at
+// most once per RefreshEvery per merge request; one asked for meanwhile
+// is carried out later, once, and none is lost (a stopping server carries
+// out those still to come).
+func TestRefreshesAreCoalesced(t *testing.T) {
+	var q refreshQueue
+	var later []string
+	ask := func(mr string) bool { return q.ask(mr, time.Hour, func() { later = append(later, mr) }) }
+	if !ask("!7") {
+		t.Fatal("the first refresh of !7 does not come at once")
+	}
+	if ask("!7") || ask("!7") {
+		t.Error("a second refresh of !7 within the hour came at once")
+	}
+	if !ask("!8") {
+		t.Error("!8's first refresh waited for !7's")
+	}
+	fns := q.flush()
+	for _, fn := range fns {
+		fn()
+	}
+	if !slices.Equal(later, []string{"!7"}) {
+		t.Errorf("refreshes carried out on flush: %q, want !7's once", later)
+	}
+}
+
+// BenchmarkMergeRequestProjects plans and closes one merge request of 10,
+// 100 and 1,000 projects against a forge that counts its calls, a no-op
+// engine and SQLite, the refreshes coalesced as the server does, and
+// reports for each size the forge calls and the time per project, and
+// how much the largest grows over the smallest (growth-x: about 1 when
+// the cost is linear in the projects, about 100 when every run costs as
+// much as the merge request has projects). A real plan takes longer than
+// Flow.RefreshEvery, so there every run is followed by a refresh: the
+// every-run figures (10 and 100 projects) count the forge calls then,
+// which grow tenfold when every status is posted again after every run.
+func BenchmarkMergeRequestProjects(b *testing.B) {
+	type size struct {
+		n     int
+		every time.Duration
+		label string
+	}
+	sizes := []size{{10, DefaultRefreshEvery, "10"}, {100, DefaultRefreshEvery, "100"}, {1000, DefaultRefreshEvery, "1000"},
+		{10, 0, "10-every-run"}, {100, 0, "100-every-run"}}
+	calls := map[string]float64{}
+	took := map[string]time.Duration{}
+	for b.Loop() {
+		for _, sz := range sizes {
+			c, d := planAndClose(b, sz.n, sz.every)
+			calls[sz.label] += float64(c) / float64(sz.n)
+			took[sz.label] += d / time.Duration(sz.n)
+		}
+	}
+	for _, sz := range sizes {
+		b.ReportMetric(calls[sz.label]/float64(b.N), "calls/project@"+sz.label)
+		if sz.every != 0 {
+			b.ReportMetric(float64(took[sz.label].Microseconds())/float64(b.N), "µs/project@"+sz.label)
+		}
+	}
+	b.ReportMetric(calls["1000"]/calls["10"], "calls-growth-x")
+	b.ReportMetric(float64(took["1000"])/float64(took["10"]), "time-growth-x")
+	b.ReportMetric(calls["100-every-run"]/calls["10-every-run"], "every-run-calls-growth-x")
+}
+
+// planAndClose plans a merge request of n projects, works every plan and
+// closes it, as the server would, with refreshes at most every every; it
+// returns the forge calls and the time taken, setting up left out.
+func planAndClose(b *testing.B, n int, every time.Duration) (int, time.Duration) {
+	fg := newCallsForge()
+	f, jobs := newScaleFlow(b, openSQLite(b), newManyProjects(b, n), fg)
+	f.RefreshEvery = every
+	start := time.Now()
+	accept(b, f, Request{Action: ActionPlan, Repo: "gitea:org/infra", MR: 7, Actor: "alice", Trigger: "opened"})
+	if len(jobs.plans) != n {
+		b.Fatalf("%d plan jobs, want %d", len(jobs.plans), n)
+	}
+	workPlans(b, f, jobs, 0, 0)
+	fg.setMR(func(mr *forge.MergeRequest) { mr.State = forge.MRClosed })
+	accept(b, f, Request{Action: ActionClose, Repo: "gitea:org/infra", MR: 7, Actor: "alice", Trigger: "closed"})
+	f.FlushRefreshes()
+	return fg.total(), time.Since(start)
+}
