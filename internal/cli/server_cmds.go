@@ -266,13 +266,13 @@ func newLocksCmd(g *globals) *cobra.Command {
 				return nil
 			}
 			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "REPO\tPROJECT\tWORKSPACE\tHELD BY MR\tSINCE\tQUEUE")
+			fmt.Fprintln(tw, "REPO\tPROJECT\tDIR\tWORKSPACE\tHELD BY MR\tSINCE\tQUEUE")
 			for _, l := range locks {
 				var q []string
 				for _, w := range l.Queue {
 					q = append(q, "!"+strconv.FormatInt(w.MR, 10))
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t!%d\t%s\t%s\n", l.Repo, l.Project, l.Workspace, l.MR,
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t!%d\t%s\t%s\n", l.Repo, l.Project, l.Dir, l.Workspace, l.MR,
 					l.AcquiredAt.Local().Format("2006-01-02 15:04"), strings.Join(q, " "))
 			}
 			return tw.Flush()
@@ -281,7 +281,7 @@ func newLocksCmd(g *globals) *cobra.Command {
 	list.Flags().StringVar(&repo, "repo", "", "only this repository")
 
 	var (
-		ws, reason, actor string
+		ws, dir, reason, actor string
 	)
 	release := &cobra.Command{
 		Use:   "release PROJECT --repo REPO --reason TEXT",
@@ -289,7 +289,11 @@ func newLocksCmd(g *globals) *cobra.Command {
 		Long: `Release the lock a merge request holds on a project, for example when the
 merge request was abandoned without being closed. The next merge request in
 the lock's queue gets it and is planned. The release is written to the audit
-log with who released it and why.`,
+log with who released it and why.
+
+A lock is that of a project's directory and workspace; PROJECT is the name
+its holder gives the project, as 'sluice locks list' shows it. When two
+locks show the same name, name the directory with --dir.`,
 		Example: `  sluice locks release prod --repo infra --reason "MR !12 abandoned, author on leave"`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -303,19 +307,20 @@ log with who released it and why.`,
 			if actor == "" {
 				actor = currentUser(g)
 			}
-			l, err := c.ReleaseLock(cmd.Context(), store.LockKey{Repo: repo, Project: args[0], Workspace: ws}, actor, reason)
+			l, err := c.ReleaseLock(cmd.Context(), client.LockRef{Repo: repo, Project: args[0], Dir: dir, Workspace: ws}, actor, reason)
 			if err != nil {
 				return err
 			}
 			if r.format == "json" {
 				return writeJSON(g.stdout, l)
 			}
-			fmt.Fprintf(g.stdout, "Released the lock of %s/%s (%s) held by merge request !%d.\n", l.Repo, l.Project, l.Workspace, l.MR)
+			fmt.Fprintf(g.stdout, "Released the lock of %s/%s (%s, directory %s) held by merge request !%d.\n", l.Repo, l.Project, l.Workspace, l.Dir, l.MR)
 			return nil
 		},
 	}
 	release.Flags().StringVar(&repo, "repo", "", "repository of the project (required)")
 	release.Flags().StringVar(&ws, "workspace", "default", "workspace (Terraform) or stack (Pulumi) of the lock")
+	release.Flags().StringVar(&dir, "dir", "", "directory of the project, when two locks show the same project name")
 	release.Flags().StringVar(&reason, "reason", "", "why the lock is released (required; audited)")
 	release.Flags().StringVar(&actor, "actor", "", "who releases it, for the audit log (default: your login name)")
 	cmd.AddCommand(list, release)

@@ -145,9 +145,13 @@ func (c *Client) ListLocks(ctx context.Context, repo string) ([]store.Lock, erro
 	return out.Locks, c.do(ctx, http.MethodGet, "/api/v1/locks", q, nil, nil, &out)
 }
 
+// LockRef names a lock to release: by the project's name as the lock
+// shows it, or by its directory.
+type LockRef = flow.LockRef
+
 // ReleaseLock releases a lock by hand, audited with actor and reason.
-func (c *Client) ReleaseLock(ctx context.Context, k store.LockKey, actor, reason string) (store.Lock, error) {
-	body := map[string]string{"repo": k.Repo, "project": k.Project, "workspace": k.Workspace, "actor": actor, "reason": reason}
+func (c *Client) ReleaseLock(ctx context.Context, ref LockRef, actor, reason string) (store.Lock, error) {
+	body := map[string]string{"repo": ref.Repo, "project": ref.Project, "dir": ref.Dir, "workspace": ref.Workspace, "actor": actor, "reason": reason}
 	var out struct {
 		Released store.Lock `json:"released"`
 	}

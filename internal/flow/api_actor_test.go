@@ -150,7 +150,7 @@ func TestCloseActsOnTheForgeState(t *testing.T) {
 				t.Fatal(err)
 			}
 			got.discarded = p.Discarded
-			l, err := e.st.GetLock(ctx, store.LockKey{Repo: tt.repo, Project: "net", Workspace: "default"})
+			l, err := e.st.GetLock(ctx, store.LockKey{Repo: tt.repo, Dir: "net", Workspace: "default"})
 			got.locked = err == nil && l.MR == 7
 			for _, a := range e.auditActions()[before:] {
 				actor, action, _ := strings.Cut(a, " ")

@@ -70,7 +70,7 @@ func TestBlockedApplyJobDoesNotEndWithItsRunQueued(t *testing.T) {
 	e.runPlanJobs()
 	// net is being planned again, and app's apply run is there (its job
 	// comes before any advance has looked at it).
-	pr, err := e.st.CreateRun(ctx, store.Run{Kind: store.KindPlan, Repo: "infra", MR: 1, Project: "net", Workspace: "default",
+	pr, err := e.st.CreateRun(ctx, store.Run{Kind: store.KindPlan, Repo: "infra", MR: 1, Project: "net", Workspace: "default", Dir: "net",
 		HeadSHA: headH1, BaseSHA: baseB, Actor: "alice"})
 	if err != nil {
 		t.Fatal(err)

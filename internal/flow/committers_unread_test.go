@@ -55,7 +55,7 @@ func TestUnreadCommittersRefuseVisibly(t *testing.T) {
 		t.Errorf("audit = %q, want apply.refused of net", got)
 	}
 	for _, p := range []string{"net", "app"} {
-		if l, err := e.st.GetLock(t.Context(), store.LockKey{Repo: depRepo, Project: p, Workspace: "default"}); err != nil || l.MR != 7 {
+		if l, err := e.st.GetLock(t.Context(), store.LockKey{Repo: depRepo, Dir: p, Workspace: "default"}); err != nil || l.MR != 7 {
 			t.Errorf("%s's lock: %+v, %v; want it kept by !7", p, l, err)
 		}
 	}

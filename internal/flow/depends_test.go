@@ -312,7 +312,7 @@ func TestFailedDependencyApply(t *testing.T) {
 	if c := e.refresh(); !strings.Contains(c, "whose apply failed") {
 		t.Errorf("the comment does not say why app was not applied:\n%s", c)
 	}
-	l, err := e.st.GetLock(t.Context(), store.LockKey{Repo: depRepo, Project: "app", Workspace: "default"})
+	l, err := e.st.GetLock(t.Context(), store.LockKey{Repo: depRepo, Dir: "app", Workspace: "default"})
 	if err != nil || l.MR != 7 {
 		t.Errorf("app's lock: %+v, %v; want it kept by !7", l, err)
 	}
@@ -509,7 +509,7 @@ func TestRecoverStartsWaitingApplies(t *testing.T) {
 		e, net, app := setup(t)
 		// A newer plan run of app, still queued: app's waiting apply is
 		// not its latest any more, and still waits for net's.
-		if _, err := e.st.CreateRun(t.Context(), store.Run{Kind: store.KindPlan, Repo: depRepo, MR: 7, Project: "app", Workspace: "default",
+		if _, err := e.st.CreateRun(t.Context(), store.Run{Kind: store.KindPlan, Repo: depRepo, MR: 7, Project: "app", Workspace: "default", Dir: "app",
 			HeadSHA: headH2, BaseSHA: baseB, Actor: "carol"}); err != nil {
 			t.Fatal(err)
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/sluicehq/sluice/internal/render"
 	"github.com/sluicehq/sluice/internal/repoconfig"
 	"github.com/sluicehq/sluice/internal/store"
+	"github.com/sluicehq/sluice/internal/workspace"
 )
 
 // Forges resolves a repository name ("gitea:org/infra") to the forge that
@@ -413,23 +414,24 @@ func (g *mrGate) readGroups(ctx context.Context, names []string) error {
 }
 
 // diverged lists the project's files that differ between what was planned
-// and what would be applied now: its patterns, sluice.yaml and every file
-// under its directory (repoconfig.FreshnessPatterns).
+// and what would be applied now: its patterns, its entry in sluice.yaml
+// and every file under its directory (repoconfig.FreshnessPatterns).
 func (f *Flow) diverged(ctx context.Context, mr *forge.MergeRequest, st projectState) ([]string, error) {
 	src, err := f.source(ctx, st.PlanRun.Repo)
 	if err != nil {
 		return nil, err
 	}
-	var paths []string
+	var from, to string
 	switch {
 	case mr.State == forge.MRMerged && mr.MergeSHA != "":
 		// What was merged must be what was planned, in this project's files.
-		paths, err = f.Workspaces.DiffFiles(ctx, src, st.Plan.HeadSHA, mr.MergeSHA)
+		from, to = st.Plan.HeadSHA, mr.MergeSHA
 	case mr.BaseSHA != "" && mr.BaseSHA != st.Plan.BaseSHA:
-		paths, err = f.Workspaces.DiffFiles(ctx, src, st.Plan.BaseSHA, mr.BaseSHA)
+		from, to = st.Plan.BaseSHA, mr.BaseSHA
 	default:
 		return nil, nil
 	}
+	paths, err := f.Workspaces.DiffFiles(ctx, src, from, to)
 	if err != nil {
 		return nil, err
 	}
@@ -444,10 +446,38 @@ func (f *Flow) diverged(ctx context.Context, mr *forge.MergeRequest, st projectS
 	if err != nil {
 		return nil, err
 	}
-	if hit := m.Match(paths); len(hit) > 0 {
-		return hit[0].Paths, nil
+	hit := m.Match(paths)
+	if len(hit) == 0 {
+		return nil, nil
 	}
-	return nil, nil
+	return f.withoutOthersSettings(ctx, src, st.Project, from, to, hit[0].Paths)
+}
+
+// withoutOthersSettings drops sluice.yaml from the paths a project's plan
+// diverged in when the project's own entry (and the masks) are the same at
+// both commits: a change to another project's entry does not make this
+// one's plan stale. What binds a project's plan is its own settings, not
+// the whole file.
+func (f *Flow) withoutOthersSettings(ctx context.Context, src workspace.Source, project, from, to string, paths []string) ([]string, error) {
+	i := slices.Index(paths, repoconfig.FileName)
+	if i < 0 {
+		return paths, nil
+	}
+	before, err := f.entriesAt(ctx, src, from)
+	if err != nil {
+		return nil, err
+	}
+	now, err := f.entriesAt(ctx, src, to)
+	if err != nil {
+		return nil, err
+	}
+	if !before.Same(now, project) {
+		return paths, nil
+	}
+	if paths = slices.Delete(slices.Clone(paths), i, i+1); len(paths) == 0 {
+		return nil, nil
+	}
+	return paths, nil
 }
 
 // RefreshMR rewrites the merge request's one comment and its commit
@@ -510,7 +540,7 @@ func (f *Flow) projectResult(ctx context.Context, st projectState, waitingFor st
 	switch run.State {
 	case store.StateQueued:
 		pr.Status, pr.Message = render.StatusPending, "queued"
-		if l, err := f.Store.GetLock(ctx, store.LockKey{Repo: run.Repo, Project: run.Project, Workspace: run.Workspace}); err == nil && l.MR != run.MR {
+		if l, err := f.Store.GetLock(ctx, lockOf(run)); err == nil && l.MR != run.MR {
 			pr.Message = fmt.Sprintf("waiting for the project lock, held by !%d", l.MR)
 		}
 		return pr, nil
@@ -677,16 +707,16 @@ func endedAfter(a, b store.Run) bool {
 	return a.FinishedAt.After(*b.FinishedAt)
 }
 
-// unapplied names (project and workspace) the projects of a merge request
-// whose latest plan has changes not applied: applied later, or waiting
-// for a person. Their locks stay with a merged merge request.
-func unapplied(states []projectState) map[string]bool {
-	held := map[string]bool{}
+// unapplied names (by their locks) the projects of a merge request whose
+// latest plan has changes not applied: applied later, or waiting for a
+// person. Their locks stay with a merged merge request.
+func unapplied(states []projectState) map[store.LockKey]bool {
+	held := map[store.LockKey]bool{}
 	for _, st := range states {
 		if st.Plan == nil || !st.Plan.HasChanges || (st.Apply != nil && st.Apply.State == store.StateSucceeded) {
 			continue
 		}
-		held[projectKey(st.Project, st.Workspace)] = true
+		held[lockOf(st.PlanRun)] = true
 	}
 	return held
 }
@@ -696,7 +726,7 @@ func unapplied(states []projectState) map[string]bool {
 // they pass to.
 func (f *Flow) releaseApplied(ctx context.Context, repo string, mr int64, states []projectState) error {
 	held := unapplied(states)
-	free, err := f.locksOf(ctx, repo, mr, func(l store.Lock) bool { return !held[projectKey(l.Project, l.Workspace)] })
+	free, err := f.locksOf(ctx, repo, mr, func(l store.Lock) bool { return !held[l.LockKey] })
 	if err != nil {
 		return err
 	}

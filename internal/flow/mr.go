@@ -159,7 +159,7 @@ func (f *Flow) planMR(ctx context.Context, ev store.Event, req Request) error {
 		ps := make([]affected.Project, len(cfg.Projects))
 		for i := range cfg.Projects {
 			name := cfg.Projects[i].Name
-			ps[i] = affected.Project{Name: name, Patterns: append(patterns[name], repoconfig.FileName)}
+			ps[i] = affected.Project{Name: name, Patterns: patterns[name]}
 		}
 		m, err := affected.NewMatcher(ps)
 		if err != nil {
@@ -167,6 +167,13 @@ func (f *Flow) planMR(ctx context.Context, ev store.Event, req Request) error {
 		}
 		for _, hit := range m.Match(paths) {
 			names = append(names, hit.Project)
+		}
+		if slices.Contains(paths, repoconfig.FileName) {
+			changed, err := f.settingsChanged(ctx, src, req, cfg)
+			if err != nil {
+				return err
+			}
+			names = append(names, changed...)
 		}
 		names = cfg.Order(names)
 	}
@@ -184,6 +191,45 @@ func (f *Flow) planMR(ctx context.Context, ev store.Event, req Request) error {
 		return f.RefreshMR(ctx, req.Repo, req.MR)
 	}
 	return nil
+}
+
+// settingsChanged names the projects of cfg, the head's configuration,
+// whose entry in sluice.yaml (or the masks) the head changed from the
+// base's: a change to sluice.yaml affects those only, not every project it
+// configures. When either side's entries cannot be read (no sluice.yaml,
+// one that is not valid YAML), every project counts as changed.
+func (f *Flow) settingsChanged(ctx context.Context, src workspace.Source, req Request, cfg *repoconfig.Config) ([]string, error) {
+	before, err := f.entriesAt(ctx, src, req.BaseSHA)
+	if err != nil {
+		return nil, err
+	}
+	now, err := f.entriesAt(ctx, src, req.HeadSHA)
+	if err != nil {
+		return nil, err
+	}
+	var changed []string
+	for _, name := range cfg.Names() {
+		if !before.Same(now, name) {
+			changed = append(changed, name)
+		}
+	}
+	return changed, nil
+}
+
+// entriesAt reads the project entries of sluice.yaml at commit; nil (no
+// entry the same as any other) when the commit has none or they cannot be
+// read. Only a failure to read the commit is an error.
+func (f *Flow) entriesAt(ctx context.Context, src workspace.Source, commit string) (repoconfig.Entries, error) {
+	data, found, err := f.readAt(ctx, src, commit, repoconfig.FileName)
+	if err != nil || !found {
+		return nil, err
+	}
+	entries, err := repoconfig.EntriesOf(data)
+	if err != nil {
+		f.Log.Info("comparing the projects' entries of sluice.yaml: every project counts as changed", "repo", src.Repo, "commit", short(commit), "err", err)
+		return nil, nil
+	}
+	return entries, nil
 }
 
 // tooManyProjects refuses to plan a merge request that would plan more
@@ -262,7 +308,7 @@ func (f *Flow) queuePlan(ctx context.Context, req Request, p *repoconfig.Project
 	}
 	if run.ID == 0 {
 		run, err = f.Store.CreateRun(ctx, store.Run{
-			Kind: store.KindPlan, Repo: req.Repo, MR: req.MR, Project: p.Name, Workspace: ws,
+			Kind: store.KindPlan, Repo: req.Repo, MR: req.MR, Project: p.Name, Workspace: ws, Dir: p.Dir,
 			HeadSHA: req.HeadSHA, BaseSHA: req.BaseSHA, Actor: req.Actor,
 		})
 		if err != nil {
@@ -272,13 +318,13 @@ func (f *Flow) queuePlan(ctx context.Context, req Request, p *repoconfig.Project
 	// The run supersedes the MR's older runs still waiting. They are
 	// cancelled after it exists, so a superseded run is never the
 	// project's latest.
-	if err := f.cancelWaiting(ctx, req.Repo, req.MR, p.Name, ws, run.ID); err != nil {
+	if err := f.cancelWaiting(ctx, run); err != nil {
 		return err
 	}
 	if run.State != store.StateQueued {
 		return nil
 	}
-	lock, err := f.Store.AcquireLock(ctx, store.LockKey{Repo: req.Repo, Project: p.Name, Workspace: ws}, req.MR)
+	lock, err := f.Store.AcquireLock(ctx, lockOf(run), p.Name, req.MR)
 	if err != nil {
 		return err
 	}
@@ -287,6 +333,14 @@ func (f *Flow) queuePlan(ctx context.Context, req Request, p *repoconfig.Project
 		return nil
 	}
 	return f.Jobs.EnqueuePlan(ctx, run.ID)
+}
+
+// lockOf is the lock plan run r plans under: its project's directory and
+// workspace, whatever the project is called (a merge request that renames
+// a project, or names a discovered one, must wait for the lock another
+// holds on the same code and state).
+func lockOf(r store.Run) store.LockKey {
+	return store.LockKey{Repo: r.Repo, Dir: r.Dir, Workspace: r.Workspace}
 }
 
 func workspaceOf(p *repoconfig.Project) string {
@@ -299,15 +353,15 @@ func workspaceOf(p *repoconfig.Project) string {
 	return p.Workspace
 }
 
-// cancelWaiting cancels an MR's queued plan runs of a project older than
-// run newer.
-func (f *Flow) cancelWaiting(ctx context.Context, repo string, mr int64, project, ws string, newer int64) error {
-	runs, err := f.Store.ListRuns(ctx, store.RunFilter{Repo: repo, MR: mr, Project: project, Workspace: ws, Kind: store.KindPlan, State: store.StateQueued, Limit: 100})
+// cancelWaiting cancels the queued plan runs of plan run newer's project
+// and merge request older than newer.
+func (f *Flow) cancelWaiting(ctx context.Context, newer store.Run) error {
+	runs, err := f.allRuns(ctx, store.RunFilter{Repo: newer.Repo, MR: newer.MR, Project: newer.Project, Workspace: newer.Workspace, Kind: store.KindPlan, State: store.StateQueued})
 	if err != nil {
 		return err
 	}
 	for _, r := range runs {
-		if r.ID >= newer {
+		if r.ID >= newer.ID {
 			continue
 		}
 		if _, err := f.Store.FinishRun(ctx, r.ID, store.StateCancelled, "superseded by a newer push", nil); err != nil && !errors.Is(err, store.ErrConflict) {
@@ -331,14 +385,14 @@ func (f *Flow) applyMR(ctx context.Context, ev store.Event, req Request) error {
 	if err != nil {
 		return err
 	}
-	seen := map[store.LockKey]bool{}
+	seen := map[string]bool{}
 	planRuns := map[int64]store.Run{}
 	for _, r := range runs {
 		planRuns[r.ID] = r
 	}
 	var todo []projectState
 	for _, r := range runs { // newest first
-		k := store.LockKey{Repo: r.Repo, Project: r.Project, Workspace: r.Workspace}
+		k := projectKey(r.Project, r.Workspace)
 		if seen[k] || (len(req.Projects) > 0 && !slices.Contains(req.Projects, r.Project)) {
 			continue
 		}
@@ -513,19 +567,60 @@ func (f *Flow) unlockMR(ctx context.Context, ev store.Event, req Request) error 
 	return err
 }
 
+// LockRef names a lock as a person does: its repository and workspace,
+// and the project's name as the lock shows it, or its directory.
+type LockRef struct {
+	Repo      string `json:"repo"`
+	Project   string `json:"project,omitempty"`
+	Dir       string `json:"dir,omitempty"`
+	Workspace string `json:"workspace"`
+}
+
 // ReleaseLock releases one lock at a person's request (the API's and the
 // CLI's `locks release`), audited with the reason, and starts the next MR.
-func (f *Flow) ReleaseLock(ctx context.Context, actor string, k store.LockKey, reason string) (store.Lock, error) {
-	l, err := f.Store.GetLock(ctx, k)
+func (f *Flow) ReleaseLock(ctx context.Context, actor string, ref LockRef, reason string) (store.Lock, error) {
+	l, err := f.findLock(ctx, ref)
 	if err != nil {
 		return store.Lock{}, err
 	}
-	if err := f.releaseLocks(ctx, l.MR, k); err != nil {
+	if err := f.releaseLocks(ctx, l.MR, l.LockKey); err != nil {
 		return store.Lock{}, err
 	}
-	_, err = f.Audit.Record(ctx, actor, "lock.released", subject(k.Repo, l.MR, k.Project),
-		map[string]any{"workspace": k.Workspace, "reason": reason})
+	_, err = f.Audit.Record(ctx, actor, "lock.released", subject(l.Repo, l.MR, l.Project),
+		map[string]any{"workspace": l.Workspace, "dir": l.Dir, "reason": reason})
 	return l, err
+}
+
+// findLock finds the lock ref names: by its directory, or else by the
+// name its holder gives the project, which two locks may share (two
+// directories each called prod by a merge request): then the directory
+// must be named.
+func (f *Flow) findLock(ctx context.Context, ref LockRef) (store.Lock, error) {
+	if ref.Dir != "" {
+		return f.Store.GetLock(ctx, store.LockKey{Repo: ref.Repo, Dir: ref.Dir, Workspace: ref.Workspace})
+	}
+	locks, err := f.Store.ListLocks(ctx, ref.Repo)
+	if err != nil {
+		return store.Lock{}, err
+	}
+	var found []store.Lock
+	for _, l := range locks {
+		if l.Project == ref.Project && l.Workspace == ref.Workspace {
+			found = append(found, l)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return store.Lock{}, fmt.Errorf("no lock of project %s (workspace %s) in %s is held: %w", ref.Project, ref.Workspace, ref.Repo, store.ErrNotFound)
+	case 1:
+		return found[0], nil
+	}
+	var dirs []string
+	for _, l := range found {
+		dirs = append(dirs, l.Dir)
+	}
+	return store.Lock{}, fmt.Errorf("%w: %d locks of %s are held as project %s (workspace %s), of the directories %s; name the directory to release",
+		ErrInvalid, len(found), ref.Repo, ref.Project, ref.Workspace, strings.Join(dirs, ", "))
 }
 
 // locksOf lists the keys of the locks in repo that merge request mr holds
@@ -563,7 +658,7 @@ func (f *Flow) releaseLocks(ctx context.Context, mr int64, keys ...store.LockKey
 // startWaiters enqueues the waiting plan run of each MR a lock passed to.
 func (f *Flow) startWaiters(ctx context.Context, passed map[store.LockKey]store.Waiter) error {
 	for k, w := range passed {
-		runs, err := f.Store.ListRuns(ctx, store.RunFilter{Repo: k.Repo, MR: w.MR, Project: k.Project, Workspace: k.Workspace, Kind: store.KindPlan, State: store.StateQueued, Limit: 1})
+		runs, err := f.Store.ListRuns(ctx, store.RunFilter{Repo: k.Repo, MR: w.MR, Dir: k.Dir, Workspace: k.Workspace, Kind: store.KindPlan, State: store.StateQueued, Limit: 1})
 		if err != nil {
 			return err
 		}
@@ -572,7 +667,7 @@ func (f *Flow) startWaiters(ctx context.Context, passed map[store.LockKey]store.
 			// the lock is the MR's until it closes.
 			continue
 		}
-		f.Log.Info("lock passed on", "repo", k.Repo, "project", k.Project, "workspace", k.Workspace, "mr", w.MR, "run", runs[0].ID)
+		f.Log.Info("lock passed on", "repo", k.Repo, "project", w.Project, "dir", k.Dir, "workspace", k.Workspace, "mr", w.MR, "run", runs[0].ID)
 		if err := f.Jobs.EnqueuePlan(ctx, runs[0].ID); err != nil {
 			return err
 		}

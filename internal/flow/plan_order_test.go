@@ -258,12 +258,12 @@ func newFlowEnv(t *testing.T, fg *mrForge) *flowEnv {
 func (e *flowEnv) planRun(repo string, mr int64, head string) store.Run {
 	e.t.Helper()
 	ctx := e.t.Context()
-	r, err := e.st.CreateRun(ctx, store.Run{Kind: store.KindPlan, Repo: repo, MR: mr, Project: "net", Workspace: "default",
+	r, err := e.st.CreateRun(ctx, store.Run{Kind: store.KindPlan, Repo: repo, MR: mr, Project: "net", Workspace: "default", Dir: "net",
 		HeadSHA: head, BaseSHA: baseB, Actor: "alice"})
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	if _, err := e.st.AcquireLock(ctx, store.LockKey{Repo: repo, Project: "net", Workspace: "default"}, mr); err != nil {
+	if _, err := e.st.AcquireLock(ctx, store.LockKey{Repo: repo, Dir: "net", Workspace: "default"}, "net", mr); err != nil {
 		e.t.Fatal(err)
 	}
 	return r
@@ -434,7 +434,7 @@ func TestMergeSkipsADiscardedPlan(t *testing.T) {
 	if len(fg.replies) != 1 || !strings.Contains(fg.replies[0], "`net`: its latest plan was discarded") {
 		t.Errorf("replies = %q, want one naming net's discarded plan", fg.replies)
 	}
-	if l, err := e.st.GetLock(ctx, store.LockKey{Repo: "gitea:org/infra", Project: "net", Workspace: "default"}); err != nil || l.MR != 7 {
+	if l, err := e.st.GetLock(ctx, store.LockKey{Repo: "gitea:org/infra", Dir: "net", Workspace: "default"}); err != nil || l.MR != 7 {
 		t.Errorf("lock = %+v, %v; want it still held by !7", l, err)
 	}
 	if got := e.auditActions(); !slices.Contains(got, "carol apply.refused gitea:org/infra!7/net") {

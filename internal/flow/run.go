@@ -165,7 +165,7 @@ func (f *Flow) HandlePlan(ctx context.Context, runID int64) error {
 	if r.State != store.StateQueued {
 		return nil
 	}
-	lock, err := f.Store.AcquireLock(ctx, store.LockKey{Repo: r.Repo, Project: r.Project, Workspace: r.Workspace}, r.MR)
+	lock, err := f.Store.AcquireLock(ctx, lockOf(r), r.Project, r.MR)
 	if err != nil {
 		return err
 	}
@@ -270,7 +270,7 @@ func (f *Flow) HandlePlan(ctx context.Context, runID int64) error {
 // with a closed merge request for good.
 func (f *Flow) releaseIfUnused(ctx context.Context, r store.Run) error {
 	for _, state := range []store.RunState{store.StateQueued, store.StateRunning} {
-		runs, err := f.Store.ListRuns(ctx, store.RunFilter{Repo: r.Repo, MR: r.MR, Project: r.Project, Workspace: r.Workspace,
+		runs, err := f.Store.ListRuns(ctx, store.RunFilter{Repo: r.Repo, MR: r.MR, Dir: r.Dir, Workspace: r.Workspace,
 			Kind: store.KindPlan, State: state, Limit: 1})
 		if err != nil || len(runs) > 0 {
 			return err
@@ -283,7 +283,7 @@ func (f *Flow) releaseIfUnused(ctx context.Context, r store.Run) error {
 		return err
 	}
 	f.Log.Info("releasing a lock taken for a plan run that ended meanwhile", "run", r.ID, "repo", r.Repo, "mr", r.MR, "project", r.Project, "state", r.State)
-	return f.releaseLocks(ctx, r.MR, store.LockKey{Repo: r.Repo, Project: r.Project, Workspace: r.Workspace})
+	return f.releaseLocks(ctx, r.MR, lockOf(r))
 }
 
 // rulesOf records the project's rules for the gate. What is planned (the
@@ -854,7 +854,7 @@ func (f *Flow) finishFailed(ctx context.Context, r store.Run, logs *logWriter, c
 // plan, for a run that a stopping or dead server cut short.
 func (f *Flow) planAgain(ctx context.Context, r store.Run) (int64, error) {
 	nr, err := f.Store.CreateRun(ctx, store.Run{
-		Kind: store.KindPlan, Repo: r.Repo, MR: r.MR, Project: r.Project, Workspace: r.Workspace,
+		Kind: store.KindPlan, Repo: r.Repo, MR: r.MR, Project: r.Project, Workspace: r.Workspace, Dir: r.Dir,
 		HeadSHA: r.HeadSHA, BaseSHA: r.BaseSHA, Actor: r.Actor,
 	})
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/sluicehq/sluice/internal/store"
 	"github.com/sluicehq/sluice/internal/store/postgres"
 	"github.com/sluicehq/sluice/internal/store/sqlite"
+	"github.com/sluicehq/sluice/internal/testkit"
 	"github.com/sluicehq/sluice/internal/testkit/pgtest"
 	"github.com/sluicehq/sluice/internal/workspace"
 )
@@ -46,17 +47,10 @@ func newManyProjects(t testing.TB, n int) manyProjects {
 	for i := 1; i <= n; i++ {
 		name := fmt.Sprintf("p%04d", i)
 		fmt.Fprintf(&yaml, "  - name: %s\n    dir: %s\n    engine: terraform\n", name, name)
-		if err := os.MkdirAll(filepath.Join(dir, name), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, name, "main.tf"), []byte("# nothing\n"), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		testkit.WriteFile(t, filepath.Join(dir, name, "main.tf"), "# nothing\n")
 		m.paths = append(m.paths, name+"/main.tf")
 	}
-	if err := os.WriteFile(filepath.Join(dir, "sluice.yaml"), []byte(yaml.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	testkit.WriteFile(t, filepath.Join(dir, "sluice.yaml"), yaml.String())
 	return m
 }
 
@@ -344,12 +338,12 @@ type hookStore struct {
 	beforeAcquire func()
 }
 
-func (h *hookStore) AcquireLock(ctx context.Context, k store.LockKey, mr int64) (store.LockResult, error) {
+func (h *hookStore) AcquireLock(ctx context.Context, k store.LockKey, project string, mr int64) (store.LockResult, error) {
 	if fn := h.beforeAcquire; fn != nil {
 		h.beforeAcquire = nil
 		fn()
 	}
-	return h.Store.AcquireLock(ctx, k, mr)
+	return h.Store.AcquireLock(ctx, k, project, mr)
 }
 
 // TestCloseDuringAPlanJobLeavesNoLock: a plan job reads its run queued;
@@ -369,10 +363,10 @@ func TestCloseDuringAPlanJobLeavesNoLock(t *testing.T) {
 			ctx := t.Context()
 			accept(t, f, Request{Action: ActionPlan, Repo: "infra", MR: 7, HeadSHA: headH2, BaseSHA: baseB, Actor: "alice", Trigger: "opened"})
 			// Merge request 8 waits for p0001's lock.
-			if _, err := hs.AcquireLock(ctx, store.LockKey{Repo: "infra", Project: "p0001", Workspace: "default"}, 8); err != nil {
+			if _, err := hs.AcquireLock(ctx, store.LockKey{Repo: "infra", Dir: "p0001", Workspace: "default"}, "p0001", 8); err != nil {
 				t.Fatal(err)
 			}
-			waiting, err := hs.CreateRun(ctx, store.Run{Kind: store.KindPlan, Repo: "infra", MR: 8, Project: "p0001", Workspace: "default",
+			waiting, err := hs.CreateRun(ctx, store.Run{Kind: store.KindPlan, Repo: "infra", MR: 8, Project: "p0001", Workspace: "default", Dir: "p0001",
 				HeadSHA: headH1, BaseSHA: baseB, Actor: "bob"})
 			if err != nil {
 				t.Fatal(err)

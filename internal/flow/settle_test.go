@@ -75,7 +75,7 @@ func newSettleEnv(t *testing.T) (*depEnv, *flakyForge) {
 
 func (e *depEnv) lockHolder(project string) int64 {
 	e.t.Helper()
-	l, err := e.st.GetLock(e.t.Context(), store.LockKey{Repo: depRepo, Project: project, Workspace: "default"})
+	l, err := e.st.GetLock(e.t.Context(), store.LockKey{Repo: depRepo, Dir: project, Workspace: "default"})
 	if errors.Is(err, store.ErrNotFound) {
 		return 0
 	}

@@ -27,7 +27,7 @@ func (f *sourceFlow) Accept(_ context.Context, source, _ string, req flow.Reques
 	return store.Event{ID: 1}, true, nil
 }
 
-func (f *sourceFlow) ReleaseLock(context.Context, string, store.LockKey, string) (store.Lock, error) {
+func (f *sourceFlow) ReleaseLock(context.Context, string, flow.LockRef, string) (store.Lock, error) {
 	return store.Lock{}, errors.New("not used")
 }
 

@@ -4,6 +4,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
@@ -31,7 +32,7 @@ import (
 // Flow is what the server asks of the lifecycle.
 type Flow interface {
 	Accept(ctx context.Context, forge, deliveryID string, req flow.Request) (store.Event, bool, error)
-	ReleaseLock(ctx context.Context, actor string, k store.LockKey, reason string) (store.Lock, error)
+	ReleaseLock(ctx context.Context, actor string, ref flow.LockRef, reason string) (store.Lock, error)
 }
 
 // Server serves HTTP.
@@ -373,9 +374,10 @@ func (s *Server) listLocks(w http.ResponseWriter, r *http.Request) (any, error) 
 	return map[string]any{"locks": locks}, nil
 }
 
-// ReleaseRequest asks to release a lock by hand.
+// ReleaseRequest asks to release a lock by hand, named by the project's
+// name as the lock shows it, or by its directory.
 type ReleaseRequest struct {
-	store.LockKey
+	flow.LockRef
 	Actor  string `json:"actor"`
 	Reason string `json:"reason"`
 }
@@ -385,15 +387,15 @@ func (s *Server) releaseLock(w http.ResponseWriter, r *http.Request) (any, error
 	if err := decode(r, &req); err != nil {
 		return nil, err
 	}
-	if req.Repo == "" || req.Project == "" || strings.TrimSpace(req.Reason) == "" || req.Actor == "" {
-		return nil, errorf(http.StatusBadRequest, "repo, project, actor and reason are required: a released lock is audited with who and why")
+	if req.Repo == "" || req.Project == "" && req.Dir == "" || strings.TrimSpace(req.Reason) == "" || req.Actor == "" {
+		return nil, errorf(http.StatusBadRequest, "repo, project (or dir), actor and reason are required: a released lock is audited with who and why")
 	}
 	if req.Workspace == "" {
 		req.Workspace = "default"
 	}
-	l, err := s.Flow.ReleaseLock(r.Context(), req.Actor, req.LockKey, req.Reason)
+	l, err := s.Flow.ReleaseLock(r.Context(), req.Actor, req.LockRef, req.Reason)
 	if err != nil {
-		return nil, fmt.Errorf("lock of %s/%s (%s): %w", req.Repo, req.Project, req.Workspace, err)
+		return nil, fmt.Errorf("lock of %s/%s (%s): %w", req.Repo, cmp.Or(req.Dir, req.Project), req.Workspace, err)
 	}
 	return map[string]any{"released": l}, nil
 }

@@ -66,7 +66,7 @@ func (f *fakeFlow) Accept(ctx context.Context, forgeName, deliveryID string, req
 	return store.Event{ID: int64(len(f.accepted))}, true, nil
 }
 
-func (f *fakeFlow) ReleaseLock(ctx context.Context, actor string, k store.LockKey, reason string) (store.Lock, error) {
+func (f *fakeFlow) ReleaseLock(ctx context.Context, actor string, ref flow.LockRef, reason string) (store.Lock, error) {
 	return store.Lock{}, errors.New("not used")
 }
 

@@ -61,6 +61,9 @@ type Run struct {
 	HeadSHA   string   `json:"head_sha"`
 	BaseSHA   string   `json:"base_sha"`
 	State     RunState `json:"state"`
+	// Dir is the project's directory, for a plan run: with the repository
+	// and the workspace, the key of the lock it plans under (LockKey).
+	Dir string `json:"dir,omitempty"`
 	// Actor is who caused the run (a forge user, or "sluice").
 	Actor string `json:"actor"`
 	// Owner is the server instance that started it; empty while queued.
@@ -91,6 +94,7 @@ type RunFilter struct {
 	MR        int64
 	Project   string
 	Workspace string
+	Dir       string
 	Kind      RunKind
 	HeadSHA   string
 	PlanID    int64
@@ -138,24 +142,31 @@ type Plan struct {
 	AppliedRunID int64 `json:"applied_run_id,omitempty"`
 }
 
-// LockKey names one lockable thing: a project's workspace in a repository.
+// LockKey names one lockable thing: what a project plans and applies, its
+// directory and its workspace (or Pulumi stack) in a repository. A project
+// is locked by what it protects, not by its name: renamed, or discovered
+// under another name, it is the same lockable thing.
 type LockKey struct {
 	Repo      string `json:"repo"`
-	Project   string `json:"project"`
+	Dir       string `json:"dir"`
 	Workspace string `json:"workspace"`
 }
 
 // Lock is a held lock and the merge requests queued behind it, in order.
 type Lock struct {
 	LockKey
+	// Project is the name the holder gives the project it locks.
+	Project    string    `json:"project"`
 	MR         int64     `json:"mr"`
 	AcquiredAt time.Time `json:"acquired_at"`
 	Queue      []Waiter  `json:"queue,omitempty"`
 }
 
-// Waiter is a merge request queued for a lock.
+// Waiter is a merge request queued for a lock, with the name it gives the
+// project.
 type Waiter struct {
 	MR         int64     `json:"mr"`
+	Project    string    `json:"project"`
 	EnqueuedAt time.Time `json:"enqueued_at"`
 }
 
@@ -249,8 +260,10 @@ type Store interface {
 
 	// AcquireLock gives the lock to mr if it is free (or already mr's);
 	// otherwise queues mr behind the holder (once; asking again keeps the
-	// place) and reports its position. Atomic across processes.
-	AcquireLock(ctx context.Context, k LockKey, mr int64) (LockResult, error)
+	// place) and reports its position. project is the name mr gives the
+	// locked project (Lock.Project, Waiter.Project): asking again under
+	// another name renames it. Atomic across processes.
+	AcquireLock(ctx context.Context, k LockKey, project string, mr int64) (LockResult, error)
 	// ReleaseLock frees the lock if mr holds it, or takes mr out of its
 	// queue. When the lock is freed, the first queued MR gets it atomically
 	// and is returned (nil when the queue was empty).

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -142,7 +143,7 @@ type lockAttempt struct {
 	Error  string           `json:"error,omitempty"`
 }
 
-var lockKey = store.LockKey{Repo: "gitea:org/infra", Project: "network", Workspace: "default"}
+var lockKey = store.LockKey{Repo: "gitea:org/infra", Dir: "network", Workspace: "default"}
 
 // TestLockAcrossProcesses fires 1,000 concurrent AcquireLock calls of
 // distinct MRs at one project from two processes: one MR gets the lock,
@@ -261,7 +262,7 @@ func lockChild() error {
 	for i := range count {
 		wg.Go(func() {
 			mr := first + int64(i)
-			res, err := s.AcquireLock(ctx, lockKey, mr)
+			res, err := s.AcquireLock(ctx, lockKey, "net", mr)
 			out[i] = lockAttempt{MR: mr, Result: res}
 			if err != nil {
 				out[i].Error = err.Error()
@@ -275,4 +276,15 @@ func lockChild() error {
 		errs = append(errs, enc.Encode(a))
 	}
 	return errors.Join(errs...)
+}
+
+func TestLockKeysUpgrade(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	pool, err := pgxpool.New(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	storetest.CheckLockKeysUpgrade(t, func(q string) error { _, err := pool.Exec(t.Context(), q); return err },
+		filepath.Join("..", "sqlstore", "migrations", "postgres"), func() store.Store { return open(t, url) })
 }

@@ -144,3 +144,14 @@ func TestOpenCreatesPrivateFiles(t *testing.T) {
 	open(t, path)
 	check(path)
 }
+
+func TestLockKeysUpgrade(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sluice.db")
+	db, err := sqlite.OpenDB(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	storetest.CheckLockKeysUpgrade(t, func(q string) error { _, err := db.ExecContext(t.Context(), q); return err },
+		filepath.Join("..", "sqlstore", "migrations", "sqlite"), func() store.Store { return open(t, path) })
+}

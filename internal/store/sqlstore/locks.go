@@ -16,22 +16,23 @@ import (
 // transaction serialised on that key, which keeps the invariant that a key
 // has waiters only while it has a holder.
 
-func keyOf(k store.LockKey) string { return lockKey(k.Repo, k.Project, k.Workspace) }
+func keyOf(k store.LockKey) string { return lockKey(k.Repo, k.Dir, k.Workspace) }
 
 // AcquireLock gives the lock to mr if it is free, or queues mr behind its
-// holder, once: asking again keeps the place.
-func (s *Store) AcquireLock(ctx context.Context, k store.LockKey, mr int64) (store.LockResult, error) {
+// holder, once: asking again keeps the place (and renames the project to
+// project).
+func (s *Store) AcquireLock(ctx context.Context, k store.LockKey, project string, mr int64) (store.LockResult, error) {
 	var res store.LockResult
 	err := s.inTx(ctx, []string{keyOf(k)}, func(c conn) error {
 		holder, err := lockHolder(ctx, c, k)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
-			if _, err := c.exec(ctx, "INSERT INTO locks (repo, project, workspace, mr, acquired_at) VALUES (?, ?, ?, ?, ?)",
-				k.Repo, k.Project, k.Workspace, mr, micros(now())); err != nil {
+			if _, err := c.exec(ctx, "INSERT INTO locks (repo, dir, workspace, project, mr, acquired_at) VALUES (?, ?, ?, ?, ?, ?)",
+				k.Repo, k.Dir, k.Workspace, project, mr, micros(now())); err != nil {
 				return err
 			}
-			if _, err := c.exec(ctx, "DELETE FROM lock_queue WHERE repo = ? AND project = ? AND workspace = ? AND mr = ?",
-				k.Repo, k.Project, k.Workspace, mr); err != nil {
+			if _, err := c.exec(ctx, "DELETE FROM lock_queue WHERE repo = ? AND dir = ? AND workspace = ? AND mr = ?",
+				k.Repo, k.Dir, k.Workspace, mr); err != nil {
 				return err
 			}
 			res = store.LockResult{Held: true, Holder: mr}
@@ -40,18 +41,20 @@ func (s *Store) AcquireLock(ctx context.Context, k store.LockKey, mr int64) (sto
 			return err
 		case holder == mr:
 			res = store.LockResult{Held: true, Holder: mr}
-			return nil
+			_, err := c.exec(ctx, "UPDATE locks SET project = ? WHERE repo = ? AND dir = ? AND workspace = ? AND project <> ?",
+				project, k.Repo, k.Dir, k.Workspace, project)
+			return err
 		}
-		if _, err := c.exec(ctx, `INSERT INTO lock_queue (repo, project, workspace, mr, enqueued_at) VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT (repo, project, workspace, mr) DO NOTHING`,
-			k.Repo, k.Project, k.Workspace, mr, micros(now())); err != nil {
+		if _, err := c.exec(ctx, `INSERT INTO lock_queue (repo, dir, workspace, project, mr, enqueued_at) VALUES (?, ?, ?, ?, ?, ?)
+			ON CONFLICT (repo, dir, workspace, mr) DO UPDATE SET project = excluded.project`,
+			k.Repo, k.Dir, k.Workspace, project, mr, micros(now())); err != nil {
 			return err
 		}
 		var pos int
 		if err := c.queryRow(ctx, `SELECT COUNT(*) FROM lock_queue
-			WHERE repo = ? AND project = ? AND workspace = ? AND id <= (
-				SELECT id FROM lock_queue WHERE repo = ? AND project = ? AND workspace = ? AND mr = ?)`,
-			k.Repo, k.Project, k.Workspace, k.Repo, k.Project, k.Workspace, mr).Scan(&pos); err != nil {
+			WHERE repo = ? AND dir = ? AND workspace = ? AND id <= (
+				SELECT id FROM lock_queue WHERE repo = ? AND dir = ? AND workspace = ? AND mr = ?)`,
+			k.Repo, k.Dir, k.Workspace, k.Repo, k.Dir, k.Workspace, mr).Scan(&pos); err != nil {
 			return err
 		}
 		res = store.LockResult{Holder: holder, Position: pos}
@@ -114,14 +117,14 @@ func (s *Store) ReleaseMR(ctx context.Context, repo string, mr int64) (map[store
 
 // keysOf returns the keys an MR holds or waits for.
 func (s *Store) keysOf(ctx context.Context, repo string, mr int64) ([]store.LockKey, error) {
-	rows, err := s.pool().query(ctx, `SELECT repo, project, workspace FROM locks WHERE repo = ? AND mr = ?
-		UNION SELECT repo, project, workspace FROM lock_queue WHERE repo = ? AND mr = ?`, repo, mr, repo, mr)
+	rows, err := s.pool().query(ctx, `SELECT repo, dir, workspace FROM locks WHERE repo = ? AND mr = ?
+		UNION SELECT repo, dir, workspace FROM lock_queue WHERE repo = ? AND mr = ?`, repo, mr, repo, mr)
 	keys, err := collect(rows, err, func(sc scanner) (store.LockKey, error) {
 		var k store.LockKey
-		return k, sc.Scan(&k.Repo, &k.Project, &k.Workspace)
+		return k, sc.Scan(&k.Repo, &k.Dir, &k.Workspace)
 	})
 	slices.SortFunc(keys, func(a, b store.LockKey) int {
-		return cmp.Or(cmp.Compare(a.Project, b.Project), cmp.Compare(a.Workspace, b.Workspace))
+		return cmp.Or(cmp.Compare(a.Dir, b.Dir), cmp.Compare(a.Workspace, b.Workspace))
 	})
 	return keys, err
 }
@@ -130,15 +133,15 @@ func (s *Store) keysOf(ctx context.Context, repo string, mr int64) ([]store.Lock
 func release(ctx context.Context, c conn, k store.LockKey, mr int64) (*store.Waiter, error) {
 	holder, err := lockHolder(ctx, c, k)
 	if errors.Is(err, sql.ErrNoRows) || err == nil && holder != mr {
-		_, err := c.exec(ctx, "DELETE FROM lock_queue WHERE repo = ? AND project = ? AND workspace = ? AND mr = ?",
-			k.Repo, k.Project, k.Workspace, mr)
+		_, err := c.exec(ctx, "DELETE FROM lock_queue WHERE repo = ? AND dir = ? AND workspace = ? AND mr = ?",
+			k.Repo, k.Dir, k.Workspace, mr)
 		return nil, err
 	}
 	if err != nil {
 		return nil, err
 	}
-	if _, err := c.exec(ctx, "DELETE FROM locks WHERE repo = ? AND project = ? AND workspace = ?",
-		k.Repo, k.Project, k.Workspace); err != nil {
+	if _, err := c.exec(ctx, "DELETE FROM locks WHERE repo = ? AND dir = ? AND workspace = ?",
+		k.Repo, k.Dir, k.Workspace); err != nil {
 		return nil, err
 	}
 	var (
@@ -146,9 +149,9 @@ func release(ctx context.Context, c conn, k store.LockKey, mr int64) (*store.Wai
 		w        store.Waiter
 		enqueued int64
 	)
-	err = c.queryRow(ctx, `SELECT id, mr, enqueued_at FROM lock_queue
-		WHERE repo = ? AND project = ? AND workspace = ? ORDER BY id LIMIT 1`,
-		k.Repo, k.Project, k.Workspace).Scan(&id, &w.MR, &enqueued)
+	err = c.queryRow(ctx, `SELECT id, mr, project, enqueued_at FROM lock_queue
+		WHERE repo = ? AND dir = ? AND workspace = ? ORDER BY id LIMIT 1`,
+		k.Repo, k.Dir, k.Workspace).Scan(&id, &w.MR, &w.Project, &enqueued)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -159,8 +162,8 @@ func release(ctx context.Context, c conn, k store.LockKey, mr int64) (*store.Wai
 	if _, err := c.exec(ctx, "DELETE FROM lock_queue WHERE id = ?", id); err != nil {
 		return nil, err
 	}
-	if _, err := c.exec(ctx, "INSERT INTO locks (repo, project, workspace, mr, acquired_at) VALUES (?, ?, ?, ?, ?)",
-		k.Repo, k.Project, k.Workspace, w.MR, micros(now())); err != nil {
+	if _, err := c.exec(ctx, "INSERT INTO locks (repo, dir, workspace, project, mr, acquired_at) VALUES (?, ?, ?, ?, ?, ?)",
+		k.Repo, k.Dir, k.Workspace, w.Project, w.MR, micros(now())); err != nil {
 		return nil, err
 	}
 	return &w, nil
@@ -168,14 +171,14 @@ func release(ctx context.Context, c conn, k store.LockKey, mr int64) (*store.Wai
 
 func lockHolder(ctx context.Context, c conn, k store.LockKey) (int64, error) {
 	var mr int64
-	err := c.queryRow(ctx, "SELECT mr FROM locks WHERE repo = ? AND project = ? AND workspace = ?",
-		k.Repo, k.Project, k.Workspace).Scan(&mr)
+	err := c.queryRow(ctx, "SELECT mr FROM locks WHERE repo = ? AND dir = ? AND workspace = ?",
+		k.Repo, k.Dir, k.Workspace).Scan(&mr)
 	return mr, err
 }
 
 // GetLock returns a held lock and its queue, or ErrNotFound when it is free.
 func (s *Store) GetLock(ctx context.Context, k store.LockKey) (store.Lock, error) {
-	locks, err := s.listLocks(ctx, "l.repo = ? AND l.project = ? AND l.workspace = ?", k.Repo, k.Project, k.Workspace)
+	locks, err := s.listLocks(ctx, "l.repo = ? AND l.dir = ? AND l.workspace = ?", k.Repo, k.Dir, k.Workspace)
 	if err == nil && len(locks) == 0 {
 		err = store.ErrNotFound
 	}
@@ -186,7 +189,7 @@ func (s *Store) GetLock(ctx context.Context, k store.LockKey) (store.Lock, error
 }
 
 // ListLocks returns the held locks of a repo (of every repo when repo is
-// empty) with their queues, ordered by repo, project and workspace.
+// empty) with their queues, ordered by repo, directory and workspace.
 func (s *Store) ListLocks(ctx context.Context, repo string) ([]store.Lock, error) {
 	where, args := "", []any(nil)
 	if repo != "" {
@@ -202,13 +205,13 @@ func (s *Store) ListLocks(ctx context.Context, repo string) ([]store.Lock, error
 // listLocks reads holders and waiters in one statement, so that it sees one
 // consistent state.
 func (s *Store) listLocks(ctx context.Context, where string, args ...any) ([]store.Lock, error) {
-	q := `SELECT l.repo, l.project, l.workspace, l.mr, l.acquired_at, q.mr, q.enqueued_at
+	q := `SELECT l.repo, l.dir, l.workspace, l.project, l.mr, l.acquired_at, q.mr, q.project, q.enqueued_at
 		FROM locks l LEFT JOIN lock_queue q
-			ON q.repo = l.repo AND q.project = l.project AND q.workspace = l.workspace`
+			ON q.repo = l.repo AND q.dir = l.dir AND q.workspace = l.workspace`
 	if where != "" {
 		q += " WHERE " + where
 	}
-	q += " ORDER BY l.repo, l.project, l.workspace, q.id"
+	q += " ORDER BY l.repo, l.dir, l.workspace, q.id"
 	rows, err := s.pool().query(ctx, q, args...)
 	if err != nil {
 		return nil, err
@@ -220,8 +223,9 @@ func (s *Store) listLocks(ctx context.Context, where string, args ...any) ([]sto
 			l                store.Lock
 			acquired         int64
 			waiter, enqueued sql.NullInt64
+			waiterProject    sql.NullString
 		)
-		if err := rows.Scan(&l.Repo, &l.Project, &l.Workspace, &l.MR, &acquired, &waiter, &enqueued); err != nil {
+		if err := rows.Scan(&l.Repo, &l.Dir, &l.Workspace, &l.Project, &l.MR, &acquired, &waiter, &waiterProject, &enqueued); err != nil {
 			return nil, err
 		}
 		l.AcquiredAt = fromMicros(acquired)
@@ -230,12 +234,12 @@ func (s *Store) listLocks(ctx context.Context, where string, args ...any) ([]sto
 		}
 		if waiter.Valid {
 			last := &locks[len(locks)-1]
-			last.Queue = append(last.Queue, store.Waiter{MR: waiter.Int64, EnqueuedAt: fromMicros(enqueued.Int64)})
+			last.Queue = append(last.Queue, store.Waiter{MR: waiter.Int64, Project: waiterProject.String, EnqueuedAt: fromMicros(enqueued.Int64)})
 		}
 	}
 	return locks, rows.Err()
 }
 
 func describe(k store.LockKey) string {
-	return k.Repo + " " + k.Project + "/" + k.Workspace
+	return k.Repo + " " + k.Dir + " (" + k.Workspace + ")"
 }

@@ -14,7 +14,7 @@ import (
 )
 
 const runColumns = `id, kind, repo, mr, project, workspace, head_sha, base_sha, state, actor,
-	owner, plan_id, error_message, state_lock_id, summary, created_at, started_at, finished_at, settled_at`
+	owner, plan_id, error_message, state_lock_id, summary, created_at, started_at, finished_at, settled_at, dir`
 
 func scanRun(sc scanner) (store.Run, error) {
 	var (
@@ -25,7 +25,7 @@ func scanRun(sc scanner) (store.Run, error) {
 	)
 	err := sc.Scan(&r.ID, &r.Kind, &r.Repo, &r.MR, &r.Project, &r.Workspace, &r.HeadSHA, &r.BaseSHA,
 		&r.State, &r.Actor, &r.Owner, &r.PlanID, &r.Error, &r.StateLockID, &r.Summary,
-		&created, &started, &finished, &settled)
+		&created, &started, &finished, &settled, &r.Dir)
 	if err != nil {
 		return store.Run{}, err
 	}
@@ -41,11 +41,11 @@ func scanRun(sc scanner) (store.Run, error) {
 // CreatedAt, which defaults to now.
 func (s *Store) CreateRun(ctx context.Context, r store.Run) (store.Run, error) {
 	row := s.pool().queryRow(ctx, `INSERT INTO runs
-		(kind, repo, mr, project, workspace, head_sha, base_sha, state, actor, plan_id, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		(kind, repo, mr, project, workspace, head_sha, base_sha, state, actor, plan_id, created_at, dir)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		RETURNING `+runColumns,
 		r.Kind, r.Repo, r.MR, r.Project, r.Workspace, r.HeadSHA, r.BaseSHA, store.StateQueued,
-		r.Actor, r.PlanID, micros(stamp(r.CreatedAt)))
+		r.Actor, r.PlanID, micros(stamp(r.CreatedAt)), r.Dir)
 	run, err := scanRun(row)
 	if isUniqueViolation(err) {
 		err = fmt.Errorf("%w: plan %d already has an apply run", store.ErrConflict, r.PlanID)
@@ -91,6 +91,9 @@ func (s *Store) ListRuns(ctx context.Context, f store.RunFilter) ([]store.Run, e
 	}
 	if f.Workspace != "" {
 		add("workspace = ?", f.Workspace)
+	}
+	if f.Dir != "" {
+		add("dir = ?", f.Dir)
 	}
 	if f.Kind != "" {
 		add("kind = ?", f.Kind)

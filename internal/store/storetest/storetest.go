@@ -47,6 +47,7 @@ func Run(t *testing.T, open Opener) {
 		{"ClaimPlanOnce", testClaimPlanOnce},
 		{"Locks", testLocks},
 		{"LockRelease", testLockRelease},
+		{"LockNames", testLockNames},
 		{"ReleaseMR", testReleaseMR},
 		{"LockConcurrentAcquire", testLockConcurrent},
 		{"Events", testEvents},
@@ -94,7 +95,7 @@ func wantErr(t testing.TB, err, want error) {
 // newRun returns a run to create.
 func newRun(repo string, mr int64, project string) store.Run {
 	return store.Run{
-		Kind: store.KindPlan, Repo: repo, MR: mr, Project: project, Workspace: "default",
+		Kind: store.KindPlan, Repo: repo, MR: mr, Project: project, Workspace: "default", Dir: "envs/" + project,
 		HeadSHA: "head", BaseSHA: "base", Actor: "alice",
 	}
 }
@@ -425,6 +426,10 @@ func testListRuns(t *testing.T, open Opener) {
 	r1 := mk("r1", 1, "net", "default", store.KindPlan, "h1", 0)
 	r2 := mk("r1", 1, "net", "prod", store.KindPlan, "h1", 0)
 	r3 := mk("r1", 1, "app", "default", store.KindPlan, "h2", 0)
+	r3b := newRun("r1", 1, "application") // app renamed: the same directory
+	r3b.Dir, r3b.HeadSHA = r3.Dir, "h4"
+	r3b = must(s.CreateRun(ctx, r3b))(t)
+	all = append(all, r3b)
 	r4 := mk("r1", 2, "net", "default", store.KindApply, "h3", 9)
 	r5 := mk("r2", 1, "net", "default", store.KindApply, "h1", 10)
 	must(s.StartRun(ctx, r3.ID, "x"))(t)
@@ -435,10 +440,11 @@ func testListRuns(t *testing.T, open Opener) {
 		f    store.RunFilter
 		want []store.Run
 	}{
-		{"all", store.RunFilter{}, []store.Run{r5, r4, r3, r2, r1}},
-		{"repo", store.RunFilter{Repo: "r1"}, []store.Run{r4, r3, r2, r1}},
-		{"repo and mr", store.RunFilter{Repo: "r1", MR: 1}, []store.Run{r3, r2, r1}},
+		{"all", store.RunFilter{}, []store.Run{r5, r4, r3b, r3, r2, r1}},
+		{"repo", store.RunFilter{Repo: "r1"}, []store.Run{r4, r3b, r3, r2, r1}},
+		{"repo and mr", store.RunFilter{Repo: "r1", MR: 1}, []store.Run{r3b, r3, r2, r1}},
 		{"project", store.RunFilter{Project: "net"}, []store.Run{r5, r4, r2, r1}},
+		{"dir", store.RunFilter{Dir: "envs/app"}, []store.Run{r3b, r3}},
 		{"workspace", store.RunFilter{Workspace: "prod"}, []store.Run{r2}},
 		{"kind", store.RunFilter{Kind: store.KindApply}, []store.Run{r5, r4}},
 		{"head", store.RunFilter{HeadSHA: "h1"}, []store.Run{r5, r2, r1}},
@@ -446,7 +452,7 @@ func testListRuns(t *testing.T, open Opener) {
 		{"state", store.RunFilter{State: store.StateRunning}, []store.Run{r5, r3}},
 		{"combined", store.RunFilter{Repo: "r1", MR: 1, Project: "net", Workspace: "default", Kind: store.KindPlan, HeadSHA: "h1", State: store.StateQueued}, []store.Run{r1}},
 		{"limit", store.RunFilter{Limit: 2}, []store.Run{r5, r4}},
-		{"before", store.RunFilter{BeforeID: r4.ID, Limit: 2}, []store.Run{r3, r2}},
+		{"before", store.RunFilter{BeforeID: r4.ID, Limit: 2}, []store.Run{r3b, r3}},
 		{"none", store.RunFilter{Repo: "nope"}, nil},
 	}
 	for _, tt := range tests {
@@ -863,10 +869,10 @@ func testClaimPlanOnce(t *testing.T, open Opener) {
 }
 
 var (
-	keyNet  = store.LockKey{Repo: "r", Project: "net", Workspace: "default"}
-	keyProd = store.LockKey{Repo: "r", Project: "net", Workspace: "prod"}
-	keyApp  = store.LockKey{Repo: "r", Project: "app", Workspace: "default"}
-	keyR2   = store.LockKey{Repo: "r2", Project: "net", Workspace: "default"}
+	keyNet  = store.LockKey{Repo: "r", Dir: "net", Workspace: "default"}
+	keyProd = store.LockKey{Repo: "r", Dir: "net", Workspace: "prod"}
+	keyApp  = store.LockKey{Repo: "r", Dir: "app", Workspace: "default"}
+	keyR2   = store.LockKey{Repo: "r2", Dir: "net", Workspace: "default"}
 )
 
 func queueOf(l store.Lock) []int64 {
@@ -899,7 +905,7 @@ func testLocks(t *testing.T, open Opener) {
 		{keyProd, 1, store.LockResult{Holder: 2, Position: 1}},
 	}
 	for i, st := range steps {
-		got := must(s.AcquireLock(ctx, st.key, st.mr))(t)
+		got := must(s.AcquireLock(ctx, st.key, "net", st.mr))(t)
 		if got != st.want {
 			t.Fatalf("step %d: AcquireLock(%v, %d) = %+v, want %+v", i, st.key, st.mr, got, st.want)
 		}
@@ -933,6 +939,42 @@ func testLocks(t *testing.T, open Opener) {
 	}
 	if none := must(s.ListLocks(ctx, "nope"))(t); len(none) != 0 {
 		t.Fatalf("ListLocks(nope) = %+v", none)
+	}
+}
+
+// testLockNames: a lock is its directory and workspace, whatever the
+// project is called; the name each merge request gives it is kept, for
+// the holder and each waiter, asking again under another name renames it,
+// and the lock passes on with the waiter's name.
+func testLockNames(t *testing.T, open Opener) {
+	s, ctx := open(t), t.Context()
+	if got := must(s.AcquireLock(ctx, keyNet, "prod", 1))(t); !got.Held {
+		t.Fatalf("AcquireLock(prod, 1) = %+v", got)
+	}
+	// Another merge request calls the same directory and workspace
+	// "production": the same lock.
+	if got := must(s.AcquireLock(ctx, keyNet, "production", 2))(t); got.Held || got.Holder != 1 || got.Position != 1 {
+		t.Fatalf("AcquireLock(production, 2) = %+v, want queued behind 1", got)
+	}
+	l := must(s.GetLock(ctx, keyNet))(t)
+	if l.Project != "prod" || len(l.Queue) != 1 || l.Queue[0].Project != "production" {
+		t.Fatalf("GetLock = %+v, want prod held by 1, production waiting", l)
+	}
+	must(s.AcquireLock(ctx, keyNet, "prod-eu", 1))(t)
+	must(s.AcquireLock(ctx, keyNet, "prod-us", 2))(t)
+	l = must(s.GetLock(ctx, keyNet))(t)
+	if l.Project != "prod-eu" || len(l.Queue) != 1 || l.Queue[0].Project != "prod-us" || l.Queue[0].MR != 2 {
+		t.Fatalf("GetLock after asking again = %+v, want prod-eu held by 1, prod-us waiting (renamed, same place)", l)
+	}
+	next := must(s.ReleaseLock(ctx, keyNet, 1))(t)
+	if next == nil || next.MR != 2 || next.Project != "prod-us" {
+		t.Fatalf("ReleaseLock passed %+v, want !2's prod-us", next)
+	}
+	if l = must(s.GetLock(ctx, keyNet))(t); l.Project != "prod-us" || l.MR != 2 {
+		t.Fatalf("GetLock after the release = %+v, want prod-us held by 2", l)
+	}
+	if all := must(s.ListLocks(ctx, "r"))(t); len(all) != 1 || all[0].Project != "prod-us" || all[0].Dir != keyNet.Dir {
+		t.Fatalf("ListLocks = %+v", all)
 	}
 }
 
@@ -976,12 +1018,12 @@ func testLockRelease(t *testing.T, open Opener) {
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := t.Context()
-			k := store.LockKey{Repo: fmt.Sprint("r", i), Project: "net", Workspace: "default"}
+			k := store.LockKey{Repo: fmt.Sprint("r", i), Dir: "net", Workspace: "default"}
 			if tt.holder != 0 {
-				must(s.AcquireLock(ctx, k, tt.holder))(t)
+				must(s.AcquireLock(ctx, k, "net", tt.holder))(t)
 			}
 			for _, w := range tt.waiters {
-				must(s.AcquireLock(ctx, k, w))(t)
+				must(s.AcquireLock(ctx, k, "net", w))(t)
 			}
 			for j, st := range tt.steps {
 				next := must(s.ReleaseLock(ctx, k, st.mr))(t)
@@ -1003,13 +1045,13 @@ func testLockRelease(t *testing.T, open Opener) {
 					t.Fatalf("step %d: lock held by %d queue %v, want %d %v", j, l.MR, queueOf(l), st.holder, st.queue)
 				}
 				if st.next != 0 {
-					if got := must(s.AcquireLock(ctx, k, st.next))(t); !got.Held {
+					if got := must(s.AcquireLock(ctx, k, "net", st.next))(t); !got.Held {
 						t.Fatalf("step %d: promoted MR %d asks and gets %+v", j, st.next, got)
 					}
 				}
 			}
 			// The lock works normally afterwards.
-			res := must(s.AcquireLock(ctx, k, 100))(t)
+			res := must(s.AcquireLock(ctx, k, "net", 100))(t)
 			if last := tt.steps[len(tt.steps)-1]; (last.holder == 0) != res.Held {
 				t.Fatalf("after the steps, AcquireLock(100) = %+v", res)
 			}
@@ -1019,13 +1061,13 @@ func testLockRelease(t *testing.T, open Opener) {
 
 func testReleaseMR(t *testing.T, open Opener) {
 	s, ctx := open(t), t.Context()
-	must(s.AcquireLock(ctx, keyNet, 1))(t)  // 1 holds, 2 waits
-	must(s.AcquireLock(ctx, keyNet, 2))(t)  //
-	must(s.AcquireLock(ctx, keyProd, 1))(t) // 1 holds, nobody waits
-	must(s.AcquireLock(ctx, keyApp, 3))(t)  // 3 holds, 1 and 4 wait
-	must(s.AcquireLock(ctx, keyApp, 1))(t)
-	must(s.AcquireLock(ctx, keyApp, 4))(t)
-	must(s.AcquireLock(ctx, keyR2, 1))(t) // MR 1 of another repo
+	must(s.AcquireLock(ctx, keyNet, "net", 1))(t)  // 1 holds, 2 waits
+	must(s.AcquireLock(ctx, keyNet, "net", 2))(t)  //
+	must(s.AcquireLock(ctx, keyProd, "net", 1))(t) // 1 holds, nobody waits
+	must(s.AcquireLock(ctx, keyApp, "net", 3))(t)  // 3 holds, 1 and 4 wait
+	must(s.AcquireLock(ctx, keyApp, "net", 1))(t)
+	must(s.AcquireLock(ctx, keyApp, "net", 4))(t)
+	must(s.AcquireLock(ctx, keyR2, "net", 1))(t) // MR 1 of another repo
 
 	passed := must(s.ReleaseMR(ctx, "r", 1))(t)
 	if len(passed) != 1 || passed[keyNet].MR != 2 {
@@ -1064,7 +1106,7 @@ func testLockConcurrent(t *testing.T, open Opener) {
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
-		wg.Go(func() { results[i], errs[i] = s.AcquireLock(ctx, keyNet, int64(i+1)) })
+		wg.Go(func() { results[i], errs[i] = s.AcquireLock(ctx, keyNet, "net", int64(i+1)) })
 	}
 	wg.Wait()
 	ok(t, errors.Join(errs...))

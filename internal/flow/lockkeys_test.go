@@ -1,0 +1,184 @@
+package flow
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/sluicehq/sluice/internal/forge"
+	"github.com/sluicehq/sluice/internal/store"
+	"github.com/sluicehq/sluice/internal/testkit"
+	"github.com/sluicehq/sluice/internal/workspace"
+)
+
+// commitTrees is a repository of a few commits, each a directory of its
+// own; changed[head] is what a merge request at head changes, diffs[from
+// + to] what differs between two commits.
+type commitTrees struct {
+	trees   map[string]string
+	changed map[string][]string
+	diffs   map[string][]string
+}
+
+// newCommitTrees writes each commit's files (path: content).
+func newCommitTrees(t *testing.T, commits map[string]map[string]string) *commitTrees {
+	t.Helper()
+	c := &commitTrees{trees: map[string]string{}, changed: map[string][]string{}, diffs: map[string][]string{}}
+	for sha, files := range commits {
+		dir := t.TempDir()
+		for name, body := range files {
+			testkit.WriteFile(t, filepath.Join(dir, filepath.FromSlash(name)), body)
+		}
+		c.trees[sha] = dir
+	}
+	return c
+}
+
+func (c *commitTrees) Checkout(_ context.Context, _ workspace.Source, commit, _ string) (*workspace.Tree, error) {
+	return &workspace.Tree{Dir: c.trees[commit]}, nil
+}
+func (c *commitTrees) Remove(context.Context, *workspace.Tree) error { return nil }
+func (c *commitTrees) ChangedFiles(_ context.Context, _ workspace.Source, _, head string) ([]string, error) {
+	return c.changed[head], nil
+}
+func (c *commitTrees) DiffFiles(_ context.Context, _ workspace.Source, from, to string) ([]string, error) {
+	return c.diffs[from+to], nil
+}
+func (c *commitTrees) ReadFile(_ context.Context, _ workspace.Source, commit, path string) ([]byte, error) {
+	return os.ReadFile(filepath.Join(c.trees[commit], filepath.FromSlash(path)))
+}
+
+const (
+	twoProjects = `version: 1
+projects:
+  - name: staging
+    dir: staging
+  - name: prod
+    dir: prod
+`
+	// prodRenamed calls prod production: the same directory and state.
+	prodRenamed = `version: 1
+projects:
+  - name: staging
+    dir: staging
+  - name: production
+    dir: prod
+`
+	// stagingEdited changes staging's entry alone.
+	stagingEdited = `version: 1
+projects:
+  - name: staging
+    dir: staging
+    apply:
+      mode: before_merge
+  - name: prod
+    dir: prod
+`
+)
+
+func projectFiles(yaml string) map[string]string {
+	return map[string]string{"sluice.yaml": yaml, "staging/main.tf": "# staging\n", "prod/main.tf": "# prod\n"}
+}
+
+// TestRenamedProjectWaitsForTheLock: merge request 1 plans prod; merge
+// request 2 renames prod to production (the same directory). Its plan
+// waits for 1's lock, and is started when 1 is closed. Locked by name, the
+// two planned the same code and state side by side.
+func TestRenamedProjectWaitsForTheLock(t *testing.T) {
+	const renamed = "3333333333333333333333333333333333333333"
+	ws := newCommitTrees(t, map[string]map[string]string{
+		baseB: projectFiles(twoProjects), headH1: projectFiles(twoProjects), renamed: projectFiles(prodRenamed),
+	})
+	ws.changed[headH1] = []string{"prod/main.tf"}
+	ws.changed[renamed] = []string{"sluice.yaml", "prod/main.tf"}
+	st := openSQLite(t)
+	f, jobs := newScaleFlow(t, st, ws, nil)
+	ctx := t.Context()
+	accept(t, f, Request{Action: ActionPlan, Repo: "infra", MR: 1, HeadSHA: headH1, BaseSHA: baseB, Actor: "alice", Trigger: "opened"})
+	accept(t, f, Request{Action: ActionPlan, Repo: "infra", MR: 2, HeadSHA: renamed, BaseSHA: baseB, Actor: "bob", Trigger: "opened"})
+
+	waiting, err := st.ListRuns(ctx, store.RunFilter{Repo: "infra", MR: 2})
+	if err != nil || len(waiting) != 1 || waiting[0].Project != "production" {
+		t.Fatalf("runs of !2: %+v, %v; want production's alone", waiting, err)
+	}
+	if slices.Contains(jobs.plans, waiting[0].ID) {
+		t.Errorf("!2's plan of production (dir prod) was started while !1 holds prod's lock")
+	}
+	l, err := st.GetLock(ctx, store.LockKey{Repo: "infra", Dir: "prod", Workspace: "default"})
+	if err != nil || l.MR != 1 || l.Project != "prod" || len(l.Queue) != 1 || l.Queue[0].MR != 2 || l.Queue[0].Project != "production" {
+		t.Fatalf("lock of prod: %+v, %v; want !1's (prod), !2 waiting (production)", l, err)
+	}
+
+	accept(t, f, Request{Action: ActionClose, Repo: "infra", MR: 1, Actor: "alice", Trigger: "closed"})
+	if !slices.Contains(jobs.plans, waiting[0].ID) {
+		t.Errorf("plan jobs %v: !2's plan was not started once !1 let the lock go", jobs.plans)
+	}
+	if l, err := st.GetLock(ctx, store.LockKey{Repo: "infra", Dir: "prod", Workspace: "default"}); err != nil || l.MR != 2 || l.Project != "production" {
+		t.Errorf("lock of prod: %+v, %v; want !2's, as production", l, err)
+	}
+}
+
+// TestEditOfOneEntryAffectsOnlyThatProject: a merge request that changes
+// only staging's entry in sluice.yaml plans and locks staging alone, not
+// every project the file configures.
+func TestEditOfOneEntryAffectsOnlyThatProject(t *testing.T) {
+	ws := newCommitTrees(t, map[string]map[string]string{baseB: projectFiles(twoProjects), headH1: projectFiles(stagingEdited)})
+	ws.changed[headH1] = []string{"sluice.yaml"}
+	st := openSQLite(t)
+	f, _ := newScaleFlow(t, st, ws, nil)
+	ctx := t.Context()
+	accept(t, f, Request{Action: ActionPlan, Repo: "infra", MR: 1, HeadSHA: headH1, BaseSHA: baseB, Actor: "alice", Trigger: "opened"})
+	runs, err := st.ListRuns(ctx, store.RunFilter{Repo: "infra", MR: 1})
+	if err != nil || len(runs) != 1 || runs[0].Project != "staging" {
+		t.Errorf("runs: %+v, %v; want staging's alone", runs, err)
+	}
+	locks, err := st.ListLocks(ctx, "infra")
+	if err != nil || len(locks) != 1 || locks[0].Dir != "staging" {
+		t.Errorf("locks: %+v, %v; want staging's alone", locks, err)
+	}
+}
+
+// TestPlanBindsItsOwnEntry: a plan of prod is bound to prod's entry in
+// sluice.yaml, not to the whole file: the base moving on with an edit of
+// staging's entry leaves prod's plan current; an edit of prod's own entry
+// (or a sluice.yaml that cannot be read) makes it diverge.
+func TestPlanBindsItsOwnEntry(t *testing.T) {
+	const (
+		stagingOnBase = "4444444444444444444444444444444444444444"
+		prodOnBase    = "5555555555555555555555555555555555555555"
+		brokenOnBase  = "6666666666666666666666666666666666666666"
+	)
+	prodEdited := twoProjects + "    apply:\n      mode: before_merge\n"
+	ws := newCommitTrees(t, map[string]map[string]string{
+		baseB: projectFiles(twoProjects), stagingOnBase: projectFiles(stagingEdited),
+		prodOnBase: projectFiles(prodEdited), brokenOnBase: projectFiles("projects: ["),
+	})
+	for _, to := range []string{stagingOnBase, prodOnBase, brokenOnBase} {
+		ws.diffs[baseB+to] = []string{"sluice.yaml"}
+	}
+	f, _ := newScaleFlow(t, openSQLite(t), ws, nil)
+	st := projectState{
+		Project: "prod", Workspace: "default", PlanRun: store.Run{Repo: "infra", MR: 7, Project: "prod"},
+		Plan:    &store.Plan{HeadSHA: headH1, BaseSHA: baseB},
+		Summary: runSummary{Rules: &projectRules{Dir: "prod", Patterns: []string{"prod/*.tf"}}},
+	}
+	for _, tt := range []struct {
+		base string
+		want []string
+	}{
+		{stagingOnBase, nil},
+		{prodOnBase, []string{"sluice.yaml"}},
+		{brokenOnBase, []string{"sluice.yaml"}},
+	} {
+		mr := &forge.MergeRequest{Number: 7, State: forge.MROpen, HeadSHA: headH1, BaseSHA: tt.base}
+		got, err := f.diverged(t.Context(), mr, st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("base moved to %s: diverged in %q, want %q", short(tt.base), got, tt.want)
+		}
+	}
+}
