@@ -157,12 +157,18 @@ func (m *mrForge) wrote(req Request) {
 	if m.comments == nil {
 		m.comments = map[int64]forge.Comment{}
 	}
+	m.comments[req.CommentID] = commentOf(req)
+}
+
+// commentOf is the comment a command request of a webhook names, as its
+// actor wrote it.
+func commentOf(req Request) forge.Comment {
 	verb := map[string]string{ActionPlan: "plan", ActionApply: "apply", ActionUnlock: "unlock", ActionHelp: "help"}[req.Action]
 	body := "sluice " + verb
 	for _, p := range req.Projects {
 		body += " -p " + p
 	}
-	m.comments[req.CommentID] = forge.Comment{ID: req.CommentID, Author: forge.User{Login: req.Actor}, Body: body}
+	return forge.Comment{ID: req.CommentID, Author: forge.User{Login: req.Actor}, Body: body}
 }
 
 func (m *mrForge) GetComment(_ context.Context, _ string, n, id int64) (*forge.Comment, error) {
