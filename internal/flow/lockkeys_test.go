@@ -2,6 +2,8 @@ package flow
 
 import (
 	"context"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -46,8 +48,12 @@ func (c *commitTrees) ChangedFiles(_ context.Context, _ workspace.Source, _, hea
 func (c *commitTrees) DiffFiles(_ context.Context, _ workspace.Source, from, to string) ([]string, error) {
 	return c.diffs[from+to], nil
 }
-func (c *commitTrees) ReadFile(_ context.Context, _ workspace.Source, commit, path string) ([]byte, error) {
-	return os.ReadFile(filepath.Join(c.trees[commit], filepath.FromSlash(path)))
+func (c *commitTrees) TreeFS(_ context.Context, _ workspace.Source, commit string, _ func(string, int64) bool) (fs.FS, error) {
+	dir, ok := c.trees[commit]
+	if !ok {
+		return nil, fmt.Errorf("commit %s is not in the repository", short(commit))
+	}
+	return os.DirFS(dir), nil
 }
 
 const (

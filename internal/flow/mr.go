@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"slices"
 	"strings"
@@ -218,13 +219,26 @@ func (f *Flow) settingsChanged(ctx context.Context, src workspace.Source, req Re
 
 // entriesAt reads the project entries of sluice.yaml at commit; nil (no
 // entry the same as any other) when the commit has none or they cannot be
-// read. Only a failure to read the commit is an error.
+// read (too large, not YAML). Only a failure to read the commit is an
+// error.
 func (f *Flow) entriesAt(ctx context.Context, src workspace.Source, commit string) (repoconfig.Entries, error) {
-	data, found, err := f.readAt(ctx, src, commit, repoconfig.FileName)
-	if err != nil || !found {
+	if commit == "" {
+		return nil, nil
+	}
+	tree, err := f.Workspaces.TreeFS(ctx, src, commit, func(name string, size int64) bool {
+		return name == repoconfig.FileName && size <= repoconfig.MaxFileSize
+	})
+	if err != nil {
 		return nil, err
 	}
-	entries, err := repoconfig.EntriesOf(data)
+	data, err := repoconfig.ReadFile(tree, repoconfig.FileName)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	var entries repoconfig.Entries
+	if err == nil {
+		entries, err = repoconfig.EntriesOf(data)
+	}
 	if err != nil {
 		f.Log.Info("comparing the projects' entries of sluice.yaml: every project counts as changed", "repo", src.Repo, "commit", short(commit), "err", err)
 		return nil, nil

@@ -3,6 +3,7 @@ package flow
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -64,8 +65,8 @@ func (m manyProjects) ChangedFiles(context.Context, workspace.Source, string, st
 func (m manyProjects) DiffFiles(context.Context, workspace.Source, string, string) ([]string, error) {
 	return nil, nil
 }
-func (m manyProjects) ReadFile(_ context.Context, _ workspace.Source, _, path string) ([]byte, error) {
-	return os.ReadFile(filepath.Join(m.dir, filepath.FromSlash(path)))
+func (m manyProjects) TreeFS(context.Context, workspace.Source, string, func(string, int64) bool) (fs.FS, error) {
+	return os.DirFS(m.dir), nil
 }
 
 // callsForge is a forge with one merge request, 7, approved by bob, that

@@ -20,8 +20,12 @@ type Entries map[string]string
 // large, is not YAML, or is not of sluice.yaml's shape is an error: then
 // no project's entry can be told unchanged.
 func EntriesOf(data []byte) (Entries, error) {
-	if len(data) > maxFileSize {
-		return nil, fmt.Errorf("%s is larger than %d KiB", FileName, maxFileSize>>10)
+	// The bounds of Parse: yaml.v3 refuses excessive aliasing itself.
+	if len(data) > MaxFileSize {
+		return nil, fmt.Errorf("%s is larger than %d KiB", FileName, MaxFileSize>>10)
+	}
+	if n := separators(data); n > maxNodes {
+		return nil, fmt.Errorf("%s has %d separators, more than the %d Sluice reads", FileName, n, maxNodes)
 	}
 	var doc struct {
 		Projects []map[string]any `yaml:"projects"`

@@ -1,6 +1,9 @@
 package repoconfig
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestEntriesSame(t *testing.T) {
 	const base = `version: 1
@@ -62,7 +65,13 @@ projects:
 			}
 		})
 	}
-	for _, bad := range []string{"projects: [", "projects: {a: 1}", "projects:\n  - dir: x\n", string(make([]byte, maxFileSize+1))} {
+	laughs := "a: &a [x, x, x, x, x, x, x, x, x]\n"
+	for i, prev := range "abcdefgh" {
+		name := string("bcdefghi"[i])
+		laughs += name + ": &" + name + " [" + strings.Repeat("*"+string(prev)+", ", 8) + "*" + string(prev) + "]\n"
+	}
+	laughs += "projects:\n  - name: x\n    dir: *i\n"
+	for _, bad := range []string{laughs, "projects: [", "projects: {a: 1}", "projects:\n  - dir: x\n", string(make([]byte, MaxFileSize+1)), strings.Repeat("-", maxNodes+1)} {
 		if _, err := EntriesOf([]byte(bad)); err == nil {
 			t.Errorf("EntriesOf(%.20q) gave no error", bad)
 		}
