@@ -12,7 +12,7 @@ import (
 )
 
 // CheckLockKeysUpgrade checks that locks taken before they were keyed by
-// directory (schema version 3) survive the migration that keys them so:
+// directory (schema version 4) survive the migration that keys them so:
 // a lock, its waiter and their plan runs are keyed by the project's name
 // as their directory, labelled with it, and release and pass on as
 // before. exec runs SQL on the empty database; migrations is the
@@ -20,9 +20,9 @@ import (
 // the rest).
 func CheckLockKeysUpgrade(t *testing.T, exec func(sql string) error, migrations string, open func() store.Store) {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join(migrations, "000[123]_*.sql"))
-	if err != nil || len(files) != 3 {
-		t.Fatalf("migrations 1 to 3 in %s: %v, %v", migrations, files, err)
+	files, err := filepath.Glob(filepath.Join(migrations, "000[1-4]_*.sql"))
+	if err != nil || len(files) != 4 {
+		t.Fatalf("migrations 1 to 4 in %s: %v, %v", migrations, files, err)
 	}
 	slices.Sort(files)
 	must1 := func(sql string) {
