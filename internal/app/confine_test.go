@@ -49,8 +49,11 @@ func TestConfinementRefusesToExposeSecrets(t *testing.T) {
 		}
 	}
 
-	// Without those paths it starts, confined, and says so.
+	// Without those paths it starts, confined, and says so: also where an
+	// engine is not installed, and from the data directory.
 	var buf bytes.Buffer
+	drivers = append(drivers, terraform.New("opentofu", "tofu-not-installed-here"))
+	t.Chdir(data)
 	cfg := &config.Config{DataDir: data}
 	cfg.GiteaTokenFile, cfg.EngineSandbox = token, config.SandboxRequired
 	conf, err := confinement(cfg, drivers, slog.New(slog.NewTextHandler(&buf, nil)))

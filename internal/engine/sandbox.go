@@ -50,6 +50,9 @@ var SystemWrite = []string{"/dev/null"}
 func Beneath(path string, roots []string) (string, bool) {
 	p := resolve(path)
 	for _, r := range roots {
+		if r == "" {
+			continue // no path: reaches nothing (not the working directory)
+		}
 		rr := resolve(r)
 		if p == rr || strings.HasPrefix(p, strings.TrimSuffix(rr, "/")+"/") {
 			return r, true

@@ -113,6 +113,8 @@ func TestSandboxBeneath(t *testing.T) {
 		{filepath.Join(root, "a", "b", "key"), []string{filepath.Join(root, "link")}, true},
 		{filepath.Join(root, "a", "..", "c"), []string{filepath.Join(root, "a")}, false},
 		{"/etc/sluice/token", SystemRead, false},
+		{filepath.Join(root, "a", "key"), []string{""}, false}, // an unset path is not the working directory
+
 		{"/usr/local/etc/token", SystemRead, true},
 	}
 	for _, c := range cases {
