@@ -113,38 +113,60 @@ func (w Where) Checkout() string {
 	return w.Root
 }
 
-// Paths are what a run at w writes: the checkout the project is in, its
-// working data, and the directory of its plan file.
+// Paths are what a run at w reaches: it writes the checkout the project is
+// in and its working data, and reads its saved plan (a file of Sluice's,
+// which no engine may change).
 func (w Where) Paths() Paths {
 	p := Paths{Write: []string{w.Checkout(), w.StateDir}}
 	if w.PlanFile != "" {
-		p.Write = append(p.Write, filepath.Dir(w.PlanFile))
+		p.Read = append(p.Read, w.PlanFile)
 	}
 	return p
 }
 
 // Sandbox is the sandbox under c of an engine command of a run at w whose
-// environment is env and that reaches own of its own, or nil when c does
-// not confine engines.
-func (w Where) Sandbox(c Confinement, env []string, own Paths) *Sandbox {
-	run := w.Paths()
-	return c.SandboxFor(env, Paths{Read: append(run.Read, own.Read...), Write: append(run.Write, own.Write...)})
+// environment is env and that reaches own of its own (the engine's paths,
+// the command's), or nil when c does not confine engines.
+func (w Where) Sandbox(c Confinement, env []string, own ...Paths) *Sandbox {
+	all := w.Paths()
+	for _, p := range own {
+		all.Read = append(all.Read, p.Read...)
+		all.Write = append(all.Write, p.Write...)
+	}
+	return c.SandboxFor(env, all)
 }
 
-// TempDir makes a private temporary directory for one session at w (its
-// TMPDIR), in the project's working data: a sandboxed engine may write
-// nowhere else, and no run sees another project's files. remove deletes
+// SessionDir is the private directory of one Plan, Apply or ProbeLock, of
+// Sluice's own (0700): Tmp, the engine's TMPDIR, which its commands may
+// write, and the files Sluice hands one command or takes from it (a saved
+// plan's output, an event log), which only that command reaches. It is in
+// the system's temporary directory, not in the project's working data:
+// providers listen on a socket in TMPDIR, whose path may not be longer
+// than 107 bytes, and the engines of earlier runs, which may write the
+// working data, must not reach what this run hands over.
+type SessionDir struct {
+	Root, Tmp string
+}
+
+// NewSessionDir makes the session directory of a run at w; remove deletes
 // it.
-func (w Where) TempDir() (dir string, remove func(), err error) {
-	parent := filepath.Join(w.StateDir, "tmp")
-	if err := os.MkdirAll(parent, 0o700); err != nil {
-		return "", nil, fmt.Errorf("project %s: creating %s: %w", w.Project, parent, err)
-	}
-	dir, err = os.MkdirTemp(parent, "session-")
+func (w Where) NewSessionDir() (dir SessionDir, remove func(), err error) {
+	root, err := os.MkdirTemp("", "sluice-")
 	if err != nil {
-		return "", nil, fmt.Errorf("project %s: %w", w.Project, err)
+		return SessionDir{}, nil, fmt.Errorf("project %s: %w", w.Project, err)
 	}
-	return dir, func() { _ = os.RemoveAll(dir) }, nil
+	dir = SessionDir{Root: root, Tmp: filepath.Join(root, "tmp")}
+	if err := os.Mkdir(dir.Tmp, 0o700); err != nil {
+		_ = os.RemoveAll(root)
+		return SessionDir{}, nil, fmt.Errorf("project %s: %w", w.Project, err)
+	}
+	return dir, func() { _ = os.RemoveAll(root) }, nil
+}
+
+// Dir makes a new directory in the session for one command's files.
+func (d SessionDir) Dir(name string) (string, error) {
+	p := filepath.Join(d.Root, name)
+	return p, os.Mkdir(p, 0o700)
 }
 
 // Action is what a plan does to one resource.
@@ -356,19 +378,29 @@ func redactValue(v any, r interface{ String(string) string }) any {
 	return v
 }
 
-// HashFile returns the SHA-256 and size of a saved plan artifact.
+// HashFile returns the SHA-256 and size of a saved plan artifact: a
+// regular file, not reached through a symbolic link, of at most
+// MaxArtifact bytes.
 func HashFile(path string) (Artifact, error) {
-	f, err := os.Open(path)
+	f, err := openRegular(path, os.O_RDONLY, 0)
 	if err != nil {
 		return Artifact{}, err
 	}
 	defer f.Close()
 	h := sha256.New()
-	n, err := io.Copy(h, f)
+	n, err := io.Copy(h, io.LimitReader(f, MaxArtifact+1))
 	if err != nil {
 		return Artifact{}, fmt.Errorf("hashing %s: %w", path, err)
 	}
+	if n > MaxArtifact {
+		return Artifact{}, fmt.Errorf("%s is larger than %d bytes", path, MaxArtifact)
+	}
 	return Artifact{Path: path, SHA256: hex.EncodeToString(h.Sum(nil)), Size: n}, nil
+}
+
+func sha256Hex(b []byte) string {
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
 }
 
 // ApplyResult is the outcome of applying one saved plan.

@@ -38,6 +38,21 @@ func artifactAD(p store.Plan) []byte {
 // (a Pulumi stack ORG/PROJECT/STACK becomes ORG%2FPROJECT%2FSTACK), so no
 // name can lead out of StateDir; the engine driver refuses a bad name
 // before it runs anything.
+// private is a file of Sluice's own for run r's project (its lock) or for
+// run r itself (its saved plan, ".plan"), in a directory of StateDir that
+// no engine reaches: the project's working data (stateDir) is the
+// engines', and what they leave there (a link to Sluice's plan key, a
+// FIFO) must never be what Sluice reads or writes.
+func (f *Flow) private(r store.Run, kind string) string {
+	dir := filepath.Join(f.StateDir, ".sluice")
+	_ = os.MkdirAll(dir, 0o700) // an error shows when the file is opened
+	if kind == "lock" {
+		h := sha256.Sum256([]byte(f.stateDir(r)))
+		return filepath.Join(dir, hex.EncodeToString(h[:12])+".lock")
+	}
+	return filepath.Join(dir, fmt.Sprintf("run-%d%s", r.ID, kind))
+}
+
 func (f *Flow) stateDir(r store.Run) string {
 	return filepath.Join(f.StateDir, workspaceKey(r.Repo), safename.Segment(r.Project), safename.Segment(r.Workspace))
 }
@@ -64,11 +79,7 @@ func (f *Flow) checkout(ctx context.Context, r store.Run) (*workspace.Tree, erro
 // share the engine's working data. The lock is a file lock, released by
 // the kernel if the process dies.
 func (f *Flow) lockProject(ctx context.Context, r store.Run) (func(), error) {
-	dir := f.stateDir(r)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
-	}
-	fh, err := os.OpenFile(filepath.Join(dir, ".run.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	fh, err := engine.OpenLock(f.private(r, "lock"))
 	if err != nil {
 		return nil, err
 	}
@@ -197,7 +208,7 @@ func (f *Flow) HandlePlan(ctx context.Context, runID int64) error {
 	logs.setRedactor(f.redactor(nil, masks))
 	// The engine's output is stored once the plan says what to hide in it.
 	logs.hold()
-	artifact := filepath.Join(f.stateDir(r), fmt.Sprintf("run-%d.plan", r.ID))
+	artifact := f.private(r, ".plan")
 	defer os.Remove(artifact)
 	plan, err := eng.Plan(ctx, engine.PlanRequest{
 		Project:   r.Project,
@@ -213,7 +224,10 @@ func (f *Flow) HandlePlan(ctx context.Context, runID int64) error {
 	}
 	red := f.redactor(plan.Secrets, masks)
 	logs.setRedactor(red)
-	clear, err := os.ReadFile(artifact)
+	clear, err := engine.ReadRegular(artifact, engine.MaxArtifact)
+	if err == nil && engine.HashBytes(artifact, clear).SHA256 != plan.Artifact.SHA256 {
+		err = fmt.Errorf("it is not the plan the engine showed: %w", engine.ErrArtifactChanged)
+	}
 	if err != nil {
 		return f.finishFailed(ctx, r, logs, fmt.Errorf("reading the plan artifact: %w", err))
 	}
@@ -616,11 +630,8 @@ func (f *Flow) HandleApply(ctx context.Context, runID int64) error {
 	if err != nil {
 		return f.finishFailed(ctx, r, logs, fmt.Errorf("the stored plan does not open with this server's plan key (or was tampered with): %w", err))
 	}
-	artifact := filepath.Join(f.stateDir(r), fmt.Sprintf("run-%d.plan", r.ID))
-	if err := os.MkdirAll(filepath.Dir(artifact), 0o700); err != nil {
-		return f.finishFailed(ctx, r, logs, err)
-	}
-	if err := os.WriteFile(artifact, clear, 0o600); err != nil {
+	artifact := f.private(r, ".plan")
+	if err := engine.WriteNew(artifact, clear); err != nil {
 		return f.finishFailed(ctx, r, logs, err)
 	}
 	defer os.Remove(artifact)

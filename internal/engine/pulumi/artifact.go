@@ -4,7 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"os"
+
+	"github.com/sluicehq/sluice/internal/engine"
 )
 
 // artifactFormat names the layout of the saved plan.
@@ -34,7 +35,7 @@ func (a artifact) write(path string) error {
 	if err != nil {
 		return fmt.Errorf("encoding the plan: %w", err)
 	}
-	if err := os.WriteFile(path, b, 0o600); err != nil {
+	if err := engine.WriteNew(path, b); err != nil {
 		return fmt.Errorf("saving the plan: %w", err)
 	}
 	return nil
@@ -42,7 +43,7 @@ func (a artifact) write(path string) error {
 
 func readArtifact(path string) (artifact, error) {
 	var a artifact
-	b, err := os.ReadFile(path)
+	b, err := engine.ReadRegular(path, engine.MaxArtifact)
 	if err != nil {
 		return a, fmt.Errorf("reading the saved plan: %w", err)
 	}

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"os"
 	"reflect"
 	"sort"
 	"strings"
@@ -63,7 +62,7 @@ type events struct {
 // readEvents reads an event log. A last line cut short (the engine was
 // killed while writing it) is left out.
 func readEvents(path string) (*events, error) {
-	b, err := os.ReadFile(path)
+	b, err := engine.ReadRegular(path, engine.MaxArtifact)
 	if err != nil {
 		return nil, err
 	}

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -86,7 +87,9 @@ type session struct {
 	stack   string
 	state   string
 	env     []string
-	sandbox *engine.Sandbox
+	where   engine.Where
+	own     engine.Paths // what the engine reaches of its own, the session's TMPDIR included
+	tmp     engine.SessionDir
 	log     engine.LineFunc
 	close   func()
 }
@@ -111,14 +114,21 @@ func (d *Driver) session(w engine.Where) (*session, error) {
 	if err := os.MkdirAll(w.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("project %s: creating %s: %w", w.Project, w.StateDir, err)
 	}
-	tmp, remove, err := w.TempDir()
+	sd, remove, err := w.NewSessionDir()
 	if err != nil {
 		return nil, err
 	}
-	s := &session{d: d, bin: bin, project: w.Project, dir: w.Dir, root: w.Checkout(), stack: w.Workspace, state: w.StateDir, log: w.Log, close: remove}
-	s.env = d.environ(append(append(d.Env[:len(d.Env):len(d.Env)], "TMPDIR="+tmp), w.Env...))
-	s.sandbox = w.Sandbox(d.Confine, s.env, d.ownPaths(s.env, bin))
+	s := &session{d: d, bin: bin, project: w.Project, dir: w.Dir, root: w.Checkout(), stack: w.Workspace, state: w.StateDir, log: w.Log, close: remove, where: w, tmp: sd}
+	s.env = d.environ(append(append(d.Env[:len(d.Env):len(d.Env)], "TMPDIR="+sd.Tmp), w.Env...))
+	s.own = d.ownPaths(s.env, bin)
+	s.own.Write = append(s.own.Write, sd.Tmp)
 	return s, nil
+}
+
+// sandbox is the sandbox of one command of the session, which reaches
+// extra beyond the session's paths.
+func (s *session) sandbox(extra engine.Paths) *engine.Sandbox {
+	return s.where.Sandbox(s.d.Confine, s.env, s.own, extra)
 }
 
 // environ is the environment engines start from with Sluice's settings and
@@ -147,7 +157,10 @@ func (d *Driver) SandboxPaths(c engine.Confinement) engine.Paths {
 }
 
 func (d *Driver) ownPaths(env []string, bin string) engine.Paths {
-	p := engine.Paths{Read: []string{engine.BinaryDir(bin)}}
+	var p engine.Paths
+	if dir := engine.BinaryDir(bin); dir != "" { // "" when the binary is not installed
+		p.Read = append(p.Read, dir)
+	}
 	home := engine.HomeDir(env)
 	if h := engine.Getenv(env, "PULUMI_HOME"); filepath.IsAbs(h) {
 		p.Write = append(p.Write, h)
@@ -186,10 +199,17 @@ type result struct {
 // output of a streamed command; scrub, when not nil, hides secrets in its
 // error lines.
 func (s *session) run(ctx context.Context, mode runMode, log engine.LineFunc, scrub *redact.Redactor, args ...string) (result, error) {
+	return s.runWith(ctx, mode, log, scrub, engine.Paths{}, args...)
+}
+
+// runWith is run with the command reaching extra beyond the session's
+// paths: the update plan it writes or reads.
+func (s *session) runWith(ctx context.Context, mode runMode, log engine.LineFunc, scrub *redact.Redactor, extra engine.Paths, args ...string) (result, error) {
 	args = append(args, "--stack="+s.stack, "--non-interactive", "--color=never")
 	var evPath string
 	if args[0] == "preview" || args[0] == "up" {
-		f, err := os.CreateTemp(s.state, "events-*.jsonl")
+		// In the session, which engines cannot write but this one file.
+		f, err := os.CreateTemp(s.tmp.Root, "events-*.jsonl")
 		if err != nil {
 			return result{}, fmt.Errorf("project %s: creating the event log: %w", s.project, err)
 		}
@@ -197,8 +217,9 @@ func (s *session) run(ctx context.Context, mode runMode, log engine.LineFunc, sc
 		evPath = f.Name()
 		defer os.Remove(evPath)
 		args = append(args, "--event-log", evPath)
+		extra.Write = append(slices.Clip(extra.Write), evPath)
 	}
-	c := engine.Command{Path: s.bin, Args: args, Dir: s.dir, Env: s.env, Grace: s.d.Grace, Sandbox: s.sandbox}
+	c := engine.Command{Path: s.bin, Args: args, Dir: s.dir, Env: s.env, Grace: s.d.Grace, Sandbox: s.sandbox(extra)}
 	if mode == streamed {
 		c.Log = log
 	}
@@ -329,13 +350,11 @@ func (s *session) preview(ctx context.Context, updatePlan bool) (*previewed, err
 		stErr, secErr     error
 		secrets           []string
 		live              = newGate(s.log)
-		planPath, planErr = s.tempFile("pulumi-plan-*.json", updatePlan)
+		planPath, planErr = s.planOut(updatePlan)
+		writePlan         = engine.Paths{Write: []string{filepath.Dir(planPath)}}
 	)
 	if planErr != nil {
 		return nil, planErr
-	}
-	if planPath != "" {
-		defer os.Remove(planPath)
 	}
 	wg.Add(2)
 	go func() {
@@ -356,7 +375,7 @@ func (s *session) preview(ctx context.Context, updatePlan bool) (*previewed, err
 	if planPath != "" {
 		args = append(args, "--save-plan", planPath)
 	}
-	res, err := s.run(pctx, streamed, live.line, nil, args...)
+	res, err := s.runWith(pctx, streamed, live.line, nil, writePlan, args...)
 	if err != nil && planPath != "" && strings.Contains(res.out.Stderr, "unknown flag: --save-plan") {
 		// This CLI has no update plans: apply will preview again and
 		// compare instead.
@@ -394,7 +413,7 @@ func (s *session) preview(ctx context.Context, updatePlan bool) (*previewed, err
 	}
 	pv := &previewed{result: res, fingerprint: st.fingerprint, secrets: secrets, scrub: scrub}
 	if planPath != "" {
-		b, err := os.ReadFile(planPath)
+		b, err := engine.ReadRegular(planPath, engine.MaxArtifact)
 		if err != nil {
 			return nil, fmt.Errorf("project %s: reading the update plan: %w", s.project, err)
 		}
@@ -404,17 +423,17 @@ func (s *session) preview(ctx context.Context, updatePlan bool) (*previewed, err
 	return pv, nil
 }
 
-// tempFile returns the name of a new file in the state directory, or ""
-// when want is false.
-func (s *session) tempFile(pattern string, want bool) (string, error) {
+// planOut is where preview saves its update plan: in a directory of the
+// session that only that preview may write; "" when want is false.
+func (s *session) planOut(want bool) (string, error) {
 	if !want {
 		return "", nil
 	}
-	f, err := os.CreateTemp(s.state, pattern)
+	dir, err := s.tmp.Dir(fmt.Sprintf("preview-%d", time.Now().UnixNano()))
 	if err != nil {
 		return "", fmt.Errorf("project %s: %w", s.project, err)
 	}
-	return f.Name(), f.Close()
+	return filepath.Join(dir, "update-plan.json"), nil
 }
 
 // Apply applies a saved plan: with Pulumi's update plan when it has one,
@@ -473,20 +492,20 @@ func (d *Driver) Apply(ctx context.Context, req engine.ApplyRequest) (*engine.Ap
 	log := scrubbed(s.log, scrub)
 
 	args := []string{"up", "--yes", "--skip-preview", "--diff"}
+	var readPlan engine.Paths
 	if art.UpdatePlan != nil {
-		f, err := s.tempFile("pulumi-plan-*.json", true)
-		if err != nil {
-			return nil, err
-		}
-		defer os.Remove(f)
-		if err := os.WriteFile(f, art.UpdatePlan, 0o600); err != nil {
+		// In the session, which no engine may write: up reads it, and
+		// nothing can change it under up.
+		f := filepath.Join(s.tmp.Root, "update-plan.json")
+		if err := engine.WriteNew(f, art.UpdatePlan); err != nil {
 			return nil, fmt.Errorf("project %s: writing the update plan: %w", s.project, err)
 		}
 		args = append(args, "--plan", f)
+		readPlan.Read = []string{f}
 	} else if err := s.recheck(ctx, log, scrub, art.Changes); err != nil {
 		return nil, err
 	}
-	res, err := s.run(ctx, streamed, log, scrub, args...)
+	res, err := s.runWith(ctx, streamed, log, scrub, readPlan, args...)
 	if err != nil {
 		var re *engine.RunError
 		if errors.As(err, &re) && res.events != nil && res.events.violatesPlan() {

@@ -219,7 +219,9 @@ func (s *session) locks(ctx context.Context) ([]lock, error) {
 	}
 	for _, f := range files {
 		l := lock{Path: f}
-		if b, err := os.ReadFile(f); err == nil {
+		// In the backend's directory, which engines may write: a link
+		// there is not followed.
+		if b, err := engine.ReadRegular(f, 64<<10); err == nil {
 			_ = json.Unmarshal(b, &l)
 		}
 		locks = append(locks, l)
@@ -281,7 +283,7 @@ func fileBackend(u, home string) (string, error) {
 
 // runPlain runs a pulumi command that takes no stack.
 func (s *session) runPlain(ctx context.Context, args ...string) (result, error) {
-	c := engine.Command{Path: s.bin, Args: append(args, "--non-interactive", "--color=never"), Dir: s.dir, Env: s.env, Grace: s.d.Grace, Sandbox: s.sandbox}
+	c := engine.Command{Path: s.bin, Args: append(args, "--non-interactive", "--color=never"), Dir: s.dir, Env: s.env, Grace: s.d.Grace, Sandbox: s.sandbox(engine.Paths{})}
 	out, err := c.Run(ctx)
 	if err != nil {
 		return result{out: out}, &engine.RunError{Project: s.project, Command: "pulumi " + args[0], Lines: errorLines(out, nil, nil), Err: err}

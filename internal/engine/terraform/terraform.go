@@ -78,7 +78,9 @@ type session struct {
 	ws      string
 	state   string
 	env     []string
-	sandbox *engine.Sandbox
+	where   engine.Where
+	own     engine.Paths // what the engine reaches of its own, the session's TMPDIR included
+	tmp     engine.SessionDir
 	log     engine.LineFunc
 	close   func()
 	// created is set when init created the workspace.
@@ -106,13 +108,14 @@ func (d *Driver) session(w engine.Where) (*session, error) {
 	if err := os.MkdirAll(w.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("project %s: creating %s: %w", w.Project, w.StateDir, err)
 	}
-	tmp, remove, err := w.TempDir()
+	sd, remove, err := w.NewSessionDir()
 	if err != nil {
 		return nil, err
 	}
-	s := &session{d: d, bin: bin, project: w.Project, dir: w.Dir, root: w.Checkout(), ws: ws, state: w.StateDir, log: w.Log, close: remove}
-	s.env = s.environ(append([]string{"TMPDIR=" + tmp}, w.Env...))
-	s.sandbox = w.Sandbox(d.Confine, s.env, d.ownPaths(s.env, bin))
+	s := &session{d: d, bin: bin, project: w.Project, dir: w.Dir, root: w.Checkout(), ws: ws, state: w.StateDir, log: w.Log, close: remove, where: w, tmp: sd}
+	s.env = s.environ(append([]string{"TMPDIR=" + sd.Tmp}, w.Env...))
+	s.own = d.ownPaths(s.env, bin)
+	s.own.Write = append(s.own.Write, sd.Tmp)
 	return s, nil
 }
 
@@ -125,7 +128,10 @@ func (d *Driver) SandboxPaths(c engine.Confinement) engine.Paths {
 }
 
 func (d *Driver) ownPaths(env []string, bin string) engine.Paths {
-	p := engine.Paths{Read: []string{engine.BinaryDir(bin)}}
+	var p engine.Paths
+	if dir := engine.BinaryDir(bin); dir != "" { // "" when the binary is not installed
+		p.Read = append(p.Read, dir)
+	}
 	if f := engine.Getenv(env, "TF_CLI_CONFIG_FILE"); f != "" {
 		p.Read = append(p.Read, f)
 	}
@@ -178,6 +184,12 @@ const (
 )
 
 func (s *session) run(ctx context.Context, mode runMode, args ...string) (engine.Output, error) {
+	return s.runWith(ctx, mode, engine.Paths{}, args...)
+}
+
+// runWith is run with the command reaching extra beyond the session's
+// paths (the directory a plan writes its output to).
+func (s *session) runWith(ctx context.Context, mode runMode, extra engine.Paths, args ...string) (engine.Output, error) {
 	env := s.env
 	switch {
 	case args[0] == "workspace":
@@ -190,7 +202,7 @@ func (s *session) run(ctx context.Context, mode runMode, args ...string) (engine
 		// workspace selected last, which may be another one.
 		env = append(env[:len(env):len(env)], "TF_WORKSPACE="+s.ws)
 	}
-	c := engine.Command{Path: s.bin, Args: args, Dir: s.dir, Env: env, Grace: s.d.Grace, Sandbox: s.sandbox}
+	c := engine.Command{Path: s.bin, Args: args, Dir: s.dir, Env: env, Grace: s.d.Grace, Sandbox: s.where.Sandbox(s.d.Confine, env, s.own, extra)}
 	if mode == streamed {
 		c.Log = s.log
 	}
@@ -221,7 +233,7 @@ func (s *session) init(ctx context.Context, force bool) (bool, error) {
 		return false, fmt.Errorf("project %s: %w", s.project, err)
 	}
 	if !force {
-		if old, err := os.ReadFile(s.stampPath()); err == nil && string(old) == key {
+		if old, err := engine.ReadRegular(s.stampPath(), 64<<10); err == nil && string(old) == key {
 			return true, nil
 		}
 	}
@@ -249,7 +261,7 @@ func (s *session) init(ctx context.Context, force bool) (bool, error) {
 			}
 		}
 	}
-	if err := os.WriteFile(s.stampPath(), []byte(key), 0o600); err != nil {
+	if err := engine.WriteNew(s.stampPath(), []byte(key)); err != nil {
 		return false, fmt.Errorf("recording init of project %s: %w", s.project, err)
 	}
 	return false, nil
@@ -267,7 +279,7 @@ func (d *Driver) lockPluginCache(ctx context.Context, log engine.LineFunc) (unlo
 		return func() {}, nil
 	}
 	path := filepath.Join(d.PluginCacheDir, pluginCacheLock)
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	f, err := engine.OpenLock(path)
 	if err != nil {
 		return nil, fmt.Errorf("opening the plugin cache lock: %w", err)
 	}
@@ -317,19 +329,36 @@ func (d *Driver) Plan(ctx context.Context, req engine.PlanRequest) (*engine.Plan
 	if err != nil {
 		return nil, err
 	}
-	planArgs := []string{"plan", "-input=false", "-no-color", d.lockArg(), "-out=" + req.PlanFile}
-	out, err := s.run(ctx, streamed, planArgs...)
+	// The engine writes the plan into a directory of the session that only
+	// this command may write. Sluice reads it from there once, and saves
+	// those bytes as the plan: what `show` reads, what the caller keeps and
+	// what is applied are one content, whatever the engine's processes do
+	// to its files afterwards.
+	outDir, err := s.tmp.Dir("plan")
+	if err != nil {
+		return nil, fmt.Errorf("project %s: %w", req.Project, err)
+	}
+	saved := filepath.Join(outDir, "plan")
+	planArgs := []string{"plan", "-input=false", "-no-color", d.lockArg(), "-out=" + saved}
+	writeOut := engine.Paths{Write: []string{outDir}}
+	out, err := s.runWith(ctx, streamed, writeOut, planArgs...)
 	if err != nil && skipped && ctx.Err() == nil && needsInit(out) {
 		// The init key missed something init depends on; init and retry once.
 		if _, err := s.init(ctx, true); err != nil {
 			return nil, err
 		}
 		skipped = false
-		out, err = s.run(ctx, streamed, planArgs...)
+		out, err = s.runWith(ctx, streamed, writeOut, planArgs...)
 	}
 	if err != nil {
-		_ = os.Remove(req.PlanFile)
 		return nil, err
+	}
+	data, err := engine.ReadRegular(saved, engine.MaxArtifact)
+	if err != nil {
+		return nil, fmt.Errorf("project %s: reading the saved plan: %w", req.Project, err)
+	}
+	if err := engine.WriteNew(req.PlanFile, data); err != nil {
+		return nil, fmt.Errorf("project %s: saving the plan: %w", req.Project, err)
 	}
 	if req.Saved != nil {
 		req.Saved()
@@ -345,10 +374,7 @@ func (d *Driver) Plan(ctx context.Context, req engine.PlanRequest) (*engine.Plan
 		p.CreatedWorkspace = s.ws
 		p.Warnings = append(p.Warnings, fmt.Sprintf("Workspace %q did not exist and was created for this plan: check the name if you expected an existing workspace", s.ws))
 	}
-	p.Artifact, err = engine.HashFile(req.PlanFile)
-	if err != nil {
-		return nil, fmt.Errorf("project %s: %w", req.Project, err)
-	}
+	p.Artifact = engine.HashBytes(req.PlanFile, data)
 	return p, nil
 }
 
