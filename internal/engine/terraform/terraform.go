@@ -267,8 +267,10 @@ func (s *session) init(ctx context.Context, force bool) (bool, error) {
 	return false, nil
 }
 
-// pluginCacheLock is the file in the plugin cache that inits lock.
-const pluginCacheLock = ".sluice-init.lock"
+// pluginCacheLock is the file inits lock, beside the plugin cache (DIR.lock
+// for the cache DIR), not in it: engines may write the cache, and a link
+// they left there in its place would stop every init.
+func (d *Driver) pluginCacheLock() string { return filepath.Clean(d.PluginCacheDir) + ".lock" }
 
 // lockPluginCache takes an exclusive lock on the shared plugin cache for
 // the length of an init: Terraform documents that concurrent inits must
@@ -278,7 +280,7 @@ func (d *Driver) lockPluginCache(ctx context.Context, log engine.LineFunc) (unlo
 	if d.PluginCacheDir == "" {
 		return func() {}, nil
 	}
-	path := filepath.Join(d.PluginCacheDir, pluginCacheLock)
+	path := d.pluginCacheLock()
 	f, err := engine.OpenLock(path)
 	if err != nil {
 		return nil, fmt.Errorf("opening the plugin cache lock: %w", err)

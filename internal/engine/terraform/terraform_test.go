@@ -494,7 +494,7 @@ func TestInitsDoNotShareThePluginCacheAtOnce(t *testing.T) {
 	bin, initLog := fakeEngine(t)
 	cache := t.TempDir()
 	// Someone else is initialising with this cache.
-	f, err := os.OpenFile(filepath.Join(cache, pluginCacheLock), os.O_CREATE|os.O_RDWR, 0o600)
+	f, err := os.OpenFile(cache+".lock", os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		t.Fatal(err)
 	}
