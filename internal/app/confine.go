@@ -34,6 +34,16 @@ func confinement(cfg *config.Config, drivers []engine.SandboxPaths, log *slog.Lo
 		want = false
 	}
 	conf, withheld := cfg.Confinement(os.Environ(), want)
+	if want {
+		if err := engine.IsolationSupport(); err != nil {
+			log.Warn("engines are confined but not isolated: a process an engine leaves in a session of its own (setsid) "+
+				"outlives it, with its sandbox, and can tamper with the project's later runs; allow unprivileged user namespaces "+
+				"(kernel.unprivileged_userns_clone=1, or AppArmor's kernel.apparmor_restrict_unprivileged_userns=0) or run Sluice as root",
+				"reason", err.Error())
+		} else {
+			conf.Isolate = true
+		}
+	}
 	if len(withheld) > 0 {
 		log.Warn("not passed to engines: these variables hold one of Sluice's own secrets", "variables", strings.Join(withheld, ","))
 	}
@@ -63,7 +73,7 @@ func confinement(cfg *config.Config, drivers []engine.SandboxPaths, log *slog.Lo
 			log.Warn("an engine-write path does not exist: engines can use it once it does", "path", p)
 		}
 	}
-	log.Info("engines are confined", "sandbox", how, "read", strings.Join(conf.Read, ","), "write", strings.Join(conf.Write, ","))
+	log.Info("engines are confined", "sandbox", how, "isolated", conf.Isolate, "read", strings.Join(conf.Read, ","), "write", strings.Join(conf.Write, ","))
 	return conf, nil
 }
 

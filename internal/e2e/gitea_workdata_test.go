@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 )
 
@@ -175,10 +176,21 @@ setsid sh -c '
     done
     sleep 0.05; i=$((i+1))
   done' sh "$session" "$st" "$token" %[3]q </dev/null >/dev/null 2>&1 &
-`, filepath.Join(data, "plan.key"), tokenFile, stolen)
+setsid flock %[4]q sleep 300 </dev/null >/dev/null 2>&1 &
+`, filepath.Join(data, "plan.key"), tokenFile, stolen, filepath.Join(sc.state, "leftover.lock"))
 	evil := sc.pushAttack("alice", "evil", "staging", "5", attack)
 	state, msg := sc.waitEnded(evil, "staging", "plan")
 	t.Logf("the attack's plan: %s %s", state, msg)
+	// Nothing the attack left running outlives the engine: its lock is
+	// free again.
+	sc.waitFor("the attack's leftover process to be gone", func() bool {
+		f, err := os.OpenFile(filepath.Join(sc.state, "leftover.lock"), os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return false
+		}
+		defer f.Close()
+		return syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil
+	})
 	sc.g.EditPR(t, sc.tokens["alice"], sc.repo, evil, map[string]any{"state": "closed"})
 	sc.waitFor("the attack's locks to go", func() bool {
 		locks, _ := sc.s.client.ListLocks(t.Context(), sc.sluiceID)

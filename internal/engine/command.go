@@ -199,7 +199,13 @@ func (c Command) Run(ctx context.Context) (Output, error) {
 func (c Command) start(cmd *exec.Cmd, exited <-chan struct{}) error {
 	ruleset := -1
 	var flags uint32
-	if c.Sandbox != nil {
+	switch {
+	case c.Sandbox != nil && c.Sandbox.Isolate:
+		// The launcher confines itself, in the engine's namespace.
+		if err := isolated(cmd, c.Sandbox); err != nil {
+			return err
+		}
+	case c.Sandbox != nil:
 		var err error
 		if ruleset, flags, err = c.Sandbox.ruleset(); err != nil {
 			return err

@@ -22,6 +22,9 @@ type Confinement struct {
 	// the run (the checkout, the project's working data), the engine's own
 	// (its binary, plugin directories) and Read and Write.
 	Sandbox bool
+	// Isolate runs every sandboxed engine in a PID namespace of its own
+	// (IsolationSupport), so that nothing it starts outlives it.
+	Isolate bool
 	// Read and Write are what the operator lets engines read, or read and
 	// write, beyond that: cloud credential files, a local backend's state.
 	Read, Write []string
@@ -61,6 +64,7 @@ func (c Confinement) SandboxFor(env []string, p Paths) *Sandbox {
 		return nil
 	}
 	r := c.Reach(env, p)
+	r.Isolate = c.Isolate
 	return &r
 }
 

@@ -20,12 +20,20 @@ import (
 // A sandbox confines the file system only: the network, and what the
 // engine's environment holds, are not confined by it.
 type Sandbox struct {
-	Read  []string
-	Write []string
+	Read  []string `json:"read,omitempty"`
+	Write []string `json:"write,omitempty"`
+	// Isolate runs the engine in a PID namespace of its own (see
+	// IsolationSupport), so that nothing it starts outlives it.
+	Isolate bool `json:"isolate,omitempty"`
 }
 
-// ErrNoSandbox: this machine cannot confine engine processes.
-var ErrNoSandbox = errors.New("engine processes cannot be confined on this machine")
+var (
+	// ErrNoSandbox: this machine cannot confine engine processes.
+	ErrNoSandbox = errors.New("engine processes cannot be confined on this machine")
+	// ErrNoIsolation: this machine cannot run engines in namespaces of
+	// their own.
+	ErrNoIsolation = errors.New("engine processes cannot be isolated on this machine")
+)
 
 // SystemRead are the system paths every engine may read: programs and
 // libraries, and of /etc only what resolving names, checking TLS
