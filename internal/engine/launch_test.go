@@ -107,3 +107,38 @@ func TestIsolatedEngineIsConfined(t *testing.T) {
 		t.Errorf("output:\n%s%s", out.Stdout, out.Stderr)
 	}
 }
+
+// TestIsolationWithoutRoot runs the isolation tests again as an
+// unprivileged user, when these run as root: a server usually does not
+// run as root, and then the launcher needs a user namespace of its own.
+func TestIsolationWithoutRoot(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("not root: the isolation tests already took the path of a user without privileges")
+	}
+	testkit.NeedSandbox(t, func() (string, error) { return "", IsolationSupport() })
+	dir, err := os.MkdirTemp("", "sluice-nobody-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	bin := filepath.Join(dir, "engine.test")
+	self, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, self, 0o755); err != nil || os.Chmod(dir, 0o755) != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-test.run", "^TestIsolatedEngine", "-test.v", "-test.count=1")
+	cmd.Dir, cmd.Env = dir, append(os.Environ(), "HOME="+dir, "TMPDIR=/tmp")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("as nobody: %v\n%s", err, out)
+	}
+	for _, name := range []string{"TestIsolatedEngineLeavesNothingBehind", "TestIsolatedEngineStatusAndSignals", "TestIsolatedEngineIsConfined"} {
+		if !strings.Contains(string(out), "--- PASS: "+name) {
+			t.Errorf("as nobody, %s did not pass:\n%s", name, out)
+		}
+	}
+}
