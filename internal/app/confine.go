@@ -23,12 +23,14 @@ func confinement(cfg *config.Config, drivers []engine.SandboxPaths, log *slog.Lo
 	switch {
 	case !want:
 		log.Warn("engine-sandbox=off: the code of every merge request Sluice plans can read any file this server can, " +
-			"its data directory (database, plan key, API token) and secret files included; set engine-sandbox=auto")
+			"its data directory (database, plan key, API token) and secret files included, and Sluice hides only the literal text " +
+			"of its secrets in what it shows (an encoded one passes); set engine-sandbox=required")
 	case err != nil && cfg.EngineSandbox == config.SandboxRequired:
 		return engine.Confinement{}, fmt.Errorf("engine-sandbox=required, but %w", err)
 	case err != nil:
 		log.Warn("engines are NOT confined: the code of every merge request Sluice plans can read any file this server can, "+
-			"its data directory (database, plan key, API token) and secret files included; "+
+			"its data directory (database, plan key, API token) and secret files included, and Sluice hides only the literal text "+
+			"of its secrets in what it shows (an encoded one passes); "+
 			"run Sluice on a kernel with Landlock, or as a user that can read nothing else of value, "+
 			"and set engine-sandbox=required to refuse to start without it", "reason", err.Error())
 		want = false
