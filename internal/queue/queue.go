@@ -101,13 +101,31 @@ func wrap(err error) error {
 	return err
 }
 
+// done is what a job's work returned, for River, said in the log when it
+// failed: River keeps its errors in its own table only, and a job that is
+// retried for hours (a forge refusing Sluice's token, say) must not do so
+// unseen.
+func done(log *slog.Logger, what string, id int64, j *rivertype.JobRow, err error) error {
+	if err == nil {
+		return nil
+	}
+	var p permanent
+	if errors.As(err, &p) {
+		log.Error("job failed for good", "job", what, "id", id, "attempt", j.Attempt, "err", err)
+	} else {
+		log.Warn("job failed; it is tried again later", "job", what, "id", id, "attempt", j.Attempt, "of", j.MaxAttempts, "err", err)
+	}
+	return wrap(err)
+}
+
 type eventWorker struct {
 	river.WorkerDefaults[EventArgs]
-	h Handler
+	h   Handler
+	log *slog.Logger
 }
 
 func (w *eventWorker) Work(ctx context.Context, j *river.Job[EventArgs]) error {
-	return wrap(w.h.HandleEvent(ctx, j.Args.EventID))
+	return done(w.log, "event", j.Args.EventID, j.JobRow, w.h.HandleEvent(ctx, j.Args.EventID))
 }
 
 // Timeout: an event's work is a few forge and store calls; one that runs
@@ -129,11 +147,12 @@ const eventStuckAfter = eventTimeout + stuckMargin
 
 type planWorker struct {
 	river.WorkerDefaults[PlanArgs]
-	h Handler
+	h   Handler
+	log *slog.Logger
 }
 
 func (w *planWorker) Work(ctx context.Context, j *river.Job[PlanArgs]) error {
-	return wrap(w.h.HandlePlan(ctx, j.Args.RunID))
+	return done(w.log, "plan run", j.Args.RunID, j.JobRow, w.h.HandlePlan(ctx, j.Args.RunID))
 }
 
 // Timeout: a plan may take long; River's default job timeout (1 minute)
@@ -142,11 +161,12 @@ func (w *planWorker) Timeout(*river.Job[PlanArgs]) time.Duration { return 2 * ti
 
 type applyWorker struct {
 	river.WorkerDefaults[ApplyArgs]
-	h Handler
+	h   Handler
+	log *slog.Logger
 }
 
 func (w *applyWorker) Work(ctx context.Context, j *river.Job[ApplyArgs]) error {
-	return wrap(w.h.HandleApply(ctx, j.Args.RunID))
+	return done(w.log, "apply run", j.Args.RunID, j.JobRow, w.h.HandleApply(ctx, j.Args.RunID))
 }
 
 // Timeout: an apply may take long, and its job then settles the run
@@ -222,9 +242,13 @@ func build[TTx any](ctx context.Context, driver riverdriver.Driver[TTx], h Handl
 		opts.PollInterval = 200 * time.Millisecond
 	}
 	workers := river.NewWorkers()
-	river.AddWorker(workers, &eventWorker{h: h})
-	river.AddWorker(workers, &planWorker{h: h})
-	river.AddWorker(workers, &applyWorker{h: h})
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	river.AddWorker(workers, &eventWorker{h: h, log: log})
+	river.AddWorker(workers, &planWorker{h: h, log: log})
+	river.AddWorker(workers, &applyWorker{h: h, log: log})
 	queues := map[string]river.QueueConfig{
 		river.QueueDefault: {MaxWorkers: opts.MaxConcurrent},
 		QueueEvents:        {MaxWorkers: opts.EventWorkers},
