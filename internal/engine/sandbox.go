@@ -110,3 +110,20 @@ func kind(p string) (dir, ok bool) {
 	}
 	return st.IsDir(), true
 }
+
+// SandboxHint is what to add to an engine's error lines when the engine
+// ran in sb and was refused a file ("permission denied"): the sandbox may
+// be why, and the operator's engine-read and engine-write are the remedy.
+func SandboxHint(sb *Sandbox, out Output) []string {
+	if sb == nil {
+		return nil
+	}
+	text := strings.ToLower(out.Stdout + out.Stderr)
+	if !strings.Contains(text, "permission denied") && !strings.Contains(text, "operation not permitted") {
+		return nil
+	}
+	return []string{
+		"sluice: the engine runs in a sandbox that lets it read and write only its checkout, its working data and what the server allows:",
+		"sluice: a path it needs outside those (a local backend's state, a credentials file) must be in the server's engine-write or engine-read setting (docs/server.md, \"The sandbox\")",
+	}
+}

@@ -236,7 +236,7 @@ func (s *session) runWith(ctx context.Context, mode runMode, log engine.LineFunc
 		return res, &engine.RunError{
 			Project: s.project,
 			Command: commandName(args),
-			Lines:   errorLines(out, res.events, scrub),
+			Lines:   append(errorLines(out, res.events, scrub), engine.SandboxHint(c.Sandbox, out)...),
 			Err:     err,
 		}
 	}

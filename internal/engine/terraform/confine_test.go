@@ -2,6 +2,7 @@ package terraform
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -126,6 +127,33 @@ func TestLocalEngineEnvironment(t *testing.T) {
 			}
 			if strings.Contains(env, ownCanary) {
 				t.Errorf("the engine's environment holds Sluice's own setting")
+			}
+		})
+	}
+}
+
+// TestSandboxSaysWhatToAllow: a local backend outside what the sandbox
+// allows fails the plan with Terraform's "permission denied", and the error
+// lines say what to set.
+func TestSandboxSaysWhatToAllow(t *testing.T) {
+	testkit.NeedSandbox(t, engine.SandboxSupport)
+	for _, bin := range testkit.Engines(t) {
+		t.Run(bin.Engine, func(t *testing.T) {
+			p := newProject(t, bin, "nodegroup")
+			outside := t.TempDir()
+			backend := fmt.Sprintf("terraform {\n  backend \"local\" {\n    path = %q\n  }\n}\n", filepath.Join(outside, "state.tfstate"))
+			if err := os.WriteFile(filepath.Join(p.dir, "backend.tf"), []byte(backend), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			p.d.Confine = engine.Confinement{Sandbox: true, Isolate: engine.IsolationSupport() == nil}
+			_, _, err := p.plan("denied")
+			var re *engine.RunError
+			if !errors.As(err, &re) || !strings.Contains(strings.Join(re.Lines, "\n"), "engine-write") {
+				t.Fatalf("plan with the state outside the sandbox: %v", err)
+			}
+			p.d.Confine.Write = []string{outside}
+			if _, _, err := p.plan("allowed"); err != nil {
+				t.Errorf("plan with the state's directory in engine-write: %v", err)
 			}
 		})
 	}

@@ -211,7 +211,7 @@ func (s *session) runWith(ctx context.Context, mode runMode, extra engine.Paths,
 		return out, &engine.RunError{
 			Project: s.project,
 			Command: s.d.tool() + " " + args[0],
-			Lines:   errorLines(out, mode == streamed),
+			Lines:   append(errorLines(out, mode == streamed), engine.SandboxHint(c.Sandbox, out)...),
 			Err:     err,
 		}
 	}
