@@ -65,6 +65,28 @@ func TestGiteaOwnBaseBranchIsNeverApplied(t *testing.T) {
 	sc.g.PushFiles(t, sc.tokens["alice"], sc.repo, "my-base", "shrink", map[string]string{"prod/main.tf": prod})
 	pr := sc.g.CreatePR(t, sc.tokens["alice"], sc.repo, "shrink", "my-base", "Shrink prod", "")
 	sc.waitPlanned(pr.Number)
+	// Planned, it holds no project lock: a merge request into main plans
+	// prod meanwhile, instead of waiting for one that is never applied.
+	other, _ := sc.openPR("bob", "grow", "prod", "4")
+	sc.waitComment("a plan of prod into main beside it", other.Number, func(b string) bool {
+		return strings.Contains(b, "1 to change") && !strings.Contains(b, "Pending")
+	})
+	heldBy := func(mr int64) []store.Lock {
+		locks, err := sc.s.client.ListLocks(context.Background(), sc.sluiceID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var held []store.Lock
+		for _, l := range locks {
+			if l.MR == mr {
+				held = append(held, l)
+			}
+		}
+		return held
+	}
+	if held := heldBy(pr.Number); len(held) != 0 {
+		t.Errorf("the merge request into my-base holds %+v", held)
+	}
 
 	sc.approve("carol", pr.Number, "fine by me")
 	sc.waitComment("the checklist saying my-base is never applied", pr.Number, func(b string) bool {
@@ -88,9 +110,8 @@ func TestGiteaOwnBaseBranchIsNeverApplied(t *testing.T) {
 			t.Errorf("an apply run: %+v", r)
 		}
 	}
-	locks, err := sc.s.client.ListLocks(context.Background(), sc.sluiceID)
-	if err != nil || len(locks) != 0 {
-		t.Errorf("locks after the merge into my-base: %+v %v", locks, err)
+	if held := heldBy(pr.Number); len(held) != 0 {
+		t.Errorf("locks after the merge into my-base: %+v", held)
 	}
 }
 

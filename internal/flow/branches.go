@@ -62,3 +62,22 @@ func (f *Flow) mergedElsewhere(ctx context.Context, fg forge.Forge, path string,
 		"The change is applied when it reaches %s through a merge request of its own.", mr.BaseRef, strings.Join(branches, ", "), strings.Join(branches, " or "))
 	return true, fg.Reply(ctx, path, mr.Number, msg)
 }
+
+// intoOtherBranch reports whether plan run r is of a merge request into a
+// branch Sluice does not apply from, as the forge says it now; false for a
+// plain git repository.
+func (f *Flow) intoOtherBranch(ctx context.Context, r store.Run) (bool, error) {
+	fg, path, ok := f.forgeOf(r.Repo)
+	if !ok || r.MR == 0 {
+		return false, nil
+	}
+	mr, err := fg.GetMR(ctx, path, r.MR)
+	if err != nil {
+		return false, fmt.Errorf("reading merge request %s for the branch it merges into: %w", subject(r.Repo, r.MR, ""), err)
+	}
+	branches, err := f.applyBranches(ctx, fg, path)
+	if err != nil {
+		return false, err
+	}
+	return !slices.Contains(branches, mr.BaseRef), nil
+}

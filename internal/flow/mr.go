@@ -181,9 +181,19 @@ func (f *Flow) planMR(ctx context.Context, ev store.Event, req Request) error {
 	if n := f.MaxProjectsPerMR; n > 0 && len(names) > n {
 		return f.tooManyProjects(ctx, fg, path, req, names)
 	}
+	// A merge request into a branch Sluice does not apply from takes no
+	// project lock (see HandlePlan).
+	planOnly := false
+	if fg != nil {
+		branches, err := f.applyBranches(ctx, fg, path)
+		if err != nil {
+			return err
+		}
+		planOnly = !slices.Contains(branches, mr.BaseRef)
+	}
 	for _, name := range names {
 		p, _ := cfg.Project(name)
-		if err := f.queuePlan(ctx, req, p); err != nil {
+		if err := f.queuePlan(ctx, req, p, planOnly); err != nil {
 			return err
 		}
 	}
@@ -298,8 +308,9 @@ func (f *Flow) notice(ctx context.Context, fg forge.Forge, path string, req Requ
 }
 
 // queuePlan creates the plan run of one project (once per head and base)
-// and enqueues it if the MR holds the project's lock.
-func (f *Flow) queuePlan(ctx context.Context, req Request, p *repoconfig.Project) error {
+// and enqueues it if the MR holds the project's lock, or takes none
+// (planOnly: it merges into a branch Sluice does not apply from).
+func (f *Flow) queuePlan(ctx context.Context, req Request, p *repoconfig.Project, planOnly bool) error {
 	ws := workspaceOf(p)
 	existing, err := f.Store.ListRuns(ctx, store.RunFilter{Repo: req.Repo, MR: req.MR, Project: p.Name, Workspace: ws, Kind: store.KindPlan, HeadSHA: req.HeadSHA, Limit: 20})
 	if err != nil {
@@ -337,6 +348,9 @@ func (f *Flow) queuePlan(ctx context.Context, req Request, p *repoconfig.Project
 	}
 	if run.State != store.StateQueued {
 		return nil
+	}
+	if planOnly {
+		return f.Jobs.EnqueuePlan(ctx, run.ID)
 	}
 	lock, err := f.Store.AcquireLock(ctx, lockOf(run), p.Name, req.MR)
 	if err != nil {

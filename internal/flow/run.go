@@ -176,19 +176,28 @@ func (f *Flow) HandlePlan(ctx context.Context, runID int64) error {
 	if r.State != store.StateQueued {
 		return nil
 	}
-	lock, err := f.Store.AcquireLock(ctx, lockOf(r), r.Project, r.MR)
+	// A merge request into a branch Sluice does not apply from is planned
+	// at most: it never holds a project's lock, which would keep the
+	// merge requests that can be applied waiting for one that never is.
+	planOnly, err := f.intoOtherBranch(ctx, r)
 	if err != nil {
 		return err
 	}
-	if cur, err := f.Store.GetRun(ctx, r.ID); err != nil {
-		return err
-	} else if cur.State != store.StateQueued {
-		// It ended while the lock was asked for: its merge request was
-		// closed, and released its locks, just before this one took it.
-		return f.releaseIfUnused(ctx, cur)
-	}
-	if !lock.Held {
-		return nil // it waits; the lock's release enqueues it again
+	if !planOnly {
+		lock, err := f.Store.AcquireLock(ctx, lockOf(r), r.Project, r.MR)
+		if err != nil {
+			return err
+		}
+		if cur, err := f.Store.GetRun(ctx, r.ID); err != nil {
+			return err
+		} else if cur.State != store.StateQueued {
+			// It ended while the lock was asked for: its merge request was
+			// closed, and released its locks, just before this one took it.
+			return f.releaseIfUnused(ctx, cur)
+		}
+		if !lock.Held {
+			return nil // it waits; the lock's release enqueues it again
+		}
 	}
 	st, done, err := f.start(ctx, r)
 	if st == nil {
