@@ -107,7 +107,8 @@ func (r *remote) client(g *globals) (*client.Client, error) {
 		}
 	}
 	if tok == "" {
-		return nil, errors.New("no API token: pass --token or set SLUICE_API_TOKEN (the server keeps a generated one in its data dir, file api.token)")
+		return nil, errors.New("no API token: pass --token or set SLUICE_API_TOKEN, or, on the server's machine, point --data-dir (SLUICE_DATA_DIR) " +
+			"at the server's data directory, where it keeps a generated one (api.token)")
 	}
 	return &client.Client{URL: r.server, Token: tok}, nil
 }
