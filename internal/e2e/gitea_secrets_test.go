@@ -28,23 +28,38 @@ func TestGiteaPlanCodeCannotReachSluicesSecrets(t *testing.T) {
 	t.Run("no sandbox", func(t *testing.T) { planCodeSnoops(t, false) })
 }
 
-func planCodeSnoops(t *testing.T, sandbox bool) {
-	secrets := t.TempDir()
-	tokenFile := filepath.Join(secrets, "gitea.token")
-	var botToken string
-	sc := newScenarioEnv(t, false, func(env []string) []string {
-		// The token comes from a file, as the docs recommend.
-		var out []string
-		for _, kv := range env {
-			if v, ok := strings.CutPrefix(kv, "SLUICE_GITEA_TOKEN="); ok {
-				botToken = v
-				if err := os.WriteFile(tokenFile, []byte(v+"\n"), 0o600); err != nil {
-					t.Fatal(err)
-				}
-				kv = "SLUICE_GITEA_TOKEN_FILE=" + tokenFile
+// tokenInFile moves the server's Gitea token from its environment into a
+// file of its own (0600, as the docs recommend), and keeps the token.
+type tokenInFile struct {
+	t     *testing.T
+	path  string
+	token string
+}
+
+func newTokenInFile(t *testing.T) *tokenInFile {
+	return &tokenInFile{t: t, path: filepath.Join(t.TempDir(), "gitea.token")}
+}
+
+func (f *tokenInFile) edit(env []string) []string {
+	var out []string
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "SLUICE_GITEA_TOKEN="); ok {
+			f.token = v
+			if err := os.WriteFile(f.path, []byte(v+"\n"), 0o600); err != nil {
+				f.t.Fatal(err)
 			}
-			out = append(out, kv)
+			kv = "SLUICE_GITEA_TOKEN_FILE=" + f.path
 		}
+		out = append(out, kv)
+	}
+	return out
+}
+
+func planCodeSnoops(t *testing.T, sandbox bool) {
+	tf := newTokenInFile(t)
+	tokenFile := tf.path
+	sc := newScenarioEnv(t, false, func(env []string) []string {
+		out := tf.edit(env)
 		if !sandbox {
 			out = append(out, "SLUICE_ENGINE_SANDBOX=off")
 		}
@@ -59,7 +74,7 @@ func planCodeSnoops(t *testing.T, sandbox bool) {
 		return strings.TrimSpace(string(b))
 	}
 	never := map[string]string{
-		"the Gitea token":        botToken,
+		"the Gitea token":        tf.token,
 		"the webhook secret":     webhookSecret,
 		"the plan key":           read("plan.key"),
 		"the API token":          read("api.token"),

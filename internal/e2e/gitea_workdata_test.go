@@ -137,23 +137,9 @@ func (sc *scenario) waitEnded(pr int64, env, kind string) (state, msg string) {
 // one (no plan holds the token), and the apply must apply the reviewed
 // plan.
 func TestGiteaEngineLeftoversAreNotFollowed(t *testing.T) {
-	secrets := t.TempDir()
-	tokenFile := filepath.Join(secrets, "gitea.token")
-	var botToken string
-	sc := attackScenario(t, func(env []string) []string {
-		var out []string
-		for _, kv := range env {
-			if v, ok := strings.CutPrefix(kv, "SLUICE_GITEA_TOKEN="); ok {
-				botToken = v
-				if err := os.WriteFile(tokenFile, []byte(v+"\n"), 0o600); err != nil {
-					t.Fatal(err)
-				}
-				kv = "SLUICE_GITEA_TOKEN_FILE=" + tokenFile
-			}
-			out = append(out, kv)
-		}
-		return out
-	})
+	tf := newTokenInFile(t)
+	tokenFile := tf.path
+	sc := attackScenario(t, tf.edit)
 	data := sc.s.dataDir
 	keyBefore, err := os.ReadFile(filepath.Join(data, "plan.key"))
 	if err != nil {
@@ -211,7 +197,7 @@ setsid flock %[4]q sleep 300 </dev/null >/dev/null 2>&1 &
 	if keyAfter, _ := os.ReadFile(filepath.Join(data, "plan.key")); string(keyAfter) != string(keyBefore) {
 		t.Errorf("Sluice wrote through a link: plan.key was %d bytes, is %d", len(keyBefore), len(keyAfter))
 	}
-	if b, _ := os.ReadFile(stolen); botToken != "" && strings.Contains(string(b), botToken) {
+	if b, _ := os.ReadFile(stolen); tf.token != "" && strings.Contains(string(b), tf.token) {
 		t.Errorf("plan code got Sluice's token out through a saved plan")
 	}
 }
