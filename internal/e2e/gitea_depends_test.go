@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -151,7 +152,7 @@ func TestGiteaDependsOn(t *testing.T) {
 		return net.State.Final() && app.State.Final()
 	})
 	if net.State != store.StateSucceeded || app.State != store.StateSucceeded {
-		t.Fatalf("applies: net %s %q, app %s %q", net.State, net.Error, app.State, app.Error)
+		t.Fatalf("applies: net %s %q, app %s %q\nnet's log:\n%s", net.State, net.Error, app.State, app.Error, sc.runLog(net.ID))
 	}
 	if got, want := sc.orderLog(), "net-start\nnet-end\napp\n"; got != want {
 		t.Errorf("order.log = %q, want %q: app was applied while net was", got, want)
@@ -174,7 +175,20 @@ func TestGiteaDependsOn(t *testing.T) {
 	sc.waitComment("app not applied", second, func(b string) bool { return strings.Contains(b, "whose apply failed") })
 	time.Sleep(time.Second)
 	if got, want := sc.orderLog(), "net-start\nnet-end\napp\nnet-fails\n"; got != want {
-		t.Errorf("order.log = %q, want %q: app was applied after net's apply failed", got, want)
+		t.Errorf("order.log = %q, want %q: app was applied after net's apply failed (net's apply: %q)\n%s", got, want, net.Error, sc.runLog(net.ID))
 	}
 	assertAudit(t, sc.s, "apply.cancelled")
+}
+
+// runLog is a run's stored output, for a failure's message.
+func (sc *scenario) runLog(id int64) string {
+	lines, err := sc.s.client.Logs(context.Background(), id, 0)
+	if err != nil {
+		return err.Error()
+	}
+	var b strings.Builder
+	for _, l := range lines {
+		b.WriteString(l.Stream + ": " + l.Text + "\n")
+	}
+	return b.String()
 }
