@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -84,10 +85,12 @@ func exitCode(err error) int {
 	}
 }
 
-// run is the whole program; it prints the error that ends it.
+// run is the whole program; it prints the error that ends it. Output cut
+// short by its reader (`sluice runs list | head`) is not an error to tell
+// anyone about: the reader has what it wanted.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	err := cli.Run(ctx, args, getenv, stdout, stderr)
-	if err != nil {
+	if err != nil && !errors.Is(err, syscall.EPIPE) {
 		fmt.Fprintf(stderr, "sluice: error: %v\n", err)
 	}
 	return err

@@ -27,6 +27,26 @@ func TestRunPrintsTheErrorOnce(t *testing.T) {
 	}
 }
 
+// TestClosedOutputIsNoError: when the reader of sluice's output goes away
+// (`sluice config schema | head -1`), sluice stops without an error
+// message.
+func TestClosedOutputIsNoError(t *testing.T) {
+	c := sluiceProcess(t, nil, "config", "schema")
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Close() // the reader is gone before sluice writes
+	c.Stdout = w
+	var stderr bytes.Buffer
+	c.Stderr = &stderr
+	_ = c.Run()
+	w.Close()
+	if strings.Contains(stderr.String(), "broken pipe") || strings.Contains(stderr.String(), "error") {
+		t.Errorf("stderr: %s", stderr.String())
+	}
+}
+
 func TestRunVersion(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	if err := run(context.Background(), []string{"version"}, func(string) string { return "" }, &stdout, &stderr); err != nil {

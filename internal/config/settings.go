@@ -98,7 +98,7 @@ func settings() []setting {
 			help:  "pulumi executable, a name on PATH or a path; its backend, passphrase or access token and cloud credentials come from the server's environment (PULUMI_BACKEND_URL, PULUMI_CONFIG_PASSPHRASE, PULUMI_ACCESS_TOKEN)",
 			parse: text(func(c *Config) *string { return &c.PulumiBin }, notEmpty)},
 		{name: "repos", typ: "string",
-			help:  "repositories this server works on, as NAME=CLONE_URL pairs separated by commas; events for any other repository are refused",
+			help:  "repositories this server works on, comma-separated: FORGE:OWNER/NAME for a forge's repository (gitea:org/infra, github:org/infra, gitlab:group/infra), or NAME=CLONE_URL for a plain git repository driven through the API; events for any other repository are refused",
 			parse: parseRepos},
 		{name: "instance-name", typ: "string", deflt: defaultInstanceName,
 			help:  "name of this instance among the replicas sharing a database (default hostname-pid-random)",

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -76,5 +77,34 @@ func TestAPIEventActor(t *testing.T) {
 				t.Errorf("answer %s (%v), want event 1 acting as %q", rec.Body, err, tt.wantActor)
 			}
 		})
+	}
+}
+
+// TestAPIRunSummaryIsJSON: a run's summary is shown as the JSON it is, not
+// as base64 of it.
+func TestAPIRunSummaryIsJSON(t *testing.T) {
+	const token = "0123456789abcdef-token"
+	st := openStore(t)
+	r, err := st.CreateRun(context.Background(), store.Run{Kind: store.KindPlan, Repo: "infra", MR: 1, Project: "app", Actor: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.StartRun(context.Background(), r.ID, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.FinishRun(context.Background(), r.ID, store.StateSucceeded, "", []byte(`{"plan_id":3,"changes":true}`)); err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{Store: st, Flow: &sourceFlow{}, Log: slog.New(slog.DiscardHandler), Registry: prometheus.NewRegistry(), APIToken: token,
+		Ready: func(context.Context) error { return nil }}
+	req := httptest.NewRequest(http.MethodGet, "/api/v1/runs/"+strconv.FormatInt(r.ID, 10), nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	rec := httptest.NewRecorder()
+	s.Handler().ServeHTTP(rec, req)
+	var got struct {
+		Summary map[string]any `json:"summary"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil || got.Summary["plan_id"] != float64(3) {
+		t.Errorf("run %s: summary %v (%v), want the JSON object", rec.Body, got.Summary, err)
 	}
 }

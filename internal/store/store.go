@@ -7,6 +7,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"time"
 )
@@ -75,11 +76,12 @@ type Run struct {
 	// StateLockID is the engine's state lock an interrupted apply may have
 	// left behind, when known, for a person to release.
 	StateLockID string `json:"state_lock_id,omitempty"`
-	// Summary is a small JSON document with the run's result (counts).
-	Summary    []byte     `json:"summary,omitempty"`
-	CreatedAt  time.Time  `json:"created_at"`
-	StartedAt  *time.Time `json:"started_at,omitempty"`
-	FinishedAt *time.Time `json:"finished_at,omitempty"`
+	// Summary is a small JSON document with the run's result (counts),
+	// shown as JSON (not base64) by the API.
+	Summary    json.RawMessage `json:"summary,omitempty"`
+	CreatedAt  time.Time       `json:"created_at"`
+	StartedAt  *time.Time      `json:"started_at,omitempty"`
+	FinishedAt *time.Time      `json:"finished_at,omitempty"`
 	// SettledAt is when what follows a succeeded apply was done (its lock
 	// released on a merged merge request, the applies that waited for it
 	// started, the linked issues told); nil until then, and for any other

@@ -22,13 +22,15 @@ func scanRun(sc scanner) (store.Run, error) {
 		created           int64
 		started, finished sql.NullInt64
 		settled           sql.NullInt64
+		summary           []byte
 	)
 	err := sc.Scan(&r.ID, &r.Kind, &r.Repo, &r.MR, &r.Project, &r.Workspace, &r.HeadSHA, &r.BaseSHA,
-		&r.State, &r.Actor, &r.Owner, &r.PlanID, &r.Error, &r.StateLockID, &r.Summary,
+		&r.State, &r.Actor, &r.Owner, &r.PlanID, &r.Error, &r.StateLockID, &summary,
 		&created, &started, &finished, &settled, &r.Dir)
 	if err != nil {
 		return store.Run{}, err
 	}
+	r.Summary = summary
 	r.CreatedAt = fromMicros(created)
 	r.StartedAt = fromNullMicros(started)
 	r.FinishedAt = fromNullMicros(finished)
