@@ -98,8 +98,13 @@ func (f *Flow) interrupted(ctx context.Context, r store.Run) error {
 		f.Log.Error("apply interrupted: not re-run; a person must check the state and decide",
 			"run", r.ID, "repo", r.Repo, "mr", r.MR, "project", r.Project, "state_lock_id", details["state_lock_id"])
 	}
-	_, err := f.Audit.Record(ctx, "sluice", string(r.Kind)+".interrupted", subject(r.Repo, r.MR, r.Project), details)
-	return err
+	if _, err := f.Audit.Record(ctx, "sluice", string(r.Kind)+".interrupted", subject(r.Repo, r.MR, r.Project), details); err != nil {
+		return err
+	}
+	// The comment and statuses still say the run is under way: they say
+	// what became of it now, not at the merge request's next event.
+	f.refresh(ctx, r)
+	return nil
 }
 
 // advanceWaiting advances every merge request with a queued apply run. A

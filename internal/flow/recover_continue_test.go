@@ -3,6 +3,7 @@ package flow
 import (
 	"context"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -94,5 +95,39 @@ func TestRecoverGoesOnAfterAFailure(t *testing.T) {
 	}
 	if got := e.enqueued(); !slices.Contains(got, apps["infra-a"].ID) {
 		t.Errorf("enqueued %v, want infra-a!1's waiting apply %d started by the next pass", got, apps["infra-a"].ID)
+	}
+}
+
+// TestRecoverTellsOfAnInterruptedApply: the comment of a merge request
+// whose apply a dead server left running says, once recovery marks the
+// run, that it was interrupted, without waiting for the merge request's
+// next event.
+func TestRecoverTellsOfAnInterruptedApply(t *testing.T) {
+	e := newDepEnv(t, depsYAML)
+	ctx := t.Context()
+	e.plan()
+	e.merge()
+	var started bool
+	for _, r := range e.applies(depRepo, 7) {
+		if _, err := e.st.StartRun(ctx, r.ID, "dead"); err != nil {
+			t.Fatal(err)
+		}
+		started = true
+		break
+	}
+	if !started {
+		t.Fatal("no apply run after the merge")
+	}
+	if err := e.f.RefreshMR(ctx, depRepo, 7); err != nil {
+		t.Fatal(err)
+	}
+	if c := e.sticky.sticky(); strings.Contains(c, "interrupted") {
+		t.Fatalf("the comment says interrupted before recovery:\n%s", c)
+	}
+	if err := e.f.Recover(ctx, []string{"me"}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if c := e.sticky.sticky(); !strings.Contains(c, "interrupted") {
+		t.Errorf("after recovery the comment does not say the apply was interrupted:\n%s", c)
 	}
 }
