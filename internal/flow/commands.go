@@ -27,6 +27,7 @@ const HelpText = "Commands you can give Sluice, as a comment on this merge reque
 	"- `sluice plan` — plan the projects this merge request changes again (`-p NAME` for one project)\n" +
 	"- `sluice apply` — apply the reviewed plans once the checklist passes (`-p NAME` for one project)\n" +
 	"- `sluice unlock` — release this merge request's project locks so others can plan (`-p NAME` for one)\n" +
+	"- `sluice refresh` — read the reviews, threads and checks again and update this comment (resolving a conversation on Gitea sends Sluice no event)\n" +
 	"- `sluice help` — this message\n"
 
 // ParseCommand reads the first line of a comment that starts with
@@ -53,7 +54,7 @@ func ParseCommand(body string) (Command, error) {
 		}
 		c := Command{Verb: strings.ToLower(fields[1])}
 		switch c.Verb {
-		case "plan", "apply", "unlock", "help":
+		case "plan", "apply", "unlock", "refresh", "help":
 		default:
 			return Command{Verb: "help"}, fmt.Errorf("unknown command %q", fields[1])
 		}
@@ -146,6 +147,8 @@ func RequestFromEvent(forgeName string, ev *forge.Event) (Request, error) {
 			req.Action = ActionApply
 		case "unlock":
 			req.Action, req.Reason = ActionUnlock, "asked by "+req.Actor+" in a comment"
+		case "refresh":
+			req.Action = ActionRefresh
 		default:
 			req.Action = ActionHelp
 		}

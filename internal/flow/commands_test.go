@@ -20,6 +20,7 @@ func TestParseCommand(t *testing.T) {
 		{"sluice apply --project prod --project=staging -pnet", Command{Verb: "apply", Projects: []string{"prod", "staging", "net"}}, ""},
 		{"sluice apply -p prod,staging", Command{Verb: "apply", Projects: []string{"prod", "staging"}}, ""},
 		{"SLUICE Unlock", Command{Verb: "unlock"}, ""},
+		{"sluice refresh", Command{Verb: "refresh"}, ""},
 		{"sluice", Command{Verb: "help"}, ""},
 		{"sluice help", Command{Verb: "help"}, ""},
 		{"sluice destroy", Command{Verb: "help"}, `unknown command "destroy"`},
@@ -154,5 +155,19 @@ func TestLinkedIssues(t *testing.T) {
 	got := LinkedIssues("Closes #12. Also fixes #3, resolves: #12 and mentions #40.\nFIXED #7")
 	if !reflect.DeepEqual(got, []int64{12, 3, 7}) {
 		t.Errorf("LinkedIssues = %v", got)
+	}
+}
+
+// TestRefreshCommand: `sluice refresh` re-reads the merge request as a
+// review event does, for the forges that send no event when a
+// conversation is resolved (Gitea).
+func TestRefreshCommand(t *testing.T) {
+	req, err := RequestFromEvent("gitea", &forge.Event{Kind: forge.EventComment, Action: "created", Repo: "org/infra", MR: 3,
+		Actor: forge.User{Login: "bob"}, Comment: &forge.Comment{ID: 9, Body: "sluice refresh"}})
+	if err != nil || req.Action != ActionRefresh || !req.ByComment || req.CommentID != 9 {
+		t.Errorf("sluice refresh: %+v, %v", req, err)
+	}
+	if !strings.Contains(HelpText, "`sluice refresh`") {
+		t.Errorf("the help does not list sluice refresh:\n%s", HelpText)
 	}
 }
