@@ -330,16 +330,25 @@ func approvals(r Rules, in Input) (eligible, ineligible, tooEarly []string) {
 			tooEarly = append(tooEarly, login+" (the forge says neither when nor on which commit)")
 		case rv.CommitSHA != "" && in.PlanHead != "" && rv.CommitSHA != in.PlanHead:
 			tooEarly = append(tooEarly, login)
-		// Forges give review times to the second, so an approval counts only
-		// from the second after the plan's: in the plan's own second it may
-		// have come before it.
-		case !rv.At.IsZero() && !in.PlanAt.IsZero() && rv.At.Before(in.PlanAt.Truncate(time.Second).Add(time.Second)):
+		// Compared at the forge's precision: Gitea gives review times in
+		// whole seconds, so an approval 0.9 s after the plan may read as the
+		// plan's own second, and counts; one a second earlier does not.
+		case !rv.At.IsZero() && !in.PlanAt.IsZero() && rv.At.Before(atPrecisionOf(in.PlanAt, rv.At)):
 			tooEarly = append(tooEarly, login)
 		default:
 			eligible = append(eligible, login)
 		}
 	}
 	return eligible, ineligible, tooEarly
+}
+
+// atPrecisionOf is t cut to the precision of a time the forge gave: whole
+// seconds when the forge gave no fraction of one (Gitea), else t.
+func atPrecisionOf(t, given time.Time) time.Time {
+	if given.Nanosecond() == 0 {
+		return t.Truncate(time.Second)
+	}
+	return t
 }
 
 // MachineAccount says why login is a machine's account, not a person's:

@@ -79,13 +79,25 @@ func TestEvaluate(t *testing.T) {
 		{"new push", Rules{MinApprovals: 1}, func(in *Input) { in.MR.HeadSHA = moved }, []string{ItemFresh}, "a new plan is needed"},
 		{"no plan", Rules{MinApprovals: 1}, func(in *Input) { in.PlanHead = "" }, []string{ItemFresh}, "no successful plan"},
 		{"reader may not apply", Rules{MinApprovals: 1}, func(in *Input) { in.Permission = forge.PermRead }, []string{ItemPermission}, "carol has read access"},
-		{"approval in the plan's second does not count", Rules{MinApprovals: 1}, func(in *Input) {
-			in.PlanAt = planAt.Add(300 * time.Millisecond)
-			in.Reviews = []forge.Review{approve("bob", planAt.Add(700*time.Millisecond).Truncate(time.Second))}
+		{"approval in the plan's second counts, the forge giving whole seconds", Rules{MinApprovals: 1}, func(in *Input) {
+			in.PlanAt = planAt.Add(50 * time.Millisecond)
+			in.Reviews = []forge.Review{approve("bob", planAt.Add(950*time.Millisecond).Truncate(time.Second))}
+		}, nil, ""},
+		{"approval in the second before the plan's does not count", Rules{MinApprovals: 1}, func(in *Input) {
+			in.PlanAt = planAt.Add(50 * time.Millisecond)
+			in.Reviews = []forge.Review{approve("bob", planAt.Add(-time.Second))}
 		}, []string{ItemApprovals}, "given before the current plan"},
 		{"approval in the next second counts", Rules{MinApprovals: 1}, func(in *Input) {
 			in.PlanAt = planAt.Add(900 * time.Millisecond)
 			in.Reviews = []forge.Review{approve("bob", planAt.Add(time.Second))}
+		}, nil, ""},
+		{"a forge giving milliseconds: an approval before the plan's does not count", Rules{MinApprovals: 1}, func(in *Input) {
+			in.PlanAt = planAt.Add(300 * time.Millisecond)
+			in.Reviews = []forge.Review{approve("bob", planAt.Add(200*time.Millisecond))}
+		}, []string{ItemApprovals}, "given before the current plan"},
+		{"a forge giving milliseconds: an approval after the plan's counts", Rules{MinApprovals: 1}, func(in *Input) {
+			in.PlanAt = planAt.Add(300 * time.Millisecond)
+			in.Reviews = []forge.Review{approve("bob", planAt.Add(400*time.Millisecond))}
 		}, nil, ""},
 		{"approver without write access", Rules{MinApprovals: 1}, func(in *Input) {
 			in.ReviewerPermissions = map[string]forge.Permission{"bob": forge.PermRead}
