@@ -83,3 +83,18 @@ func TestSleep(t *testing.T) {
 		t.Errorf("Sleep on a cancelled context = %v after %v", err, time.Since(start))
 	}
 }
+
+func TestDraftTitle(t *testing.T) {
+	prefixes := []string{"Draft:", "[Draft]", "(Draft)"}
+	for title, want := range map[string]bool{
+		"Draft: x": true, "draft:x": true, "DRAFT: x": true, "[draft] x": true, "(Draft) x": true,
+		"x Draft:": false, "Draft x": false, "Draft": false, "": false, "WIP: x": false, "Dr": false,
+	} {
+		if got := DraftTitle(title, prefixes...); got != want {
+			t.Errorf("DraftTitle(%q) = %v, want %v", title, got, want)
+		}
+	}
+	if DraftTitle("Draft: x") {
+		t.Error("DraftTitle without prefixes = true")
+	}
+}

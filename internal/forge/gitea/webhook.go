@@ -320,15 +320,10 @@ func (c *Client) parsePR(event, delivery string, body []byte) (*forge.Event, err
 	return p.event(forge.EventMR, action, delivery), nil
 }
 
-// draftTitle tells whether a title carries a work-in-progress prefix, as
-// Gitea does (ASCII case-insensitive).
+// draftTitle tells whether a title carries one of the server's
+// work-in-progress prefixes (Gitea ignores their case).
 func (c *Client) draftTitle(title string) bool {
-	for _, p := range c.wip {
-		if len(title) >= len(p) && strings.EqualFold(title[:len(p)], p) {
-			return true
-		}
-	}
-	return false
+	return forge.DraftTitle(title, c.wip...)
 }
 
 func parseComment(event, delivery string, body []byte) (*forge.Event, error) {
