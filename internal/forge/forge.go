@@ -3,8 +3,9 @@
 // interfaces Sluice needs from a forge. Adapters live in forge/gitlab,
 // forge/github and forge/gitea; forge/forgetest is the contract suite
 // every adapter passes. The few pieces the adapters share are here too:
-// the sticky comment's parts (StickyComments, PartPrefix) and the waits of
-// their retries (RetryAfter, Sleep).
+// the sticky comment's parts (StickyComments, PartPrefix), the waits of
+// their retries (RetryAfter, Sleep), and how a title marks a draft
+// (DraftTitle).
 package forge
 
 import (

@@ -70,6 +70,7 @@ type fakeGitLab struct {
 	approvalState []byte                    // GET .../approval_state
 	discussions   []byte                    // GET .../discussions
 	mrPatch       func(m map[string]any)    // changes merge request 133
+	mrRecording   string                    // served for merge request 133 instead of mr_133.json
 }
 
 type fakeUser struct {
@@ -359,6 +360,9 @@ func (f *fakeGitLab) mergeRequest(iid int64) []byte {
 	mr := recording(f.t, "mr_133.json")
 	switch iid {
 	case testMR:
+		if f.mrRecording != "" {
+			mr = recording(f.t, f.mrRecording)
+		}
 		if f.mrPatch != nil {
 			return patchJSON(f.t, mr, f.mrPatch)
 		}

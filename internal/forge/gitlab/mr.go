@@ -225,13 +225,32 @@ func (c *Client) approvalTimes(ctx context.Context, repo string, number int64, b
 	return nil
 }
 
+// blockingAnswer is what UnresolvedThreads reads of GET
+// /projects/:id/merge_requests/:iid, directly: the client's type cannot
+// tell a false blocking_discussions_resolved from a missing one, which
+// older GitLab does not send (GitLab 11's answers have none: the field
+// came with gitlab-org/gitlab#30161).
+type blockingAnswer struct {
+	BlockingDiscussionsResolved *bool `json:"blocking_discussions_resolved"`
+}
+
 // UnresolvedThreads counts the merge request's discussions that hold a
 // resolvable note and are not resolved (a discussion is resolved when all
 // its resolvable notes are). When that finds none but GitLab says
 // blocking_discussions_resolved is false (threads the token cannot see),
-// it answers 1 so the gate still holds.
+// it answers 1 so the gate still holds; a GitLab that does not say (older
+// versions) is not taken to say false: the discussions are the answer.
 func (c *Client) UnresolvedThreads(ctx context.Context, repo string, number int64) (int, error) {
-	mr, err := c.getMergeRequest(ctx, repo, number)
+	var mr blockingAnswer
+	path := fmt.Sprintf("projects/%s/merge_requests/%d", gl.PathEscape(repo), number)
+	err := c.call(ctx, "getting merge request "+mrRef(repo, number), true, func(o ...gl.RequestOptionFunc) (*gl.Response, error) {
+		req, err := c.gl.NewRequest(http.MethodGet, path, nil, o)
+		if err != nil {
+			return nil, err
+		}
+		mr = blockingAnswer{}
+		return c.gl.Do(req, &mr)
+	})
 	if err != nil {
 		return 0, err
 	}
@@ -254,7 +273,7 @@ func (c *Client) UnresolvedThreads(ctx context.Context, repo string, number int6
 			n++
 		}
 	}
-	if n == 0 && !mr.BlockingDiscussionsResolved {
+	if n == 0 && mr.BlockingDiscussionsResolved != nil && !*mr.BlockingDiscussionsResolved {
 		n = 1
 	}
 	return n, nil

@@ -2,6 +2,7 @@ package gitlab
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -158,7 +159,9 @@ func signingKey(secret []byte) []byte {
 	return secret
 }
 
-// hookUser is the user block of a webhook payload.
+// hookUser is the user block of a webhook payload: who did what the
+// delivery reports. Older GitLab (GitLab 11's documented payloads) sends
+// no id in it.
 type hookUser struct {
 	ID       int64  `json:"id"`
 	Username string `json:"username"`
@@ -185,6 +188,11 @@ type mergeRequestHook struct {
 		SourceProjectID int64      `json:"source_project_id"`
 		TargetProjectID int64      `json:"target_project_id"`
 		LastCommit      hookCommit `json:"last_commit"`
+		// Draft is GitLab's verdict on the merge request now (16.3 and
+		// later); WorkInProgress the same, under its older name (every
+		// version). Nil when the payload does not say.
+		Draft          *bool `json:"draft"`
+		WorkInProgress *bool `json:"work_in_progress"`
 	} `json:"object_attributes"`
 	Changes map[string]json.RawMessage `json:"changes"`
 }
@@ -195,7 +203,10 @@ type noteHook struct {
 	User             hookUser    `json:"user"`
 	Project          hookProject `json:"project"`
 	ObjectAttributes struct {
-		ID           int64  `json:"id"`
+		ID int64 `json:"id"`
+		// AuthorID is the note's author, in every version (older ones
+		// send no user.id).
+		AuthorID     int64  `json:"author_id"`
 		Note         string `json:"note"`
 		NoteableType string `json:"noteable_type"`
 		System       bool   `json:"system"`
@@ -251,10 +262,18 @@ func PrecheckWebhook(h http.Header, secret []byte, now time.Time) error {
 }
 
 // parseMergeRequest maps object_attributes.action: open, reopen, close,
-// merge; update with oldrev (new commits), with a draft change, or with a
-// title, description or target branch change; approval and approved
-// (submitted reviews), unapproval and unapproved (dismissed). Other
-// updates (labels, assignees, ...) are ignored.
+// merge; update with oldrev (new commits), with a change of the branch it
+// merges into (see retargeted), with a draft change (see draftChange), or
+// with a title or description change; approval and approved (submitted
+// reviews), unapproval and unapproved (dismissed). Other updates (labels,
+// assignees, ...) are ignored.
+//
+// A change of the target branch is reported as ActionReady: the forge
+// model has no action of its own for it, and ready is one the flow plans
+// again on, which a merge request into another branch needs (its base, and
+// the rules its plans took from the old branch, no longer hold). The flow
+// plans only what differs from the plans it has: the same head and target
+// tip are not planned twice.
 func parseMergeRequest(body []byte) (*forge.Event, error) {
 	var p mergeRequestHook
 	if err := json.Unmarshal(body, &p); err != nil {
@@ -282,17 +301,19 @@ func parseMergeRequest(body []byte) (*forge.Event, error) {
 	case "merge":
 		ev.Action = forge.ActionMerged
 	case "update":
-		switch draft, changed := draftChange(p.Changes); {
+		switch draft, changed := draftChange(&p); {
 		case a.OldRev != "":
 			ev.Action = forge.ActionSynchronize
+		case retargeted(p.Changes):
+			ev.Action = forge.ActionReady
 		case changed && draft:
 			ev.Action = forge.ActionDraft
 		case changed:
 			ev.Action = forge.ActionReady
-		case p.Changes["title"] != nil || p.Changes["description"] != nil || p.Changes["target_branch"] != nil:
+		case p.Changes["title"] != nil || p.Changes["description"] != nil:
 			ev.Action = forge.ActionEdited
 		default:
-			return nil, fmt.Errorf("%w: GitLab merge request update that changes none of commits, draft, title, description or target branch", forge.ErrIgnored)
+			return nil, fmt.Errorf("%w: GitLab merge request update that changes none of commits, target branch, draft, title or description", forge.ErrIgnored)
 		}
 	case "approval", "approved":
 		ev.Kind, ev.Action = forge.EventReview, "submitted"
@@ -304,25 +325,72 @@ func parseMergeRequest(body []byte) (*forge.Event, error) {
 	return ev, nil
 }
 
-// draftChange reads changes.draft (or, from GitLab before 14, changes.
-// work_in_progress): whether the draft flag changed, and to what.
-func draftChange(changes map[string]json.RawMessage) (draft, changed bool) {
-	for _, k := range []string{"draft", "work_in_progress"} {
-		raw := changes[k]
-		if raw == nil {
-			continue
-		}
-		var ch change
-		if json.Unmarshal(raw, &ch) != nil {
-			continue
-		}
+// draftPrefixes are the title prefixes that make a merge request a draft
+// in GitLab before 16.3: "Draft:", "[Draft]" and "(Draft)" from 13.2,
+// "WIP:" and "[WIP]" before 14.0 (both between). Their case does not
+// matter. Prefixes some versions knew besides ("Draft - " in 13.x, "WIP "
+// in older ones) are left out: such a change reads as an edit, which refreshes the
+// checklist, draft item included, without planning again.
+var draftPrefixes = []string{"Draft:", "[Draft]", "(Draft)", "WIP:", "[WIP]"}
+
+// draftChange tells whether an update marked the merge request draft or
+// ready, and which. GitLab 16.3 and later say so in changes.draft, and
+// send object_attributes.draft. Older GitLab reports "Mark as ready" and
+// "Mark as draft" only as a change of the title (gitlab-org/gitlab#25028):
+// the prefixes of the previous and the current title are compared, and the
+// change counts only when GitLab's own verdict on the current title
+// (object_attributes.work_in_progress) agrees with the prefix rule, so a
+// prefix this GitLab does not know ("WIP:" since 14.0) makes no change.
+func draftChange(p *mergeRequestHook) (draft, changed bool) {
+	if raw := p.Changes["draft"]; raw != nil {
 		var prev, cur bool
-		if json.Unmarshal(ch.Previous, &prev) != nil || json.Unmarshal(ch.Current, &cur) != nil || prev == cur {
-			continue
+		if !changeOf(raw, &prev, &cur) || prev == cur {
+			return false, false
 		}
 		return cur, true
 	}
-	return false, false
+	a := p.ObjectAttributes
+	if a.Draft != nil { // 16.3 or later, which would have said so
+		return false, false
+	}
+	var prev, cur string
+	if !changeOf(p.Changes["title"], &prev, &cur) {
+		return false, false
+	}
+	was, now := forge.DraftTitle(prev, draftPrefixes...), forge.DraftTitle(cur, draftPrefixes...)
+	if was == now || (a.WorkInProgress != nil && *a.WorkInProgress != now) {
+		return false, false
+	}
+	return now, true
+}
+
+// retargeted tells whether an update changed the branch the merge request
+// merges into: changes.target_branch, or, from the GitLab versions that
+// report a retarget with only the merge status GitLab sets to be checked
+// again (gitlab-org/gitlab#224610: "unchecked", or
+// "cannot_be_merged_recheck"), a change of merge_status alone among the
+// fields Sluice reads.
+func retargeted(changes map[string]json.RawMessage) bool {
+	var prev, cur string
+	switch {
+	case changeOf(changes["target_branch"], &prev, &cur):
+		return prev != cur
+	case changes["title"] != nil || changes["description"] != nil || changes["draft"] != nil:
+		return false
+	case changeOf(changes["merge_status"], &prev, &cur):
+		return prev != cur && (cur == "unchecked" || cur == "cannot_be_merged_recheck")
+	}
+	return false
+}
+
+// changeOf decodes one entry of a payload's "changes" into prev and cur;
+// false when raw is absent or not of their type.
+func changeOf(raw json.RawMessage, prev, cur any) bool {
+	if raw == nil {
+		return false
+	}
+	var ch change
+	return json.Unmarshal(raw, &ch) == nil && json.Unmarshal(ch.Previous, prev) == nil && json.Unmarshal(ch.Current, cur) == nil
 }
 
 // parseNote maps a new comment on a merge request to EventComment.
@@ -347,7 +415,9 @@ func parseNote(body []byte) (*forge.Event, error) {
 	if p.Project.PathWithNamespace == "" || mr == nil || mr.IID == 0 {
 		return nil, fmt.Errorf("gitlab: a Note Hook payload on a merge request without project.path_with_namespace or merge_request.iid")
 	}
-	actor := forge.User{ID: p.User.ID, Login: p.User.Username}
+	// The note's author: user is who wrote it, without an id in older
+	// GitLab, whose author_id is the same account.
+	actor := forge.User{ID: cmp.Or(p.User.ID, a.AuthorID), Login: p.User.Username}
 	return &forge.Event{
 		Kind:     forge.EventComment,
 		Action:   "created",
