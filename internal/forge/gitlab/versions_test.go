@@ -2,9 +2,12 @@ package gitlab
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"testing"
 
+	"github.com/sluicehq/sluice/internal/flow"
 	"github.com/sluicehq/sluice/internal/forge"
 )
 
@@ -116,6 +119,41 @@ func TestParseRetarget(t *testing.T) {
 				t.Errorf("event %s %s, want %s", ev.Kind, ev.Action, tc.want)
 			}
 		})
+	}
+}
+
+// What the server makes of a retarget and of a title taking its draft
+// prefix off: a plan request, each its own (not a duplicate of the push
+// before it at the same head, which a synchronize would be).
+func TestRetargetAndReadyArePlanned(t *testing.T) {
+	v11 := recording(t, "hook_merge_request_v11.json")
+	request := func(body []byte) flow.Request {
+		t.Helper()
+		ev, err := ParseWebhook(tokenHeader(eventMergeRequest, string(testSecret)), body, testSecret, testNow)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, err := flow.RequestFromEvent("gitlab", ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		digest := sha256.Sum256(body) // as the server keys a delivery
+		req.Digest = hex.EncodeToString(digest[:])
+		return req
+	}
+	push := request(hookPatch(t, v11, map[string]any{"action": "update", "oldrev": "95790bf891e76fee5e1747ab589903a6a1f80f22"}, nil))
+	for name, body := range map[string][]byte{
+		"retarget (13.1)": hookPatch(t, v11, map[string]any{"action": "update", "target_branch": "new_branch_name"}, changesOf(t, "changes_retarget_v13.1.json")),
+		"WIP: removed (11.4)": hookPatch(t, v11, map[string]any{"action": "update", "title": "Update something something to git support for something"},
+			changesOf(t, "changes_wip_removed_v11.4.json")),
+	} {
+		req := request(body)
+		if req.Action != flow.ActionPlan {
+			t.Errorf("%s: request %s, want %s", name, req.Action, flow.ActionPlan)
+		}
+		if req.SemanticKey("gitlab") == push.SemanticKey("gitlab") {
+			t.Errorf("%s: a duplicate of the push at the same head (%s)", name, push.SemanticKey("gitlab"))
+		}
 	}
 }
 
