@@ -198,6 +198,18 @@ func (f *fakeGitLab) count(method, path string) int {
 	return n
 }
 
+// resolveAll resolves every note of the recorded discussions.
+func (f *fakeGitLab) resolveAll() {
+	var ds []map[string]any
+	decode(f.t, f.discussions, &ds)
+	for _, d := range ds {
+		for _, n := range d["notes"].([]any) {
+			n.(map[string]any)["resolved"] = true
+		}
+	}
+	f.discussions = mustJSON(f.t, ds)
+}
+
 // addNote posts a note as someone else (not through the adapter).
 func (f *fakeGitLab) addNote(iid int64, author fakeUser, body string) *fakeNote {
 	f.mu.Lock()

@@ -343,14 +343,7 @@ func TestUnresolvedThreads(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFakeGitLab(t)
 			if tc.resolveAll {
-				var ds []map[string]any
-				decode(t, f.discussions, &ds)
-				for _, d := range ds {
-					for _, n := range d["notes"].([]any) {
-						n.(map[string]any)["resolved"] = true
-					}
-				}
-				f.discussions = mustJSON(t, ds)
+				f.resolveAll()
 			}
 			if tc.blockingOpen {
 				f.mrPatch = func(m map[string]any) { m["blocking_discussions_resolved"] = false }

@@ -126,20 +126,22 @@ type approvalsAnswer struct {
 }
 
 func (c *Client) approvals(ctx context.Context, repo string, number int64) (*approvalsAnswer, error) {
-	var a approvalsAnswer
 	path := fmt.Sprintf("projects/%s/merge_requests/%d/approvals", gl.PathEscape(repo), number)
-	err := c.call(ctx, "getting the approvals of merge request "+mrRef(repo, number), true, func(o ...gl.RequestOptionFunc) (*gl.Response, error) {
+	return getJSON[approvalsAnswer](ctx, c, "getting the approvals of merge request "+mrRef(repo, number), path)
+}
+
+// getJSON is GET path (under /api/v4) decoded into a T of the adapter's
+// own, for what the client's types drop or cannot tell missing.
+func getJSON[T any](ctx context.Context, c *Client, what, path string) (*T, error) {
+	return fetch(ctx, c, what, true, func(o ...gl.RequestOptionFunc) (*T, *gl.Response, error) {
 		req, err := c.gl.NewRequest(http.MethodGet, path, nil, o)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		a = approvalsAnswer{}
-		return c.gl.Do(req, &a)
+		v := new(T) // a fresh one per attempt
+		resp, err := c.gl.Do(req, v)
+		return v, resp, err
 	})
-	if err != nil {
-		return nil, err
-	}
-	return &a, nil
 }
 
 // Reviews returns who approved the merge request (GET .../approvals,
@@ -241,16 +243,8 @@ type blockingAnswer struct {
 // it answers 1 so the gate still holds; a GitLab that does not say (older
 // versions) is not taken to say false: the discussions are the answer.
 func (c *Client) UnresolvedThreads(ctx context.Context, repo string, number int64) (int, error) {
-	var mr blockingAnswer
-	path := fmt.Sprintf("projects/%s/merge_requests/%d", gl.PathEscape(repo), number)
-	err := c.call(ctx, "getting merge request "+mrRef(repo, number), true, func(o ...gl.RequestOptionFunc) (*gl.Response, error) {
-		req, err := c.gl.NewRequest(http.MethodGet, path, nil, o)
-		if err != nil {
-			return nil, err
-		}
-		mr = blockingAnswer{}
-		return c.gl.Do(req, &mr)
-	})
+	mr, err := getJSON[blockingAnswer](ctx, c, "getting merge request "+mrRef(repo, number),
+		fmt.Sprintf("projects/%s/merge_requests/%d", gl.PathEscape(repo), number))
 	if err != nil {
 		return 0, err
 	}

@@ -24,6 +24,23 @@ func changesOf(t *testing.T, name string) map[string]any {
 	return m
 }
 
+// checkAction parses a Merge Request Hook: the merge request action it
+// maps to is want, or parsing fails with wantErr.
+func checkAction(t *testing.T, body []byte, want string, wantErr error) {
+	t.Helper()
+	ev, err := ParseWebhook(tokenHeader(eventMergeRequest, string(testSecret)), body, testSecret, testNow)
+	switch {
+	case wantErr != nil:
+		if !errors.Is(err, wantErr) {
+			t.Errorf("err = %v, want %v", err, wantErr)
+		}
+	case err != nil:
+		t.Error(err)
+	case ev.Kind != forge.EventMR || ev.Action != want:
+		t.Errorf("event %s %s, want %s", ev.Kind, ev.Action, want)
+	}
+}
+
 // GitLab 11's merge request event, as documented: its user has no id.
 func TestParseMergeRequestV11(t *testing.T) {
 	ev, err := ParseWebhook(tokenHeader(eventMergeRequest, string(testSecret)), recording(t, "hook_merge_request_v11.json"), testSecret, testNow)
@@ -68,15 +85,7 @@ func TestParseDraftByTitle(t *testing.T) {
 		// change the other way.
 		{"Draft - added (13.x)", update("Draft - MS-Viewport", true, title("Draft: MS-Viewport", "Draft - MS-Viewport")), forge.ActionEdited},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			ev, err := ParseWebhook(tokenHeader(eventMergeRequest, string(testSecret)), tc.body, testSecret, testNow)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if ev.Kind != forge.EventMR || ev.Action != tc.want {
-				t.Errorf("event %s %s, want %s", ev.Kind, ev.Action, tc.want)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { checkAction(t, tc.body, tc.want, nil) })
 	}
 }
 
@@ -104,21 +113,7 @@ func TestParseRetarget(t *testing.T) {
 		{"merge_status checked, nothing else", update(status("unchecked", "can_be_merged")), "", forge.ErrIgnored},
 		{"merge_status with a title change", update(map[string]any{"merge_status": flip("can_be_merged", "unchecked"), "title": flip("a", "b")}), forge.ActionEdited, nil},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			ev, err := ParseWebhook(tokenHeader(eventMergeRequest, string(testSecret)), tc.body, testSecret, testNow)
-			if tc.wantErr != nil {
-				if !errors.Is(err, tc.wantErr) {
-					t.Fatalf("err = %v, want %v", err, tc.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if ev.Kind != forge.EventMR || ev.Action != tc.want {
-				t.Errorf("event %s %s, want %s", ev.Kind, ev.Action, tc.want)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { checkAction(t, tc.body, tc.want, tc.wantErr) })
 	}
 }
 
@@ -210,14 +205,7 @@ func TestUnresolvedThreadsWithoutBlockingField(t *testing.T) {
 			f := newFakeGitLab(t)
 			f.mrRecording = "mr_single_v11.json"
 			if tc.resolveAll {
-				var ds []map[string]any
-				decode(t, f.discussions, &ds)
-				for _, d := range ds {
-					for _, n := range d["notes"].([]any) {
-						n.(map[string]any)["resolved"] = true
-					}
-				}
-				f.discussions = mustJSON(t, ds)
+				f.resolveAll()
 			}
 			c, _ := newTestClient(t, f)
 			n, err := c.UnresolvedThreads(context.Background(), testProject, testMR)
