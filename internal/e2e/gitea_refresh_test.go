@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sluicehq/sluice/internal/store"
 	"github.com/sluicehq/sluice/internal/testkit/giteatest"
 )
 
@@ -22,4 +23,22 @@ func TestGiteaRefreshAfterAResolvedThread(t *testing.T) {
 	sc.g.ResolveComment(t, sc.tokens["alice"], sc.repo, id)
 	sc.g.Comment(t, sc.tokens["alice"], sc.repo, pr.Number, "sluice refresh")
 	sc.waitComment("the resolved thread", pr.Number, func(b string) bool { return strings.Contains(b, "[x] threads resolved") })
+}
+
+// TestGiteaRetargetIsPlannedAgain: a pull request whose target branch is
+// changed is planned again against the new branch (its plans, and the
+// rules they took from the old branch, no longer hold).
+func TestGiteaRetargetIsPlannedAgain(t *testing.T) {
+	sc := newScenario(t)
+	sc.g.PushFiles(t, sc.tokens["owner"], sc.repo, "main", "release", map[string]string{"README.md": "release branch\n"})
+	pr, _ := sc.openPR("alice", "retarget", "prod", "2")
+	sc.waitPlanned(pr.Number)
+	before := countKind(sc.runs(pr.Number), store.KindPlan)
+	sc.g.EditPR(t, sc.tokens["alice"], sc.repo, pr.Number, map[string]any{"base": "release"})
+	sc.waitFor("a plan against the new target branch", func() bool {
+		return countKind(sc.runs(pr.Number), store.KindPlan) > before
+	})
+	sc.waitComment("the checklist of a merge request into release", pr.Number, func(b string) bool {
+		return strings.Contains(b, "merges into release")
+	})
 }

@@ -111,7 +111,7 @@ func RequestFromEvent(forgeName string, ev *forge.Event) (Request, error) {
 	switch ev.Kind {
 	case forge.EventMR:
 		switch ev.Action {
-		case forge.ActionOpened, forge.ActionSynchronize, forge.ActionReopened, forge.ActionReady:
+		case forge.ActionOpened, forge.ActionSynchronize, forge.ActionReopened, forge.ActionReady, forge.ActionRetargeted:
 			req.Action = ActionPlan
 		case forge.ActionDraft, forge.ActionEdited:
 			req.Action = ActionRefresh

@@ -160,7 +160,10 @@ const (
 	ActionReopened    = "reopened"
 	ActionClosed      = "closed" // closed without merge
 	ActionMerged      = "merged"
-	ActionEdited      = "edited" // title, body or base changed
+	ActionEdited      = "edited" // title or body changed
+	// ActionRetargeted: the branch it merges into changed; its plans, and
+	// the rules they took from the old branch, no longer hold.
+	ActionRetargeted = "retargeted"
 )
 
 // Event is a verified webhook in forge-neutral form.

@@ -99,6 +99,7 @@ type (
 		Number  int64  `json:"number"`
 		Changes *struct {
 			Title *hookChange `json:"title"`
+			Ref   *hookChange `json:"ref"` // the target branch, when it changed
 		} `json:"changes"`
 		PullRequest *hookPR   `json:"pull_request"`
 		Repository  *hookRepo `json:"repository"`
@@ -305,7 +306,9 @@ func (c *Client) parsePR(event, delivery string, body []byte) (*forge.Event, err
 		action = forge.ActionClosed
 	case "edited":
 		action = forge.ActionEdited
-		if p.Changes != nil && p.Changes.Title != nil {
+		if p.Changes != nil && p.Changes.Ref != nil {
+			action = forge.ActionRetargeted
+		} else if p.Changes != nil && p.Changes.Title != nil {
 			was := c.draftTitle(p.Changes.Title.From)
 			switch {
 			case was && !p.PullRequest.Draft:

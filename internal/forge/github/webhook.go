@@ -158,6 +158,9 @@ func parsePullRequest(payload []byte) (*forge.Event, error) {
 	if action == forge.ActionClosed && (pr.GetMerged() || pr.MergedAt != nil) {
 		action = forge.ActionMerged
 	}
+	if action == forge.ActionEdited && e.GetChanges().GetBase() != nil {
+		action = forge.ActionRetargeted
+	}
 	number := int64(e.GetNumber())
 	if number == 0 {
 		number = int64(pr.GetNumber())

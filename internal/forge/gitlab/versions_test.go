@@ -104,10 +104,10 @@ func TestParseRetarget(t *testing.T) {
 		want    string
 		wantErr error
 	}{
-		{"only merge_status (13.1, as delivered in gitlab-org/gitlab#224610)", update(changesOf(t, "changes_retarget_v13.1.json")), forge.ActionReady, nil},
-		{"only merge_status, from cannot_be_merged", update(status("cannot_be_merged", "cannot_be_merged_recheck")), forge.ActionReady, nil},
-		{"target_branch", update(map[string]any{"target_branch": flip("master", "new_branch_name")}), forge.ActionReady, nil},
-		{"target_branch and title", update(map[string]any{"target_branch": flip("master", "new_branch_name"), "title": flip("a", "b")}), forge.ActionReady, nil},
+		{"only merge_status (13.1, as delivered in gitlab-org/gitlab#224610)", update(changesOf(t, "changes_retarget_v13.1.json")), forge.ActionRetargeted, nil},
+		{"only merge_status, from cannot_be_merged", update(status("cannot_be_merged", "cannot_be_merged_recheck")), forge.ActionRetargeted, nil},
+		{"target_branch", update(map[string]any{"target_branch": flip("master", "new_branch_name")}), forge.ActionRetargeted, nil},
+		{"target_branch and title", update(map[string]any{"target_branch": flip("master", "new_branch_name"), "title": flip("a", "b")}), forge.ActionRetargeted, nil},
 		{"target_branch and new commits", hookPatch(t, v11, map[string]any{"action": "update", "oldrev": "95790bf891e76fee5e1747ab589903a6a1f80f22"},
 			map[string]any{"target_branch": flip("master", "new_branch_name")}), forge.ActionSynchronize, nil},
 		{"merge_status checked, nothing else", update(status("unchecked", "can_be_merged")), "", forge.ErrIgnored},

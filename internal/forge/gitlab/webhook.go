@@ -268,12 +268,9 @@ func PrecheckWebhook(h http.Header, secret []byte, now time.Time) error {
 // reviews), unapproval and unapproved (dismissed). Other updates (labels,
 // assignees, ...) are ignored.
 //
-// A change of the target branch is reported as ActionReady: the forge
-// model has no action of its own for it, and ready is one the flow plans
-// again on, which a merge request into another branch needs (its base, and
-// the rules its plans took from the old branch, no longer hold). The flow
-// plans only what differs from the plans it has: the same head and target
-// tip are not planned twice.
+// A change of the target branch is ActionRetargeted, which the flow plans
+// again on: a merge request into another branch has another base, and the
+// rules its plans took from the old branch no longer hold.
 func parseMergeRequest(body []byte) (*forge.Event, error) {
 	var p mergeRequestHook
 	if err := json.Unmarshal(body, &p); err != nil {
@@ -305,7 +302,7 @@ func parseMergeRequest(body []byte) (*forge.Event, error) {
 		case a.OldRev != "":
 			ev.Action = forge.ActionSynchronize
 		case retargeted(p.Changes):
-			ev.Action = forge.ActionReady
+			ev.Action = forge.ActionRetargeted
 		case changed && draft:
 			ev.Action = forge.ActionDraft
 		case changed:

@@ -65,7 +65,7 @@ func TestParse(t *testing.T) {
 			mrEvent(forge.EventMR, forge.ActionEdited), nil},
 		{"update, target branch: planned again", eventMergeRequest,
 			hookPatch(t, mr, map[string]any{"action": "update"}, map[string]any{"target_branch": flip("master", "main")}),
-			mrEvent(forge.EventMR, forge.ActionReady), nil},
+			mrEvent(forge.EventMR, forge.ActionRetargeted), nil},
 		// 16.3 and later report a draft change in changes.draft: "WIP:",
 		// no draft prefix since 14.0, taken off is an edit.
 		{"update, title loses WIP: (16.3+, no changes.draft)", eventMergeRequest,
