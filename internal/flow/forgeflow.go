@@ -264,6 +264,9 @@ func (g *mrGate) readMR(ctx context.Context) error {
 	if g.read {
 		return nil
 	}
+	// The permissions below may read the same teams again (Gitea's): they
+	// are read once for this decision, and again for the next.
+	ctx = forge.WithMemo(ctx)
 	fg, path, mr := g.fg, g.path, g.mr
 	in := gate.Input{MR: *mr, Merged: mr.State == forge.MRMerged, Actor: g.actor, ReviewerPermissions: map[string]forge.Permission{}}
 	var err error

@@ -28,7 +28,7 @@ func (c *Client) GroupMembers(ctx context.Context, repo, group string) ([]string
 		return api.ListOrgTeams(org, sdk.ListTeamsOptions{ListOptions: o})
 	})
 	if err != nil {
-		return nil, teamFailed(fmt.Sprintf("listing the teams of organisation %s", org), org, resp, err)
+		return nil, teamFailed(fmt.Sprintf("listing the teams of organisation %s", org), org, false, resp, err)
 	}
 	i := slices.IndexFunc(teams, func(t *sdk.Team) bool { return t != nil && strings.EqualFold(t.Name, team) })
 	if i < 0 {
@@ -38,7 +38,7 @@ func (c *Client) GroupMembers(ctx context.Context, repo, group string) ([]string
 		return api.ListTeamMembers(teams[i].ID, sdk.ListTeamMembersOptions{ListOptions: o})
 	})
 	if err != nil {
-		return nil, teamFailed(fmt.Sprintf("listing the members of team %s of organisation %s", team, org), org, resp, err)
+		return nil, teamFailed(fmt.Sprintf("listing the members of team %s of organisation %s", team, org), org, true, resp, err)
 	}
 	logins := make([]string, 0, len(members))
 	for _, m := range members {
@@ -66,8 +66,12 @@ func teamOf(repo, group string) (org, team string, err error) {
 }
 
 // teamFailed is failed, with the access Gitea asks of whoever reads teams.
-func teamFailed(what, org string, resp *sdk.Response, err error) error {
-	if resp != nil && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden) {
+// known says the team exists (it was just listed): a "not found" then
+// means the bot may not see it, as Gitea hides a team's members from those
+// outside its organisation.
+func teamFailed(what, org string, known bool, resp *sdk.Response, err error) error {
+	if resp != nil && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden ||
+		known && resp.StatusCode == http.StatusNotFound) {
 		return fmt.Errorf("%s on gitea: the token was refused (%d): it needs the read:organization scope, and the bot must be an owner of organisation %s (or a member of the team): %w",
 			what, resp.StatusCode, org, err)
 	}

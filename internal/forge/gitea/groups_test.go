@@ -2,8 +2,6 @@ package gitea_test
 
 import (
 	"context"
-	"fmt"
-	"net/http"
 	"strings"
 	"testing"
 
@@ -15,15 +13,9 @@ import (
 // and adds members to it.
 func createTeam(t *testing.T, s *giteatest.Server, org, name string, members ...string) {
 	t.Helper()
-	var team struct {
-		ID int64 `json:"id"`
-	}
-	s.API(t, s.AdminToken(t), http.MethodPost, "/orgs/"+org+"/teams", map[string]any{
-		"name":      name,
-		"units_map": map[string]string{"repo.code": "read"},
-	}, &team)
+	id := s.CreateTeam(t, org, name, map[string]string{"repo.code": "read"})
 	for _, m := range members {
-		s.API(t, s.AdminToken(t), http.MethodPut, fmt.Sprintf("/teams/%d/members/%s", team.ID, m), nil, nil)
+		s.AddTeamMember(t, id, m)
 	}
 }
 

@@ -175,15 +175,134 @@ func TestLatestStatuses(t *testing.T) {
 	}
 }
 
-func TestPermissionMapping(t *testing.T) {
-	for in, want := range map[sdk.AccessMode]forge.Permission{
-		sdk.AccessModeOwner: forge.PermAdmin, sdk.AccessModeAdmin: forge.PermAdmin, sdk.AccessModeWrite: forge.PermWrite,
-		sdk.AccessModeRead: forge.PermRead, sdk.AccessModeNone: forge.PermNone, "": forge.PermNone,
+func TestParseMode(t *testing.T) {
+	for in, want := range map[string]mode{
+		"owner": modeOwner, "admin": modeAdmin, "write": modeWrite, "Write": modeWrite,
+		"read": modeRead, "none": modeNone, "": modeNone, "bogus": modeNone,
 	} {
-		if got := permission(in); got != want {
-			t.Errorf("permission(%q) = %v, want %v", in, got, want)
+		if got := parseMode(in); got != want {
+			t.Errorf("parseMode(%q) = %v, want %v", in, got, want)
 		}
 	}
+}
+
+// TestUnitsPermission: write needs the code writable and the pull
+// requests readable, as Gitea's merge and official approval do.
+func TestUnitsPermission(t *testing.T) {
+	for _, tc := range []struct {
+		u    units
+		want forge.Permission
+	}{
+		{units{modeWrite, modeWrite}, forge.PermWrite},
+		{units{modeWrite, modeRead}, forge.PermWrite},
+		{units{modeAdmin, modeRead}, forge.PermWrite},
+		{units{modeWrite, modeNone}, forge.PermRead}, // pushes, but cannot see the pull request to merge it
+		{units{modeRead, modeWrite}, forge.PermRead}, // manages pull requests, merges none
+		{units{modeNone, modeWrite}, forge.PermRead},
+		{units{modeRead, modeNone}, forge.PermRead},
+		{units{modeNone, modeNone}, forge.PermNone},
+	} {
+		if got := tc.u.permission(); got != tc.want {
+			t.Errorf("%+v.permission() = %v, want %v", tc.u, got, tc.want)
+		}
+	}
+}
+
+func TestTeamOfAPI(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		in   sdk.Team
+		want repoTeam
+	}{
+		{"units_map", sdk.Team{ID: 1, Name: "devs", Permission: sdk.AccessModeNone,
+			UnitsMap: map[string]string{"repo.code": "write", "repo.pulls": "read", "repo.issues": "write"}},
+			repoTeam{id: 1, name: "devs", units: units{modeWrite, modeRead}}},
+		{"units_map without pulls", sdk.Team{ID: 2, Permission: sdk.AccessModeNone, UnitsMap: map[string]string{"repo.code": "write"}},
+			repoTeam{id: 2, units: units{modeWrite, modeNone}}},
+		{"owners", sdk.Team{ID: 3, Permission: sdk.AccessModeOwner, UnitsMap: map[string]string{"repo.code": "owner", "repo.pulls": "owner"}},
+			repoTeam{id: 3, admin: true, units: units{modeOwner, modeOwner}}},
+		{"units only (older servers)", sdk.Team{ID: 4, Permission: sdk.AccessModeWrite, Units: []sdk.RepoUnitType{sdk.RepoUnitCode, sdk.RepoUnitIssues}},
+			repoTeam{id: 4, units: units{modeWrite, modeNone}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := teamOfAPI(&tc.in); got != tc.want {
+				t.Errorf("teamOfAPI = %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestDecide checks the permission of an organisation's repository from
+// the permission API's answer, the collaboration and the teams, and that
+// only what can change the answer is asked.
+func TestDecide(t *testing.T) {
+	writers := repoTeam{id: 1, name: "writers", units: units{modeWrite, modeWrite}}
+	pushers := repoTeam{id: 2, name: "pushers", units: units{modeWrite, modeNone}}
+	reviewers := repoTeam{id: 3, name: "reviewers", units: units{modeRead, modeRead}}
+	issues := repoTeam{id: 4, name: "issues", units: units{modeNone, modeNone}}
+	owners := repoTeam{id: 5, name: "Owners", admin: true, units: units{modeOwner, modeOwner}}
+	all := []repoTeam{issues, reviewers, owners, pushers, writers}
+	for _, tc := range []struct {
+		name         string
+		overall      mode
+		collaborator bool
+		in           []int64 // the teams the user is in
+		want         forge.Permission
+		wantAsked    []string // what decide asked, in order
+	}{
+		{name: "admin", overall: modeAdmin, want: forge.PermAdmin},
+		{name: "write through a team", in: []int64{1}, want: forge.PermWrite,
+			wantAsked: []string{"team writers"}},
+		{name: "write through a team, public", overall: modeRead, in: []int64{1}, want: forge.PermWrite,
+			wantAsked: []string{"team writers"}},
+		{name: "code from one team, pull requests from another", in: []int64{2, 3}, want: forge.PermWrite,
+			wantAsked: []string{"team writers", "team pushers", "team reviewers"}},
+		{name: "code without the pull requests", in: []int64{2}, want: forge.PermRead,
+			wantAsked: []string{"team writers", "team pushers", "team reviewers"}},
+		{name: "code from a team, pull requests as a reading collaborator", overall: modeRead, collaborator: true, in: []int64{2}, want: forge.PermWrite,
+			wantAsked: []string{"team writers", "team pushers", "team reviewers", "collaborator"}},
+		{name: "read through a team", in: []int64{3}, want: forge.PermRead,
+			wantAsked: []string{"team writers", "team pushers", "team reviewers"}},
+		{name: "a team without code or pull requests", in: []int64{4}, want: forge.PermNone,
+			wantAsked: []string{"team writers", "team pushers", "team reviewers"}},
+		{name: "nothing", want: forge.PermNone,
+			wantAsked: []string{"team writers", "team pushers", "team reviewers"}},
+		{name: "nothing, public", overall: modeRead, want: forge.PermRead,
+			wantAsked: []string{"team writers", "team pushers", "team reviewers"}},
+		{name: "writing collaborator", overall: modeWrite, collaborator: true, want: forge.PermWrite,
+			wantAsked: []string{"collaborator"}},
+		{name: "reading collaborator", overall: modeRead, collaborator: true, want: forge.PermRead,
+			wantAsked: []string{"team writers", "team pushers", "team reviewers"}},
+		// A team whose overall mode says more than its units (Gitea before
+		// 1.26 set it to the least of the units above none): the units decide.
+		{name: "overall write from a team of issues", overall: modeWrite, in: []int64{4}, want: forge.PermRead,
+			wantAsked: []string{"collaborator", "team writers", "team pushers", "team reviewers"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var asked []string
+			got, err := decide(tc.overall, all,
+				func() (bool, error) { asked = append(asked, "collaborator"); return tc.collaborator, nil },
+				func(rt repoTeam) (bool, error) {
+					asked = append(asked, "team "+rt.name)
+					return slices.Contains(tc.in, rt.id), nil
+				})
+			if err != nil || got != tc.want {
+				t.Errorf("decide = %v, %v; want %v", got, err, tc.want)
+			}
+			if !slices.Equal(asked, tc.wantAsked) {
+				t.Errorf("asked %q, want %q", asked, tc.wantAsked)
+			}
+		})
+	}
+	t.Run("errors", func(t *testing.T) {
+		boom := errors.New("boom")
+		if _, err := decide(modeNone, all, nil, func(repoTeam) (bool, error) { return false, boom }); !errors.Is(err, boom) {
+			t.Errorf("a failed member read: err = %v, want boom", err)
+		}
+		if _, err := decide(modeWrite, all, func() (bool, error) { return false, boom }, nil); !errors.Is(err, boom) {
+			t.Errorf("a failed collaborator read: err = %v, want boom", err)
+		}
+	})
 }
 
 func TestFromFork(t *testing.T) {

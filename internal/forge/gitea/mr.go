@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"net/http"
 	"slices"
 	"strings"
 
@@ -307,44 +306,6 @@ func statusState(s forge.CheckState) (sdk.StatusState, error) {
 		return sdk.StatusFailure, nil
 	default:
 		return "", fmt.Errorf("unknown check state %q", s)
-	}
-}
-
-// Permission is the user's access to the repository as Gitea computes it:
-// collaborator role, organisation teams and ownership; site
-// administrators and owners are admins. A user without access is
-// PermNone; an unknown user is ErrNotFound. Gitea answers this only to
-// repository administrators: the bot must be one.
-func (c *Client) Permission(ctx context.Context, repo, login string) (forge.Permission, error) {
-	what := fmt.Sprintf("reading %s's permission on %s", login, repo)
-	owner, name, err := splitRepo(repo)
-	if err != nil {
-		return forge.PermNone, fmt.Errorf("%s: %w", what, err)
-	}
-	p, resp, err := c.api(ctx).CollaboratorPermission(owner, name, login)
-	if err != nil {
-		if resp != nil && resp.StatusCode == http.StatusForbidden {
-			return forge.PermNone, fmt.Errorf("%s on gitea: Gitea shows other users' permissions only to repository administrators; make the Sluice bot user an administrator of %s (collaborator role Administrator): %w",
-				what, repo, err)
-		}
-		return forge.PermNone, failed(what, resp, err)
-	}
-	if p == nil {
-		return forge.PermNone, fmt.Errorf("%s on gitea: empty answer", what)
-	}
-	return permission(p.Permission), nil
-}
-
-func permission(m sdk.AccessMode) forge.Permission {
-	switch m {
-	case sdk.AccessModeOwner, sdk.AccessModeAdmin:
-		return forge.PermAdmin
-	case sdk.AccessModeWrite:
-		return forge.PermWrite
-	case sdk.AccessModeRead:
-		return forge.PermRead
-	default:
-		return forge.PermNone
 	}
 }
 

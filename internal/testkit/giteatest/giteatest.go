@@ -600,6 +600,47 @@ func (s *Server) AddOrgOwner(t testing.TB, org, login string) {
 	t.Fatalf("organisation %s has no Owners team", org)
 }
 
+// CreateTeam creates a team of an organisation with the access per unit
+// that units gives ("repo.code": "write", "repo.pulls": "read", ...; a
+// unit left out is "none"), as Gitea's team page makes one: its overall
+// access is "none", so people get what they may do from the units only.
+// The team has no repository and no member yet; it returns its id.
+func (s *Server) CreateTeam(t testing.TB, org, name string, units map[string]string) int64 {
+	t.Helper()
+	var team struct {
+		ID int64 `json:"id"`
+	}
+	s.API(t, s.admin, http.MethodPost, "/orgs/"+org+"/teams", map[string]any{
+		"name": name, "units_map": units,
+	}, &team)
+	return team.ID
+}
+
+// AddTeamMember adds a user to a team.
+func (s *Server) AddTeamMember(t testing.TB, team int64, login string) {
+	t.Helper()
+	s.API(t, s.admin, http.MethodPut, fmt.Sprintf("/teams/%d/members/%s", team, login), nil, nil)
+}
+
+// RemoveTeamMember removes a user from a team.
+func (s *Server) RemoveTeamMember(t testing.TB, team int64, login string) {
+	t.Helper()
+	s.API(t, s.admin, http.MethodDelete, fmt.Sprintf("/teams/%d/members/%s", team, login), nil, nil)
+}
+
+// AddTeamRepo gives a team access to a repository ("owner/name") of its
+// organisation.
+func (s *Server) AddTeamRepo(t testing.TB, team int64, repo string) {
+	t.Helper()
+	s.API(t, s.admin, http.MethodPut, fmt.Sprintf("/teams/%d/repos/%s", team, repo), nil, nil)
+}
+
+// SetPrivate makes a repository private or public.
+func (s *Server) SetPrivate(t testing.TB, repo string, private bool) {
+	t.Helper()
+	s.API(t, s.admin, http.MethodPatch, "/repos/"+repo, map[string]any{"private": private}, nil)
+}
+
 // CreateRepo creates a private repository owned by a user or an
 // organisation, with an initial commit on main, and returns its full name
 // "owner/name".
@@ -621,6 +662,12 @@ func (s *Server) AddCollaborator(t testing.TB, repo, login, permission string) {
 	t.Helper()
 	s.API(t, s.admin, http.MethodPut, "/repos/"+repo+"/collaborators/"+login,
 		map[string]any{"permission": permission}, nil)
+}
+
+// RemoveCollaborator takes a user's collaboration on a repository away.
+func (s *Server) RemoveCollaborator(t testing.TB, repo, login string) {
+	t.Helper()
+	s.API(t, s.admin, http.MethodDelete, "/repos/"+repo+"/collaborators/"+login, nil, nil)
 }
 
 // PR is a pull request as the API returns it (the fields tests need).
