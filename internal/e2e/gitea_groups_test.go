@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"fmt"
-	"net/http"
 	"strings"
 	"testing"
 )
@@ -14,14 +12,8 @@ import (
 func TestGiteaGroupApproval(t *testing.T) {
 	sc := newScenarioOf(t, true)
 	bob, carol := sc.logins["bob"], sc.logins["carol"]
-	var team struct {
-		ID int64 `json:"id"`
-	}
-	admin := sc.g.AdminToken(t)
-	sc.g.API(t, admin, http.MethodPost, "/orgs/"+sc.org+"/teams", map[string]any{
-		"name": "platform", "units_map": map[string]string{"repo.code": "read"},
-	}, &team)
-	sc.g.API(t, admin, http.MethodPut, fmt.Sprintf("/teams/%d/members/%s", team.ID, carol), nil, nil)
+	team := sc.g.CreateTeam(t, sc.org, "platform", map[string]string{"repo.code": "read"})
+	sc.g.AddTeamMember(t, team, carol)
 
 	cfg := sc.fileOnMain("sluice.yaml")
 	cfg = strings.Replace(cfg, "    approval:\n      min: 1", "    approval:\n      min: 1\n      from: [\"group:platform\"]", 1)

@@ -1,0 +1,62 @@
+package e2e
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/sluicehq/sluice/internal/store"
+)
+
+// TestGiteaTeams is the talk's scenario in an organisation whose people get
+// their access from a team made as Gitea's team page makes one (overall
+// access "none", write per unit), on a private repository: alice opens a
+// draft, bob approves and carol merges with nothing but the team's write
+// access, and the change is applied. Gitea's permission API answers "none"
+// for both of them, which Sluice once took for their permission.
+func TestGiteaTeams(t *testing.T) {
+	sc := newScenarioOf(t, true)
+	g, bob, carol := sc.g, sc.logins["bob"], sc.logins["carol"]
+	team := g.CreateTeam(t, sc.org, "infra", map[string]string{"repo.code": "write", "repo.pulls": "write", "repo.issues": "write"})
+	g.AddTeamRepo(t, team, sc.repo)
+	for _, role := range []string{"alice", "bob", "carol"} {
+		g.RemoveCollaborator(t, sc.repo, sc.logins[role])
+		g.AddTeamMember(t, team, sc.logins[role])
+	}
+	var p struct {
+		Permission string `json:"permission"`
+	}
+	g.API(t, sc.tokens["bot"], http.MethodGet, "/repos/"+sc.repo+"/collaborators/"+bob+"/permission", nil, &p)
+	if p.Permission != "none" {
+		t.Fatalf("Gitea's permission API answers %q for a member of the team, want none: the test no longer shows what it is for", p.Permission)
+	}
+
+	head := sc.branch("alice", "team-change", "prod", "2")
+	pr := g.CreatePR(t, sc.tokens["alice"], sc.repo, "team-change", "main", "WIP: Reduce the prod node group to two nodes", "")
+	sc.waitPlanned(pr.Number)
+	g.EditPR(t, sc.tokens["alice"], sc.repo, pr.Number, map[string]any{"title": "Reduce the prod node group to two nodes"})
+	sc.approve("bob", pr.Number, "Two nodes are enough.")
+	c := sc.waitComment("bob's approval in the checklist", pr.Number, func(b string) bool {
+		return strings.Contains(b, "[x] not a draft") && strings.Contains(b, bob+" (") || strings.Contains(b, "- [x] approvals — 1 of 1 needed: "+bob)
+	})
+	if !strings.Contains(c.Body, "- [x] approvals — 1 of 1 needed: "+bob) {
+		t.Fatalf("bob's approval was not counted:\n%s", c.Body)
+	}
+
+	g.MergePR(t, sc.tokens["carol"], sc.repo, pr.Number)
+	c = sc.waitComment("the apply", pr.Number, func(b string) bool {
+		return strings.Contains(b, "Apply complete") || strings.Contains(b, "write needed")
+	})
+	if !strings.Contains(c.Body, "Apply complete") {
+		t.Fatalf("carol's merge was not applied:\n%s", c.Body)
+	}
+	if got := sc.desiredSize("prod"); got != "2" {
+		t.Errorf("prod has %s nodes after the apply, want 2", got)
+	}
+	sc.waitStatus(head, "sluice/apply: prod", "success")
+	for _, r := range sc.runs(pr.Number) {
+		if r.Kind == store.KindApply && (r.State != store.StateSucceeded || r.Actor != carol) {
+			t.Errorf("apply run = %+v, want carol's, succeeded", r)
+		}
+	}
+}
