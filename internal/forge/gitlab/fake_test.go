@@ -19,15 +19,16 @@ import (
 // The project the recordings describe (from the "Get single MR" example of
 // GitLab's merge requests API documentation).
 const (
-	testProject   = "marcel.amirault/test-project"
-	testProjectID = "15513260"
-	testMR        = 133
-	testHead      = "e82eb4a098e32c796079ca3915e07487fc4db24c"
-	testBaseTip   = "7b5c3cc8be40ee161ae89a06bba6229da1032a0c" // branch_main.json
-	testMergeBase = "1162f719d711319a2efb2a35566f3bfdadee8bab" // diff_refs.base_sha
-	testToken     = "glpat-recorded-test"
-	testGroupID   = 1234            // protected_branches_premium.json's merge group
-	testGroupPath = "acme/platform" // the group of group_members_all.json
+	testProject     = "marcel.amirault/test-project"
+	testProjectID   = "15513260"
+	testMR          = 133
+	testHead        = "e82eb4a098e32c796079ca3915e07487fc4db24c"
+	testBaseTip     = "7b5c3cc8be40ee161ae89a06bba6229da1032a0c" // branch_main.json
+	testMergeBase   = "1162f719d711319a2efb2a35566f3bfdadee8bab" // diff_refs.base_sha
+	testToken       = "glpat-recorded-test"
+	testGroupID     = 1234            // protected_branches_premium.json's merge group
+	testGroupPath   = "acme/platform" // the group of group_members_all.json
+	testNamespaceID = 3               // project.json's group, diaspora
 )
 
 // Merge requests the fake derives from mr_133.json.
@@ -57,10 +58,16 @@ type fakeGitLab struct {
 	requests   []string // "GET projects/<project>/merge_requests/133?..."
 
 	// Knobs.
-	maxPerPage    int                       // cap on per_page (0: GitLab's 100)
-	keyset        bool                      // paginate with Link rel="next" instead of X-Next-Page
-	premium       bool                      // protected branches with a group entry
-	memberPatch   func(m map[string]any)    // changes member_1.json
+	maxPerPage   int                    // cap on per_page (0: GitLab's 100)
+	keyset       bool                   // paginate with Link rel="next" instead of X-Next-Page
+	premium      bool                   // protected branches with a group entry
+	memberPatch  func(m map[string]any) // changes member_1.json
+	projectPatch func(m map[string]any) // changes project.json
+	groupPatch   func(m map[string]any) // changes group.json, served as the project's group
+	// shared gives jack_smith (user 2, no member of the project in
+	// members/all, as older GitLab answers for a member of a private
+	// invited group) a role in groups by id.
+	shared        map[int64]int
 	branchPatch   func(bs []map[string]any) // changes the protected branches
 	freeTier      bool                      // no approval_state endpoint (GitLab Free: 404)
 	untimed       bool                      // approvals without approved_at (GitLab before 18)
@@ -273,7 +280,23 @@ func (f *fakeGitLab) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			f.raw(w, recording(f.t, "member_1.json"))
 			return
 		}
+		if gid, err := strconv.ParseInt(segs[1], 10, 64); err == nil && segs[4] == "2" {
+			if level, ok := f.shared[gid]; ok {
+				f.raw(w, patchJSON(f.t, recording(f.t, "member_1.json"), func(m map[string]any) {
+					m["id"], m["username"], m["name"], m["access_level"] = 2, "jack_smith", "Jack Smith", level
+				}))
+				return
+			}
+		}
 		notFound(w, "404 Not found")
+	case r.Method == http.MethodGet && len(segs) == 2 && segs[0] == "groups" && segs[1] == strconv.Itoa(testNamespaceID):
+		// The documented group, as project.json's group (diaspora, 3).
+		f.raw(w, patchJSON(f.t, recording(f.t, "group.json"), func(m map[string]any) {
+			m["id"], m["name"], m["path"], m["full_name"], m["full_path"] = testNamespaceID, "Diaspora", "diaspora", "Diaspora", "diaspora"
+			if f.groupPatch != nil {
+				f.groupPatch(m)
+			}
+		}))
 	case r.Method == http.MethodGet && len(segs) == 4 && segs[0] == "groups" && segs[2] == "members" && segs[3] == "all":
 		if segs[1] == testGroupPath {
 			var ms []map[string]any
@@ -287,7 +310,11 @@ func (f *fakeGitLab) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			notFound(w, "404 Project Not Found")
 			return
 		}
-		f.raw(w, recording(f.t, "project.json"))
+		p := recording(f.t, "project.json")
+		if f.projectPatch != nil {
+			p = patchJSON(f.t, p, f.projectPatch)
+		}
+		f.raw(w, p)
 	case len(segs) >= 3 && segs[0] == "projects":
 		if segs[1] != testProject && segs[1] != testProjectID {
 			notFound(w, "404 Project Not Found")

@@ -41,6 +41,81 @@ func TestPermission(t *testing.T) {
 	}
 }
 
+// TestPermissionShared: a user whom members/all does not list, as GitLab
+// 14 answers for a member of a private group the project is shared with,
+// gets the role the shares give: their role in the shared group, capped at
+// the share's, unless the share expired or the project's group forbids
+// sharing projects. project.json is shared with twitter (group 4) at
+// Developer; group.json, the project's group, with h5bp (group 28) at
+// Reporter.
+func TestPermissionShared(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		shared  map[int64]int
+		project func(m map[string]any)
+		group   func(m map[string]any)
+		want    forge.Permission
+	}{
+		{name: "a Maintainer of a group the project is shared with as Developer",
+			shared: map[int64]int{4: 40}, want: forge.PermWrite},
+		{name: "a Reporter of that group", shared: map[int64]int{4: 20}, want: forge.PermRead},
+		{name: "the share expired", shared: map[int64]int{4: 40}, want: forge.PermNone,
+			project: func(m map[string]any) {
+				m["shared_with_groups"].([]any)[0].(map[string]any)["expires_at"] = "2026-03-01"
+			}},
+		{name: "the share expires later", shared: map[int64]int{4: 40}, want: forge.PermWrite,
+			project: func(m map[string]any) {
+				m["shared_with_groups"].([]any)[0].(map[string]any)["expires_at"] = "2026-03-02"
+			}},
+		{name: "the project's group forbids sharing projects", shared: map[int64]int{4: 40}, want: forge.PermNone,
+			group: func(m map[string]any) { m["share_with_group_lock"] = true }},
+		{name: "the project's group is shared as Reporter", shared: map[int64]int{28: 40}, want: forge.PermNone},
+		{name: "the project's group is shared as Maintainer", shared: map[int64]int{28: 30}, want: forge.PermWrite,
+			group: func(m map[string]any) {
+				m["shared_with_groups"].([]any)[0].(map[string]any)["group_access_level"] = 40
+			}},
+		{name: "in no shared group", want: forge.PermNone},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeGitLab(t)
+			f.shared, f.projectPatch, f.groupPatch = tc.shared, tc.project, tc.group
+			c, _ := newTestClient(t, f)
+			got, err := c.Permission(context.Background(), testProject, "jack_smith")
+			if err != nil || got != tc.want {
+				t.Errorf("Permission = %v, %v; want %v", got, err, tc.want)
+			}
+			// gitlab-org (group 3, shared as Guest) cannot make anyone a
+			// Developer: it is not read.
+			if n := f.count("GET", "groups/3/members"); n != 0 {
+				t.Errorf("read the members of a group shared as Guest %d times", n)
+			}
+		})
+	}
+	t.Run("a Developer in members/all reads no share", func(t *testing.T) {
+		f := newFakeGitLab(t)
+		c, _ := newTestClient(t, f)
+		if got, err := c.Permission(context.Background(), testProject, "john_smith"); err != nil || got != forge.PermWrite {
+			t.Fatalf("Permission = %v, %v; want write", got, err)
+		}
+		if n := f.count("GET", "groups/") + f.count("GET", "projects/"+testProject+"?"); n != 0 {
+			t.Errorf("made %d requests for shares", n)
+		}
+	})
+	t.Run("a decision reads the project and its groups once", func(t *testing.T) {
+		f := newFakeGitLab(t)
+		c, _ := newTestClient(t, f)
+		ctx := forge.WithMemo(context.Background())
+		for range 3 {
+			if _, err := c.Permission(ctx, testProject, "jack_smith"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := f.count("GET", "groups/"+fmt.Sprint(testNamespaceID)+"?"); n != 1 {
+			t.Errorf("read the project's group %d times, want once", n)
+		}
+	})
+}
+
 func TestPermissionLevels(t *testing.T) {
 	for level, want := range map[gl.AccessLevelValue]forge.Permission{
 		0: forge.PermNone, 5: forge.PermNone, 10: forge.PermRead, 15: forge.PermRead, 20: forge.PermRead,

@@ -402,24 +402,6 @@ func statusCheck(s *gl.CommitStatus) forge.Check {
 	return ch
 }
 
-// member is the user's effective membership of the project (direct,
-// inherited from groups, or through a group the project is shared with);
-// 0 when they are not a member.
-func (c *Client) accessLevel(ctx context.Context, repo string, uid int64) (gl.AccessLevelValue, error) {
-	m, err := fetch(ctx, c, fmt.Sprintf("getting the membership of user %d in %s", uid, repo), true, func(o ...gl.RequestOptionFunc) (*gl.ProjectMember, *gl.Response, error) {
-		return c.gl.ProjectMembers.GetInheritedProjectMember(repo, uid, o...)
-	})
-	switch {
-	case errors.Is(err, forge.ErrNotFound):
-		return 0, nil
-	case err != nil:
-		return 0, err
-	case m.State != "" && m.State != "active": // blocked, deactivated, awaiting
-		return 0, nil
-	}
-	return m.AccessLevel, nil
-}
-
 // Permission maps the user's effective role on the project (GET
 // /projects/:id/members/all/:user_id, after looking the user id up by
 // username): Owner and Maintainer are admin, Developer write, Reporter,
