@@ -202,23 +202,49 @@ func TestReviewsKeepTheLatestWord(t *testing.T) {
 	}
 }
 
+// TestPermission reads every role from GitHub's documented answer, whose
+// role is the highest of the user's grants (the repository, teams, the
+// organisation's base permission, the enterprise), and the same answer as
+// older GitHub Enterprise Server versions document it, without role_name.
 func TestPermission(t *testing.T) {
-	c := newRecorded(t).client(t)
-	for login, want := range map[string]forge.Permission{
-		"octocat":    forge.PermAdmin,
-		"maintainer": forge.PermAdmin,
-		"hubot":      forge.PermWrite,
-		"custom":     forge.PermWrite, // a custom role based on write
-		"triager":    forge.PermRead,
-		"monalisa":   forge.PermRead,
-		"outsider":   forge.PermNone,
-		"nobody":     forge.PermNone, // 404
-		"":           forge.PermNone,
+	for _, tc := range []struct {
+		version    string
+		noRoleName bool
+		want       map[string]forge.Permission
+	}{
+		{"with role_name", false, map[string]forge.Permission{
+			"octocat":    forge.PermAdmin,
+			"maintainer": forge.PermAdmin,
+			"hubot":      forge.PermWrite,
+			"custom":     forge.PermWrite, // a custom role based on write
+			"triager":    forge.PermRead,
+			"monalisa":   forge.PermRead,
+			"outsider":   forge.PermNone,
+			"nobody":     forge.PermNone, // 404
+			"":           forge.PermNone,
+		}},
+		{"without role_name", true, map[string]forge.Permission{
+			"octocat":    forge.PermAdmin,
+			"maintainer": forge.PermWrite, // maintain answers as write
+			"hubot":      forge.PermWrite,
+			"custom":     forge.PermWrite,
+			"triager":    forge.PermRead, // triage answers as read
+			"monalisa":   forge.PermRead,
+			"outsider":   forge.PermNone,
+			"nobody":     forge.PermNone,
+		}},
 	} {
-		got, err := c.Permission(context.Background(), testRepo, login)
-		if err != nil || got != want {
-			t.Errorf("Permission(%q) = %v, %v; want %v", login, got, err, want)
-		}
+		t.Run(tc.version, func(t *testing.T) {
+			s := newRecorded(t)
+			s.noRoleName = tc.noRoleName
+			c := s.client(t)
+			for login, want := range tc.want {
+				got, err := c.Permission(context.Background(), testRepo, login)
+				if err != nil || got != want {
+					t.Errorf("Permission(%q) = %v, %v; want %v", login, got, err, want)
+				}
+			}
+		})
 	}
 }
 

@@ -328,10 +328,16 @@ func checkRunState(status, conclusion string) forge.CheckState {
 	}
 }
 
-// Permission maps GitHub's repository role: admin and maintain →
-// PermAdmin, write → PermWrite, triage and read → PermRead; a user who
-// is no collaborator (404) → PermNone. Custom roles fall back to the
-// base permission GitHub reports with them.
+// Permission maps GitHub's repository role (GET
+// /repos/{owner}/{repo}/collaborators/{username}/permission), which is the
+// highest of the user's grants: the repository's collaborators, its teams,
+// the organisation's base permission and the enterprise. role_name admin
+// and maintain → PermAdmin, write → PermWrite, triage and read →
+// PermRead. A custom role's name is none of those: its base role decides,
+// through the legacy permission GitHub answers with it (maintain and write
+// answer write, triage and read answer read), as it does on older GitHub
+// Enterprise Server versions that answer no role_name. A user GitHub does
+// not know (404) → PermNone.
 func (c *Client) Permission(ctx context.Context, repo, login string) (forge.Permission, error) {
 	owner, name, err := splitRepo(repo)
 	if err != nil {

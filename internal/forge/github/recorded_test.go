@@ -65,6 +65,10 @@ type recorded struct {
 
 	// pullCommits adds that many commits to the recorded pull request.
 	pullCommits int
+	// noRoleName answers permissions as older GitHub Enterprise Server
+	// documents them: permission and user, without role_name (maintain
+	// then reads as write and triage as read).
+	noRoleName bool
 
 	// The App's side. appKey verifies JWTs; now is the server's clock
 	// (the tests share their fake one); tokens are the installation
@@ -444,6 +448,11 @@ func (s *recorded) permission(w http.ResponseWriter, r *http.Request) {
 	readJSON(s.t, "permission.json", &doc)
 	doc["permission"], doc["role_name"] = role[0], role[1]
 	doc["user"].(map[string]any)["login"] = login
+	s.mu.Lock()
+	if s.noRoleName {
+		delete(doc, "role_name")
+	}
+	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, doc)
 }
 

@@ -402,10 +402,11 @@ func statusCheck(s *gl.CommitStatus) forge.Check {
 	return ch
 }
 
-// Permission maps the user's effective role on the project (GET
-// /projects/:id/members/all/:user_id, after looking the user id up by
-// username): Owner and Maintainer are admin, Developer write, Reporter,
-// Planner and Guest read, no membership none. Instance administrators who
+// Permission maps the user's effective role on the project (see
+// accessLevel: GET /projects/:id/members/all/:user_id after looking the
+// user id up by username, and the project's shares when that answers less
+// than Developer): Owner and Maintainer are admin, Developer write,
+// Reporter, Planner and Guest read, no membership none. Instance administrators who
 // are not members have no membership to read, and are none. An unknown
 // user is forge.ErrNotFound.
 func (c *Client) Permission(ctx context.Context, repo, login string) (forge.Permission, error) {
