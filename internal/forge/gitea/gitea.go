@@ -6,9 +6,10 @@
 // be an administrator of each repository (a collaborator with the
 // Administrator role, or in an organisation team with admin access): Gitea
 // lets only repository administrators read other users' permission, which
-// the gate needs. To read the teams that approval rules name, it must also
-// be a member of each such team or an owner of the organisation. See
-// docs/forges/gitea.md.
+// the gate needs. In an organisation it must also see the members of the
+// teams that give access to the repository (whose write access Permission
+// reads) and of the teams that approval rules name: an owner of the
+// organisation, or a member of each such team. See docs/forges/gitea.md.
 package gitea
 
 import (
