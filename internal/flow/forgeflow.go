@@ -363,7 +363,7 @@ func (g *mrGate) evaluate(ctx context.Context, st projectState) (gate.Result, er
 	}
 	in.Groups, in.UnreadGroups = g.groups, g.unread
 	if st.Plan != nil {
-		in.PlanHead, in.PlanBase, in.PlanAt = st.Plan.HeadSHA, st.Plan.BaseSHA, st.Plan.CreatedAt
+		in.PlanHead, in.PlanAt = st.Plan.HeadSHA, st.Plan.CreatedAt
 		var err error
 		if in.Diverged, err = g.f.diverged(ctx, g.mr, st); err != nil {
 			return gate.Result{}, err
@@ -632,7 +632,7 @@ func (f *Flow) errorLines(ctx context.Context, runID int64) ([]string, error) {
 func checklistOf(project string, res gate.Result) render.Gate {
 	g := render.Gate{Project: project, Notes: res.Notes}
 	for _, it := range res.Items {
-		g.Items = append(g.Items, render.GateItem(it))
+		g.Items = append(g.Items, render.GateItem{Name: it.Name, OK: it.OK, Detail: it.Detail})
 	}
 	return g
 }

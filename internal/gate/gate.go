@@ -72,16 +72,19 @@ type Input struct {
 	// are not those of the branch the merge request now merges into (its
 	// target was changed) is no longer current.
 	RulesBranch string
-	// PlanHead and PlanBase are the commits the plan was made at; PlanAt
-	// when it was made. Approvals given before the plan do not count: a
-	// reviewer approves what they saw.
+	// PlanHead is the commit the plan was made of, PlanAt when it was
+	// made. Approvals given before the plan do not count: a reviewer
+	// approves what they saw.
 	PlanHead string
-	PlanBase string
 	PlanAt   time.Time
-	// Diverged lists the project's files that differ between what was
-	// planned and what would be applied now: changed on the base branch
-	// since the plan (open merge request), or different in the merge
-	// result (merged). Any makes the plan stale.
+	// Diverged lists the project's files in which what the merge brings
+	// differs from what was planned. On an open merge request: the files
+	// the base branch changed since the merge request's branch left it
+	// (their merge base) that the planned head does not have as the base
+	// has them, so merging would bring changes nobody planned, whenever the
+	// base moved (before the plan or after it). On a merged one: the files
+	// the merge commit has otherwise than the planned head. Any makes the
+	// plan unfit to apply: the branch must be updated from the base.
 	Diverged []string
 	// Merged: the merge request is merged; draft and the head no longer
 	// matter, what was merged does (Diverged).
@@ -111,6 +114,12 @@ type Item struct {
 	Name   string `json:"name"`
 	OK     bool   `json:"ok"`
 	Detail string `json:"detail"`
+	// Waiting, on an item that fails, says it waits for people or for
+	// something under way (an approval, a thread resolved, the draft made
+	// ready, a check still running, the plan of a new push) rather than
+	// for a change to the merge request (changes requested, a check that
+	// failed, a branch behind its base).
+	Waiting bool `json:"waiting,omitempty"`
 }
 
 // Result is the whole checklist.
@@ -128,6 +137,18 @@ func (r Result) OK() bool {
 		}
 	}
 	return true
+}
+
+// Waiting reports whether every item that fails only waits (see
+// Item.Waiting); false when all pass.
+func (r Result) Waiting() bool {
+	failing := r.Failing()
+	for _, i := range failing {
+		if !i.Waiting {
+			return false
+		}
+	}
+	return len(failing) > 0
 }
 
 // Failing lists the items that do not pass.
@@ -150,7 +171,7 @@ const (
 	ItemThreads    = "threads resolved"
 	ItemChecks     = "other checks green"
 	ItemDraft      = "not a draft"
-	ItemDiverged   = "base unchanged since the plan"
+	ItemDiverged   = "merges as planned"
 	ItemPermission = "may apply"
 )
 
@@ -181,6 +202,12 @@ func Evaluate(r Rules, in Input) Result {
 	add := func(name string, ok bool, detail string, args ...any) {
 		res.Items = append(res.Items, Item{Name: name, OK: ok, Detail: fmt.Sprintf(detail, args...)})
 	}
+	// wait marks the item just added, when it fails, as one that waits.
+	wait := func() {
+		if it := &res.Items[len(res.Items)-1]; !it.OK {
+			it.Waiting = true
+		}
+	}
 	relaxed := func(name string) bool { return slices.Contains(in.Relaxed, name) }
 
 	// Only merge requests into the branches Sluice applies from are
@@ -204,6 +231,7 @@ func Evaluate(r Rules, in Input) Result {
 	default:
 		add(ItemFresh, true, "planned at %s", short(in.PlanHead))
 	}
+	wait() // Sluice plans a new push, and a new target branch, itself
 
 	eligible, ineligible, tooEarly := approvals(r, in)
 	ok := len(eligible) >= r.MinApprovals
@@ -232,6 +260,9 @@ func Evaluate(r Rules, in Input) Result {
 		detail += " (" + strings.Join(why, "; ") + ")"
 	}
 	add(ItemApprovals, ok, "%s", detail)
+	if in.CommittersUnread == "" {
+		wait()
+	}
 
 	var changes []string
 	for _, rv := range in.Reviews {
@@ -245,6 +276,7 @@ func Evaluate(r Rules, in Input) Result {
 		add(ItemThreads, true, "not required by this repository")
 	} else {
 		add(ItemThreads, in.Threads == 0, "%d unresolved", in.Threads)
+		wait()
 	}
 
 	if relaxed("checks") {
@@ -269,6 +301,7 @@ func Evaluate(r Rules, in Input) Result {
 			add(ItemChecks, false, "failed: %s", strings.Join(bad, ", "))
 		case len(pending) > 0:
 			add(ItemChecks, false, "still running: %s", strings.Join(pending, ", "))
+			wait()
 		default:
 			add(ItemChecks, true, "%d green", others)
 		}
@@ -278,15 +311,26 @@ func Evaluate(r Rules, in Input) Result {
 	case relaxed("draft") || in.Merged:
 	default:
 		add(ItemDraft, !in.MR.Draft, "%s", map[bool]string{true: "the merge request is a draft", false: "ready for review"}[in.MR.Draft])
+		wait()
 	}
 
+	// What is applied is the plan of the head; what is merged is the head
+	// with what the base changed meanwhile. They must be the same in the
+	// project's files, or the apply would undo the base's changes (and the
+	// merge leave the code unlike the infrastructure). A new plan of the
+	// same head would not help: the branch must get the base's changes.
+	paths := strings.Join(firstN(in.Diverged, 5), ", ")
 	switch {
+	case len(in.Diverged) > 0 && in.Merged:
+		add(ItemDiverged, false, "the merge commit differs from the planned commit %s in %s: %s had changed them, and what was merged is not what was planned",
+			short(in.PlanHead), paths, in.MR.BaseRef)
 	case len(in.Diverged) > 0:
-		add(ItemDiverged, false, "%s changed %s since the plan: a new plan is needed", in.MR.BaseRef, strings.Join(firstN(in.Diverged, 5), ", "))
-	case in.PlanBase != "" && in.MR.BaseSHA != "" && in.PlanBase != in.MR.BaseSHA:
-		add(ItemDiverged, true, "%s moved since the plan, but not in this project's files", in.MR.BaseRef)
+		add(ItemDiverged, false, "%s changed %s, which this branch does not have: update the branch from %s (merge %s into it, or rebase it); Sluice then plans it again",
+			in.MR.BaseRef, paths, in.MR.BaseRef, in.MR.BaseRef)
+	case in.Merged:
+		add(ItemDiverged, true, "the merge commit has this project's files as planned")
 	default:
-		add(ItemDiverged, true, "%s at %s", in.MR.BaseRef, short(in.MR.BaseSHA))
+		add(ItemDiverged, true, "the branch has every change %s made to this project's files", in.MR.BaseRef)
 	}
 
 	if in.Actor != "" {

@@ -27,7 +27,7 @@ func ready() Input {
 		Checks:     []forge.Check{{Name: "ci/build", State: forge.CheckSuccess}, {Name: "sluice/plan: prod", State: forge.CheckFailure}},
 		Actor:      "carol",
 		Permission: forge.PermWrite,
-		PlanHead:   head, PlanBase: base, PlanAt: planAt,
+		PlanHead:   head, PlanAt: planAt,
 		ApplyBranches: []string{"main"}, RulesBranch: "main",
 	}
 }
@@ -71,7 +71,14 @@ func TestEvaluate(t *testing.T) {
 		{"base moved in the project", Rules{MinApprovals: 1}, func(in *Input) {
 			in.MR.BaseSHA = moved
 			in.Diverged = []string{"envs/prod/main.tf"}
-		}, []string{ItemDiverged}, "changed envs/prod/main.tf since the plan"},
+		}, []string{ItemDiverged}, "main changed envs/prod/main.tf, which this branch does not have: update the branch from main"},
+		{"branch behind the base in the project, the base unmoved since the plan", Rules{MinApprovals: 1}, func(in *Input) {
+			in.Diverged = []string{"envs/prod/main.tf"}
+		}, []string{ItemDiverged}, "update the branch from main"},
+		{"merged otherwise than planned", Rules{MinApprovals: 1}, func(in *Input) {
+			in.Merged, in.MR.HeadSHA = true, moved
+			in.Diverged = []string{"envs/prod/main.tf"}
+		}, []string{ItemDiverged}, "the merge commit differs from the planned commit 1111111 in envs/prod/main.tf"},
 		{"base moved elsewhere", Rules{MinApprovals: 1}, func(in *Input) { in.MR.BaseSHA = moved }, nil, ""},
 		{"merged: head moves to the merge, drafts do not matter", Rules{MinApprovals: 1}, func(in *Input) {
 			in.Merged, in.MR.HeadSHA, in.MR.Draft = true, moved, true
@@ -215,5 +222,38 @@ func TestEffective(t *testing.T) {
 	r, relaxed, notes := Effective(Rules{MinApprovals: 0}, []string{"threads", "checks"}, Policy{MinApprovalsFloor: 1, MayRelax: []string{"threads"}})
 	if r.MinApprovals != 1 || len(relaxed) != 1 || relaxed[0] != "threads" || len(notes) != 2 {
 		t.Errorf("Effective = %+v %v %q", r, relaxed, notes)
+	}
+}
+
+// TestWaiting: a checklist that fails only for what people or running
+// checks will bring waits (the sluice/gate status is pending); one that
+// needs the merge request changed does not (it fails).
+func TestWaiting(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		edit    func(*Input)
+		waiting bool
+	}{
+		{"passing", func(*Input) {}, false},
+		{"no approval yet", func(in *Input) { in.Reviews = nil }, true},
+		{"a check still running, a thread open, a draft", func(in *Input) {
+			in.Checks = []forge.Check{{Name: "ci", State: forge.CheckPending}}
+			in.Threads, in.MR.Draft = 1, true
+		}, true},
+		{"a new push not planned yet", func(in *Input) { in.MR.HeadSHA = moved }, true},
+		{"a check failed", func(in *Input) { in.Checks = []forge.Check{{Name: "ci", State: forge.CheckFailure}} }, false},
+		{"changes requested", func(in *Input) {
+			in.Reviews = append(in.Reviews, forge.Review{User: forge.User{Login: "dave"}, State: forge.ReviewChangesRequested})
+		}, false},
+		{"behind the base, and no approval", func(in *Input) { in.Diverged, in.Reviews = []string{"prod/main.tf"}, nil }, false},
+		{"the committers cannot be read", func(in *Input) { in.CommittersUnread = "250 commits at most" }, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			in := ready()
+			tt.edit(&in)
+			if res := Evaluate(Rules{MinApprovals: 1}, in); res.Waiting() != tt.waiting {
+				t.Errorf("Waiting() = %v, want %v: %+v", res.Waiting(), tt.waiting, res.Failing())
+			}
+		})
 	}
 }
