@@ -101,7 +101,7 @@ func TestGiteaOwnBaseBranchIsNeverApplied(t *testing.T) {
 	}
 
 	sc.g.MergePR(t, sc.tokens["alice"], sc.repo, pr.Number)
-	sc.waitReply(pr.Number, "Merged into my-base, which is not a branch Sluice applies from (main): nothing was applied")
+	sc.waitReply(pr.Number, "**Merged into `my-base`**, which is not a branch Sluice applies from (`main`): nothing was applied")
 	if got := sc.desiredSize("prod"); got != "3" {
 		t.Errorf("prod has %s nodes: applied under the rules of a branch the author made", got)
 	}

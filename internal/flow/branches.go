@@ -4,9 +4,9 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/sluicehq/sluice/internal/forge"
+	"github.com/sluicehq/sluice/internal/render"
 	"github.com/sluicehq/sluice/internal/store"
 )
 
@@ -58,9 +58,7 @@ func (f *Flow) mergedElsewhere(ctx context.Context, fg forge.Forge, path string,
 	if err != nil || slices.Contains(branches, mr.BaseRef) {
 		return false, err
 	}
-	msg := fmt.Sprintf("Merged into %s, which is not a branch Sluice applies from (%s): nothing was applied, the plans were discarded and the project locks released. "+
-		"The change is applied when it reaches %s through a merge request of its own.", mr.BaseRef, strings.Join(branches, ", "), strings.Join(branches, " or "))
-	return true, fg.Reply(ctx, path, mr.Number, msg)
+	return true, fg.Reply(ctx, path, mr.Number, render.MergedElsewhere(mr.BaseRef, branches))
 }
 
 // intoOtherBranch reports whether plan run r is of a merge request into a

@@ -55,6 +55,21 @@ type hold struct {
 // as things stand (it does not merely wait).
 func (h hold) blocks() bool { return h.kind != holdNone && h.kind != holdWait }
 
+// finalOnMerged reports whether the hold can never lift on a merged merge
+// request, which is never planned again: what the dependency needed is
+// gone for good (its plan failed or was discarded, its apply failed or
+// was cancelled, its outputs changed under the project's plan), or the
+// dependency itself is never to be applied from it (never).
+func (h hold) finalOnMerged(never map[string]bool) bool {
+	switch h.kind {
+	case holdPlanFailed, holdDiscarded, holdApplyFailed, holdInterrupted, holdCancelled, holdOutputs:
+		return true
+	case holdNotApplied:
+		return never[h.dep]
+	}
+	return false
+}
+
 // dependsOn is a project's depends_on as sluice.yaml had it when the
 // project was planned.
 func dependsOn(st projectState) []string {

@@ -64,6 +64,9 @@ func (d depTree) ChangedFiles(context.Context, workspace.Source, string, string)
 func (d depTree) DiffFiles(context.Context, workspace.Source, string, string) ([]string, error) {
 	return nil, nil
 }
+func (d depTree) MergeBase(_ context.Context, _ workspace.Source, _, b string) (string, error) {
+	return b, nil
+}
 func (d depTree) TreeFS(context.Context, workspace.Source, string, func(string, int64) bool) (fs.FS, error) {
 	return os.DirFS(d.dir), nil
 }

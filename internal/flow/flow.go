@@ -58,6 +58,8 @@ type Workspaces interface {
 	Remove(ctx context.Context, t *workspace.Tree) error
 	ChangedFiles(ctx context.Context, src workspace.Source, base, head string) ([]string, error)
 	DiffFiles(ctx context.Context, src workspace.Source, from, to string) ([]string, error)
+	// MergeBase is the best common ancestor of commits a and b.
+	MergeBase(ctx context.Context, src workspace.Source, a, b string) (string, error)
 	// TreeFS is a commit's tree; read says which files' content to load.
 	TreeFS(ctx context.Context, src workspace.Source, commit string, read func(name string, size int64) bool) (fs.FS, error)
 }

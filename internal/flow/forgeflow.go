@@ -234,6 +234,12 @@ type mrGate struct {
 	// name, each read once per decision, and why a group could not be read.
 	groups map[string][]string
 	unread map[string]string
+	// merges and entries are what merging each planned head brings and
+	// the sluice.yaml entries of each commit, read once per decision.
+	merges  map[string]brought
+	entries map[string]repoconfig.Entries
+	// applyFrom are the branches Sluice applies from, once read.
+	applyFrom []string
 }
 
 func (f *Flow) newGate(fg forge.Forge, path string, mr *forge.MergeRequest, actor string, actorApproves bool) *mrGate {
@@ -274,7 +280,7 @@ func (g *mrGate) readMR(ctx context.Context) error {
 	if in.Self, err = fg.Self(ctx); err != nil {
 		return fmt.Errorf("asking the forge which account Sluice acts as: %w", err)
 	}
-	if in.ApplyBranches, err = g.f.applyBranches(ctx, fg, path); err != nil {
+	if in.ApplyBranches, err = g.branches(ctx); err != nil {
 		return err
 	}
 	if g.actor != "" && g.nobody == "" {
@@ -340,6 +346,26 @@ func (g *mrGate) readMR(ctx context.Context) error {
 	return nil
 }
 
+// branches are the branches Sluice applies from (applyBranches), asked
+// once per decision.
+func (g *mrGate) branches(ctx context.Context) ([]string, error) {
+	if g.applyFrom == nil {
+		b, err := g.f.applyBranches(ctx, g.fg, g.path)
+		if err != nil {
+			return nil, err
+		}
+		g.applyFrom = b
+	}
+	return g.applyFrom, nil
+}
+
+// intoApplyBranch reports whether the merge request merges into a branch
+// Sluice applies from.
+func (g *mrGate) intoApplyBranch(ctx context.Context) (bool, error) {
+	b, err := g.branches(ctx)
+	return slices.Contains(b, g.mr.BaseRef), err
+}
+
 // evaluate runs the gate for one project of the merge request.
 func (g *mrGate) evaluate(ctx context.Context, st projectState) (gate.Result, error) {
 	if err := g.readMR(ctx); err != nil {
@@ -365,7 +391,7 @@ func (g *mrGate) evaluate(ctx context.Context, st projectState) (gate.Result, er
 	if st.Plan != nil {
 		in.PlanHead, in.PlanAt = st.Plan.HeadSHA, st.Plan.CreatedAt
 		var err error
-		if in.Diverged, err = g.f.diverged(ctx, g.mr, st); err != nil {
+		if in.Diverged, err = g.diverged(ctx, st); err != nil {
 			return gate.Result{}, err
 		}
 	}
@@ -416,26 +442,17 @@ func (g *mrGate) readGroups(ctx context.Context, names []string) error {
 	return nil
 }
 
-// diverged lists the project's files that differ between what was planned
-// and what would be applied now: its patterns, its entry in sluice.yaml
-// and every file under its directory (repoconfig.FreshnessPatterns).
-func (f *Flow) diverged(ctx context.Context, mr *forge.MergeRequest, st projectState) ([]string, error) {
-	src, err := f.source(ctx, st.PlanRun.Repo)
+// diverged lists the project's files in which what the merge brings
+// differs from what was planned (gate.Input.Diverged): its patterns, its
+// entry in sluice.yaml and every file under its directory
+// (repoconfig.FreshnessPatterns).
+func (g *mrGate) diverged(ctx context.Context, st projectState) ([]string, error) {
+	src, err := g.f.source(ctx, st.PlanRun.Repo)
 	if err != nil {
 		return nil, err
 	}
-	var from, to string
-	switch {
-	case mr.State == forge.MRMerged && mr.MergeSHA != "":
-		// What was merged must be what was planned, in this project's files.
-		from, to = st.Plan.HeadSHA, mr.MergeSHA
-	case mr.BaseSHA != "" && mr.BaseSHA != st.Plan.BaseSHA:
-		from, to = st.Plan.BaseSHA, mr.BaseSHA
-	default:
-		return nil, nil
-	}
-	paths, err := f.Workspaces.DiffFiles(ctx, src, from, to)
-	if err != nil {
+	b, err := g.brought(ctx, src, st.Plan.HeadSHA)
+	if err != nil || len(b.paths) == 0 {
 		return nil, err
 	}
 	// The files bound to the plan are those the local loop binds: the
@@ -449,38 +466,116 @@ func (f *Flow) diverged(ctx context.Context, mr *forge.MergeRequest, st projectS
 	if err != nil {
 		return nil, err
 	}
-	hit := m.Match(paths)
+	hit := m.Match(b.paths)
 	if len(hit) == 0 {
 		return nil, nil
 	}
-	return f.withoutOthersSettings(ctx, src, st.Project, from, to, hit[0].Paths)
+	return g.withoutOthersSettings(ctx, src, st.Project, b, hit[0].Paths)
+}
+
+// brought is what merging a planned head brings that its plan did not
+// see: the paths that differ between each pair of commits (a path must
+// differ in every pair to count), once per planned head in a decision.
+type brought struct {
+	pairs [][2]string
+	paths []string
+}
+
+// brought compares what was planned, the head, with what the merge
+// brings. Merged: the merge commit, which must have the head's files.
+// Open: what the base changed since the branch left it (from their merge
+// base to the base's tip) and the head does not have as the base has it
+// (head to tip): merging brings exactly those, whether the base moved
+// before the plan or after it. A branch that has all of the base (their
+// merge base is the tip) brings nothing.
+func (g *mrGate) brought(ctx context.Context, src workspace.Source, head string) (brought, error) {
+	if b, ok := g.merges[head]; ok {
+		return b, nil
+	}
+	ws, mr := g.f.Workspaces, g.mr
+	var b brought
+	switch {
+	case mr.State == forge.MRMerged && mr.MergeSHA != "":
+		paths, err := ws.DiffFiles(ctx, src, head, mr.MergeSHA)
+		if err != nil {
+			return b, err
+		}
+		b = brought{pairs: [][2]string{{head, mr.MergeSHA}}, paths: paths}
+	case mr.State == forge.MRMerged || mr.BaseSHA == "":
+	default:
+		tip := mr.BaseSHA
+		mb, err := ws.MergeBase(ctx, src, head, tip)
+		if err != nil || mb == tip {
+			return b, err
+		}
+		changed, err := ws.DiffFiles(ctx, src, mb, tip)
+		if err != nil || len(changed) == 0 {
+			return b, err
+		}
+		lacking, err := ws.DiffFiles(ctx, src, head, tip)
+		if err != nil {
+			return b, err
+		}
+		b = brought{pairs: [][2]string{{mb, tip}, {head, tip}}}
+		for _, p := range changed {
+			if slices.Contains(lacking, p) {
+				b.paths = append(b.paths, p)
+			}
+		}
+	}
+	if g.merges == nil {
+		g.merges = map[string]brought{}
+	}
+	g.merges[head] = b
+	return b, nil
 }
 
 // withoutOthersSettings drops sluice.yaml from the paths a project's plan
-// diverged in when the project's own entry (and the masks) are the same at
-// both commits: a change to another project's entry does not make this
-// one's plan stale. What binds a project's plan is its own settings, not
-// the whole file.
-func (f *Flow) withoutOthersSettings(ctx context.Context, src workspace.Source, project, from, to string, paths []string) ([]string, error) {
+// diverged in unless the project's own entry (or the masks) differs in
+// every pair of commits b compares: a change to another project's entry
+// does not make this one's plan stale, nor does the base's change to this
+// one that the head already has. What binds a project's plan is its own
+// settings, not the whole file.
+func (g *mrGate) withoutOthersSettings(ctx context.Context, src workspace.Source, project string, b brought, paths []string) ([]string, error) {
 	i := slices.Index(paths, repoconfig.FileName)
 	if i < 0 {
 		return paths, nil
 	}
-	before, err := f.entriesAt(ctx, src, from)
-	if err != nil {
-		return nil, err
-	}
-	now, err := f.entriesAt(ctx, src, to)
-	if err != nil {
-		return nil, err
-	}
-	if !before.Same(now, project) {
+	for _, pair := range b.pairs {
+		from, err := g.entriesAt(ctx, src, pair[0])
+		if err != nil {
+			return nil, err
+		}
+		to, err := g.entriesAt(ctx, src, pair[1])
+		if err != nil {
+			return nil, err
+		}
+		if !from.Same(to, project) {
+			continue
+		}
+		if paths = slices.Delete(slices.Clone(paths), i, i+1); len(paths) == 0 {
+			return nil, nil
+		}
 		return paths, nil
 	}
-	if paths = slices.Delete(slices.Clone(paths), i, i+1); len(paths) == 0 {
-		return nil, nil
-	}
 	return paths, nil
+}
+
+// entriesAt is Flow.entriesAt, read once per commit in a decision: every
+// project of the merge request compares the same commits.
+func (g *mrGate) entriesAt(ctx context.Context, src workspace.Source, commit string) (repoconfig.Entries, error) {
+	if e, ok := g.entries[commit]; ok {
+		return e, nil
+	}
+	e, err := g.f.entriesAt(ctx, src, commit)
+	if err != nil {
+		return nil, err
+	}
+	if g.entries == nil {
+		g.entries = map[string]repoconfig.Entries{}
+	}
+	g.entries[commit] = e
+	return e, nil
 }
 
 // RefreshMR rewrites the merge request's one comment and its commit
@@ -500,8 +595,14 @@ func (f *Flow) RefreshMR(ctx context.Context, repo string, number int64) error {
 	memo := subject(repo, number, "")
 	before, after := f.statuses.posted(memo), map[statusKey]commitStatus{}
 	comment := render.Comment{Head: mr.HeadSHA, Base: mr.BaseSHA}
+	// Merged, the checklist is the merger's, as the merge's decision was:
+	// it says why the merge applied nothing.
 	g := f.newGate(fg, path, mr, "", false)
+	if mr.State == forge.MRMerged {
+		g, _ = f.mergedByGate(fg, path, mr)
+	}
 	var gates []render.Gate
+	results := map[string]gate.Result{}
 	for _, st := range states {
 		var waitingFor string
 		if st.Apply != nil && st.Apply.State == store.StateQueued {
@@ -520,16 +621,124 @@ func (f *Flow) RefreshMR(ctx context.Context, repo string, number int64) error {
 				return err
 			}
 			gates = append(gates, checklistOf(st.Project, res))
+			results[projectKey(st.Project, st.Workspace)] = res
 		}
 		f.postStatuses(ctx, fg, path, st, before, after)
 	}
+	branches, err := g.branches(ctx)
+	if err != nil {
+		return err
+	}
+	into := slices.Contains(branches, mr.BaseRef)
+	if k := (statusKey{mr.HeadSHA, GateStatus}); mr.State == forge.MROpen && len(states) > 0 {
+		f.postStatus(ctx, fg, path, memo, gateOf(mr, states, results, into), before, after)
+	} else if s, ok := before[k]; ok {
+		after[k] = s // set by planMR: a merge request without projects
+	}
 	f.statuses.keep(memo, after)
+	if comment.Top, err = f.topOf(ctx, mr, states, results, comment.Projects, branches); err != nil {
+		return err
+	}
 	comment.Footer = render.Checklist(gates, mr.State == forge.MRMerged)
 	if mr.State == forge.MRClosed {
 		comment.Footer = "Closed without merging: the plans were discarded and the project locks released. Nothing was applied."
 	}
 	md := render.Markdown(comment, nil)
 	return fg.UpsertComment(ctx, path, number, render.Marker, render.Split(md, fg.CommentLimit()))
+}
+
+// topOf is what the comment says first (render.Comment.Top): the current
+// truth a reader must not have to piece together from the checklist and
+// the replies below. A merged merge request says what it did not apply,
+// why and what to do (or that it merged into a branch Sluice does not
+// apply from); any merge request says which projects' latest plan, or
+// apply, failed.
+func (f *Flow) topOf(ctx context.Context, mr *forge.MergeRequest, states []projectState, results map[string]gate.Result, shown []render.ProjectResult, branches []string) (string, error) {
+	var parts []string
+	switch {
+	case mr.State != forge.MRMerged || len(states) == 0:
+	case !slices.Contains(branches, mr.BaseRef):
+		parts = append(parts, render.MergedElsewhere(mr.BaseRef, branches))
+	default:
+		unapplied, err := f.notApplied(ctx, mr, states, results)
+		if err != nil {
+			return "", err
+		}
+		parts = append(parts, render.NotApplied(mr.BaseRef, unapplied))
+	}
+	var plans, applies []string
+	for _, p := range shown {
+		switch p.Status {
+		case render.StatusFailed:
+			plans = append(plans, p.Name)
+		case render.StatusApplyFailed:
+			applies = append(applies, p.Name)
+		}
+	}
+	if mr.State != forge.MROpen {
+		plans = nil // a merged or closed merge request is not planned again
+	}
+	parts = append(parts, render.Failed(plans, applies))
+	var out []string
+	for _, p := range parts {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return strings.Join(out, "\n\n"), nil
+}
+
+// notApplied lists the projects of a merged merge request whose changes
+// Sluice did not apply and will not apply by itself, as its state is now:
+// refused at the merge (the checklist's failing items, the merger's
+// included; a dependency not applied; a discarded plan), cancelled, or a
+// plan that never succeeded.
+func (f *Flow) notApplied(ctx context.Context, mr *forge.MergeRequest, states []projectState, results map[string]gate.Result) ([]render.Unapplied, error) {
+	var out []render.Unapplied
+	held := map[store.LockKey]bool{}
+	locks, err := f.Store.ListLocks(ctx, states[0].PlanRun.Repo)
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range locks {
+		if l.MR == mr.Number {
+			held[l.LockKey] = true
+		}
+	}
+	never := map[string]bool{}
+	for _, st := range byDependency(states) {
+		u := render.Unapplied{Project: st.Project, Held: held[lockOf(st.PlanRun)]}
+		switch {
+		case st.PlanRun.State == store.StateFailed || st.PlanRun.State == store.StateInterrupted:
+			u.Why, u.Never = []string{"its latest plan did not succeed"}, true
+		case st.Plan == nil || !st.Plan.HasChanges:
+			continue
+		case st.Apply != nil && st.Apply.State == store.StateCancelled:
+			u.Why, u.Never = []string{st.Apply.Error}, true
+		case st.Apply != nil:
+			continue // applied, applying, or its apply failed (render.Failed)
+		case st.Plan.Discarded:
+			u.Why, u.Never = []string{discardedWhy}, true
+		case st.Summary.Rules != nil && st.Summary.Rules.Mode != repoconfig.ApplyAfterMerge:
+			u.Why = []string{beforeMergeWhy}
+		default:
+			res := results[projectKey(st.Project, st.Workspace)]
+			if !res.OK() {
+				var final bool
+				u.Why, _, final = reasons(res)
+				u.Never = final
+			} else if h := holdOf(st, states, nil); h.blocks() {
+				u.Why, u.Never = []string{h.why(st.Project, mr)}, h.finalOnMerged(never)
+			} else {
+				u.Why = []string{"it was not applied at the merge; its checklist passes now"}
+			}
+		}
+		if u.Never {
+			never[st.Project] = true
+		}
+		out = append(out, u)
+	}
+	return out, nil
 }
 
 // projectResult turns a project's state into what the comment shows.
@@ -669,7 +878,7 @@ func (f *Flow) afterApply(ctx context.Context, r store.Run) error {
 	if err != nil {
 		return err
 	}
-	if err := f.releaseApplied(ctx, r.Repo, r.MR, states); err != nil {
+	if _, err := f.releaseApplied(ctx, r.Repo, r.MR, states, nil); err != nil {
 		return err
 	}
 	var (
@@ -725,15 +934,31 @@ func unapplied(states []projectState) map[store.LockKey]bool {
 }
 
 // releaseApplied releases the locks a merged merge request holds for
-// projects with nothing left to apply, and starts the merge requests
-// they pass to.
-func (f *Flow) releaseApplied(ctx context.Context, repo string, mr int64, states []projectState) error {
+// projects with nothing left to apply, and those of never (projects
+// never to be applied from it, refused for good at its merge), and
+// starts the merge requests they pass to. It returns the locks of never
+// it released.
+func (f *Flow) releaseApplied(ctx context.Context, repo string, mr int64, states []projectState, never map[store.LockKey]string) ([]store.Lock, error) {
 	held := unapplied(states)
-	free, err := f.locksOf(ctx, repo, mr, func(l store.Lock) bool { return !held[l.LockKey] })
+	locks, err := f.Store.ListLocks(ctx, repo)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return f.releaseLocks(ctx, mr, free...)
+	var (
+		free     []store.LockKey
+		released []store.Lock
+	)
+	for _, l := range locks {
+		_, gone := never[l.LockKey]
+		if l.MR != mr || held[l.LockKey] && !gone {
+			continue
+		}
+		free = append(free, l.LockKey)
+		if gone {
+			released = append(released, l)
+		}
+	}
+	return released, f.releaseLocks(ctx, mr, free...)
 }
 
 // help answers `sluice help` and commands Sluice does not understand.
@@ -793,7 +1018,7 @@ func (f *Flow) applyForgeMR(ctx context.Context, ev store.Event, req Request, fg
 			return err
 		}
 		if !res.OK() {
-			why, stale := reasons(res)
+			why, stale, _ := reasons(res)
 			// A stale plan is planned again: the new plan then needs its
 			// own review.
 			replan = replan || stale
@@ -876,7 +1101,10 @@ func (f *Flow) queueApply(ctx context.Context, st projectState, actor string, co
 // names, which whoever holds the webhook secret can sign (the API itself
 // never has the right to apply). The caller has checked that the forge
 // says the merge request is merged. A project whose latest plan was
-// discarded is not applied.
+// discarded is not applied. A project refused for good (what was merged
+// is not what was planned; no reviewed plan is left; it depends on one
+// such) has nothing this merge request can ever apply: its lock goes to
+// the next merge request at once, audited, rather than wait for a person.
 func (f *Flow) mergedForgeMR(ctx context.Context, ev store.Event, req Request, fg forge.Forge, path string, mr *forge.MergeRequest) error {
 	details := map[string]any{"event": ev.ID, "merge_sha": mr.MergeSHA}
 	g, actor := f.mergerGate(ev, req, fg, path, mr, details)
@@ -889,27 +1117,41 @@ func (f *Flow) mergedForgeMR(ctx context.Context, ev store.Event, req Request, f
 	}
 	var (
 		created []int64
-		refused []string
+		refused []render.Unapplied
 		coming  = map[string]bool{}
+		// never: the projects refused for good, and their locks.
+		never     = map[string]bool{}
+		neverLock = map[store.LockKey]string{}
 	)
+	refuse := func(st projectState, why []string, final bool, audit map[string]any) error {
+		refused = append(refused, render.Unapplied{Project: st.Project, Why: why, Never: final, Held: !final})
+		if final {
+			never[st.Project] = true
+			neverLock[lockOf(st.PlanRun)] = strings.Join(why, "; ")
+		}
+		if audit == nil {
+			return nil
+		}
+		audit["reason"], audit["on"] = why, "merge"
+		_, err := f.Audit.Record(ctx, actor, "apply.refused", subject(req.Repo, req.MR, st.Project), audit)
+		return err
+	}
 	for _, st := range byDependency(states) {
 		if st.Plan == nil || !st.Plan.HasChanges || (st.Apply != nil && st.Apply.State == store.StateSucceeded) {
 			continue
 		}
 		if st.Plan.Discarded && st.Apply == nil {
 			// A discarded plan can never be applied: an apply run would only
-			// fail. What was merged is not applied, so the lock stays until
-			// a person has looked.
-			why := "its latest plan was discarded (another plan replaced it, or the merge request was closed), so there is no reviewed plan to apply and `sluice apply` cannot apply it; " +
-				fmt.Sprintf("check the project's state, then release its lock with `sluice unlock -p %s`", st.Project)
-			refused = append(refused, fmt.Sprintf("`%s`: %s", st.Project, why))
-			if _, err := f.Audit.Record(ctx, actor, "apply.refused", subject(req.Repo, req.MR, st.Project), map[string]any{"reason": []string{why}, "on": "merge", "plan": st.Plan.ID}); err != nil {
+			// fail.
+			if err := refuse(st, []string{discardedWhy}, true, map[string]any{"plan": st.Plan.ID}); err != nil {
 				return err
 			}
 			continue
 		}
 		if r := st.Summary.Rules; r != nil && r.Mode != repoconfig.ApplyAfterMerge {
-			refused = append(refused, fmt.Sprintf("`%s` applies before merge (apply mode before_merge) and was not applied: comment `sluice apply`", st.Project))
+			if err := refuse(st, []string{beforeMergeWhy}, false, nil); err != nil {
+				return err
+			}
 			continue
 		}
 		if st.Apply != nil {
@@ -920,20 +1162,17 @@ func (f *Flow) mergedForgeMR(ctx context.Context, ev store.Event, req Request, f
 			return err
 		}
 		if !res.OK() {
-			why, _ := reasons(res)
-			refused = append(refused, fmt.Sprintf("`%s`: %s", st.Project, strings.Join(why, "; ")))
-			if _, err := f.Audit.Record(ctx, actor, "apply.refused", subject(req.Repo, req.MR, st.Project), map[string]any{"reason": why, "on": "merge"}); err != nil {
+			why, _, final := reasons(res)
+			if err := refuse(st, why, final, map[string]any{}); err != nil {
 				return err
 			}
 			continue
 		}
 		// A project whose dependency is not applied (refused above, say)
 		// gets no apply run: once the dependency is, `sluice apply`
-		// applies both, in order.
+		// applies both, in order; unless the dependency never will be.
 		if h := holdOf(st, states, coming); h.blocks() {
-			why := h.why(st.Project, mr)
-			refused = append(refused, fmt.Sprintf("`%s`: %s", st.Project, why))
-			if _, err := f.Audit.Record(ctx, actor, "apply.refused", subject(req.Repo, req.MR, st.Project), map[string]any{"reason": []string{why}, "on": "merge", "depends_on": h.dep}); err != nil {
+			if err := refuse(st, []string{h.why(st.Project, mr)}, h.finalOnMerged(never), map[string]any{"depends_on": h.dep}); err != nil {
 				return err
 			}
 			continue
@@ -942,10 +1181,20 @@ func (f *Flow) mergedForgeMR(ctx context.Context, ev store.Event, req Request, f
 			return err
 		}
 	}
-	// Locks of projects with nothing left to apply go to the next MRs;
-	// the others stay, applied later or waiting for a person.
-	if err := f.releaseApplied(ctx, req.Repo, req.MR, states); err != nil {
+	// Locks of projects with nothing left to apply, or never to be applied
+	// from here, go to the next MRs; the others stay, applied later or
+	// waiting for a person.
+	released, err := f.releaseApplied(ctx, req.Repo, req.MR, states, neverLock)
+	if err != nil {
 		return err
+	}
+	for _, l := range released {
+		if _, err := f.Audit.Record(ctx, "sluice", "lock.released", subject(l.Repo, l.MR, l.Project), map[string]any{
+			"dir": l.Dir, "workspace": l.Workspace, "on": "merge", "event": ev.ID,
+			"reason": "merged, and never to be applied from this merge request: " + neverLock[l.LockKey],
+		}); err != nil {
+			return err
+		}
 	}
 	// The runs that wait for nothing start; the others wait for the
 	// applies of what they depend on.
@@ -953,15 +1202,21 @@ func (f *Flow) mergedForgeMR(ctx context.Context, ev store.Event, req Request, f
 		return err
 	}
 	if len(refused) > 0 {
-		msg := "Merged, but Sluice did not apply:\n\n- " + strings.Join(refused, "\n- ") +
-			"\n\nOnce the checklist passes, a person with write access can comment `sluice apply`. The project locks stay with this merge request until then."
-		if err := fg.Reply(ctx, path, req.MR, msg); err != nil {
+		// The comment says it at its top too; the reply tells people.
+		if err := fg.Reply(ctx, path, req.MR, render.NotApplied(mr.BaseRef, refused)); err != nil {
 			return err
 		}
 	}
-	f.Log.Info("merge request merged", "repo", req.Repo, "mr", req.MR, "applies", created, "refused", len(refused))
+	f.Log.Info("merge request merged", "repo", req.Repo, "mr", req.MR, "applies", created, "refused", len(refused), "locks_released", len(released))
 	return f.RefreshMR(ctx, req.Repo, req.MR)
 }
+
+// Why a merge did not apply a project whose latest plan was discarded, or
+// one that applies before merge.
+const (
+	discardedWhy   = "its latest plan was discarded (another plan replaced it, or the merge request was closed): there is no reviewed plan to apply"
+	beforeMergeWhy = "it applies before the merge (apply mode before_merge) and had not been applied"
+)
 
 // mergerUnknown is the "may apply" item's detail on a merge the forge
 // does not say who made.
@@ -992,10 +1247,17 @@ func (f *Flow) mergerGate(ev store.Event, req Request, fg forge.Forge, path stri
 		f.Log.Warn("a merge webhook names another sender than the forge's merger; the merger asks for the applies",
 			"event", ev.ID, "repo", req.Repo, "mr", req.MR, "webhook_sender", req.Actor, "merged_by", merger)
 	}
-	if merger == "" {
+	return f.mergedByGate(fg, path, mr)
+}
+
+// mergedByGate is the gate of a merged merge request's applies, asked by
+// whoever the forge says merged it, and that person's login: "unknown",
+// who may not apply, when the forge does not say.
+func (f *Flow) mergedByGate(fg forge.Forge, path string, mr *forge.MergeRequest) (*mrGate, string) {
+	if mr.MergedBy == nil || mr.MergedBy.Login == "" {
 		return f.newNobodyGate(fg, path, mr, "unknown", mergerUnknown), "unknown"
 	}
-	return f.newGate(fg, path, mr, merger, false), merger
+	return f.newGate(fg, path, mr, mr.MergedBy.Login, false), mr.MergedBy.Login
 }
 
 // greeting opens a reply to a request: the person who asked, mentioned; a
@@ -1007,12 +1269,17 @@ func greeting(ev store.Event, req Request) string {
 	return "@" + req.Actor + ", "
 }
 
-// reasons lists the failing items of a checklist as "name: detail", and
-// whether the plan itself is stale (the head or the base moved).
-func reasons(res gate.Result) (why []string, stale bool) {
+// reasons lists the failing items of a checklist as "name: detail"; stale
+// says a new plan would mend one (the head, or the branch merged into,
+// moved since the plan: a branch behind its base needs the base's changes
+// instead, which a new plan of the same head would not bring), final that
+// one can never pass once the merge request is merged (it is not planned
+// again, and the merge commit stays what it is).
+func reasons(res gate.Result) (why []string, stale, final bool) {
 	for _, it := range res.Failing() {
 		why = append(why, it.Name+": "+it.Detail)
-		stale = stale || it.Name == gate.ItemDiverged || it.Name == gate.ItemFresh
+		stale = stale || it.Name == gate.ItemFresh
+		final = final || it.Name == gate.ItemFresh || it.Name == gate.ItemDiverged
 	}
-	return why, stale
+	return why, stale, final
 }

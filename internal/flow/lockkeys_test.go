@@ -17,17 +17,19 @@ import (
 
 // commitTrees is a repository of a few commits, each a directory of its
 // own; changed[head] is what a merge request at head changes, diffs[from
-// + to] what differs between two commits.
+// + to] what differs between two commits, mergeBases[a + b] where a
+// branch at a left a base at b (none: b).
 type commitTrees struct {
-	trees   map[string]string
-	changed map[string][]string
-	diffs   map[string][]string
+	trees      map[string]string
+	changed    map[string][]string
+	diffs      map[string][]string
+	mergeBases map[string]string
 }
 
 // newCommitTrees writes each commit's files (path: content).
 func newCommitTrees(t *testing.T, commits map[string]map[string]string) *commitTrees {
 	t.Helper()
-	c := &commitTrees{trees: map[string]string{}, changed: map[string][]string{}, diffs: map[string][]string{}}
+	c := &commitTrees{trees: map[string]string{}, changed: map[string][]string{}, diffs: map[string][]string{}, mergeBases: map[string]string{}}
 	for sha, files := range commits {
 		dir := t.TempDir()
 		for name, body := range files {
@@ -47,6 +49,14 @@ func (c *commitTrees) ChangedFiles(_ context.Context, _ workspace.Source, _, hea
 }
 func (c *commitTrees) DiffFiles(_ context.Context, _ workspace.Source, from, to string) ([]string, error) {
 	return c.diffs[from+to], nil
+}
+
+// MergeBase is mergeBases[a+b], or b: a branch that has all of its base.
+func (c *commitTrees) MergeBase(_ context.Context, _ workspace.Source, a, b string) (string, error) {
+	if mb, ok := c.mergeBases[a+b]; ok {
+		return mb, nil
+	}
+	return b, nil
 }
 func (c *commitTrees) TreeFS(_ context.Context, _ workspace.Source, commit string, _ func(string, int64) bool) (fs.FS, error) {
 	dir, ok := c.trees[commit]
@@ -149,7 +159,8 @@ func TestEditOfOneEntryAffectsOnlyThatProject(t *testing.T) {
 // TestPlanBindsItsOwnEntry: a plan of prod is bound to prod's entry in
 // sluice.yaml, not to the whole file: the base moving on with an edit of
 // staging's entry leaves prod's plan current; an edit of prod's own entry
-// (or a sluice.yaml that cannot be read) makes it diverge.
+// (or a sluice.yaml that cannot be read) that the branch lacks makes it
+// diverge.
 func TestPlanBindsItsOwnEntry(t *testing.T) {
 	const (
 		stagingOnBase = "4444444444444444444444444444444444444444"
@@ -158,11 +169,15 @@ func TestPlanBindsItsOwnEntry(t *testing.T) {
 	)
 	prodEdited := twoProjects + "    apply:\n      mode: before_merge\n"
 	ws := newCommitTrees(t, map[string]map[string]string{
-		baseB: projectFiles(twoProjects), stagingOnBase: projectFiles(stagingEdited),
+		baseB: projectFiles(twoProjects), headH1: projectFiles(twoProjects), stagingOnBase: projectFiles(stagingEdited),
 		prodOnBase: projectFiles(prodEdited), brokenOnBase: projectFiles("projects: ["),
 	})
+	// The branch left the base at baseB; the base then moved to each of
+	// these, and the head has none of them.
 	for _, to := range []string{stagingOnBase, prodOnBase, brokenOnBase} {
+		ws.mergeBases[headH1+to] = baseB
 		ws.diffs[baseB+to] = []string{"sluice.yaml"}
+		ws.diffs[headH1+to] = []string{"sluice.yaml"}
 	}
 	f, _ := newScaleFlow(t, openSQLite(t), ws, nil)
 	st := projectState{
@@ -179,7 +194,7 @@ func TestPlanBindsItsOwnEntry(t *testing.T) {
 		{brokenOnBase, []string{"sluice.yaml"}},
 	} {
 		mr := &forge.MergeRequest{Number: 7, State: forge.MROpen, HeadSHA: headH1, BaseSHA: tt.base}
-		got, err := f.diverged(t.Context(), mr, st)
+		got, err := f.newGate(nil, "org/infra", mr, "", false).diverged(t.Context(), st)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -107,6 +107,11 @@ func (o oneTree) ChangedFiles(context.Context, workspace.Source, string, string)
 func (o oneTree) DiffFiles(context.Context, workspace.Source, string, string) ([]string, error) {
 	return nil, nil
 }
+
+// MergeBase says every branch has all of its base.
+func (o oneTree) MergeBase(_ context.Context, _ workspace.Source, _, b string) (string, error) {
+	return b, nil
+}
 func (o oneTree) TreeFS(context.Context, workspace.Source, string, func(string, int64) bool) (fs.FS, error) {
 	return fstest.MapFS{}, nil
 }
@@ -424,8 +429,9 @@ func newMergeForge() *mrForge {
 }
 
 // TestMergeSkipsADiscardedPlan: when the latest plan of a project is
-// discarded, a merge creates no apply run for it (it could only fail),
-// says so, and keeps the project's lock for a person to look.
+// discarded, a merge creates no apply run for it (it could only fail) and
+// says so. Nothing of the project can ever be applied from the merge
+// request, so its lock goes (audited) rather than wait for an admin.
 func TestMergeSkipsADiscardedPlan(t *testing.T) {
 	fg := newMergeForge()
 	e := newFlowEnv(t, fg)
@@ -437,14 +443,15 @@ func TestMergeSkipsADiscardedPlan(t *testing.T) {
 	if applies := e.applies("gitea:org/infra", 7); len(applies) != 0 {
 		t.Fatalf("apply runs of a discarded plan %d: %+v", p.ID, applies)
 	}
-	if len(fg.replies) != 1 || !strings.Contains(fg.replies[0], "`net`: its latest plan was discarded") {
+	if len(fg.replies) != 1 || !strings.Contains(fg.replies[0], "`net`: never from this merge request, and its lock was released: its latest plan was discarded") {
 		t.Errorf("replies = %q, want one naming net's discarded plan", fg.replies)
 	}
-	if l, err := e.st.GetLock(ctx, store.LockKey{Repo: "gitea:org/infra", Dir: "net", Workspace: "default"}); err != nil || l.MR != 7 {
-		t.Errorf("lock = %+v, %v; want it still held by !7", l, err)
+	if l, err := e.st.GetLock(ctx, store.LockKey{Repo: "gitea:org/infra", Dir: "net", Workspace: "default"}); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("lock = %+v, %v; want it released", l, err)
 	}
-	if got := e.auditActions(); !slices.Contains(got, "carol apply.refused gitea:org/infra!7/net") {
-		t.Errorf("audit = %q, want apply.refused of net", got)
+	got := e.auditActions()
+	if !slices.Contains(got, "carol apply.refused gitea:org/infra!7/net") || !slices.Contains(got, "sluice lock.released gitea:org/infra!7/net") {
+		t.Errorf("audit = %q, want apply.refused of net, and its lock released", got)
 	}
 }
 

@@ -1,12 +1,17 @@
 package flow
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/sluicehq/sluice/internal/forge"
+	"github.com/sluicehq/sluice/internal/gate"
+	"github.com/sluicehq/sluice/internal/repoconfig"
 	"github.com/sluicehq/sluice/internal/store"
 )
 
@@ -195,6 +200,23 @@ func (m *statusMemo) posted(key string) map[statusKey]commitStatus {
 	return m.mrs[key]
 }
 
+// set records one status posted outside a refresh (the gate status of a
+// merge request not planned), leaving the map a refresh may be reading
+// as it was.
+func (m *statusMemo) set(key string, s commitStatus) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.mrs == nil || len(m.mrs) >= memoMRs {
+		m.mrs = map[string]map[statusKey]commitStatus{}
+	}
+	posted := map[statusKey]commitStatus{}
+	for k, v := range m.mrs[key] {
+		posted[k] = v
+	}
+	posted[statusKey{s.sha, s.check.Name}] = s
+	m.mrs[key] = posted
+}
+
 func (m *statusMemo) keep(key string, posted map[statusKey]commitStatus) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -206,19 +228,177 @@ func (m *statusMemo) keep(key string, posted map[statusKey]commitStatus) {
 
 // postStatuses sets the commit statuses of a project's state that differ
 // from those in before (what was last posted), and records in after what
-// the forge now has. A status that fails to post is logged, and tried
-// again by the next refresh.
+// the forge now has.
 func (f *Flow) postStatuses(ctx context.Context, fg forge.Forge, path string, st projectState, before, after map[statusKey]commitStatus) {
 	for _, s := range statusesOf(st) {
-		k := statusKey{s.sha, s.check.Name}
-		if before[k] == s {
-			after[k] = s
-			continue
-		}
-		if err := fg.SetStatus(ctx, path, s.sha, s.check); err != nil {
-			f.Log.Warn("setting commit status failed", "repo", st.PlanRun.Repo, "mr", st.PlanRun.MR, "project", st.Project, "status", s.check.Name, "err", err)
-			continue
-		}
+		f.postStatus(ctx, fg, path, subject(st.PlanRun.Repo, st.PlanRun.MR, st.Project), s, before, after)
+	}
+}
+
+// postStatus sets one commit status unless before (what was last posted)
+// has it, and records in after what the forge now has. A status that
+// fails to post is logged, and tried again by the next refresh.
+func (f *Flow) postStatus(ctx context.Context, fg forge.Forge, path, what string, s commitStatus, before, after map[statusKey]commitStatus) {
+	k := statusKey{s.sha, s.check.Name}
+	if before[k] == s {
 		after[k] = s
+		return
+	}
+	if err := fg.SetStatus(ctx, path, s.sha, s.check); err != nil {
+		f.Log.Warn("setting commit status failed", "subject", what, "status", s.check.Name, "err", err)
+		return
+	}
+	after[k] = s
+}
+
+// GateStatus is the commit status on a merge request's head that the
+// forge's branch protection is to require (docs/forges): success once
+// merging would apply every project the merge request changes (each
+// project's checklist passes, its plan has no changes, or it was applied
+// before the merge) and when it changes no project; pending while a plan
+// or an apply runs and while the checklist only waits (for an approval, a
+// check still running...); failure when the merge request must change
+// (a plan failed, changes requested, a branch behind its base...). The
+// forge then refuses the merges Sluice would refuse to apply, which its own
+// rules cannot express (a committer's approval, approval.from, a branch
+// behind its base in the project's files).
+const GateStatus = "sluice/gate"
+
+// gateDescriptionMax is about what the forges show of a status's
+// description (GitHub keeps 140 characters).
+const gateDescriptionMax = 140
+
+// gateOf is the sluice/gate status of an open merge request's head, from
+// its projects' states and the checklists of those with changes left to
+// apply (results, by projectKey). intoApplyBranch is false for a merge
+// request into a branch Sluice does not apply from: nothing of it is ever
+// applied, so nothing holds its merge. While plans or applies run, the
+// description names only what failed: it does not change as each of a
+// thousand projects finishes, so the status is posted twice, not a
+// thousand times.
+func gateOf(mr *forge.MergeRequest, states []projectState, results map[string]gate.Result, intoApplyBranch bool) commitStatus {
+	c := forge.Check{Name: GateStatus, State: forge.CheckSuccess}
+	if !intoApplyBranch {
+		c.Description = "nothing is applied from a merge request into " + mr.BaseRef
+		return commitStatus{sha: mr.HeadSHA, check: c}
+	}
+	var failed, waiting, ready []string
+	running := ""
+	for _, st := range states {
+		state, why := projectVerdict(st, results)
+		switch {
+		case state == forge.CheckSuccess && why != "":
+			ready = append(ready, st.Project)
+		case state == forge.CheckSuccess:
+		case state == forge.CheckFailure:
+			failed = append(failed, st.Project+": "+why)
+		case why == "planning" || why == "applying":
+			running = cmp.Or(running, why)
+		default:
+			waiting = append(waiting, st.Project+": "+why)
+		}
+	}
+	switch {
+	case len(failed) > 0:
+		c.State = forge.CheckFailure
+	case running != "" || len(waiting) > 0:
+		c.State = forge.CheckPending
+	}
+	held := failed
+	if running == "" {
+		held = append(held, waiting...)
+	} else {
+		held = append(held, running)
+	}
+	switch {
+	case c.State != forge.CheckSuccess:
+		c.Description = "not ready: " + upTo(held, "; ", gateDescriptionMax-len("not ready: "))
+	case len(ready) > 0:
+		c.Description = "ready: merging applies " + upTo(ready, ", ", gateDescriptionMax-len("ready: merging applies "))
+	default:
+		c.Description = "nothing left to apply"
+	}
+	return commitStatus{sha: mr.HeadSHA, check: c}
+}
+
+// projectVerdict is what one project says of merging its merge request
+// now: success with why "ready" when the merge applies it, success with no
+// why when nothing of it is left to apply; otherwise pending or failure,
+// and why (the failing items of its checklist, or what runs).
+func projectVerdict(st projectState, results map[string]gate.Result) (forge.CheckState, string) {
+	switch st.PlanRun.State {
+	case store.StateQueued, store.StateRunning:
+		return forge.CheckPending, "planning"
+	case store.StateSucceeded:
+	default:
+		return forge.CheckFailure, "plan " + string(st.PlanRun.State)
+	}
+	if st.Plan == nil || !st.Plan.HasChanges {
+		return forge.CheckSuccess, ""
+	}
+	if a := st.Apply; a != nil {
+		switch a.State {
+		case store.StateSucceeded:
+			return forge.CheckSuccess, ""
+		case store.StateQueued, store.StateRunning:
+			return forge.CheckPending, "applying"
+		}
+		return forge.CheckFailure, "apply " + string(a.State)
+	}
+	res, ok := results[projectKey(st.Project, st.Workspace)]
+	switch {
+	case st.Plan.Discarded || !ok:
+		return forge.CheckFailure, "no reviewed plan"
+	case !res.OK():
+		var names []string
+		for _, it := range res.Failing() {
+			names = append(names, it.Name)
+		}
+		if res.Waiting() {
+			return forge.CheckPending, strings.Join(names, ", ")
+		}
+		return forge.CheckFailure, strings.Join(names, ", ")
+	}
+	if r := st.Summary.Rules; r != nil && r.Mode != repoconfig.ApplyAfterMerge {
+		return forge.CheckPending, "to apply before the merge"
+	}
+	return forge.CheckSuccess, "ready"
+}
+
+// upTo joins items with sep in at most n characters, saying how many
+// more there are when they do not all fit.
+func upTo(items []string, sep string, n int) string {
+	out := ""
+	for i, it := range items {
+		next := it
+		if i > 0 {
+			next = out + sep + it
+		}
+		more := ""
+		if i+1 < len(items) {
+			more = fmt.Sprintf("%sand %d more", sep, len(items)-i-1)
+		}
+		if utf8.RuneCountInString(next+more) > n {
+			if i == 0 {
+				return string([]rune(it)[:max(0, n-1)]) + "…"
+			}
+			return out + fmt.Sprintf("%sand %d more", sep, len(items)-i)
+		}
+		out = next
+	}
+	return out
+}
+
+// setGate posts the sluice/gate status of a merge request that is not
+// planned (it changes no project, or Sluice does not plan it by itself),
+// unless this process posted the same already; a refresh of a merge request
+// without projects leaves it as it is.
+func (f *Flow) setGate(ctx context.Context, fg forge.Forge, path, repo string, number int64, sha string, state forge.CheckState, description string) {
+	memo := subject(repo, number, "")
+	s := commitStatus{sha: sha, check: forge.Check{Name: GateStatus, State: state, Description: description}}
+	after := map[statusKey]commitStatus{}
+	f.postStatus(ctx, fg, path, memo, s, f.statuses.posted(memo), after)
+	if _, ok := after[statusKey{sha, GateStatus}]; ok {
+		f.statuses.set(memo, s)
 	}
 }

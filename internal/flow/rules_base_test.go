@@ -83,6 +83,13 @@ func (c *commitFiles) DiffFiles(_ context.Context, _ workspace.Source, from, to 
 	return nil, nil
 }
 
+func (c *commitFiles) MergeBase(_ context.Context, _ workspace.Source, a, b string) (string, error) {
+	if err := c.have(a); err != nil {
+		return "", err
+	}
+	return b, c.have(b)
+}
+
 // TreeFS is the commit's files; every one is read.
 func (c *commitFiles) TreeFS(_ context.Context, _ workspace.Source, commit string, _ func(string, int64) bool) (fs.FS, error) {
 	if err := c.have(commit); err != nil {

@@ -65,6 +65,9 @@ func (m manyProjects) ChangedFiles(context.Context, workspace.Source, string, st
 func (m manyProjects) DiffFiles(context.Context, workspace.Source, string, string) ([]string, error) {
 	return nil, nil
 }
+func (m manyProjects) MergeBase(_ context.Context, _ workspace.Source, _, b string) (string, error) {
+	return b, nil
+}
 func (m manyProjects) TreeFS(context.Context, workspace.Source, string, func(string, int64) bool) (fs.FS, error) {
 	return os.DirFS(m.dir), nil
 }
@@ -439,9 +442,12 @@ func TestStatusesArePostedOnlyWhenTheyChange(t *testing.T) {
 	for _, p := range []string{"p0001", "p0002", "p0003"} {
 		want = append(want, fmt.Sprintf("2222222 sluice/plan: %s pending planning", p))
 	}
+	// The gate status does not change while projects finish planning.
+	want = append(want, "2222222 sluice/gate pending not ready: planning")
 	for _, p := range []string{"p0001", "p0002", "p0003"} {
 		want = append(want, fmt.Sprintf("2222222 sluice/plan: %s success 1 to add, 0 to change, 0 to destroy", p))
 	}
+	want = append(want, "2222222 sluice/gate success ready: merging applies p0001, p0002, p0003")
 	if got := fg.posted(); !slices.Equal(got, want) {
 		t.Errorf("statuses posted:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}

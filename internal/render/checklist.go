@@ -48,7 +48,7 @@ func Checklist(gates []Gate, merged bool) string {
 		}
 	}
 	if merged {
-		b.WriteString("\nMerged, not applied: once the checklist passes, a person with write access can comment `sluice apply`.\n")
+		b.WriteString("\nMerged, not applied: what to do is at the top of this comment.\n")
 	} else {
 		b.WriteString("\nComment `sluice help` for the commands.\n")
 	}

@@ -28,7 +28,7 @@ func TestChecklist(t *testing.T) {
 			want: "#### Before apply\n" +
 				"\n`dev`:\n- [x] approvals — 1 of 1 needed: bob\n" +
 				"\n`prod`:\n- [ ] threads resolved — 2 unresolved\n" +
-				"\nMerged, not applied: once the checklist passes, a person with write access can comment `sluice apply`.\n",
+				"\nMerged, not applied: what to do is at the top of this comment.\n",
 		},
 	}
 	for _, tt := range tests {

@@ -72,7 +72,10 @@ type ProjectResult struct {
 type Comment struct {
 	Head, Base string // commit SHAs; shown in their 7-character short form
 	Projects   []ProjectResult
-	Footer     string // optional markdown, e.g. a link to the run; written last
+	// Top is optional markdown written first, right under the title: what
+	// readers must know before anything else (NotApplied, Failed).
+	Top    string
+	Footer string // optional markdown, e.g. a link to the run; written last
 }
 
 // Markdown renders the comment. Every piece of text that comes from outside
@@ -100,6 +103,9 @@ func Markdown(c Comment, r *redact.Redactor) string {
 		}
 	}
 	blocks := []string{Marker + "\n## " + title}
+	if t := strings.TrimSpace(red(c.Top)); t != "" {
+		blocks = append(blocks, t)
+	}
 	if c.Head != "" {
 		s := "Commit " + codeSpan(red(short(c.Head)))
 		if c.Base != "" {

@@ -327,6 +327,28 @@ func TestMarkdownGolden(t *testing.T) {
 			name:    "no_projects",
 			comment: func(t *testing.T) Comment { return Comment{Head: head} },
 		},
+		{
+			// The merge got through while the checklist failed: the top
+			// says so, and what to do, above the plans and the checklist.
+			name: "merged_not_applied",
+			comment: func(t *testing.T) Comment {
+				p := planned("prod", &engine.Plan{Summary: engine.Summary{Change: 1}})
+				n := planned("net", &engine.Plan{Summary: engine.Summary{Add: 1}})
+				return Comment{Head: head, Base: base, Projects: []ProjectResult{n, p},
+					Top: NotApplied("main", []Unapplied{
+						{Project: "net", Why: []string{"approvals: 0 of 1 needed (not counted: bob (pushed commits to this merge request))"}},
+						{Project: "prod", Why: []string{"merges as planned: the merge commit differs from the planned commit 1111111 in envs/prod/main.tf"}, Never: true},
+					}) + "\n\n" + Failed([]string{"dns"}, nil),
+					Footer: Checklist([]Gate{{Project: "net", Items: []GateItem{{Name: "approvals", Detail: "0 of 1 needed"}}}}, true),
+				}
+			},
+		},
+		{
+			name: "merged_elsewhere",
+			comment: func(t *testing.T) Comment {
+				return Comment{Head: head, Base: base, Top: MergedElsewhere("my-base", []string{"main"})}
+			},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -398,7 +420,8 @@ func TestUntrustedTextNeitherMentionsNorLinks(t *testing.T) {
 		{Name: "app", Status: StatusSkipped, Message: mentionsAndLinks},
 		{Name: "web", Status: StatusApplied, Message: mentionsAndLinks},
 		{Name: "api", Status: StatusPending, Message: mentionsAndLinks},
-	}, Footer: Checklist([]Gate{{Project: "prod", Items: []GateItem{{Name: "checks", Detail: mentionsAndLinks}}, Notes: []string{mentionsAndLinks}}}, false)}, nil)
+	}, Top: NotApplied("main", []Unapplied{{Project: "prod", Why: []string{mentionsAndLinks}}}),
+		Footer: Checklist([]Gate{{Project: "prod", Items: []GateItem{{Name: "checks", Detail: mentionsAndLinks}}, Notes: []string{mentionsAndLinks}}}, false)}, nil)
 	text := outsideCode(got)
 	// What GitHub, GitLab and Gitea act on, roughly: a sign right before
 	// a name or a number, a scheme or www. starting a word.
@@ -410,8 +433,8 @@ func TestUntrustedTextNeitherMentionsNorLinks(t *testing.T) {
 	want := "ping @\u200balice and @\u200borg/team, see `https://evil.example/x?a=b`. " +
 		"Or \\[this\\](`https://evil.example/y`), `www.evil.example`, \\<`https://evil.example/z`\\>, bob@\u200bexample.com; " +
 		"fixes \\#\u200b12, owner/repo\\#\u200b34, !56 and \\&7 (`https://en.example/wiki/A_(b)`)"
-	if n := strings.Count(got, want); n != 7 {
-		t.Errorf("the neutralised text is there %d times, want 7 (the warning, 4 messages, the check, the note):\n%s\nwant\n%s", n, got, want)
+	if n := strings.Count(got, want); n != 8 {
+		t.Errorf("the neutralised text is there %d times, want 8 (the warning, 4 messages, the check, the note, the reason not applied):\n%s\nwant\n%s", n, got, want)
 	}
 	// In code blocks the forges neither mention nor link: left alone.
 	if !strings.Contains(got, "```text\n"+mentionsAndLinks+"\n```") {

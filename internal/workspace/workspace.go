@@ -164,15 +164,33 @@ func (m *Manager) ChangedFiles(ctx context.Context, src Source, base, head strin
 	if err != nil {
 		return nil, err
 	}
-	mb, err := git(ctx, mirror, Source{}, "merge-base", base, head)
+	mb, err := mergeBase(ctx, mirror, src, base, head)
 	if err != nil {
-		return nil, fmt.Errorf("finding the merge base of %s and %s in %s: %w", gitx.Short(base), gitx.Short(head), src.Repo, err)
+		return nil, err
 	}
-	out, err := git(ctx, mirror, Source{}, "diff", "--no-ext-diff", "--no-textconv", "--name-status", "-z", "-M", strings.TrimSpace(mb), head, "--")
+	out, err := git(ctx, mirror, Source{}, "diff", "--no-ext-diff", "--no-textconv", "--name-status", "-z", "-M", mb, head, "--")
 	if err != nil {
 		return nil, fmt.Errorf("listing the changes of %s: %w", src.Repo, err)
 	}
 	return paths(out)
+}
+
+// MergeBase is the best common ancestor of two commits: where a merge
+// request's branch left its base, for one at a and a base at b.
+func (m *Manager) MergeBase(ctx context.Context, src Source, a, b string) (string, error) {
+	mirror, err := m.Mirror(ctx, src, a, b)
+	if err != nil {
+		return "", err
+	}
+	return mergeBase(ctx, mirror, src, a, b)
+}
+
+func mergeBase(ctx context.Context, mirror string, src Source, a, b string) (string, error) {
+	mb, err := git(ctx, mirror, Source{}, "merge-base", a, b)
+	if err != nil {
+		return "", fmt.Errorf("finding the merge base of %s and %s in %s: %w", gitx.Short(a), gitx.Short(b), src.Repo, err)
+	}
+	return strings.TrimSpace(mb), nil
 }
 
 // TreeFS returns the tree of a commit as a read-only file system

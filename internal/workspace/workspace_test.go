@@ -45,6 +45,16 @@ func TestMirrorCheckoutAndDiffs(t *testing.T) {
 	if err != nil || len(diff) != 2 {
 		t.Errorf("DiffFiles = %q, %v", diff, err)
 	}
+	// The base moves on after the branch left it: their merge base is
+	// where it left.
+	testkit.Git(t, origin, "switch", "-q", "-")
+	testkit.WriteFile(t, filepath.Join(origin, "other.tf"), "y\n")
+	testkit.Git(t, origin, "add", "-A")
+	testkit.Git(t, origin, "commit", "-qm", "base moves")
+	moved := testkit.Git(t, origin, "rev-parse", "HEAD")
+	if mb, err := m.MergeBase(ctx, src, head, moved); err != nil || mb != base {
+		t.Errorf("MergeBase = %q, %v; want %s", mb, err, base)
+	}
 	fsys, err := m.TreeFS(ctx, src, base, func(name string, _ int64) bool { return name == "CODEOWNERS" })
 	if err != nil {
 		t.Fatal(err)
