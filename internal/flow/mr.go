@@ -134,6 +134,8 @@ func (f *Flow) planMR(ctx context.Context, ev store.Event, req Request) error {
 				return f.refuse(ctx, fg, path, req, "plan", fmt.Sprintf("@%s, only people with write access to the repository can ask Sluice to plan.", req.Actor))
 			}
 		} else if mr.FromFork {
+			// Not planned, it must not pass for one that changes nothing.
+			f.setGate(ctx, fg, path, req.Repo, req.MR, mr.HeadSHA, forge.CheckFailure, "not planned: a merge request from a fork is planned once a maintainer comments sluice plan")
 			return f.notice(ctx, fg, path, req, "fork", "This merge request comes from a fork, so Sluice does not plan it by itself: "+
 				"planning runs the code of the change. A maintainer who has read the change can comment `sluice plan`.")
 		}
@@ -180,6 +182,11 @@ func (f *Flow) planMR(ctx context.Context, ev store.Event, req Request) error {
 	}
 	if n := f.MaxProjectsPerMR; n > 0 && len(names) > n {
 		return f.tooManyProjects(ctx, fg, path, req, names)
+	}
+	if len(names) == 0 && fg != nil {
+		// Nothing to plan is nothing to hold: branch protection that
+		// requires the gate lets the merge through.
+		f.setGate(ctx, fg, path, req.Repo, req.MR, req.HeadSHA, forge.CheckSuccess, "no project is affected")
 	}
 	// A merge request into a branch Sluice does not apply from takes no
 	// project lock (see HandlePlan).
@@ -289,6 +296,7 @@ func (f *Flow) tooManyProjects(ctx context.Context, fg forge.Forge, path string,
 	if fg == nil {
 		return permanent(fmt.Errorf("%w: %s", ErrInvalid, msg))
 	}
+	f.setGate(ctx, fg, path, req.Repo, req.MR, req.HeadSHA, forge.CheckFailure, fmt.Sprintf("not planned: %d projects, more than the %d this server plans", len(names), limit))
 	return f.notice(ctx, fg, path, req, "too-many-projects", msg)
 }
 

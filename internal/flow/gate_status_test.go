@@ -1,0 +1,132 @@
+package flow
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/sluicehq/sluice/internal/forge"
+	"github.com/sluicehq/sluice/internal/workspace"
+)
+
+// noProject is a repository whose merge requests change no project.
+type noProject struct{ manyProjects }
+
+func (noProject) ChangedFiles(context.Context, workspace.Source, string, string) ([]string, error) {
+	return []string{"README.md"}, nil
+}
+
+// committedForge is callsForge where bob, who approved, pushed a commit
+// to the merge request: the forge's own rules count his approval, Sluice's
+// do not.
+type committedForge struct{ *callsForge }
+
+func (committedForge) Committers(context.Context, string, int64) ([]string, error) {
+	return []string{"alice", "bob"}, nil
+}
+
+// TestGateStatus: the one status branch protection requires, sluice/gate
+// on the merge request's head, passes when merging applies the plans (or
+// there is nothing to apply) and holds the merge otherwise: pending while
+// the plans run or the checklist waits for a person (an approval that
+// counts), failing when the merge request must change or was not planned.
+// A merge request that changes no project passes: it must not wait for a
+// plan that never comes.
+func TestGateStatus(t *testing.T) {
+	gate := func(fg *callsForge) string {
+		t.Helper()
+		var last string
+		for _, s := range fg.posted() {
+			if strings.HasPrefix(s, "2222222 sluice/gate ") {
+				last = strings.TrimPrefix(s, "2222222 sluice/gate ")
+			}
+		}
+		return last
+	}
+	plan := func(t *testing.T, ws Workspaces, fg forge.Forge, calls *callsForge) {
+		t.Helper()
+		f, jobs := newScaleFlow(t, openSQLite(t), ws, fg)
+		accept(t, f, Request{Action: ActionPlan, Repo: "gitea:org/infra", MR: 7, Actor: "alice", Trigger: "opened"})
+		workPlans(t, f, jobs, 0, 0)
+	}
+
+	t.Run("approved", func(t *testing.T) {
+		fg := newCallsForge()
+		plan(t, newManyProjects(t, 2), fg, fg)
+		if got := gate(fg); got != "success ready: merging applies p0001, p0002" {
+			t.Errorf("sluice/gate = %q", got)
+		}
+	})
+	t.Run("approved by a committer", func(t *testing.T) {
+		fg := newCallsForge()
+		plan(t, newManyProjects(t, 2), committedForge{fg}, fg)
+		if got := gate(fg); got != "pending not ready: p0001: approvals; p0002: approvals" {
+			t.Errorf("sluice/gate = %q, want it pending on the approvals", got)
+		}
+	})
+	t.Run("changes no project", func(t *testing.T) {
+		fg := newCallsForge()
+		plan(t, noProject{newManyProjects(t, 2)}, fg, fg)
+		if got := gate(fg); got != "success no project is affected" {
+			t.Errorf("sluice/gate = %q", got)
+		}
+		if c := fg.comments["<!-- sluice:plan -->"]; !strings.Contains(c, "No projects are affected") {
+			t.Errorf("the comment:\n%s", c)
+		}
+	})
+	t.Run("from a fork", func(t *testing.T) {
+		fg := newCallsForge()
+		fg.setMR(func(mr *forge.MergeRequest) { mr.FromFork = true })
+		plan(t, newManyProjects(t, 2), fg, fg)
+		if got := gate(fg); !strings.HasPrefix(got, "failure not planned: a merge request from a fork") {
+			t.Errorf("sluice/gate = %q, want it failing: nothing was planned", got)
+		}
+	})
+	t.Run("too many projects", func(t *testing.T) {
+		fg := newCallsForge()
+		f, _ := newScaleFlow(t, openSQLite(t), newManyProjects(t, 3), fg)
+		f.MaxProjectsPerMR = 2
+		accept(t, f, Request{Action: ActionPlan, Repo: "gitea:org/infra", MR: 7, Actor: "alice", Trigger: "opened"})
+		if got := gate(fg); got != "failure not planned: 3 projects, more than the 2 this server plans" {
+			t.Errorf("sluice/gate = %q", got)
+		}
+	})
+	t.Run("into a branch Sluice does not apply from", func(t *testing.T) {
+		fg := newCallsForge()
+		fg.setMR(func(mr *forge.MergeRequest) { mr.BaseRef = "staging" })
+		plan(t, newManyProjects(t, 2), fg, fg)
+		if got := gate(fg); got != "success nothing is applied from a merge request into staging" {
+			t.Errorf("sluice/gate = %q", got)
+		}
+	})
+}
+
+// TestMergedNotAppliedAtTheTop: a merge the gate refused (bob, who
+// approved, pushed a commit) says so first in the comment, above the plans
+// and the checklist whose other boxes are ticked: what was not applied,
+// why, and what to do. The reply says the same, for notification. The
+// approval can still come (a reviewer's `sluice apply`), so the locks
+// stay.
+func TestMergedNotAppliedAtTheTop(t *testing.T) {
+	fg := newCallsForge()
+	st := openSQLite(t)
+	f, jobs := newScaleFlow(t, st, newManyProjects(t, 1), committedForge{fg})
+	accept(t, f, Request{Action: ActionPlan, Repo: "gitea:org/infra", MR: 7, Actor: "alice", Trigger: "opened"})
+	workPlans(t, f, jobs, 0, 0)
+	fg.setMR(func(mr *forge.MergeRequest) { mr.State, mr.MergeSHA = forge.MRMerged, mergeM })
+	accept(t, f, Request{Action: ActionClose, Repo: "gitea:org/infra", MR: 7, Actor: "carol", Merged: true, Trigger: "merged"})
+
+	c := fg.comments["<!-- sluice:plan -->"]
+	const top = "<!-- sluice:plan -->\n## Sluice plan\n\n**Merged, but Sluice did not apply** `p0001` — `main` now has changes the infrastructure does not.\n\n" +
+		"- `p0001`: approvals: 0 of 1 needed (not counted: bob (pushed commits to this merge request))\n\nWhat to do:\n" +
+		"- `p0001`: once the checklist passes, a person with write access comments `sluice apply` here"
+	if !strings.HasPrefix(c, top) {
+		t.Errorf("the comment does not start with what was not applied:\n%s\nwant it to start:\n%s", c, top)
+	}
+	if len(fg.replies) != 1 || !strings.HasPrefix(fg.replies[0], "**Merged, but Sluice did not apply** `p0001`") {
+		t.Errorf("replies = %q", fg.replies)
+	}
+	if locks, err := st.ListLocks(t.Context(), "gitea:org/infra"); err != nil || len(locks) != 1 || locks[0].MR != 7 {
+		t.Errorf("locks = %+v, %v; want p0001's kept by !7: an approval can still come", locks, err)
+	}
+}
