@@ -108,6 +108,12 @@ type Check struct {
 	URL         string     `json:"url,omitempty"`
 }
 
+// OwnCheck reports whether a check is one Sluice posts itself (sluice/plan:
+// PROJECT, sluice/apply: PROJECT, sluice/gate): the gate never counts them
+// among the other checks, and a GitLab pipeline that holds one is judged
+// by its other jobs.
+func OwnCheck(name string) bool { return strings.HasPrefix(name, "sluice/") }
+
 // Permission is a user's access to a repository.
 type Permission int
 

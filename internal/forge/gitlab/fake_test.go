@@ -53,9 +53,14 @@ type fakeGitLab struct {
 	issues     []*fakeIssue
 	issueNotes map[int64][]string
 	statuses   map[string][]*fakeStatus // by sha
-	nextID     int64
-	faults     []*fault
-	requests   []string // "GET projects/<project>/merge_requests/133?..."
+	// pipelines are those of the commits the tests add (beside the
+	// documented ones), holding the statuses posted on their commit, as
+	// GitLab keeps them: a status joins the latest pipeline of its commit,
+	// or an external pipeline made for it.
+	pipelines []*fakePipeline
+	nextID    int64
+	faults    []*fault
+	requests  []string // "GET projects/<project>/merge_requests/133?..."
 
 	// Knobs.
 	maxPerPage   int                    // cap on per_page (0: GitLab's 100)
@@ -108,8 +113,43 @@ type fakeIssue struct {
 	CreatedAt   string `json:"created_at"`
 }
 
+// fakePipeline is a pipeline whose status GitLab derives from its jobs
+// (its statuses): failed when one that may not fail failed, running while
+// one is pending or running, success otherwise.
+type fakePipeline struct {
+	ID     int64
+	SHA    string
+	Source string
+}
+
+func (f *fakeGitLab) pipelineJSON(p *fakePipeline) map[string]any {
+	status := "success"
+	for _, s := range f.statuses[p.SHA] {
+		switch {
+		case s.PipelineID != p.ID:
+		case (s.Status == "failed" || s.Status == "canceled") && !s.AllowFailure:
+			status = "failed"
+		case (s.Status == "pending" || s.Status == "running") && status != "failed":
+			status = "running"
+		}
+	}
+	return map[string]any{"id": p.ID, "iid": p.ID, "project_id": 1, "status": status, "source": p.Source, "ref": "main", "sha": p.SHA,
+		"web_url": fmt.Sprintf("https://gitlab.example.com/pipelines/%d", p.ID)}
+}
+
+// addPipeline adds a pipeline of source (push, merge_request_event...)
+// on sha, and returns its id.
+func (f *fakeGitLab) addPipeline(sha, source string) int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.nextID++
+	f.pipelines = append(f.pipelines, &fakePipeline{ID: f.nextID, SHA: sha, Source: source})
+	return f.nextID
+}
+
 type fakeStatus struct {
 	ID           int64   `json:"id"`
+	PipelineID   int64   `json:"pipeline_id,omitempty"`
 	SHA          string  `json:"sha"`
 	Ref          string  `json:"ref"`
 	Status       string  `json:"status"`
@@ -344,6 +384,10 @@ func (f *fakeGitLab) project(w http.ResponseWriter, r *http.Request, p []string)
 		}
 		notFound(w, "404 Branch Not Found")
 	case get && len(p) == 4 && p[0] == "repository" && p[1] == "commits" && p[3] == "statuses":
+		if r.URL.Query().Get("all") == "true" {
+			f.page(w, r, f.statuses[p[2]])
+			return
+		}
 		latest := map[string]*fakeStatus{}
 		var names []string
 		for _, s := range f.statuses[p[2]] {
@@ -362,6 +406,9 @@ func (f *fakeGitLab) project(w http.ResponseWriter, r *http.Request, p []string)
 	case get && len(p) == 1 && p[0] == "pipelines":
 		var ps []map[string]any
 		decode(f.t, recording(f.t, "pipelines.json"), &ps)
+		for i := len(f.pipelines) - 1; i >= 0; i-- { // newest first, as asked
+			ps = append([]map[string]any{f.pipelineJSON(f.pipelines[i])}, ps...)
+		}
 		if sha := r.URL.Query().Get("sha"); sha != "" {
 			ps = slices.DeleteFunc(ps, func(p map[string]any) bool { return p["sha"] != sha })
 		}
@@ -554,6 +601,18 @@ func (f *fakeGitLab) setStatus(w http.ResponseWriter, r *http.Request, sha strin
 	}
 	f.nextID++
 	s := &fakeStatus{ID: f.nextID, SHA: sha, Status: in.State, Name: name, Description: in.Description, TargetURL: in.TargetURL, CreatedAt: "2026-01-01T00:00:00Z"}
+	// The latest pipeline of the commit holds it; without one, an external
+	// pipeline made for it.
+	for i := len(f.pipelines) - 1; i >= 0 && s.PipelineID == 0; i-- {
+		if f.pipelines[i].SHA == sha {
+			s.PipelineID = f.pipelines[i].ID
+		}
+	}
+	if s.PipelineID == 0 {
+		f.nextID++
+		f.pipelines = append(f.pipelines, &fakePipeline{ID: f.nextID, SHA: sha, Source: "external"})
+		s.PipelineID = f.nextID
+	}
 	f.statuses[sha] = append(list, s)
 	writeJSON(w, http.StatusCreated, s)
 }

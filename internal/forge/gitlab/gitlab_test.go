@@ -390,6 +390,83 @@ func TestChecks(t *testing.T) {
 	}
 }
 
+// TestOwnStatusesDoNotHoldTheGate: GitLab adds Sluice's commit statuses
+// to the latest pipeline of the head (or makes an external pipeline for
+// them), and that pipeline fails or waits while sluice/gate does. Judged by
+// that pipeline, the gate's "other checks" would never pass, and neither
+// would sluice/gate: the pipeline is left out, its other jobs count.
+func TestOwnStatusesDoNotHoldTheGate(t *testing.T) {
+	ctx := context.Background()
+	const sha = "c0ffee0000000000000000000000000000000000"
+	gateFails := forge.Check{Name: "sluice/gate", State: forge.CheckFailure, Description: "not ready: prod: approvals"}
+
+	t.Run("in the CI pipeline", func(t *testing.T) {
+		f := newFakeGitLab(t)
+		c, _ := newTestClient(t, f)
+		f.addPipeline(sha, "push")
+		if err := c.SetStatus(ctx, testProject, sha, forge.Check{Name: "build", State: forge.CheckSuccess}); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.SetStatus(ctx, testProject, sha, gateFails); err != nil {
+			t.Fatal(err)
+		}
+		got, err := c.Checks(ctx, testProject, sha)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []forge.Check{{Name: "build", State: forge.CheckSuccess, Description: "success"}, gateFails}
+		if !slices.Equal(got, want) {
+			t.Errorf("Checks = %+v, want %+v: no pipeline that holds sluice/gate", got, want)
+		}
+	})
+	t.Run("in a pipeline of its own, then in the CI pipeline", func(t *testing.T) {
+		f := newFakeGitLab(t)
+		c, _ := newTestClient(t, f)
+		if err := c.SetStatus(ctx, testProject, sha, gateFails); err != nil { // an external pipeline
+			t.Fatal(err)
+		}
+		f.addPipeline(sha, "push")
+		if err := c.SetStatus(ctx, testProject, sha, forge.Check{Name: "build", State: forge.CheckFailure}); err != nil {
+			t.Fatal(err)
+		}
+		ok := gateFails
+		ok.State, ok.Description = forge.CheckSuccess, "ready"
+		if err := c.SetStatus(ctx, testProject, sha, ok); err != nil {
+			t.Fatal(err)
+		}
+		got, err := c.Checks(ctx, testProject, sha)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The external pipeline still holds the failed sluice/gate, and the
+		// CI pipeline the new one: neither counts; build's failure does.
+		want := []forge.Check{{Name: "sluice/gate", State: forge.CheckSuccess, Description: "ready"}, {Name: "build", State: forge.CheckFailure, Description: "failed"}}
+		if !slices.Equal(got, want) {
+			t.Errorf("Checks = %+v, want %+v", got, want)
+		}
+	})
+	t.Run("the merge request's head pipeline", func(t *testing.T) {
+		f := newFakeGitLab(t)
+		c, _ := newTestClient(t, f)
+		id := f.addPipeline(testHead, "merge_request_event")
+		f.mrPatch = func(m map[string]any) {
+			m["head_pipeline"] = map[string]any{"id": id, "sha": testHead, "status": "failed", "source": "merge_request_event"}
+		}
+		if err := c.SetStatus(ctx, testProject, testHead, gateFails); err != nil {
+			t.Fatal(err)
+		}
+		got, err := c.MRChecks(ctx, testProject, testMR)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ch := range got {
+			if strings.Contains(ch.Name, "pipeline") {
+				t.Errorf("MRChecks has %+v: the pipeline fails only for sluice/gate", ch)
+			}
+		}
+	})
+}
+
 func TestCheckStates(t *testing.T) {
 	for _, tc := range []struct {
 		status string

@@ -277,8 +277,22 @@ func (c *Client) UnresolvedThreads(ctx context.Context, repo string, number int6
 // name) and the commit statuses on sha (the latest per name: external
 // statuses such as Sluice's own, and the CI jobs, which GitLab reports as
 // statuses too). A pipeline on a merged-results or merge-train ref has
-// another sha; MRChecks adds it.
+// another sha; MRChecks adds it. A pipeline that holds one of Sluice's
+// own statuses is left out (see checks).
 func (c *Client) Checks(ctx context.Context, repo, sha string) ([]forge.Check, error) {
+	out, _, err := c.checks(ctx, repo, sha)
+	return out, err
+}
+
+// checks is Checks, and the pipelines that hold one of Sluice's own
+// statuses. GitLab adds a commit status to the latest pipeline of its
+// commit, or makes an external pipeline for it, and a pipeline fails or
+// waits while any of its jobs does: judged by its own status, a pipeline
+// holding sluice/gate would hold the gate that holds it, for good. Its
+// other jobs are among the statuses listed (every status, so that a
+// pipeline holding an older one of Sluice's is known too), and count as
+// checks of their own.
+func (c *Client) checks(ctx context.Context, repo, sha string) ([]forge.Check, map[int64]bool, error) {
 	pipelines, err := collect(ctx, c, fmt.Sprintf("listing the pipelines of %s at %s", repo, short(sha)), func(o ...gl.RequestOptionFunc) ([]*gl.PipelineInfo, *gl.Response, error) {
 		return c.gl.Pipelines.ListProjectPipelines(repo, &gl.ListProjectPipelinesOptions{
 			ListOptions: listOptions(),
@@ -288,13 +302,19 @@ func (c *Client) Checks(ctx context.Context, repo, sha string) ([]forge.Check, e
 		}, o...)
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	statuses, err := collect(ctx, c, fmt.Sprintf("listing the commit statuses of %s at %s", repo, short(sha)), func(o ...gl.RequestOptionFunc) ([]*gl.CommitStatus, *gl.Response, error) {
-		return c.gl.Commits.GetCommitStatuses(repo, sha, &gl.GetCommitStatusesOptions{ListOptions: listOptions()}, o...)
+		return c.gl.Commits.GetCommitStatuses(repo, sha, &gl.GetCommitStatusesOptions{ListOptions: listOptions(), All: gl.Ptr(true)}, o...)
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	own := map[int64]bool{}
+	for _, s := range statuses {
+		if s != nil && s.PipelineID != 0 && forge.OwnCheck(s.Name) {
+			own[s.PipelineID] = true
+		}
 	}
 	var out []forge.Check
 	seen := map[string]int64{} // check name → id kept
@@ -312,7 +332,7 @@ func (c *Client) Checks(ctx context.Context, repo, sha string) ([]forge.Check, e
 		out = append(out, ch)
 	}
 	for _, p := range pipelines {
-		if p != nil && p.SHA == sha {
+		if p != nil && p.SHA == sha && !own[p.ID] {
 			keep(p.ID, pipelineCheck(p.Name, p.Source, p.Status, p.WebURL))
 		}
 	}
@@ -321,7 +341,7 @@ func (c *Client) Checks(ctx context.Context, repo, sha string) ([]forge.Check, e
 			keep(s.ID, statusCheck(s))
 		}
 	}
-	return out, nil
+	return out, own, nil
 }
 
 // MRChecks is Checks on the merge request's head, plus its head pipeline
@@ -333,11 +353,11 @@ func (c *Client) MRChecks(ctx context.Context, repo string, number int64) ([]for
 	if err != nil {
 		return nil, err
 	}
-	checks, err := c.Checks(ctx, repo, mr.SHA)
+	checks, own, err := c.checks(ctx, repo, mr.SHA)
 	if err != nil {
 		return nil, err
 	}
-	if p := mr.HeadPipeline; p != nil {
+	if p := mr.HeadPipeline; p != nil && !own[p.ID] {
 		ch := pipelineCheck("", string(p.Source), p.Status, p.WebURL)
 		ch.Name = "head pipeline"
 		checks = append(checks, ch)
