@@ -713,20 +713,76 @@ func (s *Server) EditPR(t testing.TB, token, repo string, number int64, fields m
 // to 10 s.
 func (s *Server) MergePR(t testing.TB, token, repo string, number int64) {
 	t.Helper()
+	if err := s.TryMerge(t, token, repo, number); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TryMerge is MergePR that returns Gitea's refusal (an *APIError: 405 for
+// a merge that branch protection or the pull request's state does not
+// allow) instead of failing the test.
+func (s *Server) TryMerge(t testing.TB, token, repo string, number int64) error {
+	t.Helper()
 	path := fmt.Sprintf("/repos/%s/pulls/%d/merge", repo, number)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		err := s.do(token, "", http.MethodPost, path, map[string]any{"Do": "merge"}, nil)
 		var apiErr *APIError
-		if err == nil {
-			return
-		}
-		if !errors.As(err, &apiErr) || apiErr.Status != http.StatusMethodNotAllowed ||
+		if err == nil || !errors.As(err, &apiErr) || apiErr.Status != http.StatusMethodNotAllowed ||
 			!strings.Contains(apiErr.Body, "try again later") || time.Now().After(deadline) {
-			t.Fatal(err)
+			return err
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// UpdatePR merges the base branch into a pull request's branch, as Gitea's
+// "Update branch by merge" button does, as the holder of token.
+func (s *Server) UpdatePR(t testing.TB, token, repo string, number int64) {
+	t.Helper()
+	s.API(t, token, http.MethodPost, fmt.Sprintf("/repos/%s/pulls/%d/update?style=merge", repo, number), nil, nil)
+}
+
+// Protect protects branch of repo (a rule named after it), as the
+// administrator: a pull request merges only once, on its head, a commit
+// status matching each of checks succeeded (Gitea's status check
+// patterns: globs). Pushing stays open to those with write access, for
+// tests that move the branch themselves.
+func (s *Server) Protect(t testing.TB, repo, branch string, checks ...string) {
+	t.Helper()
+	s.API(t, s.admin, http.MethodPost, "/repos/"+repo+"/branch_protections", map[string]any{
+		"rule_name":             branch,
+		"enable_push":           true,
+		"enable_status_check":   true,
+		"status_check_contexts": checks,
+	}, nil)
+}
+
+// Unprotect removes the protection rule of branch (see Protect).
+func (s *Server) Unprotect(t testing.TB, repo, branch string) {
+	t.Helper()
+	s.API(t, s.admin, http.MethodDelete, "/repos/"+repo+"/branch_protections/"+branch, nil, nil)
+}
+
+// EditFile changes a file on branch through Gitea's API, as its web
+// editor does: the holder of token makes the commit, under their own name
+// and email. It returns the new commit's id.
+func (s *Server) EditFile(t testing.TB, token, repo, branch, path, content string) string {
+	t.Helper()
+	var f struct {
+		SHA string `json:"sha"`
+	}
+	s.API(t, token, http.MethodGet, "/repos/"+repo+"/contents/"+path+"?ref="+branch, nil, &f)
+	var out struct {
+		Commit struct {
+			SHA string `json:"sha"`
+		} `json:"commit"`
+	}
+	s.API(t, token, http.MethodPut, "/repos/"+repo+"/contents/"+path, map[string]any{
+		"content": base64.StdEncoding.EncodeToString([]byte(content)),
+		"sha":     f.SHA, "branch": branch, "message": "edit " + path,
+	}, &out)
+	return out.Commit.SHA
 }
 
 // ReviewComment is a comment on a line of a file in a review.

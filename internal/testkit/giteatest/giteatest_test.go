@@ -1,6 +1,7 @@
 package giteatest_test
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -55,4 +56,33 @@ func TestServer(t *testing.T) {
 		map[string]string{"context": "x", "state": "success"}, nil); code != http.StatusForbidden {
 		t.Errorf("reader setting a status: %d, want 403", code)
 	}
+}
+
+// TestProtect: a branch protected with a status check pattern refuses the
+// merge of a pull request whose head has no such status, or a failing one,
+// and allows it once it succeeds.
+func TestProtect(t *testing.T) {
+	s := giteatest.Start(t)
+	owner := s.Name("owner")
+	token := s.CreateUser(t, owner)
+	repo := s.CreateRepo(t, owner, "infra")
+	s.Protect(t, repo, "main", "sluice/gate")
+	head := s.PushFiles(t, token, repo, "main", "feature", map[string]string{"main.tf": "# change\n"})
+	pr := s.CreatePR(t, token, repo, "feature", "main", "Add main.tf", "")
+	for _, state := range []string{"", "pending", "failure"} {
+		if state != "" {
+			s.SetStatus(t, token, repo, head, "sluice/gate", state)
+		}
+		var refused *giteatest.APIError
+		if err := s.TryMerge(t, token, repo, pr.Number); !errors.As(err, &refused) || refused.Status != http.StatusMethodNotAllowed {
+			t.Fatalf("merge with sluice/gate %q: %v, want Gitea's refusal", state, err)
+		}
+	}
+	s.SetStatus(t, token, repo, head, "sluice/gate", "success")
+	if err := s.TryMerge(t, token, repo, pr.Number); err != nil {
+		t.Fatalf("merge with sluice/gate success: %v", err)
+	}
+	// Pushing stays open; the rule can be removed.
+	s.PushFiles(t, token, repo, "main", "main", map[string]string{"other.tf": "# pushed\n"})
+	s.Unprotect(t, repo, "main")
 }
