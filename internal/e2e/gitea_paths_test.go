@@ -131,7 +131,10 @@ func TestGiteaMergeBeforeTheGate(t *testing.T) {
 }
 
 // TestGiteaBaseMoved: main changes the project after the plan: the apply is
-// refused, Sluice plans again, and the new plan needs a new approval.
+// refused and says to update the branch (the apply of the head's plan
+// would undo main's change, and a new plan of the same head would still
+// lack it, so Sluice does not plan again by itself); once alice updates
+// the branch, Sluice plans again, and the new plan needs a new approval.
 func TestGiteaBaseMoved(t *testing.T) {
 	sc := newScenario(t)
 	sc.setApplyMode(t, "prod", "before_merge")
@@ -139,14 +142,18 @@ func TestGiteaBaseMoved(t *testing.T) {
 	sc.waitPlanned(pr.Number)
 	sc.approve("bob", pr.Number, "ok")
 	// Someone changes prod on main meanwhile.
-	content := strings.Replace(sc.fileOnMain("prod/main.tf"), "max_size     = 4", "max_size     = 5", 1)
-	sc.g.PushFiles(t, sc.tokens["owner"], sc.repo, "main", "main", map[string]string{"prod/main.tf": content})
+	sc.g.PushFiles(t, sc.tokens["owner"], sc.repo, "main", "main", map[string]string{"prod/main.tf": sc.fileOnMain("prod/main.tf") + mainsChange})
 	sc.g.Comment(t, sc.tokens["carol"], sc.repo, pr.Number, "sluice apply")
-	sc.waitReply(pr.Number, "base unchanged since the plan")
+	sc.waitReply(pr.Number, "merges as planned: main changed prod/main.tf, which this branch does not have: update the branch from main")
+	sc.waitComment("the checklist saying so", pr.Number, func(b string) bool { return strings.Contains(b, behindDetail) })
+	if n := countKind(sc.runs(pr.Number), store.KindPlan); n != 1 {
+		t.Errorf("%d plan runs: Sluice planned the same head again, which would still lack main's change", n)
+	}
+	sc.g.UpdatePR(t, sc.tokens["alice"], sc.repo, pr.Number)
 	deadline := time.Now().Add(60 * time.Second)
 	for countKind(sc.runs(pr.Number), store.KindPlan) < 2 {
 		if time.Now().After(deadline) {
-			t.Fatal("Sluice did not plan again after the base moved")
+			t.Fatal("Sluice did not plan the updated branch")
 		}
 		time.Sleep(200 * time.Millisecond)
 	}

@@ -192,10 +192,16 @@ func (sc *scenario) branch(role, name, env, size string) string {
 
 func (sc *scenario) fileOnMain(path string) string {
 	sc.t.Helper()
+	return sc.fileOn("main", path)
+}
+
+// fileOn is a file as a branch has it.
+func (sc *scenario) fileOn(branch, path string) string {
+	sc.t.Helper()
 	var f struct {
 		Content string `json:"content"`
 	}
-	sc.g.API(sc.t, sc.tokens["owner"], http.MethodGet, "/repos/"+sc.repo+"/contents/"+path+"?ref=main", nil, &f)
+	sc.g.API(sc.t, sc.tokens["owner"], http.MethodGet, "/repos/"+sc.repo+"/contents/"+path+"?ref="+branch, nil, &f)
 	b, err := decodeBase64(f.Content)
 	if err != nil {
 		sc.t.Fatal(err)
