@@ -2,6 +2,7 @@ package giteatest_test
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -85,4 +86,25 @@ func TestProtect(t *testing.T) {
 	// Pushing stays open; the rule can be removed.
 	s.PushFiles(t, token, repo, "main", "main", map[string]string{"other.tf": "# pushed\n"})
 	s.Unprotect(t, repo, "main")
+
+	// The rule docs/forges/gitea.md recommends, as it gives it, is one
+	// this Gitea takes and keeps.
+	doc := map[string]any{
+		"rule_name":                  "stable",
+		"enable_status_check":        true,
+		"status_check_contexts":      []string{"sluice/gate"},
+		"enable_push":                false,
+		"required_approvals":         1,
+		"dismiss_stale_approvals":    true,
+		"block_on_rejected_reviews":  true,
+		"block_admin_merge_override": true,
+	}
+	s.API(t, s.AdminToken(t), http.MethodPost, "/repos/"+repo+"/branch_protections", doc, nil)
+	var got map[string]any
+	s.API(t, s.AdminToken(t), http.MethodGet, "/repos/"+repo+"/branch_protections/stable", nil, &got)
+	for k, v := range doc {
+		if fmt.Sprint(got[k]) != fmt.Sprint(v) {
+			t.Errorf("the documented rule's %s is %v on Gitea, want %v", k, got[k], v)
+		}
+	}
 }
