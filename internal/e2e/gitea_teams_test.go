@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/sluicehq/sluice/internal/store"
+	"github.com/sluicehq/sluice/internal/testkit/giteatest"
 )
 
 // TestGiteaTeams is the talk's scenario in an organisation whose people get
@@ -16,6 +17,7 @@ import (
 // for both of them, which Sluice once took for their permission.
 func TestGiteaTeams(t *testing.T) {
 	sc := newScenarioOf(t, true)
+	sc.g.ProtectWith(t, sc.repo, giteatest.RecommendedProtection("main")) // as the docs recommend
 	g, bob, carol := sc.g, sc.logins["bob"], sc.logins["carol"]
 	team := g.CreateTeam(t, sc.org, "infra", map[string]string{"repo.code": "write", "repo.pulls": "write", "repo.issues": "write"})
 	g.AddTeamRepo(t, team, sc.repo)
@@ -42,6 +44,7 @@ func TestGiteaTeams(t *testing.T) {
 	if !strings.Contains(c.Body, "- [x] approvals — 1 of 1 needed: "+bob) {
 		t.Fatalf("bob's approval was not counted:\n%s", c.Body)
 	}
+	sc.waitStatus(head, gateStatus, "success")
 
 	g.MergePR(t, sc.tokens["carol"], sc.repo, pr.Number)
 	c = sc.waitComment("the apply", pr.Number, func(b string) bool {

@@ -312,9 +312,11 @@ func (sc *scenario) runs(pr int64) []store.Run {
 // TestGiteaScenario is the story of the mission, on a real Gitea: an issue,
 // a draft pull request that changes prod from 3 nodes to 2, one comment
 // kept up to date, a review, an approval, the merge, and the apply of
-// exactly the reviewed plan.
+// exactly the reviewed plan. main is protected as docs/forges/gitea.md
+// recommends: Gitea refuses the merge until Sluice's gate passes.
 func TestGiteaScenario(t *testing.T) {
 	sc := newScenario(t)
+	sc.g.ProtectWith(t, sc.repo, giteatest.RecommendedProtection("main"))
 	issue := sc.g.CreateIssue(t, sc.tokens["alice"], sc.repo, "Reduce the node group to two nodes", "Our prod node group is too big: 3 nodes, 2 are enough.")
 	head := sc.branch("alice", "reduce-prod", "prod", "2")
 	pr := sc.g.CreatePR(t, sc.tokens["alice"], sc.repo, "reduce-prod", "main", "WIP: Reduce the prod node group to two nodes", fmt.Sprintf("Closes #%d", issue))
@@ -343,6 +345,8 @@ func TestGiteaScenario(t *testing.T) {
 		t.Errorf("a new comment %d was posted instead of updating %d", c2.ID, c.ID)
 	}
 	sc.waitStatus(head, "sluice/plan: prod", "success")
+	sc.waitStatus(head, gateStatus, "pending")
+	sc.refusedMerge("carol", pr.Number, "it is a draft nobody approved")
 
 	// Review: bob asks for changes; the checklist shows it.
 	sc.g.Comment(t, sc.tokens["bob"], sc.repo, pr.Number, "Are two nodes enough for the peak?")
@@ -355,6 +359,7 @@ func TestGiteaScenario(t *testing.T) {
 	sc.waitComment("a passing checklist", pr.Number, func(b string) bool {
 		return strings.Contains(b, "[x] approvals") && strings.Contains(b, "[x] not a draft") && strings.Contains(b, "[x] no changes requested")
 	})
+	sc.waitStatus(head, gateStatus, "success")
 
 	// carol merges: the stored plan is applied.
 	plans := countKind(sc.runs(pr.Number), store.KindPlan)

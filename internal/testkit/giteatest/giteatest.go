@@ -758,6 +758,28 @@ func (s *Server) Protect(t testing.TB, repo, branch string, checks ...string) {
 	}, nil)
 }
 
+// RecommendedProtection is the branch protection rule docs/forges/gitea.md
+// recommends for a branch Sluice applies from, as the docs give it.
+func RecommendedProtection(branch string) map[string]any {
+	return map[string]any{
+		"rule_name":                  branch,
+		"enable_status_check":        true,
+		"status_check_contexts":      []string{"sluice/gate"},
+		"enable_push":                false,
+		"required_approvals":         1,
+		"dismiss_stale_approvals":    true,
+		"block_on_rejected_reviews":  true,
+		"block_admin_merge_override": true,
+	}
+}
+
+// ProtectWith sets a branch protection rule of repo (the API's fields),
+// as the administrator.
+func (s *Server) ProtectWith(t testing.TB, repo string, rule map[string]any) {
+	t.Helper()
+	s.API(t, s.admin, http.MethodPost, "/repos/"+repo+"/branch_protections", rule, nil)
+}
+
 // Unprotect removes the protection rule of branch (see Protect).
 func (s *Server) Unprotect(t testing.TB, repo, branch string) {
 	t.Helper()

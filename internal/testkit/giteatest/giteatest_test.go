@@ -89,17 +89,8 @@ func TestProtect(t *testing.T) {
 
 	// The rule docs/forges/gitea.md recommends, as it gives it, is one
 	// this Gitea takes and keeps.
-	doc := map[string]any{
-		"rule_name":                  "stable",
-		"enable_status_check":        true,
-		"status_check_contexts":      []string{"sluice/gate"},
-		"enable_push":                false,
-		"required_approvals":         1,
-		"dismiss_stale_approvals":    true,
-		"block_on_rejected_reviews":  true,
-		"block_admin_merge_override": true,
-	}
-	s.API(t, s.AdminToken(t), http.MethodPost, "/repos/"+repo+"/branch_protections", doc, nil)
+	doc := giteatest.RecommendedProtection("stable")
+	s.ProtectWith(t, repo, doc)
 	var got map[string]any
 	s.API(t, s.AdminToken(t), http.MethodGet, "/repos/"+repo+"/branch_protections/stable", nil, &got)
 	for k, v := range doc {
