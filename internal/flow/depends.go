@@ -205,9 +205,11 @@ func (h hold) why(project string, mr *forge.MergeRequest) string {
 			return msg + fmt.Sprintf("plan %s again against the new outputs and have the new plan reviewed", project)
 		case mr.State == forge.MRMerged:
 			// A merged merge request is not planned again (planMR
-			// plans open ones only), and its locks stay with it.
-			return msg + fmt.Sprintf("this merge request is merged and is not planned again; release the lock with `sluice unlock -p %s`, "+
-				"then plan %s from a new merge request (comment `sluice plan -p %s` on it) and have that plan reviewed", project, project, project)
+			// plans open ones only). Whether its lock stays with it (a
+			// run cancelled later) or went (refused at the merge) is
+			// for the reply or the comment to say.
+			return msg + fmt.Sprintf("this merge request is merged and is not planned again: "+
+				"plan %s from a new merge request (comment `sluice plan -p %s` on it) and have that plan reviewed", project, project)
 		default:
 			return msg + fmt.Sprintf("comment `sluice plan -p %s` to plan it again against the new outputs, then have it reviewed", project)
 		}

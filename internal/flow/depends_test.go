@@ -392,8 +392,8 @@ func TestDependencyChangedItsOutputs(t *testing.T) {
 	}{
 		{"new output", []engine.OutputChange{{Name: "id", Action: engine.ActionCreate}, {Name: "cidr", Action: engine.ActionNoOp}}, false, ""},
 		{"changed output, merged", []engine.OutputChange{{Name: "cidr", Action: engine.ActionUpdate}}, false,
-			"this merge request is merged and is not planned again; release the lock with `sluice unlock -p app`, then plan app from a new merge request (comment `sluice plan -p app` on it)"},
-		{"removed output, merged", []engine.OutputChange{{Name: "cidr", Action: engine.ActionDelete}}, false, "sluice unlock -p app"},
+			"this merge request is merged and is not planned again: plan app from a new merge request (comment `sluice plan -p app` on it)"},
+		{"removed output, merged", []engine.OutputChange{{Name: "cidr", Action: engine.ActionDelete}}, false, "plan app from a new merge request"},
 		{"changed output, open", []engine.OutputChange{{Name: "cidr", Action: engine.ActionUpdate}}, true,
 			"comment `sluice plan -p app` to plan it again against the new outputs, then have it reviewed"},
 	}
