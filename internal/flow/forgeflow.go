@@ -359,13 +359,6 @@ func (g *mrGate) branches(ctx context.Context) ([]string, error) {
 	return g.applyFrom, nil
 }
 
-// intoApplyBranch reports whether the merge request merges into a branch
-// Sluice applies from.
-func (g *mrGate) intoApplyBranch(ctx context.Context) (bool, error) {
-	b, err := g.branches(ctx)
-	return slices.Contains(b, g.mr.BaseRef), err
-}
-
 // evaluate runs the gate for one project of the merge request.
 func (g *mrGate) evaluate(ctx context.Context, st projectState) (gate.Result, error) {
 	if err := g.readMR(ctx); err != nil {
