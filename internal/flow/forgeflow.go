@@ -608,7 +608,9 @@ func (f *Flow) RefreshMR(ctx context.Context, repo string, number int64) error {
 			return err
 		}
 		comment.Projects = append(comment.Projects, pr)
-		if mr.State != forge.MRClosed && st.Plan != nil && !st.Plan.Discarded && st.Plan.HasChanges && (st.Apply == nil || st.Apply.State != store.StateSucceeded) {
+		// A checklist says whether a plan may be applied: not shown once
+		// its apply exists (running, done, or failed: the project says).
+		if mr.State != forge.MRClosed && st.Plan != nil && !st.Plan.Discarded && st.Plan.HasChanges && st.Apply == nil {
 			res, err := g.evaluate(ctx, st)
 			if err != nil {
 				return err
