@@ -625,8 +625,8 @@ func (f *Flow) RefreshMR(ctx context.Context, repo string, number int64) error {
 		return err
 	}
 	into := slices.Contains(branches, mr.BaseRef)
-	if k := (statusKey{mr.HeadSHA, GateStatus}); mr.State == forge.MROpen && len(states) > 0 {
-		f.postStatus(ctx, fg, path, memo, gateOf(mr, states, results, into), before, after)
+	if k := (statusKey{mr.HeadSHA, GateStatus}); mr.State == forge.MROpen && len(states) > 0 && into {
+		f.postStatus(ctx, fg, path, memo, gateOf(mr, states, results), before, after)
 	} else if s, ok := before[k]; ok {
 		after[k] = s // set by planMR: a merge request without projects
 	}

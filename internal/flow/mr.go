@@ -135,7 +135,7 @@ func (f *Flow) planMR(ctx context.Context, ev store.Event, req Request) error {
 			}
 		} else if mr.FromFork {
 			// Not planned, it must not pass for one that changes nothing.
-			f.setGate(ctx, fg, path, req.Repo, req.MR, mr.HeadSHA, forge.CheckFailure, "not planned: a merge request from a fork is planned once a maintainer comments sluice plan")
+			f.setGate(ctx, fg, path, req.Repo, mr, forge.CheckFailure, "not planned: a merge request from a fork is planned once a maintainer comments sluice plan")
 			return f.notice(ctx, fg, path, req, "fork", "This merge request comes from a fork, so Sluice does not plan it by itself: "+
 				"planning runs the code of the change. A maintainer who has read the change can comment `sluice plan`.")
 		}
@@ -181,12 +181,12 @@ func (f *Flow) planMR(ctx context.Context, ev store.Event, req Request) error {
 		names = cfg.Order(names)
 	}
 	if n := f.MaxProjectsPerMR; n > 0 && len(names) > n {
-		return f.tooManyProjects(ctx, fg, path, req, names)
+		return f.tooManyProjects(ctx, fg, path, mr, req, names)
 	}
 	if len(names) == 0 && fg != nil {
 		// Nothing to plan is nothing to hold: branch protection that
 		// requires the gate lets the merge through.
-		f.setGate(ctx, fg, path, req.Repo, req.MR, req.HeadSHA, forge.CheckSuccess, "no project is affected")
+		f.setGate(ctx, fg, path, req.Repo, mr, forge.CheckSuccess, "no project is affected")
 	}
 	// A merge request into a branch Sluice does not apply from takes no
 	// project lock (see HandlePlan).
@@ -268,7 +268,7 @@ func (f *Flow) entriesAt(ctx context.Context, src workspace.Source, commit strin
 // must not queue a thousand plans in front of everyone else. Nothing is
 // planned and no lock is taken; the merge request is told, in one notice
 // kept up to date, how many projects it touches, the cap and what to do.
-func (f *Flow) tooManyProjects(ctx context.Context, fg forge.Forge, path string, req Request, names []string) error {
+func (f *Flow) tooManyProjects(ctx context.Context, fg forge.Forge, path string, mr *forge.MergeRequest, req Request, names []string) error {
 	limit := f.MaxProjectsPerMR
 	what := "touches"
 	if len(req.Projects) > 0 {
@@ -296,7 +296,7 @@ func (f *Flow) tooManyProjects(ctx context.Context, fg forge.Forge, path string,
 	if fg == nil {
 		return permanent(fmt.Errorf("%w: %s", ErrInvalid, msg))
 	}
-	f.setGate(ctx, fg, path, req.Repo, req.MR, req.HeadSHA, forge.CheckFailure, fmt.Sprintf("not planned: %d projects, more than the %d this server plans", len(names), limit))
+	f.setGate(ctx, fg, path, req.Repo, mr, forge.CheckFailure, fmt.Sprintf("not planned: %d projects, more than the %d this server plans", len(names), limit))
 	return f.notice(ctx, fg, path, req, "too-many-projects", msg)
 }
 

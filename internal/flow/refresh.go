@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -270,18 +271,17 @@ const gateDescriptionMax = 140
 
 // gateOf is the sluice/gate status of an open merge request's head, from
 // its projects' states and the checklists of those with changes left to
-// apply (results, by projectKey). intoApplyBranch is false for a merge
-// request into a branch Sluice does not apply from: nothing of it is ever
-// applied, so nothing holds its merge. While plans or applies run, the
+// apply (results, by projectKey). While plans or applies run, the
 // description names only what failed: it does not change as each of a
 // thousand projects finishes, so the status is posted twice, not a
 // thousand times.
-func gateOf(mr *forge.MergeRequest, states []projectState, results map[string]gate.Result, intoApplyBranch bool) commitStatus {
+//
+// A status is the commit's, not the merge request's: only merge requests
+// into a branch Sluice applies from set one (the branches to protect with
+// it), so that one into another branch with the same head, of which
+// nothing is ever applied, cannot pass it for the one that counts.
+func gateOf(mr *forge.MergeRequest, states []projectState, results map[string]gate.Result) commitStatus {
 	c := forge.Check{Name: GateStatus, State: forge.CheckSuccess}
-	if !intoApplyBranch {
-		c.Description = "nothing is applied from a merge request into " + mr.BaseRef
-		return commitStatus{sha: mr.HeadSHA, check: c}
-	}
 	var failed, waiting, ready []string
 	running := ""
 	for _, st := range states {
@@ -392,9 +392,19 @@ func upTo(items []string, sep string, n int) string {
 // setGate posts the sluice/gate status of a merge request that is not
 // planned (it changes no project, or Sluice does not plan it by itself),
 // unless this process posted the same already; a refresh of a merge request
-// without projects leaves it as it is.
-func (f *Flow) setGate(ctx context.Context, fg forge.Forge, path, repo string, number int64, sha string, state forge.CheckState, description string) {
-	memo := subject(repo, number, "")
+// without projects leaves it as it is. Only merge requests into a branch
+// Sluice applies from get one (see gateOf).
+func (f *Flow) setGate(ctx context.Context, fg forge.Forge, path, repo string, mr *forge.MergeRequest, state forge.CheckState, description string) {
+	branches, err := f.applyBranches(ctx, fg, path)
+	if err != nil {
+		f.Log.Warn("setting commit status failed", "subject", subject(repo, mr.Number, ""), "status", GateStatus, "err", err)
+		return
+	}
+	if !slices.Contains(branches, mr.BaseRef) {
+		return
+	}
+	memo := subject(repo, mr.Number, "")
+	sha := mr.HeadSHA
 	s := commitStatus{sha: sha, check: forge.Check{Name: GateStatus, State: state, Description: description}}
 	after := map[statusKey]commitStatus{}
 	f.postStatus(ctx, fg, path, memo, s, f.statuses.posted(memo), after)
