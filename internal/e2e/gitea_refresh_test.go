@@ -1,8 +1,11 @@
 package e2e
 
 import (
+	"context"
+	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sluicehq/sluice/internal/store"
 	"github.com/sluicehq/sluice/internal/testkit/giteatest"
@@ -41,4 +44,37 @@ func TestGiteaRetargetIsPlannedAgain(t *testing.T) {
 	sc.waitComment("the checklist of a merge request into release", pr.Number, func(b string) bool {
 		return strings.Contains(b, "merges into release")
 	})
+}
+
+// TestGiteaApplyRecordsItsApprovers: the audit log names who approved what
+// an apply applies (apply.approved), beside who merged and who applied;
+// and the comment keeps the reviewed plan under the apply's result.
+func TestGiteaApplyRecordsItsApprovers(t *testing.T) {
+	sc := newScenario(t)
+	pr, _ := sc.openPR("alice", "approvers", "prod", "2")
+	sc.waitPlanned(pr.Number)
+	sc.approve("bob", pr.Number, "two is enough")
+	sc.waitComment("approved", pr.Number, func(b string) bool { return strings.Contains(b, "[x] approvals") })
+	sc.g.MergePR(t, sc.tokens["carol"], sc.repo, pr.Number)
+	c := sc.waitComment("the apply", pr.Number, func(b string) bool { return strings.Contains(b, "Apply complete") })
+	if !strings.Contains(c.Body, "desired_size: 3 -> 2") {
+		t.Errorf("the apply's comment lost the reviewed plan:\n%s", c.Body)
+	}
+	entries, err := sc.s.client.Audit(context.Background(), 0, time.Time{}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.Action != "apply.approved" {
+			continue
+		}
+		var d struct {
+			Approvers []string `json:"approvers"`
+		}
+		if err := json.Unmarshal(e.Details, &d); err != nil || len(d.Approvers) != 1 || d.Approvers[0] != sc.logins["bob"] || e.Actor != sc.logins["carol"] {
+			t.Errorf("apply.approved by %s: %s (%v), want carol's merge approved by bob", e.Actor, e.Details, err)
+		}
+		return
+	}
+	t.Errorf("no apply.approved entry in the audit log")
 }

@@ -103,9 +103,9 @@ func TestCloseActsOnTheForgeState(t *testing.T) {
 		{"webhook merged, forge open again", "gitea", infraRepo, true, forge.MROpen, "", untouched},
 		{"webhook closed, forge open again", "gitea", infraRepo, false, forge.MROpen, "", untouched},
 		{"API merged, forge closed", APISource, infraRepo, true, forge.MRClosed, "", outcome{discarded: true, audit: []string{"api mr.closed"}}},
-		{"API closed, forge merged by carol", APISource, infraRepo, false, forge.MRMerged, "carol", outcome{applied: true, locked: true, audit: []string{"api mr.merged"}}},
+		{"API closed, forge merged by carol", APISource, infraRepo, false, forge.MRMerged, "carol", outcome{applied: true, locked: true, audit: []string{"api mr.merged", "api apply.approved"}}},
 		{"API merged, forge merged by an unknown person", APISource, infraRepo, true, forge.MRMerged, "", outcome{locked: true, audit: []string{"api mr.merged", "api apply.refused"}}},
-		{"webhook merged by carol", "gitea", infraRepo, true, forge.MRMerged, "carol", outcome{applied: true, locked: true, audit: []string{"carol mr.merged"}}},
+		{"webhook merged by carol", "gitea", infraRepo, true, forge.MRMerged, "carol", outcome{applied: true, locked: true, audit: []string{"carol mr.merged", "carol apply.approved"}}},
 		// Who merged is the forge's word, not the webhook's: dave, who
 		// may not apply, merged; a delivery signed as carol changes nothing.
 		{"webhook claims carol, the forge says dave merged", "gitea", infraRepo, true, forge.MRMerged, "dave", outcome{locked: true, audit: []string{"dave mr.merged", "dave apply.refused"}}},

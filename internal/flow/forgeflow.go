@@ -739,7 +739,7 @@ func (f *Flow) notApplied(ctx context.Context, mr *forge.MergeRequest, states []
 // projectResult turns a project's state into what the comment shows.
 // waitingFor names the project whose apply a queued apply waits for.
 func (f *Flow) projectResult(ctx context.Context, st projectState, waitingFor string) (render.ProjectResult, error) {
-	pr := render.ProjectResult{Name: st.Project, Workspace: st.Workspace}
+	pr := render.ProjectResult{Name: st.Project, Workspace: st.Workspace, PlannedAt: st.PlanRun.HeadSHA}
 	if r := st.Summary.Rules; r != nil {
 		pr.Dir, pr.Engine = r.Dir, r.Engine
 	}
@@ -1028,7 +1028,7 @@ func (f *Flow) applyForgeMR(ctx context.Context, ev store.Event, req Request, fg
 			refused = append(refused, fmt.Sprintf("`%s`: %s", st.Project, why))
 			continue
 		}
-		if created, err = f.queueApply(ctx, st, req.Actor, coming, created); err != nil {
+		if created, err = f.queueApply(ctx, st, req.Actor, res.Approvers, coming, created); err != nil {
 			return err
 		}
 	}
@@ -1077,17 +1077,24 @@ func (f *Flow) createApply(ctx context.Context, p store.Plan, actor string) (int
 // queueApply creates the apply run of st's plan in a decision
 // (createApply): st's project counts as coming for the projects that
 // depend on it (holdOf) whether this processing created the run or an
-// earlier one did, and a run it created is added to created.
-func (f *Flow) queueApply(ctx context.Context, st projectState, actor string, coming map[string]bool, created []int64) ([]int64, error) {
+// earlier one did, and a run it created is added to created. The audit
+// log records who approved what the run applies (apply.approved): the
+// approvals the gate counted for it.
+func (f *Flow) queueApply(ctx context.Context, st projectState, actor string, approvers []string, coming map[string]bool, created []int64) ([]int64, error) {
 	id, err := f.createApply(ctx, *st.Plan, actor)
 	if err != nil {
 		return created, err
 	}
 	coming[st.Project] = true
-	if id != 0 {
-		created = append(created, id)
+	if id == 0 {
+		return created, nil
 	}
-	return created, nil
+	if _, err := f.Audit.Record(ctx, actor, "apply.approved", subject(st.Plan.Repo, st.Plan.MR, st.Project), map[string]any{
+		"run": id, "plan": st.Plan.ID, "head": st.Plan.HeadSHA, "approvers": approvers,
+	}); err != nil {
+		return created, err
+	}
+	return append(created, id), nil
 }
 
 // mergedForgeMR applies, on merge, the plans of projects in after_merge
@@ -1172,7 +1179,7 @@ func (f *Flow) mergedForgeMR(ctx context.Context, ev store.Event, req Request, f
 			}
 			continue
 		}
-		if created, err = f.queueApply(ctx, st, actor, coming, created); err != nil {
+		if created, err = f.queueApply(ctx, st, actor, res.Approvers, coming, created); err != nil {
 			return err
 		}
 	}

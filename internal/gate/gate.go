@@ -127,6 +127,9 @@ type Result struct {
 	Items []Item `json:"items"`
 	// Notes say where the server's policy overrode the repository's rules.
 	Notes []string `json:"notes,omitempty"`
+	// Approvers are the people whose approvals counted, for the record
+	// of who approved what was applied.
+	Approvers []string `json:"approvers,omitempty"`
 }
 
 // OK reports whether every item passes.
@@ -234,6 +237,7 @@ func Evaluate(r Rules, in Input) Result {
 	wait() // Sluice plans a new push, and a new target branch, itself
 
 	eligible, ineligible, tooEarly := approvals(r, in)
+	res.Approvers = eligible
 	ok := len(eligible) >= r.MinApprovals
 	var why []string
 	// Fail closed: without the committers, no approval can be told from

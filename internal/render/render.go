@@ -66,6 +66,10 @@ type ProjectResult struct {
 	// ApplyText is the tail of the engine's apply output, for applied and
 	// apply_failed.
 	ApplyText string
+	// PlannedAt is the commit the plan shown was made at; when it is not
+	// the comment's Head, the project says so (a push Sluice missed, or a
+	// plan still to come).
+	PlannedAt string
 }
 
 // Comment is everything one merge request comment shows.
@@ -118,7 +122,7 @@ func Markdown(c Comment, r *redact.Redactor) string {
 	} else {
 		blocks = append(blocks, table(c.Projects, red))
 		for _, p := range c.Projects {
-			blocks = append(blocks, project(p, red)...)
+			blocks = append(blocks, project(p, c.Head, red)...)
 		}
 	}
 	if f := strings.TrimSpace(red(c.Footer)); f != "" {
@@ -199,7 +203,7 @@ func statusWord(p ProjectResult) string {
 }
 
 // project renders one project's section as markdown blocks.
-func project(p ProjectResult, red func(string) string) []string {
+func project(p ProjectResult, head string, red func(string) string) []string {
 	heading := "### " + codeSpan(red(p.Name))
 	if p.Dir != "" && p.Dir != p.Name {
 		heading += " (" + codeSpan(red(p.Dir)) + ")"
@@ -219,6 +223,10 @@ func project(p ProjectResult, red func(string) string) []string {
 	}
 	if len(info) > 0 {
 		blocks = append(blocks, strings.Join(info, " · "))
+	}
+	if p.PlannedAt != "" && head != "" && p.PlannedAt != head && p.Status != StatusPending {
+		blocks = append(blocks, "**Planned at "+codeSpan(red(short(p.PlannedAt)))+"**, not at the merge request's latest commit "+
+			codeSpan(red(short(head)))+": comment `sluice plan` to plan it.")
 	}
 
 	showErrors := func() {
@@ -246,12 +254,14 @@ func project(p ProjectResult, red func(string) string) []string {
 		if t := strings.TrimRight(red(p.ApplyText), "\n"); t != "" {
 			blocks = append(blocks, details("Apply output", codeBlock("text", t)))
 		}
+		blocks = append(blocks, appliedPlan(p.Plan, red)...)
 	case StatusApplyFailed:
 		blocks = append(blocks, "**Apply failed:** "+orDefault(escapeText(red(p.Message)), "the engine reported an error."))
 		showErrors()
 		if t := strings.TrimRight(red(p.ApplyText), "\n"); t != "" {
 			blocks = append(blocks, "Apply output:", codeBlock("text", t))
 		}
+		blocks = append(blocks, appliedPlan(p.Plan, red)...)
 	default: // planned, no_changes and anything unknown
 		blocks = append(blocks, planBlocks(p.Plan, red)...)
 	}
@@ -267,6 +277,18 @@ func project(p ProjectResult, red func(string) string) []string {
 		blocks = append(blocks, b.String())
 	}
 	return blocks
+}
+
+// appliedPlan is the reviewed plan an apply applied, collapsed under its
+// result: what was reviewed stays beside what was done.
+func appliedPlan(plan *engine.Plan, red func(string) string) []string {
+	if plan == nil || !plan.Changes() {
+		return nil
+	}
+	if lines := planDiff(plan, red); len(lines) > 0 {
+		return []string{details("The plan that was applied ("+planSummary(plan.Summary)+")", codeBlock("diff", strings.Join(lines, "\n")))}
+	}
+	return nil
 }
 
 func planBlocks(plan *engine.Plan, red func(string) string) []string {

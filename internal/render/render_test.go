@@ -550,3 +550,36 @@ func TestValues(t *testing.T) {
 		}
 	}
 }
+
+// TestAppliedKeepsTheReviewedPlan: the comment of an applied project keeps
+// the plan that was applied, collapsed under the apply's result.
+func TestAppliedKeepsTheReviewedPlan(t *testing.T) {
+	plan := &engine.Plan{Summary: engine.Summary{Change: 1}, Resources: []engine.ResourceChange{{
+		Address: "terraform_data.ng", Type: "terraform_data", Name: "ng", Action: engine.ActionUpdate,
+		Before: decode(t, `{"input": {"desired_size": 3}}`), After: decode(t, `{"input": {"desired_size": 2}}`),
+	}}}
+	md := Markdown(Comment{Head: head, Projects: []ProjectResult{{Name: "prod", Status: StatusApplied, Plan: plan, PlannedAt: head,
+		Message: "Applied by run 4, asked by carol.", ApplyText: "Apply complete! Resources: 0 added, 1 changed, 0 destroyed."}}}, nil)
+	for _, want := range []string{"**Apply complete:**", "The plan that was applied (0 to add, 1 to change, 0 to destroy)", "desired_size: 3 -> 2"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("the applied project's comment lacks %q:\n%s", want, md)
+		}
+	}
+	if strings.Contains(md, "Planned at") {
+		t.Errorf("a plan of the head is not of an earlier commit:\n%s", md)
+	}
+}
+
+// TestPlanOfAnEarlierCommit: a project whose plan is of an earlier commit
+// than the merge request's latest (a push Sluice did not hear of) says so
+// and how to plan the latest, instead of showing the old plan under the
+// new commit as if it were its own.
+func TestPlanOfAnEarlierCommit(t *testing.T) {
+	const older = "fedcba9876543210fedcba9876543210fedcba98"
+	p := planned("prod", &engine.Plan{Summary: engine.Summary{Change: 1}})
+	p.PlannedAt = older
+	md := Markdown(Comment{Head: head, Base: base, Projects: []ProjectResult{p}}, nil)
+	if !strings.Contains(md, "**Planned at `fedcba9`**, not at the merge request's latest commit `0123456`: comment `sluice plan` to plan it.") {
+		t.Errorf("the comment does not say the plan is of an earlier commit:\n%s", md)
+	}
+}
