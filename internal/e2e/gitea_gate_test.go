@@ -58,7 +58,7 @@ func TestGiteaGateHoldsTheMerge(t *testing.T) {
 	})
 	sc.approve("bob", pr.Number, "looks good")
 	sc.waitComment("bob's approval not counted", pr.Number, func(b string) bool {
-		return strings.Contains(b, sc.logins["bob"]+" (pushed commits to this merge request)")
+		return strings.Contains(b, sc.logins["bob"]+" (pushed commits to this pull request)")
 	})
 	sc.waitStatus(head, gateStatus, "pending")
 	sc.refusedMerge("carol", pr.Number, "the only approval is a committer's")
@@ -86,11 +86,11 @@ func TestGiteaGateHoldsTheMerge(t *testing.T) {
 // output, apart from alice's change: they merge without conflict): the
 // plan (of the head) never saw main's change, and the merge would bring
 // it.
-func (sc *scenario) behindMain() (giteatest.PR, string) {
+func (sc *scenario) behindMain(body string) (giteatest.PR, string) {
 	sc.t.Helper()
 	head := sc.branch("alice", "behind", "prod", "2")
 	sc.g.PushFiles(sc.t, sc.tokens["owner"], sc.repo, "main", "main", map[string]string{"prod/main.tf": sc.fileOnMain("prod/main.tf") + mainsChange})
-	pr := sc.g.CreatePR(sc.t, sc.tokens["alice"], sc.repo, "behind", "main", "Shrink prod", "")
+	pr := sc.g.CreatePR(sc.t, sc.tokens["alice"], sc.repo, "behind", "main", "Shrink prod", body)
 	sc.waitPlanned(pr.Number)
 	return pr, head
 }
@@ -115,7 +115,7 @@ const behindDetail = "- [ ] merges as planned — main changed prod/main.tf, whi
 func TestGiteaBranchBehindMain(t *testing.T) {
 	sc := newScenario(t)
 	sc.g.Protect(t, sc.repo, "main", gateStatus)
-	pr, head := sc.behindMain()
+	pr, head := sc.behindMain("")
 	sc.approve("bob", pr.Number, "ok")
 	sc.waitComment("the checklist saying the branch is behind main", pr.Number, func(b string) bool {
 		return strings.Contains(b, behindDetail) && strings.Contains(b, "[x] approvals")
@@ -148,10 +148,12 @@ func TestGiteaBranchBehindMain(t *testing.T) {
 // at its top what happened, what was not applied and what to do, and the
 // project's lock goes at once (audited) to bob's pull request that waited
 // for it, instead of staying with the merged one until an admin releases
-// it.
+// it. The issue the pull request fixes, which Gitea closed at the merge,
+// is told that the change is not applied.
 func TestGiteaMergedBehindMainReleasesTheLock(t *testing.T) {
 	sc := newScenario(t)
-	pr, _ := sc.behindMain()
+	issue := sc.g.CreateIssue(t, sc.tokens["alice"], sc.repo, "Shrink prod", "2 nodes are enough.")
+	pr, _ := sc.behindMain(fmt.Sprintf("Fixes #%d", issue))
 	sc.approve("bob", pr.Number, "ok")
 	waiting, _ := sc.openPR("bob", "grow", "prod", "4")
 	sc.waitComment("bob's pull request waiting for the lock", waiting.Number, func(b string) bool {
@@ -161,7 +163,7 @@ func TestGiteaMergedBehindMainReleasesTheLock(t *testing.T) {
 	sc.g.MergePR(t, sc.tokens["carol"], sc.repo, pr.Number)
 	sc.waitReply(pr.Number, "Merged, but Sluice did not apply")
 	const top = "<!-- sluice:plan -->\n## Sluice plan\n\n**Merged, but Sluice did not apply** `prod` — `main` now has changes the infrastructure does not.\n\n" +
-		"- `prod`: never from this merge request, and its lock was released: merges as planned: the merge commit differs from the planned commit"
+		"- `prod`: never from this pull request, and its lock was released: merges as planned: the merge commit differs from the planned commit"
 	c := sc.waitComment("the top of the comment saying what was not applied", pr.Number, func(b string) bool { return strings.HasPrefix(b, top) })
 	if !strings.Contains(c.Body, "comment `sluice plan -p prod` on it") {
 		t.Errorf("the comment does not say what to do:\n%s", c.Body)
@@ -169,6 +171,10 @@ func TestGiteaMergedBehindMainReleasesTheLock(t *testing.T) {
 	if got := sc.desiredSize("prod"); got != "3" {
 		t.Errorf("prod has %s nodes: a plan was applied that is not what was merged", got)
 	}
+	// Gitea closed the issue at the merge; Sluice tells it the change is
+	// not applied.
+	sc.waitIssueComment(issue, fmt.Sprintf("Pull request #%d (", pr.Number))
+	sc.waitIssueComment(issue, "was merged, but Sluice did not apply prod")
 	for _, r := range sc.runs(pr.Number) {
 		if r.Kind == store.KindApply {
 			t.Errorf("an apply run: %+v", r)

@@ -20,7 +20,7 @@ func TestGiteaRenamedProjectQueues(t *testing.T) {
 	cfg := strings.Replace(sc.fileOnMain("sluice.yaml"), "name: prod", "name: production", 1)
 	sc.g.PushFiles(t, sc.tokens["bob"], sc.repo, "main", "rename", map[string]string{"sluice.yaml": cfg})
 	second := sc.g.CreatePR(t, sc.tokens["bob"], sc.repo, "rename", "main", "Call prod production", "")
-	waiting := fmt.Sprintf("waiting for the project lock, held by !%d", first.Number)
+	waiting := fmt.Sprintf("waiting for the project lock, held by #%d", first.Number)
 	sc.waitComment("the renamed project waiting", second.Number, func(b string) bool {
 		return strings.Contains(b, "production") && strings.Contains(b, waiting)
 	})

@@ -189,7 +189,7 @@ func TestGiteaSecondPRQueues(t *testing.T) {
 	sc.waitPlanned(first.Number)
 	second, _ := sc.openPR("bob", "second", "prod", "4")
 	sc.waitComment("the second waiting", second.Number, func(b string) bool {
-		return strings.Contains(b, fmt.Sprintf("waiting for the project lock, held by !%d", first.Number))
+		return strings.Contains(b, fmt.Sprintf("waiting for the project lock, held by #%d", first.Number))
 	})
 	sc.approve("bob", first.Number, "ok")
 	sc.waitComment("approval seen", first.Number, func(b string) bool { return strings.Contains(b, "[x] approvals") })

@@ -12,8 +12,11 @@ import (
 // TestGiteaTeams is the talk's scenario in an organisation whose people get
 // their access from a team made as Gitea's team page makes one (overall
 // access "none", write per unit), on a private repository: alice opens a
-// draft, bob approves and carol merges with nothing but the team's write
-// access, and the change is applied. Gitea's permission API answers "none"
+// draft, bob opens a review thread that holds the change until it is
+// resolved (and `sluice refresh` is asked, as Gitea sends no webhook for
+// it), bob approves and carol merges with nothing but the team's write
+// access, and the change is applied. main is protected as
+// docs/forges/gitea.md recommends. Gitea's permission API answers "none"
 // for both of them, which Sluice once took for their permission.
 func TestGiteaTeams(t *testing.T) {
 	sc := newScenarioOf(t, true)
@@ -37,6 +40,11 @@ func TestGiteaTeams(t *testing.T) {
 	pr := g.CreatePR(t, sc.tokens["alice"], sc.repo, "team-change", "main", "WIP: Reduce the prod node group to two nodes", "")
 	sc.waitPlanned(pr.Number)
 	g.EditPR(t, sc.tokens["alice"], sc.repo, pr.Number, map[string]any{"title": "Reduce the prod node group to two nodes"})
+
+	// bob approves, with a question in a review thread: the unresolved
+	// thread holds the change.
+	review := g.Review(t, sc.tokens["bob"], sc.repo, pr.Number, "COMMENT", "",
+		giteatest.ReviewComment{Path: "prod/main.tf", NewLine: 1, Body: "Is two enough at peak?"})
 	sc.approve("bob", pr.Number, "Two nodes are enough.")
 	c := sc.waitComment("bob's approval in the checklist", pr.Number, func(b string) bool {
 		return strings.Contains(b, "[x] not a draft") && strings.Contains(b, bob+" (") || strings.Contains(b, "- [x] approvals — 1 of 1 needed: "+bob)
@@ -44,6 +52,18 @@ func TestGiteaTeams(t *testing.T) {
 	if !strings.Contains(c.Body, "- [x] approvals — 1 of 1 needed: "+bob) {
 		t.Fatalf("bob's approval was not counted:\n%s", c.Body)
 	}
+	if !strings.Contains(c.Body, "[ ] threads resolved — 1 unresolved") {
+		t.Fatalf("bob's open thread is not in the checklist:\n%s", c.Body)
+	}
+	sc.waitStatus(head, gateStatus, "pending")
+	sc.refusedMerge("carol", pr.Number, "a review thread is unresolved")
+
+	// alice resolves it; Gitea sends no webhook for that, so she asks for
+	// a refresh.
+	id := g.ReviewComments(t, sc.tokens["bob"], sc.repo, pr.Number, review)["Is two enough at peak?"]
+	g.ResolveComment(t, sc.tokens["alice"], sc.repo, id)
+	g.Comment(t, sc.tokens["alice"], sc.repo, pr.Number, "sluice refresh")
+	sc.waitComment("the resolved thread", pr.Number, func(b string) bool { return strings.Contains(b, "[x] threads resolved") })
 	sc.waitStatus(head, gateStatus, "success")
 
 	g.MergePR(t, sc.tokens["carol"], sc.repo, pr.Number)

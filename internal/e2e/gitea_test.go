@@ -209,6 +209,24 @@ func (sc *scenario) fileOn(branch, path string) string {
 	return string(b)
 }
 
+// waitIssueComment waits for the latest comment on issue n to contain
+// want, and returns it.
+func (sc *scenario) waitIssueComment(n int64, want string) string {
+	sc.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var cs []comment
+		sc.g.API(sc.t, sc.tokens["owner"], http.MethodGet, fmt.Sprintf("/repos/%s/issues/%d/comments", sc.repo, n), nil, &cs)
+		if len(cs) > 0 && strings.Contains(cs[len(cs)-1].Body, want) {
+			return cs[len(cs)-1].Body
+		}
+		if time.Now().After(deadline) {
+			sc.t.Fatalf("issue #%d was not told %q: %+v", n, want, cs)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
 type comment struct {
 	ID   int64  `json:"id"`
 	Body string `json:"body"`
@@ -387,19 +405,7 @@ func TestGiteaScenario(t *testing.T) {
 	if err != nil || len(locks) != 0 {
 		t.Errorf("locks after the apply: %+v %v", locks, err)
 	}
-	// The linked issue is told.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		var cs []comment
-		sc.g.API(t, sc.tokens["owner"], http.MethodGet, fmt.Sprintf("/repos/%s/issues/%d/comments", sc.repo, issue), nil, &cs)
-		if len(cs) > 0 && strings.Contains(cs[len(cs)-1].Body, "Sluice applied prod") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the linked issue was not told: %+v", cs)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	sc.waitIssueComment(issue, "Sluice applied prod") // the linked issue is told
 	if staging := sc.desiredSize("staging"); staging != "3" {
 		t.Errorf("staging changed: %s", staging)
 	}

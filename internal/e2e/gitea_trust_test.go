@@ -90,13 +90,13 @@ func TestGiteaOwnBaseBranchIsNeverApplied(t *testing.T) {
 
 	sc.approve("carol", pr.Number, "fine by me")
 	sc.waitComment("the checklist saying my-base is never applied", pr.Number, func(b string) bool {
-		return strings.Contains(b, "- [ ] merges into a branch Sluice applies from — this merge request merges into my-base, and Sluice applies only merge requests into main: it is planned, never applied") &&
+		return strings.Contains(b, "- [ ] merges into a branch Sluice applies from — this pull request merges into my-base, and Sluice applies only pull requests into main: it is planned, never applied") &&
 			strings.Contains(b, "[x] approvals")
 	})
 
 	sc.g.Comment(t, sc.tokens["alice"], sc.repo, pr.Number, "sluice apply")
 	reply := sc.waitReply(pr.Number, "Sluice did not apply")
-	if !strings.Contains(reply.Body, "Sluice applies only merge requests into main") {
+	if !strings.Contains(reply.Body, "Sluice applies only pull requests into main") {
 		t.Errorf("the refusal does not say why:\n%s", reply.Body)
 	}
 

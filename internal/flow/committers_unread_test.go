@@ -36,13 +36,13 @@ func TestUnreadCommittersRefuseVisibly(t *testing.T) {
 		return fg, path, ok
 	}
 	e.plan()
-	const why = "cannot tell who pushed commits to this merge request: " + tooManyCommitsErr
+	const why = "cannot tell who pushed commits to this pull request: " + tooManyCommitsErr
 	// The reply to the merge writes the forge's words as plain text, so
 	// their "#7" refers to no issue.
 	escaped := strings.ReplaceAll(why, "#7", "\\#\u200b7")
 
 	c := e.refresh()
-	if !strings.Contains(c, "cannot tell who pushed commits to this merge request") {
+	if !strings.Contains(c, "cannot tell who pushed commits to this pull request") {
 		t.Errorf("the comment does not say why approvals do not count:\n%s", c)
 	}
 

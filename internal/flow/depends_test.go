@@ -16,6 +16,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/engine"
 	"github.com/sluicehq/sluice/internal/forge"
+	"github.com/sluicehq/sluice/internal/render"
 	"github.com/sluicehq/sluice/internal/store"
 	"github.com/sluicehq/sluice/internal/workspace"
 )
@@ -424,8 +425,9 @@ func TestDependencyChangedItsOutputs(t *testing.T) {
 			if app.State != store.StateCancelled || !strings.HasPrefix(app.Error, prefix) || !strings.Contains(app.Error, tt.why) {
 				t.Fatalf("app's apply run: %s %q, want cancelled saying %q", app.State, app.Error, tt.why)
 			}
-			if r := e.replies(); len(r) != 1 || !strings.Contains(r[0], tt.why) {
-				t.Errorf("replies = %q, want one saying %q", r, tt.why)
+			// The run keeps Sluice's words; Gitea's reply says pull request.
+			if r := e.replies(); len(r) != 1 || !strings.Contains(r[0], render.Words(tt.why, "gitea")) {
+				t.Errorf("replies = %q, want one saying %q", r, render.Words(tt.why, "gitea"))
 			}
 			if got := e.eng.order(); !slices.Equal(got, []string{"net"}) {
 				t.Errorf("applied %v, want net only", got)

@@ -408,5 +408,15 @@ func (f *Flow) forgeOf(repo string) (forge.Forge, string, bool) {
 	if !ok || fg == nil {
 		return fg, path, ok
 	}
-	return scrubbed{Forge: fg, r: f.own()}, path, true
+	return scrubbed{Forge: fg, r: f.own(), name: forgeOfRepo(repo)}, path, true
+}
+
+// forgeOfRepo is the forge a repository's id names ("gitea" for
+// gitea:org/infra), "" for a plain git repository.
+func forgeOfRepo(repo string) string {
+	name, _, ok := strings.Cut(repo, ":")
+	if !ok {
+		return ""
+	}
+	return name
 }

@@ -748,7 +748,7 @@ func (f *Flow) projectResult(ctx context.Context, st projectState, waitingFor st
 	case store.StateQueued:
 		pr.Status, pr.Message = render.StatusPending, "queued"
 		if l, err := f.Store.GetLock(ctx, lockOf(run)); err == nil && l.MR != run.MR {
-			pr.Message = fmt.Sprintf("waiting for the project lock, held by !%d", l.MR)
+			pr.Message, pr.HeldBy = "waiting for the project lock", render.Ref(forgeOfRepo(run.Repo), l.MR)
 		}
 		return pr, nil
 	case store.StateRunning:
@@ -896,13 +896,53 @@ func (f *Flow) afterApply(ctx context.Context, r store.Run) error {
 	if last == nil || last.ID != r.ID {
 		return nil // the apply that ended last tells the issues
 	}
+	f.tellIssues(ctx, fg, path, r.Repo, mr, fmt.Sprintf("Sluice applied %s from merge request %s.",
+		strings.Join(applied, ", "), issueRef(r.Repo, mr)))
+	return nil
+}
+
+// tellIssues comments msg on the issues merged merge request mr says it
+// closes: the forge closes them at the merge, applied or not, so each is
+// told what became of the change it asked for. A failure is logged: the
+// merge request's own comment says the same.
+func (f *Flow) tellIssues(ctx context.Context, fg forge.Forge, path, repo string, mr *forge.MergeRequest, msg string) {
 	for _, n := range LinkedIssues(mr.Body) {
-		msg := fmt.Sprintf("Sluice applied %s from merge request !%d (%s).", strings.Join(applied, ", "), mr.Number, mr.WebURL)
 		if err := fg.CommentIssue(ctx, path, n, msg); err != nil {
-			f.Log.Warn("commenting on the linked issue failed", "repo", r.Repo, "issue", n, "err", err)
+			f.Log.Warn("commenting on the linked issue failed", "repo", repo, "issue", n, "err", err)
 		}
 	}
-	return nil
+}
+
+// tellApplyFailed tells the issues a merged merge request closes that the
+// apply of one of its projects failed: the forge closed them at the merge.
+func (f *Flow) tellApplyFailed(ctx context.Context, r store.Run) {
+	fg, path, mr, err := f.forgeMR(ctx, r.Repo, r.MR)
+	if err != nil || fg == nil || mr.State != forge.MRMerged {
+		return
+	}
+	f.tellIssuesNotApplied(ctx, fg, path, r.Repo, mr, []string{r.Project}, "its apply failed")
+}
+
+// tellIssuesNotApplied tells the issues a merged merge request closes
+// that projects of it were not applied, and where to read why and what to
+// do: its comment.
+func (f *Flow) tellIssuesNotApplied(ctx context.Context, fg forge.Forge, path, repo string, mr *forge.MergeRequest, projects []string, why string) {
+	if len(projects) == 0 || len(LinkedIssues(mr.Body)) == 0 {
+		return
+	}
+	f.tellIssues(ctx, fg, path, repo, mr, fmt.Sprintf("Merge request %s was merged, but Sluice did not apply %s: %s. "+
+		"The infrastructure does not have this change yet; the merge request's comment says what to do.",
+		issueRef(repo, mr), strings.Join(projects, ", "), why))
+}
+
+// issueRef is how an issue's comment names merge request mr: its
+// reference, and its address when the forge gave one.
+func issueRef(repo string, mr *forge.MergeRequest) string {
+	ref := render.Ref(forgeOfRepo(repo), mr.Number)
+	if mr.WebURL == "" {
+		return ref
+	}
+	return ref + " (" + mr.WebURL + ")"
 }
 
 // endedAfter reports whether run a ended after run b (the later id, when
@@ -1208,6 +1248,11 @@ func (f *Flow) mergedForgeMR(ctx context.Context, ev store.Event, req Request, f
 		if err := fg.Reply(ctx, path, req.MR, render.NotApplied(mr.BaseRef, refused)); err != nil {
 			return err
 		}
+		var names []string
+		for _, u := range refused {
+			names = append(names, u.Project)
+		}
+		f.tellIssuesNotApplied(ctx, fg, path, req.Repo, mr, names, "the merge did not pass Sluice's checks")
 	}
 	f.Log.Info("merge request merged", "repo", req.Repo, "mr", req.MR, "applies", created, "refused", len(refused), "locks_released", len(released))
 	return f.RefreshMR(ctx, req.Repo, req.MR)

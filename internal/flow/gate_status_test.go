@@ -78,7 +78,7 @@ func TestGateStatus(t *testing.T) {
 		fg := newCallsForge()
 		fg.setMR(func(mr *forge.MergeRequest) { mr.FromFork = true })
 		plan(t, newManyProjects(t, 2), fg, fg)
-		if got := gate(fg); !strings.HasPrefix(got, "failure not planned: a merge request from a fork") {
+		if got := gate(fg); !strings.HasPrefix(got, "failure not planned: a pull request from a fork") {
 			t.Errorf("sluice/gate = %q, want it failing: nothing was planned", got)
 		}
 	})
@@ -122,7 +122,7 @@ func TestMergedNotAppliedAtTheTop(t *testing.T) {
 
 	c := fg.comments["<!-- sluice:plan -->"]
 	const top = "<!-- sluice:plan -->\n## Sluice plan\n\n**Merged, but Sluice did not apply** `p0001` — `main` now has changes the infrastructure does not.\n\n" +
-		"- `p0001`: approvals: 0 of 1 needed (not counted: bob (pushed commits to this merge request))\n\nWhat to do:\n" +
+		"- `p0001`: approvals: 0 of 1 needed (not counted: bob (pushed commits to this pull request))\n\nWhat to do:\n" +
 		"- `p0001`: once the checklist passes, a person with write access comments `sluice apply` here"
 	if !strings.HasPrefix(c, top) {
 		t.Errorf("the comment does not start with what was not applied:\n%s\nwant it to start:\n%s", c, top)

@@ -443,7 +443,7 @@ func TestMergeSkipsADiscardedPlan(t *testing.T) {
 	if applies := e.applies("gitea:org/infra", 7); len(applies) != 0 {
 		t.Fatalf("apply runs of a discarded plan %d: %+v", p.ID, applies)
 	}
-	if len(fg.replies) != 1 || !strings.Contains(fg.replies[0], "`net`: never from this merge request, and its lock was released: its latest plan was discarded") {
+	if len(fg.replies) != 1 || !strings.Contains(fg.replies[0], "`net`: never from this pull request, and its lock was released: its latest plan was discarded") {
 		t.Errorf("replies = %q, want one naming net's discarded plan", fg.replies)
 	}
 	if l, err := e.st.GetLock(ctx, store.LockKey{Repo: "gitea:org/infra", Dir: "net", Workspace: "default"}); !errors.Is(err, store.ErrNotFound) {

@@ -867,6 +867,9 @@ func (f *Flow) finishFailed(ctx context.Context, r store.Run, logs *logWriter, c
 	// The applies that wait for this one will not run.
 	f.advanceAfter(ctx, r)
 	f.refresh(ctx, r)
+	if state == store.StateFailed && r.Kind == store.KindApply {
+		f.tellApplyFailed(context.WithoutCancel(ctx), r)
+	}
 	return err
 }
 

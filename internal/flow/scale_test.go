@@ -481,7 +481,7 @@ func TestTooManyProjectsAreNotPlanned(t *testing.T) {
 		t.Errorf("%d locks (%v), want none", len(locks), err)
 	}
 	notice := fg.comments["<!-- sluice:notice too-many-projects -->"]
-	for _, want := range []string{"at 2222222 it touches 3 projects, more than the 2 this server plans for one merge request",
+	for _, want := range []string{"at 2222222 it touches 3 projects, more than the 2 this server plans for one pull request",
 		"`--max-projects-per-mr`", "split the change", "`sluice plan -p NAME,NAME` naming at most 2", "The projects: p0001, p0002, p0003."} {
 		if !strings.Contains(notice, want) {
 			t.Errorf("notice %q does not say %q", notice, want)

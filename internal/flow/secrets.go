@@ -8,6 +8,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/forge"
 	"github.com/sluicehq/sluice/internal/redact"
+	"github.com/sluicehq/sluice/internal/render"
 )
 
 // Sluice's own secrets (its forge tokens, keys, the API token, the
@@ -37,16 +38,21 @@ func (f *Flow) redactor(secrets []string, masks []*regexp.Regexp) *redact.Redact
 // scrub is s without Sluice's own secrets.
 func (f *Flow) scrub(s string) string { return f.own().String(s) }
 
-// scrubbed is a forge whose every write has Sluice's own secrets hidden.
+// scrubbed is a forge whose every write has Sluice's own secrets hidden,
+// and says "pull request" where the forge does (render.Words).
 type scrubbed struct {
 	forge.Forge
-	r *redact.Redactor
+	r    *redact.Redactor
+	name string // the forge's name, as the repository's id gives it
 }
+
+// text is what Sluice writes to the forge of s.
+func (s scrubbed) text(t string) string { return render.Words(s.r.String(t), s.name) }
 
 func (s scrubbed) all(bodies []string) []string {
 	out := make([]string, len(bodies))
 	for i, b := range bodies {
-		out[i] = s.r.String(b)
+		out[i] = s.text(b)
 	}
 	return out
 }
@@ -56,28 +62,28 @@ func (s scrubbed) UpsertComment(ctx context.Context, repo string, number int64, 
 }
 
 func (s scrubbed) Reply(ctx context.Context, repo string, number int64, body string) error {
-	return s.Forge.Reply(ctx, repo, number, s.r.String(body))
+	return s.Forge.Reply(ctx, repo, number, s.text(body))
 }
 
 func (s scrubbed) SetStatus(ctx context.Context, repo, sha string, c forge.Check) error {
-	c.Description, c.URL = s.r.String(c.Description), s.r.String(c.URL)
+	c.Description, c.URL = s.text(c.Description), s.r.String(c.URL)
 	return s.Forge.SetStatus(ctx, repo, sha, c)
 }
 
 func (s scrubbed) CreateIssue(ctx context.Context, repo, title, body string) (*forge.Issue, error) {
-	return s.Forge.CreateIssue(ctx, repo, s.r.String(title), s.r.String(body))
+	return s.Forge.CreateIssue(ctx, repo, s.text(title), s.text(body))
 }
 
 func (s scrubbed) UpdateIssue(ctx context.Context, repo string, number int64, title, body string) error {
-	return s.Forge.UpdateIssue(ctx, repo, number, s.r.String(title), s.r.String(body))
+	return s.Forge.UpdateIssue(ctx, repo, number, s.text(title), s.text(body))
 }
 
 func (s scrubbed) CloseIssue(ctx context.Context, repo string, number int64, comment string) error {
-	return s.Forge.CloseIssue(ctx, repo, number, s.r.String(comment))
+	return s.Forge.CloseIssue(ctx, repo, number, s.text(comment))
 }
 
 func (s scrubbed) CommentIssue(ctx context.Context, repo string, number int64, body string) error {
-	return s.Forge.CommentIssue(ctx, repo, number, s.r.String(body))
+	return s.Forge.CommentIssue(ctx, repo, number, s.text(body))
 }
 
 // unscrubbed is the forge a scrubbed one wraps, for asking it for the

@@ -145,7 +145,7 @@ func TestApplySettlesAfterATransientFailure(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got := ff.issueComments(); len(got) != 1 || !strings.HasPrefix(got[0], "#12: Sluice applied net, app from merge request !7") {
+	if got := ff.issueComments(); len(got) != 1 || !strings.HasPrefix(got[0], "#12: Sluice applied net, app from pull request #7") {
 		t.Errorf("issue comments = %q, want one on #12", got)
 	}
 	if got := e.eng.order(); !slices.Equal(got, []string{"net", "app"}) {
@@ -240,4 +240,44 @@ func TestSettleOfAMergeRequestThatIsGone(t *testing.T) {
 	if r := e.run(net.ID); r.State != store.StateSucceeded || r.SettledAt == nil {
 		t.Errorf("net's apply run: %s, settled %v; want succeeded and settled", r.State, r.SettledAt)
 	}
+}
+
+// TestLinkedIssueIsToldWhatWasNotApplied: the forge closes the issue a
+// merge request closes at its merge, applied or not. A merge Sluice
+// refuses (no approval) and an apply that fails each tell the issue that
+// the change is not in the infrastructure, and where to read what to do.
+func TestLinkedIssueIsToldWhatWasNotApplied(t *testing.T) {
+	t.Run("refused at the merge", func(t *testing.T) {
+		e, ff := newSettleEnv(t)
+		e.plan()
+		e.fg.mu.Lock()
+		e.fg.reviews = nil
+		e.fg.mu.Unlock()
+		e.merge()
+		if a := e.applies(depRepo, 7); len(a) != 0 {
+			t.Fatalf("a merge without approval created apply runs: %+v", a)
+		}
+		got := ff.issueComments()
+		if len(got) != 1 || !strings.HasPrefix(got[0], "#12: Pull request #7 ") ||
+			!strings.Contains(got[0], "was merged, but Sluice did not apply net, app: the merge did not pass Sluice's checks") {
+			t.Errorf("issue comments = %q, want one on #12 saying net and app were not applied", got)
+		}
+	})
+	t.Run("an apply failed", func(t *testing.T) {
+		e, ff := newSettleEnv(t)
+		e.eng.fail["net"] = true
+		e.plan()
+		e.merge()
+		net := e.applyOf("net")
+		if err := e.f.HandleApply(t.Context(), net.ID); err != nil {
+			t.Fatal(err)
+		}
+		if r := e.run(net.ID); r.State != store.StateFailed {
+			t.Fatalf("net's apply: %s, want failed", r.State)
+		}
+		got := ff.issueComments()
+		if len(got) != 1 || !strings.Contains(got[0], "did not apply net: its apply failed") {
+			t.Errorf("issue comments = %q, want one on #12 saying net's apply failed", got)
+		}
+	})
 }

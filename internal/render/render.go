@@ -70,6 +70,10 @@ type ProjectResult struct {
 	// the comment's Head, the project says so (a push Sluice missed, or a
 	// plan still to come).
 	PlannedAt string
+	// HeldBy is the reference (Ref) of the merge request whose project lock
+	// a pending project waits for: written after Message as a reference
+	// the forge links, where Message's own are broken.
+	HeldBy string
 }
 
 // Comment is everything one merge request comment shows.
@@ -241,7 +245,11 @@ func project(p ProjectResult, head string, red func(string) string) []string {
 	case StatusSkipped:
 		blocks = append(blocks, "**Skipped:** "+orDefault(escapeText(red(p.Message)), "not planned."))
 	case StatusPending:
-		blocks = append(blocks, "**Pending:** "+orDefault(escapeText(red(p.Message)), "queued."))
+		msg := orDefault(escapeText(red(p.Message)), "queued.")
+		if refRE.MatchString(p.HeldBy) {
+			msg = strings.TrimSuffix(msg, ".") + ", held by " + p.HeldBy
+		}
+		blocks = append(blocks, "**Pending:** "+msg)
 	case StatusApplied:
 		s := "**Applied.**"
 		if p.Plan != nil {

@@ -583,3 +583,20 @@ func TestPlanOfAnEarlierCommit(t *testing.T) {
 		t.Errorf("the comment does not say the plan is of an earlier commit:\n%s", md)
 	}
 }
+
+// TestHeldByIsAReference: the merge request holding a project's lock is
+// named as a reference the forge links (#12 on Gitea and GitHub), unlike
+// any reference in a message; anything but a reference is not written.
+func TestHeldByIsAReference(t *testing.T) {
+	for _, tc := range []struct{ heldBy, want string }{
+		{"#12", "**Pending:** waiting for the project lock, held by #12"},
+		{"!12", "**Pending:** waiting for the project lock, held by !12"},
+		{"#12 @alice", "**Pending:** waiting for the project lock\n"},
+		{"", "**Pending:** waiting for the project lock\n"},
+	} {
+		got := Markdown(Comment{Projects: []ProjectResult{{Name: "prod", Status: StatusPending, Message: "waiting for the project lock", HeldBy: tc.heldBy}}}, nil)
+		if !strings.Contains(got, tc.want) {
+			t.Errorf("HeldBy %q:\n%s\nwant %q", tc.heldBy, got, tc.want)
+		}
+	}
+}
