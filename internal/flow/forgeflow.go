@@ -1024,53 +1024,30 @@ func (f *Flow) applyForgeMR(ctx context.Context, ev store.Event, req Request, fg
 	if err != nil {
 		return err
 	}
-	var (
-		created []int64
-		refused []string
-		replan  bool
-		// coming: the projects whose apply run this request creates; a
-		// project that depends on one of them waits for its apply.
-		coming = map[string]bool{}
-	)
 	g := f.newGate(fg, path, mr, req.Actor, mr.State == forge.MRMerged)
 	if fromAPI(ev) {
 		g = f.newAPIGate(fg, path, mr)
 	}
-	selected := func(name string) bool { return len(req.Projects) == 0 || slices.Contains(req.Projects, name) }
-	for _, st := range byDependency(states) {
-		if !selected(st.Project) {
-			continue
-		}
-		if st.Plan == nil || st.Plan.Discarded || !st.Plan.HasChanges || st.Apply != nil {
-			continue
-		}
-		if r := st.Summary.Rules; r != nil && r.Mode == repoconfig.ApplyAfterMerge && mr.State == forge.MROpen {
-			refused = append(refused, fmt.Sprintf("`%s` is applied when the merge request is merged (apply mode after_merge), not on a comment", st.Project))
-			continue
-		}
-		res, err := g.evaluate(ctx, st)
-		if err != nil {
-			return err
-		}
-		if !res.OK() {
-			why, stale, _ := reasons(res)
-			// A stale plan is planned again: the new plan then needs its
-			// own review.
-			replan = replan || stale
-			refused = append(refused, fmt.Sprintf("`%s`: %s", st.Project, strings.Join(why, "; ")))
-			continue
-		}
-		if h := holdOf(st, states, coming); h.blocks() {
-			why := h.why(st.Project, mr)
-			if h.kind == holdNotApplied && !selected(h.dep) {
-				why += fmt.Sprintf(": apply `%s` first, or add `-p %s`", h.dep, h.dep)
+	verdicts, err := decideApplies(ctx, g, byRequest, states, req.Projects, mr)
+	if err != nil {
+		return err
+	}
+	var (
+		created []int64
+		refused []string
+		// A stale plan is planned again: the new plan then needs its own
+		// review.
+		replan bool
+	)
+	for _, v := range verdicts {
+		if v.apply {
+			if created, err = f.queueApply(ctx, v.st, req.Actor, v.approvers, created); err != nil {
+				return err
 			}
-			refused = append(refused, fmt.Sprintf("`%s`: %s", st.Project, why))
 			continue
 		}
-		if created, err = f.queueApply(ctx, st, req.Actor, res.Approvers, coming, created); err != nil {
-			return err
-		}
+		replan = replan || v.stale
+		refused = append(refused, fmt.Sprintf("`%s`: %s", v.st.Project, strings.Join(v.why, "; ")))
 	}
 	// The runs that wait for nothing start; the others wait for the
 	// applies of what they depend on.
@@ -1120,12 +1097,11 @@ func (f *Flow) createApply(ctx context.Context, p store.Plan, actor string) (int
 // earlier one did, and a run it created is added to created. The audit
 // log records who approved what the run applies (apply.approved): the
 // approvals the gate counted for it.
-func (f *Flow) queueApply(ctx context.Context, st projectState, actor string, approvers []string, coming map[string]bool, created []int64) ([]int64, error) {
+func (f *Flow) queueApply(ctx context.Context, st projectState, actor string, approvers []string, created []int64) ([]int64, error) {
 	id, err := f.createApply(ctx, *st.Plan, actor)
 	if err != nil {
 		return created, err
 	}
-	coming[st.Project] = true
 	if id == 0 {
 		return created, nil
 	}
@@ -1157,70 +1133,32 @@ func (f *Flow) mergedForgeMR(ctx context.Context, ev store.Event, req Request, f
 	if err != nil {
 		return err
 	}
+	verdicts, err := decideApplies(ctx, g, byMerge, states, nil, mr)
+	if err != nil {
+		return err
+	}
 	var (
 		created []int64
 		refused []render.Unapplied
-		coming  = map[string]bool{}
-		// never: the projects refused for good, and their locks.
-		never     = map[string]bool{}
+		// neverLock: the locks of the projects refused for good, and why.
 		neverLock = map[store.LockKey]string{}
 	)
-	refuse := func(st projectState, why []string, final bool, audit map[string]any) error {
-		refused = append(refused, render.Unapplied{Project: st.Project, Why: why, Never: final, Held: !final})
-		if final {
-			never[st.Project] = true
-			neverLock[lockOf(st.PlanRun)] = strings.Join(why, "; ")
-		}
-		if audit == nil {
-			return nil
-		}
-		audit["reason"], audit["on"] = why, "merge"
-		_, err := f.Audit.Record(ctx, actor, "apply.refused", subject(req.Repo, req.MR, st.Project), audit)
-		return err
-	}
-	for _, st := range byDependency(states) {
-		if st.Plan == nil || !st.Plan.HasChanges || (st.Apply != nil && st.Apply.State == store.StateSucceeded) {
-			continue
-		}
-		if st.Plan.Discarded && st.Apply == nil {
-			// A discarded plan can never be applied: an apply run would only
-			// fail.
-			if err := refuse(st, []string{discardedWhy}, true, map[string]any{"plan": st.Plan.ID}); err != nil {
+	for _, v := range verdicts {
+		if v.apply {
+			if created, err = f.queueApply(ctx, v.st, actor, v.approvers, created); err != nil {
 				return err
 			}
 			continue
 		}
-		if r := st.Summary.Rules; r != nil && r.Mode != repoconfig.ApplyAfterMerge {
-			if err := refuse(st, []string{beforeMergeWhy}, false, nil); err != nil {
+		refused = append(refused, render.Unapplied{Project: v.st.Project, Why: v.why, Never: v.final, Held: !v.final})
+		if v.final {
+			neverLock[lockOf(v.st.PlanRun)] = strings.Join(v.why, "; ")
+		}
+		if v.audit != nil {
+			v.audit["reason"], v.audit["on"] = v.why, "merge"
+			if _, err := f.Audit.Record(ctx, actor, "apply.refused", subject(req.Repo, req.MR, v.st.Project), v.audit); err != nil {
 				return err
 			}
-			continue
-		}
-		if st.Apply != nil {
-			continue
-		}
-		res, err := g.evaluate(ctx, st)
-		if err != nil {
-			return err
-		}
-		if !res.OK() {
-			why, _, final := reasons(res)
-			if err := refuse(st, why, final, map[string]any{}); err != nil {
-				return err
-			}
-			continue
-		}
-		// A project whose dependency is not applied (refused above, say)
-		// gets no apply run: once the dependency is, `sluice apply`
-		// applies both, in order; unless the dependency never will be.
-		if h := holdOf(st, states, coming); h.blocks() {
-			if err := refuse(st, []string{h.why(st.Project, mr)}, h.finalOnMerged(never), map[string]any{"depends_on": h.dep}); err != nil {
-				return err
-			}
-			continue
-		}
-		if created, err = f.queueApply(ctx, st, actor, res.Approvers, coming, created); err != nil {
-			return err
 		}
 	}
 	// Locks of projects with nothing left to apply, or never to be applied
@@ -1257,13 +1195,6 @@ func (f *Flow) mergedForgeMR(ctx context.Context, ev store.Event, req Request, f
 	f.Log.Info("merge request merged", "repo", req.Repo, "mr", req.MR, "applies", created, "refused", len(refused), "locks_released", len(released))
 	return f.RefreshMR(ctx, req.Repo, req.MR)
 }
-
-// Why a merge did not apply a project whose latest plan was discarded, or
-// one that applies before merge.
-const (
-	discardedWhy   = "its latest plan was discarded (another plan replaced it, or the merge request was closed): there is no reviewed plan to apply"
-	beforeMergeWhy = "it applies before the merge (apply mode before_merge) and had not been applied"
-)
 
 // mergerUnknown is the "may apply" item's detail on a merge the forge
 // does not say who made.

@@ -417,56 +417,22 @@ func (f *Flow) applyMR(ctx context.Context, ev store.Event, req Request) error {
 	if fg != nil {
 		return f.applyForgeMR(ctx, ev, asAPI(ev, req), fg, path, mr)
 	}
-	runs, err := f.allRuns(ctx, store.RunFilter{Repo: req.Repo, MR: req.MR, Kind: store.KindPlan})
+	// A plain git repository has no review: its projects' runs are
+	// created in dependency order, as on a forge (a dependent's run
+	// created before its dependency's would be cancelled by an advance
+	// that came in between, its dependency's changes not applied and not
+	// coming), and wait for their dependencies' applies.
+	states, err := f.projectStates(ctx, req.Repo, req.MR)
 	if err != nil {
 		return err
 	}
-	seen := map[string]bool{}
-	planRuns := map[int64]store.Run{}
-	for _, r := range runs {
-		planRuns[r.ID] = r
+	verdicts, err := decideApplies(ctx, nil, ungated, states, req.Projects, nil)
+	if err != nil {
+		return err
 	}
-	var todo []projectState
-	for _, r := range runs { // newest first
-		k := projectKey(r.Project, r.Workspace)
-		if seen[k] || (len(req.Projects) > 0 && !slices.Contains(req.Projects, r.Project)) {
-			continue
-		}
-		seen[k] = true
-		plan, err := f.Store.LatestPlan(ctx, r.Repo, r.MR, r.Project, r.Workspace)
-		if errors.Is(err, store.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		if !plan.HasChanges || plan.AppliedRunID != 0 {
-			continue
-		}
-		prior, err := f.Store.ListRuns(ctx, store.RunFilter{Kind: store.KindApply, PlanID: plan.ID, Limit: 10})
-		if err != nil {
-			return err
-		}
-		if len(prior) > 0 {
-			continue // this plan's apply exists already
-		}
-		// The run that made the plan recorded its depends_on.
-		pr, ok := planRuns[plan.RunID]
-		if !ok {
-			if pr, err = f.Store.GetRun(ctx, plan.RunID); err != nil {
-				return err
-			}
-		}
-		todo = append(todo, projectState{Project: plan.Project, Workspace: plan.Workspace, PlanRun: pr, Plan: &plan, Summary: readSummary(pr)})
-	}
-	// Created in dependency order, as on a forge: a dependent's run
-	// created before its dependency's would be cancelled by an advance
-	// (a recovery pass, another apply ending) that came in between, its
-	// dependency's changes not applied and not coming.
-	slices.Reverse(todo) // planned order
 	var created []int64
-	for _, st := range byDependency(todo) {
-		id, err := f.createApply(ctx, *st.Plan, req.Actor)
+	for _, v := range verdicts {
+		id, err := f.createApply(ctx, *v.st.Plan, req.Actor)
 		if err != nil {
 			return err
 		}
