@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/sluicehq/sluice/internal/repoconfig"
 )
 
 // Forge connection and review policy settings.
@@ -132,7 +134,7 @@ func parseRelax(c *Config, s string) string {
 		if x == "" {
 			continue
 		}
-		if !slices.Contains([]string{"threads", "checks", "draft"}, x) {
+		if !slices.Contains(repoconfig.Relaxable(), x) {
 			return fmt.Sprintf("%q is not a check a repository may relax (threads, checks, draft)", x)
 		}
 		c.RepoMayRelax = append(c.RepoMayRelax, x)

@@ -6,7 +6,7 @@ import (
 	"slices"
 
 	"github.com/sluicehq/sluice/internal/forge"
-	"github.com/sluicehq/sluice/internal/repoconfig"
+	"github.com/sluicehq/sluice/internal/gate"
 	"github.com/sluicehq/sluice/internal/store"
 )
 
@@ -51,12 +51,18 @@ type verdict struct {
 	audit map[string]any
 }
 
-// Why a project is not applied, whatever asked.
-const (
-	discardedWhy   = "its latest plan was discarded (another plan replaced it, or the merge request was closed): there is no reviewed plan to apply"
-	beforeMergeWhy = "it applies before the merge (apply mode before_merge) and had not been applied"
-	afterMergeWhy  = "it is applied when the merge request is merged (apply mode after_merge), not on a comment"
-)
+// discardedWhy is why a project whose latest plan was discarded is not
+// applied, whatever asks.
+const discardedWhy = "its latest plan was discarded (another plan replaced it, or the merge request was closed): there is no reviewed plan to apply"
+
+// modeOf is the apply mode project st was planned with ("" for a plan
+// that recorded none: the default).
+func modeOf(st projectState) string {
+	if r := st.Summary.Rules; r != nil {
+		return r.Mode
+	}
+	return ""
+}
 
 // decideApplies decides, for each project of a merge request with
 // changes left to apply, in dependency order, whether trigger t gets it an
@@ -106,15 +112,15 @@ func decideApply(ctx context.Context, g *mrGate, t applyTrigger, st projectState
 	if st.Plan == nil || !st.Plan.HasChanges || (st.Apply != nil && st.Apply.State == store.StateSucceeded) {
 		return v, false, nil
 	}
-	afterMerge := st.Summary.Rules == nil || st.Summary.Rules.Mode == repoconfig.ApplyAfterMerge
+	mode := gate.ModeRefusal(modeOf(st), t == byMerge, mr != nil && mr.State == forge.MROpen)
 	switch t {
 	case byMerge:
 		if st.Plan.Discarded && st.Apply == nil {
 			// An apply run of a discarded plan would only fail.
 			return v.refuse([]string{discardedWhy}, true, map[string]any{"plan": st.Plan.ID}), true, nil
 		}
-		if !afterMerge {
-			return v.refuse([]string{beforeMergeWhy}, false, nil), true, nil
+		if mode != "" {
+			return v.refuse([]string{mode}, false, nil), true, nil
 		}
 		if st.Apply != nil {
 			return v, false, nil
@@ -123,8 +129,8 @@ func decideApply(ctx context.Context, g *mrGate, t applyTrigger, st projectState
 		if st.Plan.Discarded || st.Apply != nil {
 			return v, false, nil
 		}
-		if t == byRequest && afterMerge && mr.State == forge.MROpen {
-			return v.refuse([]string{afterMergeWhy}, false, nil), true, nil
+		if t == byRequest && mode != "" {
+			return v.refuse([]string{mode}, false, nil), true, nil
 		}
 	}
 	if t == ungated {

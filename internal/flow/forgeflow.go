@@ -368,7 +368,7 @@ func (g *mrGate) evaluate(ctx context.Context, st projectState) (gate.Result, er
 	if g.actorApproves && st.Plan != nil {
 		in.Reviews = append(slices.Clip(in.Reviews), forge.Review{User: forge.User{Login: g.actor}, State: forge.ReviewApproved, CommitSHA: st.Plan.HeadSHA, At: g.f.now()})
 	}
-	rules := gate.Rules{MinApprovals: 1}
+	rules := gate.DefaultRules()
 	var relax, notes []string
 	if r := st.Summary.Rules; r != nil {
 		rules = gate.Rules{MinApprovals: r.MinApprovals, From: r.From, Owners: r.Owners}
@@ -714,8 +714,8 @@ func (f *Flow) notApplied(ctx context.Context, mr *forge.MergeRequest, states []
 			continue // applied, applying, or its apply failed (render.Failed)
 		case st.Plan.Discarded:
 			u.Why, u.Never = []string{discardedWhy}, true
-		case st.Summary.Rules != nil && st.Summary.Rules.Mode != repoconfig.ApplyAfterMerge:
-			u.Why = []string{beforeMergeWhy}
+		case gate.ModeRefusal(modeOf(st), true, false) != "":
+			u.Why = []string{gate.ModeRefusal(modeOf(st), true, false)}
 		default:
 			res := results[projectKey(st.Project, st.Workspace)]
 			if !res.OK() {

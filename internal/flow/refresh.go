@@ -12,7 +12,6 @@ import (
 
 	"github.com/sluicehq/sluice/internal/forge"
 	"github.com/sluicehq/sluice/internal/gate"
-	"github.com/sluicehq/sluice/internal/repoconfig"
 	"github.com/sluicehq/sluice/internal/store"
 )
 
@@ -359,7 +358,7 @@ func projectVerdict(st projectState, results map[string]gate.Result) (forge.Chec
 		}
 		return forge.CheckFailure, strings.Join(names, ", ")
 	}
-	if r := st.Summary.Rules; r != nil && r.Mode != repoconfig.ApplyAfterMerge {
+	if gate.ModeRefusal(modeOf(st), true, false) != "" {
 		return forge.CheckPending, "to apply before the merge"
 	}
 	return forge.CheckSuccess, "ready"

@@ -19,6 +19,7 @@ import (
 	"github.com/sluicehq/sluice/internal/affected"
 	"github.com/sluicehq/sluice/internal/codeowners"
 	"github.com/sluicehq/sluice/internal/engine"
+	"github.com/sluicehq/sluice/internal/gate"
 	"github.com/sluicehq/sluice/internal/repoconfig"
 	"github.com/sluicehq/sluice/internal/safename"
 	"github.com/sluicehq/sluice/internal/store"
@@ -370,21 +371,7 @@ func (f *Flow) rulesOf(ctx context.Context, r store.Run, p *repoconfig.Project, 
 			why = fmt.Sprintf("project %s is not in %s on the base branch (at %s)", p.Name, repoconfig.FileName, short(rulesAt))
 		}
 	}
-	rules, headRules := gateSettingsOf(base), gateSettingsOf(p)
-	var notes []string
-	if !rules.equal(headRules) {
-		from := "the base branch's " + repoconfig.FileName
-		if base == nil {
-			from = "the defaults: " + why
-		}
-		note := fmt.Sprintf("the approval rules of %s (approval, apply.mode, relax) are from %s; this merge request changes them, and its rules take effect once it is merged", p.Name, from)
-		if headRules.Min > rules.Min {
-			note += fmt.Sprintf(", except its higher approval.min (%d), which counts now", headRules.Min)
-		}
-		notes = append(notes, note)
-	}
-	rules.Min = max(rules.Min, headRules.Min)
-
+	rules, notes := gate.InForce(p.Name, base, p, why)
 	pr := &projectRules{MinApprovals: rules.Min, From: rules.From, Mode: rules.Mode, Branch: branch, Relax: rules.Relax, Patterns: p.PatternsIn(head), Dir: p.Dir, Engine: p.Engine,
 		DependsOn: p.DependsOn, Notes: notes}
 	if !rules.Codeowners {
@@ -437,39 +424,6 @@ func (f *Flow) rulesOf(ctx context.Context, r store.Run, p *repoconfig.Project, 
 		}
 	}
 	return pr, notes, nil
-}
-
-// gateSettings are a project's sluice.yaml settings that decide its gate,
-// defaults filled in.
-type gateSettings struct {
-	Min        int
-	From       []string
-	Codeowners bool
-	Mode       string
-	Relax      []string
-}
-
-// gateSettingsOf reads them from a project; nil (no project) has the
-// defaults.
-func gateSettingsOf(p *repoconfig.Project) gateSettings {
-	s := gateSettings{Min: 1, Mode: repoconfig.ApplyAfterMerge}
-	if p == nil {
-		return s
-	}
-	if p.Approval.Min != nil {
-		s.Min = *p.Approval.Min
-	}
-	s.From = p.Approval.From
-	s.Codeowners = p.Approval.Codeowners != nil && *p.Approval.Codeowners
-	if p.Apply.Mode != "" {
-		s.Mode = p.Apply.Mode
-	}
-	s.Relax = p.Relax
-	return s
-}
-
-func (s gateSettings) equal(o gateSettings) bool {
-	return s.Min == o.Min && slices.Equal(s.From, o.From) && s.Codeowners == o.Codeowners && s.Mode == o.Mode && slices.Equal(s.Relax, o.Relax)
 }
 
 // sameProject is the project of cfg with p's directory and workspace or

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/forge"
+	"github.com/sluicehq/sluice/internal/repoconfig"
 )
 
 // Rules are a project's review requirements, from sluice.yaml, after the
@@ -276,14 +277,14 @@ func Evaluate(r Rules, in Input) Result {
 	}
 	add(ItemChanges, len(changes) == 0, "%s", orNone("changes requested by ", changes))
 
-	if relaxed("threads") {
+	if relaxed(repoconfig.RelaxThreads) {
 		add(ItemThreads, true, "not required by this repository")
 	} else {
 		add(ItemThreads, in.Threads == 0, "%d unresolved", in.Threads)
 		wait()
 	}
 
-	if relaxed("checks") {
+	if relaxed(repoconfig.RelaxChecks) {
 		add(ItemChecks, true, "not required by this repository")
 	} else {
 		var bad, pending []string
@@ -312,7 +313,7 @@ func Evaluate(r Rules, in Input) Result {
 	}
 
 	switch {
-	case relaxed("draft") || in.Merged:
+	case relaxed(repoconfig.RelaxDraft) || in.Merged:
 	default:
 		add(ItemDraft, !in.MR.Draft, "%s", map[bool]string{true: "the merge request is a draft", false: "ready for review"}[in.MR.Draft])
 		wait()

@@ -187,10 +187,10 @@ func setDefaults(p *Project) {
 		p.WhenModified = defaultWhenModified(p.Engine)
 	}
 	if p.Apply.Mode == "" {
-		p.Apply.Mode = ApplyAfterMerge
+		p.Apply.Mode = DefaultApplyMode
 	}
 	if p.Approval.Min == nil {
-		p.Approval.Min = new(1)
+		p.Approval.Min = new(DefaultMinApprovals)
 	}
 	if p.Approval.Codeowners == nil {
 		p.Approval.Codeowners = new(false)

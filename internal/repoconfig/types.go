@@ -18,6 +18,24 @@ const (
 	ApplyBeforeMerge = "before_merge"
 )
 
+// The defaults of a project's gate: what a project without approval.min
+// or apply.mode, and a merge request whose base has no rules, get.
+const (
+	DefaultMinApprovals = 1
+	DefaultApplyMode    = ApplyAfterMerge
+)
+
+// The checks of the apply gate a project may turn off (relax), as far as
+// the server allows (--repo-may-relax).
+const (
+	RelaxThreads = "threads"
+	RelaxChecks  = "checks"
+	RelaxDraft   = "draft"
+)
+
+// Relaxable lists them.
+func Relaxable() []string { return []string{RelaxThreads, RelaxChecks, RelaxDraft} }
+
 // Config is sluice.yaml, version 1.
 type Config struct {
 	// Version of the file format. Only 1 exists.

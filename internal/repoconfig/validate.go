@@ -216,9 +216,7 @@ func (p *parser) validateProject(c *Config, i int, names map[string]int) {
 		if p.bad[at] {
 			continue
 		}
-		switch x {
-		case "threads", "checks", "draft":
-		default:
+		if !slices.Contains(Relaxable(), x) {
 			p.errorf(p.node(at), "%q in relax of %s is not a check that can be turned off; write threads, checks or draft", x, l.owner)
 		}
 	}
