@@ -365,9 +365,7 @@ func (g *mrGate) evaluate(ctx context.Context, st projectState) (gate.Result, er
 		return gate.Result{}, err
 	}
 	in := g.in
-	if g.actorApproves && st.Plan != nil {
-		in.Reviews = append(slices.Clip(in.Reviews), forge.Review{User: forge.User{Login: g.actor}, State: forge.ReviewApproved, CommitSHA: st.Plan.HeadSHA, At: g.f.now()})
-	}
+	in.ActorApproves, in.Now, in.NobodyAsks = g.actorApproves, g.f.now(), g.nobody
 	rules := gate.DefaultRules()
 	var relax, notes []string
 	if r := st.Summary.Rules; r != nil {
@@ -392,13 +390,6 @@ func (g *mrGate) evaluate(ctx context.Context, st projectState) (gate.Result, er
 	res.Notes = notes
 	if r := st.Summary.Rules; r != nil {
 		res.Notes = append(res.Notes, r.Notes...)
-	}
-	if g.nobody != "" {
-		for i := range res.Items {
-			if res.Items[i].Name == gate.ItemPermission {
-				res.Items[i].OK, res.Items[i].Detail = false, g.nobody
-			}
-		}
 	}
 	return res, nil
 }

@@ -61,6 +61,17 @@ type Input struct {
 	// Permission their access.
 	Actor      string
 	Permission forge.Permission
+	// ActorApproves: the actor's request counts as their approval of the
+	// plan, given at Now. On a merged merge request the forge takes no
+	// more approvals, so an eligible reviewer's `sluice apply` is how they
+	// give one.
+	ActorApproves bool
+	Now           time.Time
+	// NobodyAsks, when set, says why no person asks for the apply (the
+	// JSON API asks, or the forge does not say who merged): Actor then
+	// names who asks instead, has no right to apply and never approves,
+	// and "may apply" fails saying this.
+	NobodyAsks string
 	// ApplyBranches are the branches Sluice applies merge requests into
 	// (the repository's default branch unless the server names others).
 	// A merge request into any other branch is planned, never applied:
@@ -202,6 +213,7 @@ func Effective(r Rules, relax []string, p Policy) (Rules, []string, []string) {
 
 // Evaluate runs every check and returns the checklist.
 func Evaluate(r Rules, in Input) Result {
+	in = withActorsApproval(in)
 	var res Result
 	add := func(name string, ok bool, detail string, args ...any) {
 		res.Items = append(res.Items, Item{Name: name, OK: ok, Detail: fmt.Sprintf(detail, args...)})
@@ -338,10 +350,23 @@ func Evaluate(r Rules, in Input) Result {
 		add(ItemDiverged, true, "the branch has every change %s made to this project's files", in.MR.BaseRef)
 	}
 
-	if in.Actor != "" {
+	switch {
+	case in.NobodyAsks != "":
+		add(ItemPermission, false, "%s", in.NobodyAsks)
+	case in.Actor != "":
 		add(ItemPermission, in.Permission >= forge.PermWrite, "%s has %s access (write needed)", in.Actor, in.Permission)
 	}
 	return res
+}
+
+// withActorsApproval is in with the actor's request counted as their
+// approval of the plan (Input.ActorApproves).
+func withActorsApproval(in Input) Input {
+	if !in.ActorApproves || in.Actor == "" || in.NobodyAsks != "" || in.PlanHead == "" {
+		return in
+	}
+	in.Reviews = append(slices.Clip(in.Reviews), forge.Review{User: forge.User{Login: in.Actor}, State: forge.ReviewApproved, CommitSHA: in.PlanHead, At: in.Now})
+	return in
 }
 
 // approvals sorts approvers into those that count, those that do not (the

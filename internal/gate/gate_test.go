@@ -257,3 +257,41 @@ func TestWaiting(t *testing.T) {
 		})
 	}
 }
+
+// TestWhoAsks: the asker's request counts as their approval when the
+// flow says so (a merged merge request), at the time of the decision; and
+// where nobody asks (the API, a merger the forge does not name), "may
+// apply" fails with the reason, whatever access the name given has, and
+// no approval is lent.
+func TestWhoAsks(t *testing.T) {
+	in := ready()
+	in.Reviews, in.Merged, in.MR.State = nil, true, forge.MRMerged
+	if res := Evaluate(Rules{MinApprovals: 1}, in); res.OK() {
+		t.Fatalf("no approval, yet the gate passes: %+v", res)
+	}
+	in.ActorApproves, in.Now = true, planAt.Add(time.Hour)
+	res := Evaluate(Rules{MinApprovals: 1}, in)
+	if !res.OK() || len(res.Approvers) != 1 || res.Approvers[0] != "carol" {
+		t.Errorf("carol's apply request counts as her approval: %+v", res)
+	}
+	in.Now = planAt.Add(-time.Minute)
+	if res := Evaluate(Rules{MinApprovals: 1}, in); res.OK() {
+		t.Errorf("a request before the plan counted as an approval of it: %+v", res)
+	}
+
+	in = ready()
+	in.Actor, in.Permission, in.ActorApproves, in.Now, in.NobodyAsks = "api", forge.PermAdmin, true, planAt.Add(time.Hour), "asked through the API"
+	res = Evaluate(Rules{MinApprovals: 2}, in)
+	var may *Item
+	for i := range res.Items {
+		if res.Items[i].Name == ItemPermission {
+			may = &res.Items[i]
+		}
+	}
+	if may == nil || may.OK || may.Detail != "asked through the API" {
+		t.Errorf("may apply = %+v, want it failing with the reason nobody asks", may)
+	}
+	if len(res.Approvers) != 1 || res.Approvers[0] != "bob" {
+		t.Errorf("approvers = %v, want bob's alone: nobody asking lends no approval", res.Approvers)
+	}
+}
