@@ -330,6 +330,9 @@ func (f *Flow) HandleEvent(ctx context.Context, eventID int64) error {
 	if err := json.Unmarshal(ev.Payload, &req); err != nil {
 		return permanent(fmt.Errorf("event %d has an unreadable payload: %w", eventID, err))
 	}
+	if fromAPI(ev) {
+		req = ActAsAPI(req)
+	}
 	if req.ByComment {
 		var why string
 		if req, why, err = f.confirmCommand(ctx, ev, req); err != nil {

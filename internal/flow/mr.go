@@ -46,11 +46,14 @@ func fromAPI(ev store.Event) bool { return ev.Forge == APISource }
 // forge's API still says the merge request is open.
 const mergeLag = 10 * time.Minute
 
-// asAPI makes a JSON API request for a forge's repository act as
-// APIActor, not as a comment. The server rewrites such requests before
-// accepting them; this covers events it accepted before it did.
-func asAPI(ev store.Event, req Request) Request {
-	if fromAPI(ev) {
+// ActAsAPI is req as the JSON API makes it for a forge's repository:
+// acting as APIActor whatever actor it names, and no comment (the API
+// token is not a person, so it cannot lend a person's approval or rights
+// to a request). A plain git repository's request is left as it is. The
+// server rewrites what the API accepts so, and HandleEvent does again for
+// events accepted before it did.
+func ActAsAPI(req Request) Request {
+	if forgeOfRepo(req.Repo) != "" {
 		req.Actor, req.ByComment, req.CommentID = APIActor, false, 0
 	}
 	return req
@@ -120,7 +123,6 @@ func (f *Flow) planMR(ctx context.Context, ev store.Event, req Request) error {
 		return err
 	}
 	if fg != nil {
-		req = asAPI(ev, req)
 		if mr.State != forge.MROpen {
 			f.Log.Info("not planning a merge request that is not open", "repo", req.Repo, "mr", req.MR, "state", mr.State)
 			return nil
@@ -415,7 +417,7 @@ func (f *Flow) applyMR(ctx context.Context, ev store.Event, req Request) error {
 		return err
 	}
 	if fg != nil {
-		return f.applyForgeMR(ctx, ev, asAPI(ev, req), fg, path, mr)
+		return f.applyForgeMR(ctx, ev, req, fg, path, mr)
 	}
 	// A plain git repository has no review: its projects' runs are
 	// created in dependency order, as on a forge (a dependent's run
@@ -466,7 +468,6 @@ func (f *Flow) closeMR(ctx context.Context, ev store.Event, req Request) error {
 		return err
 	}
 	if fg != nil {
-		req = asAPI(ev, req)
 		switch mr.State {
 		case forge.MRMerged:
 			elsewhere, err := f.mergedElsewhere(ctx, fg, path, mr)
@@ -535,9 +536,6 @@ func (f *Flow) closeMR(ctx context.Context, ev store.Event, req Request) error {
 // person needs write access.
 func (f *Flow) unlockMR(ctx context.Context, ev store.Event, req Request) error {
 	fg, path, onForge := f.forgeOf(req.Repo)
-	if onForge {
-		req = asAPI(ev, req)
-	}
 	if onForge && req.ByComment {
 		perm, err := fg.Permission(ctx, path, req.Actor)
 		if err != nil && !errors.Is(err, forge.ErrNotFound) {

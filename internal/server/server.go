@@ -265,13 +265,12 @@ func (s *Server) postEvent(w http.ResponseWriter, r *http.Request) (any, error) 
 	if key == "" {
 		return nil, errorf(http.StatusBadRequest, "missing Idempotency-Key header: give each distinct request its own key, and a retry the same one")
 	}
-	if onForge(req.Repo) {
-		if req.Actor != flow.APIActor || req.ByComment {
-			s.Log.Info("an API request on a forge's repository acts as the API", "repo", req.Repo, "mr", req.MR, "action", req.Action,
-				"actor_given", req.Actor, "by_comment_given", req.ByComment, "actor", flow.APIActor)
-		}
-		req.Actor, req.ByComment, req.CommentID = flow.APIActor, false, 0
+	as := flow.ActAsAPI(req)
+	if as.Actor != req.Actor || as.ByComment != req.ByComment {
+		s.Log.Info("an API request on a forge's repository acts as the API", "repo", req.Repo, "mr", req.MR, "action", req.Action,
+			"actor_given", req.Actor, "by_comment_given", req.ByComment, "actor", as.Actor)
 	}
+	req = as
 	ev, inserted, err := s.Flow.Accept(r.Context(), flow.APISource, key, req)
 	if err != nil {
 		return nil, err
@@ -282,7 +281,6 @@ func (s *Server) postEvent(w http.ResponseWriter, r *http.Request) (any, error) 
 
 // onForge reports whether repo names a repository on a forge
 // ("gitea:org/infra"); a plain git repository's name has no colon.
-func onForge(repo string) bool { return strings.Contains(repo, ":") }
 
 func queryInt(r *http.Request, name string) (int64, error) {
 	v := r.URL.Query().Get(name)
