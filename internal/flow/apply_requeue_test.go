@@ -58,7 +58,7 @@ func (s *flipStore) ListRuns(ctx context.Context, f store.RunFilter) ([]store.Ru
 }
 
 // TestBlockedApplyJobDoesNotEndWithItsRunQueued: app's apply job finds net
-// still being planned, which blocks app, and calls advance to cancel the
+// still being planned, which blocks app, and calls runQueuedApplies to cancel the
 // run; meanwhile net's plan ends with nothing to apply, so advance finds
 // app free to go and enqueues it, as this same job: a duplicate. The job
 // must not end with the run queued (nothing would run it again): it is

@@ -27,7 +27,7 @@ const (
 	byMerge
 	// ungated: the JSON API on a plain git repository, which has no
 	// review: no gate, and the runs wait for (or are cancelled with) the
-	// applies of their dependencies (advance).
+	// applies of their dependencies (runQueuedApplies).
 	ungated
 )
 

@@ -16,12 +16,12 @@ import (
 // The apply runs of a merge request keep to depends_on: a project's apply
 // starts only once the applies of the projects it depends on, in the same
 // merge request, have succeeded. A decision (a merge, a `sluice apply`)
-// creates every apply run it allows at once, and advance enqueues those
-// that wait for nothing; each apply that ends calls advance again, which
+// creates every apply run it allows at once, and runQueuedApplies enqueues those
+// that wait for nothing; each apply that ends calls runQueuedApplies again, which
 // enqueues the runs now free to go and cancels, with the reason, those
 // that never can (a dependency's apply failed). A run that waits has no
 // job, only its row in the store, so nothing is lost when the server
-// dies: Recover calls advance for every merge request with a queued apply
+// dies: Recover calls runQueuedApplies for every merge request with a queued apply
 // run.
 
 // holdKind is why a project's apply may not start now.
@@ -259,19 +259,19 @@ func byDependency(states []projectState) []projectState {
 	return out
 }
 
-// advance carries the merge request's queued apply runs on: those that
+// runQueuedApplies carries the merge request's queued apply runs on: those that
 // wait for nothing are enqueued (a job enqueued twice runs once), those
 // whose dependencies' applies are still to come wait, and those that can
 // never run are cancelled with the reason, answered on the forge and
 // audited. Called after a decision creates apply runs, when an apply run
-// ends, and by Recover (through advanceWith); it is idempotent.
-func (f *Flow) advance(ctx context.Context, repo string, number int64) error {
-	return f.advanceWith(ctx, repo, number, f.Jobs.EnqueueApply)
+// ends, and by Recover (through runQueuedAppliesWith); it is idempotent.
+func (f *Flow) runQueuedApplies(ctx context.Context, repo string, number int64) error {
+	return f.runQueuedAppliesWith(ctx, repo, number, f.Jobs.EnqueueApply)
 }
 
-// advanceWith is advance enqueuing the runs free to go with enqueue.
-func (f *Flow) advanceWith(ctx context.Context, repo string, number int64, enqueue func(context.Context, int64) error) error {
-	defer f.busy.lock("advance " + subject(repo, number, ""))()
+// runQueuedAppliesWith is runQueuedApplies enqueuing the runs free to go with enqueue.
+func (f *Flow) runQueuedAppliesWith(ctx context.Context, repo string, number int64, enqueue func(context.Context, int64) error) error {
+	defer f.busy.lock("run queued applies " + subject(repo, number, ""))()
 	states, err := f.projectStates(ctx, repo, number)
 	if err != nil {
 		return err
@@ -347,14 +347,14 @@ func (f *Flow) advanceWith(ctx context.Context, repo string, number int64, enque
 	return nil
 }
 
-// advanceAfter is advance once apply run r has ended; a failure is
+// runQueuedAppliesAfter is runQueuedApplies once apply run r has ended; a failure is
 // logged, not returned: the run is done, and the next recovery pass
-// advances the merge request again.
-func (f *Flow) advanceAfter(ctx context.Context, r store.Run) {
+// runs the merge request's queued applies again.
+func (f *Flow) runQueuedAppliesAfter(ctx context.Context, r store.Run) {
 	if r.Kind != store.KindApply {
 		return
 	}
-	if err := f.advance(context.WithoutCancel(ctx), r.Repo, r.MR); err != nil {
+	if err := f.runQueuedApplies(context.WithoutCancel(ctx), r.Repo, r.MR); err != nil {
 		f.Log.Warn("starting the applies that waited for this one failed; the next recovery pass does it", "run", r.ID, "repo", r.Repo, "mr", r.MR, "err", err)
 	}
 }

@@ -290,8 +290,8 @@ func (g *mrGate) readMR(ctx context.Context) error {
 		in.ReviewerPermissions[g.actor] = in.Permission
 		// Where the forge says who may merge into the base branch (GitLab's
 		// protected branches), applying needs that right too.
-		if mr2, ok := unscrubbed(fg).(MergeRights); ok && in.Permission >= forge.PermWrite {
-			may, err := mr2.CanMerge(ctx, path, g.actor, mr.BaseRef)
+		if rights, ok := unscrubbed(fg).(MergeRights); ok && in.Permission >= forge.PermWrite {
+			may, err := rights.CanMerge(ctx, path, g.actor, mr.BaseRef)
 			if err != nil {
 				return err
 			}
@@ -1042,7 +1042,7 @@ func (f *Flow) applyForgeMR(ctx context.Context, ev store.Event, req Request, fg
 	}
 	// The runs that wait for nothing start; the others wait for the
 	// applies of what they depend on.
-	if err := f.advance(ctx, req.Repo, req.MR); err != nil {
+	if err := f.runQueuedApplies(ctx, req.Repo, req.MR); err != nil {
 		return err
 	}
 	if replan && mr.State == forge.MROpen {
@@ -1169,7 +1169,7 @@ func (f *Flow) mergedForgeMR(ctx context.Context, ev store.Event, req Request, f
 	}
 	// The runs that wait for nothing start; the others wait for the
 	// applies of what they depend on.
-	if err := f.advance(ctx, req.Repo, req.MR); err != nil {
+	if err := f.runQueuedApplies(ctx, req.Repo, req.MR); err != nil {
 		return err
 	}
 	if len(refused) > 0 {

@@ -421,7 +421,7 @@ func (f *Flow) applyMR(ctx context.Context, ev store.Event, req Request) error {
 	}
 	// A plain git repository has no review: its projects' runs are
 	// created in dependency order, as on a forge (a dependent's run
-	// created before its dependency's would be cancelled by an advance
+	// created before its dependency's would be cancelled by a runQueuedApplies
 	// that came in between, its dependency's changes not applied and not
 	// coming), and wait for their dependencies' applies.
 	states, err := f.projectStates(ctx, req.Repo, req.MR)
@@ -443,8 +443,8 @@ func (f *Flow) applyMR(ctx context.Context, ev store.Event, req Request) error {
 		}
 	}
 	// The runs start in dependency order: those that depend on another
-	// project's apply wait for it (advance).
-	if err := f.advance(ctx, req.Repo, req.MR); err != nil {
+	// project's apply wait for it (runQueuedApplies).
+	if err := f.runQueuedApplies(ctx, req.Repo, req.MR); err != nil {
 		return err
 	}
 	f.Log.Info("apply requested", "repo", req.Repo, "mr", req.MR, "actor", req.Actor, "runs", created, "event", ev.ID)

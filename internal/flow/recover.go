@@ -43,7 +43,7 @@ func (f *Flow) Recover(ctx context.Context, alive []string, pendingBefore time.T
 			f.Log.Error("dealing with an interrupted run failed", "run", r.ID, "kind", r.Kind, "repo", r.Repo, "mr", r.MR, "project", r.Project, "err", err)
 		}
 	}
-	if err := f.advanceWaiting(ctx, alive); err != nil {
+	if err := f.recoverQueuedApplies(ctx, alive); err != nil {
 		return err
 	}
 	if err := f.settleLeft(ctx, alive); err != nil {
@@ -107,7 +107,7 @@ func (f *Flow) interrupted(ctx context.Context, r store.Run) error {
 	return nil
 }
 
-// advanceWaiting advances every merge request with a queued apply run. A
+// recoverQueuedApplies runs the queued applies of every merge request with a queued apply run. A
 // run that waits for the applies of what it depends on has no job: the
 // apply it waited for enqueues it when it ends. If the server died in
 // between (or the apply it waited for was interrupted), this starts it,
@@ -115,9 +115,9 @@ func (f *Flow) interrupted(ctx context.Context, r store.Run) error {
 // of it that will not run it (RequeueApply): one left running by a dead
 // server (River rescues those only after hours), or one that completed
 // while the run stayed queued; a job that waits, or runs on an alive
-// instance, is left to do it. A merge request whose advance fails is
+// instance, is left to do it. A merge request whose runQueuedApplies fails is
 // logged and left to the next pass; only listing the runs fails the pass.
-func (f *Flow) advanceWaiting(ctx context.Context, alive []string) error {
+func (f *Flow) recoverQueuedApplies(ctx context.Context, alive []string) error {
 	requeue := func(ctx context.Context, id int64) error { return f.Jobs.RequeueApply(ctx, id, alive) }
 	runs, err := f.allRuns(ctx, store.RunFilter{Kind: store.KindApply, State: store.StateQueued})
 	if err != nil {
@@ -134,7 +134,7 @@ func (f *Flow) advanceWaiting(ctx context.Context, alive []string) error {
 			continue
 		}
 		seen[k] = true
-		if err := f.advanceWith(ctx, k.repo, k.mr, requeue); err != nil {
+		if err := f.runQueuedAppliesWith(ctx, k.repo, k.mr, requeue); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}

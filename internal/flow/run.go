@@ -76,10 +76,10 @@ func (f *Flow) checkout(ctx context.Context, r store.Run) (*workspace.Tree, erro
 	return f.Workspaces.Checkout(ctx, src, r.HeadSHA, fmt.Sprintf("run-%d", r.ID))
 }
 
-// lockProject serialises this instance's engine runs of one project: they
+// lockWorkData serialises this instance's engine runs of one project: they
 // share the engine's working data. The lock is a file lock, released by
 // the kernel if the process dies.
-func (f *Flow) lockProject(ctx context.Context, r store.Run) (func(), error) {
+func (f *Flow) lockWorkData(ctx context.Context, r store.Run) (func(), error) {
 	fh, err := engine.OpenLock(f.private(r, "lock"))
 	if err != nil {
 		return nil, err
@@ -138,7 +138,7 @@ func (f *Flow) start(ctx context.Context, r store.Run) (*started, func(), error)
 	tree, err := f.checkout(ctx, r)
 	if err != nil {
 		if IsPermanent(err) {
-			return nil, nil, f.fail(ctx, r, err)
+			return nil, nil, f.cancelUnstarted(ctx, r, err)
 		}
 		return nil, nil, err
 	}
@@ -152,7 +152,7 @@ func (f *Flow) start(ctx context.Context, r store.Run) (*started, func(), error)
 		return nil, nil, err
 	}
 	logs := f.newLogWriter(ctx, r.ID)
-	unlock, err := f.lockProject(ctx, r)
+	unlock, err := f.lockWorkData(ctx, r)
 	if err != nil {
 		err = f.finishFailed(ctx, r, logs, err)
 		logs.Close()
@@ -234,8 +234,8 @@ func (f *Flow) HandlePlan(ctx context.Context, runID int64) error {
 	}
 	red := f.redactor(plan.Secrets, masks)
 	logs.setRedactor(red)
-	clear, err := engine.ReadRegular(artifact, engine.MaxArtifact)
-	if err == nil && engine.HashBytes(artifact, clear).SHA256 != plan.Artifact.SHA256 {
+	plain, err := engine.ReadRegular(artifact, engine.MaxArtifact)
+	if err == nil && engine.HashBytes(artifact, plain).SHA256 != plan.Artifact.SHA256 {
 		err = fmt.Errorf("it is not the plan the engine showed: %w", engine.ErrArtifactChanged)
 	}
 	if err != nil {
@@ -251,7 +251,7 @@ func (f *Flow) HandlePlan(ctx context.Context, runID int64) error {
 		HeadSHA: r.HeadSHA, BaseSHA: r.BaseSHA, ArtifactSHA256: plan.Artifact.SHA256,
 		Normalized: normalized, HasChanges: plan.Changes(),
 	}
-	sp.Sealed = f.Sealer.Seal(clear, artifactAD(sp))
+	sp.Sealed = f.Sealer.Seal(plain, artifactAD(sp))
 	rules, notes, err := f.rulesOf(ctx, r, p, os.DirFS(tree.Dir))
 	if err != nil {
 		return f.finishFailed(ctx, r, logs, err)
@@ -534,13 +534,13 @@ func (f *Flow) HandleApply(ctx context.Context, runID int64) error {
 	}
 	plan, err := f.Store.GetPlan(ctx, r.PlanID)
 	if err != nil {
-		return f.fail(ctx, r, fmt.Errorf("the plan to apply is gone: %w", err))
+		return f.cancelUnstarted(ctx, r, fmt.Errorf("the plan to apply is gone: %w", err))
 	}
 	if plan.Discarded || plan.HeadSHA != r.HeadSHA || plan.BaseSHA != r.BaseSHA {
-		return f.fail(ctx, r, errors.New("the plan is no longer current (a newer push or a closed merge request replaced it); plan again"))
+		return f.cancelUnstarted(ctx, r, errors.New("the plan is no longer current (a newer push or a closed merge request replaced it); plan again"))
 	}
 	// The projects it depends on are applied first. Only a run free to go
-	// is enqueued (advance), but a job may come early or late: one that
+	// is enqueued (runQueuedApplies), but a job may come early or late: one that
 	// must wait is retried, one that can never run is cancelled.
 	h, err := f.applyHold(ctx, r)
 	if err != nil {
@@ -550,12 +550,12 @@ func (f *Flow) HandleApply(ctx context.Context, runID int64) error {
 	case h.kind == holdWait:
 		return fmt.Errorf("apply run %d waits for the apply of %s, which it depends on", r.ID, h.dep)
 	case h.blocks():
-		// advance cancels the run, with the reason. If what holds it
+		// runQueuedApplies cancels the run, with the reason. If what holds it
 		// changed meanwhile (a dependency's plan ended), it may leave the
 		// run queued, or enqueue it: as this very job, a duplicate.
 		// This job then must not end with the run still to do: it is
 		// tried again.
-		if err := f.advance(ctx, r.Repo, r.MR); err != nil {
+		if err := f.runQueuedApplies(ctx, r.Repo, r.MR); err != nil {
 			return err
 		}
 		cur, err := f.Store.GetRun(ctx, r.ID)
@@ -589,12 +589,12 @@ func (f *Flow) HandleApply(ctx context.Context, runID int64) error {
 	if err != nil {
 		return f.finishFailed(ctx, r, logs, err)
 	}
-	clear, err := f.Sealer.Open(plan.Sealed, artifactAD(plan))
+	plain, err := f.Sealer.Open(plan.Sealed, artifactAD(plan))
 	if err != nil {
 		return f.finishFailed(ctx, r, logs, fmt.Errorf("the stored plan does not open with this server's plan key (or was tampered with): %w", err))
 	}
 	artifact := f.private(r, ".plan")
-	if err := engine.WriteNew(artifact, clear); err != nil {
+	if err := engine.WriteNew(artifact, plain); err != nil {
 		return f.finishFailed(ctx, r, logs, err)
 	}
 	defer os.Remove(artifact)
@@ -668,7 +668,7 @@ const applyAuditWindow = 10 * time.Minute
 // failed to, or its server died first.
 func (f *Flow) settle(ctx context.Context, r store.Run, audited bool) error {
 	// The applies that waited for this one may go now.
-	f.advanceAfter(ctx, r)
+	f.runQueuedAppliesAfter(ctx, r)
 	if err := f.afterApply(ctx, r); err != nil {
 		switch {
 		case IsPermanent(err):
@@ -766,14 +766,14 @@ func (f *Flow) applyAudited(ctx context.Context, r store.Run) (bool, error) {
 	}
 }
 
-// fail ends a run that never started.
-func (f *Flow) fail(ctx context.Context, r store.Run, cause error) error {
+// cancelUnstarted ends, cancelled, a run that never started.
+func (f *Flow) cancelUnstarted(ctx context.Context, r store.Run, cause error) error {
 	if _, err := f.Store.FinishRun(ctx, r.ID, store.StateCancelled, f.scrub(cause.Error()), nil); err != nil && !errors.Is(err, store.ErrConflict) {
 		return err
 	}
 	f.Log.Warn("run cancelled", "run", r.ID, "kind", r.Kind, "err", cause)
 	// The applies that wait for this one will not run.
-	f.advanceAfter(ctx, r)
+	f.runQueuedAppliesAfter(ctx, r)
 	return nil
 }
 
@@ -819,7 +819,7 @@ func (f *Flow) finishFailed(ctx context.Context, r store.Run, logs *logWriter, c
 	action := string(r.Kind) + ".failed"
 	_, err := f.Audit.Record(context.WithoutCancel(ctx), r.Actor, action, subject(r.Repo, r.MR, r.Project), map[string]any{"run": r.ID, "error": msg})
 	// The applies that wait for this one will not run.
-	f.advanceAfter(ctx, r)
+	f.runQueuedAppliesAfter(ctx, r)
 	f.refresh(ctx, r)
 	if state == store.StateFailed && r.Kind == store.KindApply {
 		f.tellApplyFailed(context.WithoutCancel(ctx), r)

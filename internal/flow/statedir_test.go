@@ -32,7 +32,7 @@ func TestStateDirStaysInside(t *testing.T) {
 		if err != nil || strings.Count(rel, string(filepath.Separator)) != 1 || strings.HasPrefix(rel, "..") {
 			t.Errorf("stateDir(%q, %q) = %s: not PROJECT/WORKSPACE under %s", r.Project, r.Workspace, dir, repoDir)
 		}
-		unlock, err := f.lockProject(context.Background(), r)
+		unlock, err := f.lockWorkData(context.Background(), r)
 		if err != nil {
 			t.Fatal(err)
 		}
