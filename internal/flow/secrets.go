@@ -70,18 +70,6 @@ func (s scrubbed) SetStatus(ctx context.Context, repo, sha string, c forge.Check
 	return s.Forge.SetStatus(ctx, repo, sha, c)
 }
 
-func (s scrubbed) CreateIssue(ctx context.Context, repo, title, body string) (*forge.Issue, error) {
-	return s.Forge.CreateIssue(ctx, repo, s.text(title), s.text(body))
-}
-
-func (s scrubbed) UpdateIssue(ctx context.Context, repo string, number int64, title, body string) error {
-	return s.Forge.UpdateIssue(ctx, repo, number, s.text(title), s.text(body))
-}
-
-func (s scrubbed) CloseIssue(ctx context.Context, repo string, number int64, comment string) error {
-	return s.Forge.CloseIssue(ctx, repo, number, s.text(comment))
-}
-
 func (s scrubbed) CommentIssue(ctx context.Context, repo string, number int64, body string) error {
 	return s.Forge.CommentIssue(ctx, repo, number, s.text(body))
 }

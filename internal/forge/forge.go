@@ -272,15 +272,22 @@ type Commenter interface {
 	SetStatus(ctx context.Context, repo, sha string, c Check) error
 }
 
-// Issues opens, updates and closes issues (drift reports).
+// Issues comments on issues: those a merged merge request closes are
+// told what became of the change.
 type Issues interface {
+	CommentIssue(ctx context.Context, repo string, number int64, body string) error
+}
+
+// IssueTracker opens, finds, updates and closes Sluice's own issues (drift
+// reports). Every adapter has it; it is not part of Forge, whose methods
+// are those the server calls, until drift detection uses it.
+type IssueTracker interface {
 	// FindIssue returns the open issue whose body contains marker, or
 	// ErrNotFound.
 	FindIssue(ctx context.Context, repo, marker string) (*Issue, error)
 	CreateIssue(ctx context.Context, repo, title, body string) (*Issue, error)
 	UpdateIssue(ctx context.Context, repo string, number int64, title, body string) error
 	CloseIssue(ctx context.Context, repo string, number int64, comment string) error
-	CommentIssue(ctx context.Context, repo string, number int64, body string) error
 }
 
 // Groups reads who belongs to a group: the group:NAME entries of

@@ -299,28 +299,32 @@ func Run(t *testing.T, f forge.Forge, fx Fixture) {
 		}
 	})
 	t.Run("Issues", func(t *testing.T) {
+		it, ok := f.(forge.IssueTracker)
+		if !ok {
+			t.Fatalf("%T is no forge.IssueTracker", f)
+		}
 		const marker = "<!-- forgetest:issue -->"
-		if _, err := f.FindIssue(ctx, fx.Repo, marker); !errors.Is(err, forge.ErrNotFound) {
+		if _, err := it.FindIssue(ctx, fx.Repo, marker); !errors.Is(err, forge.ErrNotFound) {
 			t.Fatalf("FindIssue before creating: %v", err)
 		}
-		is, err := f.CreateIssue(ctx, fx.Repo, "Drift in prod", marker+"\ndrift")
+		is, err := it.CreateIssue(ctx, fx.Repo, "Drift in prod", marker+"\ndrift")
 		if err != nil {
 			t.Fatal(err)
 		}
-		found, err := f.FindIssue(ctx, fx.Repo, marker)
+		found, err := it.FindIssue(ctx, fx.Repo, marker)
 		if err != nil || found.Number != is.Number || !found.Open {
 			t.Fatalf("FindIssue = %+v, %v; want #%d", found, err, is.Number)
 		}
-		if err := f.UpdateIssue(ctx, fx.Repo, is.Number, "Drift in prod (2)", marker+"\nmore drift"); err != nil {
+		if err := it.UpdateIssue(ctx, fx.Repo, is.Number, "Drift in prod (2)", marker+"\nmore drift"); err != nil {
 			t.Fatal(err)
 		}
 		if err := f.CommentIssue(ctx, fx.Repo, is.Number, "still drifting"); err != nil {
 			t.Fatal(err)
 		}
-		if err := f.CloseIssue(ctx, fx.Repo, is.Number, "no drift any more"); err != nil {
+		if err := it.CloseIssue(ctx, fx.Repo, is.Number, "no drift any more"); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := f.FindIssue(ctx, fx.Repo, marker); !errors.Is(err, forge.ErrNotFound) {
+		if _, err := it.FindIssue(ctx, fx.Repo, marker); !errors.Is(err, forge.ErrNotFound) {
 			t.Errorf("FindIssue after closing: %v, want ErrNotFound", err)
 		}
 	})
