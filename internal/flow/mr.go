@@ -112,7 +112,9 @@ func (f *Flow) loadConfig(ctx context.Context, src workspace.Source, req Request
 
 // planMR finds the projects a merge request's head touches and creates a
 // plan run for each; runs whose project lock another MR holds wait queued
-// (without a job) until the lock passes to this MR.
+// (without a job) until the lock passes to this MR. On a forge: the
+// merge request may be planned (mayPlan), is planned as it is now, and
+// its gate is set when there is nothing to plan.
 func (f *Flow) planMR(ctx context.Context, ev store.Event, req Request) error {
 	src, err := f.source(ctx, req.Repo)
 	if err != nil {
@@ -123,23 +125,8 @@ func (f *Flow) planMR(ctx context.Context, ev store.Event, req Request) error {
 		return err
 	}
 	if fg != nil {
-		if mr.State != forge.MROpen {
-			f.Log.Info("not planning a merge request that is not open", "repo", req.Repo, "mr", req.MR, "state", mr.State)
-			return nil
-		}
-		if req.ByComment {
-			perm, err := fg.Permission(ctx, path, req.Actor)
-			if err != nil {
-				return err
-			}
-			if perm < forge.PermWrite {
-				return f.refuse(ctx, fg, path, req, "plan", fmt.Sprintf("@%s, only people with write access to the repository can ask Sluice to plan.", req.Actor))
-			}
-		} else if mr.FromFork {
-			// Not planned, it must not pass for one that changes nothing.
-			f.setGate(ctx, fg, path, req.Repo, mr, forge.CheckFailure, "not planned: a merge request from a fork is planned once a maintainer comments sluice plan")
-			return f.notice(ctx, fg, path, req, "fork", "This merge request comes from a fork, so Sluice does not plan it by itself: "+
-				"planning runs the code of the change. A maintainer who has read the change can comment `sluice plan`.")
+		if ok, err := f.mayPlan(ctx, fg, path, mr, req); !ok {
+			return err
 		}
 		// Plan what the merge request is now, whatever push the event was for.
 		req.HeadSHA, req.BaseSHA = mr.HeadSHA, mr.BaseSHA
@@ -148,57 +135,16 @@ func (f *Flow) planMR(ctx context.Context, ev store.Event, req Request) error {
 	if err != nil {
 		return err
 	}
-	var names []string
-	if len(req.Projects) > 0 {
-		for _, n := range req.Projects {
-			if _, ok := cfg.Project(n); !ok {
-				return permanent(fmt.Errorf("%w: no project %q in %s (projects: %s)", ErrInvalid, n, req.Repo, strings.Join(cfg.Names(), ", ")))
-			}
-		}
-		names = cfg.Order(req.Projects)
-	} else {
-		paths, err := f.Workspaces.ChangedFiles(ctx, src, req.BaseSHA, req.HeadSHA)
-		if err != nil {
-			return err
-		}
-		ps := make([]affected.Project, len(cfg.Projects))
-		for i := range cfg.Projects {
-			name := cfg.Projects[i].Name
-			ps[i] = affected.Project{Name: name, Patterns: patterns[name]}
-		}
-		m, err := affected.NewMatcher(ps)
-		if err != nil {
-			return permanent(err)
-		}
-		for _, hit := range m.Match(paths) {
-			names = append(names, hit.Project)
-		}
-		if slices.Contains(paths, repoconfig.FileName) {
-			changed, err := f.settingsChanged(ctx, src, req, cfg)
-			if err != nil {
-				return err
-			}
-			names = append(names, changed...)
-		}
-		names = cfg.Order(names)
+	names, err := f.projectsToPlan(ctx, src, req, cfg, patterns)
+	if err != nil {
+		return err
 	}
 	if n := f.MaxProjectsPerMR; n > 0 && len(names) > n {
 		return f.tooManyProjects(ctx, fg, path, mr, req, names)
 	}
-	if len(names) == 0 && fg != nil {
-		// Nothing to plan is nothing to hold: branch protection that
-		// requires the gate lets the merge through.
-		f.setGate(ctx, fg, path, req.Repo, mr, forge.CheckSuccess, "no project is affected")
-	}
-	// A merge request into a branch Sluice does not apply from takes no
-	// project lock (see HandlePlan).
-	planOnly := false
-	if fg != nil {
-		branches, err := f.applyBranches(ctx, fg, path)
-		if err != nil {
-			return err
-		}
-		planOnly = !slices.Contains(branches, mr.BaseRef)
+	planOnly, err := f.planOnly(ctx, fg, path, mr)
+	if err != nil {
+		return err
 	}
 	for _, name := range names {
 		p, _ := cfg.Project(name)
@@ -207,10 +153,94 @@ func (f *Flow) planMR(ctx context.Context, ev store.Event, req Request) error {
 		}
 	}
 	f.Log.Info("merge request planned", "repo", req.Repo, "mr", req.MR, "head", short(req.HeadSHA), "projects", names, "event", ev.ID)
-	if fg != nil {
-		return f.RefreshMR(ctx, req.Repo, req.MR)
+	if fg == nil {
+		return nil
 	}
-	return nil
+	if len(names) == 0 {
+		// Nothing to plan is nothing to hold: branch protection that
+		// requires the gate lets the merge through.
+		f.setGate(ctx, fg, path, req.Repo, mr, forge.CheckSuccess, "no project is affected")
+	}
+	return f.RefreshMR(ctx, req.Repo, req.MR)
+}
+
+// mayPlan says whether a forge's merge request is planned on this
+// request: it must be open; a comment's author needs write access (the
+// refusal is answered); a merge request from a fork is planned only on a
+// maintainer's comment (a notice says so, and its gate fails: not
+// planned, it must not pass for one that changes nothing).
+func (f *Flow) mayPlan(ctx context.Context, fg forge.Forge, path string, mr *forge.MergeRequest, req Request) (bool, error) {
+	switch {
+	case mr.State != forge.MROpen:
+		f.Log.Info("not planning a merge request that is not open", "repo", req.Repo, "mr", req.MR, "state", mr.State)
+		return false, nil
+	case req.ByComment:
+		perm, err := fg.Permission(ctx, path, req.Actor)
+		if err != nil {
+			return false, err
+		}
+		if perm < forge.PermWrite {
+			return false, f.refuse(ctx, fg, path, req, "plan", fmt.Sprintf("@%s, only people with write access to the repository can ask Sluice to plan.", req.Actor))
+		}
+	case mr.FromFork:
+		f.setGate(ctx, fg, path, req.Repo, mr, forge.CheckFailure, "not planned: a merge request from a fork is planned once a maintainer comments sluice plan")
+		return false, f.notice(ctx, fg, path, req, "fork", "This merge request comes from a fork, so Sluice does not plan it by itself: "+
+			"planning runs the code of the change. A maintainer who has read the change can comment `sluice plan`.")
+	}
+	return true, nil
+}
+
+// projectsToPlan names, in dependency order, the projects a request
+// plans: those it names (`-p`), or those the merge request's changed
+// files touch, and those whose entry in sluice.yaml it changed.
+func (f *Flow) projectsToPlan(ctx context.Context, src workspace.Source, req Request, cfg *repoconfig.Config, patterns map[string][]string) ([]string, error) {
+	if len(req.Projects) > 0 {
+		for _, n := range req.Projects {
+			if _, ok := cfg.Project(n); !ok {
+				return nil, permanent(fmt.Errorf("%w: no project %q in %s (projects: %s)", ErrInvalid, n, req.Repo, strings.Join(cfg.Names(), ", ")))
+			}
+		}
+		return cfg.Order(req.Projects), nil
+	}
+	paths, err := f.Workspaces.ChangedFiles(ctx, src, req.BaseSHA, req.HeadSHA)
+	if err != nil {
+		return nil, err
+	}
+	ps := make([]affected.Project, len(cfg.Projects))
+	for i := range cfg.Projects {
+		name := cfg.Projects[i].Name
+		ps[i] = affected.Project{Name: name, Patterns: patterns[name]}
+	}
+	m, err := affected.NewMatcher(ps)
+	if err != nil {
+		return nil, permanent(err)
+	}
+	var names []string
+	for _, hit := range m.Match(paths) {
+		names = append(names, hit.Project)
+	}
+	if slices.Contains(paths, repoconfig.FileName) {
+		changed, err := f.settingsChanged(ctx, src, req, cfg)
+		if err != nil {
+			return nil, err
+		}
+		names = append(names, changed...)
+	}
+	return cfg.Order(names), nil
+}
+
+// planOnly says whether a merge request merges into a branch Sluice does
+// not apply from: it is planned at most, and takes no project lock (see
+// admitPlan). A plain git repository's are applied.
+func (f *Flow) planOnly(ctx context.Context, fg forge.Forge, path string, mr *forge.MergeRequest) (bool, error) {
+	if fg == nil {
+		return false, nil
+	}
+	branches, err := f.applyBranches(ctx, fg, path)
+	if err != nil {
+		return false, err
+	}
+	return !slices.Contains(branches, mr.BaseRef), nil
 }
 
 // settingsChanged names the projects of cfg, the head's configuration,
