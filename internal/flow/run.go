@@ -218,93 +218,116 @@ func (f *Flow) rulesOf(ctx context.Context, r store.Run, p *repoconfig.Project, 
 	if err != nil {
 		return nil, nil, err
 	}
-	// The base's tree is read once per commit for its sluice.yaml (kept
-	// in f.configs), and again for CODEOWNERS when the rules ask for it.
-	var baseFS fs.FS
-	baseTree := func() (fs.FS, error) {
-		if baseFS != nil {
-			return baseFS, nil
-		}
-		b, err := f.baseTree(ctx, src, rulesAt)
-		baseFS = b
-		return b, err
+	base := &baseRules{f: f, src: src, at: rulesAt, repo: r.Repo}
+	bp, why, err := base.project(ctx, p)
+	if err != nil {
+		return nil, nil, err
 	}
-	baseCfg, why, err := f.configs.get("base\x00"+r.Repo+"\x00"+rulesAt, func() (*repoconfig.Config, string, error) {
-		b, err := baseTree()
+	rules, notes := gate.InForce(p.Name, bp, p, why)
+	pr := &projectRules{MinApprovals: rules.Min, From: rules.From, Mode: rules.Mode, Branch: branch, Relax: rules.Relax, Patterns: p.PatternsIn(head), Dir: p.Dir, Engine: p.Engine,
+		DependsOn: p.DependsOn, Notes: notes}
+	if rules.Codeowners {
+		if pr.Owners, err = base.owners(ctx, r, p, bp, pr.Patterns); err != nil {
+			return nil, nil, err
+		}
+	}
+	return pr, notes, nil
+}
+
+// baseRules reads the rules of a merge request's base: the commit the
+// rules come from (rulesCommit), whose tree is read once, for its
+// sluice.yaml (kept in f.configs, per commit) and again for CODEOWNERS
+// when the rules ask for it.
+type baseRules struct {
+	f    *Flow
+	src  workspace.Source
+	at   string
+	repo string
+	tree fs.FS
+}
+
+func (b *baseRules) fs(ctx context.Context) (fs.FS, error) {
+	if b.tree != nil {
+		return b.tree, nil
+	}
+	t, err := b.f.baseTree(ctx, b.src, b.at)
+	b.tree = t
+	return t, err
+}
+
+// project is p's entry in the base's sluice.yaml (the same directory and
+// workspace under another name when the merge request renames it: the
+// same code and state keep the rules they had, or renaming would shed
+// them); nil, and why, when the base has none.
+func (b *baseRules) project(ctx context.Context, p *repoconfig.Project) (*repoconfig.Project, string, error) {
+	cfg, why, err := b.f.configs.get("base\x00"+b.repo+"\x00"+b.at, func() (*repoconfig.Config, string, error) {
+		t, err := b.fs(ctx)
 		if err != nil {
 			return nil, "", err
 		}
-		cfg, why := baseConfig(b, rulesAt)
+		cfg, why := baseConfig(t, b.at)
 		return cfg, why, nil
 	})
+	if err != nil || cfg == nil {
+		return nil, why, err
+	}
+	if bp, ok := cfg.Project(p.Name); ok {
+		return bp, why, nil
+	}
+	if bp := sameProject(cfg, p); bp != nil {
+		return bp, why, nil
+	}
+	return nil, fmt.Sprintf("project %s is not in %s on the base branch (at %s)", p.Name, repoconfig.FileName, short(b.at)), nil
+}
+
+// owners are the base's CODEOWNERS owners of the files of project p the
+// merge request changes (a team as group:ORG/TEAM): a merge request must
+// not choose its own reviewers by editing CODEOWNERS. The project's
+// files are those the head (headPatterns) and the base (bp) define: a
+// head that moves the project (another dir, other patterns) still needs
+// the owners of what it changes under the base's definition.
+func (b *baseRules) owners(ctx context.Context, r store.Run, p, bp *repoconfig.Project, headPatterns []string) ([]string, error) {
+	t, err := b.fs(ctx)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	var base *repoconfig.Project
-	if baseCfg != nil {
-		if bp, ok := baseCfg.Project(p.Name); ok {
-			base = bp
-		} else if bp := sameProject(baseCfg, p); bp != nil {
-			// Renamed in the merge request: the same code and state keep
-			// the rules they had, or renaming would shed them.
-			base = bp
-		} else {
-			why = fmt.Sprintf("project %s is not in %s on the base branch (at %s)", p.Name, repoconfig.FileName, short(rulesAt))
-		}
-	}
-	rules, notes := gate.InForce(p.Name, base, p, why)
-	pr := &projectRules{MinApprovals: rules.Min, From: rules.From, Mode: rules.Mode, Branch: branch, Relax: rules.Relax, Patterns: p.PatternsIn(head), Dir: p.Dir, Engine: p.Engine,
-		DependsOn: p.DependsOn, Notes: notes}
-	if !rules.Codeowners {
-		return pr, notes, nil
-	}
-	// The owners are those of the base branch: a merge request must not
-	// choose its own reviewers by editing CODEOWNERS.
-	b, err := baseTree()
+	co, err := codeownersAt(t, b.f.forgeName(r.Repo))
 	if err != nil {
-		return nil, nil, err
-	}
-	co, err := codeownersAt(b, f.forgeName(r.Repo))
-	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if co == nil {
-		return nil, nil, fmt.Errorf("project %s asks for code owners' approval, but %s has no CODEOWNERS file on its base branch", p.Name, r.Repo)
+		return nil, fmt.Errorf("project %s asks for code owners' approval, but %s has no CODEOWNERS file on its base branch", p.Name, r.Repo)
 	}
-	paths, err := f.Workspaces.ChangedFiles(ctx, src, r.BaseSHA, r.HeadSHA)
+	paths, err := b.f.Workspaces.ChangedFiles(ctx, b.src, r.BaseSHA, r.HeadSHA)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	// The project's files as the base and as the head define them: a head
-	// that moves the project (another dir, other patterns) still needs the
-	// owners of what it changes under the base's definition.
-	patterns := slices.Clone(pr.Patterns)
-	var basePatterns []string
-	if base != nil {
-		basePatterns = base.Patterns()
-	}
-	for _, pat := range basePatterns {
-		if !slices.Contains(patterns, pat) {
-			patterns = append(patterns, pat)
+	patterns := slices.Clone(headPatterns)
+	if bp != nil {
+		for _, pat := range bp.Patterns() {
+			if !slices.Contains(patterns, pat) {
+				patterns = append(patterns, pat)
+			}
 		}
 	}
 	m, err := affected.NewMatcher([]affected.Project{{Name: p.Name, Patterns: patterns}})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
+	var owners []string
 	for _, hit := range m.Match(paths) {
 		for _, path := range hit.Paths {
 			for _, o := range co.Owners(path) {
 				if strings.Contains(o, "/") {
 					o = "group:" + o
 				}
-				if !slices.Contains(pr.Owners, o) {
-					pr.Owners = append(pr.Owners, o)
+				if !slices.Contains(owners, o) {
+					owners = append(owners, o)
 				}
 			}
 		}
 	}
-	return pr, notes, nil
+	return owners, nil
 }
 
 // sameProject is the project of cfg with p's directory and workspace or
