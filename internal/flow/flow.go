@@ -319,40 +319,77 @@ func (f *Flow) now() time.Time {
 // the same event twice creates each run once.
 func (f *Flow) HandleEvent(ctx context.Context, eventID int64) error {
 	defer f.busy.lock(fmt.Sprintf("event %d", eventID))()
-	ev, err := f.Store.GetEvent(ctx, eventID)
+	ev, req, ok, err := f.readEvent(ctx, eventID)
+	if !ok {
+		return err
+	}
+	req, ok, err = f.fromPerson(ctx, ev, req)
 	if err != nil {
 		return err
 	}
-	if ev.ProcessedAt != nil {
-		return nil
+	if !ok {
+		return f.Store.MarkEventProcessed(ctx, eventID)
 	}
+	if err := f.carryOut(ctx, ev, req); err != nil {
+		return err
+	}
+	return f.Store.MarkEventProcessed(ctx, eventID)
+}
+
+// readEvent reads an accepted event and its request; ok is false for one
+// processed already. A request of the JSON API acts as the API
+// (ActAsAPI) even when accepted before the server rewrote it.
+func (f *Flow) readEvent(ctx context.Context, eventID int64) (store.Event, Request, bool, error) {
 	var req Request
+	ev, err := f.Store.GetEvent(ctx, eventID)
+	if err != nil || ev.ProcessedAt != nil {
+		return ev, req, false, err
+	}
 	if err := json.Unmarshal(ev.Payload, &req); err != nil {
-		return permanent(fmt.Errorf("event %d has an unreadable payload: %w", eventID, err))
+		return ev, req, false, permanent(fmt.Errorf("event %d has an unreadable payload: %w", eventID, err))
 	}
 	if fromAPI(ev) {
 		req = ActAsAPI(req)
 	}
-	if req.ByComment {
-		var why string
-		if req, why, err = f.confirmCommand(ctx, ev, req); err != nil {
-			return err
-		}
-		if why != "" {
-			f.Log.Warn("ignoring a command the forge does not confirm: "+why,
-				"event", eventID, "repo", req.Repo, "mr", req.MR, "comment", req.CommentID, "webhook_author", req.Actor)
-			return f.Store.MarkEventProcessed(ctx, eventID)
-		}
-		machine, err := f.byMachine(ctx, req)
-		if err != nil {
-			return err
-		}
-		if machine {
-			f.Log.Warn("ignoring a command written by the account Sluice acts as, or by a bot: commands come from people (give Sluice an account of its own)",
-				"event", eventID, "repo", req.Repo, "mr", req.MR, "author", req.Actor)
-			return f.Store.MarkEventProcessed(ctx, eventID)
-		}
+	return ev, req, true, nil
+}
+
+// fromPerson says whether a request is to be carried out as far as who
+// wrote it goes, and returns it as the forge has it: a command comment
+// must be confirmed by the forge (confirmCommand: the request is then the
+// forge's comment's, its author the forge's) and written by a person, not
+// by the account Sluice acts as or a bot. Those that are not are logged
+// and ignored.
+func (f *Flow) fromPerson(ctx context.Context, ev store.Event, req Request) (Request, bool, error) {
+	if !req.ByComment {
+		return req, true, nil
 	}
+	req, why, err := f.confirmCommand(ctx, ev, req)
+	if err != nil {
+		return req, false, err
+	}
+	if why != "" {
+		f.Log.Warn("ignoring a command the forge does not confirm: "+why,
+			"event", ev.ID, "repo", req.Repo, "mr", req.MR, "comment", req.CommentID, "webhook_author", req.Actor)
+		return req, false, nil
+	}
+	machine, err := f.byMachine(ctx, req)
+	if err != nil {
+		return req, false, err
+	}
+	if machine {
+		f.Log.Warn("ignoring a command written by the account Sluice acts as, or by a bot: commands come from people (give Sluice an account of its own)",
+			"event", ev.ID, "repo", req.Repo, "mr", req.MR, "author", req.Actor)
+		return req, false, nil
+	}
+	return req, true, nil
+}
+
+// carryOut hands a request to its handler. An error retrying cannot
+// mend is said where people look (a reply) and logged, and the event is
+// done; any other is returned, for the job to be retried.
+func (f *Flow) carryOut(ctx context.Context, ev store.Event, req Request) error {
+	var err error
 	switch req.Action {
 	case ActionPlan:
 		err = f.planMR(ctx, ev, req)
@@ -367,23 +404,17 @@ func (f *Flow) HandleEvent(ctx context.Context, eventID int64) error {
 	case ActionHelp:
 		err = f.help(ctx, req)
 	default:
-		err = permanent(fmt.Errorf("event %d: unknown action %q", eventID, req.Action))
+		err = permanent(fmt.Errorf("event %d: unknown action %q", ev.ID, req.Action))
 	}
-	if err != nil && IsPermanent(err) {
-		// Retrying cannot help: say so where people look, and stop.
-		f.Log.Warn("event cannot be carried out", "event", eventID, "repo", req.Repo, "mr", req.MR, "err", err)
-		if fg, path, ok := f.forgeOf(req.Repo); ok {
-			msg := fmt.Sprintf("This merge request's %s could not be carried out: %s", req.Action, err)
-			if rerr := fg.Reply(ctx, path, req.MR, msg); rerr != nil {
-				return rerr
-			}
-		}
-		err = nil
-	}
-	if err != nil {
+	if err == nil || !IsPermanent(err) {
 		return err
 	}
-	return f.Store.MarkEventProcessed(ctx, eventID)
+	f.Log.Warn("event cannot be carried out", "event", ev.ID, "repo", req.Repo, "mr", req.MR, "err", err)
+	if fg, path, ok := f.forgeOf(req.Repo); ok {
+		msg := fmt.Sprintf("This merge request's %s could not be carried out: %s", req.Action, err)
+		return fg.Reply(ctx, path, req.MR, msg)
+	}
+	return nil
 }
 
 // byMachine reports whether a command comment was written by a machine
