@@ -498,38 +498,71 @@ func (f *Flow) closeMR(ctx context.Context, ev store.Event, req Request) error {
 		return err
 	}
 	if fg != nil {
-		switch mr.State {
-		case forge.MRMerged:
-			elsewhere, err := f.mergedElsewhere(ctx, fg, path, mr)
-			if err != nil {
-				return err
-			}
-			if !elsewhere {
-				return f.mergedForgeMR(ctx, ev, req, fg, path, mr)
-			}
-			req.Merged = true
-		case forge.MRClosed:
-			if req.Merged {
-				f.Log.Warn("a request says the merge request was merged, but the forge says it was closed without merging: handling it as closed",
-					"repo", req.Repo, "mr", req.MR, "actor", req.Actor, "event", ev.ID)
-			}
-			req.Merged = false
-		default:
-			if !fromAPI(ev) && f.now().Sub(ev.ReceivedAt) < mergeLag {
-				// The forge's API may not say merged or closed yet when its
-				// webhook already does: ask again (with the job's backoff) a
-				// while. After that, it was reopened.
-				what := "closed"
-				if req.Merged {
-					what = "merged"
-				}
-				return fmt.Errorf("merge request %s!%d: the webhook says %s, the forge still says %s; asking again", req.Repo, req.MR, what, mr.State)
-			}
-			f.Log.Warn("ignoring a close request: the forge says the merge request is open",
-				"repo", req.Repo, "mr", req.MR, "state", mr.State, "merged", req.Merged, "actor", req.Actor, "event", ev.ID)
-			return nil
+		var end mrEnd
+		if end, err = f.endOf(ctx, ev, fg, path, mr, req); err != nil || end == endNone {
+			return err
 		}
+		if end == endMerged {
+			return f.mergedForgeMR(ctx, ev, req, fg, path, mr)
+		}
+		req.Merged = end == endMergedElsewhere
 	}
+	if err := f.endMR(ctx, ev, req); err != nil {
+		return err
+	}
+	if fg != nil {
+		return f.RefreshMR(ctx, req.Repo, req.MR)
+	}
+	return nil
+}
+
+// mrEnd is how a merge request ended, as its forge says.
+type mrEnd int
+
+const (
+	endNone            mrEnd = iota // it is open: the request is ignored
+	endMerged                       // merged into a branch Sluice applies from
+	endMergedElsewhere              // merged into another branch: handled as closed
+	endClosed                       // closed without merging
+)
+
+// endOf reads how a forge's merge request ended, whatever the request
+// claims. One the forge says is still open is asked about again (an
+// error, for the job's backoff) a while after a webhook: the forge's API
+// may not say merged or closed yet when its webhook already does. After
+// that, it was reopened, and the request is ignored.
+func (f *Flow) endOf(ctx context.Context, ev store.Event, fg forge.Forge, path string, mr *forge.MergeRequest, req Request) (mrEnd, error) {
+	switch mr.State {
+	case forge.MRMerged:
+		elsewhere, err := f.mergedElsewhere(ctx, fg, path, mr)
+		if err != nil || !elsewhere {
+			return endMerged, err
+		}
+		return endMergedElsewhere, nil
+	case forge.MRClosed:
+		if req.Merged {
+			f.Log.Warn("a request says the merge request was merged, but the forge says it was closed without merging: handling it as closed",
+				"repo", req.Repo, "mr", req.MR, "actor", req.Actor, "event", ev.ID)
+		}
+		return endClosed, nil
+	}
+	if !fromAPI(ev) && f.now().Sub(ev.ReceivedAt) < mergeLag {
+		what := "closed"
+		if req.Merged {
+			what = "merged"
+		}
+		return endNone, fmt.Errorf("merge request %s!%d: the webhook says %s, the forge still says %s; asking again", req.Repo, req.MR, what, mr.State)
+	}
+	f.Log.Warn("ignoring a close request: the forge says the merge request is open",
+		"repo", req.Repo, "mr", req.MR, "state", mr.State, "merged", req.Merged, "actor", req.Actor, "event", ev.ID)
+	return endNone, nil
+}
+
+// endMR ends a merge request that applies nothing: its plans are
+// discarded, its waiting plan runs cancelled, its locks released (and
+// passed to the merge requests waiting for them, which start), audited
+// as closed or merged.
+func (f *Flow) endMR(ctx context.Context, ev store.Event, req Request) error {
 	if err := f.Store.DiscardPlans(ctx, req.Repo, req.MR); err != nil {
 		return err
 	}
@@ -553,13 +586,7 @@ func (f *Flow) closeMR(ctx context.Context, ev store.Event, req Request) error {
 	if _, err := f.Audit.Record(ctx, req.Actor, action, subject(req.Repo, req.MR, ""), map[string]any{"event": ev.ID}); err != nil {
 		return err
 	}
-	if err := f.startWaiters(ctx, passed); err != nil {
-		return err
-	}
-	if fg != nil {
-		return f.RefreshMR(ctx, req.Repo, req.MR)
-	}
-	return nil
+	return f.startWaiters(ctx, passed)
 }
 
 // unlockMR releases an MR's locks at a person's request; on a forge, the
