@@ -273,77 +273,109 @@ func (g *mrGate) readMR(ctx context.Context) error {
 	// The permissions below may read the same teams again (Gitea's): they
 	// are read once for this decision, and again for the next.
 	ctx = forge.WithMemo(ctx)
-	fg, path, mr := g.fg, g.path, g.mr
-	in := gate.Input{MR: *mr, Merged: mr.State == forge.MRMerged, Actor: g.actor, ReviewerPermissions: map[string]forge.Permission{}}
-	var err error
-	// The account Sluice acts as never approves (the gate decides).
-	if in.Self, err = fg.Self(ctx); err != nil {
+	in := gate.Input{MR: *g.mr, Merged: g.mr.State == forge.MRMerged, Actor: g.actor, ReviewerPermissions: map[string]forge.Permission{}}
+	into := func(read func(context.Context, *gate.Input) error) func(context.Context) error {
+		return func(ctx context.Context) error { return read(ctx, &in) }
+	}
+	if err := runSteps(ctx, into(g.readSelf), into(g.readBranches), into(g.readAsker), into(g.readReviews),
+		into(g.readCommitters), into(g.readReviewers), into(g.readThreads), into(g.readChecks)); err != nil {
+		return err
+	}
+	g.in, g.read = in, true
+	return nil
+}
+
+// readSelf reads the account Sluice acts as, which never approves (the
+// gate decides).
+func (g *mrGate) readSelf(ctx context.Context, in *gate.Input) (err error) {
+	if in.Self, err = g.fg.Self(ctx); err != nil {
 		return fmt.Errorf("asking the forge which account Sluice acts as: %w", err)
 	}
-	if in.ApplyBranches, err = g.branches(ctx); err != nil {
+	return nil
+}
+
+func (g *mrGate) readBranches(ctx context.Context, in *gate.Input) (err error) {
+	in.ApplyBranches, err = g.branches(ctx)
+	return err
+}
+
+// readAsker reads the access of the person who asks, if one does. Where
+// the forge says who may merge into the base branch (GitLab's protected
+// branches), applying needs that right too.
+func (g *mrGate) readAsker(ctx context.Context, in *gate.Input) (err error) {
+	if g.actor == "" || g.nobody != "" {
+		return nil
+	}
+	if in.Permission, err = g.fg.Permission(ctx, g.path, g.actor); err != nil {
 		return err
 	}
-	if g.actor != "" && g.nobody == "" {
-		if in.Permission, err = fg.Permission(ctx, path, g.actor); err != nil {
-			return err
-		}
-		in.ReviewerPermissions[g.actor] = in.Permission
-		// Where the forge says who may merge into the base branch (GitLab's
-		// protected branches), applying needs that right too.
-		if rights, ok := unscrubbed(fg).(MergeRights); ok && in.Permission >= forge.PermWrite {
-			may, err := rights.CanMerge(ctx, path, g.actor, mr.BaseRef)
-			if err != nil {
-				return err
-			}
-			if !may {
-				in.Permission = forge.PermRead
-			}
-		}
+	in.ReviewerPermissions[g.actor] = in.Permission
+	rights, ok := unscrubbed(g.fg).(MergeRights)
+	if !ok || in.Permission < forge.PermWrite {
+		return nil
 	}
-	if in.Reviews, err = fg.Reviews(ctx, path, mr.Number); err != nil {
-		return err
+	may, err := rights.CanMerge(ctx, g.path, g.actor, g.mr.BaseRef)
+	if err == nil && !may {
+		in.Permission = forge.PermRead
 	}
-	// Who pushed commits to the merge request may not approve it. When
-	// the forge cannot say, however often it is asked (GitHub lists 250
-	// commits at most: forge.ErrCommitsTruncated), the gate fails closed
-	// and says why: failing the decision instead would retry it without
-	// end, and nobody would be told. Any other error (the forge failing
-	// for a moment) fails the decision, to be retried, as the other reads
-	// do: turned into a refusal, it would refuse a merge's apply for good.
-	switch in.Committers, err = fg.Committers(ctx, path, mr.Number); {
+	return err
+}
+
+func (g *mrGate) readReviews(ctx context.Context, in *gate.Input) (err error) {
+	in.Reviews, err = g.fg.Reviews(ctx, g.path, g.mr.Number)
+	return err
+}
+
+// readCommitters reads who pushed commits to the merge request: they may
+// not approve it. When the forge cannot say, however often it is asked
+// (GitHub lists 250 commits at most: forge.ErrCommitsTruncated), the gate
+// fails closed and says why: failing the decision instead would retry it
+// without end, and nobody would be told. Any other error (the forge
+// failing for a moment) fails the decision, to be retried, as the other
+// reads do: turned into a refusal, it would refuse a merge's apply for
+// good.
+func (g *mrGate) readCommitters(ctx context.Context, in *gate.Input) (err error) {
+	switch in.Committers, err = g.fg.Committers(ctx, g.path, g.mr.Number); {
 	case err == nil:
 	case errors.Is(err, forge.ErrCommitsTruncated) && ctx.Err() == nil:
 		in.Committers, in.CommittersUnread = nil, err.Error()
 		g.f.Log.Warn("the forge cannot say who committed to the merge request; no approval counts",
-			"repo", path, "mr", mr.Number, "err", err)
+			"repo", g.path, "mr", g.mr.Number, "err", err)
 	default:
 		return err
 	}
+	return nil
+}
+
+// readReviewers reads the access of each approver.
+func (g *mrGate) readReviewers(ctx context.Context, in *gate.Input) error {
 	for _, rv := range in.Reviews {
 		if _, ok := in.ReviewerPermissions[rv.User.Login]; ok || rv.State != forge.ReviewApproved {
 			continue
 		}
-		p, err := fg.Permission(ctx, path, rv.User.Login)
+		p, err := g.fg.Permission(ctx, g.path, rv.User.Login)
 		if err != nil && !errors.Is(err, forge.ErrNotFound) {
 			return err
 		}
 		in.ReviewerPermissions[rv.User.Login] = p
 	}
-	if in.Threads, err = fg.UnresolvedThreads(ctx, path, mr.Number); err != nil {
-		return err
-	}
-	if in.Checks, err = fg.Checks(ctx, path, mr.HeadSHA); err != nil {
-		return err
-	}
-	// GitLab runs merge request pipelines on a merge commit the head's
-	// checks do not show.
-	if mc, ok := unscrubbed(fg).(MRPipelines); ok {
-		if in.Checks, err = mc.MRChecks(ctx, path, mr.Number); err != nil {
-			return err
-		}
-	}
-	g.in, g.read = in, true
 	return nil
+}
+
+func (g *mrGate) readThreads(ctx context.Context, in *gate.Input) (err error) {
+	in.Threads, err = g.fg.UnresolvedThreads(ctx, g.path, g.mr.Number)
+	return err
+}
+
+// readChecks reads the head's other checks; on GitLab, the merge request
+// pipelines, which run on a merge commit the head's checks do not show.
+func (g *mrGate) readChecks(ctx context.Context, in *gate.Input) (err error) {
+	if mc, ok := unscrubbed(g.fg).(MRPipelines); ok {
+		in.Checks, err = mc.MRChecks(ctx, g.path, g.mr.Number)
+		return err
+	}
+	in.Checks, err = g.fg.Checks(ctx, g.path, g.mr.HeadSHA)
+	return err
 }
 
 // branches are the branches Sluice applies from (applyBranches), asked
