@@ -126,13 +126,38 @@ type Flow struct {
 	// recovered event may be queued twice) and the refreshes of one merge
 	// request.
 	busy keyLocks
-	// statuses remembers the commit statuses posted, refreshes coalesces
-	// the refreshes that follow runs (see refresh.go).
-	statuses  statusMemo
-	refreshes refreshQueue
+	// publish keeps the merge requests' comments and statuses (pub).
+	publish     publisher
+	publishOnce sync.Once
 	// configs keeps the sluice.yaml read at recent commits (configs.go).
 	configs configCache
 }
+
+// publisher keeps what a forge shows of Sluice's state: each merge
+// request's one comment and its commit statuses (refresh.go), and the
+// comments on the issues it closes. It remembers the statuses it posted
+// and coalesces the refreshes that follow runs.
+type publisher struct {
+	f         *Flow
+	statuses  statusMemo
+	refreshes refreshQueue
+}
+
+// pub is the flow's publisher.
+func (f *Flow) pub() *publisher {
+	f.publishOnce.Do(func() { f.publish.f = f })
+	return &f.publish
+}
+
+// RefreshMR rebuilds a merge request's comment and statuses from the
+// stored runs (publisher.RefreshMR).
+func (f *Flow) RefreshMR(ctx context.Context, repo string, number int64) error {
+	return f.pub().RefreshMR(ctx, repo, number)
+}
+
+// FlushRefreshes carries out at once the refreshes still to come
+// (publisher.FlushRefreshes).
+func (f *Flow) FlushRefreshes() { f.pub().FlushRefreshes() }
 
 // keyLocks is a mutex per key, for keys that come and go.
 type keyLocks struct {
@@ -400,7 +425,7 @@ func (f *Flow) carryOut(ctx context.Context, ev store.Event, req Request) error 
 	case ActionUnlock:
 		err = f.unlockMR(ctx, ev, req)
 	case ActionRefresh:
-		err = f.RefreshMR(ctx, req.Repo, req.MR)
+		err = f.pub().RefreshMR(ctx, req.Repo, req.MR)
 	case ActionHelp:
 		err = f.help(ctx, req)
 	default:

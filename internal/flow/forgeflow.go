@@ -597,7 +597,8 @@ func (g *mrGate) entriesAt(ctx context.Context, src workspace.Source, commit str
 // RefreshMR rewrites the merge request's one comment and its commit
 // statuses from the stored runs. Refreshes of one MR never interleave in
 // this process, so the last one written saw the latest state.
-func (f *Flow) RefreshMR(ctx context.Context, repo string, number int64) error {
+func (p *publisher) RefreshMR(ctx context.Context, repo string, number int64) error {
+	f := p.f
 	defer f.busy.lock("refresh " + subject(repo, number, ""))()
 
 	fg, path, mr, err := f.forgeMR(ctx, repo, number)
@@ -609,7 +610,7 @@ func (f *Flow) RefreshMR(ctx context.Context, repo string, number int64) error {
 		return err
 	}
 	memo := subject(repo, number, "")
-	before, after := f.statuses.posted(memo), map[statusKey]commitStatus{}
+	before, after := p.statuses.posted(memo), map[statusKey]commitStatus{}
 	comment := render.Comment{Head: mr.HeadSHA, Base: mr.BaseSHA}
 	// Merged, the checklist is the merger's, as the merge's decision was:
 	// it says why the merge applied nothing.
@@ -626,7 +627,7 @@ func (f *Flow) RefreshMR(ctx context.Context, repo string, number int64) error {
 				waitingFor = h.dep
 			}
 		}
-		pr, err := f.projectResult(ctx, st, waitingFor)
+		pr, err := f.pub().projectResult(ctx, st, waitingFor)
 		if err != nil {
 			return err
 		}
@@ -641,7 +642,7 @@ func (f *Flow) RefreshMR(ctx context.Context, repo string, number int64) error {
 			gates = append(gates, checklistOf(st.Project, res))
 			results[projectKey(st.Project, st.Workspace)] = res
 		}
-		f.postStatuses(ctx, fg, path, st, before, after)
+		f.pub().postStatuses(ctx, fg, path, st, before, after)
 	}
 	branches, err := g.branches(ctx)
 	if err != nil {
@@ -649,12 +650,12 @@ func (f *Flow) RefreshMR(ctx context.Context, repo string, number int64) error {
 	}
 	into := slices.Contains(branches, mr.BaseRef)
 	if k := (statusKey{mr.HeadSHA, GateStatus}); mr.State == forge.MROpen && len(states) > 0 && into {
-		f.postStatus(ctx, fg, path, memo, gateOf(mr, states, results), before, after)
+		f.pub().postStatus(ctx, fg, path, memo, gateOf(mr, states, results), before, after)
 	} else if s, ok := before[k]; ok {
 		after[k] = s // set by planMR: a merge request without projects
 	}
-	f.statuses.keep(memo, after)
-	if comment.Top, err = f.topOf(ctx, mr, states, results, comment.Projects, branches); err != nil {
+	p.statuses.keep(memo, after)
+	if comment.Top, err = f.pub().topOf(ctx, mr, states, results, comment.Projects, branches); err != nil {
 		return err
 	}
 	comment.Footer = render.Checklist(gates, mr.State == forge.MRMerged)
@@ -671,14 +672,14 @@ func (f *Flow) RefreshMR(ctx context.Context, repo string, number int64) error {
 // why and what to do (or that it merged into a branch Sluice does not
 // apply from); any merge request says which projects' latest plan, or
 // apply, failed.
-func (f *Flow) topOf(ctx context.Context, mr *forge.MergeRequest, states []projectState, results map[string]gate.Result, shown []render.ProjectResult, branches []string) (string, error) {
+func (p *publisher) topOf(ctx context.Context, mr *forge.MergeRequest, states []projectState, results map[string]gate.Result, shown []render.ProjectResult, branches []string) (string, error) {
 	var parts []string
 	switch {
 	case mr.State != forge.MRMerged || len(states) == 0:
 	case !slices.Contains(branches, mr.BaseRef):
 		parts = append(parts, render.MergedElsewhere(mr.BaseRef, branches))
 	default:
-		unapplied, err := f.notApplied(ctx, mr, states, results)
+		unapplied, err := p.notApplied(ctx, mr, states, results)
 		if err != nil {
 			return "", err
 		}
@@ -711,7 +712,8 @@ func (f *Flow) topOf(ctx context.Context, mr *forge.MergeRequest, states []proje
 // refused at the merge (the checklist's failing items, the merger's
 // included; a dependency not applied; a discarded plan), cancelled, or a
 // plan that never succeeded.
-func (f *Flow) notApplied(ctx context.Context, mr *forge.MergeRequest, states []projectState, results map[string]gate.Result) ([]render.Unapplied, error) {
+func (p *publisher) notApplied(ctx context.Context, mr *forge.MergeRequest, states []projectState, results map[string]gate.Result) ([]render.Unapplied, error) {
+	f := p.f
 	var out []render.Unapplied
 	held := map[store.LockKey]bool{}
 	locks, err := f.Store.ListLocks(ctx, states[0].PlanRun.Repo)
@@ -761,7 +763,8 @@ func (f *Flow) notApplied(ctx context.Context, mr *forge.MergeRequest, states []
 
 // projectResult turns a project's state into what the comment shows.
 // waitingFor names the project whose apply a queued apply waits for.
-func (f *Flow) projectResult(ctx context.Context, st projectState, waitingFor string) (render.ProjectResult, error) {
+func (p *publisher) projectResult(ctx context.Context, st projectState, waitingFor string) (render.ProjectResult, error) {
+	f := p.f
 	pr := render.ProjectResult{Name: st.Project, Workspace: st.Workspace, PlannedAt: st.PlanRun.HeadSHA}
 	if r := st.Summary.Rules; r != nil {
 		pr.Dir, pr.Engine = r.Dir, r.Engine
@@ -779,7 +782,7 @@ func (f *Flow) projectResult(ctx context.Context, st projectState, waitingFor st
 		return pr, nil
 	case store.StateFailed:
 		pr.Status, pr.Message = render.StatusFailed, run.Error
-		lines, err := f.errorLines(ctx, run.ID)
+		lines, err := p.errorLines(ctx, run.ID)
 		if err != nil {
 			return pr, err
 		}
@@ -810,7 +813,7 @@ func (f *Flow) projectResult(ctx context.Context, st projectState, waitingFor st
 			pr.Message = fmt.Sprintf("Applied by run %d, asked by %s.", a.ID, a.Actor)
 		case store.StateFailed:
 			pr.Status, pr.Message = render.StatusApplyFailed, a.Error
-			lines, err := f.errorLines(ctx, a.ID)
+			lines, err := p.errorLines(ctx, a.ID)
 			if err != nil {
 				return pr, err
 			}
@@ -838,7 +841,8 @@ func (f *Flow) projectResult(ctx context.Context, st projectState, waitingFor st
 }
 
 // errorLines returns the engine's error lines a failed run logged.
-func (f *Flow) errorLines(ctx context.Context, runID int64) ([]string, error) {
+func (p *publisher) errorLines(ctx context.Context, runID int64) ([]string, error) {
+	f := p.f
 	lines, err := f.Store.Logs(ctx, runID, 0, 0)
 	if err != nil {
 		return nil, err
@@ -888,10 +892,10 @@ func LinkedIssues(body string) []int64 {
 func (f *Flow) afterApply(ctx context.Context, r store.Run) error {
 	fg, path, mr, err := f.forgeMR(ctx, r.Repo, r.MR)
 	if err != nil || fg == nil || mr.State != forge.MRMerged {
-		f.refresh(ctx, r)
+		f.pub().refresh(ctx, r)
 		return err
 	}
-	defer f.refresh(ctx, r) // last: the comment then shows the locks gone
+	defer f.pub().refresh(ctx, r) // last: the comment then shows the locks gone
 	states, err := f.projectStates(ctx, r.Repo, r.MR)
 	if err != nil {
 		return err
@@ -919,7 +923,7 @@ func (f *Flow) afterApply(ctx context.Context, r store.Run) error {
 	if last == nil || last.ID != r.ID {
 		return nil // the apply that ended last tells the issues
 	}
-	f.tellIssues(ctx, fg, path, r.Repo, mr, fmt.Sprintf("Sluice applied %s from merge request %s.",
+	f.pub().tellIssues(ctx, fg, path, r.Repo, mr, fmt.Sprintf("Sluice applied %s from merge request %s.",
 		strings.Join(applied, ", "), issueRef(r.Repo, mr)))
 	return nil
 }
@@ -928,7 +932,8 @@ func (f *Flow) afterApply(ctx context.Context, r store.Run) error {
 // closes: the forge closes them at the merge, applied or not, so each is
 // told what became of the change it asked for. A failure is logged: the
 // merge request's own comment says the same.
-func (f *Flow) tellIssues(ctx context.Context, fg forge.Forge, path, repo string, mr *forge.MergeRequest, msg string) {
+func (p *publisher) tellIssues(ctx context.Context, fg forge.Forge, path, repo string, mr *forge.MergeRequest, msg string) {
+	f := p.f
 	for _, n := range LinkedIssues(mr.Body) {
 		if err := fg.CommentIssue(ctx, path, n, msg); err != nil {
 			f.Log.Warn("commenting on the linked issue failed", "repo", repo, "issue", n, "err", err)
@@ -938,22 +943,23 @@ func (f *Flow) tellIssues(ctx context.Context, fg forge.Forge, path, repo string
 
 // tellApplyFailed tells the issues a merged merge request closes that the
 // apply of one of its projects failed: the forge closed them at the merge.
-func (f *Flow) tellApplyFailed(ctx context.Context, r store.Run) {
+func (p *publisher) tellApplyFailed(ctx context.Context, r store.Run) {
+	f := p.f
 	fg, path, mr, err := f.forgeMR(ctx, r.Repo, r.MR)
 	if err != nil || fg == nil || mr.State != forge.MRMerged {
 		return
 	}
-	f.tellIssuesNotApplied(ctx, fg, path, r.Repo, mr, []string{r.Project}, "its apply failed")
+	p.tellIssuesNotApplied(ctx, fg, path, r.Repo, mr, []string{r.Project}, "its apply failed")
 }
 
 // tellIssuesNotApplied tells the issues a merged merge request closes
 // that projects of it were not applied, and where to read why and what to
 // do: its comment.
-func (f *Flow) tellIssuesNotApplied(ctx context.Context, fg forge.Forge, path, repo string, mr *forge.MergeRequest, projects []string, why string) {
+func (p *publisher) tellIssuesNotApplied(ctx context.Context, fg forge.Forge, path, repo string, mr *forge.MergeRequest, projects []string, why string) {
 	if len(projects) == 0 || len(LinkedIssues(mr.Body)) == 0 {
 		return
 	}
-	f.tellIssues(ctx, fg, path, repo, mr, fmt.Sprintf("Merge request %s was merged, but Sluice did not apply %s: %s. "+
+	p.tellIssues(ctx, fg, path, repo, mr, fmt.Sprintf("Merge request %s was merged, but Sluice did not apply %s: %s. "+
 		"The infrastructure does not have this change yet; the merge request's comment says what to do.",
 		issueRef(repo, mr), strings.Join(projects, ", "), why))
 }
@@ -1095,7 +1101,7 @@ func (f *Flow) applyForgeMR(ctx context.Context, ev store.Event, req Request, fg
 	if replan && mr.State == forge.MROpen {
 		return f.planMR(ctx, ev, Request{Action: ActionPlan, Repo: req.Repo, MR: req.MR, Actor: req.Actor})
 	}
-	return f.RefreshMR(ctx, req.Repo, req.MR)
+	return f.pub().RefreshMR(ctx, req.Repo, req.MR)
 }
 
 // createApply creates the apply run of a plan, once: 0 when it exists
@@ -1213,10 +1219,10 @@ func (f *Flow) mergedForgeMR(ctx context.Context, ev store.Event, req Request, f
 		for _, u := range refused {
 			names = append(names, u.Project)
 		}
-		f.tellIssuesNotApplied(ctx, fg, path, req.Repo, mr, names, "the merge did not pass Sluice's checks")
+		f.pub().tellIssuesNotApplied(ctx, fg, path, req.Repo, mr, names, "the merge did not pass Sluice's checks")
 	}
 	f.Log.Info("merge request merged", "repo", req.Repo, "mr", req.MR, "applies", created, "refused", len(refused), "locks_released", len(released))
-	return f.RefreshMR(ctx, req.Repo, req.MR)
+	return f.pub().RefreshMR(ctx, req.Repo, req.MR)
 }
 
 // mergerUnknown is the "may apply" item's detail on a merge the forge

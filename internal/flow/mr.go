@@ -159,9 +159,9 @@ func (f *Flow) planMR(ctx context.Context, ev store.Event, req Request) error {
 	if len(names) == 0 {
 		// Nothing to plan is nothing to hold: branch protection that
 		// requires the gate lets the merge through.
-		f.setGate(ctx, fg, path, req.Repo, mr, forge.CheckSuccess, "no project is affected")
+		f.pub().setGate(ctx, fg, path, req.Repo, mr, forge.CheckSuccess, "no project is affected")
 	}
-	return f.RefreshMR(ctx, req.Repo, req.MR)
+	return f.pub().RefreshMR(ctx, req.Repo, req.MR)
 }
 
 // mayPlan says whether a forge's merge request is planned on this
@@ -183,7 +183,7 @@ func (f *Flow) mayPlan(ctx context.Context, fg forge.Forge, path string, mr *for
 			return false, f.refuse(ctx, fg, path, req, "plan", fmt.Sprintf("@%s, only people with write access to the repository can ask Sluice to plan.", req.Actor))
 		}
 	case mr.FromFork:
-		f.setGate(ctx, fg, path, req.Repo, mr, forge.CheckFailure, "not planned: a merge request from a fork is planned once a maintainer comments sluice plan")
+		f.pub().setGate(ctx, fg, path, req.Repo, mr, forge.CheckFailure, "not planned: a merge request from a fork is planned once a maintainer comments sluice plan")
 		return false, f.notice(ctx, fg, path, req, "fork", "This merge request comes from a fork, so Sluice does not plan it by itself: "+
 			"planning runs the code of the change. A maintainer who has read the change can comment `sluice plan`.")
 	}
@@ -328,7 +328,7 @@ func (f *Flow) tooManyProjects(ctx context.Context, fg forge.Forge, path string,
 	if fg == nil {
 		return permanent(fmt.Errorf("%w: %s", ErrInvalid, msg))
 	}
-	f.setGate(ctx, fg, path, req.Repo, mr, forge.CheckFailure, fmt.Sprintf("not planned: %d projects, more than the %d this server plans", len(names), limit))
+	f.pub().setGate(ctx, fg, path, req.Repo, mr, forge.CheckFailure, fmt.Sprintf("not planned: %d projects, more than the %d this server plans", len(names), limit))
 	return f.notice(ctx, fg, path, req, "too-many-projects", msg)
 }
 
@@ -511,7 +511,7 @@ func (f *Flow) closeMR(ctx context.Context, ev store.Event, req Request) error {
 		return err
 	}
 	if fg != nil {
-		return f.RefreshMR(ctx, req.Repo, req.MR)
+		return f.pub().RefreshMR(ctx, req.Repo, req.MR)
 	}
 	return nil
 }

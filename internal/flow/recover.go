@@ -103,7 +103,7 @@ func (f *Flow) interrupted(ctx context.Context, r store.Run) error {
 	}
 	// The comment and statuses still say the run is under way: they say
 	// what became of it now, not at the merge request's next event.
-	f.refresh(ctx, r)
+	f.pub().refresh(ctx, r)
 	return nil
 }
 

@@ -33,21 +33,22 @@ const DefaultRefreshEvery = 2 * time.Second
 // With Flow.RefreshEvery set, a refresh comes at once when none came in
 // the last RefreshEvery, and otherwise once that time is up, covering
 // every run that ended in between.
-func (f *Flow) refresh(ctx context.Context, r store.Run) {
+func (p *publisher) refresh(ctx context.Context, r store.Run) {
+	f := p.f
 	now := func() {
-		if err := f.RefreshMR(context.WithoutCancel(ctx), r.Repo, r.MR); err != nil {
+		if err := p.RefreshMR(context.WithoutCancel(ctx), r.Repo, r.MR); err != nil {
 			f.Log.Warn("updating the merge request comment failed", "repo", r.Repo, "mr", r.MR, "err", err)
 		}
 	}
-	if f.RefreshEvery <= 0 || f.refreshes.ask(subject(r.Repo, r.MR, ""), f.RefreshEvery, now) {
+	if f.RefreshEvery <= 0 || p.refreshes.ask(subject(r.Repo, r.MR, ""), f.RefreshEvery, now) {
 		now()
 	}
 }
 
 // FlushRefreshes carries out at once the refreshes still to come, for a
 // server that stops.
-func (f *Flow) FlushRefreshes() {
-	for _, fn := range f.refreshes.flush() {
+func (p *publisher) FlushRefreshes() {
+	for _, fn := range p.refreshes.flush() {
 		fn()
 	}
 }
@@ -229,16 +230,17 @@ func (m *statusMemo) keep(key string, posted map[statusKey]commitStatus) {
 // postStatuses sets the commit statuses of a project's state that differ
 // from those in before (what was last posted), and records in after what
 // the forge now has.
-func (f *Flow) postStatuses(ctx context.Context, fg forge.Forge, path string, st projectState, before, after map[statusKey]commitStatus) {
+func (p *publisher) postStatuses(ctx context.Context, fg forge.Forge, path string, st projectState, before, after map[statusKey]commitStatus) {
 	for _, s := range statusesOf(st) {
-		f.postStatus(ctx, fg, path, subject(st.PlanRun.Repo, st.PlanRun.MR, st.Project), s, before, after)
+		p.postStatus(ctx, fg, path, subject(st.PlanRun.Repo, st.PlanRun.MR, st.Project), s, before, after)
 	}
 }
 
 // postStatus sets one commit status unless before (what was last posted)
 // has it, and records in after what the forge now has. A status that
 // fails to post is logged, and tried again by the next refresh.
-func (f *Flow) postStatus(ctx context.Context, fg forge.Forge, path, what string, s commitStatus, before, after map[statusKey]commitStatus) {
+func (p *publisher) postStatus(ctx context.Context, fg forge.Forge, path, what string, s commitStatus, before, after map[statusKey]commitStatus) {
+	f := p.f
 	k := statusKey{s.sha, s.check.Name}
 	if before[k] == s {
 		after[k] = s
@@ -393,7 +395,8 @@ func upTo(items []string, sep string, n int) string {
 // unless this process posted the same already; a refresh of a merge request
 // without projects leaves it as it is. Only merge requests into a branch
 // Sluice applies from get one (see gateOf).
-func (f *Flow) setGate(ctx context.Context, fg forge.Forge, path, repo string, mr *forge.MergeRequest, state forge.CheckState, description string) {
+func (p *publisher) setGate(ctx context.Context, fg forge.Forge, path, repo string, mr *forge.MergeRequest, state forge.CheckState, description string) {
+	f := p.f
 	branches, err := f.applyBranches(ctx, fg, path)
 	if err != nil {
 		f.Log.Warn("setting commit status failed", "subject", subject(repo, mr.Number, ""), "status", GateStatus, "err", err)
@@ -406,8 +409,8 @@ func (f *Flow) setGate(ctx context.Context, fg forge.Forge, path, repo string, m
 	sha := mr.HeadSHA
 	s := commitStatus{sha: sha, check: forge.Check{Name: GateStatus, State: state, Description: description}}
 	after := map[statusKey]commitStatus{}
-	f.postStatus(ctx, fg, path, memo, s, f.statuses.posted(memo), after)
+	p.postStatus(ctx, fg, path, memo, s, p.statuses.posted(memo), after)
 	if _, ok := after[statusKey{sha, GateStatus}]; ok {
-		f.statuses.set(memo, s)
+		p.statuses.set(memo, s)
 	}
 }

@@ -617,9 +617,9 @@ func (f *Flow) finishFailed(ctx context.Context, r store.Run, logs *logWriter, c
 	_, err := f.Audit.Record(context.WithoutCancel(ctx), r.Actor, action, subject(r.Repo, r.MR, r.Project), map[string]any{"run": r.ID, "error": msg})
 	// The applies that wait for this one will not run.
 	f.runQueuedAppliesAfter(ctx, r)
-	f.refresh(ctx, r)
+	f.pub().refresh(ctx, r)
 	if state == store.StateFailed && r.Kind == store.KindApply {
-		f.tellApplyFailed(context.WithoutCancel(ctx), r)
+		f.pub().tellApplyFailed(context.WithoutCancel(ctx), r)
 	}
 	return err
 }

@@ -214,7 +214,7 @@ func (j *planJob) record(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	f.refresh(ctx, r)
+	f.pub().refresh(ctx, r)
 	return nil
 }
 
