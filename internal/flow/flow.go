@@ -159,6 +159,18 @@ func (f *Flow) RefreshMR(ctx context.Context, repo string, number int64) error {
 // (publisher.FlushRefreshes).
 func (f *Flow) FlushRefreshes() { f.pub().FlushRefreshes() }
 
+// locker keeps the project locks: who holds each, who waits, and
+// passing a released lock to the merge request next in its queue, whose
+// waiting plan then starts.
+type locker struct{ f *Flow }
+
+func (f *Flow) locks() locker { return locker{f} }
+
+// ReleaseLock releases one lock at a person's request (locker.ReleaseLock).
+func (f *Flow) ReleaseLock(ctx context.Context, actor string, ref LockRef, reason string) (store.Lock, error) {
+	return f.locks().ReleaseLock(ctx, actor, ref, reason)
+}
+
 // keyLocks is a mutex per key, for keys that come and go.
 type keyLocks struct {
 	mu   sync.Mutex

@@ -900,7 +900,7 @@ func (f *Flow) afterApply(ctx context.Context, r store.Run) error {
 	if err != nil {
 		return err
 	}
-	if _, err := f.releaseApplied(ctx, r.Repo, r.MR, states, nil); err != nil {
+	if _, err := f.locks().releaseApplied(ctx, r.Repo, r.MR, states, nil); err != nil {
 		return err
 	}
 	var (
@@ -1002,7 +1002,8 @@ func unapplied(states []projectState) map[store.LockKey]bool {
 // never to be applied from it, refused for good at its merge), and
 // starts the merge requests they pass to. It returns the locks of never
 // it released.
-func (f *Flow) releaseApplied(ctx context.Context, repo string, mr int64, states []projectState, never map[store.LockKey]string) ([]store.Lock, error) {
+func (lk locker) releaseApplied(ctx context.Context, repo string, mr int64, states []projectState, never map[store.LockKey]string) ([]store.Lock, error) {
+	f := lk.f
 	held := unapplied(states)
 	locks, err := f.Store.ListLocks(ctx, repo)
 	if err != nil {
@@ -1022,7 +1023,7 @@ func (f *Flow) releaseApplied(ctx context.Context, repo string, mr int64, states
 			released = append(released, l)
 		}
 	}
-	return released, f.releaseLocks(ctx, mr, free...)
+	return released, lk.releaseLocks(ctx, mr, free...)
 }
 
 // help answers `sluice help` and commands Sluice does not understand.
@@ -1193,7 +1194,7 @@ func (f *Flow) mergedForgeMR(ctx context.Context, ev store.Event, req Request, f
 	// Locks of projects with nothing left to apply, or never to be applied
 	// from here, go to the next MRs; the others stay, applied later or
 	// waiting for a person.
-	released, err := f.releaseApplied(ctx, req.Repo, req.MR, states, neverLock)
+	released, err := f.locks().releaseApplied(ctx, req.Repo, req.MR, states, neverLock)
 	if err != nil {
 		return err
 	}

@@ -383,7 +383,7 @@ func (f *Flow) queuePlan(ctx context.Context, req Request, p *repoconfig.Project
 	// The run supersedes the MR's older runs still waiting. They are
 	// cancelled after it exists, so a superseded run is never the
 	// project's latest.
-	if err := f.cancelWaiting(ctx, run); err != nil {
+	if err := f.locks().cancelWaiting(ctx, run); err != nil {
 		return err
 	}
 	if run.State != store.StateQueued {
@@ -423,7 +423,8 @@ func workspaceOf(p *repoconfig.Project) string {
 
 // cancelWaiting cancels the queued plan runs of plan run newer's project
 // and merge request older than newer.
-func (f *Flow) cancelWaiting(ctx context.Context, newer store.Run) error {
+func (lk locker) cancelWaiting(ctx context.Context, newer store.Run) error {
+	f := lk.f
 	runs, err := f.allRuns(ctx, store.RunFilter{Repo: newer.Repo, MR: newer.MR, Project: newer.Project, Workspace: newer.Workspace, Kind: store.KindPlan, State: store.StateQueued})
 	if err != nil {
 		return err
@@ -586,7 +587,7 @@ func (f *Flow) endMR(ctx context.Context, ev store.Event, req Request) error {
 	if _, err := f.Audit.Record(ctx, req.Actor, action, subject(req.Repo, req.MR, ""), map[string]any{"event": ev.ID}); err != nil {
 		return err
 	}
-	return f.startWaiters(ctx, passed)
+	return f.locks().startWaiters(ctx, passed)
 }
 
 // unlockMR releases an MR's locks at a person's request; on a forge, the
@@ -607,15 +608,15 @@ func (f *Flow) unlockMR(ctx context.Context, ev store.Event, req Request) error 
 		if err != nil {
 			return err
 		}
-		if err := f.startWaiters(ctx, passed); err != nil {
+		if err := f.locks().startWaiters(ctx, passed); err != nil {
 			return err
 		}
 	} else {
-		keys, err := f.locksOf(ctx, req.Repo, req.MR, func(l store.Lock) bool { return slices.Contains(req.Projects, l.Project) })
+		keys, err := f.locks().locksOf(ctx, req.Repo, req.MR, func(l store.Lock) bool { return slices.Contains(req.Projects, l.Project) })
 		if err != nil {
 			return err
 		}
-		if err := f.releaseLocks(ctx, req.MR, keys...); err != nil {
+		if err := f.locks().releaseLocks(ctx, req.MR, keys...); err != nil {
 			return err
 		}
 	}
@@ -635,12 +636,13 @@ type LockRef struct {
 
 // ReleaseLock releases one lock at a person's request (the API's and the
 // CLI's `locks release`), audited with the reason, and starts the next MR.
-func (f *Flow) ReleaseLock(ctx context.Context, actor string, ref LockRef, reason string) (store.Lock, error) {
-	l, err := f.findLock(ctx, ref)
+func (lk locker) ReleaseLock(ctx context.Context, actor string, ref LockRef, reason string) (store.Lock, error) {
+	f := lk.f
+	l, err := lk.findLock(ctx, ref)
 	if err != nil {
 		return store.Lock{}, err
 	}
-	if err := f.releaseLocks(ctx, l.MR, l.LockKey); err != nil {
+	if err := lk.releaseLocks(ctx, l.MR, l.LockKey); err != nil {
 		return store.Lock{}, err
 	}
 	_, err = f.Audit.Record(ctx, actor, "lock.released", subject(l.Repo, l.MR, l.Project),
@@ -652,7 +654,8 @@ func (f *Flow) ReleaseLock(ctx context.Context, actor string, ref LockRef, reaso
 // name its holder gives the project, which two locks may share (two
 // directories each called prod by a merge request): then the directory
 // must be named.
-func (f *Flow) findLock(ctx context.Context, ref LockRef) (store.Lock, error) {
+func (lk locker) findLock(ctx context.Context, ref LockRef) (store.Lock, error) {
+	f := lk.f
 	if ref.Dir != "" {
 		return f.Store.GetLock(ctx, store.LockKey{Repo: ref.Repo, Dir: ref.Dir, Workspace: ref.Workspace})
 	}
@@ -682,7 +685,8 @@ func (f *Flow) findLock(ctx context.Context, ref LockRef) (store.Lock, error) {
 
 // locksOf lists the keys of the locks in repo that merge request mr holds
 // and keep accepts.
-func (f *Flow) locksOf(ctx context.Context, repo string, mr int64, keep func(store.Lock) bool) ([]store.LockKey, error) {
+func (lk locker) locksOf(ctx context.Context, repo string, mr int64, keep func(store.Lock) bool) ([]store.LockKey, error) {
+	f := lk.f
 	locks, err := f.Store.ListLocks(ctx, repo)
 	if err != nil {
 		return nil, err
@@ -698,7 +702,8 @@ func (f *Flow) locksOf(ctx context.Context, repo string, mr int64, keep func(sto
 
 // releaseLocks releases merge request mr's locks of keys and starts the
 // waiting plan of each merge request a lock passes to.
-func (f *Flow) releaseLocks(ctx context.Context, mr int64, keys ...store.LockKey) error {
+func (lk locker) releaseLocks(ctx context.Context, mr int64, keys ...store.LockKey) error {
+	f := lk.f
 	passed := map[store.LockKey]store.Waiter{}
 	for _, k := range keys {
 		next, err := f.Store.ReleaseLock(ctx, k, mr)
@@ -709,11 +714,12 @@ func (f *Flow) releaseLocks(ctx context.Context, mr int64, keys ...store.LockKey
 			passed[k] = *next
 		}
 	}
-	return f.startWaiters(ctx, passed)
+	return lk.startWaiters(ctx, passed)
 }
 
 // startWaiters enqueues the waiting plan run of each MR a lock passed to.
-func (f *Flow) startWaiters(ctx context.Context, passed map[store.LockKey]store.Waiter) error {
+func (lk locker) startWaiters(ctx context.Context, passed map[store.LockKey]store.Waiter) error {
+	f := lk.f
 	for k, w := range passed {
 		runs, err := f.Store.ListRuns(ctx, store.RunFilter{Repo: k.Repo, MR: w.MR, Dir: k.Dir, Workspace: k.Workspace, Kind: store.KindPlan, State: store.StateQueued, Limit: 1})
 		if err != nil {

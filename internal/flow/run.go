@@ -173,7 +173,8 @@ func (f *Flow) start(ctx context.Context, r store.Run) (*started, func(), error)
 // then releases its locks; a plan job that read its run queued before the
 // close and asked for the lock after it would otherwise leave the lock
 // with a closed merge request for good.
-func (f *Flow) releaseIfUnused(ctx context.Context, r store.Run) error {
+func (lk locker) releaseIfUnused(ctx context.Context, r store.Run) error {
+	f := lk.f
 	for _, state := range []store.RunState{store.StateQueued, store.StateRunning} {
 		runs, err := f.Store.ListRuns(ctx, store.RunFilter{Repo: r.Repo, MR: r.MR, Dir: r.Dir, Workspace: r.Workspace,
 			Kind: store.KindPlan, State: state, Limit: 1})
@@ -188,7 +189,7 @@ func (f *Flow) releaseIfUnused(ctx context.Context, r store.Run) error {
 		return err
 	}
 	f.Log.Info("releasing a lock taken for a plan run that ended meanwhile", "run", r.ID, "repo", r.Repo, "mr", r.MR, "project", r.Project, "state", r.State)
-	return f.releaseLocks(ctx, r.MR, lockOf(r))
+	return lk.releaseLocks(ctx, r.MR, lockOf(r))
 }
 
 // rulesOf records the project's rules for the gate. What is planned (the

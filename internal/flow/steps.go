@@ -114,7 +114,7 @@ func (f *Flow) admitPlan(ctx context.Context, runID int64) (store.Run, bool, err
 	case cur.State != store.StateQueued:
 		// It ended while the lock was asked for: its merge request was
 		// closed, and released its locks, just before this one took it.
-		return r, false, f.releaseIfUnused(ctx, cur)
+		return r, false, f.locks().releaseIfUnused(ctx, cur)
 	}
 	return r, lock.Held, nil
 }
