@@ -1063,19 +1063,16 @@ func (f *Flow) applyForgeMR(ctx context.Context, ev store.Event, req Request, fg
 		return err
 	}
 	var (
-		created []int64
 		refused []string
 		// A stale plan is planned again: the new plan then needs its own
 		// review.
 		replan bool
 	)
-	for _, v := range verdicts {
-		if v.apply {
-			if created, err = f.queueApply(ctx, v.st, req.Actor, v.approvers, created); err != nil {
-				return err
-			}
-			continue
-		}
+	created, notApplied, err := f.queueApplies(ctx, verdicts, req.Actor)
+	if err != nil {
+		return err
+	}
+	for _, v := range notApplied {
 		replan = replan || v.stale
 		refused = append(refused, fmt.Sprintf("`%s`: %s", v.st.Project, strings.Join(v.why, "; ")))
 	}
@@ -1167,44 +1164,13 @@ func (f *Flow) mergedForgeMR(ctx context.Context, ev store.Event, req Request, f
 	if err != nil {
 		return err
 	}
-	var (
-		created []int64
-		refused []render.Unapplied
-		// neverLock: the locks of the projects refused for good, and why.
-		neverLock = map[store.LockKey]string{}
-	)
-	for _, v := range verdicts {
-		if v.apply {
-			if created, err = f.queueApply(ctx, v.st, actor, v.approvers, created); err != nil {
-				return err
-			}
-			continue
-		}
-		refused = append(refused, render.Unapplied{Project: v.st.Project, Why: v.why, Never: v.final, Held: !v.final})
-		if v.final {
-			neverLock[lockOf(v.st.PlanRun)] = strings.Join(v.why, "; ")
-		}
-		if v.audit != nil {
-			v.audit["reason"], v.audit["on"] = v.why, "merge"
-			if _, err := f.Audit.Record(ctx, actor, "apply.refused", subject(req.Repo, req.MR, v.st.Project), v.audit); err != nil {
-				return err
-			}
-		}
-	}
-	// Locks of projects with nothing left to apply, or never to be applied
-	// from here, go to the next MRs; the others stay, applied later or
-	// waiting for a person.
-	released, err := f.locks().releaseApplied(ctx, req.Repo, req.MR, states, neverLock)
+	created, refused, err := f.queueApplies(ctx, verdicts, actor)
 	if err != nil {
 		return err
 	}
-	for _, l := range released {
-		if _, err := f.Audit.Record(ctx, "sluice", "lock.released", subject(l.Repo, l.MR, l.Project), map[string]any{
-			"dir": l.Dir, "workspace": l.Workspace, "on": "merge", "event": ev.ID,
-			"reason": "merged, and never to be applied from this merge request: " + neverLock[l.LockKey],
-		}); err != nil {
-			return err
-		}
+	released, err := f.refuseAtMerge(ctx, ev, req, actor, states, refused)
+	if err != nil {
+		return err
 	}
 	// The runs that wait for nothing start; the others wait for the
 	// applies of what they depend on.
@@ -1213,17 +1179,79 @@ func (f *Flow) mergedForgeMR(ctx context.Context, ev store.Event, req Request, f
 	}
 	if len(refused) > 0 {
 		// The comment says it at its top too; the reply tells people.
-		if err := fg.Reply(ctx, path, req.MR, render.NotApplied(mr.BaseRef, refused)); err != nil {
+		if err := fg.Reply(ctx, path, req.MR, render.NotApplied(mr.BaseRef, unappliedOf(refused))); err != nil {
 			return err
 		}
-		var names []string
-		for _, u := range refused {
-			names = append(names, u.Project)
-		}
-		f.pub().tellIssuesNotApplied(ctx, fg, path, req.Repo, mr, names, "the merge did not pass Sluice's checks")
+		f.pub().tellIssuesNotApplied(ctx, fg, path, req.Repo, mr, projectsOf(refused), "the merge did not pass Sluice's checks")
 	}
 	f.Log.Info("merge request merged", "repo", req.Repo, "mr", req.MR, "applies", created, "refused", len(refused), "locks_released", len(released))
 	return f.pub().RefreshMR(ctx, req.Repo, req.MR)
+}
+
+// queueApplies creates, in order, the apply runs of the verdicts that
+// apply, as actor asks, and returns their ids and the verdicts refused.
+func (f *Flow) queueApplies(ctx context.Context, verdicts []verdict, actor string) (created []int64, refused []verdict, err error) {
+	for _, v := range verdicts {
+		if !v.apply {
+			refused = append(refused, v)
+			continue
+		}
+		if created, err = f.queueApply(ctx, v.st, actor, v.approvers, created); err != nil {
+			return nil, nil, err
+		}
+	}
+	return created, refused, nil
+}
+
+// refuseAtMerge audits the projects a merge refused (apply.refused), and
+// releases, audited, the locks of those refused for good: they go to the
+// next merge requests, with those of the projects with nothing left to
+// apply; the others stay, applied later or waiting for a person. It
+// returns the locks released.
+func (f *Flow) refuseAtMerge(ctx context.Context, ev store.Event, req Request, actor string, states []projectState, refused []verdict) ([]store.Lock, error) {
+	never := map[store.LockKey]string{}
+	for _, v := range refused {
+		if v.final {
+			never[lockOf(v.st.PlanRun)] = strings.Join(v.why, "; ")
+		}
+		if v.audit == nil {
+			continue
+		}
+		v.audit["reason"], v.audit["on"] = v.why, "merge"
+		if _, err := f.Audit.Record(ctx, actor, "apply.refused", subject(req.Repo, req.MR, v.st.Project), v.audit); err != nil {
+			return nil, err
+		}
+	}
+	released, err := f.locks().releaseApplied(ctx, req.Repo, req.MR, states, never)
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range released {
+		if _, err := f.Audit.Record(ctx, "sluice", "lock.released", subject(l.Repo, l.MR, l.Project), map[string]any{
+			"dir": l.Dir, "workspace": l.Workspace, "on": "merge", "event": ev.ID,
+			"reason": "merged, and never to be applied from this merge request: " + never[l.LockKey],
+		}); err != nil {
+			return nil, err
+		}
+	}
+	return released, nil
+}
+
+// unappliedOf is how the comment names refused projects.
+func unappliedOf(refused []verdict) []render.Unapplied {
+	out := make([]render.Unapplied, len(refused))
+	for i, v := range refused {
+		out[i] = render.Unapplied{Project: v.st.Project, Why: v.why, Never: v.final, Held: !v.final}
+	}
+	return out
+}
+
+func projectsOf(vs []verdict) []string {
+	out := make([]string, len(vs))
+	for i, v := range vs {
+		out[i] = v.st.Project
+	}
+	return out
 }
 
 // mergerUnknown is the "may apply" item's detail on a merge the forge
