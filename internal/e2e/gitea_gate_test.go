@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/client"
 	"github.com/sluicehq/sluice/internal/store"
 	"github.com/sluicehq/sluice/internal/testkit/giteatest"
 )
@@ -199,4 +200,29 @@ func TestGiteaMergedBehindMainReleasesTheLock(t *testing.T) {
 	if !released {
 		t.Errorf("no audit entry of the lock's release: %+v", entries)
 	}
+}
+
+// TestGiteaReleasedLockHoldsTheGate: a person releases the lock of alice's
+// pull request to let bob's, which waited for it, be planned. alice's plan
+// must not be applied any more: sluice/gate fails and Gitea refuses her
+// merge, although bob approved it; bob's pull request holds the lock.
+func TestGiteaReleasedLockHoldsTheGate(t *testing.T) {
+	sc := newScenario(t)
+	sc.g.Protect(t, sc.repo, "main", gateStatus)
+	first, head := sc.openPR("alice", "first", "prod", "2")
+	sc.waitPlanned(first.Number)
+	second, _ := sc.openPR("carol", "second", "prod", "4")
+	sc.waitComment("the second waiting", second.Number, func(b string) bool {
+		return strings.Contains(b, fmt.Sprintf("waiting for the project lock, held by #%d", first.Number))
+	})
+	if _, err := sc.s.client.ReleaseLock(context.Background(), client.LockRef{Repo: sc.sluiceID, Project: "prod", Workspace: "default"}, "owner", "alice's change waits"); err != nil {
+		t.Fatal(err)
+	}
+	sc.waitPlanned(second.Number)
+	sc.approve("bob", first.Number, "ok")
+	sc.waitComment("the lost lock in the checklist", first.Number, func(b string) bool {
+		return strings.Contains(b, fmt.Sprintf("[ ] holds the project lock — the project lock was released from this pull request, and pull request %d holds it now", second.Number))
+	})
+	sc.waitStatus(head, gateStatus, "failure")
+	sc.refusedMerge("carol", first.Number, "its lock is another's")
 }

@@ -46,6 +46,7 @@ func TestBranchBehindTheBase(t *testing.T) {
 	updated := testkit.Git(t, origin, "rev-parse", "HEAD")
 
 	f := &Flow{
+		Store:      heldLocks{mr: 7},
 		Workspaces: workspace.New(t.TempDir()),
 		Sources: func(_ context.Context, repo string) (workspace.Source, error) {
 			return workspace.Source{Repo: repo, CloneURL: origin}, nil

@@ -57,6 +57,7 @@ func TestDivergedBindsTheProjectDirectory(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := &Flow{
+				Store:      heldLocks{mr: 7},
 				Workspaces: diffRepo{diff: tt.diff},
 				Sources:    func(_ context.Context, r string) (workspace.Source, error) { return workspace.Source{Repo: r}, nil },
 				Log:        slog.New(slog.DiscardHandler),

@@ -240,6 +240,9 @@ type mrGate struct {
 	entries map[string]repoconfig.Entries
 	// applyFrom are the branches Sluice applies from, once read.
 	applyFrom []string
+	// atMerge: the decision is the merge's own, the last moment the
+	// merged merge request's project lock is its (see lockLost).
+	atMerge bool
 }
 
 func (f *Flow) newGate(fg forge.Forge, path string, mr *forge.MergeRequest, actor string, actorApproves bool) *mrGate {
@@ -398,6 +401,12 @@ func (g *mrGate) evaluate(ctx context.Context, st projectState) (gate.Result, er
 	}
 	in := g.in
 	in.ActorApproves, in.Now, in.NobodyAsks = g.actorApproves, g.f.now(), g.nobody
+	if st.Plan != nil && (g.mr.State == forge.MROpen || g.atMerge) && slices.Contains(in.ApplyBranches, g.mr.BaseRef) {
+		var err error
+		if in.LockLost, err = g.f.lockLost(ctx, st.PlanRun, g.mr.State == forge.MRMerged); err != nil {
+			return gate.Result{}, err
+		}
+	}
 	rules := gate.DefaultRules()
 	var relax, notes []string
 	if r := st.Summary.Rules; r != nil {
@@ -1160,6 +1169,7 @@ func (f *Flow) mergedForgeMR(ctx context.Context, ev store.Event, req Request, f
 	if err != nil {
 		return err
 	}
+	g.atMerge = true
 	verdicts, err := decideApplies(ctx, g, byMerge, states, nil, mr)
 	if err != nil {
 		return err
@@ -1315,7 +1325,7 @@ func reasons(res gate.Result) (why []string, stale, final bool) {
 	for _, it := range res.Failing() {
 		why = append(why, it.Name+": "+it.Detail)
 		stale = stale || it.Name == gate.ItemFresh
-		final = final || it.Name == gate.ItemFresh || it.Name == gate.ItemDiverged
+		final = final || it.Name == gate.ItemFresh || it.Name == gate.ItemDiverged || it.Name == gate.ItemLock
 	}
 	return why, stale, final
 }

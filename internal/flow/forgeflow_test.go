@@ -83,7 +83,7 @@ func TestGateReadsTheMergeRequestOnce(t *testing.T) {
 		perms: map[string]forge.Permission{"bob": forge.PermWrite, "carol": forge.PermWrite, "erin": forge.PermRead},
 		calls: map[string]int{},
 	}
-	f := &Flow{Workspaces: oneTree{}, Sources: func(_ context.Context, repo string) (workspace.Source, error) {
+	f := &Flow{Store: heldLocks{mr: 7}, Workspaces: oneTree{}, Sources: func(_ context.Context, repo string) (workspace.Source, error) {
 		return workspace.Source{Repo: repo}, nil
 	}}
 	mr := &forge.MergeRequest{Number: 7, State: forge.MROpen, HeadSHA: head, BaseSHA: base, BaseRef: "main", Author: forge.User{Login: "alice"}}
@@ -178,6 +178,7 @@ func TestGateReadsEachGroupOnce(t *testing.T) {
 		calls:   map[string]int{},
 	}
 	f := &Flow{
+		Store:      heldLocks{mr: 7},
 		Workspaces: oneTree{},
 		Sources: func(_ context.Context, repo string) (workspace.Source, error) {
 			return workspace.Source{Repo: repo}, nil

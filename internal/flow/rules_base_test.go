@@ -140,12 +140,24 @@ func (g *gateForge) GroupMembers(context.Context, string, string) ([]string, err
 
 func rulesFlow(repo *commitFiles, fg *gateForge) *Flow {
 	return &Flow{
+		Store:      heldLocks{mr: 7},
 		Workspaces: repo,
 		Sources:    func(_ context.Context, r string) (workspace.Source, error) { return workspace.Source{Repo: r}, nil },
 		Forges:     func(string) (forge.Forge, string, bool) { return fg, "org/infra", true },
 		Log:        slog.New(slog.DiscardHandler),
 		Policy:     gate.Policy{MinApprovalsFloor: 1, MayRelax: []string{"threads", "checks", "draft"}},
 	}
+}
+
+// heldLocks is a store in which merge request mr holds every project
+// lock; it knows nothing else.
+type heldLocks struct {
+	store.Store
+	mr int64
+}
+
+func (h heldLocks) GetLock(_ context.Context, k store.LockKey) (store.Lock, error) {
+	return store.Lock{LockKey: k, MR: h.mr}, nil
 }
 
 // headProject reads a project from the head's sluice.yaml, as the plan run

@@ -243,8 +243,9 @@ func (f *Flow) HandleApply(ctx context.Context, runID int64) error {
 
 // admitApply reads apply run runID and its plan, and says whether it goes
 // now. A run not queued is left alone, or settled if it succeeded and did
-// not settle; one whose plan is gone or no longer current is cancelled;
-// one whose dependencies are not applied waits or is cancelled
+// not settle; one whose plan is gone or no longer current, or whose merge
+// request no longer holds the project's lock, is cancelled; one whose
+// dependencies are not applied waits or is cancelled
 // (dependenciesAllow).
 func (f *Flow) admitApply(ctx context.Context, runID int64) (store.Run, store.Plan, bool, error) {
 	r, err := f.Store.GetRun(ctx, runID)
@@ -263,6 +264,18 @@ func (f *Flow) admitApply(ctx context.Context, runID int64) (store.Run, store.Pl
 		return r, plan, false, f.cancelUnstarted(ctx, r, fmt.Errorf("the plan to apply is gone: %w", err))
 	case plan.Discarded || plan.HeadSHA != r.HeadSHA || plan.BaseSHA != r.BaseSHA:
 		return r, plan, false, f.cancelUnstarted(ctx, r, errors.New("the plan is no longer current (a newer push or a closed merge request replaced it); plan again"))
+	}
+	// The decision checked the lock; a person may have released it since.
+	// The lock is the plan run's (an apply run names no directory).
+	planRun, err := f.Store.GetRun(ctx, plan.RunID)
+	if err != nil {
+		return r, plan, false, err
+	}
+	if why, err := f.lockLost(ctx, planRun, false); err != nil || why != "" {
+		if err == nil {
+			err = f.cancelUnstarted(ctx, r, errors.New("not applied: "+why))
+		}
+		return r, plan, false, err
 	}
 	ok, err := f.dependenciesAllow(ctx, r)
 	return r, plan, ok, err

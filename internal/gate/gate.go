@@ -116,6 +116,11 @@ type Input struct {
 	// ReviewerPermissions are the approvers' access; without a From list,
 	// only approvals from people with write access count. Nil: not checked.
 	ReviewerPermissions map[string]forge.Permission
+	// LockLost, when set, says that the merge request no longer holds
+	// the project's lock (a person released it, and another merge request
+	// took it): the plan must not be applied, whatever else passes, or
+	// two merge requests would change the same infrastructure at once.
+	LockLost string
 	// Relaxed lists checks this repository turned off (already limited to
 	// those the server allows).
 	Relaxed []string
@@ -188,6 +193,7 @@ const (
 	ItemDraft      = "not a draft"
 	ItemDiverged   = "merges as planned"
 	ItemPermission = "may apply"
+	ItemLock       = "holds the project lock"
 )
 
 // Effective returns the project's rules with the server's policy applied:
@@ -233,6 +239,12 @@ func Evaluate(r Rules, in Input) Result {
 	} else {
 		add(ItemBranch, false, "this merge request merges into %s, and Sluice applies only merge requests into %s: it is planned, never applied",
 			in.MR.BaseRef, strings.Join(in.ApplyBranches, ", "))
+	}
+
+	// Shown only when it fails: the lock is the merge request's while it
+	// is planned and reviewed.
+	if in.LockLost != "" {
+		add(ItemLock, false, "%s", in.LockLost)
 	}
 
 	// The plan must describe the code being merged, under the rules of
