@@ -636,7 +636,7 @@ func (p *publisher) RefreshMR(ctx context.Context, repo string, number int64) er
 				waitingFor = h.dep
 			}
 		}
-		pr, err := f.pub().projectResult(ctx, st, waitingFor)
+		pr, err := p.projectResult(ctx, st, waitingFor, mr.State == forge.MRMerged)
 		if err != nil {
 			return err
 		}
@@ -772,7 +772,7 @@ func (p *publisher) notApplied(ctx context.Context, mr *forge.MergeRequest, stat
 
 // projectResult turns a project's state into what the comment shows.
 // waitingFor names the project whose apply a queued apply waits for.
-func (p *publisher) projectResult(ctx context.Context, st projectState, waitingFor string) (render.ProjectResult, error) {
+func (p *publisher) projectResult(ctx context.Context, st projectState, waitingFor string, merged bool) (render.ProjectResult, error) {
 	f := p.f
 	pr := render.ProjectResult{Name: st.Project, Workspace: st.Workspace, PlannedAt: st.PlanRun.HeadSHA}
 	if r := st.Summary.Rules; r != nil {
@@ -833,7 +833,14 @@ func (p *publisher) projectResult(ctx context.Context, st projectState, waitingF
 			if a.StateLockID != "" {
 				pr.Message += fmt.Sprintf(" (the state is locked: lock id %s)", a.StateLockID)
 			}
-			pr.Message += ", then plan again."
+			if merged {
+				// A merged merge request is never planned again, and keeps
+				// the project's lock until a person releases it.
+				pr.Message += "."
+				pr.ReleaseAndReplan = true
+			} else {
+				pr.Message += ", then plan again."
+			}
 		case store.StateCancelled:
 			// Not applied: what it depends on was not (the reason says).
 			pr.Status, pr.Message = render.StatusSkipped, a.Error
@@ -951,14 +958,15 @@ func (p *publisher) tellIssues(ctx context.Context, fg forge.Forge, path, repo s
 }
 
 // tellApplyFailed tells the issues a merged merge request closes that the
-// apply of one of its projects failed: the forge closed them at the merge.
-func (p *publisher) tellApplyFailed(ctx context.Context, r store.Run) {
+// apply of one of its projects did not succeed (why): the forge closed
+// them at the merge.
+func (p *publisher) tellApplyFailed(ctx context.Context, r store.Run, why string) {
 	f := p.f
 	fg, path, mr, err := f.forgeMR(ctx, r.Repo, r.MR)
 	if err != nil || fg == nil || mr.State != forge.MRMerged {
 		return
 	}
-	p.tellIssuesNotApplied(ctx, fg, path, r.Repo, mr, []string{r.Project}, "its apply failed")
+	p.tellIssuesNotApplied(ctx, fg, path, r.Repo, mr, []string{r.Project}, why)
 }
 
 // tellIssuesNotApplied tells the issues a merged merge request closes

@@ -2,7 +2,10 @@ package flow
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -101,9 +104,17 @@ func (f *Flow) interrupted(ctx context.Context, r store.Run) error {
 	if _, err := f.Audit.Record(ctx, "sluice", string(r.Kind)+".interrupted", subject(r.Repo, r.MR, r.Project), details); err != nil {
 		return err
 	}
+	// The dead server's plan file, the plan in clear, goes (a plan is
+	// made again from the start; an apply is never re-run).
+	if err := os.Remove(f.private(r, ".plan")); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		f.Log.Warn("removing an interrupted run's plan file failed", "run", r.ID, "err", err)
+	}
 	// The comment and statuses still say the run is under way: they say
 	// what became of it now, not at the merge request's next event.
 	f.pub().refresh(ctx, r)
+	if r.Kind == store.KindApply {
+		f.pub().tellApplyFailed(ctx, r, "its apply was interrupted (the server stopped during it) and is not run again")
+	}
 	return nil
 }
 

@@ -620,7 +620,7 @@ func (f *Flow) finishFailed(ctx context.Context, r store.Run, logs *logWriter, c
 	f.runQueuedAppliesAfter(ctx, r)
 	f.pub().refresh(ctx, r)
 	if state == store.StateFailed && r.Kind == store.KindApply {
-		f.pub().tellApplyFailed(context.WithoutCancel(ctx), r)
+		f.pub().tellApplyFailed(context.WithoutCancel(ctx), r, "its apply failed")
 	}
 	return err
 }

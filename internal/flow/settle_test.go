@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -349,4 +351,40 @@ func TestReleasedLockIsNotApplied(t *testing.T) {
 			t.Errorf("applied %v without the lock", got)
 		}
 	})
+}
+
+// TestInterruptedApplyIsToldAndItsPlanFileGoes: the apply a dead server
+// left running, once recovery marks it interrupted, is told to the issue
+// its merged merge request closes (the forge closed it at the merge), and
+// the plan file the dead server wrote, the plan in clear, is removed; the
+// comment says to release the lock and plan from a new merge request.
+func TestInterruptedApplyIsToldAndItsPlanFileGoes(t *testing.T) {
+	e, ff := newSettleEnv(t)
+	ctx := t.Context()
+	e.plan()
+	e.merge()
+	net := e.applyOf("net")
+	r, err := e.st.StartRun(ctx, net.ID, "dead")
+	if err != nil {
+		t.Fatal(err)
+	}
+	planFile := e.f.private(r, ".plan")
+	if err := os.WriteFile(planFile, []byte("the plan, in clear"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.f.Recover(ctx, []string{"me"}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(planFile); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the interrupted apply's plan file is still there: %v", err)
+	}
+	got := ff.issueComments()
+	if len(got) != 1 || !strings.Contains(got[0], "did not apply net: its apply was interrupted") {
+		t.Errorf("issue comments = %q, want one on #12 saying net's apply was interrupted", got)
+	}
+	// Merged, it keeps net's lock and is never planned again: the comment
+	// says how to go on.
+	if c := e.sticky.sticky(); !strings.Contains(c, "Check the state. Release this pull request's lock of it (comment `sluice unlock -p net`), then plan it from a new pull request (comment `sluice plan -p net` on it).") {
+		t.Errorf("the comment does not say to release the lock and plan from a new pull request:\n%s", c)
+	}
 }

@@ -70,6 +70,11 @@ type ProjectResult struct {
 	// the comment's Head, the project says so (a push Sluice missed, or a
 	// plan still to come).
 	PlannedAt string
+	// ReleaseAndReplan, on a failed apply of a merged merge request
+	// (interrupted), says what to do next: release its lock of the
+	// project, and plan it from a new merge request (a merged one is never
+	// planned again).
+	ReleaseAndReplan bool
 	// HeldBy is the reference (Ref) of the merge request whose project lock
 	// a pending project waits for: written after Message as a reference
 	// the forge links, where Message's own are broken.
@@ -264,7 +269,12 @@ func project(p ProjectResult, head string, red func(string) string) []string {
 		}
 		blocks = append(blocks, appliedPlan(p.Plan, red)...)
 	case StatusApplyFailed:
-		blocks = append(blocks, "**Apply failed:** "+orDefault(escapeText(red(p.Message)), "the engine reported an error."))
+		msg := orDefault(escapeText(red(p.Message)), "the engine reported an error.")
+		if p.ReleaseAndReplan {
+			msg += fmt.Sprintf(" Release this merge request's lock of it (comment %s), then plan it from a new merge request (comment %s on it).",
+				codeSpan("sluice unlock -p "+p.Name), codeSpan("sluice plan -p "+p.Name))
+		}
+		blocks = append(blocks, "**Apply failed:** "+msg)
 		showErrors()
 		if t := strings.TrimRight(red(p.ApplyText), "\n"); t != "" {
 			blocks = append(blocks, "Apply output:", codeBlock("text", t))
