@@ -106,7 +106,7 @@ func Verify(ctx context.Context, src Source, pageSize int) (Report, error) {
 					Detail: fmt.Sprintf("entry %d comes after entry %d: a second entry with the same or a lower number", e.Seq, rep.LastSeq)}
 			case Hash(e) != e.Hash:
 				rep.FirstBroken = &Problem{Seq: e.Seq, Kind: Edited,
-					Detail: fmt.Sprintf("its content does not match its stored hash %s (recomputed %s)", short(e.Hash), short(Hash(e)))}
+					Detail: fmt.Sprintf("its content does not match its stored hash %s (recomputed %s)", shortHash(e.Hash), shortHash(Hash(e)))}
 			case e.PrevHash != rep.LastHash:
 				link = &chainBreak{seq: e.Seq, prevHash: e.PrevHash, wantPrev: rep.LastHash, twoBack: prevHash2}
 			}
@@ -166,7 +166,7 @@ func (b *chainBreak) classify(ctx context.Context, src Source, pageSize int) (Pr
 	}
 	return Problem{Seq: b.seq, Kind: Inserted,
 		Detail: fmt.Sprintf("it is chained to an entry that is not in the log (prev_hash %s), not to %s: "+
-			"it was inserted or rewritten, or the entries before it were deleted and the rest renumbered", short(b.prevHash), expected)}, nil
+			"it was inserted or rewritten, or the entries before it were deleted and the rest renumbered", shortHash(b.prevHash), expected)}, nil
 }
 
 func gapDetail(last, next int64) string {
@@ -180,8 +180,10 @@ func gapDetail(last, next int64) string {
 	return fmt.Sprintf("%s: entry %d is followed by entry %d", missing, last, next)
 }
 
-// short abbreviates a hash for messages.
-func short(h string) string {
+// shortHash abbreviates an entry's hash for messages: a SHA-256 of the
+// entry, not a commit (gitx.Short), so longer, marked as cut, and "" (the
+// chain's start) shown as such.
+func shortHash(h string) string {
 	if h == "" {
 		return `""`
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/sluicehq/sluice/internal/audit"
 	"github.com/sluicehq/sluice/internal/client"
 	"github.com/sluicehq/sluice/internal/config"
+	"github.com/sluicehq/sluice/internal/gitx"
 	"github.com/sluicehq/sluice/internal/store"
 )
 
@@ -143,7 +144,7 @@ func newRunsCmd(g *globals) *cobra.Command {
 			fmt.Fprintln(tw, "ID\tKIND\tSTATE\tREPO\tMR\tPROJECT\tHEAD\tACTOR\tCREATED")
 			for _, run := range runs {
 				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", run.ID, run.Kind, run.State, run.Repo, run.MR,
-					run.Project, shortSHA(run.HeadSHA), run.Actor, run.CreatedAt.Local().Format("2006-01-02 15:04:05"))
+					run.Project, gitx.Short(run.HeadSHA), run.Actor, run.CreatedAt.Local().Format("2006-01-02 15:04:05"))
 			}
 			return tw.Flush()
 		},
@@ -231,13 +232,6 @@ func printRun(w io.Writer, r store.Run) {
 		row("result", string(r.Summary))
 	}
 	_ = tw.Flush()
-}
-
-func shortSHA(s string) string {
-	if len(s) > 7 {
-		return s[:7]
-	}
-	return s
 }
 
 func newLocksCmd(g *globals) *cobra.Command {

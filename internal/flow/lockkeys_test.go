@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/sluicehq/sluice/internal/forge"
+	"github.com/sluicehq/sluice/internal/gitx"
 	"github.com/sluicehq/sluice/internal/store"
 	"github.com/sluicehq/sluice/internal/testkit"
 	"github.com/sluicehq/sluice/internal/workspace"
@@ -61,7 +62,7 @@ func (c *commitTrees) MergeBase(_ context.Context, _ workspace.Source, a, b stri
 func (c *commitTrees) TreeFS(_ context.Context, _ workspace.Source, commit string, _ func(string, int64) bool) (fs.FS, error) {
 	dir, ok := c.trees[commit]
 	if !ok {
-		return nil, fmt.Errorf("commit %s is not in the repository", short(commit))
+		return nil, fmt.Errorf("commit %s is not in the repository", gitx.Short(commit))
 	}
 	return os.DirFS(dir), nil
 }
@@ -199,7 +200,7 @@ func TestPlanBindsItsOwnEntry(t *testing.T) {
 			t.Fatal(err)
 		}
 		if !slices.Equal(got, tt.want) {
-			t.Errorf("base moved to %s: diverged in %q, want %q", short(tt.base), got, tt.want)
+			t.Errorf("base moved to %s: diverged in %q, want %q", gitx.Short(tt.base), got, tt.want)
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/affected"
 	"github.com/sluicehq/sluice/internal/forge"
+	"github.com/sluicehq/sluice/internal/gitx"
 	"github.com/sluicehq/sluice/internal/repoconfig"
 	"github.com/sluicehq/sluice/internal/store"
 	"github.com/sluicehq/sluice/internal/workspace"
@@ -101,7 +102,7 @@ func (f *Flow) loadConfig(ctx context.Context, src workspace.Source, req Request
 	fsys := os.DirFS(tree.Dir)
 	cfg, err := repoconfig.Load(fsys)
 	if err != nil {
-		return nil, nil, permanent(fmt.Errorf("%s at %s: %w", req.Repo, short(req.HeadSHA), err))
+		return nil, nil, permanent(fmt.Errorf("%s at %s: %w", req.Repo, gitx.Short(req.HeadSHA), err))
 	}
 	patterns := make(map[string][]string, len(cfg.Projects))
 	for i := range cfg.Projects {
@@ -152,7 +153,7 @@ func (f *Flow) planMR(ctx context.Context, ev store.Event, req Request) error {
 			return err
 		}
 	}
-	f.Log.Info("merge request planned", "repo", req.Repo, "mr", req.MR, "head", short(req.HeadSHA), "projects", names, "event", ev.ID)
+	f.Log.Info("merge request planned", "repo", req.Repo, "mr", req.MR, "head", gitx.Short(req.HeadSHA), "projects", names, "event", ev.ID)
 	if fg == nil {
 		return nil
 	}
@@ -289,7 +290,7 @@ func (f *Flow) entriesAt(ctx context.Context, src workspace.Source, commit strin
 		entries, err = repoconfig.EntriesOf(data)
 	}
 	if err != nil {
-		f.Log.Info("comparing the projects' entries of sluice.yaml: every project counts as changed", "repo", src.Repo, "commit", short(commit), "err", err)
+		f.Log.Info("comparing the projects' entries of sluice.yaml: every project counts as changed", "repo", src.Repo, "commit", gitx.Short(commit), "err", err)
 		return nil, nil
 	}
 	return entries, nil
@@ -318,13 +319,13 @@ func (f *Flow) tooManyProjects(ctx context.Context, fg forge.Forge, path string,
 		"(its `--max-projects-per-mr` setting). Nothing was planned and no project lock was taken.\n\n"+
 		"To go on, split the change into merge requests of at most %d projects each; or comment `sluice plan -p NAME,NAME` naming at most %d of them; "+
 		"or ask the server's operator to raise `--max-projects-per-mr`.\n\nThe projects: %s.",
-		short(req.HeadSHA), what, len(names), limit, limit, limit, list)
+		gitx.Short(req.HeadSHA), what, len(names), limit, limit, limit, list)
 	if _, err := f.Audit.Record(ctx, req.Actor, "plan.refused", subject(req.Repo, req.MR, ""),
 		map[string]any{"reason": "too many projects", "projects": len(names), "max_projects_per_mr": limit, "head": req.HeadSHA}); err != nil {
 		return err
 	}
 	f.Log.Warn("not planning a merge request with more projects than --max-projects-per-mr",
-		"repo", req.Repo, "mr", req.MR, "head", short(req.HeadSHA), "projects", len(names), "max_projects_per_mr", limit)
+		"repo", req.Repo, "mr", req.MR, "head", gitx.Short(req.HeadSHA), "projects", len(names), "max_projects_per_mr", limit)
 	if fg == nil {
 		return permanent(fmt.Errorf("%w: %s", ErrInvalid, msg))
 	}
@@ -736,11 +737,4 @@ func (lk locker) startWaiters(ctx context.Context, passed map[store.LockKey]stor
 		}
 	}
 	return nil
-}
-
-func short(id string) string {
-	if len(id) > 7 {
-		return id[:7]
-	}
-	return id
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/sluicehq/sluice/internal/audit"
 	"github.com/sluicehq/sluice/internal/engine"
 	"github.com/sluicehq/sluice/internal/forge"
+	"github.com/sluicehq/sluice/internal/gitx"
 	"github.com/sluicehq/sluice/internal/repoconfig"
 	"github.com/sluicehq/sluice/internal/store"
 	"github.com/sluicehq/sluice/internal/store/sqlite"
@@ -377,7 +378,7 @@ func TestOlderPlanFinishingLastIsNotApplied(t *testing.T) {
 		t.Fatal(err)
 	}
 	if latest.HeadSHA != headH2 || latest.RunID != r2.ID {
-		t.Fatalf("the live plan is run %d's at %s, want run %d's at H2: the older plan replaced the newer one", latest.RunID, short(latest.HeadSHA), r2.ID)
+		t.Fatalf("the live plan is run %d's at %s, want run %d's at H2: the older plan replaced the newer one", latest.RunID, gitx.Short(latest.HeadSHA), r2.ID)
 	}
 
 	e.handle(APISource, Request{Action: ActionApply, Repo: "infra", MR: 1, Actor: "bob"})
@@ -488,13 +489,13 @@ func TestRecoverDoesNotReplanASupersededHead(t *testing.T) {
 		}
 		var heads []string
 		for _, r := range newPlanRuns(e, other.ID) {
-			heads = append(heads, fmt.Sprintf("!%d@%s", r.MR, short(r.HeadSHA)))
+			heads = append(heads, fmt.Sprintf("!%d@%s", r.MR, gitx.Short(r.HeadSHA)))
 			if r.State != store.StateQueued || !slices.Contains(e.jobs.plans, r.ID) {
 				t.Errorf("new run %d: %s, enqueued %v; want it queued and enqueued", r.ID, r.State, e.jobs.plans)
 			}
 		}
 		slices.Sort(heads)
-		if want := []string{"!1@" + short(headH2), "!2@" + short(headH1)}; !slices.Equal(heads, want) {
+		if want := []string{"!1@" + gitx.Short(headH2), "!2@" + gitx.Short(headH1)}; !slices.Equal(heads, want) {
 			t.Fatalf("planned again: %v, want %v (H1 of !1 is superseded by H2)", heads, want)
 		}
 		if got := e.auditActions(); len(got) != 3 {
@@ -560,10 +561,10 @@ func TestShutdownDoesNotReplanASupersededHead(t *testing.T) {
 			var again []string
 			for _, r := range runs {
 				if r.ID > last {
-					again = append(again, short(r.HeadSHA))
+					again = append(again, gitx.Short(r.HeadSHA))
 				}
 			}
-			if superseded && len(again) != 0 || !superseded && !slices.Equal(again, []string{short(headH1)}) {
+			if superseded && len(again) != 0 || !superseded && !slices.Equal(again, []string{gitx.Short(headH1)}) {
 				t.Errorf("planned again: %v (superseded %v)", again, superseded)
 			}
 		})

@@ -20,6 +20,7 @@ import (
 	"github.com/sluicehq/sluice/internal/codeowners"
 	"github.com/sluicehq/sluice/internal/engine"
 	"github.com/sluicehq/sluice/internal/gate"
+	"github.com/sluicehq/sluice/internal/gitx"
 	"github.com/sluicehq/sluice/internal/repoconfig"
 	"github.com/sluicehq/sluice/internal/safename"
 	"github.com/sluicehq/sluice/internal/store"
@@ -106,11 +107,11 @@ func (f *Flow) project(tree *workspace.Tree, r store.Run) (*repoconfig.Project, 
 		return cfg, "", err
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s at %s: %w", r.Repo, short(r.HeadSHA), err)
+		return nil, nil, fmt.Errorf("%s at %s: %w", r.Repo, gitx.Short(r.HeadSHA), err)
 	}
 	p, ok := cfg.Project(r.Project)
 	if !ok {
-		return nil, nil, fmt.Errorf("project %s is no longer in %s at %s", r.Project, r.Repo, short(r.HeadSHA))
+		return nil, nil, fmt.Errorf("project %s is no longer in %s at %s", r.Project, r.Repo, gitx.Short(r.HeadSHA))
 	}
 	var masks []*regexp.Regexp
 	for _, m := range cfg.Masks {
@@ -278,7 +279,7 @@ func (b *baseRules) project(ctx context.Context, p *repoconfig.Project) (*repoco
 	if bp := sameProject(cfg, p); bp != nil {
 		return bp, why, nil
 	}
-	return nil, fmt.Sprintf("project %s is not in %s on the base branch (at %s)", p.Name, repoconfig.FileName, short(b.at)), nil
+	return nil, fmt.Sprintf("project %s is not in %s on the base branch (at %s)", p.Name, repoconfig.FileName, gitx.Short(b.at)), nil
 }
 
 // owners are the base's CODEOWNERS owners of the files of project p the
@@ -371,7 +372,7 @@ func baseConfig(base fs.FS, at string) (*repoconfig.Config, string) {
 	}
 	data, err := repoconfig.ReadFile(base, repoconfig.FileName)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Sprintf("the base branch has no %s at %s", repoconfig.FileName, short(at))
+		return nil, fmt.Sprintf("the base branch has no %s at %s", repoconfig.FileName, gitx.Short(at))
 	}
 	if err == nil {
 		// With the tree, which lists every file, as the base's own plans
@@ -387,7 +388,7 @@ func baseConfig(base fs.FS, at string) (*repoconfig.Config, string) {
 			return cfg, ""
 		}
 	}
-	return nil, fmt.Sprintf("the base branch's %s at %s is not valid: %v", repoconfig.FileName, short(at), err)
+	return nil, fmt.Sprintf("the base branch's %s at %s is not valid: %v", repoconfig.FileName, gitx.Short(at), err)
 }
 
 // codeownersAt reads the CODEOWNERS file the forge uses in the base's

@@ -18,6 +18,7 @@ import (
 	"github.com/sluicehq/sluice/internal/audit"
 	"github.com/sluicehq/sluice/internal/engine"
 	"github.com/sluicehq/sluice/internal/forge"
+	"github.com/sluicehq/sluice/internal/gitx"
 	"github.com/sluicehq/sluice/internal/store"
 	"github.com/sluicehq/sluice/internal/store/postgres"
 	"github.com/sluicehq/sluice/internal/store/sqlite"
@@ -188,7 +189,7 @@ func (c *callsForge) SetStatus(_ context.Context, _, sha string, ch forge.Check)
 	c.count("SetStatus")
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.statuses = append(c.statuses, fmt.Sprintf("%s %s %s %s", short(sha), ch.Name, ch.State, ch.Description))
+	c.statuses = append(c.statuses, fmt.Sprintf("%s %s %s %s", gitx.Short(sha), ch.Name, ch.State, ch.Description))
 	return nil
 }
 func (c *callsForge) CommentLimit() int { return 65536 }

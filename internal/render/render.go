@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/sluicehq/sluice/internal/engine"
+	"github.com/sluicehq/sluice/internal/gitx"
 	"github.com/sluicehq/sluice/internal/redact"
 )
 
@@ -120,9 +121,9 @@ func Markdown(c Comment, r *redact.Redactor) string {
 		blocks = append(blocks, t)
 	}
 	if c.Head != "" {
-		s := "Commit " + codeSpan(red(short(c.Head)))
+		s := "Commit " + codeSpan(red(gitx.Short(c.Head)))
 		if c.Base != "" {
-			s += " against base " + codeSpan(red(short(c.Base)))
+			s += " against base " + codeSpan(red(gitx.Short(c.Base)))
 		}
 		blocks = append(blocks, s+".")
 	}
@@ -138,14 +139,6 @@ func Markdown(c Comment, r *redact.Redactor) string {
 		blocks = append(blocks, "---", f)
 	}
 	return strings.Join(blocks, "\n\n") + "\n"
-}
-
-// short is a commit SHA's short form.
-func short(sha string) string {
-	if len(sha) > 7 {
-		return sha[:7]
-	}
-	return sha
 }
 
 // table is the summary table. The Import and Move columns are there only
@@ -234,8 +227,8 @@ func project(p ProjectResult, head string, red func(string) string) []string {
 		blocks = append(blocks, strings.Join(info, " · "))
 	}
 	if p.PlannedAt != "" && head != "" && p.PlannedAt != head && p.Status != StatusPending {
-		blocks = append(blocks, "**Planned at "+codeSpan(red(short(p.PlannedAt)))+"**, not at the merge request's latest commit "+
-			codeSpan(red(short(head)))+": comment `sluice plan` to plan it.")
+		blocks = append(blocks, "**Planned at "+codeSpan(red(gitx.Short(p.PlannedAt)))+"**, not at the merge request's latest commit "+
+			codeSpan(red(gitx.Short(head)))+": comment `sluice plan` to plan it.")
 	}
 
 	showErrors := func() {

@@ -13,6 +13,7 @@ import (
 	sdk "code.gitea.io/sdk/gitea"
 
 	"github.com/sluicehq/sluice/internal/forge"
+	"github.com/sluicehq/sluice/internal/gitx"
 )
 
 // UpsertComment keeps one comment per marker on a pull request:
@@ -176,7 +177,7 @@ func (c *Client) comment(ctx context.Context, what, repo string, number int64, b
 
 // SetStatus sets the commit status named c.Name on sha.
 func (c *Client) SetStatus(ctx context.Context, repo, sha string, check forge.Check) error {
-	what := fmt.Sprintf("setting status %q on %s in %s", check.Name, short(sha), repo)
+	what := fmt.Sprintf("setting status %q on %s in %s", check.Name, gitx.Short(sha), repo)
 	owner, name, err := splitRepo(repo)
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)

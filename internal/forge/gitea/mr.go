@@ -10,6 +10,7 @@ import (
 	sdk "code.gitea.io/sdk/gitea"
 
 	"github.com/sluicehq/sluice/internal/forge"
+	"github.com/sluicehq/sluice/internal/gitx"
 )
 
 // GetMR reads a pull request. Draft is Gitea's own draft flag (a
@@ -250,7 +251,7 @@ func earlier(a, b *sdk.PullReviewComment) bool {
 // Actions report through commit statuses too. Gitea's states map as Gitea
 // itself combines them: error, failure and warning fail; skipped succeeds.
 func (c *Client) Checks(ctx context.Context, repo, sha string) ([]forge.Check, error) {
-	what := fmt.Sprintf("reading the commit statuses of %s in %s", short(sha), repo)
+	what := fmt.Sprintf("reading the commit statuses of %s in %s", gitx.Short(sha), repo)
 	owner, name, err := splitRepo(repo)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
@@ -307,11 +308,4 @@ func statusState(s forge.CheckState) (sdk.StatusState, error) {
 	default:
 		return "", fmt.Errorf("unknown check state %q", s)
 	}
-}
-
-func short(sha string) string {
-	if len(sha) > 12 {
-		return sha[:12]
-	}
-	return sha
 }

@@ -11,6 +11,7 @@ import (
 	gl "gitlab.com/gitlab-org/api/client-go"
 
 	"github.com/sluicehq/sluice/internal/forge"
+	"github.com/sluicehq/sluice/internal/gitx"
 )
 
 // statusFieldLimit is GitLab's limit on a commit status's description and
@@ -195,7 +196,7 @@ func (c *Client) SetStatus(ctx context.Context, repo, sha string, ch forge.Check
 	if ch.URL != "" && utf8.RuneCountInString(ch.URL) <= statusFieldLimit {
 		opt.TargetURL = gl.Ptr(ch.URL)
 	}
-	what := fmt.Sprintf("setting commit status %q to %s on %s at %s", ch.Name, state, repo, short(sha))
+	what := fmt.Sprintf("setting commit status %q to %s on %s at %s", ch.Name, state, repo, gitx.Short(sha))
 	err := c.call(ctx, what, true, func(o ...gl.RequestOptionFunc) (*gl.Response, error) {
 		_, resp, err := c.gl.Commits.SetCommitStatus(repo, sha, opt, o...)
 		return resp, err

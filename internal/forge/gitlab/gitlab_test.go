@@ -20,6 +20,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/forge"
 	"github.com/sluicehq/sluice/internal/forge/forgetest"
+	"github.com/sluicehq/sluice/internal/gitx"
 )
 
 // testNow is the fake clock's start.
@@ -630,5 +631,19 @@ func TestApprovalTimeFromSystemNote(t *testing.T) {
 	want := time.Date(2016, 6, 9, 3, 0, 0, 0, time.UTC)
 	if r := rootReview(); !r.At.Equal(want) {
 		t.Errorf("approval time %v, want %v (root's latest approval note)", r.At, want)
+	}
+}
+
+// TestMessagesNameTheCommitAsEverywhere: an error names the commit by
+// gitx.Short, as the comment, the statuses and the logs do, not by a
+// length of its own (this adapter used 8 characters, Gitea's 12).
+func TestMessagesNameTheCommitAsEverywhere(t *testing.T) {
+	f := newFakeGitLab(t)
+	c, _ := newTestClient(t, f)
+	sha := strings.Repeat("0123456789", 4)
+	f.inject(fault{method: http.MethodPost, path: "/statuses/", times: -1, status: http.StatusForbidden})
+	err := c.SetStatus(t.Context(), testProject, sha, forge.Check{Name: "sluice/plan: net", State: forge.CheckSuccess})
+	if err == nil || !strings.Contains(err.Error(), " at "+gitx.Short(sha)+":") {
+		t.Errorf("SetStatus refused: err = %v, want it to name the commit %s", err, gitx.Short(sha))
 	}
 }

@@ -14,6 +14,7 @@ import (
 	gl "gitlab.com/gitlab-org/api/client-go"
 
 	"github.com/sluicehq/sluice/internal/forge"
+	"github.com/sluicehq/sluice/internal/gitx"
 )
 
 // Access levels of GitLab roles.
@@ -293,7 +294,7 @@ func (c *Client) Checks(ctx context.Context, repo, sha string) ([]forge.Check, e
 // pipeline holding an older one of Sluice's is known too), and count as
 // checks of their own.
 func (c *Client) checks(ctx context.Context, repo, sha string) ([]forge.Check, map[int64]bool, error) {
-	pipelines, err := collect(ctx, c, fmt.Sprintf("listing the pipelines of %s at %s", repo, short(sha)), func(o ...gl.RequestOptionFunc) ([]*gl.PipelineInfo, *gl.Response, error) {
+	pipelines, err := collect(ctx, c, fmt.Sprintf("listing the pipelines of %s at %s", repo, gitx.Short(sha)), func(o ...gl.RequestOptionFunc) ([]*gl.PipelineInfo, *gl.Response, error) {
 		return c.gl.Pipelines.ListProjectPipelines(repo, &gl.ListProjectPipelinesOptions{
 			ListOptions: listOptions(),
 			SHA:         gl.Ptr(sha),
@@ -304,7 +305,7 @@ func (c *Client) checks(ctx context.Context, repo, sha string) ([]forge.Check, m
 	if err != nil {
 		return nil, nil, err
 	}
-	statuses, err := collect(ctx, c, fmt.Sprintf("listing the commit statuses of %s at %s", repo, short(sha)), func(o ...gl.RequestOptionFunc) ([]*gl.CommitStatus, *gl.Response, error) {
+	statuses, err := collect(ctx, c, fmt.Sprintf("listing the commit statuses of %s at %s", repo, gitx.Short(sha)), func(o ...gl.RequestOptionFunc) ([]*gl.CommitStatus, *gl.Response, error) {
 		return c.gl.Commits.GetCommitStatuses(repo, sha, &gl.GetCommitStatusesOptions{ListOptions: listOptions(), All: gl.Ptr(true)}, o...)
 	})
 	if err != nil {
@@ -653,12 +654,4 @@ func (c *Client) ClosesIssues(ctx context.Context, repo string, number int64) ([
 		}
 	}
 	return out, nil
-}
-
-// short is a commit's 8-character form, for messages.
-func short(sha string) string {
-	if len(sha) > 8 {
-		return sha[:8]
-	}
-	return sha
 }
