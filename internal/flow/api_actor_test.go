@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/forge"
+	"github.com/sluicehq/sluice/internal/permanent"
 	"github.com/sluicehq/sluice/internal/repoconfig"
 	"github.com/sluicehq/sluice/internal/store"
 )
@@ -136,7 +137,7 @@ func TestCloseActsOnTheForgeState(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if err := e.f.HandleEvent(ctx, ev.ID); err == nil || IsPermanent(err) {
+				if err := e.f.HandleEvent(ctx, ev.ID); err == nil || permanent.Is(err) {
 					t.Fatalf("a merge webhook while the forge says open: err = %v, want one to retry", err)
 				}
 			} else {

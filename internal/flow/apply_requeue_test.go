@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/engine"
+	"github.com/sluicehq/sluice/internal/permanent"
 	"github.com/sluicehq/sluice/internal/store"
 )
 
@@ -110,7 +111,7 @@ func TestBlockedApplyJobDoesNotEndWithItsRunQueued(t *testing.T) {
 	if r, gerr := e.st.GetRun(ctx, app.ID); gerr != nil || r.State != store.StateQueued {
 		t.Fatalf("app's apply run: %+v, %v; want it still queued (net has nothing left to apply)", r, gerr)
 	}
-	if err == nil || IsPermanent(err) {
+	if err == nil || permanent.Is(err) {
 		t.Fatalf("HandleApply = %v, want an error to retry: the job would end with its run queued and no other job to run it", err)
 	}
 	// The retry applies app.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/forge"
+	"github.com/sluicehq/sluice/internal/permanent"
 )
 
 // committersDown is stickyForge whose Committers fails the next failures
@@ -58,7 +59,7 @@ func TestCommittersFailingIsRetried(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := e.f.HandleEvent(ctx, ev.ID); err == nil || IsPermanent(err) {
+	if err := e.f.HandleEvent(ctx, ev.ID); err == nil || permanent.Is(err) {
 		t.Fatalf("the merge with the commits unread: err = %v, want one to retry", err)
 	}
 	if runs := e.applies(depRepo, 7); len(runs) != 0 {

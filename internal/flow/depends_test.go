@@ -16,6 +16,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/engine"
 	"github.com/sluicehq/sluice/internal/forge"
+	"github.com/sluicehq/sluice/internal/permanent"
 	"github.com/sluicehq/sluice/internal/render"
 	"github.com/sluicehq/sluice/internal/store"
 	"github.com/sluicehq/sluice/internal/workspace"
@@ -260,7 +261,7 @@ func TestMergeAppliesInDependencyOrder(t *testing.T) {
 	}
 	// A job of app's run that comes early (say, a duplicate) does nothing
 	// but ask to be retried.
-	if err := e.f.HandleApply(t.Context(), app.ID); err == nil || IsPermanent(err) {
+	if err := e.f.HandleApply(t.Context(), app.ID); err == nil || permanent.Is(err) {
 		t.Errorf("app's apply before net's: err = %v, want one to retry", err)
 	}
 	if r, _ := e.st.GetRun(t.Context(), app.ID); r.State != store.StateQueued {

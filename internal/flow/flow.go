@@ -20,6 +20,7 @@ import (
 	"github.com/sluicehq/sluice/internal/engine"
 	"github.com/sluicehq/sluice/internal/forge"
 	"github.com/sluicehq/sluice/internal/gate"
+	"github.com/sluicehq/sluice/internal/permanent"
 	"github.com/sluicehq/sluice/internal/store"
 	"github.com/sluicehq/sluice/internal/workspace"
 )
@@ -81,7 +82,7 @@ var ErrUnknownRepo = errors.New("repository not configured")
 func (f *Flow) source(ctx context.Context, repo string) (workspace.Source, error) {
 	src, err := f.Sources(ctx, repo)
 	if err != nil && (errors.Is(err, ErrUnknownRepo) || errors.Is(err, forge.ErrNotFound)) {
-		return src, permanent(err)
+		return src, permanent.Wrap(err)
 	}
 	return src, err
 }
@@ -307,8 +308,9 @@ func (r Request) SemanticKey(forgeName string) string {
 	return ""
 }
 
-// ErrInvalid marks a request that can never be carried out.
-var ErrInvalid = errors.New("invalid request")
+// ErrInvalid marks a request that can never be carried out: it is
+// permanent.
+var ErrInvalid = permanent.Wrap(errors.New("invalid request"))
 
 // Accept stores a request durably (deduplicated by delivery id and by its
 // semantic key) and enqueues its processing. It returns the event and
@@ -383,7 +385,7 @@ func (f *Flow) readEvent(ctx context.Context, eventID int64) (store.Event, Reque
 		return ev, req, false, err
 	}
 	if err := json.Unmarshal(ev.Payload, &req); err != nil {
-		return ev, req, false, permanent(fmt.Errorf("event %d has an unreadable payload: %w", eventID, err))
+		return ev, req, false, permanent.Wrap(fmt.Errorf("event %d has an unreadable payload: %w", eventID, err))
 	}
 	if fromAPI(ev) {
 		req = ActAsAPI(req)
@@ -441,9 +443,9 @@ func (f *Flow) carryOut(ctx context.Context, ev store.Event, req Request) error 
 	case ActionHelp:
 		err = f.help(ctx, req)
 	default:
-		err = permanent(fmt.Errorf("event %d: unknown action %q", ev.ID, req.Action))
+		err = permanent.Wrap(fmt.Errorf("event %d: unknown action %q", ev.ID, req.Action))
 	}
-	if err == nil || !IsPermanent(err) {
+	if err == nil || !permanent.Is(err) {
 		return err
 	}
 	f.Log.Warn("event cannot be carried out", "event", ev.ID, "repo", req.Repo, "mr", req.MR, "err", err)

@@ -15,6 +15,7 @@ import (
 	"github.com/sluicehq/sluice/internal/engine"
 	"github.com/sluicehq/sluice/internal/forge"
 	"github.com/sluicehq/sluice/internal/gate"
+	"github.com/sluicehq/sluice/internal/permanent"
 	"github.com/sluicehq/sluice/internal/render"
 	"github.com/sluicehq/sluice/internal/repoconfig"
 	"github.com/sluicehq/sluice/internal/store"
@@ -86,7 +87,7 @@ func (f *Flow) forgeMR(ctx context.Context, repo string, number int64) (forge.Fo
 	mr, err := fg.GetMR(ctx, path, number)
 	if err != nil {
 		if errors.Is(err, forge.ErrNotFound) {
-			return fg, path, nil, permanent(fmt.Errorf("merge request %s!%d: %w", repo, number, err))
+			return fg, path, nil, permanent.Wrap(fmt.Errorf("merge request %s!%d: %w", repo, number, err))
 		}
 		return fg, path, nil, err
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/forge"
 	"github.com/sluicehq/sluice/internal/gate"
+	"github.com/sluicehq/sluice/internal/permanent"
 	"github.com/sluicehq/sluice/internal/store"
 	"github.com/sluicehq/sluice/internal/workspace"
 )
@@ -280,8 +281,22 @@ func TestSourceErrors(t *testing.T) {
 	for _, tt := range tests {
 		f := &Flow{Sources: func(context.Context, string) (workspace.Source, error) { return workspace.Source{}, tt.err }}
 		_, err := f.source(context.Background(), "x")
-		if !errors.Is(err, tt.err) || IsPermanent(err) != tt.permanent {
-			t.Errorf("source error %v: got %v (permanent %v), want permanent %v", tt.err, err, IsPermanent(err), tt.permanent)
+		if !errors.Is(err, tt.err) || permanent.Is(err) != tt.permanent {
+			t.Errorf("source error %v: got %v (permanent %v), want permanent %v", tt.err, err, permanent.Is(err), tt.permanent)
 		}
+	}
+}
+
+// TestInvalidRequestsArePermanent: a request that can never be carried
+// out (ErrInvalid) is permanent by the rule the job queue reads too
+// (permanent.Is), not by one of the flow's own: the queue used to retry
+// what the flow gave up on.
+func TestInvalidRequestsArePermanent(t *testing.T) {
+	err := fmt.Errorf("event 7: %w: no project %q", ErrInvalid, "x")
+	if !permanent.Is(err) || !errors.Is(err, ErrInvalid) {
+		t.Errorf("%v: permanent %v, ErrInvalid %v; want both", err, permanent.Is(err), errors.Is(err, ErrInvalid))
+	}
+	if want := `event 7: invalid request: no project "x"`; err.Error() != want {
+		t.Errorf("text %q, want %q", err, want)
 	}
 }

@@ -13,22 +13,11 @@ import (
 	"github.com/sluicehq/sluice/internal/affected"
 	"github.com/sluicehq/sluice/internal/forge"
 	"github.com/sluicehq/sluice/internal/gitx"
+	"github.com/sluicehq/sluice/internal/permanent"
 	"github.com/sluicehq/sluice/internal/repoconfig"
 	"github.com/sluicehq/sluice/internal/store"
 	"github.com/sluicehq/sluice/internal/workspace"
 )
-
-type permanentError struct{ error }
-
-func (p permanentError) Unwrap() error { return p.error }
-
-func permanent(err error) error { return permanentError{err} }
-
-// IsPermanent reports whether retrying err cannot help.
-func IsPermanent(err error) bool {
-	var p permanentError
-	return errors.As(err, &p) || errors.Is(err, ErrInvalid)
-}
 
 // APISource is the source (Accept's forge argument) of the requests the
 // JSON API accepts; webhooks are accepted under their forge's name.
@@ -102,7 +91,7 @@ func (f *Flow) loadConfig(ctx context.Context, src workspace.Source, req Request
 	fsys := os.DirFS(tree.Dir)
 	cfg, err := repoconfig.Load(fsys)
 	if err != nil {
-		return nil, nil, permanent(fmt.Errorf("%s at %s: %w", req.Repo, gitx.Short(req.HeadSHA), err))
+		return nil, nil, permanent.Wrap(fmt.Errorf("%s at %s: %w", req.Repo, gitx.Short(req.HeadSHA), err))
 	}
 	patterns := make(map[string][]string, len(cfg.Projects))
 	for i := range cfg.Projects {
@@ -198,7 +187,7 @@ func (f *Flow) projectsToPlan(ctx context.Context, src workspace.Source, req Req
 	if len(req.Projects) > 0 {
 		for _, n := range req.Projects {
 			if _, ok := cfg.Project(n); !ok {
-				return nil, permanent(fmt.Errorf("%w: no project %q in %s (projects: %s)", ErrInvalid, n, req.Repo, strings.Join(cfg.Names(), ", ")))
+				return nil, permanent.Wrap(fmt.Errorf("%w: no project %q in %s (projects: %s)", ErrInvalid, n, req.Repo, strings.Join(cfg.Names(), ", ")))
 			}
 		}
 		return cfg.Order(req.Projects), nil
@@ -214,7 +203,7 @@ func (f *Flow) projectsToPlan(ctx context.Context, src workspace.Source, req Req
 	}
 	m, err := affected.NewMatcher(ps)
 	if err != nil {
-		return nil, permanent(err)
+		return nil, permanent.Wrap(err)
 	}
 	var names []string
 	for _, hit := range m.Match(paths) {
@@ -327,7 +316,7 @@ func (f *Flow) tooManyProjects(ctx context.Context, fg forge.Forge, path string,
 	f.Log.Warn("not planning a merge request with more projects than --max-projects-per-mr",
 		"repo", req.Repo, "mr", req.MR, "head", gitx.Short(req.HeadSHA), "projects", len(names), "max_projects_per_mr", limit)
 	if fg == nil {
-		return permanent(fmt.Errorf("%w: %s", ErrInvalid, msg))
+		return permanent.Wrap(fmt.Errorf("%w: %s", ErrInvalid, msg))
 	}
 	f.pub().setGate(ctx, fg, path, req.Repo, mr, forge.CheckFailure, fmt.Sprintf("not planned: %d projects, more than the %d this server plans", len(names), limit))
 	return f.notice(ctx, fg, path, req, "too-many-projects", msg)

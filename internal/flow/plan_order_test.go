@@ -22,6 +22,7 @@ import (
 	"github.com/sluicehq/sluice/internal/engine"
 	"github.com/sluicehq/sluice/internal/forge"
 	"github.com/sluicehq/sluice/internal/gitx"
+	"github.com/sluicehq/sluice/internal/permanent"
 	"github.com/sluicehq/sluice/internal/repoconfig"
 	"github.com/sluicehq/sluice/internal/store"
 	"github.com/sluicehq/sluice/internal/store/sqlite"
@@ -597,7 +598,7 @@ func TestMergeWebhookBeforeTheForgeSaysMerged(t *testing.T) {
 	for _, tt := range tests {
 		ev := store.Event{ID: 1, Forge: "gitea", ReceivedAt: now.Add(-tt.age)}
 		err := e.f.closeMR(t.Context(), ev, Request{Action: ActionClose, Repo: "gitea:org/infra", MR: 1, Actor: "alice", Merged: tt.merged})
-		if (err != nil) != tt.wantErr || IsPermanent(err) {
+		if (err != nil) != tt.wantErr || permanent.Is(err) {
 			t.Errorf("%s: err = %v, want an error to retry: %v", tt.name, err, tt.wantErr)
 		}
 	}

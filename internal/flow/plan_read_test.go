@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/sluicehq/sluice/internal/permanent"
 	"github.com/sluicehq/sluice/internal/store"
 )
 
@@ -61,7 +62,7 @@ func TestUnreadablePlanIsAnError(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := e.f.HandleEvent(t.Context(), ev.ID); err == nil || IsPermanent(err) {
+	if err := e.f.HandleEvent(t.Context(), ev.ID); err == nil || permanent.Is(err) {
 		t.Errorf("`sluice apply -p app` with net's plan unreadable: err = %v, want one to retry", err)
 	}
 	if runs := e.applies(depRepo, 7); len(runs) != 0 {

@@ -21,6 +21,7 @@ import (
 	"github.com/sluicehq/sluice/internal/engine"
 	"github.com/sluicehq/sluice/internal/gate"
 	"github.com/sluicehq/sluice/internal/gitx"
+	"github.com/sluicehq/sluice/internal/permanent"
 	"github.com/sluicehq/sluice/internal/repoconfig"
 	"github.com/sluicehq/sluice/internal/safename"
 	"github.com/sluicehq/sluice/internal/store"
@@ -138,7 +139,7 @@ type started struct {
 func (f *Flow) start(ctx context.Context, r store.Run) (*started, func(), error) {
 	tree, err := f.checkout(ctx, r)
 	if err != nil {
-		if IsPermanent(err) {
+		if permanent.Is(err) {
 			return nil, nil, f.cancelUnstarted(ctx, r, err)
 		}
 		return nil, nil, err
@@ -470,7 +471,7 @@ func (f *Flow) settle(ctx context.Context, r store.Run, audited bool) error {
 	f.runQueuedAppliesAfter(ctx, r)
 	if err := f.afterApply(ctx, r); err != nil {
 		switch {
-		case IsPermanent(err):
+		case permanent.Is(err):
 			f.Log.Warn("what follows a succeeded apply cannot be done", "run", r.ID, "repo", r.Repo, "mr", r.MR, "project", r.Project, "err", err)
 		case ctx.Err() == nil && r.FinishedAt != nil && f.now().Sub(*r.FinishedAt) >= settleAbandonAfter:
 			if err := f.abandonSettle(ctx, r, err); err != nil {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/forge"
+	"github.com/sluicehq/sluice/internal/permanent"
 	"github.com/sluicehq/sluice/internal/store"
 	"github.com/sluicehq/sluice/internal/testkit"
 )
@@ -45,7 +46,7 @@ func TestSettleGivesUpAfterADay(t *testing.T) {
 		path, ok := strings.CutPrefix(repo, "gitea:")
 		return rf, path, ok
 	}
-	if err := e.f.HandleApply(ctx, net.ID); err == nil || IsPermanent(err) {
+	if err := e.f.HandleApply(ctx, net.ID); err == nil || permanent.Is(err) {
 		t.Fatalf("net's apply with the forge refusing after it: err = %v, want one to retry", err)
 	}
 	finished := e.run(net.ID).FinishedAt
@@ -71,7 +72,7 @@ func TestSettleGivesUpAfterADay(t *testing.T) {
 		if !requeued() {
 			t.Fatalf("%v after the apply: recovery did not queue the settling again", after)
 		}
-		if err := e.f.HandleApply(ctx, net.ID); err == nil || IsPermanent(err) {
+		if err := e.f.HandleApply(ctx, net.ID); err == nil || permanent.Is(err) {
 			t.Fatalf("%v after the apply: err = %v, want one to retry", after, err)
 		}
 		if r := e.run(net.ID); r.SettledAt != nil {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/forge"
+	"github.com/sluicehq/sluice/internal/permanent"
 	"github.com/sluicehq/sluice/internal/store"
 )
 
@@ -110,7 +111,7 @@ func TestApplySettlesAfterATransientFailure(t *testing.T) {
 	net, app := e.applyOf("net"), e.applyOf("app")
 
 	ff.failNext(1)
-	if err := e.f.HandleApply(ctx, net.ID); err == nil || IsPermanent(err) {
+	if err := e.f.HandleApply(ctx, net.ID); err == nil || permanent.Is(err) {
 		t.Fatalf("net's apply with the forge failing after it: err = %v, want one to retry", err)
 	}
 	if r := e.run(net.ID); r.State != store.StateSucceeded || r.SettledAt != nil {

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/riverqueue/river/rivertype"
+
+	"github.com/sluicehq/sluice/internal/permanent"
 )
 
 // TestFailedJobsAreLogged: a job that fails says so in the log, with its
@@ -27,7 +29,7 @@ func TestFailedJobsAreLogged(t *testing.T) {
 		t.Errorf("log of a transient failure: %s", out)
 	}
 	buf.Reset()
-	_ = done(log, "plan run", 9, row, Permanent(errors.New("bad configuration")))
+	_ = done(log, "plan run", 9, row, permanent.Wrap(errors.New("bad configuration")))
 	if out := buf.String(); !strings.Contains(out, "level=ERROR") || !strings.Contains(out, "for good") {
 		t.Errorf("log of a permanent failure: %s", out)
 	}

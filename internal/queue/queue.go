@@ -21,10 +21,12 @@ import (
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivermigrate"
 	"github.com/riverqueue/river/rivertype"
+
+	"github.com/sluicehq/sluice/internal/permanent"
 )
 
-// Handler does the work of each job kind. An error wrapped by Permanent is
-// not retried; any other error is retried with backoff.
+// Handler does the work of each job kind. An error marked by
+// permanent.Wrap is not retried; any other error is retried with backoff.
 type Handler interface {
 	HandleEvent(ctx context.Context, eventID int64) error
 	HandlePlan(ctx context.Context, runID int64) error
@@ -81,22 +83,12 @@ func (ApplyArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{MaxAttempts: 5, UniqueOpts: river.UniqueOpts{ByArgs: true}}
 }
 
-type permanent struct{ error }
-
-func (p permanent) Unwrap() error { return p.error }
-
-// Permanent marks an error that retrying cannot fix.
-func Permanent(err error) error {
-	if err == nil {
-		return nil
-	}
-	return permanent{err}
-}
-
+// wrap is err as River takes it: a permanent error (permanent.Wrap)
+// cancels the job, which River then never tries again; any other is
+// retried.
 func wrap(err error) error {
-	var p permanent
-	if errors.As(err, &p) {
-		return river.JobCancel(p.error)
+	if permanent.Is(err) {
+		return river.JobCancel(err)
 	}
 	return err
 }
@@ -109,8 +101,7 @@ func done(log *slog.Logger, what string, id int64, j *rivertype.JobRow, err erro
 	if err == nil {
 		return nil
 	}
-	var p permanent
-	if errors.As(err, &p) {
+	if permanent.Is(err) {
 		log.Error("job failed for good", "job", what, "id", id, "attempt", j.Attempt, "err", err)
 	} else {
 		log.Warn("job failed; it is tried again later", "job", what, "id", id, "attempt", j.Attempt, "of", j.MaxAttempts, "err", err)

@@ -15,6 +15,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/sluicehq/sluice/internal/permanent"
 	"github.com/sluicehq/sluice/internal/store"
 	"github.com/sluicehq/sluice/internal/store/postgres"
 	"github.com/sluicehq/sluice/internal/store/sqlite"
@@ -43,7 +44,7 @@ func (h *handler) HandleEvent(ctx context.Context, id int64) error {
 func (h *handler) HandlePlan(ctx context.Context, id int64) error {
 	h.plans.Add(1)
 	if h.perm.Load() {
-		return Permanent(errors.New("bad configuration"))
+		return permanent.Wrap(errors.New("bad configuration"))
 	}
 	if h.fail.Add(-1) >= 0 {
 		return errors.New("database busy")
@@ -276,7 +277,7 @@ func (h *eventHandler) HandleEvent(ctx context.Context, id int64) error {
 	case 2:
 		return errors.New("the forge is down")
 	case 4:
-		return Permanent(errors.New("unreadable payload"))
+		return permanent.Wrap(errors.New("unreadable payload"))
 	}
 	return nil
 }
