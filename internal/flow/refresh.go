@@ -12,6 +12,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/forge"
 	"github.com/sluicehq/sluice/internal/gate"
+	"github.com/sluicehq/sluice/internal/render"
 	"github.com/sluicehq/sluice/internal/store"
 )
 
@@ -152,11 +153,7 @@ func statusesOf(st projectState) []commitStatus {
 		c.State = forge.CheckSuccess
 		c.Description = "no changes"
 		if st.Summary.Changes {
-			s := st.Summary.Summary
-			c.Description = fmt.Sprintf("%d to add, %d to change, %d to destroy", s.Add, s.Change, s.Destroy)
-			if s.Replace > 0 {
-				c.Description += fmt.Sprintf(", %d to replace", s.Replace)
-			}
+			c.Description = render.PlanSummary(st.Summary.Summary)
 		}
 	default:
 		c.State, c.Description = forge.CheckFailure, "plan "+string(run.State)

@@ -363,17 +363,7 @@ func summaryLine(p *engine.Plan) string {
 	if !p.Changes() {
 		return "no changes"
 	}
-	s := fmt.Sprintf("%d to add, %d to change, %d to destroy", p.Summary.Add, p.Summary.Change, p.Summary.Destroy)
-	if p.Summary.Import > 0 {
-		s = fmt.Sprintf("%d to import, %s", p.Summary.Import, s)
-	}
-	if p.Summary.Replace > 0 {
-		s += fmt.Sprintf(", %d to replace", p.Summary.Replace)
-	}
-	if p.Summary.Move > 0 {
-		s += fmt.Sprintf(", %d to move", p.Summary.Move)
-	}
-	return s
+	return render.PlanSummary(p.Summary)
 }
 
 // prefixed labels live engine output with the project and hides the

@@ -297,7 +297,7 @@ func appliedPlan(plan *engine.Plan, red func(string) string) []string {
 		return nil
 	}
 	if lines := planDiff(plan, red); len(lines) > 0 {
-		return []string{details("The plan that was applied ("+planSummary(plan.Summary)+")", codeBlock("diff", strings.Join(lines, "\n")))}
+		return []string{details("The plan that was applied ("+PlanSummary(plan.Summary)+")", codeBlock("diff", strings.Join(lines, "\n")))}
 	}
 	return nil
 }
@@ -306,7 +306,7 @@ func planBlocks(plan *engine.Plan, red func(string) string) []string {
 	if plan == nil || !plan.Changes() {
 		return []string{"No changes."}
 	}
-	s := "**Plan:** " + planSummary(plan.Summary) + "."
+	s := "**Plan:** " + PlanSummary(plan.Summary) + "."
 	if plan.OutputChanges {
 		s += " Outputs change."
 	}
@@ -317,11 +317,12 @@ func planBlocks(plan *engine.Plan, red func(string) string) []string {
 	return blocks
 }
 
-// planSummary is the plan's counts, phrased as Terraform does (imports
+// PlanSummary is the plan's counts, phrased as Terraform does (imports
 // first, when there are any), plus the replacements and the moves when
 // there are any: "1 to import, 0 to add, 1 to change, 0 to destroy, 1 to
-// move".
-func planSummary(s engine.Summary) string {
+// move". The comment, the commit status sluice/plan and the local loop's
+// progress all say it in these words.
+func PlanSummary(s engine.Summary) string {
 	out := fmt.Sprintf("%d to add, %d to change, %d to destroy", s.Add, s.Change, s.Destroy)
 	if s.Import > 0 {
 		out = fmt.Sprintf("%d to import, ", s.Import) + out

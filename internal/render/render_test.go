@@ -444,14 +444,14 @@ func TestUntrustedTextNeitherMentionsNorLinks(t *testing.T) {
 
 func TestSummaries(t *testing.T) {
 	s := engine.Summary{Add: 1, Change: 2, Destroy: 3, Replace: 4, Import: 5, Move: 6}
-	if got, want := planSummary(s), "5 to import, 1 to add, 2 to change, 3 to destroy, 4 to replace, 6 to move"; got != want {
-		t.Errorf("planSummary = %q, want %q", got, want)
+	if got, want := PlanSummary(s), "5 to import, 1 to add, 2 to change, 3 to destroy, 4 to replace, 6 to move"; got != want {
+		t.Errorf("PlanSummary = %q, want %q", got, want)
 	}
 	if got, want := applySummary(s), "5 imported, 1 added, 2 changed, 3 destroyed, 4 replaced, 6 moved"; got != want {
 		t.Errorf("applySummary = %q, want %q", got, want)
 	}
-	if got, want := planSummary(engine.Summary{Change: 1}), "0 to add, 1 to change, 0 to destroy"; got != want {
-		t.Errorf("planSummary = %q, want %q", got, want)
+	if got, want := PlanSummary(engine.Summary{Change: 1}), "0 to add, 1 to change, 0 to destroy"; got != want {
+		t.Errorf("PlanSummary = %q, want %q", got, want)
 	}
 	c := Comment{Projects: []ProjectResult{{
 		Name: "prod", Status: StatusApplied,
