@@ -114,13 +114,7 @@ func (f *Flow) project(tree *workspace.Tree, r store.Run) (*repoconfig.Project, 
 	if !ok {
 		return nil, nil, fmt.Errorf("project %s is no longer in %s at %s", r.Project, r.Repo, gitx.Short(r.HeadSHA))
 	}
-	var masks []*regexp.Regexp
-	for _, m := range cfg.Masks {
-		if re, err := regexp.Compile(m); err == nil { // validated when loading
-			masks = append(masks, re)
-		}
-	}
-	return p, masks, nil
+	return p, cfg.MaskPatterns(), nil
 }
 
 // started is a run that has begun: checked out, marked running, its log

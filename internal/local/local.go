@@ -71,13 +71,7 @@ func openRepo(repo *gitx.Repo) (*Checkout, error) {
 	if err != nil {
 		return nil, err
 	}
-	var masks []*regexp.Regexp
-	for _, m := range cfg.Masks {
-		if re, err := regexp.Compile(m); err == nil { // validated when loading
-			masks = append(masks, re)
-		}
-	}
-	return &Checkout{Repo: repo, Config: cfg, dirs: dirs{root: filepath.Join(repo.GitDir, "sluice")}, masks: masks}, nil
+	return &Checkout{Repo: repo, Config: cfg, dirs: dirs{root: filepath.Join(repo.GitDir, "sluice")}, masks: cfg.MaskPatterns()}, nil
 }
 
 // Patterns returns the globs whose changes affect a project: its

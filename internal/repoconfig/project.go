@@ -3,6 +3,7 @@ package repoconfig
 import (
 	"io/fs"
 	"path"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -26,6 +27,19 @@ func (c *Config) Names() []string {
 		names[i] = p.Name
 	}
 	return names
+}
+
+// MaskPatterns returns the masks compiled, to hide their matches in
+// every project's output. Load validated them; one that does not compile
+// (a Config not from Load) is left out.
+func (c *Config) MaskPatterns() []*regexp.Regexp {
+	var out []*regexp.Regexp
+	for _, m := range c.Masks {
+		if re, err := regexp.Compile(m); err == nil {
+			out = append(out, re)
+		}
+	}
+	return out
 }
 
 // Order returns the given project names sorted so that every project comes

@@ -2,6 +2,7 @@ package repoconfig
 
 import (
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/bmatcuk/doublestar/v4"
@@ -135,5 +136,21 @@ func TestProjectLookup(t *testing.T) {
 	}
 	if p, ok := c.Project("zz"); ok || p != nil {
 		t.Errorf("Project(zz) = %+v, %v; want nil, false", p, ok)
+	}
+}
+
+// TestMaskPatterns: the masks, compiled once for the local loop and the
+// server alike; one that does not compile (never from Load) is left out.
+func TestMaskPatterns(t *testing.T) {
+	c := &Config{Masks: []string{"token-[a-z0-9]+", "(", `password=(\S+)`}}
+	var got []string
+	for _, re := range c.MaskPatterns() {
+		got = append(got, re.String())
+	}
+	if want := []string{"token-[a-z0-9]+", `password=(\S+)`}; !slices.Equal(got, want) {
+		t.Errorf("MaskPatterns = %q, want %q", got, want)
+	}
+	if (&Config{}).MaskPatterns() != nil {
+		t.Errorf("no masks compile to patterns")
 	}
 }
