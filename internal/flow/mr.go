@@ -341,7 +341,7 @@ func (f *Flow) notice(ctx context.Context, fg forge.Forge, path string, req Requ
 // and enqueues it if the MR holds the project's lock, or takes none
 // (planOnly: it merges into a branch Sluice does not apply from).
 func (f *Flow) queuePlan(ctx context.Context, req Request, p *repoconfig.Project, planOnly bool) error {
-	ws := workspaceOf(p)
+	ws := p.EngineWorkspace()
 	existing, err := f.Store.ListRuns(ctx, store.RunFilter{Repo: req.Repo, MR: req.MR, Project: p.Name, Workspace: ws, Kind: store.KindPlan, HeadSHA: req.HeadSHA, Limit: 20})
 	if err != nil {
 		return err
@@ -399,16 +399,6 @@ func (f *Flow) queuePlan(ctx context.Context, req Request, p *repoconfig.Project
 // holds on the same code and state).
 func lockOf(r store.Run) store.LockKey {
 	return store.LockKey{Repo: r.Repo, Dir: r.Dir, Workspace: r.Workspace}
-}
-
-func workspaceOf(p *repoconfig.Project) string {
-	if p.Stack != "" {
-		return p.Stack
-	}
-	if p.Workspace == "" {
-		return "default"
-	}
-	return p.Workspace
 }
 
 // cancelWaiting cancels the queued plan runs of plan run newer's project
