@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/config"
@@ -66,9 +65,9 @@ func forgeResolver(cfg *config.Config, clients map[string]forge.Forge) flow.Forg
 		if !slices.Contains(cfg.ForgeRepos, repo) {
 			return nil, "", false
 		}
-		name, path, _ := strings.Cut(repo, ":")
-		fg, ok := clients[name]
-		return fg, path, ok
+		id, _ := forge.ParseRepoID(repo)
+		fg, ok := clients[id.Forge]
+		return fg, id.Path, ok
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/sluicehq/sluice/internal/forge"
 	"github.com/sluicehq/sluice/internal/repoconfig"
 )
 
@@ -197,13 +198,13 @@ func loadForges(c *Config, vals map[string]value) []string {
 			"set --webhook-secret-file (generate one with: head -c 32 /dev/urandom | base64) and give the same secret to the forge's webhook")
 	}
 	for _, r := range c.ForgeRepos {
-		name, _, _ := strings.Cut(r, ":")
-		if !slices.Contains(c.Forges(), name) {
-			how := fmt.Sprintf("set --%s-token-file", name)
-			if name == "github" {
+		id, _ := forge.ParseRepoID(r)
+		if !slices.Contains(c.Forges(), id.Forge) {
+			how := fmt.Sprintf("set --%s-token-file", id.Forge)
+			if id.Forge == "github" {
 				how += ", or --github-app-id and --github-app-private-key-file"
 			}
-			problems = append(problems, fmt.Sprintf("--repos lists %s, but no %s token is configured (%s)", r, name, how))
+			problems = append(problems, fmt.Sprintf("--repos lists %s, but no %s token is configured (%s)", r, id.Forge, how))
 		}
 	}
 	return problems

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/sluicehq/sluice/internal/forge"
 )
 
 // setting is one configuration setting.
@@ -157,8 +159,8 @@ func parseRepos(c *Config, s string) string {
 		if pair == "" {
 			continue
 		}
-		if f, path, ok := strings.Cut(pair, ":"); ok && !strings.Contains(pair, "=") {
-			if !slices.Contains([]string{"gitea", "github", "gitlab"}, f) || !strings.Contains(path, "/") {
+		if id, ok := forge.ParseRepoID(pair); ok && !strings.Contains(pair, "=") {
+			if !slices.Contains([]string{"gitea", "github", "gitlab"}, id.Forge) || !strings.Contains(id.Path, "/") {
 				return fmt.Sprintf("%q is not FORGE:OWNER/NAME (forge gitea, github or gitlab) nor NAME=CLONE_URL", pair)
 			}
 			c.ForgeRepos = append(c.ForgeRepos, pair)

@@ -98,7 +98,7 @@ const (
 // forge.ErrIgnored for events Sluice has nothing to do with.
 func RequestFromEvent(forgeName string, ev *forge.Event) (Request, error) {
 	req := Request{
-		Repo:     forgeName + ":" + ev.Repo,
+		Repo:     forge.RepoID{Forge: forgeName, Path: ev.Repo}.String(),
 		MR:       ev.MR,
 		Actor:    ev.Actor.Login,
 		HeadSHA:  ev.HeadSHA,

@@ -36,8 +36,7 @@ func (f *Flow) confirmCommand(ctx context.Context, ev store.Event, req Request) 
 	if err != nil {
 		return req, "", fmt.Errorf("reading comment %d back from the forge: %w", req.CommentID, err)
 	}
-	forgeName, _, _ := strings.Cut(req.Repo, ":")
-	got, err := RequestFromEvent(forgeName, &forge.Event{
+	got, err := RequestFromEvent(forgeOfRepo(req.Repo), &forge.Event{
 		Kind: forge.EventComment, Action: "created", Repo: path, MR: req.MR,
 		Actor: c.Author, HeadSHA: req.HeadSHA, FromFork: req.FromFork, Comment: c,
 	})

@@ -256,7 +256,7 @@ func (r Request) Validate() error {
 	}
 	// A forge's merge request is read from the forge when it is planned;
 	// a plain git repository needs both commits in the request.
-	if r.Action == ActionPlan && !strings.Contains(r.Repo, ":") && !r.ByComment {
+	if _, onForge := forge.ParseRepoID(r.Repo); r.Action == ActionPlan && !onForge && !r.ByComment {
 		if !shaRE.MatchString(r.HeadSHA) {
 			problems = append(problems, "head_sha must be a full commit id")
 		}
@@ -487,9 +487,6 @@ func (f *Flow) forgeOf(repo string) (forge.Forge, string, bool) {
 // forgeOfRepo is the forge a repository's id names ("gitea" for
 // gitea:org/infra), "" for a plain git repository.
 func forgeOfRepo(repo string) string {
-	name, _, ok := strings.Cut(repo, ":")
-	if !ok {
-		return ""
-	}
-	return name
+	id, _ := forge.ParseRepoID(repo)
+	return id.Forge
 }

@@ -98,3 +98,27 @@ func TestDraftTitle(t *testing.T) {
 		t.Error("DraftTitle without prefixes = true")
 	}
 }
+
+func TestRepoID(t *testing.T) {
+	tests := []struct {
+		in   string
+		want RepoID
+		ok   bool
+	}{
+		{"gitea:org/infra", RepoID{Forge: "gitea", Path: "org/infra"}, true},
+		{"gitlab:group/sub/infra", RepoID{Forge: "gitlab", Path: "group/sub/infra"}, true},
+		{"infra", RepoID{Path: "infra"}, false},
+		{":org/infra", RepoID{Path: "org/infra"}, true},
+	}
+	for _, tt := range tests {
+		got, ok := ParseRepoID(tt.in)
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("ParseRepoID(%q) = %+v, %v; want %+v, %v", tt.in, got, ok, tt.want, tt.ok)
+		}
+		if tt.want.Forge != "" || !tt.ok {
+			if s := got.String(); s != tt.in {
+				t.Errorf("%+v.String() = %q, want %q", got, s, tt.in)
+			}
+		}
+	}
+}

@@ -279,9 +279,6 @@ func (s *Server) postEvent(w http.ResponseWriter, r *http.Request) (any, error) 
 	return map[string]any{"event": ev.ID, "duplicate": !inserted, "actor": req.Actor}, nil
 }
 
-// onForge reports whether repo names a repository on a forge
-// ("gitea:org/infra"); a plain git repository's name has no colon.
-
 func queryInt(r *http.Request, name string) (int64, error) {
 	v := r.URL.Query().Get(name)
 	if v == "" {
