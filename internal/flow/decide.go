@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/sluicehq/sluice/internal/depends"
 	"github.com/sluicehq/sluice/internal/forge"
 	"github.com/sluicehq/sluice/internal/gate"
 	"github.com/sluicehq/sluice/internal/store"
@@ -157,15 +158,15 @@ func decideApply(ctx context.Context, g *mrGate, t applyTrigger, st projectState
 // `sluice apply` applies both, in order; unless it never will be.
 func holdApply(v verdict, t applyTrigger, states []projectState, coming, never map[string]bool, asked func(string) bool, mr *forge.MergeRequest) verdict {
 	h := holdOf(v.st, states, coming)
-	if !h.blocks() {
+	if !h.Blocks() {
 		return v
 	}
 	why := h.why(v.st.Project, mr)
-	if t == byRequest && h.kind == holdNotApplied && !asked(h.dep) {
-		why += fmt.Sprintf(": apply `%s` first, or add `-p %s`", h.dep, h.dep)
+	if t == byRequest && h.Standing == depends.NotApplied && !asked(h.Dep) {
+		why += ": " + depends.ApplyFirst(h.Dep)
 	}
 	v.apply, v.approvers = false, nil
-	return v.refuse([]string{why}, t == byMerge && h.finalOnMerged(never), auditOnMerge(t, map[string]any{"depends_on": h.dep}))
+	return v.refuse([]string{why}, t == byMerge && h.finalOnMerged(never), auditOnMerge(t, map[string]any{"depends_on": h.Dep}))
 }
 
 func (v verdict) refuse(why []string, final bool, audit map[string]any) verdict {

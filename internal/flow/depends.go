@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/depends"
 	"github.com/sluicehq/sluice/internal/engine"
 	"github.com/sluicehq/sluice/internal/forge"
 	"github.com/sluicehq/sluice/internal/store"
@@ -24,36 +25,10 @@ import (
 // dies: Recover calls runQueuedApplies for every merge request with a queued apply
 // run.
 
-// holdKind is why a project's apply may not start now.
-type holdKind int
-
-const (
-	holdNone holdKind = iota
-	// holdWait: a dependency's apply is queued or running (or is being
-	// created by the decision at hand); the run waits for it.
-	holdWait
-	holdPlanning
-	holdPlanFailed
-	holdDiscarded
-	holdNotApplied
-	holdApplyFailed
-	holdInterrupted
-	holdCancelled
-	// holdOutputs: the dependency, applied now, changed or removed an
-	// output, and the project was planned before: its plan may rest on
-	// the old value.
-	holdOutputs
-)
-
-// hold is what holds a project's apply back, and which dependency does.
-type hold struct {
-	kind holdKind
-	dep  string
-}
-
-// blocks reports whether the project can never be applied with its plan
-// as things stand (it does not merely wait).
-func (h hold) blocks() bool { return h.kind != holdNone && h.kind != holdWait }
+// hold is what holds a project's apply back, and which dependency does
+// (depends.Hold, the rule the local loop keeps too), with what it means
+// for a merge request.
+type hold struct{ depends.Hold }
 
 // finalOnMerged reports whether the hold can never lift on a merged merge
 // request, which is never planned again: what the dependency needed is
@@ -61,11 +36,11 @@ func (h hold) blocks() bool { return h.kind != holdNone && h.kind != holdWait }
 // was cancelled, its outputs changed under the project's plan), or the
 // dependency itself is never to be applied from it (never).
 func (h hold) finalOnMerged(never map[string]bool) bool {
-	switch h.kind {
-	case holdPlanFailed, holdDiscarded, holdApplyFailed, holdInterrupted, holdCancelled, holdOutputs:
+	switch h.Standing {
+	case depends.PlanFailed, depends.Discarded, depends.ApplyFailed, depends.ApplyInterrupted, depends.ApplyCancelled, depends.OutputsChanged:
 		return true
-	case holdNotApplied:
-		return never[h.dep]
+	case depends.NotApplied:
+		return never[h.Dep]
 	}
 	return false
 }
@@ -80,44 +55,30 @@ func dependsOn(st projectState) []string {
 }
 
 // holdOf says whether project st of a merge request may be applied now,
-// as far as the projects it depends on go. Only dependencies the merge
-// request affects count (those with a plan run in states), as in the
-// local loop: one it does not affect keeps the state st was planned
-// against. coming names the projects whose apply run the decision at hand
-// is creating. A blocking dependency wins over one to wait for.
+// as far as the projects it depends on go (depends.Of). Only dependencies
+// the merge request affects count (those with a plan run in states), as
+// in the local loop. coming names the projects whose apply run the
+// decision at hand is creating.
 func holdOf(st projectState, states []projectState, coming map[string]bool) hold {
-	var wait hold
+	var deps []depends.Hold
 	for _, dep := range dependsOn(st) {
-		if dep == st.Project {
-			continue
-		}
 		for _, ds := range states {
-			if ds.Project != dep {
-				continue
-			}
-			h := depHold(st, ds, coming)
-			if h.blocks() {
-				return h
-			}
-			if h.kind == holdWait && wait.kind == holdNone {
-				wait = h
+			if ds.Project == dep {
+				deps = append(deps, depends.Hold{Dep: dep, Standing: standing(st, ds, coming)})
 			}
 		}
 	}
-	return wait
+	return hold{depends.Of(st.Project, deps)}
 }
 
-// depHold is what dependency ds means for the apply of st.
-func depHold(st, ds projectState, coming map[string]bool) hold {
-	h := hold{dep: ds.Project}
+// standing is where dependency ds stands for the apply of st.
+func standing(st, ds projectState, coming map[string]bool) depends.Standing {
 	switch ds.PlanRun.State {
 	case store.StateSucceeded:
 	case store.StateQueued, store.StateRunning:
-		h.kind = holdPlanning
-		return h
+		return depends.Planning
 	default:
-		h.kind = holdPlanFailed
-		return h
+		return depends.PlanFailed
 	}
 	// An apply of the dependency in this merge request that changed or
 	// removed outputs after st was planned holds st back, whichever plan
@@ -125,36 +86,33 @@ func depHold(st, ds projectState, coming map[string]bool) hold {
 	// again, it may have nothing left to apply): st's plan may rest on
 	// the old outputs.
 	if at := ds.OutputsChangedAt; at != nil && !plannedAfter(st, *at) {
-		h.kind = holdOutputs
-		return h
+		return depends.OutputsChanged
 	}
 	if ds.Plan == nil || !ds.Plan.HasChanges {
-		return hold{} // nothing to apply: st saw its state as it stays
+		return depends.Ready // nothing to apply: st saw its state as it stays
 	}
 	if a := ds.Apply; a != nil {
 		switch a.State {
 		case store.StateSucceeded:
-			return hold{} // its outputs are as st read them (checked above)
+			return depends.Ready // its outputs are as st read them (checked above)
 		case store.StateQueued, store.StateRunning:
-			h.kind = holdWait
+			return depends.Coming
 		case store.StateFailed:
-			h.kind = holdApplyFailed
+			return depends.ApplyFailed
 		case store.StateInterrupted:
-			h.kind = holdInterrupted
+			return depends.ApplyInterrupted
 		default:
-			h.kind = holdCancelled
+			return depends.ApplyCancelled
 		}
-		return h
 	}
 	switch {
 	case ds.Plan.Discarded:
-		h.kind = holdDiscarded
+		return depends.Discarded
 	case coming[ds.Project]:
-		h.kind = holdWait
+		return depends.Coming
 	default:
-		h.kind = holdNotApplied
+		return depends.NotApplied
 	}
-	return h
 }
 
 // outputsChanged reports whether a stored plan changes or removes an
@@ -178,85 +136,38 @@ func plannedAfter(st projectState, ended time.Time) bool {
 }
 
 // why says why project was not applied, for the reply, the audit log and
-// the comment. mr is the merge request as the forge has it now (nil for a
-// plain git repository): what to do next depends on whether it is
-// merged.
+// the comment: the reason the local loop gives too (depends.Hold.Why),
+// and for a dependency whose outputs changed, what to do next. mr is the
+// merge request as the forge has it now (nil for a plain git
+// repository): what to do next depends on whether it is merged.
 func (h hold) why(project string, mr *forge.MergeRequest) string {
-	d := h.dep
-	switch h.kind {
-	case holdPlanning:
-		return fmt.Sprintf("not applied: it depends on %s, which is still being planned; apply %s first", d, d)
-	case holdPlanFailed:
-		return fmt.Sprintf("not applied: it depends on %s, whose latest plan did not succeed", d)
-	case holdDiscarded:
-		return fmt.Sprintf("not applied: it depends on %s, whose latest plan was discarded, so %s cannot be applied", d, d)
-	case holdNotApplied:
-		return fmt.Sprintf("not applied: it depends on %s, whose changes are not applied", d)
-	case holdApplyFailed:
-		return fmt.Sprintf("not applied: it depends on %s, whose apply failed", d)
-	case holdInterrupted:
-		return fmt.Sprintf("not applied: it depends on %s, whose apply was interrupted", d)
-	case holdCancelled:
-		return fmt.Sprintf("not applied: it depends on %s, whose apply was cancelled", d)
-	case holdOutputs:
-		msg := fmt.Sprintf("not applied: it was planned before %s, which it depends on, changed or removed outputs (%s is applied now), so its plan may rest on the old ones: ", d, d)
-		switch {
-		case mr == nil:
-			return msg + fmt.Sprintf("plan %s again against the new outputs and have the new plan reviewed", project)
-		case mr.State == forge.MRMerged:
-			// A merged merge request is not planned again (planMR
-			// plans open ones only). Whether its lock stays with it (a
-			// run cancelled later) or went (refused at the merge) is
-			// for the reply or the comment to say.
-			return msg + fmt.Sprintf("this merge request is merged and is not planned again: "+
-				"plan %s from a new merge request (comment `sluice plan -p %s` on it) and have that plan reviewed", project, project)
-		default:
-			return msg + fmt.Sprintf("comment `sluice plan -p %s` to plan it again against the new outputs, then have it reviewed", project)
-		}
+	if !h.Blocks() {
+		return ""
 	}
-	return ""
+	msg := "not applied: it " + h.Why()
+	if h.Standing != depends.OutputsChanged {
+		return msg
+	}
+	switch {
+	case mr == nil:
+		return msg + fmt.Sprintf(": plan %s again against the new outputs and have the new plan reviewed", project)
+	case mr.State == forge.MRMerged:
+		// A merged merge request is not planned again (planMR
+		// plans open ones only). Whether its lock stays with it (a
+		// run cancelled later) or went (refused at the merge) is
+		// for the reply or the comment to say.
+		return msg + fmt.Sprintf(": this merge request is merged and is not planned again: "+
+			"plan %s from a new merge request (comment `sluice plan -p %s` on it) and have that plan reviewed", project, project)
+	default:
+		return msg + fmt.Sprintf(": comment `sluice plan -p %s` to plan it again against the new outputs, then have it reviewed", project)
+	}
 }
 
 // byDependency orders a merge request's project states so each comes
 // after the states of the projects it depends on (as planned), keeping
-// the given order otherwise. A cycle, which validation rejects, keeps the
-// given order.
+// the given order otherwise (depends.Order).
 func byDependency(states []projectState) []projectState {
-	left := map[string]int{}
-	for _, st := range states {
-		left[st.Project]++
-	}
-	ready := func(st projectState) bool {
-		for _, d := range dependsOn(st) {
-			if d != st.Project && left[d] > 0 {
-				return false
-			}
-		}
-		return true
-	}
-	out := make([]projectState, 0, len(states))
-	placed := make([]bool, len(states))
-	for len(out) < len(states) {
-		next := -1
-		for i, st := range states {
-			if !placed[i] && ready(st) {
-				next = i
-				break
-			}
-		}
-		if next < 0 {
-			for i := range states {
-				if !placed[i] {
-					next = i
-					break
-				}
-			}
-		}
-		placed[next] = true
-		left[states[next].Project]--
-		out = append(out, states[next])
-	}
-	return out
+	return depends.Order(states, func(st projectState) string { return st.Project }, dependsOn)
 }
 
 // runQueuedApplies carries the merge request's queued apply runs on: those that
@@ -300,12 +211,12 @@ func (f *Flow) runQueuedAppliesWith(ctx context.Context, repo string, number int
 		a := st.Apply
 		h := holdOf(st, states, nil)
 		switch {
-		case h.kind == holdNone:
+		case h.Waits():
+			continue
+		case !h.Blocks():
 			if err := enqueue(ctx, a.ID); err != nil {
 				return err
 			}
-			continue
-		case h.kind == holdWait:
 			continue
 		}
 		if !asked {
@@ -329,7 +240,7 @@ func (f *Flow) runQueuedAppliesWith(ctx context.Context, repo string, number int
 		a.State, a.Error = store.StateCancelled, why
 		f.Log.Warn("apply run cancelled: what it depends on was not applied", "run", a.ID, "repo", repo, "mr", number, "project", st.Project, "reason", why)
 		if _, err := f.Audit.Record(ctx, "sluice", "apply.cancelled", subject(repo, number, st.Project),
-			map[string]any{"run": a.ID, "plan": a.PlanID, "depends_on": h.dep, "reason": why}); err != nil {
+			map[string]any{"run": a.ID, "plan": a.PlanID, "depends_on": h.Dep, "reason": why}); err != nil {
 			return err
 		}
 		blocked = append(blocked, fmt.Sprintf("`%s`: %s", st.Project, strings.TrimPrefix(why, "not applied: ")))

@@ -633,8 +633,8 @@ func (p *publisher) RefreshMR(ctx context.Context, repo string, number int64) er
 	for _, st := range states {
 		var waitingFor string
 		if st.Apply != nil && st.Apply.State == store.StateQueued {
-			if h := holdOf(st, states, nil); h.kind == holdWait {
-				waitingFor = h.dep
+			if h := holdOf(st, states, nil); h.Waits() {
+				waitingFor = h.Dep
 			}
 		}
 		pr, err := p.projectResult(ctx, st, waitingFor, mr.State == forge.MRMerged)
@@ -757,7 +757,7 @@ func (p *publisher) notApplied(ctx context.Context, mr *forge.MergeRequest, stat
 				var final bool
 				u.Why, _, final = reasons(res)
 				u.Never = final
-			} else if h := holdOf(st, states, nil); h.blocks() {
+			} else if h := holdOf(st, states, nil); h.Blocks() {
 				u.Why, u.Never = []string{h.why(st.Project, mr)}, h.finalOnMerged(never)
 			} else {
 				u.Why = []string{"it was not applied at the merge; its checklist passes now"}

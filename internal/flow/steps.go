@@ -290,9 +290,9 @@ func (f *Flow) dependenciesAllow(ctx context.Context, r store.Run) (bool, error)
 	switch {
 	case err != nil:
 		return false, err
-	case h.kind == holdWait:
-		return false, fmt.Errorf("apply run %d waits for the apply of %s, which it depends on", r.ID, h.dep)
-	case !h.blocks():
+	case h.Waits():
+		return false, fmt.Errorf("apply run %d waits for the apply of %s, which it depends on", r.ID, h.Dep)
+	case !h.Blocks():
 		return true, nil
 	}
 	// runQueuedApplies cancels the run, with the reason. If what holds it

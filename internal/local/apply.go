@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/affected"
+	"github.com/sluicehq/sluice/internal/depends"
 	"github.com/sluicehq/sluice/internal/engine"
 	"github.com/sluicehq/sluice/internal/gitx"
 	"github.com/sluicehq/sluice/internal/render"
@@ -69,6 +70,7 @@ func Apply(ctx context.Context, opts ApplyOptions) (*Record, *Checkout, error) {
 	if err != nil {
 		return rec, co, err
 	}
+	selected := selection(rec, sel)
 	if todo == 0 {
 		progress(opts.Progress, "nothing to apply: no selected project has changes left")
 		return rec, co, nil
@@ -86,6 +88,7 @@ func Apply(ctx context.Context, opts ApplyOptions) (*Record, *Checkout, error) {
 		if p.Status != render.StatusPlanned {
 			continue
 		}
+		h := holdOf(rec, p, selected)
 		switch {
 		case ctx.Err() != nil:
 			// The last engine finished its apply after the interrupt; the
@@ -96,11 +99,12 @@ func Apply(ctx context.Context, opts ApplyOptions) (*Record, *Checkout, error) {
 			}
 		case failure != nil:
 			p.Message = "not applied: an earlier apply failed"
-		case outputsChangedUnder(rec, p) != "":
-			dep := outputsChangedUnder(rec, p)
-			p.Message = fmt.Sprintf("not applied: it was planned before %s changed its outputs; plan it again with `sluice plan -p %s`", dep, p.Name)
-			failure = fmt.Errorf("%w: project %s was planned before %s, which it depends on, changed its outputs (now applied); its plan may rest on the old ones: "+
-				"run `sluice plan -p %s` (after a merge, nothing differs from the base any more, so name it) and have the new plan reviewed", ErrApplyFailed, p.Name, dep, p.Name)
+		case h.Blocks():
+			// A dependency applied just now changed its outputs: any
+			// other hold refused the apply before it began (checkStatus).
+			p.Message = fmt.Sprintf("not applied: it %s: plan it again with `sluice plan -p %s`", h.Why(), p.Name)
+			failure = fmt.Errorf("%w: project %s %s: "+
+				"run `sluice plan -p %s` (after a merge, nothing differs from the base any more, so name it) and have the new plan reviewed", ErrApplyFailed, p.Name, h.Why(), p.Name)
 			progress(opts.Progress, "%s: %s", p.Name, p.Message)
 		default:
 			// Written down before the engine starts: if sluice dies now,
@@ -170,10 +174,6 @@ func checkStatus(rec *Record, sel []int) (int, error) {
 				ErrRefused, p.Name, p.ApplyingSince.Local().Format(time.DateTime), p.Engine)
 		}
 	}
-	selected := map[string]bool{}
-	for _, i := range sel {
-		selected[rec.Projects[i].Name] = true
-	}
 	todo := 0
 	for _, i := range sel {
 		p := &rec.Projects[i]
@@ -188,44 +188,84 @@ func checkStatus(rec *Record, sel []int) (int, error) {
 			return 0, fmt.Errorf("%w: the last apply of %s failed; fix it, run `sluice plan` again and have the new plan reviewed",
 				ErrRefused, p.Name)
 		case p.Status == render.StatusPlanned:
-			if dep := outputsChangedUnder(rec, p); dep != "" {
-				// Its dependency was applied by an earlier `sluice apply`.
-				return 0, fmt.Errorf("%w: project %s was planned before %s, which it depends on, changed its outputs (applied since); its plan may rest on the old ones: "+
-					"run `sluice plan -p %s` and have the new plan reviewed", ErrRefused, p.Name, dep, p.Name)
-			}
 			todo++
 		}
 	}
+	selected := selection(rec, sel)
 	for _, i := range sel {
 		p := &rec.Projects[i]
 		if p.Status != render.StatusPlanned {
 			continue
 		}
-		for _, name := range p.DependsOn {
-			d := rec.project(name)
-			if d == nil {
-				continue // not affected by the change: its state is what p was planned against
-			}
-			switch d.Status {
-			case render.StatusApplied, render.StatusNoChanges:
-			case render.StatusPlanned:
-				if !selected[name] {
-					return 0, fmt.Errorf("%w: project %s depends on %s, whose saved plan has changes that are not applied yet: apply %s first, or add -p %s",
-						ErrRefused, p.Name, name, name, name)
-				}
-			case render.StatusApplyFailed:
-				return 0, fmt.Errorf("%w: project %s depends on %s, and the last apply of %s failed; fix it, run `sluice plan` again and have the new plan reviewed",
-					ErrRefused, p.Name, name, name)
-			case render.StatusSkipped:
-				return 0, fmt.Errorf("%w: project %s depends on %s, which was not planned (%s); plan both with `sluice plan -p %s -p %s`",
-					ErrRefused, p.Name, name, d.Message, name, p.Name)
-			default:
-				return 0, fmt.Errorf("%w: project %s depends on %s, whose last plan did not succeed (%s); fix it and run `sluice plan` again",
-					ErrRefused, p.Name, name, d.Message)
-			}
+		if h := holdOf(rec, p, selected); h.Blocks() {
+			return 0, fmt.Errorf("%w: project %s %s%s", ErrRefused, p.Name, h.Why(), nextStep(h, p.Name))
 		}
 	}
 	return todo, nil
+}
+
+// selection is the set of the selected projects' names.
+func selection(rec *Record, sel []int) map[string]bool {
+	selected := map[string]bool{}
+	for _, i := range sel {
+		selected[rec.Projects[i].Name] = true
+	}
+	return selected
+}
+
+// holdOf is the hold on p's apply from the projects it depends on
+// (depends.Of, the server's rule too). Only those in the record count:
+// one the change did not affect keeps the state p was planned against.
+// selected names the projects this apply applies, in order.
+func holdOf(rec *Record, p *ProjectRecord, selected map[string]bool) depends.Hold {
+	var deps []depends.Hold
+	for _, name := range p.DependsOn {
+		if d := rec.project(name); d != nil {
+			deps = append(deps, standing(d, selected))
+		}
+	}
+	return depends.Of(p.Name, deps)
+}
+
+// standing is where dependency d stands, from its record.
+func standing(d *ProjectRecord, selected map[string]bool) depends.Hold {
+	h := depends.Hold{Dep: d.Name}
+	switch d.Status {
+	case render.StatusApplied:
+		// Applied after every plan of the record was made.
+		if d.Plan != nil && d.Plan.RewritesOutputs() {
+			h.Standing = depends.OutputsChanged
+		}
+	case render.StatusNoChanges:
+	case render.StatusPlanned:
+		h.Standing = depends.NotApplied
+		if selected[d.Name] {
+			h.Standing = depends.Coming
+		}
+	case render.StatusApplyFailed:
+		h.Standing = depends.ApplyFailed
+	case render.StatusSkipped:
+		h.Standing, h.Detail = depends.NotPlanned, d.Message
+	default:
+		h.Standing, h.Detail = depends.PlanFailed, d.Message
+	}
+	return h
+}
+
+// nextStep is what to do about hold h on project's apply, in a checkout.
+func nextStep(h depends.Hold, project string) string {
+	switch h.Standing {
+	case depends.NotApplied:
+		return ": " + depends.ApplyFirst(h.Dep)
+	case depends.NotPlanned:
+		return fmt.Sprintf("; plan both with `sluice plan -p %s -p %s`", h.Dep, project)
+	case depends.ApplyFailed:
+		return fmt.Sprintf("; fix %s, run `sluice plan` again and have the new plan reviewed", h.Dep)
+	case depends.OutputsChanged:
+		return fmt.Sprintf(": run `sluice plan -p %s` and have the new plan reviewed", project)
+	default:
+		return "; fix it and run `sluice plan` again"
+	}
 }
 
 func (r *Record) project(name string) *ProjectRecord {
@@ -406,20 +446,6 @@ func (co *Checkout) staleFiles(ctx context.Context, p ProjectRecord, changed []s
 		return nil, err
 	}
 	return append(stale, tracked...), nil
-}
-
-// outputsChangedUnder names a project p depends on whose plan in the same
-// record changed or removed an output and that is applied now: p was
-// planned against the old value (read through remote state, say), so its
-// plan may be wrong. A new output does not count: p planned without it,
-// so it does not read it. "" when there is none.
-func outputsChangedUnder(rec *Record, p *ProjectRecord) string {
-	for _, name := range p.DependsOn {
-		if d := rec.project(name); d != nil && d.Status == render.StatusApplied && d.Plan != nil && d.Plan.RewritesOutputs() {
-			return name
-		}
-	}
-	return ""
 }
 
 func firstN(s []string, n int) []string {

@@ -177,9 +177,9 @@ func TestApplyRefusals(t *testing.T) {
 		{name: "the failed project alone", onApply: failNet, first: []string{}, second: []string{"net"},
 			want: "the last apply of net failed; fix it, run `sluice plan` again"},
 		{name: "a dependent alone after a failed dependency", onApply: failNet, first: []string{}, second: []string{"app"},
-			want: "project app depends on net, and the last apply of net failed"},
+			want: "project app depends on net, whose apply failed; fix net, run `sluice plan` again"},
 		{name: "a dependent without its dependency", second: []string{"app"},
-			want: "project app depends on net, whose saved plan has changes that are not applied yet: apply net first, or add -p net"},
+			want: "project app depends on net, whose changes are not applied: apply `net` first, or add `-p net`"},
 		{name: "a dependent with its dependency, named in any order", second: []string{"app", "net"},
 			applied: []string{"net", "app"}},
 		{name: "a dependent after its dependency was applied", first: []string{"net"}, second: []string{"app"},
@@ -960,7 +960,7 @@ func TestDependentPlannedBeforeItsDependencyChangedOutputs(t *testing.T) {
 			if got := eng.appliedProjects(); strings.Join(got, ",") != "net" {
 				t.Errorf("applied %q, want net only", got)
 			}
-			if p := rec.project("app"); p.Status != render.StatusPlanned || !strings.Contains(p.Message, "planned before net changed its outputs") {
+			if p := rec.project("app"); p.Status != render.StatusPlanned || !strings.Contains(p.Message, "planned before net, which it depends on, changed or removed outputs") {
 				t.Errorf("app in the record: %s, %q", p.Status, p.Message)
 			}
 			// A second apply refuses app's old plan before anything runs.

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/sluicehq/sluice/internal/depends"
 	"github.com/sluicehq/sluice/internal/engine/terraform/tfmodules"
 )
 
@@ -43,9 +44,10 @@ func (c *Config) MaskPatterns() []*regexp.Regexp {
 }
 
 // Order returns the given project names sorted so that every project comes
-// after the projects it depends on. Only dependencies among the given names
-// count; ties keep configuration order. Duplicates are dropped, and names
-// that are not in the configuration come last, in the given order.
+// after the projects it depends on (depends.Order). Only dependencies among
+// the given names count; ties keep configuration order. Duplicates are
+// dropped, and names that are not in the configuration come last, in the
+// given order.
 func (c *Config) Order(names []string) []string {
 	index := map[string]int{}
 	for i, p := range c.Projects {
@@ -67,36 +69,7 @@ func (c *Config) Order(names []string) []string {
 		}
 	}
 	slices.SortFunc(known, func(a, b string) int { return index[a] - index[b] })
-
-	placed := map[string]bool{}
-	ready := func(n string) bool {
-		for _, d := range c.Projects[index[n]].DependsOn {
-			if given[d] && !placed[d] && d != n {
-				return false
-			}
-		}
-		return true
-	}
-	out := make([]string, 0, len(known)+len(unknown))
-	for len(out) < len(known) {
-		next := ""
-		for _, n := range known {
-			if !placed[n] && ready(n) {
-				next = n
-				break
-			}
-		}
-		if next == "" { // a cycle, which validation rejects: keep config order
-			for _, n := range known {
-				if !placed[n] {
-					next = n
-					break
-				}
-			}
-		}
-		placed[next] = true
-		out = append(out, next)
-	}
+	out := depends.Order(known, func(n string) string { return n }, func(n string) []string { return c.Projects[index[n]].DependsOn })
 	return append(out, unknown...)
 }
 
