@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/forge"
+	"github.com/sluicehq/sluice/internal/gitx"
 	"github.com/sluicehq/sluice/internal/repoconfig"
 )
 
@@ -253,11 +254,11 @@ func Evaluate(r Rules, in Input) Result {
 	case in.PlanHead == "":
 		add(ItemFresh, false, "no successful plan yet")
 	case in.MR.HeadSHA != in.PlanHead && !in.Merged:
-		add(ItemFresh, false, "the plan is of %s, the merge request is now at %s: a new plan is needed", short(in.PlanHead), short(in.MR.HeadSHA))
+		add(ItemFresh, false, "the plan is of %s, the merge request is now at %s: a new plan is needed", gitx.Short(in.PlanHead), gitx.Short(in.MR.HeadSHA))
 	case in.RulesBranch != "" && in.RulesBranch != in.MR.BaseRef:
 		add(ItemFresh, false, "the plan took its rules from %s, the merge request now merges into %s: a new plan is needed", in.RulesBranch, in.MR.BaseRef)
 	default:
-		add(ItemFresh, true, "planned at %s", short(in.PlanHead))
+		add(ItemFresh, true, "planned at %s", gitx.Short(in.PlanHead))
 	}
 	wait() // Sluice plans a new push, and a new target branch, itself
 
@@ -352,7 +353,7 @@ func Evaluate(r Rules, in Input) Result {
 	switch {
 	case len(in.Diverged) > 0 && in.Merged:
 		add(ItemDiverged, false, "the merge commit differs from the planned commit %s in %s: %s had changed them, and what was merged is not what was planned",
-			short(in.PlanHead), paths, in.MR.BaseRef)
+			gitx.Short(in.PlanHead), paths, in.MR.BaseRef)
 	case len(in.Diverged) > 0:
 		add(ItemDiverged, false, "%s changed %s, which this branch does not have: update the branch from %s (merge %s into it, or rebase it); Sluice then plans it again",
 			in.MR.BaseRef, paths, in.MR.BaseRef, in.MR.BaseRef)
@@ -536,11 +537,4 @@ func firstN(s []string, n int) []string {
 		return s
 	}
 	return append(s[:n:n], fmt.Sprintf("and %d more", len(s)-n))
-}
-
-func short(s string) string {
-	if len(s) > 7 {
-		return s[:7]
-	}
-	return s
 }
