@@ -121,8 +121,8 @@ review, holds the change until the review allows it, and applies exactly
 the plan that was reviewed.
 
 In a local checkout:
-  sluice projects --base main    which projects your branch touches, and why
-  sluice plan --base main        plan them and print the review comment
+  sluice projects --base origin/main   which projects your branch touches, and why
+  sluice plan --base origin/main       plan them and print the review comment
   sluice apply                   apply exactly the saved plans
   sluice config validate         check sluice.yaml`,
 		SilenceErrors: true,

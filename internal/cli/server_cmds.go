@@ -10,6 +10,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -124,10 +125,16 @@ func newRunsCmd(g *globals) *cobra.Command {
 		Use:   "list",
 		Short: "List runs, newest first",
 		Example: `  sluice runs list
-  sluice runs list --repo infra --mr 12
+  sluice runs list --repo gitea:acme/infra --mr 12
   sluice runs list --state interrupted --format json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !slices.Contains([]string{"", "queued", "running", "succeeded", "failed", "cancelled", "interrupted"}, state) {
+				return usageError{fmt.Errorf("--state %q is not a run state: write queued, running, succeeded, failed, cancelled or interrupted", state)}
+			}
+			if !slices.Contains([]string{"", "plan", "apply"}, kind) {
+				return usageError{fmt.Errorf("--kind %q is not a kind of run: write plan or apply", kind)}
+			}
 			c, err := r.client(g)
 			if err != nil {
 				return err
@@ -136,6 +143,9 @@ func newRunsCmd(g *globals) *cobra.Command {
 			runs, err := c.ListRuns(cmd.Context(), f)
 			if err != nil {
 				return err
+			}
+			if len(runs) == 0 {
+				repoHint(g.stderr, f.Repo)
 			}
 			if r.format == "json" {
 				return writeJSON(g.stdout, runs)
@@ -197,6 +207,15 @@ func newRunsCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
+// repoHint says, when a filter found nothing, that a forge's repository
+// is named with its forge: `--repo acme/infra` matches no repository of a
+// server that knows it as gitea:acme/infra.
+func repoHint(w io.Writer, repo string) {
+	if repo != "" && !strings.Contains(repo, ":") {
+		fmt.Fprintf(w, "nothing matches --repo %s: a forge's repository is named FORGE:OWNER/NAME, as in --repos (for example --repo gitea:%s)\n", repo, repo)
+	}
+}
+
 func printRun(w io.Writer, r store.Run) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	row := func(k, v string) {
@@ -242,7 +261,7 @@ func newLocksCmd(g *globals) *cobra.Command {
 	list := &cobra.Command{
 		Use:     "list",
 		Short:   "List held locks and the merge requests queued behind them",
-		Example: "  sluice locks list\n  sluice locks list --repo infra --format json",
+		Example: "  sluice locks list\n  sluice locks list --repo gitea:acme/infra --format json",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := r.client(g)
@@ -252,6 +271,9 @@ func newLocksCmd(g *globals) *cobra.Command {
 			locks, err := c.ListLocks(cmd.Context(), repo)
 			if err != nil {
 				return err
+			}
+			if len(locks) == 0 {
+				repoHint(g.stderr, repo)
 			}
 			if r.format == "json" {
 				return writeJSON(g.stdout, locks)
@@ -289,7 +311,7 @@ log with who released it and why.
 A lock is that of a project's directory and workspace; PROJECT is the name
 its holder gives the project, as 'sluice locks list' shows it. When two
 locks show the same name, name the directory with --dir.`,
-		Example: `  sluice locks release prod --repo infra --reason "MR !12 abandoned, author on leave"`,
+		Example: `  sluice locks release prod --repo gitea:acme/infra --reason "MR !12 abandoned, author on leave"`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if repo == "" || strings.TrimSpace(reason) == "" {
@@ -304,6 +326,7 @@ locks show the same name, name the directory with --dir.`,
 			}
 			l, err := c.ReleaseLock(cmd.Context(), client.LockRef{Repo: repo, Project: args[0], Dir: dir, Workspace: ws}, actor, reason)
 			if err != nil {
+				repoHint(g.stderr, repo)
 				return err
 			}
 			if r.format == "json" {

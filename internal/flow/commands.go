@@ -25,7 +25,7 @@ var projectName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 // with the word "sluice": it would read as a command.
 const HelpText = "Commands you can give Sluice, as a comment on this merge request:\n\n" +
 	"- `sluice plan` — plan the projects this merge request changes again (`-p NAME` for one project)\n" +
-	"- `sluice apply` — apply the reviewed plans once the checklist passes (`-p NAME` for one project)\n" +
+	"- `sluice apply` — apply the reviewed plans once the checklist passes (`-p NAME` for one project): projects in apply mode before_merge, and on a merged merge request what its merge did not apply; projects in after_merge mode (the default) are applied by the merge\n" +
 	"- `sluice unlock` — release this merge request's project locks so others can plan (`-p NAME` for one)\n" +
 	"- `sluice refresh` — read the reviews, threads and checks again and update this comment (resolving a conversation on Gitea sends Sluice no event)\n" +
 	"- `sluice help` — this message\n"
