@@ -21,7 +21,8 @@ import (
 // answered, since the comment's author (if there is one) did not write
 // that command, and a deleted or edited comment is not a command (an
 // edit is never one). A request of the JSON API names no comment.
-func (f *Flow) confirmCommand(ctx context.Context, ev store.Event, req Request) (confirmed Request, why string, err error) {
+func (it intake) confirmCommand(ctx context.Context, ev store.Event, req Request) (confirmed Request, why string, err error) {
+	f := it.f
 	fg, path, ok := f.forgeOf(req.Repo)
 	if !ok || !req.ByComment || fromAPI(ev) {
 		return req, "", nil

@@ -160,6 +160,18 @@ func (f *Flow) RefreshMR(ctx context.Context, repo string, number int64) error {
 // (publisher.FlushRefreshes).
 func (f *Flow) FlushRefreshes() { f.pub().FlushRefreshes() }
 
+// intake reads an accepted event and decides whether, and as whose
+// request, it is carried out (HandleEvent's stages).
+type intake struct{ f *Flow }
+
+func (f *Flow) intake() intake { return intake{f} }
+
+// planner turns a plan request into plan runs: whether the merge request
+// may be planned, which projects, and one run each behind its lock.
+type planner struct{ f *Flow }
+
+func (f *Flow) planner() planner { return planner{f} }
+
 // locker keeps the project locks: who holds each, who waits, and
 // passing a released lock to the merge request next in its queue, whose
 // waiting plan then starts.
@@ -358,18 +370,18 @@ func (f *Flow) now() time.Time {
 // the same event twice creates each run once.
 func (f *Flow) HandleEvent(ctx context.Context, eventID int64) error {
 	defer f.busy.lock(fmt.Sprintf("event %d", eventID))()
-	ev, req, ok, err := f.readEvent(ctx, eventID)
+	ev, req, ok, err := f.intake().readEvent(ctx, eventID)
 	if !ok {
 		return err
 	}
-	req, ok, err = f.fromPerson(ctx, ev, req)
+	req, ok, err = f.intake().fromPerson(ctx, ev, req)
 	if err != nil {
 		return err
 	}
 	if !ok {
 		return f.Store.MarkEventProcessed(ctx, eventID)
 	}
-	if err := f.carryOut(ctx, ev, req); err != nil {
+	if err := f.intake().carryOut(ctx, ev, req); err != nil {
 		return err
 	}
 	return f.Store.MarkEventProcessed(ctx, eventID)
@@ -378,7 +390,8 @@ func (f *Flow) HandleEvent(ctx context.Context, eventID int64) error {
 // readEvent reads an accepted event and its request; ok is false for one
 // processed already. A request of the JSON API acts as the API
 // (ActAsAPI) even when accepted before the server rewrote it.
-func (f *Flow) readEvent(ctx context.Context, eventID int64) (store.Event, Request, bool, error) {
+func (it intake) readEvent(ctx context.Context, eventID int64) (store.Event, Request, bool, error) {
+	f := it.f
 	var req Request
 	ev, err := f.Store.GetEvent(ctx, eventID)
 	if err != nil || ev.ProcessedAt != nil {
@@ -399,11 +412,12 @@ func (f *Flow) readEvent(ctx context.Context, eventID int64) (store.Event, Reque
 // forge's comment's, its author the forge's) and written by a person, not
 // by the account Sluice acts as or a bot. Those that are not are logged
 // and ignored.
-func (f *Flow) fromPerson(ctx context.Context, ev store.Event, req Request) (Request, bool, error) {
+func (it intake) fromPerson(ctx context.Context, ev store.Event, req Request) (Request, bool, error) {
+	f := it.f
 	if !req.ByComment {
 		return req, true, nil
 	}
-	req, why, err := f.confirmCommand(ctx, ev, req)
+	req, why, err := it.confirmCommand(ctx, ev, req)
 	if err != nil {
 		return req, false, err
 	}
@@ -412,7 +426,7 @@ func (f *Flow) fromPerson(ctx context.Context, ev store.Event, req Request) (Req
 			"event", ev.ID, "repo", req.Repo, "mr", req.MR, "comment", req.CommentID, "webhook_author", req.Actor)
 		return req, false, nil
 	}
-	machine, err := f.byMachine(ctx, req)
+	machine, err := it.byMachine(ctx, req)
 	if err != nil {
 		return req, false, err
 	}
@@ -427,11 +441,12 @@ func (f *Flow) fromPerson(ctx context.Context, ev store.Event, req Request) (Req
 // carryOut hands a request to its handler. An error retrying cannot
 // mend is said where people look (a reply) and logged, and the event is
 // done; any other is returned, for the job to be retried.
-func (f *Flow) carryOut(ctx context.Context, ev store.Event, req Request) error {
+func (it intake) carryOut(ctx context.Context, ev store.Event, req Request) error {
+	f := it.f
 	var err error
 	switch req.Action {
 	case ActionPlan:
-		err = f.planMR(ctx, ev, req)
+		err = f.planner().planMR(ctx, ev, req)
 	case ActionApply:
 		err = f.applyMR(ctx, ev, req)
 	case ActionClose:
@@ -460,7 +475,8 @@ func (f *Flow) carryOut(ctx context.Context, ev store.Event, req Request) error 
 // (gate.MachineAccount: the account Sluice acts as, or a bot): commands
 // come from people. Without this, a comment of Sluice's own that reads as
 // a command would be answered, and the answer answered, without end.
-func (f *Flow) byMachine(ctx context.Context, req Request) (bool, error) {
+func (it intake) byMachine(ctx context.Context, req Request) (bool, error) {
+	f := it.f
 	self := ""
 	if fg, _, ok := f.forgeOf(req.Repo); ok {
 		var err error

@@ -593,7 +593,7 @@ func (g *mrGate) entriesAt(ctx context.Context, src workspace.Source, commit str
 	if e, ok := g.entries[commit]; ok {
 		return e, nil
 	}
-	e, err := g.f.entriesAt(ctx, src, commit)
+	e, err := g.f.planner().entriesAt(ctx, src, commit)
 	if err != nil {
 		return nil, err
 	}
@@ -1115,7 +1115,7 @@ func (f *Flow) applyForgeMR(ctx context.Context, ev store.Event, req Request, fg
 	}
 	f.Log.Info("apply requested", "repo", req.Repo, "mr", req.MR, "actor", req.Actor, "runs", created, "refused", len(refused), "event", ev.ID)
 	if replan && mr.State == forge.MROpen {
-		return f.planMR(ctx, ev, Request{Action: ActionPlan, Repo: req.Repo, MR: req.MR, Actor: req.Actor})
+		return f.planner().planMR(ctx, ev, Request{Action: ActionPlan, Repo: req.Repo, MR: req.MR, Actor: req.Actor})
 	}
 	return f.pub().RefreshMR(ctx, req.Repo, req.MR)
 }

@@ -82,7 +82,8 @@ func (f *Flow) allRuns(ctx context.Context, filter store.RunFilter) ([]store.Run
 
 // loadConfig reads sluice.yaml at the request's head, and each project's
 // patterns there (with the local modules it calls).
-func (f *Flow) loadConfig(ctx context.Context, src workspace.Source, req Request, eventID int64) (*repoconfig.Config, map[string][]string, error) {
+func (pl planner) loadConfig(ctx context.Context, src workspace.Source, req Request, eventID int64) (*repoconfig.Config, map[string][]string, error) {
+	f := pl.f
 	tree, err := f.Workspaces.Checkout(ctx, src, req.HeadSHA, fmt.Sprintf("config-event-%d", eventID))
 	if err != nil {
 		return nil, nil, err
@@ -105,7 +106,8 @@ func (f *Flow) loadConfig(ctx context.Context, src workspace.Source, req Request
 // (without a job) until the lock passes to this MR. On a forge: the
 // merge request may be planned (mayPlan), is planned as it is now, and
 // its gate is set when there is nothing to plan.
-func (f *Flow) planMR(ctx context.Context, ev store.Event, req Request) error {
+func (pl planner) planMR(ctx context.Context, ev store.Event, req Request) error {
+	f := pl.f
 	src, err := f.source(ctx, req.Repo)
 	if err != nil {
 		return err
@@ -115,30 +117,30 @@ func (f *Flow) planMR(ctx context.Context, ev store.Event, req Request) error {
 		return err
 	}
 	if fg != nil {
-		if ok, err := f.mayPlan(ctx, fg, path, mr, req); !ok {
+		if ok, err := pl.mayPlan(ctx, fg, path, mr, req); !ok {
 			return err
 		}
 		// Plan what the merge request is now, whatever push the event was for.
 		req.HeadSHA, req.BaseSHA = mr.HeadSHA, mr.BaseSHA
 	}
-	cfg, patterns, err := f.loadConfig(ctx, src, req, ev.ID)
+	cfg, patterns, err := pl.loadConfig(ctx, src, req, ev.ID)
 	if err != nil {
 		return err
 	}
-	names, err := f.projectsToPlan(ctx, src, req, cfg, patterns)
+	names, err := pl.projectsToPlan(ctx, src, req, cfg, patterns)
 	if err != nil {
 		return err
 	}
 	if n := f.MaxProjectsPerMR; n > 0 && len(names) > n {
-		return f.tooManyProjects(ctx, fg, path, mr, req, names)
+		return pl.tooManyProjects(ctx, fg, path, mr, req, names)
 	}
-	planOnly, err := f.planOnly(ctx, fg, path, mr)
+	planOnly, err := pl.planOnly(ctx, fg, path, mr)
 	if err != nil {
 		return err
 	}
 	for _, name := range names {
 		p, _ := cfg.Project(name)
-		if err := f.queuePlan(ctx, req, p, planOnly); err != nil {
+		if err := pl.queuePlan(ctx, req, p, planOnly); err != nil {
 			return err
 		}
 	}
@@ -159,7 +161,8 @@ func (f *Flow) planMR(ctx context.Context, ev store.Event, req Request) error {
 // refusal is answered); a merge request from a fork is planned only on a
 // maintainer's comment (a notice says so, and its gate fails: not
 // planned, it must not pass for one that changes nothing).
-func (f *Flow) mayPlan(ctx context.Context, fg forge.Forge, path string, mr *forge.MergeRequest, req Request) (bool, error) {
+func (pl planner) mayPlan(ctx context.Context, fg forge.Forge, path string, mr *forge.MergeRequest, req Request) (bool, error) {
+	f := pl.f
 	switch {
 	case mr.State != forge.MROpen:
 		f.Log.Info("not planning a merge request that is not open", "repo", req.Repo, "mr", req.MR, "state", mr.State)
@@ -183,7 +186,8 @@ func (f *Flow) mayPlan(ctx context.Context, fg forge.Forge, path string, mr *for
 // projectsToPlan names, in dependency order, the projects a request
 // plans: those it names (`-p`), or those the merge request's changed
 // files touch, and those whose entry in sluice.yaml it changed.
-func (f *Flow) projectsToPlan(ctx context.Context, src workspace.Source, req Request, cfg *repoconfig.Config, patterns map[string][]string) ([]string, error) {
+func (pl planner) projectsToPlan(ctx context.Context, src workspace.Source, req Request, cfg *repoconfig.Config, patterns map[string][]string) ([]string, error) {
+	f := pl.f
 	if len(req.Projects) > 0 {
 		for _, n := range req.Projects {
 			if _, ok := cfg.Project(n); !ok {
@@ -210,7 +214,7 @@ func (f *Flow) projectsToPlan(ctx context.Context, src workspace.Source, req Req
 		names = append(names, hit.Project)
 	}
 	if slices.Contains(paths, repoconfig.FileName) {
-		changed, err := f.settingsChanged(ctx, src, req, cfg)
+		changed, err := pl.settingsChanged(ctx, src, req, cfg)
 		if err != nil {
 			return nil, err
 		}
@@ -222,7 +226,8 @@ func (f *Flow) projectsToPlan(ctx context.Context, src workspace.Source, req Req
 // planOnly says whether a merge request merges into a branch Sluice does
 // not apply from: it is planned at most, and takes no project lock (see
 // admitPlan). A plain git repository's are applied.
-func (f *Flow) planOnly(ctx context.Context, fg forge.Forge, path string, mr *forge.MergeRequest) (bool, error) {
+func (pl planner) planOnly(ctx context.Context, fg forge.Forge, path string, mr *forge.MergeRequest) (bool, error) {
+	f := pl.f
 	if fg == nil {
 		return false, nil
 	}
@@ -238,12 +243,12 @@ func (f *Flow) planOnly(ctx context.Context, fg forge.Forge, path string, mr *fo
 // base's: a change to sluice.yaml affects those only, not every project it
 // configures. When either side's entries cannot be read (no sluice.yaml,
 // one that is not valid YAML), every project counts as changed.
-func (f *Flow) settingsChanged(ctx context.Context, src workspace.Source, req Request, cfg *repoconfig.Config) ([]string, error) {
-	before, err := f.entriesAt(ctx, src, req.BaseSHA)
+func (pl planner) settingsChanged(ctx context.Context, src workspace.Source, req Request, cfg *repoconfig.Config) ([]string, error) {
+	before, err := pl.entriesAt(ctx, src, req.BaseSHA)
 	if err != nil {
 		return nil, err
 	}
-	now, err := f.entriesAt(ctx, src, req.HeadSHA)
+	now, err := pl.entriesAt(ctx, src, req.HeadSHA)
 	if err != nil {
 		return nil, err
 	}
@@ -260,7 +265,8 @@ func (f *Flow) settingsChanged(ctx context.Context, src workspace.Source, req Re
 // entry the same as any other) when the commit has none or they cannot be
 // read (too large, not YAML). Only a failure to read the commit is an
 // error.
-func (f *Flow) entriesAt(ctx context.Context, src workspace.Source, commit string) (repoconfig.Entries, error) {
+func (pl planner) entriesAt(ctx context.Context, src workspace.Source, commit string) (repoconfig.Entries, error) {
+	f := pl.f
 	if commit == "" {
 		return nil, nil
 	}
@@ -290,7 +296,8 @@ func (f *Flow) entriesAt(ctx context.Context, src workspace.Source, commit strin
 // must not queue a thousand plans in front of everyone else. Nothing is
 // planned and no lock is taken; the merge request is told, in one notice
 // kept up to date, how many projects it touches, the cap and what to do.
-func (f *Flow) tooManyProjects(ctx context.Context, fg forge.Forge, path string, mr *forge.MergeRequest, req Request, names []string) error {
+func (pl planner) tooManyProjects(ctx context.Context, fg forge.Forge, path string, mr *forge.MergeRequest, req Request, names []string) error {
+	f := pl.f
 	limit := f.MaxProjectsPerMR
 	what := "touches"
 	if len(req.Projects) > 0 {
@@ -340,7 +347,8 @@ func (f *Flow) notice(ctx context.Context, fg forge.Forge, path string, req Requ
 // queuePlan creates the plan run of one project (once per head and base)
 // and enqueues it if the MR holds the project's lock, or takes none
 // (planOnly: it merges into a branch Sluice does not apply from).
-func (f *Flow) queuePlan(ctx context.Context, req Request, p *repoconfig.Project, planOnly bool) error {
+func (pl planner) queuePlan(ctx context.Context, req Request, p *repoconfig.Project, planOnly bool) error {
+	f := pl.f
 	ws := p.EngineWorkspace()
 	existing, err := f.Store.ListRuns(ctx, store.RunFilter{Repo: req.Repo, MR: req.MR, Project: p.Name, Workspace: ws, Kind: store.KindPlan, HeadSHA: req.HeadSHA, Limit: 20})
 	if err != nil {
