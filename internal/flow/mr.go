@@ -157,8 +157,8 @@ func (pl planner) planMR(ctx context.Context, ev store.Event, req Request) error
 }
 
 // mayPlan says whether a forge's merge request is planned on this
-// request: it must be open; a comment's author needs write access (the
-// refusal is answered); a merge request from a fork is planned only on a
+// request: it must be open (a comment asking for more is answered); a
+// comment's author needs write access (the refusal is answered); a merge request from a fork is planned only on a
 // maintainer's comment (a notice says so, and its gate fails: not
 // planned, it must not pass for one that changes nothing).
 func (pl planner) mayPlan(ctx context.Context, fg forge.Forge, path string, mr *forge.MergeRequest, req Request) (bool, error) {
@@ -166,7 +166,12 @@ func (pl planner) mayPlan(ctx context.Context, fg forge.Forge, path string, mr *
 	switch {
 	case mr.State != forge.MROpen:
 		f.Log.Info("not planning a merge request that is not open", "repo", req.Repo, "mr", req.MR, "state", mr.State)
-		return false, nil
+		if !req.ByComment {
+			return false, nil
+		}
+		// A person asked: say why nothing happens, and what to do.
+		return false, fg.Reply(ctx, path, req.MR, fmt.Sprintf("@%s, this merge request is %s, and Sluice plans open merge requests only: "+
+			"plan its projects from a new merge request (comment `sluice plan -p NAME` on it).", req.Actor, mr.State))
 	case req.ByComment:
 		perm, err := fg.Permission(ctx, path, req.Actor)
 		if err != nil {

@@ -389,3 +389,25 @@ func TestInterruptedApplyIsToldAndItsPlanFileGoes(t *testing.T) {
 		t.Errorf("the comment does not say to release the lock and plan from a new pull request:\n%s", c)
 	}
 }
+
+// TestPlanCommentOnAMergedMergeRequestIsAnswered: a merged merge request
+// is never planned again; a person who asks is told so, and what to do.
+func TestPlanCommentOnAMergedMergeRequestIsAnswered(t *testing.T) {
+	e, _ := newSettleEnv(t)
+	e.plan()
+	e.merge()
+	before := len(e.replies())
+	runs, err := e.st.ListRuns(t.Context(), store.RunFilter{Repo: depRepo, MR: 7, Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.comment("bob", ActionPlan, "net")
+	r := e.replies()
+	if len(r) != before+1 || !strings.Contains(r[len(r)-1], "@bob, this pull request is merged, and Sluice plans open pull requests only: plan its projects from a new pull request") {
+		t.Errorf("replies = %q, want the plan request answered", r)
+	}
+	after, err := e.st.ListRuns(t.Context(), store.RunFilter{Repo: depRepo, MR: 7, Limit: 100})
+	if err != nil || len(after) != len(runs) {
+		t.Errorf("%d runs after the comment (%v), want %d: a merged merge request is not planned", len(after), err, len(runs))
+	}
+}
