@@ -183,23 +183,10 @@ func (f *Flow) runQueuedApplies(ctx context.Context, repo string, number int64) 
 // runQueuedAppliesWith is runQueuedApplies enqueuing the runs free to go with enqueue.
 func (f *Flow) runQueuedAppliesWith(ctx context.Context, repo string, number int64, enqueue func(context.Context, int64) error) error {
 	defer f.busy.lock("run queued applies " + subject(repo, number, ""))()
-	states, err := f.projectStates(ctx, repo, number)
+	states, waiting, err := f.queuedApplies(ctx, repo, number)
 	if err != nil {
 		return err
 	}
-	queued, err := f.allRuns(ctx, store.RunFilter{Repo: repo, MR: number, Kind: store.KindApply, State: store.StateQueued})
-	if err != nil {
-		return err
-	}
-	var waiting []projectState
-	for i := len(queued) - 1; i >= 0; i-- { // oldest first
-		st, err := f.applyState(ctx, states, queued[i])
-		if err != nil {
-			return err
-		}
-		waiting = append(waiting, st)
-	}
-
 	var (
 		mr      *forge.MergeRequest
 		fg      forge.Forge
@@ -208,54 +195,91 @@ func (f *Flow) runQueuedAppliesWith(ctx context.Context, repo string, number int
 		blocked []string
 	)
 	for _, st := range byDependency(waiting) {
-		a := st.Apply
 		h := holdOf(st, states, nil)
 		switch {
 		case h.Waits():
 			continue
 		case !h.Blocks():
-			if err := enqueue(ctx, a.ID); err != nil {
+			if err := enqueue(ctx, st.Apply.ID); err != nil {
 				return err
 			}
 			continue
 		}
 		if !asked {
 			asked = true
-			var err error
 			if fg, path, mr, err = f.forgeMR(ctx, repo, number); err != nil {
 				// The reason is still given, without what to do next.
 				f.Log.Warn("reading the merge request to explain a cancelled apply failed", "repo", repo, "mr", number, "err", err)
 				fg, mr = nil, nil
 			}
 		}
-		why := h.why(st.Project, mr)
-		if _, err := f.Store.FinishRun(ctx, a.ID, store.StateCancelled, why, nil); err != nil {
-			if errors.Is(err, store.ErrConflict) {
-				continue // it started, or someone else ended it
-			}
+		line, err := f.cancelHeld(ctx, st, h, mr)
+		if err != nil {
 			return err
 		}
-		// The states that depend on this one see it cancelled (a is
-		// theirs when it is its project's latest apply).
-		a.State, a.Error = store.StateCancelled, why
-		f.Log.Warn("apply run cancelled: what it depends on was not applied", "run", a.ID, "repo", repo, "mr", number, "project", st.Project, "reason", why)
-		if _, err := f.Audit.Record(ctx, "sluice", "apply.cancelled", subject(repo, number, st.Project),
-			map[string]any{"run": a.ID, "plan": a.PlanID, "depends_on": h.Dep, "reason": why}); err != nil {
-			return err
+		if line != "" {
+			blocked = append(blocked, line)
 		}
-		blocked = append(blocked, fmt.Sprintf("`%s`: %s", st.Project, strings.TrimPrefix(why, "not applied: ")))
 	}
-	if len(blocked) == 0 || fg == nil || mr == nil {
-		return nil
+	if len(blocked) > 0 && fg != nil && mr != nil {
+		f.replyCancelled(ctx, fg, path, mr, blocked)
 	}
+	return nil
+}
+
+// queuedApplies returns the states of a merge request's projects and,
+// oldest first, those of its queued apply runs.
+func (f *Flow) queuedApplies(ctx context.Context, repo string, number int64) (states, waiting []projectState, err error) {
+	if states, err = f.projectStates(ctx, repo, number); err != nil {
+		return nil, nil, err
+	}
+	queued, err := f.allRuns(ctx, store.RunFilter{Repo: repo, MR: number, Kind: store.KindApply, State: store.StateQueued})
+	if err != nil {
+		return nil, nil, err
+	}
+	for i := len(queued) - 1; i >= 0; i-- { // oldest first
+		st, err := f.applyState(ctx, states, queued[i])
+		if err != nil {
+			return nil, nil, err
+		}
+		waiting = append(waiting, st)
+	}
+	return states, waiting, nil
+}
+
+// cancelHeld cancels the queued apply of st, which hold h keeps from
+// ever running, audited, and returns the line that tells people ("" when
+// the run started meanwhile, or someone else ended it).
+func (f *Flow) cancelHeld(ctx context.Context, st projectState, h hold, mr *forge.MergeRequest) (string, error) {
+	a := st.Apply
+	why := h.why(st.Project, mr)
+	if _, err := f.Store.FinishRun(ctx, a.ID, store.StateCancelled, why, nil); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return "", nil
+		}
+		return "", err
+	}
+	// The states that depend on this one see it cancelled (a is theirs
+	// when it is its project's latest apply).
+	a.State, a.Error = store.StateCancelled, why
+	f.Log.Warn("apply run cancelled: what it depends on was not applied", "run", a.ID, "repo", a.Repo, "mr", a.MR, "project", st.Project, "reason", why)
+	if _, err := f.Audit.Record(ctx, "sluice", "apply.cancelled", subject(a.Repo, a.MR, st.Project),
+		map[string]any{"run": a.ID, "plan": a.PlanID, "depends_on": h.Dep, "reason": why}); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("`%s`: %s", st.Project, strings.TrimPrefix(why, "not applied: ")), nil
+}
+
+// replyCancelled tells the merge request which applies were cancelled;
+// a failure is logged (the comment says it too).
+func (f *Flow) replyCancelled(ctx context.Context, fg forge.Forge, path string, mr *forge.MergeRequest, blocked []string) {
 	msg := "These projects were not applied:\n\n- " + strings.Join(blocked, "\n- ")
 	if mr.State == forge.MRMerged {
 		msg += "\n\nThe project locks stay with this merge request until a person has checked the state and released them (`sluice unlock -p NAME`)."
 	}
-	if err := fg.Reply(ctx, path, number, msg); err != nil {
-		f.Log.Warn("replying about cancelled applies failed", "repo", repo, "mr", number, "err", err)
+	if err := fg.Reply(ctx, path, mr.Number, msg); err != nil {
+		f.Log.Warn("replying about cancelled applies failed", "repo", mr.Repo, "mr", mr.Number, "err", err)
 	}
-	return nil
 }
 
 // runQueuedAppliesAfter is runQueuedApplies once apply run r has ended; a failure is
