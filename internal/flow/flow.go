@@ -172,6 +172,12 @@ type planner struct{ f *Flow }
 
 func (f *Flow) planner() planner { return planner{f} }
 
+// runner carries out plan and apply runs: their admission, checkout and
+// start, the steps (steps.go), and what follows an apply (settle).
+type runner struct{ f *Flow }
+
+func (f *Flow) runs() runner { return runner{f} }
+
 // locker keeps the project locks: who holds each, who waits, and
 // passing a released lock to the merge request next in its queue, whose
 // waiting plan then starts.

@@ -85,7 +85,7 @@ func (f *Flow) interrupted(ctx context.Context, r store.Run) error {
 			f.Log.Warn("interrupted plan not queued again: a newer plan run of the project exists", "run", r.ID, "newer_run", newer, "repo", r.Repo, "mr", r.MR, "project", r.Project)
 			break
 		}
-		id, err := f.planAgain(ctx, r)
+		id, err := f.runs().planAgain(ctx, r)
 		if err != nil {
 			return err
 		}
@@ -201,12 +201,12 @@ func (f *Flow) supersededBy(ctx context.Context, r store.Run) (int64, error) {
 // probeLock asks the engine, in the interrupted apply's workspace, whether
 // a state lock is held and by which id. Best effort: "" when unknown.
 func (f *Flow) probeLock(ctx context.Context, r store.Run) string {
-	tree, err := f.checkout(ctx, r)
+	tree, err := f.runs().checkout(ctx, r)
 	if err != nil {
 		return ""
 	}
 	defer func() { _ = f.Workspaces.Remove(context.WithoutCancel(ctx), tree) }()
-	p, _, err := f.project(tree, r)
+	p, _, err := f.runs().project(tree, r)
 	if err != nil {
 		return ""
 	}

@@ -70,7 +70,8 @@ func workspaceKey(repo string) string {
 // checkout prepares the run's code in a worktree of its own, so runs of
 // the same merge request never share files. The engine's working data
 // lives in stateDir, shared by the project's runs, so init is reused.
-func (f *Flow) checkout(ctx context.Context, r store.Run) (*workspace.Tree, error) {
+func (rn runner) checkout(ctx context.Context, r store.Run) (*workspace.Tree, error) {
+	f := rn.f
 	src, err := f.source(ctx, r.Repo)
 	if err != nil {
 		return nil, err
@@ -102,7 +103,8 @@ func (f *Flow) lockWorkData(ctx context.Context, r store.Run) (func(), error) {
 
 // project reads the run's project from sluice.yaml in its checkout, and
 // the masks to hide in its output, compiled.
-func (f *Flow) project(tree *workspace.Tree, r store.Run) (*repoconfig.Project, []*regexp.Regexp, error) {
+func (rn runner) project(tree *workspace.Tree, r store.Run) (*repoconfig.Project, []*regexp.Regexp, error) {
+	f := rn.f
 	cfg, _, err := f.configs.get("head\x00"+r.Repo+"\x00"+r.HeadSHA, func() (*repoconfig.Config, string, error) {
 		cfg, err := repoconfig.Load(os.DirFS(tree.Dir))
 		return cfg, "", err
@@ -130,11 +132,12 @@ type started struct {
 // transient failure (retried, the run stays queued), a permanent one (the
 // run is cancelled), or a run someone else started. done releases
 // everything start took.
-func (f *Flow) start(ctx context.Context, r store.Run) (*started, func(), error) {
-	tree, err := f.checkout(ctx, r)
+func (rn runner) start(ctx context.Context, r store.Run) (*started, func(), error) {
+	f := rn.f
+	tree, err := rn.checkout(ctx, r)
 	if err != nil {
 		if permanent.Is(err) {
-			return nil, nil, f.cancelUnstarted(ctx, r, err)
+			return nil, nil, rn.cancelUnstarted(ctx, r, err)
 		}
 		return nil, nil, err
 	}
@@ -460,7 +463,8 @@ const applyAuditWindow = 10 * time.Minute
 // Otherwise (a retry, or the job of a recovery pass) the entry is looked
 // for, and recorded now when the job that applied did not record it: it
 // failed to, or its server died first.
-func (f *Flow) settle(ctx context.Context, r store.Run, audited bool) error {
+func (rn runner) settle(ctx context.Context, r store.Run, audited bool) error {
+	f := rn.f
 	// The applies that waited for this one may go now.
 	f.runQueuedAppliesAfter(ctx, r)
 	if err := f.afterApply(ctx, r); err != nil {
@@ -468,7 +472,7 @@ func (f *Flow) settle(ctx context.Context, r store.Run, audited bool) error {
 		case permanent.Is(err):
 			f.Log.Warn("what follows a succeeded apply cannot be done", "run", r.ID, "repo", r.Repo, "mr", r.MR, "project", r.Project, "err", err)
 		case ctx.Err() == nil && r.FinishedAt != nil && f.now().Sub(*r.FinishedAt) >= settleAbandonAfter:
-			if err := f.abandonSettle(ctx, r, err); err != nil {
+			if err := rn.abandonSettle(ctx, r, err); err != nil {
 				return err
 			}
 		default:
@@ -479,7 +483,7 @@ func (f *Flow) settle(ctx context.Context, r store.Run, audited bool) error {
 	// never has to look for an entry written long after the apply: only
 	// one whose SettleRun failed right after may record it twice.
 	if !audited {
-		if err := f.auditApplyLate(ctx, r); err != nil {
+		if err := rn.auditApplyLate(ctx, r); err != nil {
 			return err
 		}
 	}
@@ -491,7 +495,8 @@ func (f *Flow) settle(ctx context.Context, r store.Run, audited bool) error {
 // audited (apply.settle_abandoned) and logged as an error saying what was
 // not done, and the run then settles, so that it is not tried again
 // without end.
-func (f *Flow) abandonSettle(ctx context.Context, r store.Run, cause error) error {
+func (rn runner) abandonSettle(ctx context.Context, r store.Run, cause error) error {
+	f := rn.f
 	f.Log.Error("giving up on what follows a succeeded apply: the forge kept failing for a day since it ended "+
 		"(a revoked token? an uninstalled App?). Not done: the merge request's comment and statuses; on a merged merge request, "+
 		"the release of the locks of its projects with nothing left to apply, which may still be held (release them with `sluice locks release`), "+
@@ -505,8 +510,9 @@ func (f *Flow) abandonSettle(ctx context.Context, r store.Run, cause error) erro
 
 // auditApplyLate records the audit entry "apply" of succeeded apply run r
 // unless it is in the log already.
-func (f *Flow) auditApplyLate(ctx context.Context, r store.Run) error {
-	found, err := f.applyAudited(ctx, r)
+func (rn runner) auditApplyLate(ctx context.Context, r store.Run) error {
+	f := rn.f
+	found, err := rn.applyAudited(ctx, r)
 	if err != nil || found {
 		return err
 	}
@@ -526,7 +532,8 @@ func (f *Flow) auditApplyLate(ctx context.Context, r store.Run) error {
 // in the log. The job that applied records it right after the run
 // finished, so it is looked for among the entries of the minutes around
 // then (applyAuditWindow), not the whole log.
-func (f *Flow) applyAudited(ctx context.Context, r store.Run) (bool, error) {
+func (rn runner) applyAudited(ctx context.Context, r store.Run) (bool, error) {
+	f := rn.f
 	if r.FinishedAt == nil {
 		return false, nil
 	}
@@ -561,7 +568,8 @@ func (f *Flow) applyAudited(ctx context.Context, r store.Run) (bool, error) {
 }
 
 // cancelUnstarted ends, cancelled, a run that never started.
-func (f *Flow) cancelUnstarted(ctx context.Context, r store.Run, cause error) error {
+func (rn runner) cancelUnstarted(ctx context.Context, r store.Run, cause error) error {
+	f := rn.f
 	if _, err := f.Store.FinishRun(ctx, r.ID, store.StateCancelled, f.scrub(cause.Error()), nil); err != nil && !errors.Is(err, store.ErrConflict) {
 		return err
 	}
@@ -605,7 +613,7 @@ func (f *Flow) finishFailed(ctx context.Context, r store.Run, logs *logWriter, c
 			return err
 		}
 		if newer == 0 {
-			if _, err := f.planAgain(context.WithoutCancel(ctx), r); err != nil {
+			if _, err := f.runs().planAgain(context.WithoutCancel(ctx), r); err != nil {
 				return err
 			}
 		}
@@ -623,7 +631,8 @@ func (f *Flow) finishFailed(ctx context.Context, r store.Run, logs *logWriter, c
 
 // planAgain creates and enqueues a new plan run of what plan run r was to
 // plan, for a run that a stopping or dead server cut short.
-func (f *Flow) planAgain(ctx context.Context, r store.Run) (int64, error) {
+func (rn runner) planAgain(ctx context.Context, r store.Run) (int64, error) {
+	f := rn.f
 	nr, err := f.Store.CreateRun(ctx, store.Run{
 		Kind: store.KindPlan, Repo: r.Repo, MR: r.MR, Project: r.Project, Workspace: r.Workspace, Dir: r.Dir,
 		HeadSHA: r.HeadSHA, BaseSHA: r.BaseSHA, Actor: r.Actor,

@@ -44,14 +44,15 @@ type job struct {
 	artifact string
 }
 
-func (f *Flow) newJob(st *started) job {
+func (rn runner) newJob(st *started) job {
+	f := rn.f
 	return job{f: f, started: st, artifact: f.private(st.run, ".plan")}
 }
 
 // readProject reads the run's project and masks from the checkout, hides
 // the masks in its log from now on, and finds the project's engine.
 func (j *job) readProject(context.Context) error {
-	p, masks, err := j.f.project(j.tree, j.run)
+	p, masks, err := j.f.runs().project(j.tree, j.run)
 	if err != nil {
 		return err
 	}
@@ -71,16 +72,16 @@ func (j *job) dir() string {
 // more (already started, cancelled) is left alone, so a repeated job is
 // harmless.
 func (f *Flow) HandlePlan(ctx context.Context, runID int64) error {
-	r, ok, err := f.admitPlan(ctx, runID)
+	r, ok, err := f.runs().admitPlan(ctx, runID)
 	if !ok {
 		return err
 	}
-	st, done, err := f.start(ctx, r)
+	st, done, err := f.runs().start(ctx, r)
 	if st == nil {
 		return err
 	}
 	defer done()
-	j := &planJob{job: f.newJob(st)}
+	j := &planJob{job: f.runs().newJob(st)}
 	defer os.Remove(j.artifact)
 	if err := runSteps(ctx, j.readProject, j.plan, j.seal, j.readRules); err != nil {
 		return f.finishFailed(ctx, j.run, j.logs, err)
@@ -94,7 +95,8 @@ func (f *Flow) HandlePlan(ctx context.Context, runID int64) error {
 // holds a lock, which would keep the merge requests that can be applied
 // waiting for one that never is). A run that waits for the lock goes
 // when the lock's release enqueues it again.
-func (f *Flow) admitPlan(ctx context.Context, runID int64) (store.Run, bool, error) {
+func (rn runner) admitPlan(ctx context.Context, runID int64) (store.Run, bool, error) {
+	f := rn.f
 	r, err := f.Store.GetRun(ctx, runID)
 	if err != nil || r.State != store.StateQueued {
 		return r, false, err
@@ -224,16 +226,16 @@ func (j *planJob) record(ctx context.Context) error {
 // did not settle (the forge failed, the server died in between) settles
 // it.
 func (f *Flow) HandleApply(ctx context.Context, runID int64) error {
-	r, plan, ok, err := f.admitApply(ctx, runID)
+	r, plan, ok, err := f.runs().admitApply(ctx, runID)
 	if !ok {
 		return err
 	}
-	st, done, err := f.start(ctx, r)
+	st, done, err := f.runs().start(ctx, r)
 	if st == nil {
 		return err
 	}
 	defer done()
-	j := &applyJob{job: f.newJob(st), plan: plan}
+	j := &applyJob{job: f.runs().newJob(st), plan: plan}
 	defer os.Remove(j.artifact)
 	if err := runSteps(ctx, j.claim, j.readProject, j.unseal, j.apply); err != nil {
 		return f.finishFailed(ctx, j.run, j.logs, err)
@@ -247,23 +249,24 @@ func (f *Flow) HandleApply(ctx context.Context, runID int64) error {
 // request no longer holds the project's lock, is cancelled; one whose
 // dependencies are not applied waits or is cancelled
 // (dependenciesAllow).
-func (f *Flow) admitApply(ctx context.Context, runID int64) (store.Run, store.Plan, bool, error) {
+func (rn runner) admitApply(ctx context.Context, runID int64) (store.Run, store.Plan, bool, error) {
+	f := rn.f
 	r, err := f.Store.GetRun(ctx, runID)
 	switch {
 	case err != nil:
 		return r, store.Plan{}, false, err
 	case r.State != store.StateQueued:
 		if r.Kind == store.KindApply && r.State == store.StateSucceeded && r.SettledAt == nil {
-			return r, store.Plan{}, false, f.settle(ctx, r, false)
+			return r, store.Plan{}, false, rn.settle(ctx, r, false)
 		}
 		return r, store.Plan{}, false, nil
 	}
 	plan, err := f.Store.GetPlan(ctx, r.PlanID)
 	switch {
 	case err != nil:
-		return r, plan, false, f.cancelUnstarted(ctx, r, fmt.Errorf("the plan to apply is gone: %w", err))
+		return r, plan, false, rn.cancelUnstarted(ctx, r, fmt.Errorf("the plan to apply is gone: %w", err))
 	case plan.Discarded || plan.HeadSHA != r.HeadSHA || plan.BaseSHA != r.BaseSHA:
-		return r, plan, false, f.cancelUnstarted(ctx, r, errors.New("the plan is no longer current (a newer push or a closed merge request replaced it); plan again"))
+		return r, plan, false, rn.cancelUnstarted(ctx, r, errors.New("the plan is no longer current (a newer push or a closed merge request replaced it); plan again"))
 	}
 	// The decision checked the lock; a person may have released it since.
 	// The lock is the plan run's (an apply run names no directory).
@@ -273,11 +276,11 @@ func (f *Flow) admitApply(ctx context.Context, runID int64) (store.Run, store.Pl
 	}
 	if why, err := f.lockLost(ctx, planRun, false); err != nil || why != "" {
 		if err == nil {
-			err = f.cancelUnstarted(ctx, r, errors.New("not applied: "+why))
+			err = rn.cancelUnstarted(ctx, r, errors.New("not applied: "+why))
 		}
 		return r, plan, false, err
 	}
-	ok, err := f.dependenciesAllow(ctx, r)
+	ok, err := rn.dependenciesAllow(ctx, r)
 	return r, plan, ok, err
 }
 
@@ -285,7 +288,8 @@ func (f *Flow) admitApply(ctx context.Context, runID int64) (store.Run, store.Pl
 // applied, as they must be first. Only a run free to go is enqueued
 // (runQueuedApplies), but a job may come early or late: one that must
 // wait is retried, one that can never run is cancelled.
-func (f *Flow) dependenciesAllow(ctx context.Context, r store.Run) (bool, error) {
+func (rn runner) dependenciesAllow(ctx context.Context, r store.Run) (bool, error) {
+	f := rn.f
 	h, err := f.applyHold(ctx, r)
 	switch {
 	case err != nil:
@@ -367,5 +371,5 @@ func (j *applyJob) record(ctx context.Context) error {
 		// then (settle, audited false).
 		return err
 	}
-	return f.settle(ctx, r, true)
+	return f.runs().settle(ctx, r, true)
 }
