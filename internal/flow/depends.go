@@ -176,14 +176,16 @@ func byDependency(states []projectState) []projectState {
 // never run are cancelled with the reason, answered on the forge and
 // audited. Called after a decision creates apply runs, when an apply run
 // ends, and by Recover (through runQueuedAppliesWith); it is idempotent.
-func (f *Flow) runQueuedApplies(ctx context.Context, repo string, number int64) error {
-	return f.runQueuedAppliesWith(ctx, repo, number, f.Jobs.EnqueueApply)
+func (aq applyQueue) runQueuedApplies(ctx context.Context, repo string, number int64) error {
+	f := aq.f
+	return aq.runQueuedAppliesWith(ctx, repo, number, f.Jobs.EnqueueApply)
 }
 
 // runQueuedAppliesWith is runQueuedApplies enqueuing the runs free to go with enqueue.
-func (f *Flow) runQueuedAppliesWith(ctx context.Context, repo string, number int64, enqueue func(context.Context, int64) error) error {
+func (aq applyQueue) runQueuedAppliesWith(ctx context.Context, repo string, number int64, enqueue func(context.Context, int64) error) error {
+	f := aq.f
 	defer f.busy.lock("run queued applies " + subject(repo, number, ""))()
-	states, waiting, err := f.queuedApplies(ctx, repo, number)
+	states, waiting, err := aq.queuedApplies(ctx, repo, number)
 	if err != nil {
 		return err
 	}
@@ -213,7 +215,7 @@ func (f *Flow) runQueuedAppliesWith(ctx context.Context, repo string, number int
 				fg, mr = nil, nil
 			}
 		}
-		line, err := f.cancelHeld(ctx, st, h, mr)
+		line, err := aq.cancelHeld(ctx, st, h, mr)
 		if err != nil {
 			return err
 		}
@@ -222,14 +224,15 @@ func (f *Flow) runQueuedAppliesWith(ctx context.Context, repo string, number int
 		}
 	}
 	if len(blocked) > 0 && fg != nil && mr != nil {
-		f.replyCancelled(ctx, fg, path, mr, blocked)
+		aq.replyCancelled(ctx, fg, path, mr, blocked)
 	}
 	return nil
 }
 
 // queuedApplies returns the states of a merge request's projects and,
 // oldest first, those of its queued apply runs.
-func (f *Flow) queuedApplies(ctx context.Context, repo string, number int64) (states, waiting []projectState, err error) {
+func (aq applyQueue) queuedApplies(ctx context.Context, repo string, number int64) (states, waiting []projectState, err error) {
+	f := aq.f
 	if states, err = f.projectStates(ctx, repo, number); err != nil {
 		return nil, nil, err
 	}
@@ -238,7 +241,7 @@ func (f *Flow) queuedApplies(ctx context.Context, repo string, number int64) (st
 		return nil, nil, err
 	}
 	for i := len(queued) - 1; i >= 0; i-- { // oldest first
-		st, err := f.applyState(ctx, states, queued[i])
+		st, err := aq.applyState(ctx, states, queued[i])
 		if err != nil {
 			return nil, nil, err
 		}
@@ -250,7 +253,8 @@ func (f *Flow) queuedApplies(ctx context.Context, repo string, number int64) (st
 // cancelHeld cancels the queued apply of st, which hold h keeps from
 // ever running, audited, and returns the line that tells people ("" when
 // the run started meanwhile, or someone else ended it).
-func (f *Flow) cancelHeld(ctx context.Context, st projectState, h hold, mr *forge.MergeRequest) (string, error) {
+func (aq applyQueue) cancelHeld(ctx context.Context, st projectState, h hold, mr *forge.MergeRequest) (string, error) {
+	f := aq.f
 	a := st.Apply
 	why := h.why(st.Project, mr)
 	if _, err := f.Store.FinishRun(ctx, a.ID, store.StateCancelled, why, nil); err != nil {
@@ -272,7 +276,8 @@ func (f *Flow) cancelHeld(ctx context.Context, st projectState, h hold, mr *forg
 
 // replyCancelled tells the merge request which applies were cancelled;
 // a failure is logged (the comment says it too).
-func (f *Flow) replyCancelled(ctx context.Context, fg forge.Forge, path string, mr *forge.MergeRequest, blocked []string) {
+func (aq applyQueue) replyCancelled(ctx context.Context, fg forge.Forge, path string, mr *forge.MergeRequest, blocked []string) {
+	f := aq.f
 	msg := "These projects were not applied:\n\n- " + strings.Join(blocked, "\n- ")
 	if mr.State == forge.MRMerged {
 		msg += "\n\nThe project locks stay with this merge request until a person has checked the state and released them (`sluice unlock -p NAME`)."
@@ -285,23 +290,25 @@ func (f *Flow) replyCancelled(ctx context.Context, fg forge.Forge, path string, 
 // runQueuedAppliesAfter is runQueuedApplies once apply run r has ended; a failure is
 // logged, not returned: the run is done, and the next recovery pass
 // runs the merge request's queued applies again.
-func (f *Flow) runQueuedAppliesAfter(ctx context.Context, r store.Run) {
+func (aq applyQueue) runQueuedAppliesAfter(ctx context.Context, r store.Run) {
+	f := aq.f
 	if r.Kind != store.KindApply {
 		return
 	}
-	if err := f.runQueuedApplies(context.WithoutCancel(ctx), r.Repo, r.MR); err != nil {
+	if err := aq.runQueuedApplies(context.WithoutCancel(ctx), r.Repo, r.MR); err != nil {
 		f.Log.Warn("starting the applies that waited for this one failed; the next recovery pass does it", "run", r.ID, "repo", r.Repo, "mr", r.MR, "err", err)
 	}
 }
 
 // applyHold is the hold on apply run r from what its project depends on:
 // holdNone when it may go.
-func (f *Flow) applyHold(ctx context.Context, r store.Run) (hold, error) {
+func (aq applyQueue) applyHold(ctx context.Context, r store.Run) (hold, error) {
+	f := aq.f
 	states, err := f.projectStates(ctx, r.Repo, r.MR)
 	if err != nil {
 		return hold{}, err
 	}
-	st, err := f.applyState(ctx, states, r)
+	st, err := aq.applyState(ctx, states, r)
 	if err != nil {
 		return hold{}, err
 	}
@@ -313,7 +320,8 @@ func (f *Flow) applyHold(ctx context.Context, r store.Run) (hold, error) {
 // (a is then that state's Apply, shared), else one made from a's plan and
 // the run that made it (a newer plan run of the project failed, say, or
 // is still planning).
-func (f *Flow) applyState(ctx context.Context, states []projectState, a store.Run) (projectState, error) {
+func (aq applyQueue) applyState(ctx context.Context, states []projectState, a store.Run) (projectState, error) {
+	f := aq.f
 	for _, st := range states {
 		if st.Apply != nil && st.Apply.ID == a.ID {
 			return st, nil

@@ -178,6 +178,13 @@ type runner struct{ f *Flow }
 
 func (f *Flow) runs() runner { return runner{f} }
 
+// applyQueue carries a merge request's queued apply runs on, in
+// dependency order: those free to go are enqueued, those waiting for a
+// dependency's apply wait, those that can never run are cancelled.
+type applyQueue struct{ f *Flow }
+
+func (f *Flow) applyQueue() applyQueue { return applyQueue{f} }
+
 // locker keeps the project locks: who holds each, who waits, and
 // passing a released lock to the merge request next in its queue, whose
 // waiting plan then starts.

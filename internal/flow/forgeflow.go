@@ -1096,7 +1096,7 @@ func (f *Flow) applyForgeMR(ctx context.Context, ev store.Event, req Request, fg
 	}
 	// The runs that wait for nothing start; the others wait for the
 	// applies of what they depend on.
-	if err := f.runQueuedApplies(ctx, req.Repo, req.MR); err != nil {
+	if err := f.applyQueue().runQueuedApplies(ctx, req.Repo, req.MR); err != nil {
 		return err
 	}
 	if replan && mr.State == forge.MROpen {
@@ -1193,7 +1193,7 @@ func (f *Flow) mergedForgeMR(ctx context.Context, ev store.Event, req Request, f
 	}
 	// The runs that wait for nothing start; the others wait for the
 	// applies of what they depend on.
-	if err := f.runQueuedApplies(ctx, req.Repo, req.MR); err != nil {
+	if err := f.applyQueue().runQueuedApplies(ctx, req.Repo, req.MR); err != nil {
 		return err
 	}
 	if len(refused) > 0 {

@@ -468,7 +468,7 @@ func (f *Flow) applyMR(ctx context.Context, ev store.Event, req Request) error {
 	}
 	// The runs start in dependency order: those that depend on another
 	// project's apply wait for it (runQueuedApplies).
-	if err := f.runQueuedApplies(ctx, req.Repo, req.MR); err != nil {
+	if err := f.applyQueue().runQueuedApplies(ctx, req.Repo, req.MR); err != nil {
 		return err
 	}
 	f.Log.Info("apply requested", "repo", req.Repo, "mr", req.MR, "actor", req.Actor, "runs", created, "event", ev.ID)

@@ -40,7 +40,7 @@ func TestPlainGitCreatesAppliesInDependencyOrder(t *testing.T) {
 	var order []string
 	e.f.Store = &betweenCreates{Store: e.st, between: func(r store.Run) {
 		order = append(order, r.Project)
-		if err := e.f.runQueuedApplies(t.Context(), r.Repo, r.MR); err != nil {
+		if err := e.f.applyQueue().runQueuedApplies(t.Context(), r.Repo, r.MR); err != nil {
 			t.Fatal(err)
 		}
 	}}

@@ -145,7 +145,7 @@ func (f *Flow) recoverQueuedApplies(ctx context.Context, alive []string) error {
 			continue
 		}
 		seen[k] = true
-		if err := f.runQueuedAppliesWith(ctx, k.repo, k.mr, requeue); err != nil {
+		if err := f.applyQueue().runQueuedAppliesWith(ctx, k.repo, k.mr, requeue); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}

@@ -466,7 +466,7 @@ const applyAuditWindow = 10 * time.Minute
 func (rn runner) settle(ctx context.Context, r store.Run, audited bool) error {
 	f := rn.f
 	// The applies that waited for this one may go now.
-	f.runQueuedAppliesAfter(ctx, r)
+	f.applyQueue().runQueuedAppliesAfter(ctx, r)
 	if err := f.afterApply(ctx, r); err != nil {
 		switch {
 		case permanent.Is(err):
@@ -575,7 +575,7 @@ func (rn runner) cancelUnstarted(ctx context.Context, r store.Run, cause error) 
 	}
 	f.Log.Warn("run cancelled", "run", r.ID, "kind", r.Kind, "err", cause)
 	// The applies that wait for this one will not run.
-	f.runQueuedAppliesAfter(ctx, r)
+	f.applyQueue().runQueuedAppliesAfter(ctx, r)
 	return nil
 }
 
@@ -621,7 +621,7 @@ func (f *Flow) finishFailed(ctx context.Context, r store.Run, logs *logWriter, c
 	action := string(r.Kind) + ".failed"
 	_, err := f.Audit.Record(context.WithoutCancel(ctx), r.Actor, action, subject(r.Repo, r.MR, r.Project), map[string]any{"run": r.ID, "error": msg})
 	// The applies that wait for this one will not run.
-	f.runQueuedAppliesAfter(ctx, r)
+	f.applyQueue().runQueuedAppliesAfter(ctx, r)
 	f.pub().refresh(ctx, r)
 	if state == store.StateFailed && r.Kind == store.KindApply {
 		f.pub().tellApplyFailed(context.WithoutCancel(ctx), r, "its apply failed")

@@ -290,7 +290,7 @@ func (rn runner) admitApply(ctx context.Context, runID int64) (store.Run, store.
 // wait is retried, one that can never run is cancelled.
 func (rn runner) dependenciesAllow(ctx context.Context, r store.Run) (bool, error) {
 	f := rn.f
-	h, err := f.applyHold(ctx, r)
+	h, err := f.applyQueue().applyHold(ctx, r)
 	switch {
 	case err != nil:
 		return false, err
@@ -303,7 +303,7 @@ func (rn runner) dependenciesAllow(ctx context.Context, r store.Run) (bool, erro
 	// changed meanwhile (a dependency's plan ended), it may leave the run
 	// queued, or enqueue it: as this very job, a duplicate. This job then
 	// must not end with the run still to do: it is tried again.
-	if err := f.runQueuedApplies(ctx, r.Repo, r.MR); err != nil {
+	if err := f.applyQueue().runQueuedApplies(ctx, r.Repo, r.MR); err != nil {
 		return false, err
 	}
 	cur, err := f.Store.GetRun(ctx, r.ID)
