@@ -211,9 +211,14 @@ func TestGiteaReleasedLockHoldsTheGate(t *testing.T) {
 	sc.g.Protect(t, sc.repo, "main", gateStatus)
 	first, head := sc.openPR("alice", "first", "prod", "2")
 	sc.waitPlanned(first.Number)
-	second, _ := sc.openPR("carol", "second", "prod", "4")
+	second, secondHead := sc.openPR("carol", "second", "prod", "4")
 	sc.waitComment("the second waiting", second.Number, func(b string) bool {
 		return strings.Contains(b, fmt.Sprintf("waiting for the project lock, held by #%d", first.Number))
+	})
+	// Its statuses say what it waits for, not "planning".
+	sc.waitFor("the waiting pull request's statuses", func() bool {
+		return sc.statusDescription(secondHead, "sluice/plan: prod") == "waiting for the project lock" &&
+			sc.statusDescription(secondHead, gateStatus) == "not ready: prod: waiting for the project lock"
 	})
 	if _, err := sc.s.client.ReleaseLock(context.Background(), client.LockRef{Repo: sc.sluiceID, Project: "prod", Workspace: "default"}, "owner", "alice's change waits"); err != nil {
 		t.Fatal(err)
@@ -225,4 +230,21 @@ func TestGiteaReleasedLockHoldsTheGate(t *testing.T) {
 	})
 	sc.waitStatus(head, gateStatus, "failure")
 	sc.refusedMerge("carol", first.Number, "its lock is another's")
+}
+
+// statusDescription is the description of status name on commit sha.
+func (sc *scenario) statusDescription(sha, name string) string {
+	var st struct {
+		Statuses []struct {
+			Context     string `json:"context"`
+			Description string `json:"description"`
+		} `json:"statuses"`
+	}
+	sc.g.API(sc.t, sc.tokens["owner"], http.MethodGet, fmt.Sprintf("/repos/%s/commits/%s/status", sc.repo, sha), nil, &st)
+	for _, s := range st.Statuses {
+		if s.Context == name {
+			return s.Description
+		}
+	}
+	return ""
 }

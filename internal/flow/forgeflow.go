@@ -102,6 +102,9 @@ type projectState struct {
 	Plan               *store.Plan
 	Apply              *store.Run
 	Summary            runSummary
+	// WaitsForLock: its plan run is queued behind another merge request's
+	// lock of the project (set by a refresh, for the statuses).
+	WaitsForLock bool
 	// OutputsChangedAt is when the last apply of the project in this
 	// merge request that changed or removed an output ended (nil: none
 	// did), whichever plan it applied: a project that depends on it and
@@ -630,29 +633,31 @@ func (p *publisher) RefreshMR(ctx context.Context, repo string, number int64) er
 	}
 	var gates []render.Gate
 	results := map[string]gate.Result{}
-	for _, st := range states {
+	for i := range states {
+		st := &states[i]
 		var waitingFor string
 		if st.Apply != nil && st.Apply.State == store.StateQueued {
-			if h := holdOf(st, states, nil); h.Waits() {
+			if h := holdOf(*st, states, nil); h.Waits() {
 				waitingFor = h.Dep
 			}
 		}
-		pr, err := p.projectResult(ctx, st, waitingFor, mr.State == forge.MRMerged)
+		pr, err := p.projectResult(ctx, *st, waitingFor, mr.State == forge.MRMerged)
 		if err != nil {
 			return err
 		}
+		st.WaitsForLock = pr.HeldBy != ""
 		comment.Projects = append(comment.Projects, pr)
 		// A checklist says whether a plan may be applied: not shown once
 		// its apply exists (running, done, or failed: the project says).
 		if mr.State != forge.MRClosed && st.Plan != nil && !st.Plan.Discarded && st.Plan.HasChanges && st.Apply == nil {
-			res, err := g.evaluate(ctx, st)
+			res, err := g.evaluate(ctx, *st)
 			if err != nil {
 				return err
 			}
 			gates = append(gates, checklistOf(st.Project, res))
 			results[projectKey(st.Project, st.Workspace)] = res
 		}
-		f.pub().postStatuses(ctx, fg, path, st, before, after)
+		f.pub().postStatuses(ctx, fg, path, *st, before, after)
 	}
 	branches, err := g.branches(ctx)
 	if err != nil {

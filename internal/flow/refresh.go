@@ -143,12 +143,19 @@ type commitStatus struct {
 // statusesOf are the commit statuses of a project's state, on its planned
 // commit: sluice/plan: PROJECT, and sluice/apply: PROJECT once an apply
 // exists.
+// waitingForLock is the statuses' word for a plan queued behind another
+// merge request's lock of its project.
+const waitingForLock = "waiting for the project lock"
+
 func statusesOf(st projectState) []commitStatus {
 	run := st.PlanRun
 	c := forge.Check{Name: "sluice/plan: " + st.Project}
 	switch run.State {
 	case store.StateQueued, store.StateRunning:
 		c.State, c.Description = forge.CheckPending, "planning"
+		if st.WaitsForLock {
+			c.Description = waitingForLock
+		}
 	case store.StateSucceeded:
 		c.State = forge.CheckSuccess
 		c.Description = "no changes"
@@ -326,6 +333,9 @@ func gateOf(mr *forge.MergeRequest, states []projectState, results map[string]ga
 func projectVerdict(st projectState, results map[string]gate.Result) (forge.CheckState, string) {
 	switch st.PlanRun.State {
 	case store.StateQueued, store.StateRunning:
+		if st.WaitsForLock {
+			return forge.CheckPending, waitingForLock
+		}
 		return forge.CheckPending, "planning"
 	case store.StateSucceeded:
 	default:
