@@ -327,14 +327,18 @@ func (q *Queue) RequeueApply(ctx context.Context, runID int64, alive []string) (
 	return q.requeue(ctx, ApplyArgs{}.Kind(), "run_id", runID, alive, applyStuckAfter, ApplyArgs{RunID: runID, Recovery: time.Now().UnixNano()})
 }
 
+// unfinished are the states of a job still to do: waiting, waiting out a
+// retry's backoff, or running.
+var unfinished = []rivertype.JobState{rivertype.JobStateAvailable, rivertype.JobStatePending,
+	rivertype.JobStateScheduled, rivertype.JobStateRetryable, rivertype.JobStateRunning}
+
 // requeue inserts args unless a job of kind whose argument field is id
 // waits, waits out a retry's backoff, or runs on an alive instance (for
 // less than stuckAfter).
 func (q *Queue) requeue(ctx context.Context, kind, field string, id int64, alive []string, stuckAfter time.Duration, args river.JobArgs) (bool, error) {
 	res, err := q.list(ctx, river.NewJobListParams().
 		Kinds(kind).
-		States(rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateScheduled,
-			rivertype.JobStateRetryable, rivertype.JobStateRunning).
+		States(unfinished...).
 		Where("CAST(args ->> '"+field+"' AS TEXT) = @id", river.NamedArgs{"id": strconv.FormatInt(id, 10)}).
 		First(100))
 	if err != nil {
@@ -356,6 +360,18 @@ func runsOn(j *rivertype.JobRow, alive []string, now time.Time, stuckAfter time.
 		return false
 	}
 	return slices.Contains(alive, j.AttemptedBy[len(j.AttemptedBy)-1])
+}
+
+// Unfinished counts the jobs still to do, of every kind and on every
+// instance sharing the database: waiting, scheduled for a retry, or
+// running. It counts at most limit of them (at least 1), which is enough
+// to say whether the queue is idle.
+func (q *Queue) Unfinished(ctx context.Context, limit int) (int, error) {
+	res, err := q.list(ctx, river.NewJobListParams().States(unfinished...).First(min(10000, max(1, limit))))
+	if err != nil {
+		return 0, fmt.Errorf("counting the unfinished jobs: %w", err)
+	}
+	return len(res.Jobs), nil
 }
 
 // Start begins working jobs until Stop.
