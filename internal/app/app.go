@@ -191,6 +191,7 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 			}
 			return st.Ping(ctx)
 		},
+		Jobs: q.Unfinished,
 	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {

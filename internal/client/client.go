@@ -185,3 +185,18 @@ func (c *Client) PostEvent(ctx context.Context, key string, req flow.Request) (e
 	err = c.do(ctx, http.MethodPost, "/api/v1/events", nil, req, map[string]string{"Idempotency-Key": key}, &out)
 	return out.Event, out.Duplicate, err
 }
+
+// QueueState is whether the server has work left (GET /api/v1/queue).
+type QueueState struct {
+	// Idle: every accepted event is processed and no job is left to do,
+	// apart from plans waiting for a project lock.
+	Idle              bool `json:"idle"`
+	UnprocessedEvents int  `json:"unprocessed_events"`
+	UnfinishedJobs    int  `json:"unfinished_jobs"`
+}
+
+// Queue says whether the server has work left.
+func (c *Client) Queue(ctx context.Context) (QueueState, error) {
+	var q QueueState
+	return q, c.do(ctx, http.MethodGet, "/api/v1/queue", nil, nil, nil, &q)
+}

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -107,4 +108,56 @@ func TestAPIRunSummaryIsJSON(t *testing.T) {
 	if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil || got.Summary["plan_id"] != float64(3) {
 		t.Errorf("run %s: summary %v (%v), want the JSON object", rec.Body, got.Summary, err)
 	}
+}
+
+// TestAPIQueue: the queue's state is idle only when every accepted event
+// is processed and no job is left to do, and is behind the API token.
+func TestAPIQueue(t *testing.T) {
+	const token = "0123456789abcdef-token"
+	st := openStore(t)
+	ctx := context.Background()
+	ev, _, err := st.InsertEvent(ctx, store.Event{Forge: "gitea", DeliveryID: "d-1", SemanticKey: "k-1", Kind: "plan", Payload: []byte(`{}`), ReceivedAt: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Received by a replica whose clock is ahead.
+	ahead, _, err := st.InsertEvent(ctx, store.Event{Forge: "gitea", DeliveryID: "d-2", SemanticKey: "k-2", Kind: "plan", Payload: []byte(`{}`), ReceivedAt: time.Now().Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobs := 0
+	s := &Server{Store: st, Flow: &sourceFlow{}, Log: slog.New(slog.DiscardHandler), Registry: prometheus.NewRegistry(), APIToken: token,
+		Ready: func(context.Context) error { return nil },
+		Jobs:  func(context.Context, int) (int, error) { return jobs, nil }}
+	h := s.Handler()
+	get := func(auth string) (int, string) {
+		req := httptest.NewRequest(http.MethodGet, "/api/v1/queue", nil)
+		if auth != "" {
+			req.Header.Set("Authorization", "Bearer "+auth)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Code, strings.Join(strings.Fields(rec.Body.String()), " ")
+	}
+	for _, auth := range []string{"", "wrong-token"} {
+		if code, body := get(auth); code != http.StatusUnauthorized {
+			t.Errorf("token %q: %d %s, want 401", auth, code, body)
+		}
+	}
+	check := func(want string) {
+		t.Helper()
+		if code, body := get(token); code != http.StatusOK || body != want {
+			t.Errorf("%d %s, want 200 %s", code, body, want)
+		}
+	}
+	check(`{ "idle": false, "unfinished_jobs": 0, "unprocessed_events": 2 }`)
+	for _, id := range []int64{ev.ID, ahead.ID} {
+		if err := st.MarkEventProcessed(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	jobs = 2
+	check(`{ "idle": false, "unfinished_jobs": 2, "unprocessed_events": 0 }`)
+	jobs = 0
+	check(`{ "idle": true, "unfinished_jobs": 0, "unprocessed_events": 0 }`)
 }

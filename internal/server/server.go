@@ -43,7 +43,10 @@ type Server struct {
 	APIToken string
 	// Ready reports whether the server can take work (store reachable,
 	// queue started).
-	Ready    func(ctx context.Context) error
+	Ready func(ctx context.Context) error
+	// Jobs counts the job queue's jobs still to do or running, up to
+	// limit (queue.Queue.Unfinished), for GET /api/v1/queue.
+	Jobs     func(ctx context.Context, limit int) (int, error)
 	Registry *prometheus.Registry
 	// Webhooks are the configured forges' endpoints, by forge name.
 	Webhooks map[string]Webhook
@@ -131,6 +134,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	s.handle(mux, "POST /api/v1/locks/release", s.auth(s.releaseLock))
 	s.handle(mux, "GET /api/v1/audit", s.auth(s.listAudit))
 	s.handle(mux, "GET /api/v1/audit/verify", s.auth(s.verifyAudit))
+	s.handle(mux, "GET /api/v1/queue", s.auth(s.queueState))
 }
 
 // apiHandler returns a value to encode as JSON, or an error.
@@ -435,6 +439,28 @@ func parseTime(v string) (time.Time, error) {
 		return time.Time{}, errors.New("not a date (2006-01-02) or an RFC 3339 time")
 	}
 	return t, nil
+}
+
+// queueCount bounds what GET /api/v1/queue counts of each kind of work.
+const queueCount = 1000
+
+// queueState says whether the server has work left: accepted events not
+// yet processed (an event is processed once what it asks for is done or
+// queued), and jobs still to do or running. Idle is neither: whatever the
+// events accepted so far make the server do is done, apart from plans
+// waiting for a project lock. Each is counted up to queueCount.
+func (s *Server) queueState(w http.ResponseWriter, r *http.Request) (any, error) {
+	// Every unprocessed event, whatever the clock of the replica that
+	// received it.
+	events, err := s.Store.PendingEvents(r.Context(), time.Now().AddDate(1, 0, 0), queueCount)
+	if err != nil {
+		return nil, err
+	}
+	jobs, err := s.Jobs(r.Context(), queueCount)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"idle": len(events) == 0 && jobs == 0, "unprocessed_events": len(events), "unfinished_jobs": jobs}, nil
 }
 
 func (s *Server) verifyAudit(w http.ResponseWriter, r *http.Request) (any, error) {
