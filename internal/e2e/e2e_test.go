@@ -260,6 +260,25 @@ func (s *server) waitRuns(what string, f store.RunFilter, ok func([]store.Run) b
 	}
 }
 
+// waitIdle waits until the server has no work left (GET /api/v1/queue):
+// every event accepted so far processed, every job done. Whatever those
+// events could make the server do is done then, so that a check after it
+// that something did not happen cannot pass by coming too early.
+func (s *server) waitIdle(what string) {
+	s.t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		q, err := s.client.Queue(context.Background())
+		if err == nil && q.Idle {
+			return
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("the server still has work %s: %+v (err %v)", what, q, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 func count(runs []store.Run, kind store.RunKind, state store.RunState) int {
 	n := 0
 	for _, r := range runs {

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/sluicehq/sluice/internal/store"
 	"github.com/sluicehq/sluice/internal/testkit/giteatest"
@@ -173,7 +172,7 @@ func TestGiteaDependsOn(t *testing.T) {
 	}
 	sc.waitReply(second, "`app`: it depends on net, whose apply failed")
 	sc.waitComment("app not applied", second, func(b string) bool { return strings.Contains(b, "whose apply failed") })
-	time.Sleep(time.Second)
+	sc.s.waitIdle("after net's apply failed")
 	if got, want := sc.orderLog(), "net-start\nnet-end\napp\nnet-fails\n"; got != want {
 		t.Errorf("order.log = %q, want %q: app was applied after net's apply failed (net's apply: %q)\n%s", got, want, net.Error, sc.runLog(net.ID))
 	}

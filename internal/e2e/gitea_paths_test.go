@@ -36,6 +36,7 @@ func TestGiteaBadSignature(t *testing.T) {
 	sc.mu.Lock()
 	d := sc.deliveries[0]
 	sc.mu.Unlock()
+	sc.s.waitIdle("after the plan")
 	before := len(sc.runs(pr.Number))
 	for name, edit := range map[string]func(h http.Header){
 		"forged": func(h http.Header) {
@@ -55,7 +56,7 @@ func TestGiteaBadSignature(t *testing.T) {
 			t.Errorf("%s signature: %d %s", name, code, body)
 		}
 	}
-	time.Sleep(500 * time.Millisecond)
+	sc.s.waitIdle("after the refused deliveries")
 	if after := len(sc.runs(pr.Number)); after != before {
 		t.Errorf("runs went from %d to %d after refused deliveries", before, after)
 	}
@@ -74,7 +75,7 @@ func TestGiteaSameDeliveryTwice(t *testing.T) {
 	if code != http.StatusAccepted || !strings.Contains(string(body), `"duplicate": true`) {
 		t.Fatalf("redelivery: %d %s", code, body)
 	}
-	time.Sleep(time.Second)
+	sc.s.waitIdle("after the redelivery")
 	if n := countKind(sc.runs(pr.Number), store.KindPlan); n != 1 {
 		t.Errorf("%d plan runs after a redelivery, want 1", n)
 	}
@@ -175,7 +176,7 @@ func TestGiteaFork(t *testing.T) {
 	owner := strings.Split(fork, "/")[0]
 	pr := sc.g.CreatePR(t, sc.tokens["mallory"], sc.repo, owner+":shrink", "main", "Shrink prod", "")
 	sc.waitReply(pr.Number, "comes from a fork")
-	time.Sleep(time.Second)
+	sc.s.waitIdle("after the fork's pull request was answered")
 	if n := len(sc.runs(pr.Number)); n != 0 {
 		t.Errorf("%d runs for a fork's pull request", n)
 	}

@@ -1,9 +1,9 @@
 package e2e
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestGiteaSluiceDoesNotAnswerItself: each `sluice help` (or unknown
@@ -15,12 +15,15 @@ func TestGiteaSluiceDoesNotAnswerItself(t *testing.T) {
 	pr, _ := sc.openPR("alice", "help", "prod", "2")
 	sc.waitPlanned(pr.Number)
 	sc.g.Comment(t, sc.tokens["alice"], sc.repo, pr.Number, "sluice help")
-	sc.waitReply(pr.Number, "Commands you can give Sluice")
+	help := sc.waitReply(pr.Number, "Commands you can give Sluice")
 	sc.g.Comment(t, sc.tokens["alice"], sc.repo, pr.Number, "sluice destroy")
-	sc.waitReply(pr.Number, `unknown command "destroy"`)
-	// Answers to answers would have come by now: the reviewer who found
-	// the loop saw 189 replies in 20 s.
-	time.Sleep(3 * time.Second)
+	unknown := sc.waitReply(pr.Number, `unknown command "destroy"`)
+	// An answer to an answer would be posted while Sluice processes the
+	// delivery of its own reply: once both are delivered and Sluice has
+	// no work left, it would be there.
+	sc.commentDelivered(help.ID)
+	sc.commentDelivered(unknown.ID)
+	sc.s.waitIdle("after its replies were delivered to it")
 	var replies []string
 	for _, c := range sc.comments(pr.Number) {
 		if strings.Contains(c.Body, "Commands you can give Sluice") {
@@ -30,4 +33,18 @@ func TestGiteaSluiceDoesNotAnswerItself(t *testing.T) {
 	if len(replies) != 2 {
 		t.Fatalf("%d help replies to 2 questions, want 2:\n%s", len(replies), strings.Join(replies, "\n-----\n"))
 	}
+}
+
+// commentDelivered waits until Gitea has delivered comment id to Sluice,
+// and Sluice has answered the delivery.
+func (sc *scenario) commentDelivered(id int64) {
+	sc.t.Helper()
+	sc.delivery(func(body []byte) bool {
+		var p struct {
+			Comment struct {
+				ID int64 `json:"id"`
+			} `json:"comment"`
+		}
+		return json.Unmarshal(body, &p) == nil && p.Comment.ID == id
+	})
 }

@@ -50,7 +50,7 @@ func TestLockQueue(t *testing.T) {
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
-		time.Sleep(500 * time.Millisecond)
+		s.waitIdle("after MR 2's plan was queued")
 		if runs, _ := s.client.ListRuns(context.Background(), mr2); count(runs, store.KindPlan, store.StateQueued) != 1 {
 			t.Fatalf("MR 2 was planned while MR 1 held the lock: %+v", runs)
 		}
