@@ -13,8 +13,6 @@ import (
 	"github.com/sluicehq/sluice/internal/store"
 )
 
-const infraRepo = "gitea:org/infra"
-
 // TestAPIApplyOnAForgeActsAsTheAPI: an apply asked through the JSON API on
 // a forge's merge request acts as APIActor, whatever actor the request
 // names: it is no approval (not even on a merged merge request, where a

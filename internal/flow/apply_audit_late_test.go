@@ -1,60 +1,10 @@
 package flow
 
 import (
-	"context"
-	"encoding/json"
-	"errors"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/sluicehq/sluice/internal/store"
 )
-
-// failingAuditor fails the next Record of action fail (once), as a
-// database that refuses a write for a moment would.
-type failingAuditor struct {
-	Auditor
-	mu   sync.Mutex
-	fail string
-}
-
-func (a *failingAuditor) Record(ctx context.Context, actor, action, subject string, details any) (store.AuditEntry, error) {
-	a.mu.Lock()
-	fail := action == a.fail
-	if fail {
-		a.fail = ""
-	}
-	a.mu.Unlock()
-	if fail {
-		return store.AuditEntry{}, errors.New("recording audit entry: database is locked")
-	}
-	return a.Auditor.Record(ctx, actor, action, subject, details)
-}
-
-// applyEntries returns the details of the audit entries "apply" of the
-// apply run id.
-func (e *depEnv) applyEntries(id int64) []map[string]any {
-	e.t.Helper()
-	entries, err := e.st.AuditEntries(e.t.Context(), 0, time.Time{}, 0)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	var out []map[string]any
-	for _, a := range entries {
-		if a.Action != "apply" {
-			continue
-		}
-		var d map[string]any
-		if err := json.Unmarshal(a.Details, &d); err != nil {
-			e.t.Fatal(err)
-		}
-		if d["run"] == float64(id) {
-			out = append(out, d)
-		}
-	}
-	return out
-}
 
 // TestApplyAuditedWhenTheFirstRecordFailed: net's apply succeeds, but
 // recording its audit entry fails. The job is retried; the retry finds

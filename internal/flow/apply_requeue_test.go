@@ -1,10 +1,8 @@
 package flow
 
 import (
-	"context"
 	"encoding/json"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -33,29 +31,6 @@ func TestRecoverRequeuesApplyJobsPastDeadOnes(t *testing.T) {
 	if len(requeued) != 1 || requeued[0].run != net.ID || !slices.Equal(requeued[0].alive, alive) {
 		t.Fatalf("requeued %+v, want net's apply %d with the alive instances %q (app's %d waits for it)", requeued, net.ID, alive, app.ID)
 	}
-}
-
-// flipStore runs flip once, before the second read of the merge request's
-// runs (the one advance makes after HandleApply's own): what holds an
-// apply back changes between the two.
-type flipStore struct {
-	store.Store
-	mu    sync.Mutex
-	reads int
-	flip  func()
-}
-
-func (s *flipStore) ListRuns(ctx context.Context, f store.RunFilter) ([]store.Run, error) {
-	if f.MR != 0 && f.Kind == "" && f.State == "" {
-		s.mu.Lock()
-		s.reads++
-		flip := s.reads == 2 && s.flip != nil
-		s.mu.Unlock()
-		if flip {
-			s.flip()
-		}
-	}
-	return s.Store.ListRuns(ctx, f)
 }
 
 // TestBlockedApplyJobDoesNotEndWithItsRunQueued: app's apply job finds net

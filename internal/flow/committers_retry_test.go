@@ -1,32 +1,15 @@
 package flow
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/forge"
 	"github.com/sluicehq/sluice/internal/permanent"
 )
-
-// committersDown is stickyForge whose Committers fails the next failures
-// times, as a forge answering 502 (or a revoked token, 401) does.
-type committersDown struct {
-	*stickyForge
-	failures atomic.Int64
-}
-
-func (c *committersDown) Committers(ctx context.Context, repo string, n int64) ([]string, error) {
-	if c.failures.Add(-1) >= 0 {
-		return nil, errors.New("gitea: reading the commits of pull request org/infra!7: HTTP 502 Bad Gateway")
-	}
-	return c.stickyForge.Committers(ctx, repo, n)
-}
 
 // TestCommittersFailingIsRetried: only a forge that cannot tell who
 // committed, however often asked (forge.ErrCommitsTruncated), makes the

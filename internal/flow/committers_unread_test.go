@@ -2,7 +2,6 @@ package flow
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -10,19 +9,6 @@ import (
 	"github.com/sluicehq/sluice/internal/forge"
 	"github.com/sluicehq/sluice/internal/store"
 )
-
-// tooManyCommits is a forge that cannot list who committed to the merge
-// request, as GitHub cannot past 250 commits (forge.ErrCommitsTruncated).
-type tooManyCommits struct{ *stickyForge }
-
-const tooManyCommitsErr = "github: listing commits of org/infra#7: not every commit can be listed: GitHub lists only the first 250 commits of a pull request, so who wrote the others cannot be told; squash or split the pull request"
-
-func (tooManyCommits) Committers(ctx context.Context, _ string, _ int64) ([]string, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("listing commits: %w", err)
-	}
-	return nil, fmt.Errorf("github: listing commits of org/infra#7: %w: GitHub lists only the first 250 commits of a pull request, so who wrote the others cannot be told; squash or split the pull request", forge.ErrCommitsTruncated)
-}
 
 // TestUnreadCommittersRefuseVisibly: when the forge cannot say who pushed
 // commits to the merge request, the merge is still handled (not retried

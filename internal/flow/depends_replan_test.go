@@ -1,49 +1,13 @@
 package flow
 
 import (
-	"context"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/sluicehq/sluice/internal/engine"
 	"github.com/sluicehq/sluice/internal/store"
 )
-
-// replanEngine is depEngine whose plans of the projects in none have no
-// changes: the project's changes are applied already.
-type replanEngine struct {
-	*depEngine
-	mu   sync.Mutex
-	none map[string]bool
-}
-
-func (e *replanEngine) Plan(ctx context.Context, req engine.PlanRequest) (*engine.Plan, error) {
-	p, err := e.depEngine.Plan(ctx, req)
-	if err != nil {
-		return nil, err
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.none[req.Project] {
-		p.Summary, p.Outputs, p.OutputChanges = engine.Summary{}, nil, false
-	}
-	return p, nil
-}
-
-func (e *replanEngine) setNone(project string) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.none[project] = true
-}
-
-// useReplanEngine makes e plan through a replanEngine.
-func useReplanEngine(e *depEnv) *replanEngine {
-	re := &replanEngine{depEngine: e.eng, none: map[string]bool{}}
-	e.f.Engines = func(string) (engine.Engine, error) { return re, nil }
-	return re
-}
 
 // beforeMerge is depsYAML with both projects in before_merge mode.
 func beforeMerge() string {

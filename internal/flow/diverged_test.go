@@ -15,16 +15,6 @@ import (
 	"github.com/sluicehq/sluice/internal/workspace"
 )
 
-// diffRepo is a repository whose commits differ in the given paths.
-type diffRepo struct {
-	oneTree
-	diff []string
-}
-
-func (d diffRepo) DiffFiles(context.Context, workspace.Source, string, string) ([]string, error) {
-	return d.diff, nil
-}
-
 // TestDivergedBindsTheProjectDirectory: what was merged must be what was
 // planned in every file of the project's directory, whatever its globs
 // say (a script a provisioner runs), as the local loop's freshness check

@@ -16,63 +16,6 @@ import (
 	"github.com/sluicehq/sluice/internal/workspace"
 )
 
-// countingForge answers what the gate asks of a merge request and counts
-// the calls; the rest of forge.Forge is not used.
-type countingForge struct {
-	forge.Forge
-	reviews    []forge.Review
-	committers []string
-	perms      map[string]forge.Permission
-	groups     map[string][]string
-	calls      map[string]int
-}
-
-func (c *countingForge) Self(context.Context) (string, error) { return "sluice", nil }
-
-func (c *countingForge) DefaultBranch(context.Context, string) (string, error) { return "main", nil }
-
-func (c *countingForge) Reviews(context.Context, string, int64) ([]forge.Review, error) {
-	c.calls["Reviews"]++
-	return c.reviews, nil
-}
-
-func (c *countingForge) Committers(context.Context, string, int64) ([]string, error) {
-	c.calls["Committers"]++
-	return c.committers, nil
-}
-
-func (c *countingForge) UnresolvedThreads(context.Context, string, int64) (int, error) {
-	c.calls["UnresolvedThreads"]++
-	return 0, nil
-}
-
-func (c *countingForge) Checks(context.Context, string, string) ([]forge.Check, error) {
-	c.calls["Checks"]++
-	return []forge.Check{{Name: "ci", State: forge.CheckSuccess}}, nil
-}
-
-func (c *countingForge) Permission(_ context.Context, _, login string) (forge.Permission, error) {
-	c.calls["Permission "+login]++
-	return c.perms[login], nil
-}
-
-// GroupMembers knows the groups in c.groups; "broken" fails as a forge
-// that answers 500 would, and a cancelled context fails as a request would.
-func (c *countingForge) GroupMembers(ctx context.Context, _, group string) ([]string, error) {
-	c.calls["GroupMembers "+group]++
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("listing the members of %s: %w", group, err)
-	}
-	if group == "broken" {
-		return nil, errors.New("gitea: listing the teams of organisation org: HTTP 500")
-	}
-	m, ok := c.groups[group]
-	if !ok {
-		return nil, fmt.Errorf("team %s: %w", group, forge.ErrNotFound)
-	}
-	return m, nil
-}
-
 func TestGateReadsTheMergeRequestOnce(t *testing.T) {
 	const head, base = "1111111111111111111111111111111111111111", "2222222222222222222222222222222222222222"
 	planned := time.Now().Add(-time.Hour)

@@ -1,29 +1,11 @@
 package flow
 
 import (
-	"context"
 	"strings"
 	"testing"
 
 	"github.com/sluicehq/sluice/internal/forge"
-	"github.com/sluicehq/sluice/internal/workspace"
 )
-
-// noProject is a repository whose merge requests change no project.
-type noProject struct{ manyProjects }
-
-func (noProject) ChangedFiles(context.Context, workspace.Source, string, string) ([]string, error) {
-	return []string{"README.md"}, nil
-}
-
-// committedForge is callsForge where bob, who approved, pushed a commit
-// to the merge request: the forge's own rules count his approval, Sluice's
-// do not.
-type committedForge struct{ *callsForge }
-
-func (committedForge) Committers(context.Context, string, int64) ([]string, error) {
-	return []string{"alice", "bob"}, nil
-}
 
 // TestGateStatus: the one status branch protection requires, sluice/gate
 // on the merge request's head, passes when merging applies the plans (or

@@ -1,71 +1,13 @@
 package flow
 
 import (
-	"context"
-	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 
 	"github.com/sluicehq/sluice/internal/forge"
 	"github.com/sluicehq/sluice/internal/gitx"
 	"github.com/sluicehq/sluice/internal/store"
-	"github.com/sluicehq/sluice/internal/testkit"
-	"github.com/sluicehq/sluice/internal/workspace"
 )
-
-// commitTrees is a repository of a few commits, each a directory of its
-// own; changed[head] is what a merge request at head changes, diffs[from
-// + to] what differs between two commits, mergeBases[a + b] where a
-// branch at a left a base at b (none: b).
-type commitTrees struct {
-	trees      map[string]string
-	changed    map[string][]string
-	diffs      map[string][]string
-	mergeBases map[string]string
-}
-
-// newCommitTrees writes each commit's files (path: content).
-func newCommitTrees(t *testing.T, commits map[string]map[string]string) *commitTrees {
-	t.Helper()
-	c := &commitTrees{trees: map[string]string{}, changed: map[string][]string{}, diffs: map[string][]string{}, mergeBases: map[string]string{}}
-	for sha, files := range commits {
-		dir := t.TempDir()
-		for name, body := range files {
-			testkit.WriteFile(t, filepath.Join(dir, filepath.FromSlash(name)), body)
-		}
-		c.trees[sha] = dir
-	}
-	return c
-}
-
-func (c *commitTrees) Checkout(_ context.Context, _ workspace.Source, commit, _ string) (*workspace.Tree, error) {
-	return &workspace.Tree{Dir: c.trees[commit]}, nil
-}
-func (c *commitTrees) Remove(context.Context, *workspace.Tree) error { return nil }
-func (c *commitTrees) ChangedFiles(_ context.Context, _ workspace.Source, _, head string) ([]string, error) {
-	return c.changed[head], nil
-}
-func (c *commitTrees) DiffFiles(_ context.Context, _ workspace.Source, from, to string) ([]string, error) {
-	return c.diffs[from+to], nil
-}
-
-// MergeBase is mergeBases[a+b], or b: a branch that has all of its base.
-func (c *commitTrees) MergeBase(_ context.Context, _ workspace.Source, a, b string) (string, error) {
-	if mb, ok := c.mergeBases[a+b]; ok {
-		return mb, nil
-	}
-	return b, nil
-}
-func (c *commitTrees) TreeFS(_ context.Context, _ workspace.Source, commit string, _ func(string, int64) bool) (fs.FS, error) {
-	dir, ok := c.trees[commit]
-	if !ok {
-		return nil, fmt.Errorf("commit %s is not in the repository", gitx.Short(commit))
-	}
-	return os.DirFS(dir), nil
-}
 
 const (
 	twoProjects = `version: 1

@@ -12,42 +12,6 @@ import (
 	"github.com/sluicehq/sluice/internal/store/sqlite"
 )
 
-// replyingForge is a forge whose account is self and whose merge request 1
-// is open; it keeps the replies Sluice posts.
-type replyingForge struct {
-	forge.Forge
-	self     string
-	replies  []string
-	comments map[int64]forge.Comment
-}
-
-func (r *replyingForge) GetComment(_ context.Context, _ string, _, id int64) (*forge.Comment, error) {
-	c, ok := r.comments[id]
-	if !ok {
-		return nil, forge.ErrNotFound
-	}
-	return &c, nil
-}
-
-func (r *replyingForge) Self(context.Context) (string, error) { return r.self, nil }
-
-func (r *replyingForge) GetMR(_ context.Context, repo string, n int64) (*forge.MergeRequest, error) {
-	return &forge.MergeRequest{Repo: repo, Number: n, State: forge.MROpen, Author: forge.User{Login: "alice"}}, nil
-}
-
-func (r *replyingForge) Reply(_ context.Context, _ string, _ int64, body string) error {
-	r.replies = append(r.replies, body)
-	return nil
-}
-
-type noJobs struct{}
-
-func (noJobs) EnqueueEvent(context.Context, int64) error           { return nil }
-func (noJobs) RequeueEvent(context.Context, int64, []string) error { return nil }
-func (noJobs) EnqueuePlan(context.Context, int64) error            { return nil }
-func (noJobs) EnqueueApply(context.Context, int64) error           { return nil }
-func (noJobs) RequeueApply(context.Context, int64, []string) error { return nil }
-
 // TestCommandsFromMachinesAreIgnored: a `sluice ...` comment written by
 // the account Sluice acts as, or by a bot, is not a command; Sluice's own
 // replies never read as one. Otherwise one `sluice help` makes Sluice

@@ -1,7 +1,6 @@
 package flow
 
 import (
-	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -9,17 +8,7 @@ import (
 	"testing"
 
 	"github.com/sluicehq/sluice/internal/store"
-	"github.com/sluicehq/sluice/internal/workspace"
 )
-
-// moduleTree is a repository whose every commit is the same tree: project
-// prod calls the local module modules/vpc, project dev calls nothing; the
-// merge request changes the module only.
-type moduleTree struct{ oneTree }
-
-func (moduleTree) ChangedFiles(context.Context, workspace.Source, string, string) ([]string, error) {
-	return []string{"modules/vpc/main.tf"}, nil
-}
 
 // TestModuleChangeAffectsItsCallers: on the server as in the CLI, a change
 // to a local module plans the projects that call it, and binds the

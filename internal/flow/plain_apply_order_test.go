@@ -1,27 +1,10 @@
 package flow
 
 import (
-	"context"
 	"testing"
 
 	"github.com/sluicehq/sluice/internal/store"
 )
-
-// betweenCreates is a store that runs between each apply run it creates
-// and the next: a recovery pass, or another apply of the merge request
-// ending, at the worst moment.
-type betweenCreates struct {
-	store.Store
-	between func(store.Run)
-}
-
-func (s *betweenCreates) CreateRun(ctx context.Context, r store.Run) (store.Run, error) {
-	created, err := s.Store.CreateRun(ctx, r)
-	if err == nil && created.Kind == store.KindApply {
-		s.between(created)
-	}
-	return created, err
-}
 
 // TestPlainGitCreatesAppliesInDependencyOrder: an API apply of a plain
 // git repository creates net's apply run before app's, which depends on

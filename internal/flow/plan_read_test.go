@@ -1,33 +1,11 @@
 package flow
 
 import (
-	"context"
-	"fmt"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/sluicehq/sluice/internal/permanent"
-	"github.com/sluicehq/sluice/internal/store"
 )
-
-// planFailStore is a store whose GetPlan fails, as a database that is
-// briefly unreachable would, for the plans in fail.
-type planFailStore struct {
-	store.Store
-	mu   sync.Mutex
-	fail map[int64]bool
-}
-
-func (s *planFailStore) GetPlan(ctx context.Context, id int64) (store.Plan, error) {
-	s.mu.Lock()
-	fail := s.fail[id]
-	s.mu.Unlock()
-	if fail {
-		return store.Plan{}, fmt.Errorf("getting plan %d: database is locked", id)
-	}
-	return s.Store.GetPlan(ctx, id)
-}
 
 // TestUnreadablePlanIsAnError: when the plan of net, which app depends
 // on, cannot be read, `sluice apply -p app` fails (and is retried): read

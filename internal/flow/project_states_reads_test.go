@@ -1,26 +1,8 @@
 package flow
 
 import (
-	"context"
-	"sync"
 	"testing"
-
-	"github.com/sluicehq/sluice/internal/store"
 )
-
-// planCountingStore counts the plans read, by id.
-type planCountingStore struct {
-	store.Store
-	mu    sync.Mutex
-	reads map[int64]int
-}
-
-func (s *planCountingStore) GetPlan(ctx context.Context, id int64) (store.Plan, error) {
-	s.mu.Lock()
-	s.reads[id]++
-	s.mu.Unlock()
-	return s.Store.GetPlan(ctx, id)
-}
 
 const noDepsYAML = `version: 1
 projects:

@@ -1,30 +1,13 @@
 package flow
 
 import (
-	"context"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/store"
 )
-
-// requeueRecorder is recordingJobs that also records the events a
-// recovery pass queues again.
-type requeueRecorder struct {
-	*recordingJobs
-	mu     sync.Mutex
-	events []int64
-}
-
-func (j *requeueRecorder) RequeueEvent(_ context.Context, id int64, _ []string) error {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	j.events = append(j.events, id)
-	return nil
-}
 
 // TestRecoverGoesOnAfterAFailure: a merge request whose waiting apply
 // cannot be looked at (its plan cannot be read) does not stop the

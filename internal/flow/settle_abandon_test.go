@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -16,16 +15,6 @@ import (
 	"github.com/sluicehq/sluice/internal/store"
 	"github.com/sluicehq/sluice/internal/testkit"
 )
-
-// revokedForge is stickyForge answering 403 to every read of the merge
-// request, for good, as GitHub does once the App is uninstalled.
-type revokedForge struct{ *flakyForge }
-
-const revokedErr = "github: getting pull request org/infra#7: 403 Forbidden: Resource not accessible by integration"
-
-func (revokedForge) GetMR(context.Context, string, int64) (*forge.MergeRequest, error) {
-	return nil, errors.New(revokedErr)
-}
 
 // TestSettleGivesUpAfterADay: net's apply succeeds, but the forge
 // answers 403 to everything after it (a token revoked), which no retry
@@ -121,18 +110,6 @@ func TestSettleGivesUpAfterADay(t *testing.T) {
 	if requeued() {
 		t.Errorf("recovery queued the settled run again")
 	}
-}
-
-// stoppingForge is stickyForge during a shutdown: reading the merge
-// request cancels the job's context (the server stops) and fails.
-type stoppingForge struct {
-	*flakyForge
-	stop context.CancelFunc
-}
-
-func (s stoppingForge) GetMR(context.Context, string, int64) (*forge.MergeRequest, error) {
-	s.stop()
-	return nil, fmt.Errorf("getting the pull request: %w", context.Canceled)
 }
 
 // TestSettleDoesNotGiveUpOnAStoppingServer: a job cut short by a stopping

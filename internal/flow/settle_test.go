@@ -1,101 +1,17 @@
 package flow
 
 import (
-	"context"
 	"errors"
-	"fmt"
 	"io/fs"
 	"os"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/sluicehq/sluice/internal/forge"
 	"github.com/sluicehq/sluice/internal/permanent"
 	"github.com/sluicehq/sluice/internal/store"
 )
-
-// flakyForge is stickyForge whose GetMR fails the next failures times
-// (as a forge answering 502 would), or answers "not found" once gone is
-// set; it keeps the comments on linked issues.
-type flakyForge struct {
-	*stickyForge
-	fmu      sync.Mutex
-	failures int
-	gone     bool
-	issues   []string
-}
-
-func (f *flakyForge) GetMR(ctx context.Context, repo string, n int64) (*forge.MergeRequest, error) {
-	f.fmu.Lock()
-	fail, gone := f.failures > 0, f.gone
-	if fail {
-		f.failures--
-	}
-	f.fmu.Unlock()
-	switch {
-	case gone:
-		return nil, fmt.Errorf("merge request %d: %w", n, forge.ErrNotFound)
-	case fail:
-		return nil, errors.New("gitea: getting the pull request: HTTP 502")
-	}
-	return f.stickyForge.GetMR(ctx, repo, n)
-}
-
-func (f *flakyForge) CommentIssue(_ context.Context, _ string, n int64, body string) error {
-	f.fmu.Lock()
-	defer f.fmu.Unlock()
-	f.issues = append(f.issues, fmt.Sprintf("#%d: %s", n, body))
-	return nil
-}
-
-func (f *flakyForge) failNext(n int) {
-	f.fmu.Lock()
-	defer f.fmu.Unlock()
-	f.failures = n
-}
-
-func (f *flakyForge) issueComments() []string {
-	f.fmu.Lock()
-	defer f.fmu.Unlock()
-	return slices.Clone(f.issues)
-}
-
-// newSettleEnv is a depEnv whose merge request closes issue 12, on a
-// flakyForge.
-func newSettleEnv(t *testing.T) (*depEnv, *flakyForge) {
-	e := newDepEnv(t, depsYAML)
-	ff := &flakyForge{stickyForge: e.sticky}
-	e.f.Forges = func(repo string) (forge.Forge, string, bool) {
-		path, ok := strings.CutPrefix(repo, "gitea:")
-		return ff, path, ok
-	}
-	e.fg.setMR(func(mr *forge.MergeRequest) { mr.Body = "Closes #12" })
-	return e, ff
-}
-
-func (e *depEnv) lockHolder(project string) int64 {
-	e.t.Helper()
-	l, err := e.st.GetLock(e.t.Context(), store.LockKey{Repo: depRepo, Dir: project, Workspace: "default"})
-	if errors.Is(err, store.ErrNotFound) {
-		return 0
-	}
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return l.MR
-}
-
-func (e *depEnv) run(id int64) store.Run {
-	e.t.Helper()
-	r, err := e.st.GetRun(e.t.Context(), id)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return r
-}
 
 // TestApplySettlesAfterATransientFailure: net's apply succeeds, then the
 // forge fails when Sluice asks whether the merge request is merged. The
