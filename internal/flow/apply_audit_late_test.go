@@ -58,7 +58,7 @@ func TestApplyAuditedOnceWhenSettlingIsRetried(t *testing.T) {
 	e.plan()
 	e.merge()
 	net := e.applyOf("net")
-	ff.failNext(1)
+	ff.failNext("GetMR", 1)
 	if err := e.f.HandleApply(ctx, net.ID); err == nil {
 		t.Fatal("net's apply with the forge failing after it: no error")
 	}

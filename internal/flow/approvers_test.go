@@ -17,11 +17,9 @@ import (
 // not approved, makes the second.
 func TestApplyOfAnApproverCountsOnce(t *testing.T) {
 	planned := time.Now().Add(-time.Hour)
-	fg := &gateForge{
-		name:    "gitea",
-		reviews: []forge.Review{{User: forge.User{Login: "bob"}, State: forge.ReviewApproved, CommitSHA: rulesHead, At: planned.Add(time.Minute)}},
-		perms:   map[string]forge.Permission{"bob": forge.PermWrite, "Bob": forge.PermWrite, "carol": forge.PermWrite},
-	}
+	fg := newRulesForge("gitea")
+	fg.reviews = []forge.Review{{User: forge.User{Login: "bob"}, State: forge.ReviewApproved, CommitSHA: rulesHead, At: planned.Add(time.Minute)}}
+	fg.perms = map[string]forge.Permission{"bob": forge.PermWrite, "Bob": forge.PermWrite, "carol": forge.PermWrite}
 	repo := &commitFiles{t: t, commits: map[string]map[string]string{rulesBase: {}, rulesHead: {}, "dddddddddddddddddddddddddddddddddddddddd": {}}}
 	f := rulesFlow(repo, fg)
 	mr := &forge.MergeRequest{Number: 7, State: forge.MRMerged, HeadSHA: rulesHead, BaseSHA: rulesBase, BaseRef: "main",

@@ -53,7 +53,7 @@ func TestBranchBehindTheBase(t *testing.T) {
 		},
 		Log: slog.New(slog.DiscardHandler),
 	}
-	fg := &countingForge{perms: map[string]forge.Permission{}, calls: map[string]int{}}
+	fg := &fakeForge{self: "sluice", checks: greenChecks, perms: map[string]forge.Permission{}, calls: map[string]int{}}
 	for _, tt := range []struct {
 		name, head string
 		diverged   []string

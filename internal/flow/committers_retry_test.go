@@ -19,23 +19,18 @@ import (
 func TestCommittersFailingIsRetried(t *testing.T) {
 	e := newDepEnv(t, depsYAML)
 	ctx := t.Context()
-	fg := &committersDown{stickyForge: e.sticky}
-	e.f.Forges = func(repo string) (forge.Forge, string, bool) {
-		path, ok := strings.CutPrefix(repo, "gitea:")
-		return fg, path, ok
-	}
 	e.plan()
 
 	// A refresh fails rather than show the approvals failing.
-	fg.failures.Store(1)
+	e.fg.failNext("Committers", 1)
 	if err := e.f.RefreshMR(ctx, depRepo, 7); err == nil {
 		t.Errorf("RefreshMR with the commits unread: no error")
 	}
-	if c := e.sticky.sticky(); strings.Contains(c, "cannot tell who pushed commits") {
+	if c := e.fg.sticky(); strings.Contains(c, "cannot tell who pushed commits") {
 		t.Errorf("the comment says the committers cannot be told:\n%s", c)
 	}
 
-	fg.failures.Store(1)
+	e.fg.failNext("Committers", 1)
 	e.fg.setMR(func(mr *forge.MergeRequest) { mr.State, mr.MergeSHA = forge.MRMerged, mergeM })
 	ev, _, err := e.f.Accept(ctx, "gitea", fmt.Sprintf("delivery-%d", time.Now().UnixNano()),
 		Request{Action: ActionClose, Repo: depRepo, MR: 7, Actor: "carol", Merged: true, Trigger: "merged"})

@@ -2,6 +2,7 @@ package flow
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -16,11 +17,14 @@ import (
 // the refusal is audited and the locks stay with the merge request.
 func TestUnreadCommittersRefuseVisibly(t *testing.T) {
 	e := newDepEnv(t, depsYAML)
-	fg := tooManyCommits{e.sticky}
-	e.f.Forges = func(repo string) (forge.Forge, string, bool) {
-		path, ok := strings.CutPrefix(repo, "gitea:")
-		return fg, path, ok
-	}
+	// The forge cannot list who committed to the merge request, as GitHub
+	// cannot past 250 commits (forge.ErrCommitsTruncated).
+	e.fg.failWith("Committers", func(ctx context.Context) error {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("listing commits: %w", err)
+		}
+		return fmt.Errorf("github: listing commits of org/infra#7: %w: GitHub lists only the first 250 commits of a pull request, so who wrote the others cannot be told; squash or split the pull request", forge.ErrCommitsTruncated)
+	})
 	e.plan()
 	const why = "cannot tell who pushed commits to this pull request: " + tooManyCommitsErr
 	// The reply to the merge writes the forge's words as plain text, so
@@ -60,7 +64,7 @@ func TestUnreadCommittersRefuseVisibly(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	mr := e.fg.mr
-	g := e.f.newGate(fg, "org/infra", &mr, "", false)
+	g := e.f.newGate(e.fg, "org/infra", &mr, "", false)
 	if err := g.readMR(ctx); err == nil {
 		t.Errorf("readMR with a cancelled context: no error")
 	}

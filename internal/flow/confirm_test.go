@@ -27,7 +27,7 @@ func TestCommandsAreReadBackFromTheForge(t *testing.T) {
 	// A request of bob's, as an approval, comes after the plan.
 	e.f.Now = func() time.Time { return time.Now().Add(time.Hour) }
 	fg.setMR(func(mr *forge.MergeRequest) { mr.State, mr.MergeSHA = forge.MRMerged, mergeM })
-	fg.comments = map[int64]forge.Comment{
+	fg.written = map[int64]forge.Comment{
 		50: {ID: 50, Author: forge.User{Login: "mallory"}, Body: "thanks!"},
 		52: {ID: 52, Author: forge.User{Login: "alice"}, Body: "sluice apply"},
 		53: {ID: 53, Author: forge.User{Login: "bob"}, Body: "sluice apply"},

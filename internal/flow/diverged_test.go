@@ -22,7 +22,7 @@ import (
 func TestDivergedBindsTheProjectDirectory(t *testing.T) {
 	const head, base, merge = headH1, baseB, mergeM
 	planned := time.Now().Add(-time.Hour)
-	fg := &countingForge{
+	fg := &fakeForge{self: "sluice", checks: greenChecks,
 		reviews: []forge.Review{{User: forge.User{Login: "bob"}, State: forge.ReviewApproved, CommitSHA: head, At: planned.Add(time.Minute)}},
 		perms:   map[string]forge.Permission{"bob": forge.PermWrite, "carol": forge.PermWrite},
 		calls:   map[string]int{},
@@ -75,7 +75,7 @@ func TestDivergedBindsTheProjectDirectory(t *testing.T) {
 // plan run's log did already).
 func TestRulesNoteInTheChecklist(t *testing.T) {
 	repo := &commitFiles{t: t, commits: map[string]map[string]string{rulesBase: {"sluice.yaml": baseYAML}, rulesHead: {}}, changed: []string{"prod/main.tf"}}
-	fg := &gateForge{name: "gitea", perms: map[string]forge.Permission{}}
+	fg := newRulesForge("gitea")
 	f := rulesFlow(repo, fg)
 	run := store.Run{ID: 1, Repo: "gitea:org/infra", MR: 7, Project: "prod", BaseSHA: rulesBase, HeadSHA: rulesHead}
 	mr := &forge.MergeRequest{Number: 7, State: forge.MROpen, HeadSHA: rulesHead, BaseSHA: rulesBase, BaseRef: "main", Author: forge.User{Login: "alice"}}

@@ -19,7 +19,7 @@ import (
 func TestGateReadsTheMergeRequestOnce(t *testing.T) {
 	const head, base = "1111111111111111111111111111111111111111", "2222222222222222222222222222222222222222"
 	planned := time.Now().Add(-time.Hour)
-	fg := &countingForge{
+	fg := &fakeForge{self: "sluice", checks: greenChecks,
 		reviews: []forge.Review{
 			{User: forge.User{Login: "bob"}, State: forge.ReviewApproved, CommitSHA: head, At: planned.Add(time.Minute)},
 			{User: forge.User{Login: "erin"}, State: forge.ReviewApproved, CommitSHA: head, At: planned.Add(time.Minute)},
@@ -115,7 +115,7 @@ func TestGateReadsEachGroupOnce(t *testing.T) {
 	approval := func(login string) forge.Review {
 		return forge.Review{User: forge.User{Login: login}, State: forge.ReviewApproved, CommitSHA: head, At: planned.Add(time.Minute)}
 	}
-	fg := &countingForge{
+	fg := &fakeForge{self: "sluice", checks: greenChecks,
 		reviews: []forge.Review{approval("bob"), approval("erin")},
 		perms:   map[string]forge.Permission{"bob": forge.PermWrite, "erin": forge.PermWrite},
 		groups:  map[string][]string{"platform": {"Bob"}, "org/sre": {"erin"}},

@@ -15,7 +15,7 @@ import (
 // A merge request that changes no project passes: it must not wait for a
 // plan that never comes.
 func TestGateStatus(t *testing.T) {
-	gate := func(fg *callsForge) string {
+	gate := func(fg *fakeForge) string {
 		t.Helper()
 		var last string
 		for _, s := range fg.posted() {
@@ -25,7 +25,7 @@ func TestGateStatus(t *testing.T) {
 		}
 		return last
 	}
-	plan := func(t *testing.T, ws Workspaces, fg forge.Forge, calls *callsForge) {
+	plan := func(t *testing.T, ws Workspaces, fg *fakeForge) {
 		t.Helper()
 		f, jobs := newScaleFlow(t, openSQLite(t), ws, fg)
 		accept(t, f, Request{Action: ActionPlan, Repo: "gitea:org/infra", MR: 7, Actor: "alice", Trigger: "opened"})
@@ -33,22 +33,23 @@ func TestGateStatus(t *testing.T) {
 	}
 
 	t.Run("approved", func(t *testing.T) {
-		fg := newCallsForge()
-		plan(t, newManyProjects(t, 2), fg, fg)
+		fg := newMergeForge()
+		plan(t, newManyProjects(t, 2), fg)
 		if got := gate(fg); got != "success ready: merging applies p0001, p0002" {
 			t.Errorf("sluice/gate = %q", got)
 		}
 	})
 	t.Run("approved by a committer", func(t *testing.T) {
-		fg := newCallsForge()
-		plan(t, newManyProjects(t, 2), committedForge{fg}, fg)
+		fg := newMergeForge()
+		fg.committers = []string{"alice", "bob"} // bob, who approved, pushed a commit
+		plan(t, newManyProjects(t, 2), fg)
 		if got := gate(fg); got != "pending not ready: p0001: approvals; p0002: approvals" {
 			t.Errorf("sluice/gate = %q, want it pending on the approvals", got)
 		}
 	})
 	t.Run("changes no project", func(t *testing.T) {
-		fg := newCallsForge()
-		plan(t, noProject{newManyProjects(t, 2)}, fg, fg)
+		fg := newMergeForge()
+		plan(t, noProject{newManyProjects(t, 2)}, fg)
 		if got := gate(fg); got != "success no project is affected" {
 			t.Errorf("sluice/gate = %q", got)
 		}
@@ -57,15 +58,15 @@ func TestGateStatus(t *testing.T) {
 		}
 	})
 	t.Run("from a fork", func(t *testing.T) {
-		fg := newCallsForge()
+		fg := newMergeForge()
 		fg.setMR(func(mr *forge.MergeRequest) { mr.FromFork = true })
-		plan(t, newManyProjects(t, 2), fg, fg)
+		plan(t, newManyProjects(t, 2), fg)
 		if got := gate(fg); !strings.HasPrefix(got, "failure not planned: a pull request from a fork") {
 			t.Errorf("sluice/gate = %q, want it failing: nothing was planned", got)
 		}
 	})
 	t.Run("too many projects", func(t *testing.T) {
-		fg := newCallsForge()
+		fg := newMergeForge()
 		f, _ := newScaleFlow(t, openSQLite(t), newManyProjects(t, 3), fg)
 		f.MaxProjectsPerMR = 2
 		accept(t, f, Request{Action: ActionPlan, Repo: "gitea:org/infra", MR: 7, Actor: "alice", Trigger: "opened"})
@@ -77,9 +78,9 @@ func TestGateStatus(t *testing.T) {
 	// could pass it for a merge request into main with the same head.
 	t.Run("into a branch Sluice does not apply from", func(t *testing.T) {
 		for _, ws := range []Workspaces{newManyProjects(t, 2), noProject{newManyProjects(t, 2)}} {
-			fg := newCallsForge()
+			fg := newMergeForge()
 			fg.setMR(func(mr *forge.MergeRequest) { mr.BaseRef = "staging" })
-			plan(t, ws, fg, fg)
+			plan(t, ws, fg)
 			if got := gate(fg); got != "" {
 				t.Errorf("sluice/gate = %q, want none", got)
 			}
@@ -94,9 +95,10 @@ func TestGateStatus(t *testing.T) {
 // approval can still come (a reviewer's `sluice apply`), so the locks
 // stay.
 func TestMergedNotAppliedAtTheTop(t *testing.T) {
-	fg := newCallsForge()
+	fg := newMergeForge()
+	fg.committers = []string{"alice", "bob"} // bob, who approved, pushed a commit
 	st := openSQLite(t)
-	f, jobs := newScaleFlow(t, st, newManyProjects(t, 1), committedForge{fg})
+	f, jobs := newScaleFlow(t, st, newManyProjects(t, 1), fg)
 	accept(t, f, Request{Action: ActionPlan, Repo: "gitea:org/infra", MR: 7, Actor: "alice", Trigger: "opened"})
 	workPlans(t, f, jobs, 0, 0)
 	fg.setMR(func(mr *forge.MergeRequest) { mr.State, mr.MergeSHA = forge.MRMerged, mergeM })

@@ -156,27 +156,276 @@ func (e *artifactEngine) Apply(context.Context, engine.ApplyRequest) (*engine.Ap
 	return nil, errors.New("not used")
 }
 
-// mrForge is a forge with one merge request, mr, that answers what the
-// gate asks through countingForge and keeps Sluice's replies.
-type mrForge struct {
-	*countingForge
-	mu      sync.Mutex
-	mr      forge.MergeRequest
-	replies []string
-	// comments are the merge request's comments by id, as people wrote
-	// them (wrote).
-	comments map[int64]forge.Comment
+// fakeForge is a forge with one merge request, mr, answering what the
+// flow and the gate ask: reviews, committers, checks, permissions (perms)
+// and groups; the comments people wrote (written, read back before a
+// command is carried out); what Sluice writes (replies, its comments by
+// marker, statuses, comments on issues). calls counts the gate's
+// questions, by call ("Reviews", "Permission bob", "GroupMembers sre");
+// total counts every call. A call made to fail (failNext, failWith) fails
+// before it answers. The rest of forge.Forge is not used.
+type fakeForge struct {
+	forge.Forge
+	mu         sync.Mutex
+	name, self string
+	mr         forge.MergeRequest
+	reviews    []forge.Review
+	committers []string
+	checks     []forge.Check
+	perms      map[string]forge.Permission
+	groups     map[string][]string
+	calls      map[string]int
+	all        int
+	written    map[int64]forge.Comment
+	replies    []string
+	comments   map[string]string // by marker
+	last       string            // the comment Sluice wrote last (sticky)
+	statuses   []string          // "SHA NAME STATE DESCRIPTION", in the order posted
+	issues     []string          // "#N: BODY"
+	fails      map[string]func(ctx context.Context) error
+}
+
+// greenChecks is a merge request's CI, passed.
+var greenChecks = []forge.Check{{Name: "ci", State: forge.CheckSuccess}}
+
+// newMergeForge is a Gitea whose merge request 7 (by alice, at H2 on base
+// B, into main) bob approved after any plan of these tests, with CI
+// passed; bob and carol have write access, and carol merges.
+func newMergeForge() *fakeForge {
+	return &fakeForge{
+		name: "gitea", self: "sluice-bot",
+		mr: forge.MergeRequest{Repo: "org/infra", Number: 7, State: forge.MROpen, HeadSHA: headH2, BaseSHA: baseB, BaseRef: "main",
+			Author: forge.User{Login: "alice"}, MergedBy: &forge.User{Login: "carol"}},
+		reviews: []forge.Review{{User: forge.User{Login: "bob"}, State: forge.ReviewApproved, CommitSHA: headH2, At: time.Now().Add(time.Hour)}},
+		checks:  greenChecks,
+		perms:   map[string]forge.Permission{"bob": forge.PermWrite, "carol": forge.PermWrite, "api": forge.PermAdmin},
+	}
+}
+
+// newRulesForge is the forge name whose merge request 7 is open into main
+// at rulesHead on rulesBase, as the plan run asks it for the branch its
+// rules come from; nobody reviewed it, no CI ran.
+func newRulesForge(name string) *fakeForge {
+	return &fakeForge{name: name,
+		mr: forge.MergeRequest{Repo: "org/infra", Number: 7, State: forge.MROpen, HeadSHA: rulesHead, BaseSHA: rulesBase, BaseRef: "main"}}
+}
+
+// count records a call; gate says it is one of the gate's questions.
+func (f *fakeForge) count(call string, gate bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.all++
+	if gate {
+		if f.calls == nil {
+			f.calls = map[string]int{}
+		}
+		f.calls[call]++
+	}
+}
+
+// failing is the error call fails with now, if it is made to fail.
+func (f *fakeForge) failing(ctx context.Context, call string) error {
+	f.mu.Lock()
+	fail := f.fails[call]
+	f.mu.Unlock()
+	if fail == nil {
+		return nil
+	}
+	return fail(ctx)
+}
+
+// failWith makes call fail with what fail returns (nil: it answers).
+func (f *fakeForge) failWith(call string, fail func(ctx context.Context) error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fails == nil {
+		f.fails = map[string]func(context.Context) error{}
+	}
+	f.fails[call] = fail
+}
+
+// failNext makes call fail the next n times, as a forge answering 502
+// does.
+func (f *fakeForge) failNext(call string, n int) {
+	var left atomic.Int64
+	left.Store(int64(n))
+	f.failWith(call, func(context.Context) error {
+		if left.Add(-1) < 0 {
+			return nil
+		}
+		return fmt.Errorf("gitea: %s of org/infra!7: HTTP 502 Bad Gateway", call)
+	})
 }
 
 // wrote records on the forge the comment a command request of a webhook
 // names, as its actor wrote it: Sluice reads it back before acting.
-func (m *mrForge) wrote(req Request) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.comments == nil {
-		m.comments = map[int64]forge.Comment{}
+func (f *fakeForge) wrote(req Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.written == nil {
+		f.written = map[int64]forge.Comment{}
 	}
-	m.comments[req.CommentID] = commentOf(req)
+	f.written[req.CommentID] = commentOf(req)
+}
+
+func (f *fakeForge) setMR(update func(*forge.MergeRequest)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	update(&f.mr)
+}
+
+// sticky is the comment Sluice wrote or updated last.
+func (f *fakeForge) sticky() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.last
+}
+
+// posted are the statuses posted, in order.
+func (f *fakeForge) posted() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.statuses)
+}
+
+func (f *fakeForge) issueComments() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.issues)
+}
+
+// total is the number of calls the forge answered.
+func (f *fakeForge) total() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.all
+}
+
+func (f *fakeForge) Name() string { return f.name }
+
+func (f *fakeForge) Self(context.Context) (string, error) { return f.self, nil }
+
+func (f *fakeForge) DefaultBranch(context.Context, string) (string, error) {
+	f.count("DefaultBranch", false)
+	return "main", nil
+}
+
+func (f *fakeForge) GetMR(ctx context.Context, _ string, n int64) (*forge.MergeRequest, error) {
+	f.count("GetMR", false)
+	if err := f.failing(ctx, "GetMR"); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if n != f.mr.Number {
+		return nil, fmt.Errorf("merge request %d: %w", n, forge.ErrNotFound)
+	}
+	mr := f.mr
+	return &mr, nil
+}
+
+func (f *fakeForge) GetComment(_ context.Context, _ string, n, id int64) (*forge.Comment, error) {
+	f.count("GetComment", false)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c, ok := f.written[id]
+	if !ok || n != f.mr.Number {
+		return nil, fmt.Errorf("comment %d of !%d: %w", id, n, forge.ErrNotFound)
+	}
+	return &c, nil
+}
+
+func (f *fakeForge) Reviews(context.Context, string, int64) ([]forge.Review, error) {
+	f.count("Reviews", true)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.reviews, nil
+}
+
+func (f *fakeForge) Committers(ctx context.Context, _ string, _ int64) ([]string, error) {
+	f.count("Committers", true)
+	if err := f.failing(ctx, "Committers"); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.committers, nil
+}
+
+func (f *fakeForge) UnresolvedThreads(context.Context, string, int64) (int, error) {
+	f.count("UnresolvedThreads", true)
+	return 0, nil
+}
+
+func (f *fakeForge) Checks(context.Context, string, string) ([]forge.Check, error) {
+	f.count("Checks", true)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.checks, nil
+}
+
+func (f *fakeForge) Permission(_ context.Context, _, login string) (forge.Permission, error) {
+	f.count("Permission "+login, true)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.perms[login], nil
+}
+
+// GroupMembers knows the groups in groups; "broken" fails as a forge that
+// answers 500 would, and a cancelled context fails as a request would.
+func (f *fakeForge) GroupMembers(ctx context.Context, _, group string) ([]string, error) {
+	f.count("GroupMembers "+group, true)
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("listing the members of %s: %w", group, err)
+	}
+	if group == "broken" {
+		return nil, errors.New("gitea: listing the teams of organisation org: HTTP 500")
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	m, ok := f.groups[group]
+	if !ok {
+		return nil, fmt.Errorf("team %s: %w", group, forge.ErrNotFound)
+	}
+	return m, nil
+}
+
+func (f *fakeForge) UpsertComment(_ context.Context, _ string, _ int64, marker string, parts []string) error {
+	f.count("UpsertComment", false)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.comments == nil {
+		f.comments = map[string]string{}
+	}
+	f.last = strings.Join(parts, "\n")
+	f.comments[marker] = f.last
+	return nil
+}
+
+func (f *fakeForge) Reply(_ context.Context, _ string, _ int64, body string) error {
+	f.count("Reply", false)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.replies = append(f.replies, body)
+	return nil
+}
+
+func (f *fakeForge) SetStatus(_ context.Context, _, sha string, ch forge.Check) error {
+	f.count("SetStatus", false)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.statuses = append(f.statuses, fmt.Sprintf("%s %s %s %s", gitx.Short(sha), ch.Name, ch.State, ch.Description))
+	return nil
+}
+
+func (f *fakeForge) CommentLimit() int { return 65536 }
+
+func (f *fakeForge) CommentIssue(_ context.Context, _ string, n int64, body string) error {
+	f.count("CommentIssue", false)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.issues = append(f.issues, fmt.Sprintf("#%d: %s", n, body))
+	return nil
 }
 
 // commentOf is the comment a command request of a webhook names, as its
@@ -188,49 +437,6 @@ func commentOf(req Request) forge.Comment {
 		body += " -p " + p
 	}
 	return forge.Comment{ID: req.CommentID, Author: forge.User{Login: req.Actor}, Body: body}
-}
-
-func (m *mrForge) GetComment(_ context.Context, _ string, n, id int64) (*forge.Comment, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	c, ok := m.comments[id]
-	if !ok || n != m.mr.Number {
-		return nil, fmt.Errorf("comment %d of !%d: %w", id, n, forge.ErrNotFound)
-	}
-	return &c, nil
-}
-
-func (m *mrForge) GetMR(_ context.Context, repo string, n int64) (*forge.MergeRequest, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if n != m.mr.Number {
-		return nil, fmt.Errorf("merge request %d: %w", n, forge.ErrNotFound)
-	}
-	mr := m.mr
-	return &mr, nil
-}
-
-func (m *mrForge) Reply(_ context.Context, _ string, _ int64, body string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.replies = append(m.replies, body)
-	return nil
-}
-
-func (m *mrForge) UpsertComment(context.Context, string, int64, string, []string) error { return nil }
-
-func (m *mrForge) SetStatus(context.Context, string, string, forge.Check) error { return nil }
-
-func (m *mrForge) CommentLimit() int { return 65536 }
-
-func (m *mrForge) CommentIssue(context.Context, string, int64, string) error { return nil }
-
-func (m *mrForge) Self(context.Context) (string, error) { return "sluice-bot", nil }
-
-func (m *mrForge) setMR(update func(*forge.MergeRequest)) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	update(&m.mr)
 }
 
 const (
@@ -247,10 +453,10 @@ type flowEnv struct {
 	f    *Flow
 	st   store.Store
 	jobs *recordingJobs
-	fg   *mrForge
+	fg   *fakeForge
 }
 
-func newFlowEnv(t *testing.T, fg *mrForge) *flowEnv {
+func newFlowEnv(t *testing.T, fg *fakeForge) *flowEnv {
 	t.Helper()
 	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "sluice.db"))
 	if err != nil {
@@ -370,21 +576,6 @@ func (e *flowEnv) auditActions() []string {
 	return out
 }
 
-// newMergeForge is a forge whose merge request 7 (by alice, at H2 on
-// base B) bob approved after any plan of these tests; bob and carol have
-// write access.
-func newMergeForge() *mrForge {
-	return &mrForge{
-		countingForge: &countingForge{
-			reviews: []forge.Review{{User: forge.User{Login: "bob"}, State: forge.ReviewApproved, CommitSHA: headH2, At: time.Now().Add(time.Hour)}},
-			perms:   map[string]forge.Permission{"bob": forge.PermWrite, "carol": forge.PermWrite, "api": forge.PermAdmin},
-			calls:   map[string]int{},
-		},
-		mr: forge.MergeRequest{Repo: "org/infra", Number: 7, State: forge.MROpen, HeadSHA: headH2, BaseSHA: baseB, BaseRef: "main",
-			Author: forge.User{Login: "alice"}, MergedBy: &forge.User{Login: "carol"}},
-	}
-}
-
 const infraRepo = "gitea:org/infra"
 
 // depTree is a repository whose every commit is the same tree, with the
@@ -471,26 +662,6 @@ func (e *depEngine) order() []string {
 	return slices.Clone(e.applied)
 }
 
-// stickyForge is mrForge keeping the sticky comment.
-type stickyForge struct {
-	*mrForge
-	smu     sync.Mutex
-	comment string
-}
-
-func (s *stickyForge) UpsertComment(_ context.Context, _ string, _ int64, _ string, parts []string) error {
-	s.smu.Lock()
-	defer s.smu.Unlock()
-	s.comment = strings.Join(parts, "\n")
-	return nil
-}
-
-func (s *stickyForge) sticky() string {
-	s.smu.Lock()
-	defer s.smu.Unlock()
-	return s.comment
-}
-
 const depRepo = "gitea:org/infra"
 
 // depEnv is a flowEnv on the two projects' repository, with merge
@@ -498,7 +669,6 @@ const depRepo = "gitea:org/infra"
 type depEnv struct {
 	*flowEnv
 	eng    *depEngine
-	sticky *stickyForge
 	nextID int64
 }
 
@@ -507,14 +677,9 @@ func newDepEnv(t *testing.T, yaml string) *depEnv {
 	fg := newMergeForge()
 	e := newFlowEnv(t, fg)
 	eng := &depEngine{outputs: map[string][]engine.OutputChange{}, fail: map[string]bool{}}
-	sf := &stickyForge{mrForge: fg}
 	e.f.Workspaces = newDepTree(t, yaml)
 	e.f.Engines = func(string) (engine.Engine, error) { return eng, nil }
-	e.f.Forges = func(repo string) (forge.Forge, string, bool) {
-		path, ok := strings.CutPrefix(repo, "gitea:")
-		return sf, path, ok
-	}
-	return &depEnv{flowEnv: e, eng: eng, sticky: sf, nextID: 100}
+	return &depEnv{flowEnv: e, eng: eng, nextID: 100}
 }
 
 // plan plans the merge request as its webhook does, and runs the plan
@@ -597,64 +762,7 @@ func (e *depEnv) refresh() string {
 	if err := e.f.RefreshMR(e.t.Context(), depRepo, 7); err != nil {
 		e.t.Fatal(err)
 	}
-	return e.sticky.sticky()
-}
-
-// countingForge answers what the gate asks of a merge request and counts
-// the calls; the rest of forge.Forge is not used.
-type countingForge struct {
-	forge.Forge
-	reviews    []forge.Review
-	committers []string
-	perms      map[string]forge.Permission
-	groups     map[string][]string
-	calls      map[string]int
-}
-
-func (c *countingForge) Self(context.Context) (string, error) { return "sluice", nil }
-
-func (c *countingForge) DefaultBranch(context.Context, string) (string, error) { return "main", nil }
-
-func (c *countingForge) Reviews(context.Context, string, int64) ([]forge.Review, error) {
-	c.calls["Reviews"]++
-	return c.reviews, nil
-}
-
-func (c *countingForge) Committers(context.Context, string, int64) ([]string, error) {
-	c.calls["Committers"]++
-	return c.committers, nil
-}
-
-func (c *countingForge) UnresolvedThreads(context.Context, string, int64) (int, error) {
-	c.calls["UnresolvedThreads"]++
-	return 0, nil
-}
-
-func (c *countingForge) Checks(context.Context, string, string) ([]forge.Check, error) {
-	c.calls["Checks"]++
-	return []forge.Check{{Name: "ci", State: forge.CheckSuccess}}, nil
-}
-
-func (c *countingForge) Permission(_ context.Context, _, login string) (forge.Permission, error) {
-	c.calls["Permission "+login]++
-	return c.perms[login], nil
-}
-
-// GroupMembers knows the groups in c.groups; "broken" fails as a forge
-// that answers 500 would, and a cancelled context fails as a request would.
-func (c *countingForge) GroupMembers(ctx context.Context, _, group string) ([]string, error) {
-	c.calls["GroupMembers "+group]++
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("listing the members of %s: %w", group, err)
-	}
-	if group == "broken" {
-		return nil, errors.New("gitea: listing the teams of organisation org: HTTP 500")
-	}
-	m, ok := c.groups[group]
-	if !ok {
-		return nil, fmt.Errorf("team %s: %w", group, forge.ErrNotFound)
-	}
-	return m, nil
+	return e.fg.sticky()
 }
 
 // manyProjects is a repository whose every commit is the same tree, with
@@ -700,150 +808,6 @@ func (m manyProjects) MergeBase(_ context.Context, _ workspace.Source, _, b stri
 
 func (m manyProjects) TreeFS(context.Context, workspace.Source, string, func(string, int64) bool) (fs.FS, error) {
 	return os.DirFS(m.dir), nil
-}
-
-// callsForge is a forge with one merge request, 7, approved by bob, that
-// counts every call, keeps the statuses posted in order, the comments by
-// marker and the replies.
-type callsForge struct {
-	forge.Forge
-	mu       sync.Mutex
-	mr       forge.MergeRequest
-	calls    map[string]int
-	statuses []string // "SHA NAME STATE DESCRIPTION", in the order posted
-	comments map[string]string
-	replies  []string
-	// written are the people's comments by id (wrote).
-	written map[int64]forge.Comment
-}
-
-// wrote records the comment a command request names, as its actor wrote
-// it: Sluice reads it back before acting.
-func (c *callsForge) wrote(req Request) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.written[req.CommentID] = commentOf(req)
-}
-
-func (c *callsForge) GetComment(_ context.Context, _ string, _, id int64) (*forge.Comment, error) {
-	c.count("GetComment")
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	cm, ok := c.written[id]
-	if !ok {
-		return nil, fmt.Errorf("comment %d: %w", id, forge.ErrNotFound)
-	}
-	return &cm, nil
-}
-
-func (c *callsForge) DefaultBranch(context.Context, string) (string, error) {
-	c.count("DefaultBranch")
-	return "main", nil
-}
-
-func newCallsForge() *callsForge {
-	return &callsForge{
-		mr: forge.MergeRequest{Repo: "org/infra", Number: 7, State: forge.MROpen, HeadSHA: headH2, BaseSHA: baseB, BaseRef: "main",
-			Author: forge.User{Login: "alice"}, MergedBy: &forge.User{Login: "carol"}},
-		calls: map[string]int{}, comments: map[string]string{}, written: map[int64]forge.Comment{},
-	}
-}
-
-func (c *callsForge) count(call string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.calls[call]++
-}
-
-// total is the number of calls the forge answered.
-func (c *callsForge) total() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	n := 0
-	for _, v := range c.calls {
-		n += v
-	}
-	return n
-}
-
-func (c *callsForge) setMR(update func(*forge.MergeRequest)) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	update(&c.mr)
-}
-
-func (c *callsForge) Name() string { return "gitea" }
-
-func (c *callsForge) GetMR(context.Context, string, int64) (*forge.MergeRequest, error) {
-	c.count("GetMR")
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	mr := c.mr
-	return &mr, nil
-}
-
-func (c *callsForge) Reviews(context.Context, string, int64) ([]forge.Review, error) {
-	c.count("Reviews")
-	return []forge.Review{{User: forge.User{Login: "bob"}, State: forge.ReviewApproved, At: time.Now().Add(time.Hour)}}, nil
-}
-
-func (c *callsForge) Committers(context.Context, string, int64) ([]string, error) {
-	c.count("Committers")
-	return nil, nil
-}
-
-func (c *callsForge) UnresolvedThreads(context.Context, string, int64) (int, error) {
-	c.count("UnresolvedThreads")
-	return 0, nil
-}
-
-func (c *callsForge) Checks(context.Context, string, string) ([]forge.Check, error) {
-	c.count("Checks")
-	return nil, nil
-}
-
-func (c *callsForge) Permission(context.Context, string, string) (forge.Permission, error) {
-	c.count("Permission")
-	return forge.PermWrite, nil
-}
-
-func (c *callsForge) UpsertComment(_ context.Context, _ string, _ int64, marker string, bodies []string) error {
-	c.count("UpsertComment")
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.comments[marker] = strings.Join(bodies, "\n")
-	return nil
-}
-
-func (c *callsForge) Reply(_ context.Context, _ string, _ int64, body string) error {
-	c.count("Reply")
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.replies = append(c.replies, body)
-	return nil
-}
-
-func (c *callsForge) SetStatus(_ context.Context, _, sha string, ch forge.Check) error {
-	c.count("SetStatus")
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.statuses = append(c.statuses, fmt.Sprintf("%s %s %s %s", gitx.Short(sha), ch.Name, ch.State, ch.Description))
-	return nil
-}
-
-func (c *callsForge) CommentLimit() int { return 65536 }
-
-func (c *callsForge) CommentIssue(context.Context, string, int64, string) error {
-	c.count("CommentIssue")
-	return nil
-}
-
-func (c *callsForge) Self(context.Context) (string, error) { return "sluice-bot", nil }
-
-func (c *callsForge) posted() []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return slices.Clone(c.statuses)
 }
 
 // scaleStore is a real store of each kind: SQLite in a file, and a fresh
@@ -963,63 +927,12 @@ func auditOf(t *testing.T, st store.Store) []string {
 	return out
 }
 
-// flakyForge is stickyForge whose GetMR fails the next failures times
-// (as a forge answering 502 would), or answers "not found" once gone is
-// set; it keeps the comments on linked issues.
-type flakyForge struct {
-	*stickyForge
-	fmu      sync.Mutex
-	failures int
-	gone     bool
-	issues   []string
-}
-
-func (f *flakyForge) GetMR(ctx context.Context, repo string, n int64) (*forge.MergeRequest, error) {
-	f.fmu.Lock()
-	fail, gone := f.failures > 0, f.gone
-	if fail {
-		f.failures--
-	}
-	f.fmu.Unlock()
-	switch {
-	case gone:
-		return nil, fmt.Errorf("merge request %d: %w", n, forge.ErrNotFound)
-	case fail:
-		return nil, errors.New("gitea: getting the pull request: HTTP 502")
-	}
-	return f.stickyForge.GetMR(ctx, repo, n)
-}
-
-func (f *flakyForge) CommentIssue(_ context.Context, _ string, n int64, body string) error {
-	f.fmu.Lock()
-	defer f.fmu.Unlock()
-	f.issues = append(f.issues, fmt.Sprintf("#%d: %s", n, body))
-	return nil
-}
-
-func (f *flakyForge) failNext(n int) {
-	f.fmu.Lock()
-	defer f.fmu.Unlock()
-	f.failures = n
-}
-
-func (f *flakyForge) issueComments() []string {
-	f.fmu.Lock()
-	defer f.fmu.Unlock()
-	return slices.Clone(f.issues)
-}
-
-// newSettleEnv is a depEnv whose merge request closes issue 12, on a
-// flakyForge.
-func newSettleEnv(t *testing.T) (*depEnv, *flakyForge) {
+// newSettleEnv is a depEnv whose merge request closes issue 12; it
+// returns the env and its forge.
+func newSettleEnv(t *testing.T) (*depEnv, *fakeForge) {
 	e := newDepEnv(t, depsYAML)
-	ff := &flakyForge{stickyForge: e.sticky}
-	e.f.Forges = func(repo string) (forge.Forge, string, bool) {
-		path, ok := strings.CutPrefix(repo, "gitea:")
-		return ff, path, ok
-	}
 	e.fg.setMR(func(mr *forge.MergeRequest) { mr.Body = "Closes #12" })
-	return e, ff
+	return e, e.fg
 }
 
 func (e *depEnv) lockHolder(project string) int64 {
@@ -1043,27 +956,7 @@ func (e *depEnv) run(id int64) store.Run {
 	return r
 }
 
-// revokedForge is stickyForge answering 403 to every read of the merge
-// request, for good, as GitHub does once the App is uninstalled.
-type revokedForge struct{ *flakyForge }
-
 const revokedErr = "github: getting pull request org/infra#7: 403 Forbidden: Resource not accessible by integration"
-
-func (revokedForge) GetMR(context.Context, string, int64) (*forge.MergeRequest, error) {
-	return nil, errors.New(revokedErr)
-}
-
-// stoppingForge is stickyForge during a shutdown: reading the merge
-// request cancels the job's context (the server stops) and fails.
-type stoppingForge struct {
-	*flakyForge
-	stop context.CancelFunc
-}
-
-func (s stoppingForge) GetMR(context.Context, string, int64) (*forge.MergeRequest, error) {
-	s.stop()
-	return nil, fmt.Errorf("getting the pull request: %w", context.Canceled)
-}
 
 // failingAuditor fails the next Record of action fail (once), as a
 // database that refuses a write for a moment would.
@@ -1133,32 +1026,7 @@ func (s *flipStore) ListRuns(ctx context.Context, f store.RunFilter) ([]store.Ru
 	return s.Store.ListRuns(ctx, f)
 }
 
-// committersDown is stickyForge whose Committers fails the next failures
-// times, as a forge answering 502 (or a revoked token, 401) does.
-type committersDown struct {
-	*stickyForge
-	failures atomic.Int64
-}
-
-func (c *committersDown) Committers(ctx context.Context, repo string, n int64) ([]string, error) {
-	if c.failures.Add(-1) >= 0 {
-		return nil, errors.New("gitea: reading the commits of pull request org/infra!7: HTTP 502 Bad Gateway")
-	}
-	return c.stickyForge.Committers(ctx, repo, n)
-}
-
-// tooManyCommits is a forge that cannot list who committed to the merge
-// request, as GitHub cannot past 250 commits (forge.ErrCommitsTruncated).
-type tooManyCommits struct{ *stickyForge }
-
 const tooManyCommitsErr = "github: listing commits of org/infra#7: not every commit can be listed: GitHub lists only the first 250 commits of a pull request, so who wrote the others cannot be told; squash or split the pull request"
-
-func (tooManyCommits) Committers(ctx context.Context, _ string, _ int64) ([]string, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("listing commits: %w", err)
-	}
-	return nil, fmt.Errorf("github: listing commits of org/infra#7: %w: GitHub lists only the first 250 commits of a pull request, so who wrote the others cannot be told; squash or split the pull request", forge.ErrCommitsTruncated)
-}
 
 // replanEngine is depEngine whose plans of the projects in none have no
 // changes: the project's changes are applied already.
@@ -1209,15 +1077,6 @@ type noProject struct{ manyProjects }
 
 func (noProject) ChangedFiles(context.Context, workspace.Source, string, string) ([]string, error) {
 	return []string{"README.md"}, nil
-}
-
-// committedForge is callsForge where bob, who approved, pushed a commit
-// to the merge request: the forge's own rules count his approval, Sluice's
-// do not.
-type committedForge struct{ *callsForge }
-
-func (committedForge) Committers(context.Context, string, int64) ([]string, error) {
-	return []string{"alice", "bob"}, nil
 }
 
 // commitTrees is a repository of a few commits, each a directory of its
@@ -1273,34 +1132,6 @@ func (c *commitTrees) TreeFS(_ context.Context, _ workspace.Source, commit strin
 		return nil, fmt.Errorf("commit %s is not in the repository", gitx.Short(commit))
 	}
 	return os.DirFS(dir), nil
-}
-
-// replyingForge is a forge whose account is self and whose merge request 1
-// is open; it keeps the replies Sluice posts.
-type replyingForge struct {
-	forge.Forge
-	self     string
-	replies  []string
-	comments map[int64]forge.Comment
-}
-
-func (r *replyingForge) GetComment(_ context.Context, _ string, _, id int64) (*forge.Comment, error) {
-	c, ok := r.comments[id]
-	if !ok {
-		return nil, forge.ErrNotFound
-	}
-	return &c, nil
-}
-
-func (r *replyingForge) Self(context.Context) (string, error) { return r.self, nil }
-
-func (r *replyingForge) GetMR(_ context.Context, repo string, n int64) (*forge.MergeRequest, error) {
-	return &forge.MergeRequest{Repo: repo, Number: n, State: forge.MROpen, Author: forge.User{Login: "alice"}}, nil
-}
-
-func (r *replyingForge) Reply(_ context.Context, _ string, _ int64, body string) error {
-	r.replies = append(r.replies, body)
-	return nil
 }
 
 type noJobs struct{}
@@ -1468,48 +1299,7 @@ func (c *commitFiles) TreeFS(_ context.Context, _ workspace.Source, commit strin
 	return fsys, nil
 }
 
-// gateForge is a forge as the gate reads it: reviews, permissions, green
-// checks, no threads, no groups.
-type gateForge struct {
-	forge.Forge
-	name    string
-	reviews []forge.Review
-	perms   map[string]forge.Permission
-	// self is the account Sluice acts as.
-	self string
-}
-
-func (g *gateForge) Self(context.Context) (string, error) { return g.self, nil }
-
-func (g *gateForge) DefaultBranch(context.Context, string) (string, error) { return "main", nil }
-
-// GetMR is the open merge request 7 into main at rulesBase, as the plan
-// run asks it for the branch its rules come from.
-func (g *gateForge) GetMR(_ context.Context, repo string, n int64) (*forge.MergeRequest, error) {
-	return &forge.MergeRequest{Repo: repo, Number: n, State: forge.MROpen, HeadSHA: rulesHead, BaseSHA: rulesBase, BaseRef: "main"}, nil
-}
-
-func (g *gateForge) Committers(context.Context, string, int64) ([]string, error) { return nil, nil }
-
-func (g *gateForge) Name() string { return g.name }
-
-func (g *gateForge) Reviews(context.Context, string, int64) ([]forge.Review, error) {
-	return g.reviews, nil
-}
-
-func (g *gateForge) UnresolvedThreads(context.Context, string, int64) (int, error) { return 0, nil }
-
-func (g *gateForge) Checks(context.Context, string, string) ([]forge.Check, error) { return nil, nil }
-
-func (g *gateForge) Permission(_ context.Context, _, login string) (forge.Permission, error) {
-	return g.perms[login], nil
-}
-
-func (g *gateForge) GroupMembers(context.Context, string, string) ([]string, error) {
-	return nil, forge.ErrNotFound
-}
-
-func rulesFlow(repo *commitFiles, fg *gateForge) *Flow {
+func rulesFlow(repo *commitFiles, fg *fakeForge) *Flow {
 	return &Flow{
 		Store:      heldLocks{mr: 7},
 		Workspaces: repo,

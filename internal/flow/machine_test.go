@@ -23,7 +23,9 @@ func TestCommandsFromMachinesAreIgnored(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	fg := &replyingForge{self: "Sluice-Bot", comments: map[int64]forge.Comment{}}
+	// Sluice acts as Sluice-Bot; merge request 1 is alice's, open.
+	fg := &fakeForge{self: "Sluice-Bot", written: map[int64]forge.Comment{},
+		mr: forge.MergeRequest{Repo: "org/infra", Number: 1, State: forge.MROpen, Author: forge.User{Login: "alice"}}}
 	f := &Flow{
 		Store:  st,
 		Jobs:   noJobs{},
@@ -32,7 +34,7 @@ func TestCommandsFromMachinesAreIgnored(t *testing.T) {
 	}
 	comment := func(id int64, author, body string) int64 {
 		t.Helper()
-		fg.comments[id] = forge.Comment{ID: id, Author: forge.User{Login: author}, Body: body}
+		fg.written[id] = forge.Comment{ID: id, Author: forge.User{Login: author}, Body: body}
 		req, err := RequestFromEvent("gitea", &forge.Event{Kind: forge.EventComment, Action: "created", Repo: "org/infra", MR: 1,
 			Actor: forge.User{Login: author}, Comment: &forge.Comment{ID: id, Body: body}})
 		if err != nil {

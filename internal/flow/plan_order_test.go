@@ -223,7 +223,7 @@ func TestShutdownDoesNotReplanASupersededHead(t *testing.T) {
 // error that is not permanent) for a while, then ignored: the merge
 // request was reopened since.
 func TestMergeWebhookBeforeTheForgeSaysMerged(t *testing.T) {
-	fg := &mrForge{countingForge: &countingForge{calls: map[string]int{}}}
+	fg := &fakeForge{self: "sluice-bot", checks: greenChecks}
 	fg.setMR(func(mr *forge.MergeRequest) {
 		*mr = forge.MergeRequest{Repo: "org/infra", Number: 1, State: forge.MROpen, HeadSHA: headH1, BaseSHA: baseB}
 	})

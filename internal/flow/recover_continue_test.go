@@ -104,13 +104,13 @@ func TestRecoverTellsOfAnInterruptedApply(t *testing.T) {
 	if err := e.f.RefreshMR(ctx, depRepo, 7); err != nil {
 		t.Fatal(err)
 	}
-	if c := e.sticky.sticky(); strings.Contains(c, "interrupted") {
+	if c := e.fg.sticky(); strings.Contains(c, "interrupted") {
 		t.Fatalf("the comment says interrupted before recovery:\n%s", c)
 	}
 	if err := e.f.Recover(ctx, []string{"me"}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	if c := e.sticky.sticky(); !strings.Contains(c, "interrupted") {
+	if c := e.fg.sticky(); !strings.Contains(c, "interrupted") {
 		t.Errorf("after recovery the comment does not say the apply was interrupted:\n%s", c)
 	}
 }

@@ -162,7 +162,7 @@ func TestRulesFromTheBase(t *testing.T) {
 				baseFiles = map[string]string{"sluice.yaml": baseYAML}
 			}
 			repo := &commitFiles{t: t, commits: map[string]map[string]string{rulesBase: baseFiles, rulesHead: {}}, changed: []string{tt.project + "/main.tf"}}
-			f := rulesFlow(repo, &gateForge{name: "gitea"})
+			f := rulesFlow(repo, newRulesForge("gitea"))
 			headYAML := "version: 1\nprojects:\n  - name: " + tt.project + "\n    " + tt.head + "\n"
 			p := headProject(t, headYAML, tt.project)
 			got, notes, err := f.rulesOf(context.Background(), store.Run{ID: 1, Repo: "gitea:org/infra", MR: 7, Project: tt.project, BaseSHA: rulesBase, HeadSHA: rulesHead}, p, fstest.MapFS{})
@@ -194,7 +194,7 @@ func TestRulesFromTheBase(t *testing.T) {
 // weaker than its rules.
 func TestRulesBaseUnreadable(t *testing.T) {
 	repo := &commitFiles{t: t, commits: map[string]map[string]string{rulesBase: {"sluice.yaml": baseYAML}}, broken: true}
-	f := rulesFlow(repo, &gateForge{name: "gitea"})
+	f := rulesFlow(repo, newRulesForge("gitea"))
 	p := headProject(t, "version: 1\nprojects:\n  - name: prod\n    dir: prod\n    approval:\n      from: [mallory]\n", "prod")
 	got, _, err := f.rulesOf(context.Background(), store.Run{ID: 1, Repo: "gitea:org/infra", MR: 7, Project: "prod", BaseSHA: rulesBase, HeadSHA: rulesHead}, p, fstest.MapFS{})
 	if err == nil || !strings.Contains(err.Error(), "connection refused") {
@@ -212,7 +212,9 @@ func TestRulesGateOfTheBase(t *testing.T) {
 	approval := func(login string) forge.Review {
 		return forge.Review{User: forge.User{Login: login}, State: forge.ReviewApproved, CommitSHA: rulesHead, At: planned.Add(time.Minute)}
 	}
-	fg := &gateForge{name: "gitea", reviews: []forge.Review{approval("mallory")}, perms: map[string]forge.Permission{"mallory": forge.PermRead, "bob": forge.PermWrite}}
+	fg := newRulesForge("gitea")
+	fg.reviews = []forge.Review{approval("mallory")}
+	fg.perms = map[string]forge.Permission{"mallory": forge.PermRead, "bob": forge.PermWrite}
 	f := rulesFlow(repo, fg)
 	p := headProject(t, "version: 1\nprojects:\n  - name: prod\n    dir: prod\n    approval:\n      min: 1\n      from: [mallory]\n", "prod")
 	run := store.Run{ID: 1, Repo: "gitea:org/infra", MR: 7, Project: "prod", BaseSHA: rulesBase, HeadSHA: rulesHead}
@@ -281,7 +283,7 @@ func TestRulesCodeownersWhereTheForgeLooks(t *testing.T) {
 				delete(base, loc)
 			}
 			repo := &commitFiles{t: t, commits: map[string]map[string]string{rulesBase: base, rulesHead: {}}, changed: []string{"prod/main.tf"}}
-			f := rulesFlow(repo, &gateForge{name: tt.forge})
+			f := rulesFlow(repo, newRulesForge(tt.forge))
 			p := headProject(t, "version: 1\nprojects:\n  - name: prod\n    dir: prod\n    approval:\n      codeowners: true\n", "prod")
 			got, _, err := f.rulesOf(context.Background(), store.Run{ID: 1, Repo: tt.forge + ":org/infra", MR: 7, Project: "prod", BaseSHA: rulesBase, HeadSHA: rulesHead}, p, fstest.MapFS{})
 			if tt.want == "" {
@@ -309,7 +311,7 @@ func TestRulesOwnersOfTheBaseProject(t *testing.T) {
 		"CODEOWNERS":  "/prod/ @sre\n/elsewhere/ @alice\n",
 	}
 	repo := &commitFiles{t: t, commits: map[string]map[string]string{rulesBase: base, rulesHead: {}}, changed: []string{"prod/main.tf", "elsewhere/main.tf"}}
-	f := rulesFlow(repo, &gateForge{name: "gitea"})
+	f := rulesFlow(repo, newRulesForge("gitea"))
 	p := headProject(t, "version: 1\nprojects:\n  - name: prod\n    dir: elsewhere\n    approval:\n      codeowners: true\n", "prod")
 	got, _, err := f.rulesOf(context.Background(), store.Run{ID: 1, Repo: "gitea:org/infra", MR: 7, Project: "prod", BaseSHA: rulesBase, HeadSHA: rulesHead}, p, fstest.MapFS{})
 	if err != nil {

@@ -54,7 +54,7 @@ func TestMergeAppliesEveryProject(t *testing.T) {
 	for _, sk := range scaleStores() {
 		t.Run(sk.name, func(t *testing.T) {
 			st := sk.open(t)
-			fg := newCallsForge()
+			fg := newMergeForge()
 			tree := newManyProjects(t, n)
 			f, jobs := newScaleFlow(t, st, tree, fg)
 			f.RefreshEvery = time.Hour // one refresh now; these tests count no comments
@@ -134,7 +134,7 @@ func TestCloseDuringAPlanJobLeavesNoLock(t *testing.T) {
 // every project's status after every run. A new run on the same commit
 // (`sluice plan` again) posts again.
 func TestStatusesArePostedOnlyWhenTheyChange(t *testing.T) {
-	fg := newCallsForge()
+	fg := newMergeForge()
 	f, jobs := newScaleFlow(t, openSQLite(t), newManyProjects(t, 3), fg)
 	accept(t, f, Request{Action: ActionPlan, Repo: "gitea:org/infra", MR: 7, Actor: "alice", Trigger: "opened"})
 	next := workPlans(t, f, jobs, 0, 0)
@@ -171,7 +171,7 @@ func TestStatusesArePostedOnlyWhenTheyChange(t *testing.T) {
 // it touches, the cap and what to do; naming projects with -p within the
 // cap plans them.
 func TestTooManyProjectsAreNotPlanned(t *testing.T) {
-	fg := newCallsForge()
+	fg := newMergeForge()
 	st := openSQLite(t)
 	f, jobs := newScaleFlow(t, st, newManyProjects(t, 3), fg)
 	f.MaxProjectsPerMR = 2
@@ -285,7 +285,7 @@ func BenchmarkMergeRequestProjects(b *testing.B) {
 // closes it, as the server would, with refreshes at most every every; it
 // returns the forge calls and the time taken, setting up left out.
 func planAndClose(b *testing.B, n int, every time.Duration) (int, time.Duration) {
-	fg := newCallsForge()
+	fg := newMergeForge()
 	f, jobs := newScaleFlow(b, openSQLite(b), newManyProjects(b, n), fg)
 	f.RefreshEvery = every
 	start := time.Now()

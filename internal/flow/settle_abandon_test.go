@@ -4,13 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/sluicehq/sluice/internal/forge"
 	"github.com/sluicehq/sluice/internal/permanent"
 	"github.com/sluicehq/sluice/internal/store"
 	"github.com/sluicehq/sluice/internal/testkit"
@@ -30,11 +30,9 @@ func TestSettleGivesUpAfterADay(t *testing.T) {
 	e.plan()
 	e.merge()
 	net := e.applyOf("net")
-	rf := revokedForge{ff}
-	e.f.Forges = func(repo string) (forge.Forge, string, bool) {
-		path, ok := strings.CutPrefix(repo, "gitea:")
-		return rf, path, ok
-	}
+	// The forge answers 403 to every read of the merge request, for good,
+	// as GitHub does once the App is uninstalled.
+	ff.failWith("GetMR", func(context.Context) error { return errors.New(revokedErr) })
 	if err := e.f.HandleApply(ctx, net.ID); err == nil || permanent.Is(err) {
 		t.Fatalf("net's apply with the forge refusing after it: err = %v, want one to retry", err)
 	}
@@ -120,7 +118,7 @@ func TestSettleDoesNotGiveUpOnAStoppingServer(t *testing.T) {
 	e.plan()
 	e.merge()
 	net := e.applyOf("net")
-	ff.failNext(1)
+	ff.failNext("GetMR", 1)
 	if err := e.f.HandleApply(t.Context(), net.ID); err == nil {
 		t.Fatal("no error with the forge failing")
 	}
@@ -128,11 +126,12 @@ func TestSettleDoesNotGiveUpOnAStoppingServer(t *testing.T) {
 	e.f.Now = func() time.Time { return finished.Add(48 * time.Hour) }
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	sf := stoppingForge{ff, cancel}
-	e.f.Forges = func(repo string) (forge.Forge, string, bool) {
-		path, ok := strings.CutPrefix(repo, "gitea:")
-		return sf, path, ok
-	}
+	// The server stops: reading the merge request cancels the job's
+	// context, and fails.
+	ff.failWith("GetMR", func(context.Context) error {
+		cancel()
+		return fmt.Errorf("getting the pull request: %w", context.Canceled)
+	})
 	if err := e.f.HandleApply(ctx, net.ID); !errors.Is(err, context.Canceled) {
 		t.Errorf("a stopping server's job: err = %v, want it cancelled", err)
 	}

@@ -1,7 +1,9 @@
 package flow
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"slices"
@@ -9,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/forge"
 	"github.com/sluicehq/sluice/internal/permanent"
 	"github.com/sluicehq/sluice/internal/store"
 )
@@ -26,7 +29,7 @@ func TestApplySettlesAfterATransientFailure(t *testing.T) {
 	e.merge()
 	net, app := e.applyOf("net"), e.applyOf("app")
 
-	ff.failNext(1)
+	ff.failNext("GetMR", 1)
 	if err := e.f.HandleApply(ctx, net.ID); err == nil || permanent.Is(err) {
 		t.Fatalf("net's apply with the forge failing after it: err = %v, want one to retry", err)
 	}
@@ -150,9 +153,7 @@ func TestSettleOfAMergeRequestThatIsGone(t *testing.T) {
 	e.plan()
 	e.merge()
 	net := e.applyOf("net")
-	ff.fmu.Lock()
-	ff.gone = true
-	ff.fmu.Unlock()
+	ff.failWith("GetMR", func(context.Context) error { return fmt.Errorf("merge request 7: %w", forge.ErrNotFound) })
 	if err := e.f.HandleApply(ctx, net.ID); err != nil {
 		t.Fatalf("HandleApply: %v, want the run settled without an error", err)
 	}
@@ -301,7 +302,7 @@ func TestInterruptedApplyIsToldAndItsPlanFileGoes(t *testing.T) {
 	}
 	// Merged, it keeps net's lock and is never planned again: the comment
 	// says how to go on.
-	if c := e.sticky.sticky(); !strings.Contains(c, "Check the state. Release this pull request's lock of it (comment `sluice unlock -p net`), then plan it from a new pull request (comment `sluice plan -p net` on it).") {
+	if c := e.fg.sticky(); !strings.Contains(c, "Check the state. Release this pull request's lock of it (comment `sluice unlock -p net`), then plan it from a new pull request (comment `sluice plan -p net` on it).") {
 		t.Errorf("the comment does not say to release the lock and plan from a new pull request:\n%s", c)
 	}
 }
