@@ -36,7 +36,7 @@ func TestAPIApplyOnAForgeActsAsTheAPI(t *testing.T) {
 			if !tt.reviews {
 				fg.reviews = nil
 			}
-			e := newFlowEnv(t, fg)
+			e := newEnv(t, onForge(fg))
 			e.plannedRunMode(infraRepo, 7, headH2, false, tt.mode)
 			fg.setMR(func(mr *forge.MergeRequest) {
 				if mr.State = tt.state; tt.state == forge.MRMerged {
@@ -114,7 +114,7 @@ func TestCloseActsOnTheForgeState(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			fg := newMergeForge()
-			e := newFlowEnv(t, fg)
+			e := newEnv(t, onForge(fg))
 			ctx := t.Context()
 			_, plan := e.plannedRun(tt.repo, 7, headH2, false)
 			fg.setMR(func(mr *forge.MergeRequest) {

@@ -66,8 +66,14 @@ func TestBlockedApplyJobDoesNotEndWithItsRunQueued(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.f.Store = &flipStore{Store: e.st, flip: func() {
-		// net's plan ends: nothing to apply.
+	// What holds app back changes between the first read of the merge
+	// request's runs (HandleApply's own) and the second (the one
+	// runQueuedApplies makes after it): net's plan ends, with nothing to
+	// apply.
+	e.f.Store = &spyStore{Store: e.st, beforeMRRuns: func(n int) {
+		if n != 2 {
+			return
+		}
 		p, err := e.st.SavePlan(ctx, store.Plan{RunID: pr.ID, Repo: "infra", MR: 1, Project: "net", Workspace: "default",
 			HeadSHA: headH1, BaseSHA: baseB, ArtifactSHA256: "abc", Sealed: []byte("artifact"),
 			Normalized: []byte(`{"engine":"terraform","resources":[],"summary":{"add":0,"change":0,"destroy":0,"replace":0},"text":""}`)})

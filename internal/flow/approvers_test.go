@@ -20,8 +20,8 @@ func TestApplyOfAnApproverCountsOnce(t *testing.T) {
 	fg := newRulesForge("gitea")
 	fg.reviews = []forge.Review{{User: forge.User{Login: "bob"}, State: forge.ReviewApproved, CommitSHA: rulesHead, At: planned.Add(time.Minute)}}
 	fg.perms = map[string]forge.Permission{"bob": forge.PermWrite, "Bob": forge.PermWrite, "carol": forge.PermWrite}
-	repo := &commitFiles{t: t, commits: map[string]map[string]string{rulesBase: {}, rulesHead: {}, "dddddddddddddddddddddddddddddddddddddddd": {}}}
-	f := rulesFlow(repo, fg)
+	repo := &commits{t: t, files: map[string]map[string]string{rulesBase: {}, rulesHead: {}, "dddddddddddddddddddddddddddddddddddddddd": {}}}
+	f := gateFlow(repo, fg)
 	mr := &forge.MergeRequest{Number: 7, State: forge.MRMerged, HeadSHA: rulesHead, BaseSHA: rulesBase, BaseRef: "main",
 		MergeSHA: "dddddddddddddddddddddddddddddddddddddddd", Author: forge.User{Login: "alice"}}
 	st := projectState{

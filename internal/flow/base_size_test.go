@@ -69,7 +69,7 @@ func TestRulesOfALargeBase(t *testing.T) {
 			if _, err := ws.Mirror(context.Background(), src, base, head); err != nil {
 				t.Fatal(err)
 			}
-			f := rulesFlow(nil, newRulesForge("gitea"))
+			f := gateFlow(nil, newRulesForge("gitea"))
 			f.Workspaces = ws
 			f.Sources = func(context.Context, string) (workspace.Source, error) { return src, nil }
 			f.Forges = nil // a plain git repository: the rules are the run's base commit's

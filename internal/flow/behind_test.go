@@ -2,7 +2,6 @@ package flow
 
 import (
 	"context"
-	"log/slog"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -45,13 +44,9 @@ func TestBranchBehindTheBase(t *testing.T) {
 	testkit.Git(t, origin, "merge", "-q", "--no-edit", tip)
 	updated := testkit.Git(t, origin, "rev-parse", "HEAD")
 
-	f := &Flow{
-		Store:      heldLocks{mr: 7},
-		Workspaces: workspace.New(t.TempDir()),
-		Sources: func(_ context.Context, repo string) (workspace.Source, error) {
-			return workspace.Source{Repo: repo, CloneURL: origin}, nil
-		},
-		Log: slog.New(slog.DiscardHandler),
+	f := gateFlow(workspace.New(t.TempDir()), nil)
+	f.Sources = func(_ context.Context, repo string) (workspace.Source, error) {
+		return workspace.Source{Repo: repo, CloneURL: origin}, nil
 	}
 	fg := &fakeForge{self: "sluice", checks: greenChecks, perms: map[string]forge.Permission{}, calls: map[string]int{}}
 	for _, tt := range []struct {

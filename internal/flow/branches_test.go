@@ -19,12 +19,12 @@ func TestRulesFromTheTargetBranchAsTheForgeSays(t *testing.T) {
 	const queuedBase = "dddddddddddddddddddddddddddddddddddddddd"
 	loose := "version: 1\nprojects:\n  - name: prod\n    dir: prod\n"
 	strict := baseYAML[:len(baseYAML)-1] + "\n      from: [bob]\n"
-	repo := &commitFiles{t: t, commits: map[string]map[string]string{
+	repo := &commits{t: t, files: map[string]map[string]string{
 		queuedBase: {"sluice.yaml": loose},
 		rulesBase:  {"sluice.yaml": strict}, // main's tip, as newRulesForge's GetMR says
 		rulesHead:  {},
 	}, changed: []string{"prod/main.tf"}}
-	f := rulesFlow(repo, newRulesForge("gitea"))
+	f := gateFlow(repo, newRulesForge("gitea"))
 	p := headProject(t, loose, "prod")
 	got, _, err := f.rulesOf(context.Background(), store.Run{ID: 1, Repo: "gitea:org/infra", MR: 7, Project: "prod", BaseSHA: queuedBase, HeadSHA: rulesHead}, p, fstest.MapFS{})
 	if err != nil {

@@ -23,7 +23,7 @@ func TestCommittersFailingIsRetried(t *testing.T) {
 
 	// A refresh fails rather than show the approvals failing.
 	e.fg.failNext("Committers", 1)
-	if err := e.f.RefreshMR(ctx, depRepo, 7); err == nil {
+	if err := e.f.RefreshMR(ctx, infraRepo, 7); err == nil {
 		t.Errorf("RefreshMR with the commits unread: no error")
 	}
 	if c := e.fg.sticky(); strings.Contains(c, "cannot tell who pushed commits") {
@@ -33,14 +33,14 @@ func TestCommittersFailingIsRetried(t *testing.T) {
 	e.fg.failNext("Committers", 1)
 	e.fg.setMR(func(mr *forge.MergeRequest) { mr.State, mr.MergeSHA = forge.MRMerged, mergeM })
 	ev, _, err := e.f.Accept(ctx, "gitea", fmt.Sprintf("delivery-%d", time.Now().UnixNano()),
-		Request{Action: ActionClose, Repo: depRepo, MR: 7, Actor: "carol", Merged: true, Trigger: "merged"})
+		Request{Action: ActionClose, Repo: infraRepo, MR: 7, Actor: "carol", Merged: true, Trigger: "merged"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := e.f.HandleEvent(ctx, ev.ID); err == nil || permanent.Is(err) {
 		t.Fatalf("the merge with the commits unread: err = %v, want one to retry", err)
 	}
-	if runs := e.applies(depRepo, 7); len(runs) != 0 {
+	if runs := e.applies(infraRepo, 7); len(runs) != 0 {
 		t.Fatalf("apply runs after the failed attempt: %+v, want none yet", runs)
 	}
 	if r := e.replies(); len(r) != 0 {

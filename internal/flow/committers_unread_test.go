@@ -11,6 +11,8 @@ import (
 	"github.com/sluicehq/sluice/internal/store"
 )
 
+const tooManyCommitsErr = "github: listing commits of org/infra#7: not every commit can be listed: GitHub lists only the first 250 commits of a pull request, so who wrote the others cannot be told; squash or split the pull request"
+
 // TestUnreadCommittersRefuseVisibly: when the forge cannot say who pushed
 // commits to the merge request, the merge is still handled (not retried
 // without end): nothing is applied, the reply and the comment say why,
@@ -37,18 +39,18 @@ func TestUnreadCommittersRefuseVisibly(t *testing.T) {
 	}
 
 	e.merge() // fails the test if the event fails
-	if runs := e.applies(depRepo, 7); len(runs) != 0 {
+	if runs := e.applies(infraRepo, 7); len(runs) != 0 {
 		t.Fatalf("apply runs: %+v, want none", runs)
 	}
 	r := e.replies()
 	if len(r) != 1 || !strings.Contains(r[0], "Merged, but Sluice did not apply") || !strings.Contains(r[0], "`net`: approvals: ") || !strings.Contains(r[0], escaped) {
 		t.Fatalf("replies = %q, want net refused saying %q", r, escaped)
 	}
-	if got := e.auditActions(); !slices.Contains(got, "carol apply.refused "+depRepo+"!7/net") {
+	if got := e.auditActions(); !slices.Contains(got, "carol apply.refused "+infraRepo+"!7/net") {
 		t.Errorf("audit = %q, want apply.refused of net", got)
 	}
 	for _, p := range []string{"net", "app"} {
-		if l, err := e.st.GetLock(t.Context(), store.LockKey{Repo: depRepo, Dir: p, Workspace: "default"}); err != nil || l.MR != 7 {
+		if l, err := e.st.GetLock(t.Context(), store.LockKey{Repo: infraRepo, Dir: p, Workspace: "default"}); err != nil || l.MR != 7 {
 			t.Errorf("%s's lock: %+v, %v; want it kept by !7", p, l, err)
 		}
 	}

@@ -22,7 +22,7 @@ import (
 func TestCommandsAreReadBackFromTheForge(t *testing.T) {
 	fg := newMergeForge()
 	fg.reviews = nil
-	e := newFlowEnv(t, fg)
+	e := newEnv(t, onForge(fg))
 	e.plannedRun(infraRepo, 7, headH2, false)
 	// A request of bob's, as an approval, comes after the plan.
 	e.f.Now = func() time.Time { return time.Now().Add(time.Hour) }

@@ -23,22 +23,21 @@ func TestOutputsHoldSurvivesAReplanOfTheDependency(t *testing.T) {
 	const prefix = "not applied: it was planned before net, which it depends on, changed or removed outputs (net is applied now)"
 	t.Run("forge, before_merge", func(t *testing.T) {
 		e := newDepEnv(t, beforeMerge())
-		re := useReplanEngine(e)
 		e.eng.outputs["net"] = []engine.OutputChange{{Name: "cidr", Action: engine.ActionUpdate}}
 		e.plan()
 		e.comment("carol", ActionApply, "net")
 		e.runApply("net")
 
-		re.setNone("net")
+		e.eng.setNone("net") // net's changes are applied already
 		e.comment("carol", ActionPlan, "net")
 		e.runPlanJobs()
-		p, err := e.st.LatestPlan(t.Context(), depRepo, 7, "net", "default")
+		p, err := e.st.LatestPlan(t.Context(), infraRepo, 7, "net", "default")
 		if err != nil || p.HasChanges {
 			t.Fatalf("net's latest plan: %+v, %v; want one with no changes", p, err)
 		}
 
 		e.comment("carol", ActionApply, "app")
-		for _, r := range e.applies(depRepo, 7) {
+		for _, r := range e.applies(infraRepo, 7) {
 			if r.Project == "app" {
 				t.Fatalf("app got an apply run (%s %q) of its plan made against net's old outputs", r.State, r.Error)
 			}
@@ -77,7 +76,7 @@ func TestOutputsHoldSurvivesAReplanOfTheDependency(t *testing.T) {
 		e.runApply("net")
 
 		e.comment("carol", ActionApply, "app")
-		for _, r := range e.applies(depRepo, 7) {
+		for _, r := range e.applies(infraRepo, 7) {
 			if r.Project == "app" {
 				t.Fatalf("app got an apply run (%s %q) of its plan made against net's old outputs", r.State, r.Error)
 			}
@@ -89,7 +88,6 @@ func TestOutputsHoldSurvivesAReplanOfTheDependency(t *testing.T) {
 
 	t.Run("plain git", func(t *testing.T) {
 		e := newDepEnv(t, depsYAML)
-		re := useReplanEngine(e)
 		e.eng.outputs["net"] = []engine.OutputChange{{Name: "cidr", Action: engine.ActionDelete}}
 		e.handle(APISource, Request{Action: ActionPlan, Repo: "infra", MR: 1, HeadSHA: headH1, BaseSHA: baseB, Actor: "alice"})
 		e.runPlanJobs()
@@ -105,7 +103,7 @@ func TestOutputsHoldSurvivesAReplanOfTheDependency(t *testing.T) {
 			t.Fatal(err)
 		}
 
-		re.setNone("net")
+		e.eng.setNone("net") // net's changes are applied already
 		e.handle(APISource, Request{Action: ActionPlan, Repo: "infra", MR: 1, HeadSHA: headH2, BaseSHA: baseB, Actor: "alice", Projects: []string{"net"}})
 		e.runPlanJobs()
 		e.handle(APISource, Request{Action: ActionApply, Repo: "infra", MR: 1, Actor: "bob"})

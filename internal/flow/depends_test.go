@@ -13,17 +13,6 @@ import (
 	"github.com/sluicehq/sluice/internal/store"
 )
 
-const depsYAML = `version: 1
-projects:
-  - name: app
-    dir: app
-    engine: terraform
-    depends_on: [net]
-  - name: net
-    dir: net
-    engine: terraform
-`
-
 // TestMergeAppliesInDependencyOrder: a merge creates both apply runs but
 // enqueues only net's; app's is enqueued when net's apply has succeeded.
 func TestMergeAppliesInDependencyOrder(t *testing.T) {
@@ -60,7 +49,7 @@ func TestMergeAppliesInDependencyOrder(t *testing.T) {
 			t.Errorf("%s's apply: %s %q", p, r.State, r.Error)
 		}
 	}
-	if locks, err := e.st.ListLocks(t.Context(), depRepo); err != nil || len(locks) != 0 {
+	if locks, err := e.st.ListLocks(t.Context(), infraRepo); err != nil || len(locks) != 0 {
 		t.Errorf("locks after both applies: %+v, %v", locks, err)
 	}
 }
@@ -90,19 +79,19 @@ func TestFailedDependencyApply(t *testing.T) {
 	if len(replies) != 1 || !strings.Contains(replies[0], "These projects were not applied:\n\n- `app`: it depends on net, whose apply failed") || !strings.Contains(replies[0], "sluice unlock -p NAME") {
 		t.Errorf("replies = %q, want one saying app was not applied because net's apply failed", replies)
 	}
-	if got := e.auditActions(); !slices.Contains(got, "sluice apply.cancelled "+depRepo+"!7/app") {
+	if got := e.auditActions(); !slices.Contains(got, "sluice apply.cancelled "+infraRepo+"!7/app") {
 		t.Errorf("audit = %q, want apply.cancelled of app", got)
 	}
 	if c := e.refresh(); !strings.Contains(c, "whose apply failed") {
 		t.Errorf("the comment does not say why app was not applied:\n%s", c)
 	}
-	l, err := e.st.GetLock(t.Context(), store.LockKey{Repo: depRepo, Dir: "app", Workspace: "default"})
+	l, err := e.st.GetLock(t.Context(), store.LockKey{Repo: infraRepo, Dir: "app", Workspace: "default"})
 	if err != nil || l.MR != 7 {
 		t.Errorf("app's lock: %+v, %v; want it kept by !7", l, err)
 	}
 	// A later `sluice apply` does not apply app's plan either.
 	e.comment("bob", ActionApply)
-	if n := len(e.applies(depRepo, 7)); n != 2 {
+	if n := len(e.applies(infraRepo, 7)); n != 2 {
 		t.Errorf("%d apply runs after a later `sluice apply`, want still 2", n)
 	}
 }
@@ -116,7 +105,7 @@ func TestRefusedDependency(t *testing.T) {
 	e := newDepEnv(t, yaml)
 	e.plan()
 	e.merge()
-	if runs := e.applies(depRepo, 7); len(runs) != 0 {
+	if runs := e.applies(infraRepo, 7); len(runs) != 0 {
 		t.Fatalf("apply runs: %+v, want none: net was refused and app depends on it", runs)
 	}
 	replies := e.replies()
@@ -151,7 +140,7 @@ func TestApplyOfADependentAlone(t *testing.T) {
 	e := newDepEnv(t, yaml)
 	e.plan()
 	e.comment("carol", ActionApply, "app")
-	if runs := e.applies(depRepo, 7); len(runs) != 0 {
+	if runs := e.applies(infraRepo, 7); len(runs) != 0 {
 		t.Fatalf("apply runs: %+v, want none", runs)
 	}
 	if r := e.replies(); len(r) != 1 || !strings.Contains(r[0], "`app`: not applied: it depends on net, whose changes are not applied: apply `net` first, or add `-p net`") {
@@ -234,7 +223,7 @@ func TestDependencyChangedItsOutputs(t *testing.T) {
 // apply was interrupted, recovery cancels it with the reason; while the
 // dependency's apply runs on a live instance, it keeps waiting.
 func TestRecoverStartsWaitingApplies(t *testing.T) {
-	setup := func(t *testing.T) (*depEnv, store.Run, store.Run) {
+	setup := func(t *testing.T) (*env, store.Run, store.Run) {
 		e := newDepEnv(t, depsYAML)
 		e.plan()
 		e.merge()
@@ -244,7 +233,7 @@ func TestRecoverStartsWaitingApplies(t *testing.T) {
 		}
 		return e, net, app
 	}
-	recoverNow := func(t *testing.T, e *depEnv) {
+	recoverNow := func(t *testing.T, e *env) {
 		if err := e.f.Recover(t.Context(), []string{"me"}, time.Now()); err != nil {
 			t.Fatal(err)
 		}
@@ -294,7 +283,7 @@ func TestRecoverStartsWaitingApplies(t *testing.T) {
 		e, net, app := setup(t)
 		// A newer plan run of app, still queued: app's waiting apply is
 		// not its latest any more, and still waits for net's.
-		if _, err := e.st.CreateRun(t.Context(), store.Run{Kind: store.KindPlan, Repo: depRepo, MR: 7, Project: "app", Workspace: "default", Dir: "app",
+		if _, err := e.st.CreateRun(t.Context(), store.Run{Kind: store.KindPlan, Repo: infraRepo, MR: 7, Project: "app", Workspace: "default", Dir: "app",
 			HeadSHA: headH2, BaseSHA: baseB, Actor: "carol"}); err != nil {
 			t.Fatal(err)
 		}
@@ -366,7 +355,7 @@ func TestPlainGitAppliesInDependencyOrder(t *testing.T) {
 func TestPlanRecordsDependsOn(t *testing.T) {
 	e := newDepEnv(t, depsYAML)
 	e.plan()
-	states, err := e.f.projectStates(t.Context(), depRepo, 7)
+	states, err := e.f.projectStates(t.Context(), infraRepo, 7)
 	if err != nil {
 		t.Fatal(err)
 	}

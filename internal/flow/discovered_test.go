@@ -1,7 +1,6 @@
 package flow
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,18 +18,11 @@ import (
 // created.
 func TestDiscoveredPulumiProjectNamesNoStack(t *testing.T) {
 	e := newDepEnv(t, depsYAML)
-	dir := t.TempDir()
-	for name, body := range map[string]string{"app/Pulumi.yaml": "name: app\nruntime: yaml\n", "app/main.tf": "# app\n", "net/main.tf": "# net\n"} {
-		p := filepath.Join(dir, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	e.f.Workspaces = depTree{dir: dir}
-	pul := pulumi.New(filepath.Join(dir, "no-pulumi-here"))
+	// No sluice.yaml: the projects are discovered.
+	ws := newTree(t, map[string]string{"app/Pulumi.yaml": "name: app\nruntime: yaml\n", "app/main.tf": "# app\n", "net/main.tf": "# net\n"},
+		"net/main.tf", "app/main.tf")
+	e.f.Workspaces = ws
+	pul := pulumi.New(filepath.Join(ws.dir, "no-pulumi-here"))
 	e.f.Engines = func(name string) (engine.Engine, error) {
 		if name == "pulumi" {
 			return pul, nil
@@ -39,7 +31,7 @@ func TestDiscoveredPulumiProjectNamesNoStack(t *testing.T) {
 	}
 	e.plan()
 
-	runs, err := e.st.ListRuns(t.Context(), store.RunFilter{Repo: depRepo, MR: 7, Kind: store.KindPlan})
+	runs, err := e.st.ListRuns(t.Context(), store.RunFilter{Repo: infraRepo, MR: 7, Kind: store.KindPlan})
 	if err != nil {
 		t.Fatal(err)
 	}

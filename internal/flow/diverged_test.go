@@ -1,8 +1,6 @@
 package flow
 
 import (
-	"context"
-	"log/slog"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -12,7 +10,6 @@ import (
 	"github.com/sluicehq/sluice/internal/gate"
 	"github.com/sluicehq/sluice/internal/render"
 	"github.com/sluicehq/sluice/internal/store"
-	"github.com/sluicehq/sluice/internal/workspace"
 )
 
 // TestDivergedBindsTheProjectDirectory: what was merged must be what was
@@ -46,12 +43,7 @@ func TestDivergedBindsTheProjectDirectory(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := &Flow{
-				Store:      heldLocks{mr: 7},
-				Workspaces: diffRepo{diff: tt.diff},
-				Sources:    func(_ context.Context, r string) (workspace.Source, error) { return workspace.Source{Repo: r}, nil },
-				Log:        slog.New(slog.DiscardHandler),
-			}
+			f := gateFlow(&tree{diff: tt.diff, bare: true}, nil)
 			res, err := f.newGate(fg, "org/infra", mr, "carol", false).evaluate(t.Context(), st)
 			if err != nil {
 				t.Fatal(err)
@@ -74,9 +66,9 @@ func TestDivergedBindsTheProjectDirectory(t *testing.T) {
 // approval rules, the checklist says so under the project's items (the
 // plan run's log did already).
 func TestRulesNoteInTheChecklist(t *testing.T) {
-	repo := &commitFiles{t: t, commits: map[string]map[string]string{rulesBase: {"sluice.yaml": baseYAML}, rulesHead: {}}, changed: []string{"prod/main.tf"}}
+	repo := &commits{t: t, files: map[string]map[string]string{rulesBase: {"sluice.yaml": baseYAML}, rulesHead: {}}, changed: []string{"prod/main.tf"}}
 	fg := newRulesForge("gitea")
-	f := rulesFlow(repo, fg)
+	f := gateFlow(repo, fg)
 	run := store.Run{ID: 1, Repo: "gitea:org/infra", MR: 7, Project: "prod", BaseSHA: rulesBase, HeadSHA: rulesHead}
 	mr := &forge.MergeRequest{Number: 7, State: forge.MROpen, HeadSHA: rulesHead, BaseSHA: rulesBase, BaseRef: "main", Author: forge.User{Login: "alice"}}
 	const note = "the approval rules of prod (approval, apply.mode, relax) are from the base branch's sluice.yaml; this merge request changes them"

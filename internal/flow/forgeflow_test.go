@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -27,9 +26,7 @@ func TestGateReadsTheMergeRequestOnce(t *testing.T) {
 		perms: map[string]forge.Permission{"bob": forge.PermWrite, "carol": forge.PermWrite, "erin": forge.PermRead},
 		calls: map[string]int{},
 	}
-	f := &Flow{Store: heldLocks{mr: 7}, Workspaces: oneTree{}, Sources: func(_ context.Context, repo string) (workspace.Source, error) {
-		return workspace.Source{Repo: repo}, nil
-	}}
+	f := gateFlow(&tree{bare: true}, nil)
 	mr := &forge.MergeRequest{Number: 7, State: forge.MROpen, HeadSHA: head, BaseSHA: base, BaseRef: "main", Author: forge.User{Login: "alice"}}
 	state := func(project string, min int) projectState {
 		return projectState{
@@ -121,14 +118,7 @@ func TestGateReadsEachGroupOnce(t *testing.T) {
 		groups:  map[string][]string{"platform": {"Bob"}, "org/sre": {"erin"}},
 		calls:   map[string]int{},
 	}
-	f := &Flow{
-		Store:      heldLocks{mr: 7},
-		Workspaces: oneTree{},
-		Sources: func(_ context.Context, repo string) (workspace.Source, error) {
-			return workspace.Source{Repo: repo}, nil
-		},
-		Log: slog.New(slog.DiscardHandler),
-	}
+	f := gateFlow(&tree{bare: true}, nil)
 	mr := &forge.MergeRequest{Number: 7, State: forge.MROpen, HeadSHA: head, BaseSHA: base, BaseRef: "main", Author: forge.User{Login: "alice"}}
 	state := func(project string, rules projectRules) projectState {
 		return projectState{

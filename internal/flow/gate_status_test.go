@@ -27,9 +27,9 @@ func TestGateStatus(t *testing.T) {
 	}
 	plan := func(t *testing.T, ws Workspaces, fg *fakeForge) {
 		t.Helper()
-		f, jobs := newScaleFlow(t, openSQLite(t), ws, fg)
-		accept(t, f, Request{Action: ActionPlan, Repo: "gitea:org/infra", MR: 7, Actor: "alice", Trigger: "opened"})
-		workPlans(t, f, jobs, 0, 0)
+		e := newEnv(t, withTree(ws), onForge(fg))
+		e.handle("gitea", Request{Action: ActionPlan, Repo: "gitea:org/infra", MR: 7, Actor: "alice", Trigger: "opened"})
+		e.runPlanJobs()
 	}
 
 	t.Run("approved", func(t *testing.T) {
@@ -49,7 +49,7 @@ func TestGateStatus(t *testing.T) {
 	})
 	t.Run("changes no project", func(t *testing.T) {
 		fg := newMergeForge()
-		plan(t, noProject{newManyProjects(t, 2)}, fg)
+		plan(t, newManyProjects(t, 2).changing("README.md"), fg)
 		if got := gate(fg); got != "success no project is affected" {
 			t.Errorf("sluice/gate = %q", got)
 		}
@@ -67,9 +67,9 @@ func TestGateStatus(t *testing.T) {
 	})
 	t.Run("too many projects", func(t *testing.T) {
 		fg := newMergeForge()
-		f, _ := newScaleFlow(t, openSQLite(t), newManyProjects(t, 3), fg)
-		f.MaxProjectsPerMR = 2
-		accept(t, f, Request{Action: ActionPlan, Repo: "gitea:org/infra", MR: 7, Actor: "alice", Trigger: "opened"})
+		e := newEnv(t, withTree(newManyProjects(t, 3)), onForge(fg))
+		e.f.MaxProjectsPerMR = 2
+		e.handle("gitea", Request{Action: ActionPlan, Repo: "gitea:org/infra", MR: 7, Actor: "alice", Trigger: "opened"})
 		if got := gate(fg); got != "failure not planned: 3 projects, more than the 2 this server plans" {
 			t.Errorf("sluice/gate = %q", got)
 		}
@@ -77,7 +77,7 @@ func TestGateStatus(t *testing.T) {
 	// A status is the commit's: one into a branch nothing is applied from
 	// could pass it for a merge request into main with the same head.
 	t.Run("into a branch Sluice does not apply from", func(t *testing.T) {
-		for _, ws := range []Workspaces{newManyProjects(t, 2), noProject{newManyProjects(t, 2)}} {
+		for _, ws := range []Workspaces{newManyProjects(t, 2), newManyProjects(t, 2).changing("README.md")} {
 			fg := newMergeForge()
 			fg.setMR(func(mr *forge.MergeRequest) { mr.BaseRef = "staging" })
 			plan(t, ws, fg)
@@ -98,11 +98,11 @@ func TestMergedNotAppliedAtTheTop(t *testing.T) {
 	fg := newMergeForge()
 	fg.committers = []string{"alice", "bob"} // bob, who approved, pushed a commit
 	st := openSQLite(t)
-	f, jobs := newScaleFlow(t, st, newManyProjects(t, 1), fg)
-	accept(t, f, Request{Action: ActionPlan, Repo: "gitea:org/infra", MR: 7, Actor: "alice", Trigger: "opened"})
-	workPlans(t, f, jobs, 0, 0)
+	e := newEnv(t, withStore(st), withTree(newManyProjects(t, 1)), onForge(fg))
+	e.handle("gitea", Request{Action: ActionPlan, Repo: "gitea:org/infra", MR: 7, Actor: "alice", Trigger: "opened"})
+	e.runPlanJobs()
 	fg.setMR(func(mr *forge.MergeRequest) { mr.State, mr.MergeSHA = forge.MRMerged, mergeM })
-	accept(t, f, Request{Action: ActionClose, Repo: "gitea:org/infra", MR: 7, Actor: "carol", Merged: true, Trigger: "merged"})
+	e.handle("gitea", Request{Action: ActionClose, Repo: "gitea:org/infra", MR: 7, Actor: "carol", Merged: true, Trigger: "merged"})
 
 	c := fg.comments["<!-- sluice:plan -->"]
 	const top = "<!-- sluice:plan -->\n## Sluice plan\n\n**Merged, but Sluice did not apply** `p0001` — `main` now has changes the infrastructure does not.\n\n" +

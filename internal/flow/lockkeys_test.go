@@ -47,22 +47,22 @@ func projectFiles(yaml string) map[string]string {
 // two planned the same code and state side by side.
 func TestRenamedProjectWaitsForTheLock(t *testing.T) {
 	const renamed = "3333333333333333333333333333333333333333"
-	ws := newCommitTrees(t, map[string]map[string]string{
+	ws := newCommits(t, map[string]map[string]string{
 		baseB: projectFiles(twoProjects), headH1: projectFiles(twoProjects), renamed: projectFiles(prodRenamed),
 	})
-	ws.changed[headH1] = []string{"prod/main.tf"}
-	ws.changed[renamed] = []string{"sluice.yaml", "prod/main.tf"}
+	ws.heads[headH1] = []string{"prod/main.tf"}
+	ws.heads[renamed] = []string{"sluice.yaml", "prod/main.tf"}
 	st := openSQLite(t)
-	f, jobs := newScaleFlow(t, st, ws, nil)
+	e := newEnv(t, withStore(st), withTree(ws))
 	ctx := t.Context()
-	accept(t, f, Request{Action: ActionPlan, Repo: "infra", MR: 1, HeadSHA: headH1, BaseSHA: baseB, Actor: "alice", Trigger: "opened"})
-	accept(t, f, Request{Action: ActionPlan, Repo: "infra", MR: 2, HeadSHA: renamed, BaseSHA: baseB, Actor: "bob", Trigger: "opened"})
+	e.handle("gitea", Request{Action: ActionPlan, Repo: "infra", MR: 1, HeadSHA: headH1, BaseSHA: baseB, Actor: "alice", Trigger: "opened"})
+	e.handle("gitea", Request{Action: ActionPlan, Repo: "infra", MR: 2, HeadSHA: renamed, BaseSHA: baseB, Actor: "bob", Trigger: "opened"})
 
 	waiting, err := st.ListRuns(ctx, store.RunFilter{Repo: "infra", MR: 2})
 	if err != nil || len(waiting) != 1 || waiting[0].Project != "production" {
 		t.Fatalf("runs of !2: %+v, %v; want production's alone", waiting, err)
 	}
-	if slices.Contains(jobs.plans, waiting[0].ID) {
+	if slices.Contains(e.jobs.plans, waiting[0].ID) {
 		t.Errorf("!2's plan of production (dir prod) was started while !1 holds prod's lock")
 	}
 	l, err := st.GetLock(ctx, store.LockKey{Repo: "infra", Dir: "prod", Workspace: "default"})
@@ -70,9 +70,9 @@ func TestRenamedProjectWaitsForTheLock(t *testing.T) {
 		t.Fatalf("lock of prod: %+v, %v; want !1's (prod), !2 waiting (production)", l, err)
 	}
 
-	accept(t, f, Request{Action: ActionClose, Repo: "infra", MR: 1, Actor: "alice", Trigger: "closed"})
-	if !slices.Contains(jobs.plans, waiting[0].ID) {
-		t.Errorf("plan jobs %v: !2's plan was not started once !1 let the lock go", jobs.plans)
+	e.handle("gitea", Request{Action: ActionClose, Repo: "infra", MR: 1, Actor: "alice", Trigger: "closed"})
+	if !slices.Contains(e.jobs.plans, waiting[0].ID) {
+		t.Errorf("plan jobs %v: !2's plan was not started once !1 let the lock go", e.jobs.plans)
 	}
 	if l, err := st.GetLock(ctx, store.LockKey{Repo: "infra", Dir: "prod", Workspace: "default"}); err != nil || l.MR != 2 || l.Project != "production" {
 		t.Errorf("lock of prod: %+v, %v; want !2's, as production", l, err)
@@ -83,12 +83,12 @@ func TestRenamedProjectWaitsForTheLock(t *testing.T) {
 // only staging's entry in sluice.yaml plans and locks staging alone, not
 // every project the file configures.
 func TestEditOfOneEntryAffectsOnlyThatProject(t *testing.T) {
-	ws := newCommitTrees(t, map[string]map[string]string{baseB: projectFiles(twoProjects), headH1: projectFiles(stagingEdited)})
-	ws.changed[headH1] = []string{"sluice.yaml"}
+	ws := newCommits(t, map[string]map[string]string{baseB: projectFiles(twoProjects), headH1: projectFiles(stagingEdited)})
+	ws.heads[headH1] = []string{"sluice.yaml"}
 	st := openSQLite(t)
-	f, _ := newScaleFlow(t, st, ws, nil)
+	e := newEnv(t, withStore(st), withTree(ws))
 	ctx := t.Context()
-	accept(t, f, Request{Action: ActionPlan, Repo: "infra", MR: 1, HeadSHA: headH1, BaseSHA: baseB, Actor: "alice", Trigger: "opened"})
+	e.handle("gitea", Request{Action: ActionPlan, Repo: "infra", MR: 1, HeadSHA: headH1, BaseSHA: baseB, Actor: "alice", Trigger: "opened"})
 	runs, err := st.ListRuns(ctx, store.RunFilter{Repo: "infra", MR: 1})
 	if err != nil || len(runs) != 1 || runs[0].Project != "staging" {
 		t.Errorf("runs: %+v, %v; want staging's alone", runs, err)
@@ -111,18 +111,18 @@ func TestPlanBindsItsOwnEntry(t *testing.T) {
 		brokenOnBase  = "6666666666666666666666666666666666666666"
 	)
 	prodEdited := twoProjects + "    apply:\n      mode: before_merge\n"
-	ws := newCommitTrees(t, map[string]map[string]string{
+	ws := newCommits(t, map[string]map[string]string{
 		baseB: projectFiles(twoProjects), headH1: projectFiles(twoProjects), stagingOnBase: projectFiles(stagingEdited),
 		prodOnBase: projectFiles(prodEdited), brokenOnBase: projectFiles("projects: ["),
 	})
 	// The branch left the base at baseB; the base then moved to each of
 	// these, and the head has none of them.
 	for _, to := range []string{stagingOnBase, prodOnBase, brokenOnBase} {
-		ws.mergeBases[headH1+to] = baseB
+		ws.bases[headH1+to] = baseB
 		ws.diffs[baseB+to] = []string{"sluice.yaml"}
 		ws.diffs[headH1+to] = []string{"sluice.yaml"}
 	}
-	f, _ := newScaleFlow(t, openSQLite(t), ws, nil)
+	e := newEnv(t, withTree(ws))
 	st := projectState{
 		Project: "prod", Workspace: "default", PlanRun: store.Run{Repo: "infra", MR: 7, Project: "prod"},
 		Plan:    &store.Plan{HeadSHA: headH1, BaseSHA: baseB},
@@ -137,7 +137,7 @@ func TestPlanBindsItsOwnEntry(t *testing.T) {
 		{brokenOnBase, []string{"sluice.yaml"}},
 	} {
 		mr := &forge.MergeRequest{Number: 7, State: forge.MROpen, HeadSHA: headH1, BaseSHA: tt.base}
-		got, err := f.newGate(nil, "org/infra", mr, "", false).diverged(t.Context(), st)
+		got, err := e.f.newGate(nil, "org/infra", mr, "", false).diverged(t.Context(), st)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -3,13 +3,9 @@ package flow
 import (
 	"context"
 	"errors"
-	"log/slog"
-	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/sluicehq/sluice/internal/forge"
-	"github.com/sluicehq/sluice/internal/store/sqlite"
 )
 
 // TestCommandsFromMachinesAreIgnored: a `sluice ...` comment written by
@@ -18,20 +14,11 @@ import (
 // answer itself without end.
 func TestCommandsFromMachinesAreIgnored(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "sluice.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
 	// Sluice acts as Sluice-Bot; merge request 1 is alice's, open.
 	fg := &fakeForge{self: "Sluice-Bot", written: map[int64]forge.Comment{},
 		mr: forge.MergeRequest{Repo: "org/infra", Number: 1, State: forge.MROpen, Author: forge.User{Login: "alice"}}}
-	f := &Flow{
-		Store:  st,
-		Jobs:   noJobs{},
-		Log:    slog.New(slog.DiscardHandler),
-		Forges: func(repo string) (forge.Forge, string, bool) { return fg, strings.TrimPrefix(repo, "gitea:"), true },
-	}
+	e := newEnv(t, onForge(fg))
+	f, st := e.f, e.st
 	comment := func(id int64, author, body string) int64 {
 		t.Helper()
 		fg.written[id] = forge.Comment{ID: id, Author: forge.User{Login: author}, Body: body}

@@ -29,8 +29,9 @@ func TestModuleChangeAffectsItsCallers(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	e := newFlowEnv(t, nil)
-	e.f.Workspaces = moduleTree{oneTree{dir: dir}}
+	e := newEnv(t)
+	// The merge request changes the module only.
+	e.f.Workspaces = &tree{dir: dir, changed: []string{"modules/vpc/main.tf"}, bare: true}
 	e.handle(APISource, Request{Action: ActionPlan, Repo: "infra", MR: 1, HeadSHA: headH1, BaseSHA: baseB, Actor: "alice"})
 	runs, err := e.st.ListRuns(t.Context(), store.RunFilter{Repo: "infra", MR: 1, Kind: store.KindPlan})
 	if err != nil {

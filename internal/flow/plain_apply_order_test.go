@@ -21,7 +21,9 @@ func TestPlainGitCreatesAppliesInDependencyOrder(t *testing.T) {
 	e.runPlanJobs()
 
 	var order []string
-	e.f.Store = &betweenCreates{Store: e.st, between: func(r store.Run) {
+	// Between each apply run created and the next, a recovery pass, or
+	// another apply of the merge request ending, at the worst moment.
+	e.f.Store = &spyStore{Store: e.st, afterApplyCreated: func(r store.Run) {
 		order = append(order, r.Project)
 		if err := e.f.applyQueue().runQueuedApplies(t.Context(), r.Repo, r.MR); err != nil {
 			t.Fatal(err)

@@ -20,7 +20,7 @@ import (
 // plan, saved last, must not replace it: an apply through the API (a
 // plain git repository) applies H2's plan.
 func TestOlderPlanFinishingLastIsNotApplied(t *testing.T) {
-	e := newFlowEnv(t, nil)
+	e := newEnv(t)
 	ctx := t.Context()
 	r1 := e.planRun("infra", 1, headH1)
 	r2 := e.planRun("infra", 1, headH2)
@@ -54,7 +54,7 @@ func TestOlderPlanFinishingLastIsNotApplied(t *testing.T) {
 // the newer head's plan is applied, not a discarded one.
 func TestOlderPlanFinishingLastOnAForge(t *testing.T) {
 	fg := newMergeForge()
-	e := newFlowEnv(t, fg)
+	e := newEnv(t, onForge(fg))
 	ctx := t.Context()
 	r1 := e.planRun("gitea:org/infra", 7, headH1)
 	r2 := e.planRun("gitea:org/infra", 7, headH2)
@@ -82,7 +82,7 @@ func TestOlderPlanFinishingLastOnAForge(t *testing.T) {
 // request, so its lock goes (audited) rather than wait for an admin.
 func TestMergeSkipsADiscardedPlan(t *testing.T) {
 	fg := newMergeForge()
-	e := newFlowEnv(t, fg)
+	e := newEnv(t, onForge(fg))
 	ctx := t.Context()
 	_, p := e.plannedRun("gitea:org/infra", 7, headH2, true)
 	fg.setMR(func(mr *forge.MergeRequest) { mr.State, mr.MergeSHA = forge.MRMerged, mergeM })
@@ -109,13 +109,13 @@ func TestMergeSkipsADiscardedPlan(t *testing.T) {
 // would make the older head's plan the newest.
 func TestRecoverDoesNotReplanASupersededHead(t *testing.T) {
 	ctx := t.Context()
-	start := func(e *flowEnv, r store.Run) {
+	start := func(e *env, r store.Run) {
 		t.Helper()
 		if _, err := e.st.StartRun(ctx, r.ID, "dead"); err != nil {
 			t.Fatal(err)
 		}
 	}
-	newPlanRuns := func(e *flowEnv, after int64) []store.Run {
+	newPlanRuns := func(e *env, after int64) []store.Run {
 		t.Helper()
 		runs, err := e.st.ListRuns(ctx, store.RunFilter{Kind: store.KindPlan})
 		if err != nil {
@@ -125,7 +125,7 @@ func TestRecoverDoesNotReplanASupersededHead(t *testing.T) {
 	}
 
 	t.Run("both interrupted", func(t *testing.T) {
-		e := newFlowEnv(t, nil)
+		e := newEnv(t)
 		r1, r2 := e.planRun("infra", 1, headH1), e.planRun("infra", 1, headH2)
 		other := e.planRun("infra", 2, headH1) // another merge request: not compared
 		start(e, r1)
@@ -151,7 +151,7 @@ func TestRecoverDoesNotReplanASupersededHead(t *testing.T) {
 	})
 
 	t.Run("newer run waiting", func(t *testing.T) {
-		e := newFlowEnv(t, nil)
+		e := newEnv(t)
 		r1 := e.planRun("infra", 1, headH1)
 		r2 := e.planRun("infra", 1, headH2) // queued: a newer push, not started
 		start(e, r1)
@@ -167,7 +167,7 @@ func TestRecoverDoesNotReplanASupersededHead(t *testing.T) {
 	})
 
 	t.Run("newest interrupted", func(t *testing.T) {
-		e := newFlowEnv(t, nil)
+		e := newEnv(t)
 		e.plannedRun("infra", 1, headH1, false) // an older head, planned
 		r2 := e.planRun("infra", 1, headH2)
 		start(e, r2)
@@ -187,7 +187,7 @@ func TestRecoverDoesNotReplanASupersededHead(t *testing.T) {
 func TestShutdownDoesNotReplanASupersededHead(t *testing.T) {
 	for _, superseded := range []bool{false, true} {
 		t.Run(fmt.Sprintf("superseded %v", superseded), func(t *testing.T) {
-			e := newFlowEnv(t, nil)
+			e := newEnv(t)
 			r1 := e.planRun("infra", 1, headH1)
 			last := r1.ID
 			if superseded {
@@ -227,7 +227,7 @@ func TestMergeWebhookBeforeTheForgeSaysMerged(t *testing.T) {
 	fg.setMR(func(mr *forge.MergeRequest) {
 		*mr = forge.MergeRequest{Repo: "org/infra", Number: 1, State: forge.MROpen, HeadSHA: headH1, BaseSHA: baseB}
 	})
-	e := newFlowEnv(t, fg)
+	e := newEnv(t, onForge(fg))
 	now := time.Now()
 	e.f.Now = func() time.Time { return now }
 	tests := []struct {

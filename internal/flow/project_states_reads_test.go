@@ -37,27 +37,27 @@ func TestProjectStatesReadsEachPlanOnce(t *testing.T) {
 			e.runApply("net")
 			e.runApply("app")
 			applied := e.applyOf("net").PlanID
-			_, newer := e.plannedRun(depRepo, 7, headH2, false)
+			_, newer := e.plannedRun(infraRepo, 7, headH2, false)
 
-			cs := &planCountingStore{Store: e.st, reads: map[int64]int{}}
+			cs := &spyStore{Store: e.st}
 			e.f.Store = cs
-			states, err := e.f.projectStates(t.Context(), depRepo, 7)
+			states, err := e.f.projectStates(t.Context(), infraRepo, 7)
 			if err != nil {
 				t.Fatal(err)
 			}
-			for id, n := range cs.reads {
+			for id, n := range cs.planReads {
 				if n > 1 {
 					t.Errorf("plan %d read %d times, want once", id, n)
 				}
 			}
-			if len(cs.reads) != tc.reads {
-				t.Errorf("plans read: %v, want %d", cs.reads, tc.reads)
+			if len(cs.planReads) != tc.reads {
+				t.Errorf("plans read: %v, want %d", cs.planReads, tc.reads)
 			}
-			if cs.reads[newer.ID] != 1 {
-				t.Errorf("net's latest plan %d was not read: %v", newer.ID, cs.reads)
+			if cs.planReads[newer.ID] != 1 {
+				t.Errorf("net's latest plan %d was not read: %v", newer.ID, cs.planReads)
 			}
-			if want := 0; tc.yaml == noDepsYAML && cs.reads[applied] != want {
-				t.Errorf("net's applied plan %d read %d times with nothing depending on net, want %d", applied, cs.reads[applied], want)
+			if want := 0; tc.yaml == noDepsYAML && cs.planReads[applied] != want {
+				t.Errorf("net's applied plan %d read %d times with nothing depending on net, want %d", applied, cs.planReads[applied], want)
 			}
 			if len(states) != 2 {
 				t.Errorf("states: %+v", states)

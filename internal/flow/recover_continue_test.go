@@ -16,8 +16,6 @@ import (
 // start, an error would stop the server).
 func TestRecoverGoesOnAfterAFailure(t *testing.T) {
 	e := newDepEnv(t, depsYAML)
-	jobs := &requeueRecorder{recordingJobs: e.jobs}
-	e.f.Jobs = jobs
 	ctx := t.Context()
 
 	// Merge requests of two plain git repositories, each with net applied
@@ -54,7 +52,9 @@ func TestRecoverGoesOnAfterAFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	e.f.Store = &planFailStore{Store: e.st, fail: map[int64]bool{appPlan1: true}}
+	failing := &spyStore{Store: e.st}
+	failing.setFailPlans(appPlan1)
+	e.f.Store = failing
 	if err := e.f.Recover(ctx, []string{"me"}, time.Now().Add(time.Second)); err != nil {
 		t.Fatalf("Recover: %v, want the failure of infra-a!1 logged, not returned", err)
 	}
@@ -64,9 +64,9 @@ func TestRecoverGoesOnAfterAFailure(t *testing.T) {
 	if slices.Contains(e.enqueued(), apps["infra-a"].ID) {
 		t.Errorf("infra-a!1's apply was enqueued, though its merge request could not be looked at")
 	}
-	jobs.mu.Lock()
-	events := slices.Clone(jobs.events)
-	jobs.mu.Unlock()
+	e.jobs.mu.Lock()
+	events := slices.Clone(e.jobs.events)
+	e.jobs.mu.Unlock()
 	if !slices.Contains(events, ev.ID) {
 		t.Errorf("events queued again: %v, want the pending event %d", events, ev.ID)
 	}
@@ -91,7 +91,7 @@ func TestRecoverTellsOfAnInterruptedApply(t *testing.T) {
 	e.plan()
 	e.merge()
 	var started bool
-	for _, r := range e.applies(depRepo, 7) {
+	for _, r := range e.applies(infraRepo, 7) {
 		if _, err := e.st.StartRun(ctx, r.ID, "dead"); err != nil {
 			t.Fatal(err)
 		}
@@ -101,7 +101,7 @@ func TestRecoverTellsOfAnInterruptedApply(t *testing.T) {
 	if !started {
 		t.Fatal("no apply run after the merge")
 	}
-	if err := e.f.RefreshMR(ctx, depRepo, 7); err != nil {
+	if err := e.f.RefreshMR(ctx, infraRepo, 7); err != nil {
 		t.Fatal(err)
 	}
 	if c := e.fg.sticky(); strings.Contains(c, "interrupted") {

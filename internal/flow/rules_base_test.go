@@ -161,8 +161,8 @@ func TestRulesFromTheBase(t *testing.T) {
 			if baseFiles == nil {
 				baseFiles = map[string]string{"sluice.yaml": baseYAML}
 			}
-			repo := &commitFiles{t: t, commits: map[string]map[string]string{rulesBase: baseFiles, rulesHead: {}}, changed: []string{tt.project + "/main.tf"}}
-			f := rulesFlow(repo, newRulesForge("gitea"))
+			repo := &commits{t: t, files: map[string]map[string]string{rulesBase: baseFiles, rulesHead: {}}, changed: []string{tt.project + "/main.tf"}}
+			f := gateFlow(repo, newRulesForge("gitea"))
 			headYAML := "version: 1\nprojects:\n  - name: " + tt.project + "\n    " + tt.head + "\n"
 			p := headProject(t, headYAML, tt.project)
 			got, notes, err := f.rulesOf(context.Background(), store.Run{ID: 1, Repo: "gitea:org/infra", MR: 7, Project: tt.project, BaseSHA: rulesBase, HeadSHA: rulesHead}, p, fstest.MapFS{})
@@ -193,8 +193,8 @@ func TestRulesFromTheBase(t *testing.T) {
 // is never taken for a base without sluice.yaml, whose defaults may be
 // weaker than its rules.
 func TestRulesBaseUnreadable(t *testing.T) {
-	repo := &commitFiles{t: t, commits: map[string]map[string]string{rulesBase: {"sluice.yaml": baseYAML}}, broken: true}
-	f := rulesFlow(repo, newRulesForge("gitea"))
+	repo := &commits{t: t, files: map[string]map[string]string{rulesBase: {"sluice.yaml": baseYAML}}, broken: true}
+	f := gateFlow(repo, newRulesForge("gitea"))
 	p := headProject(t, "version: 1\nprojects:\n  - name: prod\n    dir: prod\n    approval:\n      from: [mallory]\n", "prod")
 	got, _, err := f.rulesOf(context.Background(), store.Run{ID: 1, Repo: "gitea:org/infra", MR: 7, Project: "prod", BaseSHA: rulesBase, HeadSHA: rulesHead}, p, fstest.MapFS{})
 	if err == nil || !strings.Contains(err.Error(), "connection refused") {
@@ -207,7 +207,7 @@ func TestRulesBaseUnreadable(t *testing.T) {
 // from anyone with write access; mallory may only read. Her approval does
 // not count, and the gate holds. bob's, who may write, does.
 func TestRulesGateOfTheBase(t *testing.T) {
-	repo := &commitFiles{t: t, commits: map[string]map[string]string{rulesBase: {"sluice.yaml": baseYAML}, rulesHead: {}}, changed: []string{"prod/main.tf", "sluice.yaml"}}
+	repo := &commits{t: t, files: map[string]map[string]string{rulesBase: {"sluice.yaml": baseYAML}, rulesHead: {}}, changed: []string{"prod/main.tf", "sluice.yaml"}}
 	planned := time.Now().Add(-time.Hour)
 	approval := func(login string) forge.Review {
 		return forge.Review{User: forge.User{Login: login}, State: forge.ReviewApproved, CommitSHA: rulesHead, At: planned.Add(time.Minute)}
@@ -215,7 +215,7 @@ func TestRulesGateOfTheBase(t *testing.T) {
 	fg := newRulesForge("gitea")
 	fg.reviews = []forge.Review{approval("mallory")}
 	fg.perms = map[string]forge.Permission{"mallory": forge.PermRead, "bob": forge.PermWrite}
-	f := rulesFlow(repo, fg)
+	f := gateFlow(repo, fg)
 	p := headProject(t, "version: 1\nprojects:\n  - name: prod\n    dir: prod\n    approval:\n      min: 1\n      from: [mallory]\n", "prod")
 	run := store.Run{ID: 1, Repo: "gitea:org/infra", MR: 7, Project: "prod", BaseSHA: rulesBase, HeadSHA: rulesHead}
 	rules, _, err := f.rulesOf(context.Background(), run, p, fstest.MapFS{})
@@ -282,8 +282,8 @@ func TestRulesCodeownersWhereTheForgeLooks(t *testing.T) {
 			for _, loc := range tt.without {
 				delete(base, loc)
 			}
-			repo := &commitFiles{t: t, commits: map[string]map[string]string{rulesBase: base, rulesHead: {}}, changed: []string{"prod/main.tf"}}
-			f := rulesFlow(repo, newRulesForge(tt.forge))
+			repo := &commits{t: t, files: map[string]map[string]string{rulesBase: base, rulesHead: {}}, changed: []string{"prod/main.tf"}}
+			f := gateFlow(repo, newRulesForge(tt.forge))
 			p := headProject(t, "version: 1\nprojects:\n  - name: prod\n    dir: prod\n    approval:\n      codeowners: true\n", "prod")
 			got, _, err := f.rulesOf(context.Background(), store.Run{ID: 1, Repo: tt.forge + ":org/infra", MR: 7, Project: "prod", BaseSHA: rulesBase, HeadSHA: rulesHead}, p, fstest.MapFS{})
 			if tt.want == "" {
@@ -310,8 +310,8 @@ func TestRulesOwnersOfTheBaseProject(t *testing.T) {
 		"sluice.yaml": strings.Replace(baseYAML, "min: 1", "min: 1\n      codeowners: true", 1),
 		"CODEOWNERS":  "/prod/ @sre\n/elsewhere/ @alice\n",
 	}
-	repo := &commitFiles{t: t, commits: map[string]map[string]string{rulesBase: base, rulesHead: {}}, changed: []string{"prod/main.tf", "elsewhere/main.tf"}}
-	f := rulesFlow(repo, newRulesForge("gitea"))
+	repo := &commits{t: t, files: map[string]map[string]string{rulesBase: base, rulesHead: {}}, changed: []string{"prod/main.tf", "elsewhere/main.tf"}}
+	f := gateFlow(repo, newRulesForge("gitea"))
 	p := headProject(t, "version: 1\nprojects:\n  - name: prod\n    dir: elsewhere\n    approval:\n      codeowners: true\n", "prod")
 	got, _, err := f.rulesOf(context.Background(), store.Run{ID: 1, Repo: "gitea:org/infra", MR: 7, Project: "prod", BaseSHA: rulesBase, HeadSHA: rulesHead}, p, fstest.MapFS{})
 	if err != nil {

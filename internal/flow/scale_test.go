@@ -18,26 +18,26 @@ import (
 // waiting jobs have run, no lock is held and no run waits.
 func TestCloseReleasesEveryLock(t *testing.T) {
 	const n = 1100
-	for _, sk := range scaleStores() {
+	for _, sk := range bothStores() {
 		t.Run(sk.name, func(t *testing.T) {
 			st := sk.open(t)
-			f, jobs := newScaleFlow(t, st, newManyProjects(t, n), nil)
+			e := newEnv(t, withStore(st), withTree(newManyProjects(t, n)))
 			ctx := t.Context()
-			accept(t, f, Request{Action: ActionPlan, Repo: "infra", MR: 7, HeadSHA: headH2, BaseSHA: baseB, Actor: "alice", Trigger: "opened"})
+			e.handle("gitea", Request{Action: ActionPlan, Repo: "infra", MR: 7, HeadSHA: headH2, BaseSHA: baseB, Actor: "alice", Trigger: "opened"})
 			if locks, err := st.ListLocks(ctx, "infra"); err != nil || len(locks) != n {
 				t.Fatalf("%d locks, %v; want the %d projects' locks held", len(locks), err, n)
 			}
-			next := workPlans(t, f, jobs, 0, 50)
+			e.runSomePlanJobs(50)
 
-			accept(t, f, Request{Action: ActionClose, Repo: "infra", MR: 7, Actor: "alice", Trigger: "closed"})
+			e.handle("gitea", Request{Action: ActionClose, Repo: "infra", MR: 7, Actor: "alice", Trigger: "closed"})
 			// The plan jobs queued before the close run after it.
-			workPlans(t, f, jobs, next, 0)
+			e.runPlanJobs()
 
 			if locks, err := st.ListLocks(ctx, "infra"); err != nil || len(locks) != 0 {
 				t.Errorf("%d locks held after the close (%v), want none", len(locks), err)
 			}
 			for _, state := range []store.RunState{store.StateQueued, store.StateRunning} {
-				if runs, err := f.allRuns(ctx, store.RunFilter{Repo: "infra", MR: 7, State: state}); err != nil || len(runs) != 0 {
+				if runs, err := e.f.allRuns(ctx, store.RunFilter{Repo: "infra", MR: 7, State: state}); err != nil || len(runs) != 0 {
 					t.Errorf("%d runs %s after the close (%v), want none", len(runs), state, err)
 				}
 			}
@@ -51,29 +51,29 @@ func TestCloseReleasesEveryLock(t *testing.T) {
 // projects unapplied and released their locks.
 func TestMergeAppliesEveryProject(t *testing.T) {
 	const n = 1100
-	for _, sk := range scaleStores() {
+	for _, sk := range bothStores() {
 		t.Run(sk.name, func(t *testing.T) {
 			st := sk.open(t)
 			fg := newMergeForge()
 			tree := newManyProjects(t, n)
-			f, jobs := newScaleFlow(t, st, tree, fg)
-			f.RefreshEvery = time.Hour // one refresh now; these tests count no comments
-			accept(t, f, Request{Action: ActionPlan, Repo: "gitea:org/infra", MR: 7, Actor: "alice", Trigger: "opened"})
-			workPlans(t, f, jobs, 0, 0)
+			e := newEnv(t, withStore(st), withTree(tree), onForge(fg))
+			e.f.RefreshEvery = time.Hour // one refresh now; these tests count no comments
+			e.handle("gitea", Request{Action: ActionPlan, Repo: "gitea:org/infra", MR: 7, Actor: "alice", Trigger: "opened"})
+			e.runPlanJobs()
 
 			fg.setMR(func(mr *forge.MergeRequest) { mr.State, mr.MergeSHA = forge.MRMerged, mergeM })
-			accept(t, f, Request{Action: ActionClose, Repo: "gitea:org/infra", MR: 7, Actor: "carol", Merged: true, Trigger: "merged"})
+			e.handle("gitea", Request{Action: ActionClose, Repo: "gitea:org/infra", MR: 7, Actor: "carol", Merged: true, Trigger: "merged"})
 
 			ctx := t.Context()
-			applies, err := f.allRuns(ctx, store.RunFilter{Repo: "gitea:org/infra", MR: 7, Kind: store.KindApply})
+			applies, err := e.f.allRuns(ctx, store.RunFilter{Repo: "gitea:org/infra", MR: 7, Kind: store.KindApply})
 			if err != nil || len(applies) != n {
 				t.Errorf("%d apply runs (%v), want one per project, %d", len(applies), err, n)
 			}
 			if locks, err := st.ListLocks(ctx, "gitea:org/infra"); err != nil || len(locks) != n {
 				t.Errorf("%d locks held (%v), want all %d until their projects are applied", len(locks), err, n)
 			}
-			if len(jobs.applies) != n {
-				t.Errorf("%d apply jobs, want %d", len(jobs.applies), n)
+			if len(e.jobs.applies) != n {
+				t.Errorf("%d apply jobs, want %d", len(e.jobs.applies), n)
 			}
 		})
 	}
@@ -91,10 +91,10 @@ func TestCloseDuringAPlanJobLeavesNoLock(t *testing.T) {
 		{"nobody waits for the lock", "p0002"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			hs := &hookStore{Store: openSQLite(t)}
-			f, jobs := newScaleFlow(t, hs, newManyProjects(t, 2), nil)
+			hs := &spyStore{Store: openSQLite(t)}
+			e := newEnv(t, withStore(hs), withTree(newManyProjects(t, 2)))
 			ctx := t.Context()
-			accept(t, f, Request{Action: ActionPlan, Repo: "infra", MR: 7, HeadSHA: headH2, BaseSHA: baseB, Actor: "alice", Trigger: "opened"})
+			e.handle("gitea", Request{Action: ActionPlan, Repo: "infra", MR: 7, HeadSHA: headH2, BaseSHA: baseB, Actor: "alice", Trigger: "opened"})
 			// Merge request 8 waits for p0001's lock.
 			if _, err := hs.AcquireLock(ctx, store.LockKey{Repo: "infra", Dir: "p0001", Workspace: "default"}, "p0001", 8); err != nil {
 				t.Fatal(err)
@@ -109,9 +109,9 @@ func TestCloseDuringAPlanJobLeavesNoLock(t *testing.T) {
 				t.Fatalf("runs of %s: %+v, %v", tt.project, runs, err)
 			}
 			hs.beforeAcquire = func() {
-				accept(t, f, Request{Action: ActionClose, Repo: "infra", MR: 7, Actor: "alice", Trigger: "closed"})
+				e.handle("gitea", Request{Action: ActionClose, Repo: "infra", MR: 7, Actor: "alice", Trigger: "closed"})
 			}
-			if err := f.HandlePlan(ctx, runs[0].ID); err != nil {
+			if err := e.f.HandlePlan(ctx, runs[0].ID); err != nil {
 				t.Fatal(err)
 			}
 			locks, err := hs.ListLocks(ctx, "infra")
@@ -121,8 +121,8 @@ func TestCloseDuringAPlanJobLeavesNoLock(t *testing.T) {
 			if len(locks) != 1 || locks[0].Project != "p0001" || locks[0].MR != 8 || len(locks[0].Queue) != 0 {
 				t.Errorf("locks = %+v, want p0001's alone, held by !8, none waiting (the closed !7 holds nothing, waits for nothing)", locks)
 			}
-			if !slices.Contains(jobs.plans, waiting.ID) {
-				t.Errorf("plan jobs %v: !8's waiting run %d was not started", jobs.plans, waiting.ID)
+			if !slices.Contains(e.jobs.plans, waiting.ID) {
+				t.Errorf("plan jobs %v: !8's waiting run %d was not started", e.jobs.plans, waiting.ID)
 			}
 		})
 	}
@@ -135,10 +135,10 @@ func TestCloseDuringAPlanJobLeavesNoLock(t *testing.T) {
 // (`sluice plan` again) posts again.
 func TestStatusesArePostedOnlyWhenTheyChange(t *testing.T) {
 	fg := newMergeForge()
-	f, jobs := newScaleFlow(t, openSQLite(t), newManyProjects(t, 3), fg)
-	accept(t, f, Request{Action: ActionPlan, Repo: "gitea:org/infra", MR: 7, Actor: "alice", Trigger: "opened"})
-	next := workPlans(t, f, jobs, 0, 0)
-	if err := f.RefreshMR(t.Context(), "gitea:org/infra", 7); err != nil {
+	e := newEnv(t, withTree(newManyProjects(t, 3)), onForge(fg))
+	e.handle("gitea", Request{Action: ActionPlan, Repo: "gitea:org/infra", MR: 7, Actor: "alice", Trigger: "opened"})
+	e.runPlanJobs()
+	if err := e.f.RefreshMR(t.Context(), "gitea:org/infra", 7); err != nil {
 		t.Fatal(err)
 	}
 	var want []string
@@ -158,9 +158,8 @@ func TestStatusesArePostedOnlyWhenTheyChange(t *testing.T) {
 	// A person plans again: the new runs' statuses are posted, though the
 	// commit and the words are those posted before.
 	again := Request{Action: ActionPlan, Repo: "gitea:org/infra", MR: 7, Actor: "bob", ByComment: true, CommentID: 99, Trigger: "comment:99"}
-	fg.wrote(again)
-	accept(t, f, again)
-	workPlans(t, f, jobs, next, 0)
+	e.handle("gitea", again)
+	e.runPlanJobs()
 	if got := fg.posted(); len(got) != 2*len(want) || !slices.Equal(got[len(want):], want) {
 		t.Errorf("statuses posted after `sluice plan`:\n%s\nwant the same again", strings.Join(got, "\n"))
 	}
@@ -173,10 +172,10 @@ func TestStatusesArePostedOnlyWhenTheyChange(t *testing.T) {
 func TestTooManyProjectsAreNotPlanned(t *testing.T) {
 	fg := newMergeForge()
 	st := openSQLite(t)
-	f, jobs := newScaleFlow(t, st, newManyProjects(t, 3), fg)
-	f.MaxProjectsPerMR = 2
+	e := newEnv(t, withStore(st), withTree(newManyProjects(t, 3)), onForge(fg))
+	e.f.MaxProjectsPerMR = 2
 	ctx := t.Context()
-	accept(t, f, Request{Action: ActionPlan, Repo: "gitea:org/infra", MR: 7, Actor: "alice", Trigger: "opened"})
+	e.handle("gitea", Request{Action: ActionPlan, Repo: "gitea:org/infra", MR: 7, Actor: "alice", Trigger: "opened"})
 	if runs, err := st.ListRuns(ctx, store.RunFilter{Repo: "gitea:org/infra"}); err != nil || len(runs) != 0 {
 		t.Errorf("%d runs (%v), want none", len(runs), err)
 	}
@@ -195,16 +194,15 @@ func TestTooManyProjectsAreNotPlanned(t *testing.T) {
 			t.Errorf("a line of the notice reads as a command: %q", line)
 		}
 	}
-	if got := auditOf(t, st); !slices.Contains(got, "alice plan.refused gitea:org/infra!7") {
+	if got := e.auditActions(); !slices.Contains(got, "alice plan.refused gitea:org/infra!7") {
 		t.Errorf("audit = %q, want plan.refused", got)
 	}
 
 	named := Request{Action: ActionPlan, Repo: "gitea:org/infra", MR: 7, Actor: "bob", ByComment: true, CommentID: 5, Trigger: "comment:5",
 		Projects: []string{"p0001", "p0003"}}
-	fg.wrote(named)
-	accept(t, f, named)
-	if len(jobs.plans) != 2 {
-		t.Errorf("plan jobs %v, want the two projects named", jobs.plans)
+	e.handle("gitea", named)
+	if len(e.jobs.plans) != 2 {
+		t.Errorf("plan jobs %v, want the two projects named", e.jobs.plans)
 	}
 }
 
@@ -286,16 +284,16 @@ func BenchmarkMergeRequestProjects(b *testing.B) {
 // returns the forge calls and the time taken, setting up left out.
 func planAndClose(b *testing.B, n int, every time.Duration) (int, time.Duration) {
 	fg := newMergeForge()
-	f, jobs := newScaleFlow(b, openSQLite(b), newManyProjects(b, n), fg)
-	f.RefreshEvery = every
+	e := newEnv(b, withTree(newManyProjects(b, n)), onForge(fg))
+	e.f.RefreshEvery = every
 	start := time.Now()
-	accept(b, f, Request{Action: ActionPlan, Repo: "gitea:org/infra", MR: 7, Actor: "alice", Trigger: "opened"})
-	if len(jobs.plans) != n {
-		b.Fatalf("%d plan jobs, want %d", len(jobs.plans), n)
+	e.handle("gitea", Request{Action: ActionPlan, Repo: "gitea:org/infra", MR: 7, Actor: "alice", Trigger: "opened"})
+	if len(e.jobs.plans) != n {
+		b.Fatalf("%d plan jobs, want %d", len(e.jobs.plans), n)
 	}
-	workPlans(b, f, jobs, 0, 0)
+	e.runPlanJobs()
 	fg.setMR(func(mr *forge.MergeRequest) { mr.State = forge.MRClosed })
-	accept(b, f, Request{Action: ActionClose, Repo: "gitea:org/infra", MR: 7, Actor: "alice", Trigger: "closed"})
-	f.FlushRefreshes()
+	e.handle("gitea", Request{Action: ActionClose, Repo: "gitea:org/infra", MR: 7, Actor: "alice", Trigger: "closed"})
+	e.f.FlushRefreshes()
 	return fg.total(), time.Since(start)
 }

@@ -16,6 +16,8 @@ import (
 	"github.com/sluicehq/sluice/internal/testkit"
 )
 
+const revokedErr = "github: getting pull request org/infra#7: 403 Forbidden: Resource not accessible by integration"
+
 // TestSettleGivesUpAfterADay: net's apply succeeds, but the forge
 // answers 403 to everything after it (a token revoked), which no retry
 // mends. Its job fails and is retried, and recovery queues it again,
@@ -88,7 +90,7 @@ func TestSettleGivesUpAfterADay(t *testing.T) {
 			abandoned = append(abandoned, a)
 		}
 	}
-	if len(abandoned) != 1 || abandoned[0].Subject != depRepo+"!7/net" {
+	if len(abandoned) != 1 || abandoned[0].Subject != infraRepo+"!7/net" {
 		t.Fatalf("apply.settle_abandoned entries: %+v, want one on net", abandoned)
 	}
 	var d struct {

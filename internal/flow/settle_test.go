@@ -174,7 +174,7 @@ func TestLinkedIssueIsToldWhatWasNotApplied(t *testing.T) {
 		e.fg.reviews = nil
 		e.fg.mu.Unlock()
 		e.merge()
-		if a := e.applies(depRepo, 7); len(a) != 0 {
+		if a := e.applies(infraRepo, 7); len(a) != 0 {
 			t.Fatalf("a merge without approval created apply runs: %+v", a)
 		}
 		got := ff.issueComments()
@@ -209,7 +209,7 @@ func TestCommentDoesNotApplyAfterMergeProjects(t *testing.T) {
 	e, _ := newSettleEnv(t)
 	e.plan()
 	e.comment("bob", ActionApply)
-	if a := e.applies(depRepo, 7); len(a) != 0 {
+	if a := e.applies(infraRepo, 7); len(a) != 0 {
 		t.Fatalf("a comment on an open merge request created apply runs of after_merge projects: %+v", a)
 	}
 	r := e.replies()
@@ -225,9 +225,9 @@ func TestCommentDoesNotApplyAfterMergeProjects(t *testing.T) {
 // open, the merge refuses it, and an apply run made before the release
 // is cancelled, not applied.
 func TestReleasedLockIsNotApplied(t *testing.T) {
-	release := func(e *depEnv, project string) {
+	release := func(e *env, project string) {
 		e.t.Helper()
-		if _, err := e.f.ReleaseLock(e.t.Context(), "admin", LockRef{Repo: depRepo, Project: project, Workspace: "default"}, "abandoned"); err != nil {
+		if _, err := e.f.ReleaseLock(e.t.Context(), "admin", LockRef{Repo: infraRepo, Project: project, Workspace: "default"}, "abandoned"); err != nil {
 			e.t.Fatal(err)
 		}
 	}
@@ -244,7 +244,7 @@ func TestReleasedLockIsNotApplied(t *testing.T) {
 		e.plan()
 		release(e, "net")
 		e.merge()
-		for _, a := range e.applies(depRepo, 7) {
+		for _, a := range e.applies(infraRepo, 7) {
 			if a.Project == "net" {
 				t.Errorf("net was given an apply run without its lock: %+v", a)
 			}
@@ -314,7 +314,7 @@ func TestPlanCommentOnAMergedMergeRequestIsAnswered(t *testing.T) {
 	e.plan()
 	e.merge()
 	before := len(e.replies())
-	runs, err := e.st.ListRuns(t.Context(), store.RunFilter{Repo: depRepo, MR: 7, Limit: 100})
+	runs, err := e.st.ListRuns(t.Context(), store.RunFilter{Repo: infraRepo, MR: 7, Limit: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -323,7 +323,7 @@ func TestPlanCommentOnAMergedMergeRequestIsAnswered(t *testing.T) {
 	if len(r) != before+1 || !strings.Contains(r[len(r)-1], "@bob, this pull request is merged, and Sluice plans open pull requests only: plan its projects from a new pull request") {
 		t.Errorf("replies = %q, want the plan request answered", r)
 	}
-	after, err := e.st.ListRuns(t.Context(), store.RunFilter{Repo: depRepo, MR: 7, Limit: 100})
+	after, err := e.st.ListRuns(t.Context(), store.RunFilter{Repo: infraRepo, MR: 7, Limit: 100})
 	if err != nil || len(after) != len(runs) {
 		t.Errorf("%d runs after the comment (%v), want %d: a merged merge request is not planned", len(after), err, len(runs))
 	}
