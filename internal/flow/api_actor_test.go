@@ -9,71 +9,8 @@ import (
 
 	"github.com/sluicehq/sluice/internal/forge"
 	"github.com/sluicehq/sluice/internal/permanent"
-	"github.com/sluicehq/sluice/internal/repoconfig"
 	"github.com/sluicehq/sluice/internal/store"
 )
-
-// TestAPIApplyOnAForgeActsAsTheAPI: an apply asked through the JSON API on
-// a forge's merge request acts as APIActor, whatever actor the request
-// names: it is no approval (not even on a merged merge request, where a
-// person's `sluice apply` is one), the forge is never asked about an
-// account of that name, and "may apply" fails, saying why.
-func TestAPIApplyOnAForgeActsAsTheAPI(t *testing.T) {
-	tests := []struct {
-		name    string
-		state   forge.MRState
-		mode    string
-		reviews bool // bob approved the plan
-		// wantFailing are the checklist items the refusal names.
-		wantFailing []string
-	}{
-		{"merged, nobody approved", forge.MRMerged, repoconfig.ApplyAfterMerge, false, []string{"approvals: 0 of 1 needed", "may apply: " + apiMayNotApply}},
-		{"open, before_merge, approved", forge.MROpen, repoconfig.ApplyBeforeMerge, true, []string{"may apply: " + apiMayNotApply}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			fg := newMergeForge()
-			if !tt.reviews {
-				fg.reviews = nil
-			}
-			e := newEnv(t, onForge(fg))
-			e.plannedRunMode(infraRepo, 7, headH2, false, tt.mode)
-			fg.setMR(func(mr *forge.MergeRequest) {
-				if mr.State = tt.state; tt.state == forge.MRMerged {
-					mr.MergeSHA = mergeM
-				}
-			})
-			// bob has write access: as a person, his request would pass
-			// (and, on a merged merge request, approve).
-			e.handle(APISource, Request{Action: ActionApply, Repo: infraRepo, MR: 7, Actor: "bob", ByComment: true, CommentID: 99})
-
-			if applies := e.applies(infraRepo, 7); len(applies) != 0 {
-				t.Fatalf("an API request applied: %+v", applies)
-			}
-			if n := fg.calls["Permission api"]; n != 0 {
-				t.Errorf("the forge was asked %d times for the permission of an account named api", n)
-			}
-			if len(fg.replies) != 1 {
-				t.Fatalf("replies = %q, want one refusal", fg.replies)
-			}
-			reply := fg.replies[0]
-			if !strings.HasPrefix(reply, "Asked through Sluice's API: Sluice did not apply:") || strings.Contains(reply, "@") {
-				t.Errorf("reply = %q, want a refusal that mentions nobody", reply)
-			}
-			for _, item := range tt.wantFailing {
-				if !strings.Contains(reply, item) {
-					t.Errorf("reply = %q, want it to name %q", reply, item)
-				}
-			}
-			if tt.reviews && strings.Contains(reply, "approvals") {
-				t.Errorf("reply = %q: bob's real approval should count", reply)
-			}
-			if got := e.auditActions(); !slices.Contains(got, "api apply.refused "+infraRepo+"!7") {
-				t.Errorf("audit = %q, want apply.refused by api", got)
-			}
-		})
-	}
-}
 
 // TestCloseActsOnTheForgeState: a close request on a forge's merge
 // request is carried out as what the forge says the merge request is,

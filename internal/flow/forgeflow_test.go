@@ -2,17 +2,13 @@ package flow
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/forge"
 	"github.com/sluicehq/sluice/internal/gate"
-	"github.com/sluicehq/sluice/internal/permanent"
 	"github.com/sluicehq/sluice/internal/store"
-	"github.com/sluicehq/sluice/internal/workspace"
 )
 
 func TestGateReadsTheMergeRequestOnce(t *testing.T) {
@@ -195,41 +191,5 @@ func TestKeyLocks(t *testing.T) {
 	}
 	if len(k.held) != 0 {
 		t.Errorf("keys left held: %v", k.held)
-	}
-}
-
-// TestSourceErrors: a repository the server does not know, or that the
-// forge does not have, fails the event for good; credentials the forge
-// cannot hand out right now (a GitHub App's token while GitHub is down)
-// are retried.
-func TestSourceErrors(t *testing.T) {
-	tests := []struct {
-		err       error
-		permanent bool
-	}{
-		{fmt.Errorf("%w: %q is not configured on this server", ErrUnknownRepo, "x"), true},
-		{fmt.Errorf("credentials to clone x: %w", forge.ErrNotFound), true},
-		{errors.New("credentials to clone x: 502 Bad Gateway"), false},
-	}
-	for _, tt := range tests {
-		f := &Flow{Sources: func(context.Context, string) (workspace.Source, error) { return workspace.Source{}, tt.err }}
-		_, err := f.source(context.Background(), "x")
-		if !errors.Is(err, tt.err) || permanent.Is(err) != tt.permanent {
-			t.Errorf("source error %v: got %v (permanent %v), want permanent %v", tt.err, err, permanent.Is(err), tt.permanent)
-		}
-	}
-}
-
-// TestInvalidRequestsArePermanent: a request that can never be carried
-// out (ErrInvalid) is permanent by the rule the job queue reads too
-// (permanent.Is), not by one of the flow's own: the queue used to retry
-// what the flow gave up on.
-func TestInvalidRequestsArePermanent(t *testing.T) {
-	err := fmt.Errorf("event 7: %w: no project %q", ErrInvalid, "x")
-	if !permanent.Is(err) || !errors.Is(err, ErrInvalid) {
-		t.Errorf("%v: permanent %v, ErrInvalid %v; want both", err, permanent.Is(err), errors.Is(err, ErrInvalid))
-	}
-	if want := `event 7: invalid request: no project "x"`; err.Error() != want {
-		t.Errorf("text %q, want %q", err, want)
 	}
 }
