@@ -9,38 +9,6 @@ import (
 	"github.com/sluicehq/sluice/internal/store"
 )
 
-const (
-	twoProjects = `version: 1
-projects:
-  - name: staging
-    dir: staging
-  - name: prod
-    dir: prod
-`
-	// prodRenamed calls prod production: the same directory and state.
-	prodRenamed = `version: 1
-projects:
-  - name: staging
-    dir: staging
-  - name: production
-    dir: prod
-`
-	// stagingEdited changes staging's entry alone.
-	stagingEdited = `version: 1
-projects:
-  - name: staging
-    dir: staging
-    apply:
-      mode: before_merge
-  - name: prod
-    dir: prod
-`
-)
-
-func projectFiles(yaml string) map[string]string {
-	return map[string]string{"sluice.yaml": yaml, "staging/main.tf": "# staging\n", "prod/main.tf": "# prod\n"}
-}
-
 // TestRenamedProjectWaitsForTheLock: merge request 1 plans prod; merge
 // request 2 renames prod to production (the same directory). Its plan
 // waits for 1's lock, and is started when 1 is closed. Locked by name, the
@@ -76,26 +44,6 @@ func TestRenamedProjectWaitsForTheLock(t *testing.T) {
 	}
 	if l, err := st.GetLock(ctx, store.LockKey{Repo: "infra", Dir: "prod", Workspace: "default"}); err != nil || l.MR != 2 || l.Project != "production" {
 		t.Errorf("lock of prod: %+v, %v; want !2's, as production", l, err)
-	}
-}
-
-// TestEditOfOneEntryAffectsOnlyThatProject: a merge request that changes
-// only staging's entry in sluice.yaml plans and locks staging alone, not
-// every project the file configures.
-func TestEditOfOneEntryAffectsOnlyThatProject(t *testing.T) {
-	ws := newCommits(t, map[string]map[string]string{baseB: projectFiles(twoProjects), headH1: projectFiles(stagingEdited)})
-	ws.heads[headH1] = []string{"sluice.yaml"}
-	st := openSQLite(t)
-	e := newEnv(t, withStore(st), withTree(ws))
-	ctx := t.Context()
-	e.handle("gitea", Request{Action: ActionPlan, Repo: "infra", MR: 1, HeadSHA: headH1, BaseSHA: baseB, Actor: "alice", Trigger: "opened"})
-	runs, err := st.ListRuns(ctx, store.RunFilter{Repo: "infra", MR: 1})
-	if err != nil || len(runs) != 1 || runs[0].Project != "staging" {
-		t.Errorf("runs: %+v, %v; want staging's alone", runs, err)
-	}
-	locks, err := st.ListLocks(ctx, "infra")
-	if err != nil || len(locks) != 1 || locks[0].Dir != "staging" {
-		t.Errorf("locks: %+v, %v; want staging's alone", locks, err)
 	}
 }
 

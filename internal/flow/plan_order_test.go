@@ -15,67 +15,6 @@ import (
 	"github.com/sluicehq/sluice/internal/store"
 )
 
-// TestOlderPlanFinishingLastIsNotApplied: two replicas plan heads H1 and
-// H2 of one merge request at once, and H2's plan finishes first. H1's
-// plan, saved last, must not replace it: an apply through the API (a
-// plain git repository) applies H2's plan.
-func TestOlderPlanFinishingLastIsNotApplied(t *testing.T) {
-	e := newEnv(t)
-	ctx := t.Context()
-	r1 := e.planRun("infra", 1, headH1)
-	r2 := e.planRun("infra", 1, headH2)
-	if err := e.f.HandlePlan(ctx, r2.ID); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.f.HandlePlan(ctx, r1.ID); err != nil {
-		t.Fatal(err)
-	}
-	for _, id := range []int64{r1.ID, r2.ID} {
-		if r, err := e.st.GetRun(ctx, id); err != nil || r.State != store.StateSucceeded {
-			t.Fatalf("run %d: %+v, %v; want it succeeded", id, r, err)
-		}
-	}
-	latest, err := e.st.LatestPlan(ctx, "infra", 1, "net", "default")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if latest.HeadSHA != headH2 || latest.RunID != r2.ID {
-		t.Fatalf("the live plan is run %d's at %s, want run %d's at H2: the older plan replaced the newer one", latest.RunID, gitx.Short(latest.HeadSHA), r2.ID)
-	}
-
-	e.handle(APISource, Request{Action: ActionApply, Repo: "infra", MR: 1, Actor: "bob"})
-	applies := e.applies("infra", 1)
-	if len(applies) != 1 || applies[0].HeadSHA != headH2 || applies[0].PlanID != latest.ID {
-		t.Fatalf("apply runs = %+v, want one of H2's plan %d", applies, latest.ID)
-	}
-}
-
-// TestOlderPlanFinishingLastOnAForge: the same race on a forge; on merge
-// the newer head's plan is applied, not a discarded one.
-func TestOlderPlanFinishingLastOnAForge(t *testing.T) {
-	fg := newMergeForge()
-	e := newEnv(t, onForge(fg))
-	ctx := t.Context()
-	r1 := e.planRun("gitea:org/infra", 7, headH1)
-	r2 := e.planRun("gitea:org/infra", 7, headH2)
-	for _, id := range []int64{r2.ID, r1.ID} {
-		if err := e.f.HandlePlan(ctx, id); err != nil {
-			t.Fatal(err)
-		}
-	}
-	fg.setMR(func(mr *forge.MergeRequest) { mr.State, mr.MergeSHA = forge.MRMerged, mergeM })
-	e.handle("gitea", Request{Action: ActionClose, Repo: "gitea:org/infra", MR: 7, Actor: "carol", Merged: true, Trigger: "merged"})
-
-	applies := e.applies("gitea:org/infra", 7)
-	if len(applies) != 1 || applies[0].HeadSHA != headH2 {
-		t.Fatalf("apply runs = %+v, want one of H2's plan", applies)
-	}
-	p, err := e.st.GetPlan(ctx, applies[0].PlanID)
-	if err != nil || p.Discarded {
-		t.Fatalf("the apply run's plan: %+v, %v; want it live (an apply of a discarded plan only fails)", p, err)
-	}
-}
-
 // TestMergeSkipsADiscardedPlan: when the latest plan of a project is
 // discarded, a merge creates no apply run for it (it could only fail) and
 // says so. Nothing of the project can ever be applied from the merge

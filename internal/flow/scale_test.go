@@ -165,47 +165,6 @@ func TestStatusesArePostedOnlyWhenTheyChange(t *testing.T) {
 	}
 }
 
-// TestTooManyProjectsAreNotPlanned: past --max-projects-per-mr, a merge
-// request gets no run and no lock, and one notice says how many projects
-// it touches, the cap and what to do; naming projects with -p within the
-// cap plans them.
-func TestTooManyProjectsAreNotPlanned(t *testing.T) {
-	fg := newMergeForge()
-	st := openSQLite(t)
-	e := newEnv(t, withStore(st), withTree(newManyProjects(t, 3)), onForge(fg))
-	e.f.MaxProjectsPerMR = 2
-	ctx := t.Context()
-	e.handle("gitea", Request{Action: ActionPlan, Repo: "gitea:org/infra", MR: 7, Actor: "alice", Trigger: "opened"})
-	if runs, err := st.ListRuns(ctx, store.RunFilter{Repo: "gitea:org/infra"}); err != nil || len(runs) != 0 {
-		t.Errorf("%d runs (%v), want none", len(runs), err)
-	}
-	if locks, err := st.ListLocks(ctx, ""); err != nil || len(locks) != 0 {
-		t.Errorf("%d locks (%v), want none", len(locks), err)
-	}
-	notice := fg.comments["<!-- sluice:notice too-many-projects -->"]
-	for _, want := range []string{"at 2222222 it touches 3 projects, more than the 2 this server plans for one pull request",
-		"`--max-projects-per-mr`", "split the change", "`sluice plan -p NAME,NAME` naming at most 2", "The projects: p0001, p0002, p0003."} {
-		if !strings.Contains(notice, want) {
-			t.Errorf("notice %q does not say %q", notice, want)
-		}
-	}
-	for _, line := range strings.Split(notice, "\n") {
-		if strings.HasPrefix(strings.ToLower(strings.TrimSpace(line)), "sluice") {
-			t.Errorf("a line of the notice reads as a command: %q", line)
-		}
-	}
-	if got := e.auditActions(); !slices.Contains(got, "alice plan.refused gitea:org/infra!7") {
-		t.Errorf("audit = %q, want plan.refused", got)
-	}
-
-	named := Request{Action: ActionPlan, Repo: "gitea:org/infra", MR: 7, Actor: "bob", ByComment: true, CommentID: 5, Trigger: "comment:5",
-		Projects: []string{"p0001", "p0003"}}
-	e.handle("gitea", named)
-	if len(e.jobs.plans) != 2 {
-		t.Errorf("plan jobs %v, want the two projects named", e.jobs.plans)
-	}
-}
-
 // TestRefreshesAreCoalesced: the refreshes asked for after runs come at
 // most once per RefreshEvery per merge request; one asked for meanwhile
 // is carried out later, once, and none is lost (a stopping server carries
