@@ -3,12 +3,10 @@ package flow
 import (
 	"strings"
 	"testing"
-	"testing/fstest"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/forge"
 	"github.com/sluicehq/sluice/internal/gate"
-	"github.com/sluicehq/sluice/internal/render"
 	"github.com/sluicehq/sluice/internal/store"
 )
 
@@ -58,43 +56,6 @@ func TestDivergedBindsTheProjectDirectory(t *testing.T) {
 				return
 			}
 			t.Fatalf("no %q item: %+v", gate.ItemDiverged, res.Items)
-		})
-	}
-}
-
-// TestRulesNoteInTheChecklist: when a merge request changes its own
-// approval rules, the checklist says so under the project's items (the
-// plan run's log did already).
-func TestRulesNoteInTheChecklist(t *testing.T) {
-	repo := &commits{t: t, files: map[string]map[string]string{rulesBase: {"sluice.yaml": baseYAML}, rulesHead: {}}, changed: []string{"prod/main.tf"}}
-	fg := newRulesForge("gitea")
-	f := gateFlow(repo, fg)
-	run := store.Run{ID: 1, Repo: "gitea:org/infra", MR: 7, Project: "prod", BaseSHA: rulesBase, HeadSHA: rulesHead}
-	mr := &forge.MergeRequest{Number: 7, State: forge.MROpen, HeadSHA: rulesHead, BaseSHA: rulesBase, BaseRef: "main", Author: forge.User{Login: "alice"}}
-	const note = "the approval rules of prod (approval, apply.mode, relax) are from the base branch's sluice.yaml; this merge request changes them"
-	for _, tt := range []struct {
-		name, head string
-		want       bool
-	}{
-		{"rules changed", "version: 1\nprojects:\n  - name: prod\n    dir: prod\n    approval:\n      from: [mallory]\n", true},
-		{"rules unchanged", "version: 1\nprojects:\n  - name: prod\n    dir: prod\n    approval:\n      min: 1\n", false},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			rules, _, err := f.rulesOf(t.Context(), run, headProject(t, tt.head, "prod"), fstest.MapFS{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			st := projectState{Project: "prod", Workspace: "default", PlanRun: run,
-				Plan:    &store.Plan{HeadSHA: rulesHead, BaseSHA: rulesBase, CreatedAt: time.Now().Add(-time.Hour)},
-				Summary: runSummary{Rules: rules}}
-			res, err := f.newGate(fg, "org/infra", mr, "", false).evaluate(t.Context(), st)
-			if err != nil {
-				t.Fatal(err)
-			}
-			md := render.Checklist([]render.Gate{checklistOf("prod", res)}, false)
-			if got := strings.Contains(md, "- note: "+note); got != tt.want {
-				t.Errorf("the checklist has the note: %v, want %v:\n%s", got, tt.want, md)
-			}
 		})
 	}
 }

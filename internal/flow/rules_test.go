@@ -1,8 +1,15 @@
 package flow
 
+// The gate's rules of a project: taken from the base branch (its
+// sluice.yaml and CODEOWNERS, read from git within bounds), of the branch
+// the merge request merges into, the head raising approval.min only, and
+// said in the checklist when the merge request changes them.
+
 import (
 	"context"
+	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -10,7 +17,10 @@ import (
 
 	"github.com/sluicehq/sluice/internal/forge"
 	"github.com/sluicehq/sluice/internal/gate"
+	"github.com/sluicehq/sluice/internal/render"
 	"github.com/sluicehq/sluice/internal/store"
+	"github.com/sluicehq/sluice/internal/testkit"
+	"github.com/sluicehq/sluice/internal/workspace"
 )
 
 const baseYAML = `version: 1
@@ -319,5 +329,160 @@ func TestRulesOwnersOfTheBaseProject(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got.Owners, []string{"sre", "alice"}) {
 		t.Errorf("owners = %q, want sre (the base's prod) and alice (the head's)", got.Owners)
+	}
+}
+
+// TestRulesOfALargeBase: the base branch's sluice.yaml and CODEOWNERS
+// are read from git (a real mirror) through the limit every read of a
+// repository's configuration has. A 40 MiB sluice.yaml, or an alias bomb
+// of 3 KiB, is refused with a clear note (and the defaults hold, as for
+// any base whose sluice.yaml is not valid); a 40 MiB CODEOWNERS fails the
+// run. None of them costs the server more than a few MiB. Before, the
+// base's file was read whole (git show) and parsed: 2.1 GiB for 40 MB.
+func TestRulesOfALargeBase(t *testing.T) {
+	const maxAlloc = 48 << 20
+	big := func(content string) string {
+		var b strings.Builder
+		b.WriteString(content)
+		line := "# " + strings.Repeat("padding ", 12) + "\n"
+		for b.Len() < 40<<20 {
+			b.WriteString(line)
+		}
+		return b.String()
+	}
+	var bomb strings.Builder
+	bomb.WriteString("version: 1\nprojects:\n  - &p {name: prod, dir: prod, when_modified: &w ['" + strings.Repeat("x', '", 300) + "x']}\n")
+	for range 400 {
+		bomb.WriteString("  - *p\n")
+	}
+	owned := "version: 1\nprojects:\n  - name: prod\n    dir: prod\n    approval:\n      codeowners: true\n"
+	tests := []struct {
+		name       string
+		files      map[string]string
+		note, fail string
+	}{
+		{"a 40 MiB sluice.yaml", map[string]string{"sluice.yaml": big(baseYAML)},
+			"are from the defaults: the base branch's sluice.yaml at ", ""},
+		{"an alias bomb", map[string]string{"sluice.yaml": bomb.String()},
+			"sluice.yaml expands to more than 100000 values (aliases count each time they are used)", ""},
+		{"a 40 MiB CODEOWNERS", map[string]string{"sluice.yaml": owned, "CODEOWNERS": big("* @sre\n")},
+			"", "on the base branch: reading CODEOWNERS: larger than 1024 KiB; a configuration file is a few KiB, keep it small"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			origin := testkit.NewRepo(t, "")
+			testkit.WriteFile(t, filepath.Join(origin, "prod", "main.tf"), "")
+			testkit.WriteFile(t, filepath.Join(origin, "staging", "main.tf"), "")
+			for name, content := range tt.files {
+				testkit.WriteFile(t, filepath.Join(origin, name), content)
+			}
+			testkit.Git(t, origin, "add", "-A")
+			testkit.Git(t, origin, "commit", "-qm", "base")
+			base := strings.TrimSpace(testkit.Git(t, origin, "rev-parse", "HEAD"))
+			testkit.WriteFile(t, filepath.Join(origin, "prod", "main.tf"), "# changed\n")
+			testkit.Git(t, origin, "commit", "-qam", "head")
+			head := strings.TrimSpace(testkit.Git(t, origin, "rev-parse", "HEAD"))
+
+			ws := workspace.New(t.TempDir())
+			src := workspace.Source{Repo: "infra", CloneURL: origin}
+			if _, err := ws.Mirror(context.Background(), src, base, head); err != nil {
+				t.Fatal(err)
+			}
+			f := gateFlow(nil, newRulesForge("gitea"))
+			f.Workspaces = ws
+			f.Sources = func(context.Context, string) (workspace.Source, error) { return src, nil }
+			f.Forges = nil // a plain git repository: the rules are the run's base commit's
+			p := headProject(t, "version: 1\nprojects:\n  - name: prod\n    dir: prod\n    approval:\n      from: [mallory]\n", "prod")
+			run := store.Run{ID: 1, Repo: src.Repo, MR: 7, Project: "prod", BaseSHA: base, HeadSHA: head}
+
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			rules, notes, err := f.rulesOf(context.Background(), run, p, fstest.MapFS{})
+			runtime.ReadMemStats(&after)
+			if alloc := after.TotalAlloc - before.TotalAlloc; alloc > maxAlloc {
+				t.Errorf("reading the base's rules allocated %d MiB, more than %d MiB", alloc>>20, maxAlloc>>20)
+			} else {
+				t.Logf("%d MiB allocated", alloc>>20)
+			}
+			if tt.fail != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.fail) {
+					t.Fatalf("rulesOf = %+v, %v; want %q", rules, err, tt.fail)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rules.MinApprovals != 1 || len(rules.From) != 0 || len(notes) != 1 || !strings.Contains(notes[0], tt.note) {
+				t.Errorf("rules = %+v, notes %q; want the defaults and a note with %q", rules, notes, tt.note)
+			}
+			if strings.Contains(tt.name, "40 MiB") && !strings.Contains(notes[0], "reading sluice.yaml: larger than 1024 KiB; a configuration file is a few KiB, keep it small") {
+				t.Errorf("the note does not say the file is too large: %q", notes[0])
+			}
+		})
+	}
+}
+
+// TestRulesFromTheTargetBranchAsTheForgeSays: the rules come from the
+// branch the merge request merges into, at its tip as the forge says it
+// when the plan runs, and are recorded with that branch's name, so the
+// gate applies them only to a merge into it. The commit the plan run was
+// queued with (another branch's, before the merge request was
+// retargeted, with rules of its own) does not decide them.
+func TestRulesFromTheTargetBranchAsTheForgeSays(t *testing.T) {
+	const queuedBase = "dddddddddddddddddddddddddddddddddddddddd"
+	loose := "version: 1\nprojects:\n  - name: prod\n    dir: prod\n"
+	strict := baseYAML[:len(baseYAML)-1] + "\n      from: [bob]\n"
+	repo := &commits{t: t, files: map[string]map[string]string{
+		queuedBase: {"sluice.yaml": loose},
+		rulesBase:  {"sluice.yaml": strict}, // main's tip, as newRulesForge's GetMR says
+		rulesHead:  {},
+	}, changed: []string{"prod/main.tf"}}
+	f := gateFlow(repo, newRulesForge("gitea"))
+	p := headProject(t, loose, "prod")
+	got, _, err := f.rulesOf(context.Background(), store.Run{ID: 1, Repo: "gitea:org/infra", MR: 7, Project: "prod", BaseSHA: queuedBase, HeadSHA: rulesHead}, p, fstest.MapFS{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got.From, []string{"bob"}) || got.Branch != "main" {
+		t.Errorf("rules: from %v of branch %q, want [bob] of main", got.From, got.Branch)
+	}
+}
+
+// TestRulesNoteInTheChecklist: when a merge request changes its own
+// approval rules, the checklist says so under the project's items (the
+// plan run's log did already).
+func TestRulesNoteInTheChecklist(t *testing.T) {
+	repo := &commits{t: t, files: map[string]map[string]string{rulesBase: {"sluice.yaml": baseYAML}, rulesHead: {}}, changed: []string{"prod/main.tf"}}
+	fg := newRulesForge("gitea")
+	f := gateFlow(repo, fg)
+	run := store.Run{ID: 1, Repo: "gitea:org/infra", MR: 7, Project: "prod", BaseSHA: rulesBase, HeadSHA: rulesHead}
+	mr := &forge.MergeRequest{Number: 7, State: forge.MROpen, HeadSHA: rulesHead, BaseSHA: rulesBase, BaseRef: "main", Author: forge.User{Login: "alice"}}
+	const note = "the approval rules of prod (approval, apply.mode, relax) are from the base branch's sluice.yaml; this merge request changes them"
+	for _, tt := range []struct {
+		name, head string
+		want       bool
+	}{
+		{"rules changed", "version: 1\nprojects:\n  - name: prod\n    dir: prod\n    approval:\n      from: [mallory]\n", true},
+		{"rules unchanged", "version: 1\nprojects:\n  - name: prod\n    dir: prod\n    approval:\n      min: 1\n", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rules, _, err := f.rulesOf(t.Context(), run, headProject(t, tt.head, "prod"), fstest.MapFS{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			st := projectState{Project: "prod", Workspace: "default", PlanRun: run,
+				Plan:    &store.Plan{HeadSHA: rulesHead, BaseSHA: rulesBase, CreatedAt: time.Now().Add(-time.Hour)},
+				Summary: runSummary{Rules: rules}}
+			res, err := f.newGate(fg, "org/infra", mr, "", false).evaluate(t.Context(), st)
+			if err != nil {
+				t.Fatal(err)
+			}
+			md := render.Checklist([]render.Gate{checklistOf("prod", res)}, false)
+			if got := strings.Contains(md, "- note: "+note); got != tt.want {
+				t.Errorf("the checklist has the note: %v, want %v:\n%s", got, tt.want, md)
+			}
+		})
 	}
 }
