@@ -4,8 +4,6 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/sluicehq/sluice/internal/forge"
-	"github.com/sluicehq/sluice/internal/gitx"
 	"github.com/sluicehq/sluice/internal/store"
 )
 
@@ -44,53 +42,5 @@ func TestRenamedProjectWaitsForTheLock(t *testing.T) {
 	}
 	if l, err := st.GetLock(ctx, store.LockKey{Repo: "infra", Dir: "prod", Workspace: "default"}); err != nil || l.MR != 2 || l.Project != "production" {
 		t.Errorf("lock of prod: %+v, %v; want !2's, as production", l, err)
-	}
-}
-
-// TestPlanBindsItsOwnEntry: a plan of prod is bound to prod's entry in
-// sluice.yaml, not to the whole file: the base moving on with an edit of
-// staging's entry leaves prod's plan current; an edit of prod's own entry
-// (or a sluice.yaml that cannot be read) that the branch lacks makes it
-// diverge.
-func TestPlanBindsItsOwnEntry(t *testing.T) {
-	const (
-		stagingOnBase = "4444444444444444444444444444444444444444"
-		prodOnBase    = "5555555555555555555555555555555555555555"
-		brokenOnBase  = "6666666666666666666666666666666666666666"
-	)
-	prodEdited := twoProjects + "    apply:\n      mode: before_merge\n"
-	ws := newCommits(t, map[string]map[string]string{
-		baseB: projectFiles(twoProjects), headH1: projectFiles(twoProjects), stagingOnBase: projectFiles(stagingEdited),
-		prodOnBase: projectFiles(prodEdited), brokenOnBase: projectFiles("projects: ["),
-	})
-	// The branch left the base at baseB; the base then moved to each of
-	// these, and the head has none of them.
-	for _, to := range []string{stagingOnBase, prodOnBase, brokenOnBase} {
-		ws.bases[headH1+to] = baseB
-		ws.diffs[baseB+to] = []string{"sluice.yaml"}
-		ws.diffs[headH1+to] = []string{"sluice.yaml"}
-	}
-	e := newEnv(t, withTree(ws))
-	st := projectState{
-		Project: "prod", Workspace: "default", PlanRun: store.Run{Repo: "infra", MR: 7, Project: "prod"},
-		Plan:    &store.Plan{HeadSHA: headH1, BaseSHA: baseB},
-		Summary: runSummary{Rules: &projectRules{Dir: "prod", Patterns: []string{"prod/*.tf"}}},
-	}
-	for _, tt := range []struct {
-		base string
-		want []string
-	}{
-		{stagingOnBase, nil},
-		{prodOnBase, []string{"sluice.yaml"}},
-		{brokenOnBase, []string{"sluice.yaml"}},
-	} {
-		mr := &forge.MergeRequest{Number: 7, State: forge.MROpen, HeadSHA: headH1, BaseSHA: tt.base}
-		got, err := e.f.newGate(nil, "org/infra", mr, "", false).diverged(t.Context(), st)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !slices.Equal(got, tt.want) {
-			t.Errorf("base moved to %s: diverged in %q, want %q", gitx.Short(tt.base), got, tt.want)
-		}
 	}
 }
