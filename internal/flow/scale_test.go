@@ -1,9 +1,7 @@
 package flow
 
 import (
-	"fmt"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -125,69 +123,6 @@ func TestCloseDuringAPlanJobLeavesNoLock(t *testing.T) {
 				t.Errorf("plan jobs %v: !8's waiting run %d was not started", e.jobs.plans, waiting.ID)
 			}
 		})
-	}
-}
-
-// TestStatusesArePostedOnlyWhenTheyChange: after every run the comment
-// and statuses are refreshed, but a status is posted only when it says
-// something new: once pending and once with the result per project, not
-// every project's status after every run. A new run on the same commit
-// (`sluice plan` again) posts again.
-func TestStatusesArePostedOnlyWhenTheyChange(t *testing.T) {
-	fg := newMergeForge()
-	e := newEnv(t, withTree(newManyProjects(t, 3)), onForge(fg))
-	e.handle("gitea", Request{Action: ActionPlan, Repo: "gitea:org/infra", MR: 7, Actor: "alice", Trigger: "opened"})
-	e.runPlanJobs()
-	if err := e.f.RefreshMR(t.Context(), "gitea:org/infra", 7); err != nil {
-		t.Fatal(err)
-	}
-	var want []string
-	for _, p := range []string{"p0001", "p0002", "p0003"} {
-		want = append(want, fmt.Sprintf("2222222 sluice/plan: %s pending planning", p))
-	}
-	// The gate status does not change while projects finish planning.
-	want = append(want, "2222222 sluice/gate pending not ready: planning")
-	for _, p := range []string{"p0001", "p0002", "p0003"} {
-		want = append(want, fmt.Sprintf("2222222 sluice/plan: %s success 1 to add, 0 to change, 0 to destroy", p))
-	}
-	want = append(want, "2222222 sluice/gate success ready: merging applies p0001, p0002, p0003")
-	if got := fg.posted(); !slices.Equal(got, want) {
-		t.Errorf("statuses posted:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
-	}
-
-	// A person plans again: the new runs' statuses are posted, though the
-	// commit and the words are those posted before.
-	again := Request{Action: ActionPlan, Repo: "gitea:org/infra", MR: 7, Actor: "bob", ByComment: true, CommentID: 99, Trigger: "comment:99"}
-	e.handle("gitea", again)
-	e.runPlanJobs()
-	if got := fg.posted(); len(got) != 2*len(want) || !slices.Equal(got[len(want):], want) {
-		t.Errorf("statuses posted after `sluice plan`:\n%s\nwant the same again", strings.Join(got, "\n"))
-	}
-}
-
-// TestRefreshesAreCoalesced: the refreshes asked for after runs come at
-// most once per RefreshEvery per merge request; one asked for meanwhile
-// is carried out later, once, and none is lost (a stopping server carries
-// out those still to come).
-func TestRefreshesAreCoalesced(t *testing.T) {
-	var q refreshQueue
-	var later []string
-	ask := func(mr string) bool { return q.ask(mr, time.Hour, func() { later = append(later, mr) }) }
-	if !ask("!7") {
-		t.Fatal("the first refresh of !7 does not come at once")
-	}
-	if ask("!7") || ask("!7") {
-		t.Error("a second refresh of !7 within the hour came at once")
-	}
-	if !ask("!8") {
-		t.Error("!8's first refresh waited for !7's")
-	}
-	fns := q.flush()
-	for _, fn := range fns {
-		fn()
-	}
-	if !slices.Equal(later, []string{"!7"}) {
-		t.Errorf("refreshes carried out on flush: %q, want !7's once", later)
 	}
 }
 

@@ -1,10 +1,20 @@
 package flow
 
+// What Sluice says on the merge request: the sluice/gate and sluice/plan
+// statuses (posted when they change, saying what the comment says), the
+// sticky comment's top on a merge it refused, and refreshes coalesced.
+
 import (
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/sluicehq/sluice/internal/engine"
 	"github.com/sluicehq/sluice/internal/forge"
+	"github.com/sluicehq/sluice/internal/render"
+	"github.com/sluicehq/sluice/internal/store"
 )
 
 // TestGateStatus: the one status branch protection requires, sluice/gate
@@ -116,5 +126,96 @@ func TestMergedNotAppliedAtTheTop(t *testing.T) {
 	}
 	if locks, err := st.ListLocks(t.Context(), "gitea:org/infra"); err != nil || len(locks) != 1 || locks[0].MR != 7 {
 		t.Errorf("locks = %+v, %v; want p0001's kept by !7: an approval can still come", locks, err)
+	}
+}
+
+// TestStatusesArePostedOnlyWhenTheyChange: after every run the comment
+// and statuses are refreshed, but a status is posted only when it says
+// something new: once pending and once with the result per project, not
+// every project's status after every run. A new run on the same commit
+// (`sluice plan` again) posts again.
+func TestStatusesArePostedOnlyWhenTheyChange(t *testing.T) {
+	fg := newMergeForge()
+	e := newEnv(t, withTree(newManyProjects(t, 3)), onForge(fg))
+	e.handle("gitea", Request{Action: ActionPlan, Repo: "gitea:org/infra", MR: 7, Actor: "alice", Trigger: "opened"})
+	e.runPlanJobs()
+	if err := e.f.RefreshMR(t.Context(), "gitea:org/infra", 7); err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, p := range []string{"p0001", "p0002", "p0003"} {
+		want = append(want, fmt.Sprintf("2222222 sluice/plan: %s pending planning", p))
+	}
+	// The gate status does not change while projects finish planning.
+	want = append(want, "2222222 sluice/gate pending not ready: planning")
+	for _, p := range []string{"p0001", "p0002", "p0003"} {
+		want = append(want, fmt.Sprintf("2222222 sluice/plan: %s success 1 to add, 0 to change, 0 to destroy", p))
+	}
+	want = append(want, "2222222 sluice/gate success ready: merging applies p0001, p0002, p0003")
+	if got := fg.posted(); !slices.Equal(got, want) {
+		t.Errorf("statuses posted:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+
+	// A person plans again: the new runs' statuses are posted, though the
+	// commit and the words are those posted before.
+	again := Request{Action: ActionPlan, Repo: "gitea:org/infra", MR: 7, Actor: "bob", ByComment: true, CommentID: 99, Trigger: "comment:99"}
+	e.handle("gitea", again)
+	e.runPlanJobs()
+	if got := fg.posted(); len(got) != 2*len(want) || !slices.Equal(got[len(want):], want) {
+		t.Errorf("statuses posted after `sluice plan`:\n%s\nwant the same again", strings.Join(got, "\n"))
+	}
+}
+
+// TestRefreshesAreCoalesced: the refreshes asked for after runs come at
+// most once per RefreshEvery per merge request; one asked for meanwhile
+// is carried out later, once, and none is lost (a stopping server carries
+// out those still to come).
+func TestRefreshesAreCoalesced(t *testing.T) {
+	var q refreshQueue
+	var later []string
+	ask := func(mr string) bool { return q.ask(mr, time.Hour, func() { later = append(later, mr) }) }
+	if !ask("!7") {
+		t.Fatal("the first refresh of !7 does not come at once")
+	}
+	if ask("!7") || ask("!7") {
+		t.Error("a second refresh of !7 within the hour came at once")
+	}
+	if !ask("!8") {
+		t.Error("!8's first refresh waited for !7's")
+	}
+	fns := q.flush()
+	for _, fn := range fns {
+		fn()
+	}
+	if !slices.Equal(later, []string{"!7"}) {
+		t.Errorf("refreshes carried out on flush: %q, want !7's once", later)
+	}
+}
+
+// TestPlanStatusSaysWhatTheCommentSays: the description of sluice/plan is
+// the comment's summary sentence (render.PlanSummary), imports and moves
+// included: it used to drop them, so a plan that only imports read "0 to
+// add, 0 to change, 0 to destroy" on the commit. The longest sentence
+// still fits GitHub's 140 characters, the shortest limit of the forges.
+func TestPlanStatusSaysWhatTheCommentSays(t *testing.T) {
+	tests := []struct {
+		sum  engine.Summary
+		want string
+	}{
+		{engine.Summary{Import: 1, Move: 1}, "1 to import, 0 to add, 0 to change, 0 to destroy, 1 to move"},
+		{engine.Summary{Add: 1, Replace: 2}, "1 to add, 0 to change, 0 to destroy, 2 to replace"},
+		{engine.Summary{Add: 999999, Change: 999999, Destroy: 999999, Replace: 999999, Import: 999999, Move: 999999}, ""},
+	}
+	for _, tt := range tests {
+		st := projectState{Project: "net", PlanRun: store.Run{ID: 1, HeadSHA: "h", State: store.StateSucceeded},
+			Summary: runSummary{Changes: true, Summary: tt.sum}}
+		got := statusesOf(st)[0].check.Description
+		want := tt.want
+		if want == "" {
+			want = render.PlanSummary(tt.sum)
+		}
+		if got != want || len(got) > 140 {
+			t.Errorf("sluice/plan of %+v says %q (%d characters), want %q, at most 140", tt.sum, got, len(got), want)
+		}
 	}
 }
