@@ -1,47 +1,12 @@
 package flow
 
 import (
-	"slices"
 	"testing"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/forge"
 	"github.com/sluicehq/sluice/internal/store"
 )
-
-// TestCloseReleasesEveryLock: a merge request of 1,100 projects (more
-// runs than any page Sluice reads: closeMR read 500 waiting runs, and the
-// plan jobs of the others took the locks again once the close had
-// released them) is closed while most of its plans still wait. Once the
-// waiting jobs have run, no lock is held and no run waits.
-func TestCloseReleasesEveryLock(t *testing.T) {
-	const n = 1100
-	for _, sk := range bothStores() {
-		t.Run(sk.name, func(t *testing.T) {
-			st := sk.open(t)
-			e := newEnv(t, withStore(st), withTree(newManyProjects(t, n)))
-			ctx := t.Context()
-			e.handle("gitea", Request{Action: ActionPlan, Repo: "infra", MR: 7, HeadSHA: headH2, BaseSHA: baseB, Actor: "alice", Trigger: "opened"})
-			if locks, err := st.ListLocks(ctx, "infra"); err != nil || len(locks) != n {
-				t.Fatalf("%d locks, %v; want the %d projects' locks held", len(locks), err, n)
-			}
-			e.runSomePlanJobs(50)
-
-			e.handle("gitea", Request{Action: ActionClose, Repo: "infra", MR: 7, Actor: "alice", Trigger: "closed"})
-			// The plan jobs queued before the close run after it.
-			e.runPlanJobs()
-
-			if locks, err := st.ListLocks(ctx, "infra"); err != nil || len(locks) != 0 {
-				t.Errorf("%d locks held after the close (%v), want none", len(locks), err)
-			}
-			for _, state := range []store.RunState{store.StateQueued, store.StateRunning} {
-				if runs, err := e.f.allRuns(ctx, store.RunFilter{Repo: "infra", MR: 7, State: state}); err != nil || len(runs) != 0 {
-					t.Errorf("%d runs %s after the close (%v), want none", len(runs), state, err)
-				}
-			}
-		})
-	}
-}
 
 // TestMergeAppliesEveryProject: a merged merge request of 1,100 planned
 // projects gets an apply run for each and keeps every lock until they
@@ -72,55 +37,6 @@ func TestMergeAppliesEveryProject(t *testing.T) {
 			}
 			if len(e.jobs.applies) != n {
 				t.Errorf("%d apply jobs, want %d", len(e.jobs.applies), n)
-			}
-		})
-	}
-}
-
-// TestCloseDuringAPlanJobLeavesNoLock: a plan job reads its run queued;
-// the merge request is closed (its waiting runs cancelled, its locks
-// released) before the job asks for the project lock. The job must give
-// the lock back, or its place in the lock's queue when another merge
-// request took the lock meanwhile, rather than keep either for a closed
-// merge request.
-func TestCloseDuringAPlanJobLeavesNoLock(t *testing.T) {
-	for _, tt := range []struct{ name, project string }{
-		{"another merge request waits for the lock", "p0001"},
-		{"nobody waits for the lock", "p0002"},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			hs := &spyStore{Store: openSQLite(t)}
-			e := newEnv(t, withStore(hs), withTree(newManyProjects(t, 2)))
-			ctx := t.Context()
-			e.handle("gitea", Request{Action: ActionPlan, Repo: "infra", MR: 7, HeadSHA: headH2, BaseSHA: baseB, Actor: "alice", Trigger: "opened"})
-			// Merge request 8 waits for p0001's lock.
-			if _, err := hs.AcquireLock(ctx, store.LockKey{Repo: "infra", Dir: "p0001", Workspace: "default"}, "p0001", 8); err != nil {
-				t.Fatal(err)
-			}
-			waiting, err := hs.CreateRun(ctx, store.Run{Kind: store.KindPlan, Repo: "infra", MR: 8, Project: "p0001", Workspace: "default", Dir: "p0001",
-				HeadSHA: headH1, BaseSHA: baseB, Actor: "bob"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			runs, err := hs.ListRuns(ctx, store.RunFilter{Repo: "infra", MR: 7, Project: tt.project})
-			if err != nil || len(runs) != 1 {
-				t.Fatalf("runs of %s: %+v, %v", tt.project, runs, err)
-			}
-			hs.beforeAcquire = func() {
-				e.handle("gitea", Request{Action: ActionClose, Repo: "infra", MR: 7, Actor: "alice", Trigger: "closed"})
-			}
-			if err := e.f.HandlePlan(ctx, runs[0].ID); err != nil {
-				t.Fatal(err)
-			}
-			locks, err := hs.ListLocks(ctx, "infra")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(locks) != 1 || locks[0].Project != "p0001" || locks[0].MR != 8 || len(locks[0].Queue) != 0 {
-				t.Errorf("locks = %+v, want p0001's alone, held by !8, none waiting (the closed !7 holds nothing, waits for nothing)", locks)
-			}
-			if !slices.Contains(e.jobs.plans, waiting.ID) {
-				t.Errorf("plan jobs %v: !8's waiting run %d was not started", e.jobs.plans, waiting.ID)
 			}
 		})
 	}
