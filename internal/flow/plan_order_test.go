@@ -2,45 +2,14 @@ package flow
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/sluicehq/sluice/internal/forge"
 	"github.com/sluicehq/sluice/internal/gitx"
-	"github.com/sluicehq/sluice/internal/permanent"
 	"github.com/sluicehq/sluice/internal/store"
 )
-
-// TestMergeSkipsADiscardedPlan: when the latest plan of a project is
-// discarded, a merge creates no apply run for it (it could only fail) and
-// says so. Nothing of the project can ever be applied from the merge
-// request, so its lock goes (audited) rather than wait for an admin.
-func TestMergeSkipsADiscardedPlan(t *testing.T) {
-	fg := newMergeForge()
-	e := newEnv(t, onForge(fg))
-	ctx := t.Context()
-	_, p := e.plannedRun("gitea:org/infra", 7, headH2, true)
-	fg.setMR(func(mr *forge.MergeRequest) { mr.State, mr.MergeSHA = forge.MRMerged, mergeM })
-	e.handle("gitea", Request{Action: ActionClose, Repo: "gitea:org/infra", MR: 7, Actor: "carol", Merged: true, Trigger: "merged"})
-
-	if applies := e.applies("gitea:org/infra", 7); len(applies) != 0 {
-		t.Fatalf("apply runs of a discarded plan %d: %+v", p.ID, applies)
-	}
-	if len(fg.replies) != 1 || !strings.Contains(fg.replies[0], "`net`: never from this pull request, and its lock was released: its latest plan was discarded") {
-		t.Errorf("replies = %q, want one naming net's discarded plan", fg.replies)
-	}
-	if l, err := e.st.GetLock(ctx, store.LockKey{Repo: "gitea:org/infra", Dir: "net", Workspace: "default"}); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("lock = %+v, %v; want it released", l, err)
-	}
-	got := e.auditActions()
-	if !slices.Contains(got, "carol apply.refused gitea:org/infra!7/net") || !slices.Contains(got, "sluice lock.released gitea:org/infra!7/net") {
-		t.Errorf("audit = %q, want apply.refused of net, and its lock released", got)
-	}
-}
 
 // TestRecoverDoesNotReplanASupersededHead: of the interrupted plan runs
 // of a project of a merge request, only the newest is planned again; a
@@ -154,37 +123,5 @@ func TestShutdownDoesNotReplanASupersededHead(t *testing.T) {
 				t.Errorf("planned again: %v (superseded %v)", again, superseded)
 			}
 		})
-	}
-}
-
-// TestMergeWebhookBeforeTheForgeSaysMerged: a forge's API may still say
-// open when its merge (or close) webhook arrives. The event is retried (an
-// error that is not permanent) for a while, then ignored: the merge
-// request was reopened since.
-func TestMergeWebhookBeforeTheForgeSaysMerged(t *testing.T) {
-	fg := &fakeForge{self: "sluice-bot", checks: greenChecks}
-	fg.setMR(func(mr *forge.MergeRequest) {
-		*mr = forge.MergeRequest{Repo: "org/infra", Number: 1, State: forge.MROpen, HeadSHA: headH1, BaseSHA: baseB}
-	})
-	e := newEnv(t, onForge(fg))
-	now := time.Now()
-	e.f.Now = func() time.Time { return now }
-	tests := []struct {
-		name    string
-		merged  bool
-		age     time.Duration
-		wantErr bool
-	}{
-		{"merge webhook, fresh", true, time.Minute, true},
-		{"merge webhook, long ago", true, time.Hour, false},
-		{"close webhook, fresh", false, time.Minute, true},
-		{"close webhook, long ago (reopened since)", false, time.Hour, false},
-	}
-	for _, tt := range tests {
-		ev := store.Event{ID: 1, Forge: "gitea", ReceivedAt: now.Add(-tt.age)}
-		err := e.f.closeMR(t.Context(), ev, Request{Action: ActionClose, Repo: "gitea:org/infra", MR: 1, Actor: "alice", Merged: tt.merged})
-		if (err != nil) != tt.wantErr || permanent.Is(err) {
-			t.Errorf("%s: err = %v, want an error to retry: %v", tt.name, err, tt.wantErr)
-		}
 	}
 }

@@ -5,42 +5,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/forge"
-	"github.com/sluicehq/sluice/internal/store"
 )
-
-// TestMergeAppliesEveryProject: a merged merge request of 1,100 planned
-// projects gets an apply run for each and keeps every lock until they
-// are applied. Reading its last 1,000 runs only, the merge left a hundred
-// projects unapplied and released their locks.
-func TestMergeAppliesEveryProject(t *testing.T) {
-	const n = 1100
-	for _, sk := range bothStores() {
-		t.Run(sk.name, func(t *testing.T) {
-			st := sk.open(t)
-			fg := newMergeForge()
-			tree := newManyProjects(t, n)
-			e := newEnv(t, withStore(st), withTree(tree), onForge(fg))
-			e.f.RefreshEvery = time.Hour // one refresh now; these tests count no comments
-			e.handle("gitea", Request{Action: ActionPlan, Repo: "gitea:org/infra", MR: 7, Actor: "alice", Trigger: "opened"})
-			e.runPlanJobs()
-
-			fg.setMR(func(mr *forge.MergeRequest) { mr.State, mr.MergeSHA = forge.MRMerged, mergeM })
-			e.handle("gitea", Request{Action: ActionClose, Repo: "gitea:org/infra", MR: 7, Actor: "carol", Merged: true, Trigger: "merged"})
-
-			ctx := t.Context()
-			applies, err := e.f.allRuns(ctx, store.RunFilter{Repo: "gitea:org/infra", MR: 7, Kind: store.KindApply})
-			if err != nil || len(applies) != n {
-				t.Errorf("%d apply runs (%v), want one per project, %d", len(applies), err, n)
-			}
-			if locks, err := st.ListLocks(ctx, "gitea:org/infra"); err != nil || len(locks) != n {
-				t.Errorf("%d locks held (%v), want all %d until their projects are applied", len(locks), err, n)
-			}
-			if len(e.jobs.applies) != n {
-				t.Errorf("%d apply jobs, want %d", len(e.jobs.applies), n)
-			}
-		})
-	}
-}
 
 // BenchmarkMergeRequestProjects plans and closes merge requests of 10,
 // 100 and 1,000 projects (100, 10 and 1 of them) against a forge that counts its calls, a no-op
