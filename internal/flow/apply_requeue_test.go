@@ -2,36 +2,12 @@ package flow
 
 import (
 	"encoding/json"
-	"slices"
 	"testing"
-	"time"
 
 	"github.com/sluicehq/sluice/internal/engine"
 	"github.com/sluicehq/sluice/internal/permanent"
 	"github.com/sluicehq/sluice/internal/store"
 )
-
-// TestRecoverRequeuesApplyJobsPastDeadOnes: a replica that died in
-// HandleApply before it started the run leaves the run queued and its job
-// "running" in the queue, where an ordinary enqueue would take it for the
-// same job. Recovery enqueues the queued apply runs free to go through
-// RequeueApply, with the instances alive, which looks past such a job.
-func TestRecoverRequeuesApplyJobsPastDeadOnes(t *testing.T) {
-	e := newDepEnv(t, depsYAML)
-	e.plan()
-	e.merge()
-	net, app := e.applyOf("net"), e.applyOf("app")
-	alive := []string{"me", "replica-2"}
-	if err := e.f.Recover(t.Context(), alive, time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	e.jobs.mu.Lock()
-	requeued := slices.Clone(e.jobs.requeued)
-	e.jobs.mu.Unlock()
-	if len(requeued) != 1 || requeued[0].run != net.ID || !slices.Equal(requeued[0].alive, alive) {
-		t.Fatalf("requeued %+v, want net's apply %d with the alive instances %q (app's %d waits for it)", requeued, net.ID, alive, app.ID)
-	}
-}
 
 // TestBlockedApplyJobDoesNotEndWithItsRunQueued: app's apply job finds net
 // still being planned, which blocks app, and calls runQueuedApplies to cancel the
