@@ -1,5 +1,11 @@
 package flow
 
+// Dependencies (depends_on): applies in dependency order, on a merge, a
+// comment or the API of a plain git repository; a dependent held back,
+// with the reason, while its dependency's changes are not applied, failed,
+// were refused or changed its outputs; waiting applies started by recovery;
+// the plans read once per decision.
+
 import (
 	"slices"
 	"strings"
@@ -136,7 +142,7 @@ func TestRefusedDependency(t *testing.T) {
 // TestApplyOfADependentAlone: `sluice apply -p app` while net has changes
 // that are not applied is refused and says what to do.
 func TestApplyOfADependentAlone(t *testing.T) {
-	yaml := strings.ReplaceAll(depsYAML, "    engine: terraform\n", "    engine: terraform\n    apply:\n      mode: before_merge\n")
+	yaml := beforeMerge()
 	e := newDepEnv(t, yaml)
 	e.plan()
 	e.comment("carol", ActionApply, "app")
@@ -171,7 +177,7 @@ func TestDependencyChangedItsOutputs(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			yaml := depsYAML
 			if tt.open {
-				yaml = strings.ReplaceAll(depsYAML, "    engine: terraform\n", "    engine: terraform\n    apply:\n      mode: before_merge\n")
+				yaml = beforeMerge()
 			}
 			e := newDepEnv(t, yaml)
 			e.eng.outputs["net"] = tt.outputs
@@ -388,5 +394,287 @@ func TestByDependency(t *testing.T) {
 	got = names(byDependency([]projectState{st("a", "b"), st("b", "a")}))
 	if want := []string{"a", "b"}; !slices.Equal(got, want) {
 		t.Errorf("byDependency of a cycle = %v, want %v", got, want)
+	}
+}
+
+// beforeMerge is depsYAML with both projects in before_merge mode.
+func beforeMerge() string {
+	return strings.ReplaceAll(depsYAML, "    engine: terraform\n", "    engine: terraform\n    apply:\n      mode: before_merge\n")
+}
+
+// TestOutputsHoldSurvivesAReplanOfTheDependency: net changes an output
+// and app depends on net; both are planned, then net alone is applied.
+// Planned again, net has nothing left to apply, but app's plan was still
+// made against net's old outputs: `sluice apply -p app` must refuse it
+// and say to plan app again, as it did before net was planned again.
+func TestOutputsHoldSurvivesAReplanOfTheDependency(t *testing.T) {
+	const prefix = "not applied: it was planned before net, which it depends on, changed or removed outputs (net is applied now)"
+	t.Run("forge, before_merge", func(t *testing.T) {
+		e := newDepEnv(t, beforeMerge())
+		e.eng.outputs["net"] = []engine.OutputChange{{Name: "cidr", Action: engine.ActionUpdate}}
+		e.plan()
+		e.comment("carol", ActionApply, "net")
+		e.runApply("net")
+
+		e.eng.setNone("net") // net's changes are applied already
+		e.comment("carol", ActionPlan, "net")
+		e.runPlanJobs()
+		p, err := e.st.LatestPlan(t.Context(), infraRepo, 7, "net", "default")
+		if err != nil || p.HasChanges {
+			t.Fatalf("net's latest plan: %+v, %v; want one with no changes", p, err)
+		}
+
+		e.comment("carol", ActionApply, "app")
+		for _, r := range e.applies(infraRepo, 7) {
+			if r.Project == "app" {
+				t.Fatalf("app got an apply run (%s %q) of its plan made against net's old outputs", r.State, r.Error)
+			}
+		}
+		if r := e.replies(); len(r) == 0 || !strings.Contains(r[len(r)-1], "`app`: "+prefix) ||
+			!strings.Contains(r[len(r)-1], "comment `sluice plan -p app`") {
+			t.Fatalf("replies = %q, want app refused for net's changed outputs", r)
+		}
+		if got := e.eng.order(); !slices.Equal(got, []string{"net"}) {
+			t.Errorf("applied %v, want net only", got)
+		}
+
+		// Planned again after net's apply, app is applied.
+		e.comment("carol", ActionPlan, "app")
+		e.runPlanJobs()
+		e.comment("carol", ActionApply, "app")
+		e.runApply("app")
+		if got := e.eng.order(); !slices.Equal(got, []string{"net", "app"}) {
+			t.Errorf("applied %v, want net then app (planned again)", got)
+		}
+	})
+
+	t.Run("forge, dependency applied again without output changes", func(t *testing.T) {
+		e := newDepEnv(t, beforeMerge())
+		e.eng.outputs["net"] = []engine.OutputChange{{Name: "cidr", Action: engine.ActionUpdate}}
+		e.plan()
+		e.comment("carol", ActionApply, "net")
+		e.runApply("net")
+
+		// net is planned again, with changes but none to its outputs,
+		// and applied: its latest apply changed no output, its first did.
+		e.eng.outputs["net"] = nil
+		e.comment("carol", ActionPlan, "net")
+		e.runPlanJobs()
+		e.comment("carol", ActionApply, "net")
+		e.runApply("net")
+
+		e.comment("carol", ActionApply, "app")
+		for _, r := range e.applies(infraRepo, 7) {
+			if r.Project == "app" {
+				t.Fatalf("app got an apply run (%s %q) of its plan made against net's old outputs", r.State, r.Error)
+			}
+		}
+		if r := e.replies(); len(r) == 0 || !strings.Contains(r[len(r)-1], "`app`: "+prefix) {
+			t.Fatalf("replies = %q, want app refused for net's changed outputs", r)
+		}
+	})
+
+	t.Run("plain git", func(t *testing.T) {
+		e := newDepEnv(t, depsYAML)
+		e.eng.outputs["net"] = []engine.OutputChange{{Name: "cidr", Action: engine.ActionDelete}}
+		e.handle(APISource, Request{Action: ActionPlan, Repo: "infra", MR: 1, HeadSHA: headH1, BaseSHA: baseB, Actor: "alice"})
+		e.runPlanJobs()
+		e.handle(APISource, Request{Action: ActionApply, Repo: "infra", MR: 1, Actor: "bob", Projects: []string{"net"}})
+		var net store.Run
+		for _, r := range e.applies("infra", 1) {
+			net = r
+		}
+		if net.Project != "net" {
+			t.Fatalf("apply runs: %+v, want net's", e.applies("infra", 1))
+		}
+		if err := e.f.HandleApply(t.Context(), net.ID); err != nil {
+			t.Fatal(err)
+		}
+
+		e.eng.setNone("net") // net's changes are applied already
+		e.handle(APISource, Request{Action: ActionPlan, Repo: "infra", MR: 1, HeadSHA: headH2, BaseSHA: baseB, Actor: "alice", Projects: []string{"net"}})
+		e.runPlanJobs()
+		e.handle(APISource, Request{Action: ActionApply, Repo: "infra", MR: 1, Actor: "bob"})
+		var app *store.Run
+		for _, r := range e.applies("infra", 1) {
+			if r.Project == "app" {
+				app = &r
+			}
+		}
+		if app == nil {
+			t.Fatalf("apply runs: %+v, want one of app", e.applies("infra", 1))
+		}
+		if app.State != store.StateCancelled || !strings.HasPrefix(app.Error, prefix) || !strings.Contains(app.Error, "plan app again against the new outputs") {
+			t.Fatalf("app's apply run: %s %q, want it cancelled for net's changed outputs", app.State, app.Error)
+		}
+		if slices.Contains(e.enqueued(), app.ID) {
+			t.Errorf("app's apply was enqueued: %v", e.enqueued())
+		}
+	})
+}
+
+// TestPlainGitCreatesAppliesInDependencyOrder: an API apply of a plain
+// git repository creates net's apply run before app's, which depends on
+// it, whatever order they were planned in. An advance that comes between
+// the two creations then finds app's run waiting for net's, not app's run
+// with net's changes neither applied nor coming, which cancels it for
+// good.
+func TestPlainGitCreatesAppliesInDependencyOrder(t *testing.T) {
+	e := newDepEnv(t, depsYAML)
+	e.handle(APISource, Request{Action: ActionPlan, Repo: "infra", MR: 1, HeadSHA: headH1, BaseSHA: baseB, Actor: "alice"})
+	e.runPlanJobs()
+	// app planned again, newest: its plan comes first newest-first.
+	e.handle(APISource, Request{Action: ActionPlan, Repo: "infra", MR: 1, HeadSHA: headH2, BaseSHA: baseB, Actor: "alice", Projects: []string{"app"}})
+	e.runPlanJobs()
+
+	var order []string
+	// Between each apply run created and the next, a recovery pass, or
+	// another apply of the merge request ending, at the worst moment.
+	e.f.Store = &spyStore{Store: e.st, afterApplyCreated: func(r store.Run) {
+		order = append(order, r.Project)
+		if err := e.f.applyQueue().runQueuedApplies(t.Context(), r.Repo, r.MR); err != nil {
+			t.Fatal(err)
+		}
+	}}
+	e.handle(APISource, Request{Action: ActionApply, Repo: "infra", MR: 1, Actor: "bob"})
+	if len(order) != 2 || order[0] != "net" || order[1] != "app" {
+		t.Errorf("apply runs created in the order %v, want net then app", order)
+	}
+	var net, app store.Run
+	for _, r := range e.applies("infra", 1) {
+		switch r.Project {
+		case "net":
+			net = r
+		case "app":
+			app = r
+		}
+	}
+	if app.State != store.StateQueued {
+		t.Fatalf("app's apply run: %s %q, want it queued, waiting for net's", app.State, app.Error)
+	}
+	if err := e.f.HandleApply(t.Context(), net.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.f.HandleApply(t.Context(), app.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.eng.order(); len(got) != 2 || got[0] != "net" || got[1] != "app" {
+		t.Errorf("applied %v, want net then app", got)
+	}
+}
+
+// TestUnreadablePlanIsAnError: when the plan of net, which app depends
+// on, cannot be read, `sluice apply -p app` fails (and is retried): read
+// as "no plan", net would count as a project with nothing to apply, and
+// app would be applied before net's changes.
+func TestUnreadablePlanIsAnError(t *testing.T) {
+	yaml := beforeMerge()
+	e := newDepEnv(t, yaml)
+	e.plan()
+	states, err := e.f.projectStates(t.Context(), infraRepo, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var netPlan int64
+	for _, st := range states {
+		if st.Project == "net" && st.Plan != nil {
+			netPlan = st.Plan.ID
+		}
+	}
+	if netPlan == 0 {
+		t.Fatalf("no plan of net: %+v", states)
+	}
+	fs := &spyStore{Store: e.st}
+	fs.setFailPlans(netPlan)
+	e.f.Store = fs
+
+	if _, err := e.f.projectStates(t.Context(), infraRepo, 7); err == nil {
+		t.Errorf("projectStates with net's plan unreadable: no error")
+	}
+	apply := Request{Action: ActionApply, Repo: infraRepo, MR: 7, Actor: "carol", Projects: []string{"app"}, ByComment: true, CommentID: 1, Trigger: "comment:1"}
+	e.fg.wrote(apply)
+	ev, _, err := e.f.Accept(t.Context(), "gitea", "delivery-apply-app", apply)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.f.HandleEvent(t.Context(), ev.ID); err == nil || permanent.Is(err) {
+		t.Errorf("`sluice apply -p app` with net's plan unreadable: err = %v, want one to retry", err)
+	}
+	if runs := e.applies(infraRepo, 7); len(runs) != 0 {
+		t.Fatalf("apply runs: %+v, want none: net's changes are not applied", runs)
+	}
+
+	// Readable again, the retry refuses app as before.
+	fs.setFailPlans()
+	if err := e.f.HandleEvent(t.Context(), ev.ID); err != nil {
+		t.Fatal(err)
+	}
+	if runs := e.applies(infraRepo, 7); len(runs) != 0 {
+		t.Fatalf("apply runs: %+v, want none", runs)
+	}
+	if r := e.replies(); len(r) != 1 || !strings.Contains(r[0], "`app`: not applied: it depends on net, whose changes are not applied") {
+		t.Errorf("replies = %q", r)
+	}
+}
+
+const noDepsYAML = `version: 1
+projects:
+  - name: app
+    dir: app
+    engine: terraform
+  - name: net
+    dir: net
+    engine: terraform
+`
+
+// TestProjectStatesReadsEachPlanOnce: projectStates runs on every
+// decision and every apply's start and settling, and a plan carries its
+// sealed artifact (megabytes): it reads each plan once, and the plans of
+// applies only for a project that another one depends on (whether its
+// apply changed outputs). net and app are applied, then net is planned
+// again: its apply's plan is no longer its latest.
+func TestProjectStatesReadsEachPlanOnce(t *testing.T) {
+	for _, tc := range []struct {
+		name, yaml string
+		// reads: the plans read (net's new, app's; net's applied one
+		// only when app depends on net).
+		reads int
+	}{
+		{"app depends on net", depsYAML, 3},
+		{"no depends_on", noDepsYAML, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newDepEnv(t, tc.yaml)
+			e.plan()
+			e.merge()
+			e.runApply("net")
+			e.runApply("app")
+			applied := e.applyOf("net").PlanID
+			_, newer := e.plannedRun(infraRepo, 7, headH2, false)
+
+			cs := &spyStore{Store: e.st}
+			e.f.Store = cs
+			states, err := e.f.projectStates(t.Context(), infraRepo, 7)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for id, n := range cs.planReads {
+				if n > 1 {
+					t.Errorf("plan %d read %d times, want once", id, n)
+				}
+			}
+			if len(cs.planReads) != tc.reads {
+				t.Errorf("plans read: %v, want %d", cs.planReads, tc.reads)
+			}
+			if cs.planReads[newer.ID] != 1 {
+				t.Errorf("net's latest plan %d was not read: %v", newer.ID, cs.planReads)
+			}
+			if want := 0; tc.yaml == noDepsYAML && cs.planReads[applied] != want {
+				t.Errorf("net's applied plan %d read %d times with nothing depending on net, want %d", applied, cs.planReads[applied], want)
+			}
+			if len(states) != 2 {
+				t.Errorf("states: %+v", states)
+			}
+		})
 	}
 }
