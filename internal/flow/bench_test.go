@@ -1,5 +1,7 @@
 package flow
 
+// The benchmark of merge requests of many projects (docs/bench.md).
+
 import (
 	"testing"
 	"time"

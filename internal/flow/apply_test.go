@@ -1,5 +1,8 @@
 package flow
 
+// The apply decision and the apply job: what a comment may apply, and an
+// apply job that never ends with its run left queued.
+
 import (
 	"encoding/json"
 	"testing"
