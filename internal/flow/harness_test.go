@@ -76,6 +76,42 @@ projects:
     engine: terraform
 `
 
+// The sluice.yaml of a repository of staging and prod (projectFiles),
+// and edits of it.
+const (
+	twoProjects = `version: 1
+projects:
+  - name: staging
+    dir: staging
+  - name: prod
+    dir: prod
+`
+	// prodRenamed calls prod production: the same directory and state.
+	prodRenamed = `version: 1
+projects:
+  - name: staging
+    dir: staging
+  - name: production
+    dir: prod
+`
+	// stagingEdited changes staging's entry alone.
+	stagingEdited = `version: 1
+projects:
+  - name: staging
+    dir: staging
+    apply:
+      mode: before_merge
+  - name: prod
+    dir: prod
+`
+)
+
+// projectFiles are the files of a repository of staging and prod whose
+// sluice.yaml is yaml.
+func projectFiles(yaml string) map[string]string {
+	return map[string]string{"sluice.yaml": yaml, "staging/main.tf": "# staging\n", "prod/main.tf": "# prod\n"}
+}
+
 // env is a Flow over a real store with the fakes of this file; fg is nil
 // when every repository is plain git. nextID is the id of the last
 // comment written (comment).
@@ -1130,40 +1166,4 @@ func commentOf(req Request) forge.Comment {
 		body += " -p " + p
 	}
 	return forge.Comment{ID: req.CommentID, Author: forge.User{Login: req.Actor}, Body: body}
-}
-
-// The sluice.yaml of a repository of staging and prod (projectFiles),
-// and edits of it.
-const (
-	twoProjects = `version: 1
-projects:
-  - name: staging
-    dir: staging
-  - name: prod
-    dir: prod
-`
-	// prodRenamed calls prod production: the same directory and state.
-	prodRenamed = `version: 1
-projects:
-  - name: staging
-    dir: staging
-  - name: production
-    dir: prod
-`
-	// stagingEdited changes staging's entry alone.
-	stagingEdited = `version: 1
-projects:
-  - name: staging
-    dir: staging
-    apply:
-      mode: before_merge
-  - name: prod
-    dir: prod
-`
-)
-
-// projectFiles are the files of a repository of staging and prod whose
-// sluice.yaml is yaml.
-func projectFiles(yaml string) map[string]string {
-	return map[string]string{"sluice.yaml": yaml, "staging/main.tf": "# staging\n", "prod/main.tf": "# prod\n"}
 }
