@@ -5,6 +5,7 @@ package flow
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/sluicehq/sluice/internal/engine"
@@ -80,5 +81,22 @@ func TestBlockedApplyJobDoesNotEndWithItsRunQueued(t *testing.T) {
 	}
 	if r, _ := e.st.GetRun(ctx, app.ID); r.State != store.StateSucceeded {
 		t.Errorf("app's apply run after the retry: %s %q", r.State, r.Error)
+	}
+}
+
+// TestCommentDoesNotApplyAfterMergeProjects: on an open merge request, a
+// `sluice apply` comment applies nothing of projects that apply after
+// the merge, and says so for each.
+func TestCommentDoesNotApplyAfterMergeProjects(t *testing.T) {
+	e, _ := newSettleEnv(t)
+	e.plan()
+	e.comment("bob", ActionApply)
+	if a := e.applies(infraRepo, 7); len(a) != 0 {
+		t.Fatalf("a comment on an open merge request created apply runs of after_merge projects: %+v", a)
+	}
+	r := e.replies()
+	if len(r) != 1 || !strings.Contains(r[0], "`net`: it is applied when the pull request is merged (apply mode after_merge), not on a comment") ||
+		!strings.Contains(r[0], "`app`: it is applied when the pull request is merged") {
+		t.Errorf("replies = %q, want one naming net and app as applied on merge", r)
 	}
 }

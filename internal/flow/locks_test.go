@@ -2,7 +2,8 @@ package flow
 
 // Locks: a project's lock is its directory's and workspace's whatever the
 // project is called, a close releases every lock of its merge request even
-// mid-job, and the engine's working data is locked inside StateDir.
+// mid-job, a lock released by a person is never applied from, and the
+// engine's working data is locked inside StateDir.
 
 import (
 	"context"
@@ -206,4 +207,56 @@ func TestStateDirStaysInside(t *testing.T) {
 	if got, want := f.stateDir(store.Run{Repo: "r", Project: "prod", Workspace: "default"}), filepath.Join(f.StateDir, workspaceKey("r"), "prod", "default"); got != want {
 		t.Errorf("stateDir of a plain name = %s, want %s", got, want)
 	}
+}
+
+// TestReleasedLockIsNotApplied: a person releases the project lock of a
+// planned merge request (for another to take it). Its plan must not be
+// applied then, whatever else passes: the checklist says so while it is
+// open, the merge refuses it, and an apply run made before the release
+// is cancelled, not applied.
+func TestReleasedLockIsNotApplied(t *testing.T) {
+	release := func(e *env, project string) {
+		e.t.Helper()
+		if _, err := e.f.ReleaseLock(e.t.Context(), "admin", LockRef{Repo: infraRepo, Project: project, Workspace: "default"}, "abandoned"); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	t.Run("open", func(t *testing.T) {
+		e, _ := newSettleEnv(t)
+		e.plan()
+		release(e, "net")
+		if c := e.refresh(); !strings.Contains(c, "[ ] holds the project lock — the project lock was released from this pull request") {
+			t.Errorf("the checklist does not say net's lock was released:\n%s", c)
+		}
+	})
+	t.Run("merged", func(t *testing.T) {
+		e, _ := newSettleEnv(t)
+		e.plan()
+		release(e, "net")
+		e.merge()
+		for _, a := range e.applies(infraRepo, 7) {
+			if a.Project == "net" {
+				t.Errorf("net was given an apply run without its lock: %+v", a)
+			}
+		}
+		if r := e.replies(); len(r) != 1 || !strings.Contains(r[0], "`net`: never from this pull request") || !strings.Contains(r[0], "holds the project lock: the project lock was released") {
+			t.Errorf("replies = %q, want net refused for its released lock", r)
+		}
+	})
+	t.Run("apply run made before", func(t *testing.T) {
+		e, _ := newSettleEnv(t)
+		e.plan()
+		e.merge()
+		net := e.applyOf("net")
+		release(e, "net")
+		if err := e.f.HandleApply(t.Context(), net.ID); err != nil {
+			t.Fatal(err)
+		}
+		if r := e.run(net.ID); r.State != store.StateCancelled || !strings.Contains(r.Error, "not applied: the project lock was released") {
+			t.Errorf("net's apply run: %s %q, want cancelled for its released lock", r.State, r.Error)
+		}
+		if got := e.eng.order(); len(got) != 0 {
+			t.Errorf("applied %v without the lock", got)
+		}
+	})
 }

@@ -2,7 +2,8 @@ package flow
 
 // Planning: which projects a merge request plans (a module's callers, one
 // edited entry, no more than the server plans, a discovered project's
-// stack), and which of two plans racing is the one that counts.
+// stack), which of two plans racing is the one that counts, and a merged
+// merge request not planned again.
 
 import (
 	"encoding/json"
@@ -229,5 +230,27 @@ func TestDiscoveredPulumiProjectNamesNoStack(t *testing.T) {
 	}
 	if net := got["net"]; net.Workspace != "default" || net.State != store.StateSucceeded {
 		t.Errorf("discovered terraform project net: workspace %q, %s (%s); want default, succeeded", net.Workspace, net.State, net.Error)
+	}
+}
+
+// TestPlanCommentOnAMergedMergeRequestIsAnswered: a merged merge request
+// is never planned again; a person who asks is told so, and what to do.
+func TestPlanCommentOnAMergedMergeRequestIsAnswered(t *testing.T) {
+	e, _ := newSettleEnv(t)
+	e.plan()
+	e.merge()
+	before := len(e.replies())
+	runs, err := e.st.ListRuns(t.Context(), store.RunFilter{Repo: infraRepo, MR: 7, Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.comment("bob", ActionPlan, "net")
+	r := e.replies()
+	if len(r) != before+1 || !strings.Contains(r[len(r)-1], "@bob, this pull request is merged, and Sluice plans open pull requests only: plan its projects from a new pull request") {
+		t.Errorf("replies = %q, want the plan request answered", r)
+	}
+	after, err := e.st.ListRuns(t.Context(), store.RunFilter{Repo: infraRepo, MR: 7, Limit: 100})
+	if err != nil || len(after) != len(runs) {
+		t.Errorf("%d runs after the comment (%v), want %d: a merged merge request is not planned", len(after), err, len(runs))
 	}
 }

@@ -3,11 +3,15 @@ package flow
 // Recovery, after a server died or stopped: what it left is carried on
 // (an interrupted plan planned again unless superseded, an apply's job
 // queued again past a dead one's), one merge request's failure does not
-// stop the pass, and the comment says an apply was interrupted.
+// stop the pass, and an interrupted apply is said in the comment and to the
+// linked issue, its plan file removed.
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -257,5 +261,41 @@ func TestRecoverRequeuesApplyJobsPastDeadOnes(t *testing.T) {
 	e.jobs.mu.Unlock()
 	if len(requeued) != 1 || requeued[0].run != net.ID || !slices.Equal(requeued[0].alive, alive) {
 		t.Fatalf("requeued %+v, want net's apply %d with the alive instances %q (app's %d waits for it)", requeued, net.ID, alive, app.ID)
+	}
+}
+
+// TestInterruptedApplyIsToldAndItsPlanFileGoes: the apply a dead server
+// left running, once recovery marks it interrupted, is told to the issue
+// its merged merge request closes (the forge closed it at the merge), and
+// the plan file the dead server wrote, the plan in clear, is removed; the
+// comment says to release the lock and plan from a new merge request.
+func TestInterruptedApplyIsToldAndItsPlanFileGoes(t *testing.T) {
+	e, ff := newSettleEnv(t)
+	ctx := t.Context()
+	e.plan()
+	e.merge()
+	net := e.applyOf("net")
+	r, err := e.st.StartRun(ctx, net.ID, "dead")
+	if err != nil {
+		t.Fatal(err)
+	}
+	planFile := e.f.private(r, ".plan")
+	if err := os.WriteFile(planFile, []byte("the plan, in clear"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.f.Recover(ctx, []string{"me"}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(planFile); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the interrupted apply's plan file is still there: %v", err)
+	}
+	got := ff.issueComments()
+	if len(got) != 1 || !strings.Contains(got[0], "did not apply net: its apply was interrupted") {
+		t.Errorf("issue comments = %q, want one on #12 saying net's apply was interrupted", got)
+	}
+	// Merged, it keeps net's lock and is never planned again: the comment
+	// says how to go on.
+	if c := e.fg.sticky(); !strings.Contains(c, "Check the state. Release this pull request's lock of it (comment `sluice unlock -p net`), then plan it from a new pull request (comment `sluice plan -p net` on it).") {
+		t.Errorf("the comment does not say to release the lock and plan from a new pull request:\n%s", c)
 	}
 }
