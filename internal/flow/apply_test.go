@@ -38,7 +38,7 @@ func TestBlockedApplyJobDoesNotEndWithItsRunQueued(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id, err := e.f.createApply(ctx, appPlan, "bob")
+	id, err := e.f.decider().createApply(ctx, appPlan, "bob")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -188,7 +188,8 @@ func auditOnMerge(t applyTrigger, details map[string]any) map[string]any {
 // unlock`, `sluice locks release`), and another merge request may hold
 // it now. Its plan must not be applied then: the lock is what keeps two
 // merge requests from changing the same infrastructure at once.
-func (f *Flow) lockLost(ctx context.Context, r store.Run, merged bool) (string, error) {
+func (dc decider) lockLost(ctx context.Context, r store.Run, merged bool) (string, error) {
+	f := dc.f
 	l, err := f.Store.GetLock(ctx, lockOf(r))
 	switch {
 	case errors.Is(err, store.ErrNotFound):

@@ -172,6 +172,14 @@ type planner struct{ f *Flow }
 
 func (f *Flow) planner() planner { return planner{f} }
 
+// decider makes the apply decision for what asks (a comment, the API, a
+// merge; decide.go) and acts on it: the gate of a merge request (mrGate),
+// asked as the right person, the apply runs created, the refusals
+// answered or audited.
+type decider struct{ f *Flow }
+
+func (f *Flow) decider() decider { return decider{f} }
+
 // runner carries out plan and apply runs: their admission, checkout and
 // start, the steps (steps.go), and what follows an apply (settle).
 type runner struct{ f *Flow }
@@ -461,7 +469,7 @@ func (it intake) carryOut(ctx context.Context, ev store.Event, req Request) erro
 	case ActionPlan:
 		err = f.planner().planMR(ctx, ev, req)
 	case ActionApply:
-		err = f.applyMR(ctx, ev, req)
+		err = f.decider().applyMR(ctx, ev, req)
 	case ActionClose:
 		err = f.closeMR(ctx, ev, req)
 	case ActionUnlock:

@@ -249,21 +249,21 @@ type mrGate struct {
 	atMerge bool
 }
 
-func (f *Flow) newGate(fg forge.Forge, path string, mr *forge.MergeRequest, actor string, actorApproves bool) *mrGate {
-	return &mrGate{f: f, fg: fg, path: path, mr: mr, actor: actor, actorApproves: actorApproves && actor != ""}
+func (dc decider) newGate(fg forge.Forge, path string, mr *forge.MergeRequest, actor string, actorApproves bool) *mrGate {
+	return &mrGate{f: dc.f, fg: fg, path: path, mr: mr, actor: actor, actorApproves: actorApproves && actor != ""}
 }
 
 // newAPIGate is the gate for a decision Sluice's JSON API asks for: the
 // asker is APIActor, which has no permission on the forge and whose
 // request is no approval, so the "may apply" item fails and says why.
-func (f *Flow) newAPIGate(fg forge.Forge, path string, mr *forge.MergeRequest) *mrGate {
-	return f.newNobodyGate(fg, path, mr, APIActor, apiMayNotApply)
+func (dc decider) newAPIGate(fg forge.Forge, path string, mr *forge.MergeRequest) *mrGate {
+	return dc.newNobodyGate(fg, path, mr, APIActor, apiMayNotApply)
 }
 
 // newNobodyGate is the gate for a decision no person asks for: actor
 // names who asks instead, and why is the "may apply" item's detail.
-func (f *Flow) newNobodyGate(fg forge.Forge, path string, mr *forge.MergeRequest, actor, why string) *mrGate {
-	g := f.newGate(fg, path, mr, actor, false)
+func (dc decider) newNobodyGate(fg forge.Forge, path string, mr *forge.MergeRequest, actor, why string) *mrGate {
+	g := dc.newGate(fg, path, mr, actor, false)
 	g.nobody = why
 	return g
 }
@@ -407,7 +407,7 @@ func (g *mrGate) evaluate(ctx context.Context, st projectState) (gate.Result, er
 	in.ActorApproves, in.Now, in.NobodyAsks = g.actorApproves, g.f.now(), g.nobody
 	if st.Plan != nil && (g.mr.State == forge.MROpen || g.atMerge) && slices.Contains(in.ApplyBranches, g.mr.BaseRef) {
 		var err error
-		if in.LockLost, err = g.f.lockLost(ctx, st.PlanRun, g.mr.State == forge.MRMerged); err != nil {
+		if in.LockLost, err = g.f.decider().lockLost(ctx, st.PlanRun, g.mr.State == forge.MRMerged); err != nil {
 			return gate.Result{}, err
 		}
 	}
@@ -627,9 +627,9 @@ func (p *publisher) RefreshMR(ctx context.Context, repo string, number int64) er
 	comment := render.Comment{Head: mr.HeadSHA, Base: mr.BaseSHA}
 	// Merged, the checklist is the merger's, as the merge's decision was:
 	// it says why the merge applied nothing.
-	g := f.newGate(fg, path, mr, "", false)
+	g := f.decider().newGate(fg, path, mr, "", false)
 	if mr.State == forge.MRMerged {
-		g, _ = f.mergedByGate(fg, path, mr)
+		g, _ = f.decider().mergedByGate(fg, path, mr)
 	}
 	var gates []render.Gate
 	results := map[string]gate.Result{}
@@ -1069,7 +1069,8 @@ func (f *Flow) help(ctx context.Context, req Request) error {
 // applyForgeMR carries out `sluice apply` on a forge's merge request: for
 // each project with a plan to apply, the gate decides, with the commenter
 // as the one asking. Refusals are answered and audited.
-func (f *Flow) applyForgeMR(ctx context.Context, ev store.Event, req Request, fg forge.Forge, path string, mr *forge.MergeRequest) error {
+func (dc decider) applyForgeMR(ctx context.Context, ev store.Event, req Request, fg forge.Forge, path string, mr *forge.MergeRequest) error {
+	f := dc.f
 	if mr.State == forge.MRClosed {
 		return f.refuse(ctx, fg, path, req, "apply", greeting(ev, req)+"this merge request was closed without merging; its plans were discarded and nothing is applied.")
 	}
@@ -1077,9 +1078,9 @@ func (f *Flow) applyForgeMR(ctx context.Context, ev store.Event, req Request, fg
 	if err != nil {
 		return err
 	}
-	g := f.newGate(fg, path, mr, req.Actor, mr.State == forge.MRMerged)
+	g := dc.newGate(fg, path, mr, req.Actor, mr.State == forge.MRMerged)
 	if fromAPI(ev) {
-		g = f.newAPIGate(fg, path, mr)
+		g = dc.newAPIGate(fg, path, mr)
 	}
 	verdicts, err := decideApplies(ctx, g, byRequest, states, req.Projects, mr)
 	if err != nil {
@@ -1091,7 +1092,7 @@ func (f *Flow) applyForgeMR(ctx context.Context, ev store.Event, req Request, fg
 		// review.
 		replan bool
 	)
-	created, notApplied, err := f.queueApplies(ctx, verdicts, req.Actor)
+	created, notApplied, err := dc.queueApplies(ctx, verdicts, req.Actor)
 	if err != nil {
 		return err
 	}
@@ -1127,7 +1128,8 @@ func (f *Flow) applyForgeMR(ctx context.Context, ev store.Event, req Request, fg
 
 // createApply creates the apply run of a plan, once: 0 when it exists
 // already (another processing of a request created it).
-func (f *Flow) createApply(ctx context.Context, p store.Plan, actor string) (int64, error) {
+func (dc decider) createApply(ctx context.Context, p store.Plan, actor string) (int64, error) {
+	f := dc.f
 	run, err := f.Store.CreateRun(ctx, store.Run{
 		Kind: store.KindApply, Repo: p.Repo, MR: p.MR, Project: p.Project, Workspace: p.Workspace,
 		HeadSHA: p.HeadSHA, BaseSHA: p.BaseSHA, Actor: actor, PlanID: p.ID,
@@ -1147,8 +1149,9 @@ func (f *Flow) createApply(ctx context.Context, p store.Plan, actor string) (int
 // earlier one did, and a run it created is added to created. The audit
 // log records who approved what the run applies (apply.approved): the
 // approvals the gate counted for it.
-func (f *Flow) queueApply(ctx context.Context, st projectState, actor string, approvers []string, created []int64) ([]int64, error) {
-	id, err := f.createApply(ctx, *st.Plan, actor)
+func (dc decider) queueApply(ctx context.Context, st projectState, actor string, approvers []string, created []int64) ([]int64, error) {
+	f := dc.f
+	id, err := dc.createApply(ctx, *st.Plan, actor)
 	if err != nil {
 		return created, err
 	}
@@ -1173,9 +1176,10 @@ func (f *Flow) queueApply(ctx context.Context, st projectState, actor string, ap
 // is not what was planned; no reviewed plan is left; it depends on one
 // such) has nothing this merge request can ever apply: its lock goes to
 // the next merge request at once, audited, rather than wait for a person.
-func (f *Flow) mergedForgeMR(ctx context.Context, ev store.Event, req Request, fg forge.Forge, path string, mr *forge.MergeRequest) error {
+func (dc decider) mergedForgeMR(ctx context.Context, ev store.Event, req Request, fg forge.Forge, path string, mr *forge.MergeRequest) error {
+	f := dc.f
 	details := map[string]any{"event": ev.ID, "merge_sha": mr.MergeSHA}
-	g, actor := f.mergerGate(ev, req, fg, path, mr, details)
+	g, actor := dc.mergerGate(ev, req, fg, path, mr, details)
 	if _, err := f.Audit.Record(ctx, actor, "mr.merged", subject(req.Repo, req.MR, ""), details); err != nil {
 		return err
 	}
@@ -1188,11 +1192,11 @@ func (f *Flow) mergedForgeMR(ctx context.Context, ev store.Event, req Request, f
 	if err != nil {
 		return err
 	}
-	created, refused, err := f.queueApplies(ctx, verdicts, actor)
+	created, refused, err := dc.queueApplies(ctx, verdicts, actor)
 	if err != nil {
 		return err
 	}
-	released, err := f.refuseAtMerge(ctx, ev, req, actor, states, refused)
+	released, err := dc.refuseAtMerge(ctx, ev, req, actor, states, refused)
 	if err != nil {
 		return err
 	}
@@ -1214,13 +1218,13 @@ func (f *Flow) mergedForgeMR(ctx context.Context, ev store.Event, req Request, f
 
 // queueApplies creates, in order, the apply runs of the verdicts that
 // apply, as actor asks, and returns their ids and the verdicts refused.
-func (f *Flow) queueApplies(ctx context.Context, verdicts []verdict, actor string) (created []int64, refused []verdict, err error) {
+func (dc decider) queueApplies(ctx context.Context, verdicts []verdict, actor string) (created []int64, refused []verdict, err error) {
 	for _, v := range verdicts {
 		if !v.apply {
 			refused = append(refused, v)
 			continue
 		}
-		if created, err = f.queueApply(ctx, v.st, actor, v.approvers, created); err != nil {
+		if created, err = dc.queueApply(ctx, v.st, actor, v.approvers, created); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -1232,7 +1236,8 @@ func (f *Flow) queueApplies(ctx context.Context, verdicts []verdict, actor strin
 // next merge requests, with those of the projects with nothing left to
 // apply; the others stay, applied later or waiting for a person. It
 // returns the locks released.
-func (f *Flow) refuseAtMerge(ctx context.Context, ev store.Event, req Request, actor string, states []projectState, refused []verdict) ([]store.Lock, error) {
+func (dc decider) refuseAtMerge(ctx context.Context, ev store.Event, req Request, actor string, states []projectState, refused []verdict) ([]store.Lock, error) {
+	f := dc.f
 	never := map[store.LockKey]string{}
 	for _, v := range refused {
 		if v.final {
@@ -1288,7 +1293,8 @@ const mergerUnknown = "the forge does not say who merged this merge request, so 
 // the merger, or for a request of the JSON API, APIActor. The sender a
 // webhook names is only a claim; where it is not the forge's merger,
 // details keep it beside the merger.
-func (f *Flow) mergerGate(ev store.Event, req Request, fg forge.Forge, path string, mr *forge.MergeRequest, details map[string]any) (*mrGate, string) {
+func (dc decider) mergerGate(ev store.Event, req Request, fg forge.Forge, path string, mr *forge.MergeRequest, details map[string]any) (*mrGate, string) {
+	f := dc.f
 	merger := ""
 	if mr.MergedBy != nil {
 		merger = mr.MergedBy.Login
@@ -1298,26 +1304,26 @@ func (f *Flow) mergerGate(ev store.Event, req Request, fg forge.Forge, path stri
 	}
 	if fromAPI(ev) {
 		if merger == "" {
-			return f.newAPIGate(fg, path, mr), req.Actor
+			return dc.newAPIGate(fg, path, mr), req.Actor
 		}
-		return f.newGate(fg, path, mr, merger, false), req.Actor
+		return dc.newGate(fg, path, mr, merger, false), req.Actor
 	}
 	if !strings.EqualFold(req.Actor, merger) {
 		details["webhook_sender"] = req.Actor
 		f.Log.Warn("a merge webhook names another sender than the forge's merger; the merger asks for the applies",
 			"event", ev.ID, "repo", req.Repo, "mr", req.MR, "webhook_sender", req.Actor, "merged_by", merger)
 	}
-	return f.mergedByGate(fg, path, mr)
+	return dc.mergedByGate(fg, path, mr)
 }
 
 // mergedByGate is the gate of a merged merge request's applies, asked by
 // whoever the forge says merged it, and that person's login: "unknown",
 // who may not apply, when the forge does not say.
-func (f *Flow) mergedByGate(fg forge.Forge, path string, mr *forge.MergeRequest) (*mrGate, string) {
+func (dc decider) mergedByGate(fg forge.Forge, path string, mr *forge.MergeRequest) (*mrGate, string) {
 	if mr.MergedBy == nil || mr.MergedBy.Login == "" {
-		return f.newNobodyGate(fg, path, mr, "unknown", mergerUnknown), "unknown"
+		return dc.newNobodyGate(fg, path, mr, "unknown", mergerUnknown), "unknown"
 	}
-	return f.newGate(fg, path, mr, mr.MergedBy.Login, false), mr.MergedBy.Login
+	return dc.newGate(fg, path, mr, mr.MergedBy.Login, false), mr.MergedBy.Login
 }
 
 // greeting opens a reply to a request: the person who asked, mentioned; a

@@ -85,7 +85,7 @@ func TestGateReadsTheMergeRequestOnce(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			clear(fg.calls)
 			fg.committers = tt.committers
-			g := f.newGate(fg, "org/infra", mr, tt.actor, tt.actorApproves)
+			g := f.decider().newGate(fg, "org/infra", mr, tt.actor, tt.actorApproves)
 			for i, st := range []projectState{state("dev", 1), state("prod", 2)} {
 				res, err := g.evaluate(context.Background(), st)
 				if err != nil {
@@ -149,7 +149,7 @@ func TestGateReadsEachGroupOnce(t *testing.T) {
 		{state("net", projectRules{MinApprovals: 1, From: []string{"group:platform"}, Owners: []string{"group:org/sre", "group:missing"}}), true,
 			"1 of 1 needed: erin (group:missing could not be read: not found)"},
 	}
-	g := f.newGate(fg, "org/infra", mr, "", false)
+	g := f.decider().newGate(fg, "org/infra", mr, "", false)
 	for _, p := range projects {
 		res, err := g.evaluate(context.Background(), p.st)
 		if err != nil {
@@ -170,7 +170,7 @@ func TestGateReadsEachGroupOnce(t *testing.T) {
 	// A cancelled decision is an error, not an unreadable group.
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := f.newGate(fg, "org/infra", mr, "", false).evaluate(ctx, projects[0].st); err == nil {
+	if _, err := f.decider().newGate(fg, "org/infra", mr, "", false).evaluate(ctx, projects[0].st); err == nil {
 		t.Error("evaluate with a cancelled context succeeded")
 	}
 }
@@ -204,7 +204,7 @@ func TestApplyOfAnApproverCountsOnce(t *testing.T) {
 		{"Bob", false, "1 of 2 needed: Bob"},
 		{"carol", true, "2 of 2 needed: bob, carol"},
 	} {
-		res, err := f.newGate(fg, "org/infra", mr, tt.actor, true).evaluate(context.Background(), st)
+		res, err := f.decider().newGate(fg, "org/infra", mr, tt.actor, true).evaluate(context.Background(), st)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -326,7 +326,7 @@ func TestUnreadCommittersRefuseVisibly(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	mr := e.fg.mr
-	g := e.f.newGate(e.fg, "org/infra", &mr, "", false)
+	g := e.f.decider().newGate(e.fg, "org/infra", &mr, "", false)
 	if err := g.readMR(ctx); err == nil {
 		t.Errorf("readMR with a cancelled context: no error")
 	}
@@ -384,7 +384,7 @@ func TestBranchBehindTheBase(t *testing.T) {
 				Plan:    &store.Plan{HeadSHA: tt.head, BaseSHA: tip, CreatedAt: time.Now().Add(-time.Hour)},
 				Summary: runSummary{Rules: &projectRules{MinApprovals: 1, Dir: "prod", Patterns: []string{"prod/*.tf"}}},
 			}
-			res, err := f.newGate(fg, "org/infra", mr, "", false).evaluate(t.Context(), st)
+			res, err := f.decider().newGate(fg, "org/infra", mr, "", false).evaluate(t.Context(), st)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -439,7 +439,7 @@ func TestDivergedBindsTheProjectDirectory(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := gateFlow(&tree{diff: tt.diff, bare: true}, nil)
-			res, err := f.newGate(fg, "org/infra", mr, "carol", false).evaluate(t.Context(), st)
+			res, err := f.decider().newGate(fg, "org/infra", mr, "carol", false).evaluate(t.Context(), st)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -495,7 +495,7 @@ func TestPlanBindsItsOwnEntry(t *testing.T) {
 		{brokenOnBase, []string{"sluice.yaml"}},
 	} {
 		mr := &forge.MergeRequest{Number: 7, State: forge.MROpen, HeadSHA: headH1, BaseSHA: tt.base}
-		got, err := e.f.newGate(nil, "org/infra", mr, "", false).diverged(t.Context(), st)
+		got, err := e.f.decider().newGate(nil, "org/infra", mr, "", false).diverged(t.Context(), st)
 		if err != nil {
 			t.Fatal(err)
 		}

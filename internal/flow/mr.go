@@ -435,13 +435,14 @@ func (lk locker) cancelWaiting(ctx context.Context, newer store.Run) error {
 
 // applyMR creates an apply run for each project of the MR whose latest
 // plan has changes, and starts them in dependency order.
-func (f *Flow) applyMR(ctx context.Context, ev store.Event, req Request) error {
+func (dc decider) applyMR(ctx context.Context, ev store.Event, req Request) error {
+	f := dc.f
 	fg, path, mr, err := f.forgeMR(ctx, req.Repo, req.MR)
 	if err != nil {
 		return err
 	}
 	if fg != nil {
-		return f.applyForgeMR(ctx, ev, req, fg, path, mr)
+		return dc.applyForgeMR(ctx, ev, req, fg, path, mr)
 	}
 	// A plain git repository has no review: its projects' runs are
 	// created in dependency order, as on a forge (a dependent's run
@@ -458,7 +459,7 @@ func (f *Flow) applyMR(ctx context.Context, ev store.Event, req Request) error {
 	}
 	var created []int64
 	for _, v := range verdicts {
-		id, err := f.createApply(ctx, *v.st.Plan, req.Actor)
+		id, err := dc.createApply(ctx, *v.st.Plan, req.Actor)
 		if err != nil {
 			return err
 		}
@@ -497,7 +498,7 @@ func (f *Flow) closeMR(ctx context.Context, ev store.Event, req Request) error {
 			return err
 		}
 		if end == endMerged {
-			return f.mergedForgeMR(ctx, ev, req, fg, path, mr)
+			return f.decider().mergedForgeMR(ctx, ev, req, fg, path, mr)
 		}
 		req.Merged = end == endMergedElsewhere
 	}

@@ -240,7 +240,7 @@ func TestRulesGateOfTheBase(t *testing.T) {
 	mr := &forge.MergeRequest{Number: 7, State: forge.MROpen, HeadSHA: rulesHead, BaseSHA: rulesBase, BaseRef: "main", Author: forge.User{Login: "alice"}}
 	check := func(ok bool, detail string) {
 		t.Helper()
-		res, err := f.newGate(fg, "org/infra", mr, "", false).evaluate(context.Background(), st)
+		res, err := f.decider().newGate(fg, "org/infra", mr, "", false).evaluate(context.Background(), st)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -475,7 +475,7 @@ func TestRulesNoteInTheChecklist(t *testing.T) {
 			st := projectState{Project: "prod", Workspace: "default", PlanRun: run,
 				Plan:    &store.Plan{HeadSHA: rulesHead, BaseSHA: rulesBase, CreatedAt: time.Now().Add(-time.Hour)},
 				Summary: runSummary{Rules: rules}}
-			res, err := f.newGate(fg, "org/infra", mr, "", false).evaluate(t.Context(), st)
+			res, err := f.decider().newGate(fg, "org/infra", mr, "", false).evaluate(t.Context(), st)
 			if err != nil {
 				t.Fatal(err)
 			}
