@@ -193,6 +193,12 @@ type applyQueue struct{ f *Flow }
 
 func (f *Flow) applyQueue() applyQueue { return applyQueue{f} }
 
+// recoverer mends what a dead server left (Recover's passes): runs it
+// left running, applies left queued or unsettled.
+type recoverer struct{ f *Flow }
+
+func (f *Flow) recoverer() recoverer { return recoverer{f} }
+
 // locker keeps the project locks: who holds each, who waits, and
 // passing a released lock to the merge request next in its queue, whose
 // waiting plan then starts.

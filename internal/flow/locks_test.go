@@ -188,12 +188,12 @@ func TestStateDirStaysInside(t *testing.T) {
 		{Project: "app", Workspace: "/etc"},
 	} {
 		r.Repo = "gitea:org/infra"
-		dir := f.stateDir(r)
+		dir := f.runs().stateDir(r)
 		rel, err := filepath.Rel(repoDir, dir)
 		if err != nil || strings.Count(rel, string(filepath.Separator)) != 1 || strings.HasPrefix(rel, "..") {
 			t.Errorf("stateDir(%q, %q) = %s: not PROJECT/WORKSPACE under %s", r.Project, r.Workspace, dir, repoDir)
 		}
-		unlock, err := f.lockWorkData(context.Background(), r)
+		unlock, err := f.runs().lockWorkData(context.Background(), r)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -204,7 +204,7 @@ func TestStateDirStaysInside(t *testing.T) {
 			t.Errorf("created %s outside the engines' directory", p)
 		}
 	}
-	if got, want := f.stateDir(store.Run{Repo: "r", Project: "prod", Workspace: "default"}), filepath.Join(f.StateDir, workspaceKey("r"), "prod", "default"); got != want {
+	if got, want := f.runs().stateDir(store.Run{Repo: "r", Project: "prod", Workspace: "default"}), filepath.Join(f.StateDir, workspaceKey("r"), "prod", "default"); got != want {
 		t.Errorf("stateDir of a plain name = %s, want %s", got, want)
 	}
 }

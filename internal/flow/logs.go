@@ -35,7 +35,8 @@ type logWriter struct {
 
 const logFlushEvery = 250 * time.Millisecond
 
-func (f *Flow) newLogWriter(ctx context.Context, runID int64) *logWriter {
+func (rn runner) newLogWriter(ctx context.Context, runID int64) *logWriter {
+	f := rn.f
 	w := &logWriter{
 		f: f, ctx: context.WithoutCancel(ctx), runID: runID, redactor: f.own(),
 		kick: make(chan struct{}, 1), done: make(chan struct{}), finished: make(chan struct{}),

@@ -39,17 +39,17 @@ func (f *Flow) Recover(ctx context.Context, alive []string, pendingBefore time.T
 		return fmt.Errorf("marking interrupted runs: %w", err)
 	}
 	for _, r := range runs {
-		if err := f.interrupted(ctx, r); err != nil {
+		if err := f.recoverer().interrupted(ctx, r); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
 			f.Log.Error("dealing with an interrupted run failed", "run", r.ID, "kind", r.Kind, "repo", r.Repo, "mr", r.MR, "project", r.Project, "err", err)
 		}
 	}
-	if err := f.recoverQueuedApplies(ctx, alive); err != nil {
+	if err := f.recoverer().recoverQueuedApplies(ctx, alive); err != nil {
 		return err
 	}
-	if err := f.settleLeft(ctx, alive); err != nil {
+	if err := f.recoverer().settleLeft(ctx, alive); err != nil {
 		return err
 	}
 	events, err := f.Store.PendingEvents(ctx, pendingBefore, 1000)
@@ -70,11 +70,12 @@ func (f *Flow) Recover(ctx context.Context, alive []string, pendingBefore time.T
 // interrupted deals with a run a dead server left running, now marked
 // interrupted: a plan is planned again, unless superseded; an apply's
 // state lock is probed. Either is audited.
-func (f *Flow) interrupted(ctx context.Context, r store.Run) error {
+func (rc recoverer) interrupted(ctx context.Context, r store.Run) error {
+	f := rc.f
 	details := map[string]any{"run": r.ID, "kind": r.Kind, "instance": r.Owner}
 	switch r.Kind {
 	case store.KindPlan:
-		newer, err := f.supersededBy(ctx, r)
+		newer, err := f.runs().supersededBy(ctx, r)
 		if err != nil {
 			return err
 		}
@@ -92,7 +93,7 @@ func (f *Flow) interrupted(ctx context.Context, r store.Run) error {
 		details["replanned_as"] = id
 		f.Log.Warn("interrupted plan queued again", "run", r.ID, "new_run", id, "repo", r.Repo, "mr", r.MR, "project", r.Project)
 	case store.KindApply:
-		if id := f.probeLock(ctx, r); id != "" {
+		if id := rc.probeLock(ctx, r); id != "" {
 			if err := f.Store.SetStateLockID(ctx, r.ID, id); err != nil {
 				return err
 			}
@@ -106,7 +107,7 @@ func (f *Flow) interrupted(ctx context.Context, r store.Run) error {
 	}
 	// The dead server's plan file, the plan in clear, goes (a plan is
 	// made again from the start; an apply is never re-run).
-	if err := os.Remove(f.private(r, ".plan")); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := os.Remove(f.runs().private(r, ".plan")); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		f.Log.Warn("removing an interrupted run's plan file failed", "run", r.ID, "err", err)
 	}
 	// The comment and statuses still say the run is under way: they say
@@ -128,7 +129,8 @@ func (f *Flow) interrupted(ctx context.Context, r store.Run) error {
 // while the run stayed queued; a job that waits, or runs on an alive
 // instance, is left to do it. A merge request whose runQueuedApplies fails is
 // logged and left to the next pass; only listing the runs fails the pass.
-func (f *Flow) recoverQueuedApplies(ctx context.Context, alive []string) error {
+func (rc recoverer) recoverQueuedApplies(ctx context.Context, alive []string) error {
+	f := rc.f
 	requeue := func(ctx context.Context, id int64) error { return f.Jobs.RequeueApply(ctx, id, alive) }
 	runs, err := f.allRuns(ctx, store.RunFilter{Kind: store.KindApply, State: store.StateQueued})
 	if err != nil {
@@ -164,7 +166,8 @@ func (f *Flow) recoverQueuedApplies(ctx context.Context, alive []string) error {
 // The job settles the run, or gives up a day after the apply ended on
 // what the forge keeps refusing (see settle): a run is not queued again
 // without end. Only listing the runs fails the pass.
-func (f *Flow) settleLeft(ctx context.Context, alive []string) error {
+func (rc recoverer) settleLeft(ctx context.Context, alive []string) error {
+	f := rc.f
 	runs, err := f.allRuns(ctx, store.RunFilter{Unsettled: true})
 	if err != nil {
 		return fmt.Errorf("listing applies not settled: %w", err)
@@ -187,7 +190,8 @@ func (f *Flow) settleLeft(ctx context.Context, alive []string) error {
 // run. Plans are ordered by their runs' ids (the store keeps the newest
 // run's plan live), so a run that is planned again after a newer one would
 // replace the newer plan; r's head is superseded and is not planned again.
-func (f *Flow) supersededBy(ctx context.Context, r store.Run) (int64, error) {
+func (rn runner) supersededBy(ctx context.Context, r store.Run) (int64, error) {
+	f := rn.f
 	runs, err := f.Store.ListRuns(ctx, store.RunFilter{Repo: r.Repo, MR: r.MR, Project: r.Project, Workspace: r.Workspace, Kind: store.KindPlan, Limit: 1})
 	if err != nil {
 		return 0, fmt.Errorf("looking for newer plan runs of %s: %w", subject(r.Repo, r.MR, r.Project), err)
@@ -200,7 +204,8 @@ func (f *Flow) supersededBy(ctx context.Context, r store.Run) (int64, error) {
 
 // probeLock asks the engine, in the interrupted apply's workspace, whether
 // a state lock is held and by which id. Best effort: "" when unknown.
-func (f *Flow) probeLock(ctx context.Context, r store.Run) string {
+func (rc recoverer) probeLock(ctx context.Context, r store.Run) string {
+	f := rc.f
 	tree, err := f.runs().checkout(ctx, r)
 	if err != nil {
 		return ""
@@ -221,7 +226,7 @@ func (f *Flow) probeLock(ctx context.Context, r store.Run) string {
 	pctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	id, err := prober.ProbeLock(pctx, engine.ProbeRequest{
-		Root: tree.Dir, Dir: filepath.Join(tree.Dir, filepath.FromSlash(p.Dir)), Workspace: r.Workspace, StateDir: f.stateDir(r),
+		Root: tree.Dir, Dir: filepath.Join(tree.Dir, filepath.FromSlash(p.Dir)), Workspace: r.Workspace, StateDir: f.runs().stateDir(r),
 	})
 	if err != nil {
 		f.Log.Warn("could not check for a held state lock", "run", r.ID, "err", err)

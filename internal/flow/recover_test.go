@@ -222,7 +222,7 @@ func TestShutdownDoesNotReplanASupersededHead(t *testing.T) {
 			}
 			ctx, cancel := context.WithCancel(t.Context())
 			cancel() // the server is stopping
-			if err := e.f.finishFailed(ctx, r1, e.f.newLogWriter(ctx, r1.ID), context.Canceled); err != nil {
+			if err := e.f.runs().finishFailed(ctx, r1, e.f.runs().newLogWriter(ctx, r1.ID), context.Canceled); err != nil {
 				t.Fatal(err)
 			}
 			runs, err := e.st.ListRuns(t.Context(), store.RunFilter{Kind: store.KindPlan})
@@ -279,7 +279,7 @@ func TestInterruptedApplyIsToldAndItsPlanFileGoes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	planFile := e.f.private(r, ".plan")
+	planFile := e.f.runs().private(r, ".plan")
 	if err := os.WriteFile(planFile, []byte("the plan, in clear"), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -175,7 +175,7 @@ func TestRulesFromTheBase(t *testing.T) {
 			f := gateFlow(repo, newRulesForge("gitea"))
 			headYAML := "version: 1\nprojects:\n  - name: " + tt.project + "\n    " + tt.head + "\n"
 			p := headProject(t, headYAML, tt.project)
-			got, notes, err := f.rulesOf(context.Background(), store.Run{ID: 1, Repo: "gitea:org/infra", MR: 7, Project: tt.project, BaseSHA: rulesBase, HeadSHA: rulesHead}, p, fstest.MapFS{})
+			got, notes, err := f.runs().rulesOf(context.Background(), store.Run{ID: 1, Repo: "gitea:org/infra", MR: 7, Project: tt.project, BaseSHA: rulesBase, HeadSHA: rulesHead}, p, fstest.MapFS{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -206,7 +206,7 @@ func TestRulesBaseUnreadable(t *testing.T) {
 	repo := &commits{t: t, files: map[string]map[string]string{rulesBase: {"sluice.yaml": baseYAML}}, broken: true}
 	f := gateFlow(repo, newRulesForge("gitea"))
 	p := headProject(t, "version: 1\nprojects:\n  - name: prod\n    dir: prod\n    approval:\n      from: [mallory]\n", "prod")
-	got, _, err := f.rulesOf(context.Background(), store.Run{ID: 1, Repo: "gitea:org/infra", MR: 7, Project: "prod", BaseSHA: rulesBase, HeadSHA: rulesHead}, p, fstest.MapFS{})
+	got, _, err := f.runs().rulesOf(context.Background(), store.Run{ID: 1, Repo: "gitea:org/infra", MR: 7, Project: "prod", BaseSHA: rulesBase, HeadSHA: rulesHead}, p, fstest.MapFS{})
 	if err == nil || !strings.Contains(err.Error(), "connection refused") {
 		t.Errorf("rulesOf = %+v, %v; want the read's error", got, err)
 	}
@@ -228,7 +228,7 @@ func TestRulesGateOfTheBase(t *testing.T) {
 	f := gateFlow(repo, fg)
 	p := headProject(t, "version: 1\nprojects:\n  - name: prod\n    dir: prod\n    approval:\n      min: 1\n      from: [mallory]\n", "prod")
 	run := store.Run{ID: 1, Repo: "gitea:org/infra", MR: 7, Project: "prod", BaseSHA: rulesBase, HeadSHA: rulesHead}
-	rules, _, err := f.rulesOf(context.Background(), run, p, fstest.MapFS{})
+	rules, _, err := f.runs().rulesOf(context.Background(), run, p, fstest.MapFS{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -295,7 +295,7 @@ func TestRulesCodeownersWhereTheForgeLooks(t *testing.T) {
 			repo := &commits{t: t, files: map[string]map[string]string{rulesBase: base, rulesHead: {}}, changed: []string{"prod/main.tf"}}
 			f := gateFlow(repo, newRulesForge(tt.forge))
 			p := headProject(t, "version: 1\nprojects:\n  - name: prod\n    dir: prod\n    approval:\n      codeowners: true\n", "prod")
-			got, _, err := f.rulesOf(context.Background(), store.Run{ID: 1, Repo: tt.forge + ":org/infra", MR: 7, Project: "prod", BaseSHA: rulesBase, HeadSHA: rulesHead}, p, fstest.MapFS{})
+			got, _, err := f.runs().rulesOf(context.Background(), store.Run{ID: 1, Repo: tt.forge + ":org/infra", MR: 7, Project: "prod", BaseSHA: rulesBase, HeadSHA: rulesHead}, p, fstest.MapFS{})
 			if tt.want == "" {
 				if err == nil || !strings.Contains(err.Error(), "no CODEOWNERS file on its base branch") {
 					t.Errorf("rulesOf = %+v, %v; want no CODEOWNERS file", got, err)
@@ -323,7 +323,7 @@ func TestRulesOwnersOfTheBaseProject(t *testing.T) {
 	repo := &commits{t: t, files: map[string]map[string]string{rulesBase: base, rulesHead: {}}, changed: []string{"prod/main.tf", "elsewhere/main.tf"}}
 	f := gateFlow(repo, newRulesForge("gitea"))
 	p := headProject(t, "version: 1\nprojects:\n  - name: prod\n    dir: elsewhere\n    approval:\n      codeowners: true\n", "prod")
-	got, _, err := f.rulesOf(context.Background(), store.Run{ID: 1, Repo: "gitea:org/infra", MR: 7, Project: "prod", BaseSHA: rulesBase, HeadSHA: rulesHead}, p, fstest.MapFS{})
+	got, _, err := f.runs().rulesOf(context.Background(), store.Run{ID: 1, Repo: "gitea:org/infra", MR: 7, Project: "prod", BaseSHA: rulesBase, HeadSHA: rulesHead}, p, fstest.MapFS{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -398,7 +398,7 @@ func TestRulesOfALargeBase(t *testing.T) {
 			var before, after runtime.MemStats
 			runtime.GC()
 			runtime.ReadMemStats(&before)
-			rules, notes, err := f.rulesOf(context.Background(), run, p, fstest.MapFS{})
+			rules, notes, err := f.runs().rulesOf(context.Background(), run, p, fstest.MapFS{})
 			runtime.ReadMemStats(&after)
 			if alloc := after.TotalAlloc - before.TotalAlloc; alloc > maxAlloc {
 				t.Errorf("reading the base's rules allocated %d MiB, more than %d MiB", alloc>>20, maxAlloc>>20)
@@ -441,7 +441,7 @@ func TestRulesFromTheTargetBranchAsTheForgeSays(t *testing.T) {
 	}, changed: []string{"prod/main.tf"}}
 	f := gateFlow(repo, newRulesForge("gitea"))
 	p := headProject(t, loose, "prod")
-	got, _, err := f.rulesOf(context.Background(), store.Run{ID: 1, Repo: "gitea:org/infra", MR: 7, Project: "prod", BaseSHA: queuedBase, HeadSHA: rulesHead}, p, fstest.MapFS{})
+	got, _, err := f.runs().rulesOf(context.Background(), store.Run{ID: 1, Repo: "gitea:org/infra", MR: 7, Project: "prod", BaseSHA: queuedBase, HeadSHA: rulesHead}, p, fstest.MapFS{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -468,7 +468,7 @@ func TestRulesNoteInTheChecklist(t *testing.T) {
 		{"rules unchanged", "version: 1\nprojects:\n  - name: prod\n    dir: prod\n    approval:\n      min: 1\n", false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			rules, _, err := f.rulesOf(t.Context(), run, headProject(t, tt.head, "prod"), fstest.MapFS{})
+			rules, _, err := f.runs().rulesOf(t.Context(), run, headProject(t, tt.head, "prod"), fstest.MapFS{})
 			if err != nil {
 				t.Fatal(err)
 			}

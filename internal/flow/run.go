@@ -46,17 +46,19 @@ func artifactAD(p store.Plan) []byte {
 // no engine reaches: the project's working data (stateDir) is the
 // engines', and what they leave there (a link to Sluice's plan key, a
 // FIFO) must never be what Sluice reads or writes.
-func (f *Flow) private(r store.Run, kind string) string {
+func (rn runner) private(r store.Run, kind string) string {
+	f := rn.f
 	dir := filepath.Join(f.StateDir, ".sluice")
 	_ = os.MkdirAll(dir, 0o700) // an error shows when the file is opened
 	if kind == "lock" {
-		h := sha256.Sum256([]byte(f.stateDir(r)))
+		h := sha256.Sum256([]byte(rn.stateDir(r)))
 		return filepath.Join(dir, hex.EncodeToString(h[:12])+".lock")
 	}
 	return filepath.Join(dir, fmt.Sprintf("run-%d%s", r.ID, kind))
 }
 
-func (f *Flow) stateDir(r store.Run) string {
+func (rn runner) stateDir(r store.Run) string {
+	f := rn.f
 	return filepath.Join(f.StateDir, workspaceKey(r.Repo), safename.Segment(r.Project), safename.Segment(r.Workspace))
 }
 
@@ -82,8 +84,8 @@ func (rn runner) checkout(ctx context.Context, r store.Run) (*workspace.Tree, er
 // lockWorkData serialises this instance's engine runs of one project: they
 // share the engine's working data. The lock is a file lock, released by
 // the kernel if the process dies.
-func (f *Flow) lockWorkData(ctx context.Context, r store.Run) (func(), error) {
-	fh, err := engine.OpenLock(f.private(r, "lock"))
+func (rn runner) lockWorkData(ctx context.Context, r store.Run) (func(), error) {
+	fh, err := engine.OpenLock(rn.private(r, "lock"))
 	if err != nil {
 		return nil, err
 	}
@@ -150,10 +152,10 @@ func (rn runner) start(ctx context.Context, r store.Run) (*started, func(), erro
 		}
 		return nil, nil, err
 	}
-	logs := f.newLogWriter(ctx, r.ID)
-	unlock, err := f.lockWorkData(ctx, r)
+	logs := f.runs().newLogWriter(ctx, r.ID)
+	unlock, err := f.runs().lockWorkData(ctx, r)
 	if err != nil {
-		err = f.finishFailed(ctx, r, logs, err)
+		err = f.runs().finishFailed(ctx, r, logs, err)
 		logs.Close()
 		removeTree()
 		return nil, nil, err
@@ -206,7 +208,8 @@ func (lk locker) releaseIfUnused(ctx context.Context, r store.Run) error {
 // it is when the plan runs, recorded with its name (rulesCommit): the gate
 // applies those rules only to a merge into that branch, and applies only
 // merges into the branches Sluice applies from.
-func (f *Flow) rulesOf(ctx context.Context, r store.Run, p *repoconfig.Project, head fs.FS) (*projectRules, []string, error) {
+func (rn runner) rulesOf(ctx context.Context, r store.Run, p *repoconfig.Project, head fs.FS) (*projectRules, []string, error) {
+	f := rn.f
 	src, err := f.source(ctx, r.Repo)
 	if err != nil {
 		return nil, nil, err
@@ -250,7 +253,7 @@ func (b *baseRules) fs(ctx context.Context) (fs.FS, error) {
 	if b.tree != nil {
 		return b.tree, nil
 	}
-	t, err := b.f.baseTree(ctx, b.src, b.at)
+	t, err := b.f.runs().baseTree(ctx, b.src, b.at)
 	b.tree = t
 	return t, err
 }
@@ -291,7 +294,7 @@ func (b *baseRules) owners(ctx context.Context, r store.Run, p, bp *repoconfig.P
 	if err != nil {
 		return nil, err
 	}
-	co, err := codeownersAt(t, b.f.forgeName(r.Repo))
+	co, err := codeownersAt(t, b.f.runs().forgeName(r.Repo))
 	if err != nil {
 		return nil, err
 	}
@@ -349,7 +352,8 @@ func sameProject(cfg *repoconfig.Config, p *repoconfig.Project) *repoconfig.Proj
 // by repoconfig.ReadFile). nil when there is no base commit. A base that
 // cannot be read (a fetch that failed) is an error, never a base without
 // those files, whose defaults may be weaker than its rules.
-func (f *Flow) baseTree(ctx context.Context, src workspace.Source, base string) (fs.FS, error) {
+func (rn runner) baseTree(ctx context.Context, src workspace.Source, base string) (fs.FS, error) {
+	f := rn.f
 	if base == "" {
 		return nil, nil
 	}
@@ -412,7 +416,8 @@ func codeownersAt(base fs.FS, forgeName string) (*codeowners.File, error) {
 
 // forgeName is the name of the forge that hosts repo (github, gitlab,
 // gitea), "" for a plain git repository.
-func (f *Flow) forgeName(repo string) string {
+func (rn runner) forgeName(repo string) string {
+	f := rn.f
 	if f.Forges == nil {
 		return ""
 	}
@@ -581,7 +586,8 @@ func (rn runner) cancelUnstarted(ctx context.Context, r store.Run, cause error) 
 
 // finishFailed ends a started run as failed (or cancelled, when the server
 // is stopping), writing the engine's own error lines to its log.
-func (f *Flow) finishFailed(ctx context.Context, r store.Run, logs *logWriter, cause error) error {
+func (rn runner) finishFailed(ctx context.Context, r store.Run, logs *logWriter, cause error) error {
+	f := rn.f
 	var re *engine.RunError
 	msg := cause.Error()
 	if errors.As(cause, &re) {
@@ -608,7 +614,7 @@ func (f *Flow) finishFailed(ctx context.Context, r store.Run, logs *logWriter, c
 		// A plan stopped by a shutdown is planned again by the next server
 		// (an apply never is), unless a newer push has its own run: a new
 		// run of the older head would count as the newer plan.
-		newer, err := f.supersededBy(context.WithoutCancel(ctx), r)
+		newer, err := rn.supersededBy(context.WithoutCancel(ctx), r)
 		if err != nil {
 			return err
 		}

@@ -46,7 +46,7 @@ type job struct {
 
 func (rn runner) newJob(st *started) job {
 	f := rn.f
-	return job{f: f, started: st, artifact: f.private(st.run, ".plan")}
+	return job{f: f, started: st, artifact: f.runs().private(st.run, ".plan")}
 }
 
 // readProject reads the run's project and masks from the checkout, hides
@@ -84,7 +84,7 @@ func (f *Flow) HandlePlan(ctx context.Context, runID int64) error {
 	j := &planJob{job: f.runs().newJob(st)}
 	defer os.Remove(j.artifact)
 	if err := runSteps(ctx, j.readProject, j.plan, j.seal, j.readRules); err != nil {
-		return f.finishFailed(ctx, j.run, j.logs, err)
+		return f.runs().finishFailed(ctx, j.run, j.logs, err)
 	}
 	return j.record(ctx)
 }
@@ -139,7 +139,7 @@ func (j *planJob) plan(ctx context.Context) error {
 		Root:      j.tree.Dir,
 		Dir:       j.dir(),
 		Workspace: j.run.Workspace,
-		StateDir:  j.f.stateDir(j.run),
+		StateDir:  j.f.runs().stateDir(j.run),
 		PlanFile:  j.artifact,
 		Log:       j.logs.Line,
 	})
@@ -181,7 +181,7 @@ func (j *planJob) seal(context.Context) error {
 // readRules reads the rules the project's gate will apply (rulesOf), and
 // notes in the log where the merge request's own differ.
 func (j *planJob) readRules(ctx context.Context) error {
-	rules, notes, err := j.f.rulesOf(ctx, j.run, j.project, os.DirFS(j.tree.Dir))
+	rules, notes, err := j.f.runs().rulesOf(ctx, j.run, j.project, os.DirFS(j.tree.Dir))
 	if err != nil {
 		return err
 	}
@@ -197,7 +197,7 @@ func (j *planJob) readRules(ctx context.Context) error {
 // succeeded, audits it and refreshes the comment.
 func (j *planJob) record(ctx context.Context) error {
 	f, r, plan := j.f, j.run, j.result
-	newer, err := f.supersededBy(ctx, r)
+	newer, err := f.runs().supersededBy(ctx, r)
 	if err != nil {
 		return err
 	}
@@ -238,7 +238,7 @@ func (f *Flow) HandleApply(ctx context.Context, runID int64) error {
 	j := &applyJob{job: f.runs().newJob(st), plan: plan}
 	defer os.Remove(j.artifact)
 	if err := runSteps(ctx, j.claim, j.readProject, j.unseal, j.apply); err != nil {
-		return f.finishFailed(ctx, j.run, j.logs, err)
+		return f.runs().finishFailed(ctx, j.run, j.logs, err)
 	}
 	return j.record(ctx)
 }
@@ -349,7 +349,7 @@ func (j *applyJob) apply(ctx context.Context) error {
 		Root:       j.tree.Dir,
 		Dir:        j.dir(),
 		Workspace:  j.run.Workspace,
-		StateDir:   j.f.stateDir(j.run),
+		StateDir:   j.f.runs().stateDir(j.run),
 		PlanFile:   j.artifact,
 		PlanSHA256: j.plan.ArtifactSHA256,
 		Log:        j.logs.Line,
