@@ -477,9 +477,9 @@ func (it intake) carryOut(ctx context.Context, ev store.Event, req Request) erro
 	case ActionApply:
 		err = f.decider().applyMR(ctx, ev, req)
 	case ActionClose:
-		err = f.closeMR(ctx, ev, req)
+		err = f.decider().closeMR(ctx, ev, req)
 	case ActionUnlock:
-		err = f.unlockMR(ctx, ev, req)
+		err = f.locks().unlockMR(ctx, ev, req)
 	case ActionRefresh:
 		err = f.pub().RefreshMR(ctx, req.Repo, req.MR)
 	case ActionHelp:

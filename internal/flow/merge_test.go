@@ -70,7 +70,7 @@ func TestMergeWebhookBeforeTheForgeSaysMerged(t *testing.T) {
 	}
 	for _, tt := range tests {
 		ev := store.Event{ID: 1, Forge: "gitea", ReceivedAt: now.Add(-tt.age)}
-		err := e.f.closeMR(t.Context(), ev, Request{Action: ActionClose, Repo: "gitea:org/infra", MR: 1, Actor: "alice", Merged: tt.merged})
+		err := e.f.decider().closeMR(t.Context(), ev, Request{Action: ActionClose, Repo: "gitea:org/infra", MR: 1, Actor: "alice", Merged: tt.merged})
 		if (err != nil) != tt.wantErr || permanent.Is(err) {
 			t.Errorf("%s: err = %v, want an error to retry: %v", tt.name, err, tt.wantErr)
 		}

@@ -487,14 +487,15 @@ func (dc decider) applyMR(ctx context.Context, ev store.Event, req Request) erro
 // merged, it is handled as merged; closed, as closed without merge; open,
 // the request is ignored. A plain git repository has only the request's
 // word.
-func (f *Flow) closeMR(ctx context.Context, ev store.Event, req Request) error {
+func (dc decider) closeMR(ctx context.Context, ev store.Event, req Request) error {
+	f := dc.f
 	fg, path, mr, err := f.forgeMR(ctx, req.Repo, req.MR)
 	if err != nil {
 		return err
 	}
 	if fg != nil {
 		var end mrEnd
-		if end, err = f.endOf(ctx, ev, fg, path, mr, req); err != nil || end == endNone {
+		if end, err = dc.endOf(ctx, ev, fg, path, mr, req); err != nil || end == endNone {
 			return err
 		}
 		if end == endMerged {
@@ -502,7 +503,7 @@ func (f *Flow) closeMR(ctx context.Context, ev store.Event, req Request) error {
 		}
 		req.Merged = end == endMergedElsewhere
 	}
-	if err := f.endMR(ctx, ev, req); err != nil {
+	if err := dc.endMR(ctx, ev, req); err != nil {
 		return err
 	}
 	if fg != nil {
@@ -526,7 +527,8 @@ const (
 // error, for the job's backoff) a while after a webhook: the forge's API
 // may not say merged or closed yet when its webhook already does. After
 // that, it was reopened, and the request is ignored.
-func (f *Flow) endOf(ctx context.Context, ev store.Event, fg forge.Forge, path string, mr *forge.MergeRequest, req Request) (mrEnd, error) {
+func (dc decider) endOf(ctx context.Context, ev store.Event, fg forge.Forge, path string, mr *forge.MergeRequest, req Request) (mrEnd, error) {
+	f := dc.f
 	switch mr.State {
 	case forge.MRMerged:
 		elsewhere, err := f.mergedElsewhere(ctx, fg, path, mr)
@@ -557,7 +559,8 @@ func (f *Flow) endOf(ctx context.Context, ev store.Event, fg forge.Forge, path s
 // discarded, its waiting plan runs cancelled, its locks released (and
 // passed to the merge requests waiting for them, which start), audited
 // as closed or merged.
-func (f *Flow) endMR(ctx context.Context, ev store.Event, req Request) error {
+func (dc decider) endMR(ctx context.Context, ev store.Event, req Request) error {
+	f := dc.f
 	if err := f.Store.DiscardPlans(ctx, req.Repo, req.MR); err != nil {
 		return err
 	}
@@ -586,7 +589,8 @@ func (f *Flow) endMR(ctx context.Context, ev store.Event, req Request) error {
 
 // unlockMR releases an MR's locks at a person's request; on a forge, the
 // person needs write access.
-func (f *Flow) unlockMR(ctx context.Context, ev store.Event, req Request) error {
+func (lk locker) unlockMR(ctx context.Context, ev store.Event, req Request) error {
+	f := lk.f
 	fg, path, onForge := f.forgeOf(req.Repo)
 	if onForge && req.ByComment {
 		perm, err := fg.Permission(ctx, path, req.Actor)
