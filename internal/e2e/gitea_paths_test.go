@@ -91,6 +91,7 @@ func TestGiteaApplyByReader(t *testing.T) {
 	sc.approve("bob", pr.Number, "ok")
 	sc.g.Comment(t, sc.tokens["mallory"], sc.repo, pr.Number, "sluice apply")
 	sc.waitReply(pr.Number, sc.logins["mallory"]+" has read access")
+	sc.s.waitIdle("mallory's request carried out") // nothing more is coming
 	if n := countKind(sc.runs(pr.Number), store.KindApply); n != 0 {
 		t.Fatalf("%d apply runs after a reader asked", n)
 	}
@@ -112,6 +113,7 @@ func TestGiteaMergeBeforeTheGate(t *testing.T) {
 	sc.waitPlanned(pr.Number)
 	sc.g.MergePR(t, sc.tokens["carol"], sc.repo, pr.Number)
 	sc.waitReply(pr.Number, "Merged, but Sluice did not apply")
+	sc.s.waitIdle("the merge carried out") // nothing more is coming
 	if sc.desiredSize("prod") != "3" {
 		t.Fatal("applied without approval")
 	}
@@ -119,6 +121,7 @@ func TestGiteaMergeBeforeTheGate(t *testing.T) {
 	// The author cannot approve her own change by asking.
 	sc.g.Comment(t, sc.tokens["alice"], sc.repo, pr.Number, "sluice apply")
 	sc.waitReply(pr.Number, sc.logins["alice"]+" (the author)")
+	sc.s.waitIdle("alice's request carried out")
 	if sc.desiredSize("prod") != "3" {
 		t.Fatal("the author's own apply request was carried out")
 	}
