@@ -149,6 +149,19 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// waitIdle waits until q has no job left to do (waiting, retrying or
+// running): what a job could still do has been done.
+func waitIdle(t *testing.T, q *Queue) {
+	t.Helper()
+	waitFor(t, "the queue to be idle", func() bool {
+		n, err := q.Unfinished(context.Background(), 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n == 0
+	})
+}
+
 func TestSameJobTwiceRunsOnce(t *testing.T) {
 	for _, be := range backends() {
 		t.Run(be.name, func(t *testing.T) {
@@ -166,11 +179,11 @@ func TestSameJobTwiceRunsOnce(t *testing.T) {
 			start(t, q)
 			waitFor(t, "the job", func() bool { return h.plans.Load() >= 1 })
 			// Once done, the same job is still a duplicate.
-			time.Sleep(200 * time.Millisecond)
+			waitIdle(t, q)
 			if again, err := q.Enqueue(ctx, PlanArgs{RunID: 7}); err != nil || again {
 				t.Fatalf("enqueue after completion: inserted=%v err=%v", again, err)
 			}
-			time.Sleep(200 * time.Millisecond)
+			waitIdle(t, q)
 			if n := h.plans.Load(); n != 1 {
 				t.Errorf("the job ran %d times, want 1", n)
 			}
@@ -204,7 +217,8 @@ func TestTransientErrorsRetryPermanentOnesDoNot(t *testing.T) {
 				t.Fatal(err)
 			}
 			waitFor(t, "the attempt", func() bool { return h2.plans.Load() == 1 })
-			time.Sleep(2 * time.Second)
+			// A job to retry stays unfinished until it is retried.
+			waitIdle(t, q2)
 			if n := h2.plans.Load(); n != 1 {
 				t.Errorf("a permanent failure was retried: %d attempts", n)
 			}
