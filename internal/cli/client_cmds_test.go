@@ -14,11 +14,17 @@ import (
 // the requests the server saw.
 func againstEmptyServer(t *testing.T, args ...string) (string, string, error, int) {
 	t.Helper()
+	return againstServer(t, `{"runs": [], "locks": []}`, args...)
+}
+
+// againstServer is againstEmptyServer with the server answering answer.
+func againstServer(t *testing.T, answer string, args ...string) (string, string, error, int) {
+	t.Helper()
 	var requests int
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		requests++
 		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(`{"runs": [], "locks": []}`))
+		_, _ = w.Write([]byte(answer))
 	}))
 	t.Cleanup(srv.Close)
 	var stdout, stderr bytes.Buffer
@@ -45,5 +51,18 @@ func TestRunsListRefusesUnknownFilters(t *testing.T) {
 	_, stderr, err, _ = againstEmptyServer(t, "runs", "list", "--repo", "gitea:acme/infra")
 	if err != nil || stderr != "" {
 		t.Errorf("runs list --repo gitea:acme/infra: err %v, stderr %q; want no hint", err, stderr)
+	}
+}
+
+// TestLocksListSaysTheForgesWords: a lock on Gitea is held by #3, on
+// GitLab by !3.
+func TestLocksListSaysTheForgesWords(t *testing.T) {
+	for repo, want := range map[string]string{"gitea:acme/infra": "#3", "gitlab:acme/infra": "!3"} {
+		answer := `{"locks": [{"repo": "` + repo + `", "dir": "prod", "workspace": "default", "project": "prod", "mr": 3, "queue": [{"mr": 4}]}]}`
+		out, _, err, _ := againstServer(t, answer, "locks", "list")
+		queued := strings.Replace(want, "3", "4", 1)
+		if err != nil || !strings.Contains(out, "HELD BY") || !strings.Contains(out, " "+want+" ") || !strings.HasSuffix(strings.TrimSpace(out), queued) {
+			t.Errorf("locks list of %s: err %v\n%s\nwant held by %s, %s queued", repo, err, out, want, queued)
+		}
 	}
 }

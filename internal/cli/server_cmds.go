@@ -21,7 +21,9 @@ import (
 	"github.com/sluicehq/sluice/internal/audit"
 	"github.com/sluicehq/sluice/internal/client"
 	"github.com/sluicehq/sluice/internal/config"
+	"github.com/sluicehq/sluice/internal/forge"
 	"github.com/sluicehq/sluice/internal/gitx"
+	"github.com/sluicehq/sluice/internal/render"
 	"github.com/sluicehq/sluice/internal/store"
 )
 
@@ -216,6 +218,13 @@ func repoHint(w io.Writer, repo string) {
 	}
 }
 
+// mrRef is how repo's forge writes a reference to merge request n (#n on
+// Gitea and GitHub, !n on GitLab and for a plain git repository).
+func mrRef(repo string, n int64) string {
+	id, _ := forge.ParseRepoID(repo)
+	return render.Ref(id.Forge, n)
+}
+
 func printRun(w io.Writer, r store.Run) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	row := func(k, v string) {
@@ -283,13 +292,13 @@ func newLocksCmd(g *globals) *cobra.Command {
 				return nil
 			}
 			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "REPO\tPROJECT\tDIR\tWORKSPACE\tHELD BY MR\tSINCE\tQUEUE")
+			fmt.Fprintln(tw, "REPO\tPROJECT\tDIR\tWORKSPACE\tHELD BY\tSINCE\tQUEUE")
 			for _, l := range locks {
 				var q []string
 				for _, w := range l.Queue {
-					q = append(q, "!"+strconv.FormatInt(w.MR, 10))
+					q = append(q, mrRef(l.Repo, w.MR))
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t!%d\t%s\t%s\n", l.Repo, l.Project, l.Dir, l.Workspace, l.MR,
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", l.Repo, l.Project, l.Dir, l.Workspace, mrRef(l.Repo, l.MR),
 					l.AcquiredAt.Local().Format("2006-01-02 15:04"), strings.Join(q, " "))
 			}
 			return tw.Flush()
@@ -332,7 +341,9 @@ locks show the same name, name the directory with --dir.`,
 			if r.format == "json" {
 				return writeJSON(g.stdout, l)
 			}
-			fmt.Fprintf(g.stdout, "Released the lock of %s/%s (%s, directory %s) held by merge request !%d.\n", l.Repo, l.Project, l.Workspace, l.Dir, l.MR)
+			id, _ := forge.ParseRepoID(l.Repo)
+			fmt.Fprintf(g.stdout, "Released the lock of %s/%s (%s, directory %s) held by %s %s.\n", l.Repo, l.Project, l.Workspace, l.Dir,
+				render.Noun(id.Forge), mrRef(l.Repo, l.MR))
 			return nil
 		},
 	}
