@@ -248,3 +248,29 @@ func (sc *scenario) statusDescription(sha, name string) string {
 	}
 	return ""
 }
+
+// TestGiteaRulesChangeIsReviewed: a pull request that changes only prod's
+// rules in sluice.yaml (relax threads) plans prod with no changes. A
+// change of the rules is still a change to review under the rules in
+// force: the checklist is shown with the note, sluice/gate waits for an
+// approval and Gitea refuses the merge; once bob approves, it passes.
+func TestGiteaRulesChangeIsReviewed(t *testing.T) {
+	sc := newScenario(t)
+	sc.g.Protect(t, sc.repo, "main", gateStatus)
+	cfg := strings.Replace(sc.fileOnMain("sluice.yaml"), "  - name: prod\n    dir: prod\n", "  - name: prod\n    dir: prod\n    relax: [threads]\n", 1)
+	if !strings.Contains(cfg, "relax: [threads]") {
+		t.Fatalf("could not relax prod's threads in:\n%s", cfg)
+	}
+	head := sc.g.PushFiles(t, sc.tokens["alice"], sc.repo, "main", "relax", map[string]string{"sluice.yaml": cfg})
+	pr := sc.g.CreatePR(t, sc.tokens["alice"], sc.repo, "relax", "main", "Relax prod's threads", "")
+	c := sc.waitComment("the rules change's checklist", pr.Number, func(b string) bool {
+		return strings.Contains(b, "[ ] approvals") && strings.Contains(b, "this pull request changes them")
+	})
+	if !strings.Contains(c.Body, "No changes") && !strings.Contains(c.Body, "no changes") {
+		t.Errorf("prod's plan has changes:\n%s", c.Body)
+	}
+	sc.waitStatus(head, gateStatus, "pending")
+	sc.refusedMerge("carol", pr.Number, "nobody approved the rules change")
+	sc.approve("bob", pr.Number, "fine")
+	sc.waitStatus(head, gateStatus, "success")
+}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/engine"
 	"github.com/sluicehq/sluice/internal/forge"
+	"github.com/sluicehq/sluice/internal/gate"
 	"github.com/sluicehq/sluice/internal/render"
 	"github.com/sluicehq/sluice/internal/store"
 )
@@ -217,5 +218,26 @@ func TestPlanStatusSaysWhatTheCommentSays(t *testing.T) {
 		if got != want || len(got) > 140 {
 			t.Errorf("sluice/plan of %+v says %q (%d characters), want %q, at most 140", tt.sum, got, len(got), want)
 		}
+	}
+}
+
+// TestRulesChangeHoldsTheGate: a project whose plan has no changes but
+// whose rules the merge request changes holds sluice/gate until its
+// checklist passes; without a rules change it holds nothing.
+func TestRulesChangeHoldsTheGate(t *testing.T) {
+	waiting := gate.Result{Items: []gate.Item{{Name: gate.ItemApprovals, Detail: "0 of 1 needed", Waiting: true}}}
+	st := projectState{Project: "prod", Workspace: "default", PlanRun: store.Run{State: store.StateSucceeded},
+		Plan:    &store.Plan{HasChanges: false},
+		Summary: runSummary{Rules: &projectRules{RulesChanged: true}}}
+	results := map[string]gate.Result{projectKey("prod", "default"): waiting}
+	if state, why := projectVerdict(st, results); state != forge.CheckPending || why != gate.ItemApprovals {
+		t.Errorf("a rules change without approval: %s %q, want pending on approvals", state, why)
+	}
+	st.Summary.Rules.RulesChanged = false
+	if state, _ := projectVerdict(st, results); state != forge.CheckSuccess {
+		t.Errorf("no changes and no rules change: %s, want success", state)
+	}
+	if toReview(st) {
+		t.Errorf("a plan without changes or a rules change has a checklist to pass")
 	}
 }

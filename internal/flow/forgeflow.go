@@ -70,6 +70,21 @@ type projectRules struct {
 	// Notes are shown under the project's checklist: where the head's
 	// approval rules differ from those in force (the base's).
 	Notes []string `json:"notes,omitempty"`
+	// RulesChanged: the merge request changes the project's rules (its
+	// approval, apply.mode or relax). A change of the rules is a change to
+	// review, under the rules in force, even when the plan has no changes
+	// to apply (toReview).
+	RulesChanged bool `json:"rules_changed,omitempty"`
+}
+
+// toReview says whether project st of a merge request has a checklist to
+// pass: a live plan not applied yet, with changes to apply or rules the
+// merge request changes.
+func toReview(st projectState) bool {
+	if st.Plan == nil || st.Plan.Discarded || st.Apply != nil {
+		return false
+	}
+	return st.Plan.HasChanges || (st.Summary.Rules != nil && st.Summary.Rules.RulesChanged)
 }
 
 func readSummary(r store.Run) runSummary {
@@ -649,7 +664,7 @@ func (p *publisher) RefreshMR(ctx context.Context, repo string, number int64) er
 		comment.Projects = append(comment.Projects, pr)
 		// A checklist says whether a plan may be applied: not shown once
 		// its apply exists (running, done, or failed: the project says).
-		if mr.State != forge.MRClosed && st.Plan != nil && !st.Plan.Discarded && st.Plan.HasChanges && st.Apply == nil {
+		if mr.State != forge.MRClosed && toReview(*st) {
 			res, err := g.evaluate(ctx, *st)
 			if err != nil {
 				return err

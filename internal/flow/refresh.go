@@ -342,6 +342,13 @@ func projectVerdict(st projectState, results map[string]gate.Result) (forge.Chec
 		return forge.CheckFailure, "plan " + string(st.PlanRun.State)
 	}
 	if st.Plan == nil || !st.Plan.HasChanges {
+		// Nothing to apply; but rules the merge request changes are
+		// reviewed under the rules in force.
+		if toReview(st) {
+			if res, ok := results[projectKey(st.Project, st.Workspace)]; ok && !res.OK() {
+				return failingVerdict(res)
+			}
+		}
 		return forge.CheckSuccess, ""
 	}
 	if a := st.Apply; a != nil {
@@ -358,19 +365,25 @@ func projectVerdict(st projectState, results map[string]gate.Result) (forge.Chec
 	case st.Plan.Discarded || !ok:
 		return forge.CheckFailure, "no reviewed plan"
 	case !res.OK():
-		var names []string
-		for _, it := range res.Failing() {
-			names = append(names, it.Name)
-		}
-		if res.Waiting() {
-			return forge.CheckPending, strings.Join(names, ", ")
-		}
-		return forge.CheckFailure, strings.Join(names, ", ")
+		return failingVerdict(res)
 	}
 	if gate.ModeRefusal(modeOf(st), true, false) != "" {
 		return forge.CheckPending, "to apply before the merge"
 	}
 	return forge.CheckSuccess, "ready"
+}
+
+// failingVerdict is the verdict of a checklist that fails: pending when
+// every failing item only waits, failure otherwise, and their names.
+func failingVerdict(res gate.Result) (forge.CheckState, string) {
+	var names []string
+	for _, it := range res.Failing() {
+		names = append(names, it.Name)
+	}
+	if res.Waiting() {
+		return forge.CheckPending, strings.Join(names, ", ")
+	}
+	return forge.CheckFailure, strings.Join(names, ", ")
 }
 
 // upTo joins items with sep in at most n characters, saying how many

@@ -228,7 +228,7 @@ func (rn runner) rulesOf(ctx context.Context, r store.Run, p *repoconfig.Project
 	}
 	rules, notes := gate.InForce(p.Name, bp, p, why)
 	pr := &projectRules{MinApprovals: rules.Min, From: rules.From, Mode: rules.Mode, Branch: branch, Relax: rules.Relax, Patterns: p.PatternsIn(head), Dir: p.Dir, Engine: p.Engine,
-		DependsOn: p.DependsOn, Notes: notes}
+		DependsOn: p.DependsOn, Notes: notes, RulesChanged: len(notes) > 0}
 	if rules.Codeowners {
 		if pr.Owners, err = base.owners(ctx, r, p, bp, pr.Patterns); err != nil {
 			return nil, nil, err
