@@ -224,6 +224,9 @@ func TestGiteaReleasedLockHoldsTheGate(t *testing.T) {
 		t.Fatal(err)
 	}
 	sc.waitPlanned(second.Number)
+	// The release alone says so on alice's pull request, without another
+	// event of hers.
+	sc.waitStatus(head, gateStatus, "failure")
 	sc.approve("bob", first.Number, "ok")
 	sc.waitComment("the lost lock in the checklist", first.Number, func(b string) bool {
 		return strings.Contains(b, fmt.Sprintf("[ ] holds the project lock — the project lock was released from this pull request, and pull request %d holds it now", second.Number))

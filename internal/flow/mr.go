@@ -618,9 +618,14 @@ func (lk locker) unlockMR(ctx context.Context, ev store.Event, req Request) erro
 			return err
 		}
 	}
-	_, err := f.Audit.Record(ctx, req.Actor, "lock.released", subject(req.Repo, req.MR, strings.Join(req.Projects, ",")),
-		map[string]any{"reason": req.Reason, "event": ev.ID})
-	return err
+	if _, err := f.Audit.Record(ctx, req.Actor, "lock.released", subject(req.Repo, req.MR, strings.Join(req.Projects, ",")),
+		map[string]any{"reason": req.Reason, "event": ev.ID}); err != nil {
+		return err
+	}
+	// Its checklist and sluice/gate say at once that its released projects
+	// may not be applied from it.
+	f.pub().refresh(ctx, store.Run{Repo: req.Repo, MR: req.MR})
+	return nil
 }
 
 // LockRef names a lock as a person does: its repository and workspace,
@@ -645,6 +650,9 @@ func (lk locker) ReleaseLock(ctx context.Context, actor string, ref LockRef, rea
 	}
 	_, err = f.Audit.Record(ctx, actor, "lock.released", subject(l.Repo, l.MR, l.Project),
 		map[string]any{"workspace": l.Workspace, "dir": l.Dir, "reason": reason})
+	// The merge request that held it no longer may apply the project:
+	// its checklist and sluice/gate say so now, not at its next event.
+	f.pub().refresh(ctx, store.Run{Repo: l.Repo, MR: l.MR})
 	return l, err
 }
 
