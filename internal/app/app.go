@@ -168,6 +168,10 @@ func Serve(ctx context.Context, cfg *config.Config, opts Options) error {
 		return err
 	}
 
+	// What a new user gets wrong first, said at start (in the background:
+	// a slow forge must not hold the server).
+	go checkForges(ctx, cfg, clients, log)
+
 	var started atomic.Bool
 	// Jobs run under a context of their own: SIGTERM must let them finish
 	// (Stop below drains them), not cancel them at once.

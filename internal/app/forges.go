@@ -132,3 +132,38 @@ var (
 	_ flow.MRPipelines = (*gitlab.Client)(nil)
 	_ flow.MergeRights = (*gitlab.Client)(nil)
 )
+
+// checkTimeout bounds each start-up question to a forge.
+const checkTimeout = 15 * time.Second
+
+// checkForges asks, once at start, each forge which account its token
+// acts as and each repository of --repos for its default branch, and
+// logs an error naming what to fix for each answer that fails (a token
+// refused, a repository misspelled or not readable with the token):
+// otherwise the first sign would be a webhook answered with nothing
+// done. The server starts anyway: a forge down for a moment comes back.
+func checkForges(ctx context.Context, cfg *config.Config, clients map[string]forge.Forge, log *slog.Logger) {
+	for name, fg := range clients {
+		qctx, cancel := context.WithTimeout(ctx, checkTimeout)
+		_, err := fg.Self(qctx)
+		cancel()
+		if err != nil {
+			log.Error("the forge refuses Sluice's token, or cannot be reached: check the token (its scopes) and the forge's URL",
+				"forge", name, "err", err)
+		}
+	}
+	for _, repo := range cfg.ForgeRepos {
+		id, _ := forge.ParseRepoID(repo)
+		fg, ok := clients[id.Forge]
+		if !ok {
+			continue
+		}
+		qctx, cancel := context.WithTimeout(ctx, checkTimeout)
+		_, err := fg.DefaultBranch(qctx, id.Path)
+		cancel()
+		if err != nil {
+			log.Error("a repository of --repos cannot be read on its forge: check its name (FORGE:OWNER/NAME) and that Sluice's account may read it",
+				"repo", repo, "err", err)
+		}
+	}
+}
