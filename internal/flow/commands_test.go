@@ -170,6 +170,19 @@ func TestLinkedIssues(t *testing.T) {
 	}
 }
 
+// TestLinkedIssuesAreBounded: a description that names a thousand issues
+// has Sluice comment on the first few, not on a thousand.
+func TestLinkedIssuesAreBounded(t *testing.T) {
+	var body strings.Builder
+	for i := 1; i <= 1000; i++ {
+		fmt.Fprintf(&body, "fixes #%d ", i)
+	}
+	got := LinkedIssues(body.String())
+	if len(got) != maxLinkedIssues || got[0] != 1 || got[len(got)-1] != maxLinkedIssues {
+		t.Errorf("LinkedIssues of 1000 issues = %v, want the first %d", got, maxLinkedIssues)
+	}
+}
+
 // TestRefreshCommand: `sluice refresh` re-reads the merge request as a
 // review event does, for the forges that send no event when a
 // conversation is resolved (Gitea).

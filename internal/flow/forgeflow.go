@@ -907,11 +907,19 @@ func checklistOf(project string, res gate.Result) render.Gate {
 
 var closesRE = regexp.MustCompile(`(?i)\b(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?)\s*:?\s+#(\d+)\b`)
 
+// maxLinkedIssues is how many issues a merge request's description may
+// have Sluice comment on: the description is the author's to write, and
+// each issue costs a call to the forge.
+const maxLinkedIssues = 10
+
 // LinkedIssues finds the issues a merge request description says it
-// closes ("Closes #12", "fixes #3").
+// closes ("Closes #12", "fixes #3"), the first maxLinkedIssues of them.
 func LinkedIssues(body string) []int64 {
 	var out []int64
 	for _, m := range closesRE.FindAllStringSubmatch(body, -1) {
+		if len(out) == maxLinkedIssues {
+			break
+		}
 		if n, err := strconv.ParseInt(m[1], 10, 64); err == nil && !slices.Contains(out, n) {
 			out = append(out, n)
 		}
