@@ -2,8 +2,6 @@ package flow
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"slices"
 
 	"github.com/sluicehq/sluice/internal/depends"
@@ -181,29 +179,4 @@ func auditOnMerge(t applyTrigger, details map[string]any) map[string]any {
 		return details
 	}
 	return nil
-}
-
-// lockLost says why the merge request of plan run r no longer holds its
-// project's lock ("" when it does): a person released it (`sluice
-// unlock`, `sluice locks release`), and another merge request may hold
-// it now. Its plan must not be applied then: the lock is what keeps two
-// merge requests from changing the same infrastructure at once.
-func (dc decider) lockLost(ctx context.Context, r store.Run, merged bool) (string, error) {
-	f := dc.f
-	l, err := f.Store.GetLock(ctx, lockOf(r))
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-	case err != nil:
-		return "", err
-	case l.MR == r.MR:
-		return "", nil
-	}
-	why := "the project lock was released from this merge request"
-	if err == nil {
-		why = fmt.Sprintf("the project lock was released from this merge request, and merge request %d holds it now", l.MR)
-	}
-	if merged {
-		return why + fmt.Sprintf(": plan %s from a new merge request (comment `sluice plan -p %s` on it)", r.Project, r.Project), nil
-	}
-	return why + fmt.Sprintf(": comment `sluice plan -p %s` to take it again and plan anew", r.Project), nil
 }

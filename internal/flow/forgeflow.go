@@ -422,7 +422,7 @@ func (g *mrGate) evaluate(ctx context.Context, st projectState) (gate.Result, er
 	in.ActorApproves, in.Now, in.NobodyAsks = g.actorApproves, g.f.now(), g.nobody
 	if st.Plan != nil && (g.mr.State == forge.MROpen || g.atMerge) && slices.Contains(in.ApplyBranches, g.mr.BaseRef) {
 		var err error
-		if in.LockLost, err = g.f.decider().lockLost(ctx, st.PlanRun, g.mr.State == forge.MRMerged); err != nil {
+		if in.LockLost, err = g.f.locks().lockLost(ctx, st.PlanRun, g.mr.State == forge.MRMerged); err != nil {
 			return gate.Result{}, err
 		}
 	}

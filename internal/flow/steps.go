@@ -274,7 +274,7 @@ func (rn runner) admitApply(ctx context.Context, runID int64) (store.Run, store.
 	if err != nil {
 		return r, plan, false, err
 	}
-	if why, err := f.decider().lockLost(ctx, planRun, false); err != nil || why != "" {
+	if why, err := f.locks().lockLost(ctx, planRun, false); err != nil || why != "" {
 		if err == nil {
 			err = rn.cancelUnstarted(ctx, r, errors.New("not applied: "+why))
 		}
