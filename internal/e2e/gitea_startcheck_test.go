@@ -1,9 +1,9 @@
 package e2e
 
 import (
+	"fmt"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestGiteaStartSaysWhatIsWrong: a server started with a token Gitea
@@ -43,20 +43,16 @@ func TestGiteaStartSaysWhatIsWrong(t *testing.T) {
 // waitLog waits for a line of the server's log that holds every part.
 func (sc *scenario) waitLog(parts ...string) {
 	sc.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	sc.waitFor(fmt.Sprintf("a line of the server's log saying %q", parts), func() bool {
 		for _, line := range strings.Split(sc.s.logs.String(), "\n") {
 			all := true
 			for _, p := range parts {
 				all = all && strings.Contains(line, p)
 			}
 			if all {
-				return
+				return true
 			}
 		}
-		if time.Now().After(deadline) {
-			sc.t.Fatalf("no line of the server's log says %q:\n%s", parts, sc.s.logs.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return false
+	})
 }

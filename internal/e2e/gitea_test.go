@@ -213,18 +213,16 @@ func (sc *scenario) fileOn(branch, path string) string {
 // want, and returns it.
 func (sc *scenario) waitIssueComment(n int64, want string) string {
 	sc.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	var last string
+	sc.waitFor(fmt.Sprintf("issue #%d to be told %q", n, want), func() bool {
 		var cs []comment
 		sc.g.API(sc.t, sc.tokens["owner"], http.MethodGet, fmt.Sprintf("/repos/%s/issues/%d/comments", sc.repo, n), nil, &cs)
-		if len(cs) > 0 && strings.Contains(cs[len(cs)-1].Body, want) {
-			return cs[len(cs)-1].Body
+		if len(cs) > 0 {
+			last = cs[len(cs)-1].Body
 		}
-		if time.Now().After(deadline) {
-			sc.t.Fatalf("issue #%d was not told %q: %+v", n, want, cs)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return strings.Contains(last, want)
+	})
+	return last
 }
 
 type comment struct {
@@ -290,22 +288,26 @@ func (sc *scenario) waitReply(pr int64, text string) comment {
 }
 
 type status struct {
-	Context string `json:"context"`
-	Status  string `json:"status"`
+	Context     string `json:"context"`
+	Status      string `json:"status"`
+	Description string `json:"description"`
 }
 
-func (sc *scenario) status(sha, name string) string {
+// commitStatus is status name on commit sha as Gitea has it (zero: none).
+func (sc *scenario) commitStatus(sha, name string) status {
 	var st struct {
 		Statuses []status `json:"statuses"`
 	}
 	sc.g.API(sc.t, sc.tokens["owner"], http.MethodGet, fmt.Sprintf("/repos/%s/commits/%s/status", sc.repo, sha), nil, &st)
 	for _, s := range st.Statuses {
 		if s.Context == name {
-			return s.Status
+			return s
 		}
 	}
-	return ""
+	return status{}
 }
+
+func (sc *scenario) status(sha, name string) string { return sc.commitStatus(sha, name).Status }
 
 func (sc *scenario) waitStatus(sha, name, want string) {
 	sc.t.Helper()
